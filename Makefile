@@ -1,0 +1,38 @@
+# kkc: `make demo` and `make test` work on a fresh machine with python3, git and
+# kubectl (or kustomize). Each target creates/updates the project venv in .venv/.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# CRD schemas for validating custom resources: ../shared/crds when present (CI, dev).
+KKC_CRD_DIR ?= $(abspath $(wildcard ../shared/crds))
+export KKC_CRD_DIR
+
+.PHONY: venv demo test lint goldens bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	touch $@
+
+venv: $(STAMP)
+
+demo: venv  ## compile the example site into a scratch git repository and show the result
+	PATH="$(CURDIR)/$(BIN):$$PATH" tools/demo
+
+test: venv  ## the whole test suite (offline)
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check compiler tests tools
+
+goldens: venv  ## regenerate tests/golden/ from the example sites; review with `git diff`
+	KKC_UPDATE_GOLDENS=1 $(BIN)/python -m pytest -q tests/test_golden.py
+	@echo "Goldens regenerated. Review the change with: git diff -- tests/golden"
+
+bench: venv  ## time `kkc build site-a` against the bare kustomize build of its output
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/bench.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,202 @@
+"""The pipeline: load -> validate -> resolve -> generate -> kustomize build -> validate
+output -> write atomically -> commit. The CLI calls these functions and nothing else."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__, gitrepo, kustomize, validate, writer
+from .errors import OutputInvalid
+from .generate import render_tree
+from .site import Site, list_sites, load_site
+from .yamlio import dump, load_stream
+
+
+@dataclass
+class Rendered:
+    site: Site
+    tree: dict[str, bytes]  # deploy/<site>/ including the ownership manifest
+    manifests: str  # what `kustomize build` printed
+    objects: dict[str, str]  # "Kind/namespace/name" -> sha256 of the object's YAML
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BuildResult:
+    site: str
+    files: writer.Changes
+    objects: writer.Changes = field(default_factory=writer.Changes)
+    commit: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def object_key(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace", "")
+    return f"{obj.get('kind')}/{ns + '/' if ns else ''}{meta.get('name')}"
+
+
+def load_sites(root: Path, names: list[str], all_sites: bool) -> list[Site]:
+    """Every named site, loaded and validated before anything is written."""
+    chosen = list_sites(root) if all_sites else names
+    return [load_site(root, n) for n in dict.fromkeys(chosen)]
+
+
+@contextlib.contextmanager
+def _staged(root: Path, site: Site, tree: dict[str, bytes]) -> Iterator[Path]:
+    """The tree staged beside deploy/<site>/ (same relative paths to base/ and overlays/)."""
+    deploy = root / "deploy"
+    created = not deploy.exists()
+    with writer.locked(deploy):
+        staged = writer.stage(deploy, site.name, tree)
+        try:
+            yield staged
+        finally:
+            if staged.exists():
+                shutil.rmtree(staged)
+    if created and not any(deploy.iterdir()):
+        deploy.rmdir()
+
+
+def _render_in(
+    staged: Path, site: Site, crd_dir: str | None
+) -> tuple[str, dict[str, str], list[str]]:
+    display = f"deploy/{site.name}/kustomization.yaml"
+    manifests = kustomize.build(staged, display)
+    objects = load_stream(manifests)
+    problems, warnings = validate.validate_objects(
+        objects, site.get("kubernetes.version"), crd_dir, display
+    )
+    if problems:
+        raise OutputInvalid(problems)
+    digests = {object_key(o): writer.sha256(dump(o).encode()) for o in objects}
+    return manifests, dict(sorted(digests.items())), warnings
+
+
+def render(root: Path, site: Site, crd_dir: str | None) -> Rendered:
+    """Render and validate without touching deploy/<site>/."""
+    tree = render_tree(site)
+    with _staged(root, site, tree) as staged:
+        manifests, objects, warnings = _render_in(staged, site, crd_dir)
+    return Rendered(site, writer.full_tree(site.name, tree, objects), manifests, objects, warnings)
+
+
+def _object_changes(old: dict[str, str], new: dict[str, str]) -> writer.Changes:
+    return writer.Changes(
+        added=sorted(set(new) - set(old)),
+        changed=sorted(k for k in set(new) & set(old) if new[k] != old[k]),
+        removed=sorted(set(old) - set(new)),
+    )
+
+
+def commit_message(site: Site, files: writer.Changes, objects: writer.Changes, source: str | None) -> str:
+    lines = [f"kkc: build {site.name}", ""]
+    lines.append(
+        f"Objects: {len(objects.added)} added, {len(objects.changed)} changed, "
+        f"{len(objects.removed)} removed"
+    )
+    for label, items in (("added", objects.added), ("changed", objects.changed), ("removed", objects.removed)):
+        for item in items[:50]:
+            lines.append(f"  {label}: {item}")
+        if len(items) > 50:
+            lines.append(f"  {label}: ... and {len(items) - 50} more")
+    lines.append(
+        f"Files: {len(files.added)} added, {len(files.changed)} changed, {len(files.removed)} removed"
+    )
+    lines += [
+        "",
+        f"Source-Commit: {source or 'none'}",
+        f"Kkc-Version: {__version__}",
+        f"Site-Digest: sha256:{site.digest}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def build_site(root: Path, site: Site, *, crd_dir: str | None, commit: bool) -> BuildResult:
+    """Render, validate, write deploy/<site>/ atomically, optionally commit."""
+    deploy = root / "deploy"
+    site_dir = deploy / site.name
+    tree = render_tree(site)
+    source = gitrepo.head_sha(root)
+    repo = gitrepo.open_repo(root) if commit else None
+    with writer.locked(deploy):
+        staged = writer.stage(deploy, site.name, tree)
+        try:
+            _manifests, objects, warnings = _render_in(staged, site, crd_dir)
+            full = writer.full_tree(site.name, tree, objects)
+            (staged / writer.MANIFEST).write_bytes(full[writer.MANIFEST])
+            files = writer.diff_against_disk(site_dir, full)
+            object_changes = _object_changes(writer.read_objects(site_dir), objects)
+            if files:
+                writer.swap(deploy, site.name, staged)
+        finally:
+            if staged.exists():
+                shutil.rmtree(staged)
+    result = BuildResult(site.name, files, object_changes, warnings=warnings)
+    if repo is not None:
+        result.commit = _commit(repo, site, full, source)
+    return result
+
+
+def _commit(repo: Any, site: Site, full: dict[str, bytes], source: str | None) -> str | None:
+    """Commit the kkc-owned paths of deploy/<site>/ that differ from HEAD; None if none do.
+
+    The message describes the change against HEAD, so output that an earlier build without
+    --commit left behind is committed (and described) too."""
+    site_dir = Path(repo.working_tree_dir) / "deploy" / site.name
+    head_manifest = gitrepo.head_bytes(repo, site_dir / writer.MANIFEST)
+    touched = [p for p in full if gitrepo.differs_from_head(repo, site_dir / p)]
+    gone = [
+        p
+        for p in sorted(set(writer.parse_manifest(head_manifest)) | {writer.MANIFEST})
+        if p not in full and gitrepo.differs_from_head(repo, site_dir / p)
+    ]
+    if not touched and not gone:
+        return None
+    new = [p for p in touched if gitrepo.head_bytes(repo, site_dir / p) is None]
+    files = writer.Changes(
+        added=new, changed=[p for p in touched if p not in new], removed=gone
+    )
+    objects = _object_changes(
+        writer.parse_objects(head_manifest), writer.parse_objects(full[writer.MANIFEST])
+    )
+    return gitrepo.commit_paths(
+        repo,
+        [site_dir / p for p in touched],
+        [site_dir / p for p in gone],
+        commit_message(site, files, objects, source),
+    )
+
+
+def secret_requirements(site: Site) -> list[dict[str, Any]]:
+    """Every Secret the site's output reads, its keys, and where each comes from."""
+    from .generate import all_secrets, remote_key
+    from .services import enabled_services
+
+    backend = site.get("secrets.backend")
+    out = []
+    for spec in all_secrets(enabled_services(site)):
+        if spec.created_by:
+            source = f"created in the cluster by {spec.created_by}"
+        elif backend == "external-secrets":
+            source = f"ExternalSecret {spec.name} (store {site.get('secrets.store.kind')}/{site.get('secrets.store.name')})"
+        else:
+            source = "must exist in the namespace before sync (secrets.backend: existing)"
+        keys = []
+        for k in spec.keys:
+            entry: dict[str, Any] = {"key": k.key, "description": k.description}
+            if k.source:
+                entry["kollaPassword"] = k.source
+                if backend == "external-secrets" and not spec.created_by:
+                    entry["remoteRef"] = remote_key(site, k.source)
+            if k.template:
+                entry["template"] = k.template
+            keys.append(entry)
+        out.append({"name": spec.name, "namespace": site.get("namespace"), "purpose": spec.purpose,
+                    "source": source, "keys": keys})
+    return out

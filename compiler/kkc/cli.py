@@ -1,0 +1,235 @@
+"""The command line: flag translation only. Every command calls the library and prints.
+
+Errors are turned into messages and exit codes in exactly one place, KkcGroup.invoke."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from . import __version__, build, kustomize, validate
+from .errors import KkcError, UsageError
+from .site import find_root, list_sites, load_site
+from .yamlio import dump
+
+
+class KkcGroup(TyperGroup):
+    """Runs a command; a KkcError becomes its lines on stderr and its exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KkcError as exc:
+            for line in exc.lines():
+                typer.echo(line, err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("kkc: interrupted", err=True)
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=KkcGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="kkc, the Kolla Kubernetes Compiler: compiles sites/<site>/site.yaml into a validated "
+    "Kustomize tree in deploy/<site>/ for an OpenStack control plane made of Kolla images.\n\n"
+    "Exit codes: 0 ok, 1 difference found, 2 invalid input or usage, 3 rendered output "
+    "invalid, 4 environment (kustomize missing, git failure), 130 interrupted.",
+)
+
+
+class Output(str, Enum):
+    text = "text"
+    json = "json"
+
+
+RootOpt = Annotated[
+    Path | None,
+    typer.Option("--root", help="Site repository root (default: the nearest directory with sites/).",
+                 file_okay=False),
+]
+CrdOpt = Annotated[
+    str | None,
+    typer.Option("--crd-dir", envvar=validate.CRD_DIR_ENV,
+                 help="Directory of CRD YAML files to validate custom resources "
+                 "(ExternalSecret, ...) against. Env: KKC_CRD_DIR."),
+]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text or json.")]
+SiteArg = Annotated[str, typer.Argument(help="Site name: the directory sites/<SITE>/.")]
+
+
+def _root(root: Path | None) -> Path:
+    return root.resolve() if root else find_root(Path.cwd())
+
+
+def _json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kkc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """kkc: site definitions in, validated and committed Kustomize trees out."""
+
+
+@app.command("build")
+def build_cmd(
+    sites: Annotated[list[str] | None, typer.Argument(help="Sites to build.", show_default=False)] = None,
+    all_sites: Annotated[bool, typer.Option("--all", help="Build every site under sites/.")] = False,
+    commit: Annotated[bool, typer.Option("--commit", help="Commit the changed kkc-owned files "
+                                         "(only those) with GitPython; no commit when nothing changed.")] = False,
+    crd_dir: CrdOpt = None,
+    output: OutputOpt = Output.text,
+    root: RootOpt = None,
+) -> None:
+    """Compile sites into deploy/<site>/: render, `kustomize build` as the controller will,
+    validate every object (Kubernetes schema of the site's version, strict; CRDs), then
+    write atomically. Invalid input (exit 2) or output (exit 3) writes nothing.
+
+    Example: kkc build site-a --commit"""
+    base = _root(root)
+    if not sites and not all_sites:
+        raise UsageError("name at least one site, or pass --all")
+    results = [
+        build.build_site(base, s, crd_dir=crd_dir, commit=commit)
+        for s in build.load_sites(base, sites or [], all_sites)
+    ]
+    for warning in dict.fromkeys(w for r in results for w in r.warnings):
+        typer.echo(warning, err=True)
+    if output is Output.json:
+        _json([
+            {"site": r.site, "files": vars(r.files), "objects": vars(r.objects), "commit": r.commit}
+            for r in results
+        ])
+        return
+    for r in results:
+        f, o = r.files, r.objects
+        if not f:
+            line = f"{r.site}: deploy/{r.site}/ up to date"
+        else:
+            line = (
+                f"{r.site}: wrote deploy/{r.site}/ (files: {len(f.added)} added, {len(f.changed)} "
+                f"changed, {len(f.removed)} removed; objects: {len(o.added)} added, "
+                f"{len(o.changed)} changed, {len(o.removed)} removed)"
+            )
+        if commit:
+            line += f"; committed {r.commit[:12]}" if r.commit else "; nothing to commit"
+        typer.echo(line)
+
+
+@app.command("render")
+def render_cmd(site: SiteArg, crd_dir: CrdOpt = None, root: RootOpt = None) -> None:
+    """Print the rendered, validated manifests of a site (what the controller will apply).
+    Writes nothing."""
+    base = _root(root)
+    rendered = build.render(base, load_site(base, site), crd_dir)
+    for warning in rendered.warnings:
+        typer.echo(warning, err=True)
+    sys.stdout.write(rendered.manifests)
+
+
+@app.command("show")
+def show_cmd(
+    site: SiteArg,
+    explain: Annotated[str | None, typer.Option("--explain", metavar="DOTTED.PATH",
+                                                 help="Show where this value came from, e.g. "
+                                                 "services.keystone.api.replicas.")] = None,
+    output: OutputOpt = Output.text,
+    root: RootOpt = None,
+) -> None:
+    """Print the effective site definition (all layers merged), or with --explain the file,
+    line and layer that set one value."""
+    s = load_site(_root(root), site)
+    if explain is None:
+        if output is Output.json:
+            _json(s.data)
+        else:
+            typer.echo(dump(s.data), nl=False)
+        return
+    value, origins = s.explain(explain)
+    if not origins:
+        raise UsageError(f"{explain}: no such key in the effective definition of {site}")
+    if output is Output.json:
+        _json({"path": explain, "value": value, "origins": [vars(o) for o in origins]})
+        return
+    typer.echo(f"{explain}: {json.dumps(value, sort_keys=True)}")
+    for o in origins:
+        typer.echo(f"  {o}")
+
+
+@app.command("secrets")
+def secrets_cmd(site: SiteArg, output: OutputOpt = Output.text, root: RootOpt = None) -> None:
+    """List every Secret (name and keys) the site expects, and where each comes from.
+    Prints names and references only, never values."""
+    reqs = build.secret_requirements(load_site(_root(root), site))
+    if output is Output.json:
+        _json(reqs)
+        return
+    for r in reqs:
+        typer.echo(f"{r['namespace']}/{r['name']}: {r['purpose']}")
+        typer.echo(f"  source: {r['source']}")
+        for k in r["keys"]:
+            ref = k.get("remoteRef")
+            origin = f" <- {ref['key']}" + (f" [{ref['property']}]" if "property" in ref else "") if ref else ""
+            kind = " (rendered from the other keys)" if "template" in k else ""
+            typer.echo(f"  - {k['key']}: {k['description']}{kind}{origin}")
+
+
+@app.command("list")
+def list_cmd(output: OutputOpt = Output.text, root: RootOpt = None) -> None:
+    """List the sites of this repository and whether deploy/<site>/ exists."""
+    base = _root(root)
+    rows = [{"site": s, "built": (base / "deploy" / s / ".kkc-files").is_file()} for s in list_sites(base)]
+    if output is Output.json:
+        _json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['site']}\t{'built' if r['built'] else 'not built'}")
+
+
+@app.command("doctor")
+def doctor_cmd(crd_dir: CrdOpt = None, output: OutputOpt = Output.text) -> None:
+    """Show the kustomize engine kkc will use, its version, and the other tools found."""
+    import git as gitpython
+    import kubernetes_validate
+
+    from .gitrepo import git_version
+
+    engine = kustomize.find_engine()
+    crds = validate.crd_validators(crd_dir) if crd_dir else {}
+    info = {
+        "kkc": __version__,
+        "python": platform.python_version(),
+        "kustomize": engine.describe(),
+        "git": git_version(),
+        "gitpython": gitpython.__version__,
+        "kubernetes-validate": kubernetes_validate.__version__,
+        "crd-dir": f"{crd_dir} ({len(crds)} served CRD versions)" if crd_dir else "not set (KKC_CRD_DIR)",
+    }
+    if output is Output.json:
+        _json(info)
+        return
+    for k, v in info.items():
+        typer.echo(f"{k:20} {v}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,113 @@
+"""All git access of kkc, through GitPython, in one place."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import git
+from git import IndexFile, Repo
+from git.objects.commit import Commit
+
+from .errors import EnvironmentProblem
+
+
+def open_repo(path: Path) -> Repo:
+    try:
+        return Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise EnvironmentProblem(
+            f"{path} is not inside a git repository; run `git init` or drop --commit"
+        ) from None
+
+
+def head_sha(path: Path) -> str | None:
+    """The commit checked out at ``path``'s repository, or None (no repository or no commit)."""
+    try:
+        repo = Repo(path, search_parent_directories=True)
+        return repo.head.commit.hexsha if repo.head.is_valid() else None
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+
+
+def _head_entry(repo: Repo, rel: str) -> object | None:
+    if not repo.head.is_valid():
+        return None
+    try:
+        return repo.head.commit.tree / rel
+    except KeyError:
+        return None
+
+
+def head_bytes(repo: Repo, path: Path) -> bytes | None:
+    """The content of ``path`` at HEAD, or None when HEAD does not have it."""
+    entry = _head_entry(repo, _rel(repo, path))
+    return entry.data_stream.read() if entry is not None else None  # type: ignore[attr-defined]
+
+
+def _rel(repo: Repo, path: Path) -> str:
+    top = Path(repo.working_tree_dir or ".").resolve()
+    return path.resolve().relative_to(top).as_posix()
+
+
+def differs_from_head(repo: Repo, path: Path) -> bool:
+    """True when the file on disk (or its absence) differs from HEAD."""
+    entry = _head_entry(repo, _rel(repo, path))
+    if not path.is_file():
+        return entry is not None
+    if entry is None:
+        return True
+    data = path.read_bytes()
+    blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's blob id
+    return blob != entry.hexsha  # type: ignore[attr-defined]
+
+
+def commit_paths(repo: Repo, paths: list[Path], removed: list[Path], message: str) -> str:
+    """Commit exactly ``paths`` (as they are on disk) and the removal of ``removed``.
+
+    The commit is built from HEAD's tree in a private index, so whatever else is staged or
+    modified in the work tree stays as it was. The real index is then updated for these
+    paths only, so `git status` does not show them as changed. Returns the new commit id.
+    """
+    rel = [_rel(repo, p) for p in paths]
+    gone = [_rel(repo, p) for p in removed]
+    try:
+        with tempfile.TemporaryDirectory(prefix="kkc-index-") as tmp:
+            index_file = os.path.join(tmp, "index")
+            parents: list[Commit] = []
+            if repo.head.is_valid():
+                parents = [repo.head.commit]
+                index = IndexFile.from_tree(repo, repo.head.commit)
+                index._file_path = index_file  # keep the private index out of .git/index
+            else:
+                index = IndexFile(repo, file_path=index_file)
+            if rel:
+                index.add(rel)
+            if gone:
+                known = {path for (path, _stage) in index.entries}
+                drop = [p for p in gone if p in known]
+                if drop:
+                    index.remove(drop)
+            tree = index.write_tree()
+            commit = Commit.create_from_tree(repo, tree, message, parent_commits=parents, head=True)
+            real = repo.index
+            if rel:
+                real.add(rel)
+            if gone:
+                known = {path for (path, _stage) in real.entries}
+                drop = [p for p in gone if p in known]
+                if drop:
+                    real.remove(drop)
+            real.write()
+            return commit.hexsha
+    except git.GitError as exc:
+        raise EnvironmentProblem(f"git commit failed: {exc}") from None
+
+
+def git_version() -> str:
+    try:
+        return ".".join(map(str, git.Git().version_info))
+    except git.GitError as exc:
+        raise EnvironmentProblem(f"git is not usable: {exc}") from None

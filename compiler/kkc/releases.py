@@ -1,0 +1,59 @@
+"""What each supported OpenStack release looks like in Kolla images: one place for every
+per-release difference (distro versions, web server per service)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    kolla: str  # the Kolla series that builds the images
+    distros: dict[str, str]  # base distro -> distro version used in the image tag
+    uwsgi: frozenset[str]  # services whose API runs under uwsgi (the rest: Apache mod_wsgi)
+    config_json_dirs: bool  # config.json accepts directories[]/files[] (2026.1 and later)
+
+
+RELEASES: dict[str, Release] = {
+    r.name: r
+    for r in (
+        Release(
+            name="2025.1",
+            kolla="20",
+            distros={"rocky": "9", "ubuntu": "noble", "debian": "bookworm", "centos": "stream9"},
+            uwsgi=frozenset({"nova", "placement", "cinder"}),
+            config_json_dirs=False,
+        ),
+        Release(
+            name="2026.1",
+            kolla="22",
+            distros={"rocky": "10", "ubuntu": "noble", "debian": "trixie", "centos": "stream10"},
+            uwsgi=frozenset(
+                {"nova", "placement", "cinder", "keystone", "heat", "horizon", "neutron", "glance"}
+            ),
+            config_json_dirs=True,
+        ),
+        Release(
+            name="2026.2",
+            kolla="23",
+            distros={"rocky": "10", "ubuntu": "noble", "debian": "trixie", "centos": "stream10"},
+            uwsgi=frozenset(
+                {"nova", "placement", "cinder", "keystone", "heat", "horizon", "neutron", "glance"}
+            ),
+            config_json_dirs=True,
+        ),
+    )
+}
+
+DISTROS = sorted({d for r in RELEASES.values() for d in r.distros})
+
+
+def image_tag(release: str, distro: str, suffix: str = "") -> str:
+    """Kolla's tag: <release>-<distro>-<distro version><suffix>, e.g. 2025.1-rocky-9."""
+    rel = RELEASES[release]
+    return f"{rel.name}-{distro}-{rel.distros[distro]}{suffix}"
+
+
+def rhel_family(distro: str) -> bool:
+    return distro in ("rocky", "centos")

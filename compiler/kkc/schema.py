@@ -1,0 +1,282 @@
+"""The site definition schema (version 1), checked with Cerberus, and the translation of
+Cerberus errors into located, stable problems."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from typing import Any
+
+import cerberus
+from cerberus import errors as cerrors
+
+from .errors import Problem
+from .releases import DISTROS, RELEASES
+
+DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+QUANTITY = r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?"
+LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
+LABEL_KEY = r"([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+SECRET_REF = r"[A-Za-z0-9_./-]+"
+
+_QTY = {"type": "string", "regex": QUANTITY}
+_RESOURCES = {
+    "type": "dict",
+    "schema": {
+        part: {"type": "dict", "schema": {"cpu": _QTY, "memory": _QTY}}
+        for part in ("requests", "limits")
+    },
+}
+
+
+def _component(**extra: Any) -> dict[str, Any]:
+    return {
+        "type": "dict",
+        "schema": {
+            "replicas": {"type": "integer", "min": 1, "max": 15},
+            "resources": _RESOURCES,
+            **extra,
+        },
+    }
+
+
+def _service(**components: Any) -> dict[str, Any]:
+    return {"type": "dict", "schema": {"enabled": {"type": "boolean"}, **components}}
+
+
+_STORAGE = {
+    "type": "dict",
+    "schema": {
+        "size": _QTY,
+        "storageClass": {"type": "string", "regex": DNS1123_SUBDOMAIN},
+    },
+}
+
+SCHEMA: dict[str, Any] = {
+    "schemaVersion": {"type": "integer", "required": True, "allowed": [1]},
+    "name": {"type": "string", "required": True, "regex": DNS1123_LABEL, "maxlength": 63},
+    "description": {"type": "string"},
+    "kubernetes": {
+        "type": "dict",
+        "required": True,
+        "schema": {"version": {"type": "string", "required": True, "regex": r"1\.[0-9]+"}},
+    },
+    "namespace": {"type": "string", "required": True, "regex": DNS1123_LABEL, "maxlength": 63},
+    "region": {"type": "string", "required": True, "regex": r"[A-Za-z0-9_-]+"},
+    "openstack": {
+        "type": "dict",
+        "required": True,
+        "schema": {
+            "release": {"type": "string", "required": True, "allowed": sorted(RELEASES)},
+            "distro": {"type": "string", "required": True, "allowed": DISTROS},
+            "registry": {"type": "string", "required": True, "regex": r"[a-z0-9.-]+(:[0-9]+)?"},
+            "namespace": {"type": "string", "required": True, "regex": r"[a-z0-9._/-]+"},
+            "tagSuffix": {"type": "string", "regex": r"([-._A-Za-z0-9]*)"},
+        },
+    },
+    "placement": {
+        "type": "dict",
+        "schema": {
+            "nodeSelector": {
+                "type": "dict",
+                "keysrules": {"type": "string", "regex": LABEL_KEY},
+                "valuesrules": {"type": "string", "regex": LABEL_VALUE, "maxlength": 63},
+            },
+            "tolerations": {
+                "type": "list",
+                "schema": {
+                    "type": "dict",
+                    "schema": {
+                        "key": {"type": "string", "regex": LABEL_KEY},
+                        "operator": {"type": "string", "allowed": ["Equal", "Exists"]},
+                        "value": {"type": "string", "regex": LABEL_VALUE},
+                        "effect": {
+                            "type": "string",
+                            "allowed": ["NoSchedule", "PreferNoSchedule", "NoExecute"],
+                        },
+                        "tolerationSeconds": {"type": "integer", "min": 0},
+                    },
+                },
+            },
+        },
+    },
+    "endpoints": {
+        "type": "dict",
+        "schema": {
+            "scheme": {"type": "string", "allowed": ["http", "https"]},
+            "hosts": {
+                "type": "dict",
+                "keysrules": {"type": "string", "allowed": ["keystone"]},
+                "valuesrules": {"type": "string", "regex": DNS1123_SUBDOMAIN, "maxlength": 253},
+            },
+        },
+    },
+    "services": {
+        "type": "dict",
+        "schema": {
+            "mariadb": _service(server=_component(storage=_STORAGE)),
+            "rabbitmq": _service(server=_component(storage=_STORAGE)),
+            "memcached": _service(
+                server=_component(memoryMB={"type": "integer", "min": 64, "max": 65536})
+            ),
+            "keystone": _service(
+                api=_component(workers={"type": "integer", "min": 1, "max": 64}),
+                tokenExpiration={"type": "integer", "min": 300, "max": 604800},
+                fernetRotationHours={"type": "integer", "allowed": [1, 2, 3, 4, 6, 8, 12, 24]},
+            ),
+        },
+    },
+    "secrets": {
+        "type": "dict",
+        "schema": {
+            "backend": {"type": "string", "allowed": ["external-secrets", "existing"]},
+            "store": {
+                "type": "dict",
+                "schema": {
+                    "kind": {
+                        "type": "string",
+                        "required": True,
+                        "allowed": ["SecretStore", "ClusterSecretStore"],
+                    },
+                    "name": {"type": "string", "required": True, "regex": DNS1123_SUBDOMAIN},
+                },
+            },
+            "keyPrefix": {"type": "string", "regex": r"[A-Za-z0-9_./-]*"},
+            "refreshInterval": {"type": "string", "regex": r"([0-9]+(s|m|h))+"},
+            "refs": {
+                "type": "dict",
+                "valuesrules": {
+                    "type": "dict",
+                    "schema": {
+                        "key": {"type": "string", "required": True, "regex": SECRET_REF},
+                        "property": {"type": "string", "regex": SECRET_REF},
+                    },
+                },
+            },
+        },
+    },
+    "overlays": {"type": "list", "schema": {"type": "string", "regex": DNS1123_LABEL}},
+    "gitops": {
+        "type": "dict",
+        "schema": {
+            "engine": {"type": "string", "allowed": ["argocd", "flux"]},
+            "repoURL": {"type": "string", "regex": r"(https://|ssh://|git@|file://)\S+"},
+            "revision": {"type": "string", "regex": r"[A-Za-z0-9._/-]+"},
+        },
+    },
+}
+
+
+class _Validator(cerberus.Validator):  # type: ignore[misc]
+    """Cerberus, with booleans refused where integers are expected."""
+
+    types_mapping = {
+        **cerberus.Validator.types_mapping,
+        "integer": cerberus.TypeDefinition("integer", (int,), (bool,)),
+    }
+
+
+def _flatten(errs: Any) -> Iterator[Any]:
+    for err in errs:
+        if err.is_group_error:
+            yield from _flatten(err.child_errors)
+        else:
+            yield err
+
+
+def _schema_at(path: tuple[Any, ...]) -> dict[str, Any]:
+    """The sub-schema (a dict of rules) for the mapping found at ``path``."""
+    rules: dict[str, Any] = {"type": "dict", "schema": SCHEMA}
+    for part in path:
+        if "schema" in rules and isinstance(part, str) and rules.get("type") == "dict":
+            rules = rules["schema"].get(part, {})
+        elif "valuesrules" in rules:
+            rules = rules["valuesrules"]
+        elif "schema" in rules and rules.get("type") == "list":
+            rules = rules["schema"]
+        else:
+            return {}
+    return rules
+
+
+def dotted(path: tuple[Any, ...]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def _message(err: Any) -> tuple[str, str]:
+    """(code, message) for one Cerberus error. Never includes values of unknown keys."""
+    field = dotted(err.document_path)
+    if err.code == cerrors.UNKNOWN_FIELD.code:
+        key = err.document_path[-1]
+        sub = _schema_at(err.document_path[:-1]).get("schema", {})
+        allowed = sorted(sub) if isinstance(sub, dict) else []
+        near = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        hint = f'; did you mean "{near[0]}"?' if near else f" (allowed: {', '.join(allowed)})"
+        return "KKC110", f"{field}: unknown key{hint}"
+    if err.code == cerrors.REQUIRED_FIELD.code:
+        return "KKC113", f"{field}: required key missing"
+    if err.code == cerrors.BAD_TYPE.code:
+        want = err.constraint if isinstance(err.constraint, str) else err.constraint[0]
+        want = {"dict": "a mapping", "list": "a list"}.get(want, f"of {want} type")
+        msg = f"{field}: must be {want}"
+        if want == "of string type" and isinstance(err.value, float | int):
+            msg += f" (YAML read {err.value} as a number: write it in quotes)"
+        return "KKC111", msg
+    if err.code == cerrors.UNALLOWED_VALUE.code:
+        allowed = ", ".join(str(a) for a in err.constraint)
+        if err.document_path and err.document_path[-1] == "release":
+            return "KKC115", f'{field}: OpenStack release "{err.value}" is not supported ' \
+                f"(supported: {allowed})"
+        return "KKC112", f'{field}: "{err.value}" is not allowed (allowed: {allowed})'
+    if err.code == cerrors.REGEX_MISMATCH.code:
+        if err.document_path and err.document_path[-1] in ("name", "namespace"):
+            return "KKC114", (
+                f'{field}: "{err.value}" is not a DNS-1123 label (lowercase letters, '
+                'digits and "-", starting and ending with a letter or digit, at most 63)'
+            )
+        return "KKC112", f'{field}: "{err.value}" does not match the expected format'
+    if err.code == cerrors.MIN_VALUE.code:
+        return "KKC112", f"{field}: must be at least {err.constraint} (got {err.value})"
+    if err.code == cerrors.MAX_VALUE.code:
+        return "KKC112", f"{field}: must be at most {err.constraint} (got {err.value})"
+    if err.code == cerrors.MAX_LENGTH.code:
+        return "KKC112", f"{field}: longer than {err.constraint} characters"
+    text = cerrors.BasicErrorHandler.messages.get(err.code, "is invalid")
+    try:
+        text = text.format(*(err.info or ()), constraint=err.constraint, field=field, value="…")
+    except (IndexError, KeyError):
+        pass
+    return "KKC112", f"{field}: {text}"
+
+
+def _strip_nulls(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_nulls(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_strip_nulls(v) for v in node]
+    return node
+
+
+def check(doc: Any, locate: Any, *, partial: bool) -> list[Problem]:
+    """Validate ``doc`` (plain data). ``locate(path, is_key, missing)`` returns
+    (file, line, col); ``missing`` asks for the place where a required key should be added.
+
+    ``partial`` validates one layer: no required keys, explicit nulls allowed (they delete).
+    """
+    v = _Validator(SCHEMA)
+    v.validate(_strip_nulls(doc) if partial else doc, update=partial)
+    problems = []
+    for err in _flatten(v._errors):
+        code, msg = _message(err)
+        path = tuple(err.document_path)
+        missing = err.code == cerrors.REQUIRED_FIELD.code
+        if missing:
+            path = path[:-1]
+        is_key = missing or err.code == cerrors.UNKNOWN_FIELD.code
+        display, line, col = locate(path, is_key, missing)
+        problems.append(Problem(display, line, col, code, msg))
+    return sorted(set(problems), key=lambda p: (p.line, p.col, p.code, p.message))

@@ -1,0 +1,396 @@
+"""Site definitions: find, load every layer, validate, merge with provenance.
+
+Layers, lowest first: compiler defaults (kkc/data/defaults.yaml) < sites/defaults.yaml
+< each listed overlay's defaults.yaml (in order) < sites/<site>/site.yaml.
+Maps merge deeply; scalars and lists replace; an explicit null deletes an inherited key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from . import schema
+from .errors import InputError, Problem, UsageError
+from .yamlio import load_mapping, to_plain
+
+DNS_LABEL_RE = re.compile(rf"^{schema.DNS1123_LABEL}$")
+SECRETISH_KEY = re.compile(r"(?i)(pass(word|wd)?|secret|cookie|token|credentials?)$")
+# Keys that match SECRETISH_KEY by name but hold no secret.
+NOT_SECRET_PATHS = {("secrets",)}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a resolved value was set."""
+
+    path: str
+    line: int
+    col: int
+    layer: str
+    deleted: bool = False
+
+    def __str__(self) -> str:
+        what = "deleted by" if self.deleted else "set by"
+        return f"{self.path}:{self.line}:{self.col} ({what} layer {self.layer})"
+
+
+@dataclass
+class Layer:
+    name: str  # "compiler defaults", "fleet defaults", "overlay ha", "site"
+    display: str  # path shown in messages, relative to the repository root
+    doc: Any  # ruamel CommentedMap
+
+
+@dataclass
+class Site:
+    """A resolved, validated site definition."""
+
+    name: str
+    root: Path
+    data: dict[str, Any]
+    origins: dict[tuple[str, ...], Origin] = field(default_factory=dict)
+    layers: list[Layer] = field(default_factory=list)
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        node: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def enabled(self, service: str) -> bool:
+        return bool(self.get(f"services.{service}.enabled", False))
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the resolved definition: changes exactly when the inputs' meaning does."""
+        blob = json.dumps(self.data, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def explain(self, dotted: str) -> tuple[Any, list[Origin]]:
+        """The value at ``dotted`` and every origin that contributed to it."""
+        path = tuple(dotted.split("."))
+        found = [o for p, o in self.origins.items() if p == path]
+        found += sorted(
+            (o for p, o in self.origins.items() if p[: len(path)] == path and p != path),
+            key=lambda o: (o.path, o.line, o.col),
+        )
+        return self.get(dotted), found
+
+
+def find_root(start: Path) -> Path:
+    """The site repository root: the nearest directory at or above ``start`` with sites/."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / "sites").is_dir():
+            return candidate
+    raise UsageError(
+        f"no sites/ directory in {start} or above; run kkc inside a site repository "
+        "or pass --root"
+    )
+
+
+def list_sites(root: Path) -> list[str]:
+    sites_dir = root / "sites"
+    return sorted(
+        p.name for p in sites_dir.iterdir() if (p / "site.yaml").is_file() and DNS_LABEL_RE.match(p.name)
+    )
+
+
+def check_site_name(root: Path, name: str) -> Path:
+    """Validate a site name given on the command line; return its site.yaml path."""
+    if not DNS_LABEL_RE.match(name) or len(name) > 63:
+        raise InputError(
+            Problem(
+                "<command line>",
+                1,
+                1,
+                "KKC122",
+                f'site name "{name}" is not a DNS-1123 label (lowercase letters, digits and '
+                '"-", at most 63 characters); a site is a directory directly under sites/',
+            )
+        )
+    path = root / "sites" / name / "site.yaml"
+    if not path.is_file():
+        known = ", ".join(list_sites(root)) or "none"
+        raise InputError(
+            Problem(
+                f"sites/{name}/site.yaml",
+                1,
+                1,
+                "KKC123",
+                f'site "{name}" not found (known sites: {known})',
+            )
+        )
+    return path
+
+
+def locate(doc: Any, path: tuple[Any, ...], is_key: bool = False) -> tuple[int, int]:
+    """1-based (line, col) of ``path`` in a ruamel document; the deepest part found."""
+    node = doc
+    best = (1, 1)
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        try:
+            if isinstance(node, dict) and part in node:
+                line, col = node.lc.key(part) if (is_key or not last) else node.lc.value(part)
+                if not is_key and last and isinstance(node[part], dict | list) and node[part]:
+                    line, col = node.lc.key(part)
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                line, col = node.lc.item(part)
+            else:
+                return best
+        except (AttributeError, KeyError, TypeError):
+            return best
+        best = (line + 1, col + 1)
+        node = node[part]
+    return best
+
+
+def _plaintext_secrets(layer: Layer) -> list[Problem]:
+    """Secret-looking keys with literal values, and literal values where a reference is due."""
+    problems: list[Problem] = []
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            here = (*path, str(key))
+            if path == ("secrets", "refs") and value is not None and not isinstance(value, dict):
+                line, col = locate(layer.doc, here)
+                problems.append(
+                    Problem(
+                        layer.display,
+                        line,
+                        col,
+                        "KKC121",
+                        f"{schema.dotted(here)}: a secret reference must be a mapping "
+                        "{key: <remote key>, property: <field>}; secret values never go in "
+                        "site files (value not shown)",
+                    )
+                )
+            elif (
+                SECRETISH_KEY.search(str(key))
+                and here not in NOT_SECRET_PATHS
+                and isinstance(value, str | int | float)
+                and not isinstance(value, bool)
+            ):
+                line, col = locate(layer.doc, here)
+                problems.append(
+                    Problem(
+                        layer.display,
+                        line,
+                        col,
+                        "KKC121",
+                        f"{schema.dotted(here)}: looks like a plain-text secret; secret values "
+                        "never go in site files: reference one under secrets.refs "
+                        "(value not shown)",
+                    )
+                )
+            else:
+                walk(value, here)
+
+    walk(layer.doc, ())
+    return problems
+
+
+def _merge(
+    target: dict[str, Any],
+    origins: dict[tuple[str, ...], Origin],
+    doc: Any,
+    layer: Layer,
+    prefix: tuple[str, ...] = (),
+) -> None:
+    for key, value in doc.items():
+        key = str(key)
+        path = (*prefix, key)
+        line, col = locate(layer.doc, path, is_key=True)
+        if value is None:
+            target.pop(key, None)
+            for p in [p for p in origins if p[: len(path)] == path]:
+                del origins[p]
+            origins[path] = Origin(layer.display, line, col, layer.name, deleted=True)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            origins[path] = Origin(layer.display, line, col, layer.name)
+            _merge(target[key], origins, value, layer, path)
+        else:
+            for p in [p for p in origins if p[: len(path)] == path]:
+                del origins[p]
+            target[key] = to_plain(_drop_nulls(value))
+            _record(origins, value, layer, path)
+
+
+def _drop_nulls(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _drop_nulls(v) for k, v in node.items() if v is not None}
+    return node
+
+
+def _record(origins: dict[tuple[str, ...], Origin], value: Any, layer: Layer, path: tuple) -> None:
+    line, col = locate(layer.doc, path, is_key=True)
+    origins[path] = Origin(layer.display, line, col, layer.name)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if v is not None:
+                _record(origins, v, layer, (*path, str(k)))
+
+
+def _load_layers(root: Path, name: str, site_path: Path) -> tuple[list[Layer], list[Problem]]:
+    """Load all layers; overlays come from the site's (or fleet's) `overlays` list."""
+    problems: list[Problem] = []
+    defaults = resources.files("kkc") / "data" / "defaults.yaml"
+    with resources.as_file(defaults) as p:
+        layers = [Layer("compiler defaults", "kkc/data/defaults.yaml", load_mapping(p, "kkc/data/defaults.yaml"))]
+    fleet = root / "sites" / "defaults.yaml"
+    if fleet.exists():
+        layers.append(Layer("fleet defaults", "sites/defaults.yaml", load_mapping(fleet, "sites/defaults.yaml")))
+    site_display = f"sites/{name}/site.yaml"
+    site_layer = Layer("site", site_display, load_mapping(site_path, site_display))
+    # The overlay list is itself a layered value: the site's list wins over the fleet's.
+    overlay_owner = next(
+        (lay for lay in (site_layer, *reversed(layers)) if "overlays" in lay.doc), None
+    )
+    overlay_names = overlay_owner.doc.get("overlays") if overlay_owner else None
+    if isinstance(overlay_names, list):
+        for i, ov in enumerate(overlay_names):
+            if not isinstance(ov, str) or not DNS_LABEL_RE.match(ov):
+                continue  # reported by the schema check
+            ov_dir = root / "overlays" / ov
+            if not ov_dir.is_dir():
+                line, col = locate(overlay_owner.doc, ("overlays", i))
+                problems.append(
+                    Problem(overlay_owner.display, line, col, "KKC124", f'overlay "{ov}" not found in overlays/')
+                )
+                continue
+            ov_defaults = ov_dir / "defaults.yaml"
+            if ov_defaults.exists():
+                disp = f"overlays/{ov}/defaults.yaml"
+                layers.append(Layer(f"overlay {ov}", disp, load_mapping(ov_defaults, disp)))
+    layers.append(site_layer)
+    return layers, problems
+
+
+def load_site(root: Path, name: str) -> Site:
+    """Load, validate and resolve one site. Raises InputError listing every problem found."""
+    site_path = check_site_name(root, name)
+    layers, problems = _load_layers(root, name, site_path)
+
+    for layer in layers:
+        secret_problems = _plaintext_secrets(layer)
+        problems += secret_problems
+        if secret_problems:
+            continue  # do not run the schema over values that may be secrets
+        problems += schema.check(
+            to_plain(layer.doc),
+            lambda path, is_key, _missing, lay=layer: (lay.display, *locate(lay.doc, path, is_key)),
+            partial=True,
+        )
+    if problems:
+        raise InputError(problems)
+
+    data: dict[str, Any] = {}
+    origins: dict[tuple[str, ...], Origin] = {}
+    for layer in layers:
+        _merge(data, origins, layer.doc, layer)
+    site = Site(name=name, root=root, data=data, origins=origins, layers=layers)
+
+    site_layer = layers[-1]
+
+    def where(path: tuple[Any, ...], is_key: bool = False, in_site: bool = False) -> tuple[str, int, int]:
+        """Locate a resolved path: in the layer that set it (unless ``in_site``: a value the
+        site must add), else in the site file."""
+        for depth in range(len(path), 0, -1):
+            if in_site:
+                break
+            origin = origins.get(tuple(str(p) for p in path[:depth]))
+            if origin and not origin.deleted:
+                layer = next(lay for lay in layers if lay.display == origin.path)
+                line, col = locate(layer.doc, path, is_key)
+                return origin.path, line, col
+        line, col = locate(site_layer.doc, path, is_key)
+        return site_layer.display, line, col
+
+    problems += schema.check(data, where, partial=False)
+    if problems:
+        raise InputError(problems)
+
+    problems += _semantic_checks(site, where)
+    if problems:
+        raise InputError(problems)
+    return site
+
+
+# Which services each service needs. Checked after the schema.
+REQUIRES: dict[str, tuple[str, ...]] = {
+    "keystone": ("mariadb", "memcached"),
+}
+# Replica limits for components kkc cannot yet cluster.
+SINGLE_REPLICA = {("mariadb", "server"): "Galera clustering", ("rabbitmq", "server"): "RabbitMQ clustering"}
+API_SERVICES = ("keystone",)
+
+
+def _semantic_checks(site: Site, where: Any) -> list[Problem]:
+    from kubernetes_validate import utils as kv
+
+    problems: list[Problem] = []
+
+    def add(path: tuple[str, ...], code: str, msg: str, is_key: bool = False) -> None:
+        display, line, col = where(path, is_key, in_site=code == "KKC113")
+        problems.append(Problem(display, line, col, code, f"{schema.dotted(path)}: {msg}"))
+
+    if site.get("name") != site.name:
+        add(("name",), "KKC125", f'is "{site.get("name")}" but the site directory is sites/{site.name}/')
+
+    k8s = site.get("kubernetes.version")
+    supported = sorted(
+        {kv.major_minor(v) for v in kv.all_versions()} - {f"1.{m}" for m in range(29)},
+        key=lambda v: tuple(map(int, v.split("."))),
+    )
+    if k8s not in supported:
+        add(
+            ("kubernetes", "version"),
+            "KKC115",
+            f'Kubernetes "{k8s}" is not supported (supported: {", ".join(supported)})',
+        )
+
+    for svc, needs in REQUIRES.items():
+        if not site.enabled(svc):
+            continue
+        for need in needs:
+            if not site.enabled(need):
+                add(
+                    ("services", need, "enabled"),
+                    "KKC120",
+                    f"{svc} is enabled and needs {need}; enable {need} or disable {svc}",
+                )
+
+    for (svc, comp), feature in SINGLE_REPLICA.items():
+        replicas = site.get(f"services.{svc}.{comp}.replicas", 1)
+        if site.enabled(svc) and replicas != 1:
+            add(
+                ("services", svc, comp, "replicas"),
+                "KKC126",
+                f"must be 1: {feature} is not supported by kkc yet",
+            )
+
+    for svc in API_SERVICES:
+        if site.enabled(svc) and not site.get(f"endpoints.hosts.{svc}"):
+            add(("endpoints", "hosts"), "KKC113", f"{svc} is enabled and needs a public host name "
+                f"(endpoints.hosts.{svc})", is_key=True)
+
+    secrets = site.get("secrets", {})
+    if secrets.get("backend") == "external-secrets" and not secrets.get("store"):
+        add(("secrets", "backend"), "KKC113", "external-secrets needs secrets.store "
+            "({kind: ClusterSecretStore|SecretStore, name: ...})")
+    gitops = site.get("gitops", {})
+    if not gitops.get("repoURL"):
+        add(("gitops",), "KKC113", "gitops.repoURL is required: the repository the controller watches",
+            is_key=True)
+    return problems

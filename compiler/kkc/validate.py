@@ -1,0 +1,156 @@
+"""Validation of rendered objects: Kubernetes schemas (kubernetes-validate's bundled
+schemas, strict), CRD schemas from a directory, and kkc's own lint rules.
+
+Schemas are loaded once per process and per (version, kind), so a fleet build pays for
+each schema once."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from kubernetes_validate import utils as kv
+from referencing import Registry, Resource
+from ruamel.yaml import YAML
+
+from .errors import Problem
+
+CRD_DIR_ENV = "KKC_CRD_DIR"
+
+
+@functools.cache
+def _k8s_schema_dir(version: str) -> str:
+    usable = [v for v in kv.all_versions() if kv.major_minor(v) <= version]
+    return f"kubernetes-json-schema/v{usable[-1]}-local-strict"
+
+
+@functools.cache
+def _k8s_definitions(version: str) -> Registry:
+    defs = kv.schema_contents(f"{_k8s_schema_dir(version)}/_definitions.json", version)
+    return Resource.from_contents(defs) @ Registry()
+
+
+@functools.cache
+def _k8s_validator(version: str, api_version: str, kind: str) -> Any | None:
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = kv.schema_contents(f"{_k8s_schema_dir(version)}/{kind.lower()}-{api}.json", version)
+    except FileNotFoundError:
+        return None
+    registry = Resource.from_contents(schema) @ _k8s_definitions(version)
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def _strict(schema: Any) -> Any:
+    """Refuse unknown fields, as the API server's structural pruning would drop them."""
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items()}
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+@functools.cache
+def crd_validators(crd_dir: str) -> dict[tuple[str, str], Any]:
+    """(apiVersion, kind) -> validator, for every served version of every CRD in crd_dir."""
+    yaml = YAML(typ="safe")
+    out: dict[tuple[str, str], Any] = {}
+    for path in sorted(Path(crd_dir).glob("*.y*ml")):
+        for doc in yaml.load_all(path.read_text(encoding="utf-8")):
+            if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = doc["spec"]
+            for ver in spec.get("versions", []):
+                schema = (ver.get("schema") or {}).get("openAPIV3Schema")
+                if ver.get("served") and schema:
+                    key = (f"{spec['group']}/{ver['name']}", spec["names"]["kind"])
+                    out[key] = jsonschema.Draft4Validator(_strict(schema))
+    return out
+
+
+def default_crd_dir() -> str | None:
+    return os.environ.get(CRD_DIR_ENV) or None
+
+
+def _describe(obj: dict[str, Any]) -> str:
+    return f"{obj.get('kind', '?')}/{(obj.get('metadata') or {}).get('name', '?')}"
+
+
+def _error_text(obj: dict[str, Any], err: Any) -> str:
+    where = ".".join(str(p) for p in err.absolute_path) or "(object)"
+    if obj.get("kind") == "Secret":  # never echo what may be a secret value
+        return f"{where}: fails `{err.validator}`"
+    msg = err.message if len(err.message) <= 300 else err.message[:297] + "..."
+    return f"{where}: {msg}"
+
+
+def _images(obj: dict[str, Any]) -> Iterable[str]:
+    spec = obj.get("spec") or {}
+    for pod in (
+        (spec.get("template") or {}).get("spec"),
+        (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec"),
+    ):
+        if pod:
+            for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+                yield c.get("image", "")
+
+
+def validate_objects(
+    objects: list[dict[str, Any]], k8s_version: str, crd_dir: str | None, display: str
+) -> tuple[list[Problem], list[str]]:
+    """(problems, warnings). Without a CRD directory, custom resources are not validated
+    and each kind is named in a warning; with one, a custom resource of a kind it lacks
+    is an error."""
+    problems: list[Problem] = []
+    warnings: list[str] = []
+
+    def bad(code: str, msg: str) -> None:
+        problems.append(Problem(display, 1, 1, code, msg))
+
+    crds = crd_validators(crd_dir) if crd_dir else {}
+    for obj in objects:
+        if not isinstance(obj, dict) or not obj.get("kind") or not obj.get("apiVersion") or not (
+            obj.get("metadata") or {}
+        ).get("name"):
+            bad("KKC304", f"object without kind, apiVersion or metadata.name: {str(obj)[:80]}")
+            continue
+        what = _describe(obj)
+        validator = _k8s_validator(k8s_version, obj["apiVersion"], obj["kind"])
+        code = "KKC301"
+        if validator is None:
+            validator = crds.get((obj["apiVersion"], obj["kind"]))
+            code = "KKC302"
+        if validator is None and not crd_dir and "." in obj["apiVersion"].split("/")[0]:
+            warning = (
+                f"warning: {obj['apiVersion']} {obj['kind']} objects not validated: no CRD "
+                f"directory (set {CRD_DIR_ENV} or --crd-dir)"
+            )
+            if warning not in warnings:
+                warnings.append(warning)
+            continue
+        if validator is None:
+            bad("KKC303", f"{what}: no schema for {obj['apiVersion']} {obj['kind']} "
+                f"(Kubernetes {k8s_version}{', CRDs in ' + crd_dir if crd_dir else ''})")
+            continue
+        for err in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
+            bad(code, f"{what}: {_error_text(obj, err)}")
+        if obj["kind"] == "Secret" and (obj.get("data") or obj.get("stringData")):
+            bad("KKC305", f"{what}: Secret with literal data in the output; secrets come from "
+                "ExternalSecrets or exist in the cluster")
+        for image in _images(obj):
+            last = image.rsplit("/", 1)[-1]
+            if "@" not in last and ":" not in last:
+                bad("KKC306", f"{what}: image {image!r} has no tag or digest")
+    return problems, warnings

@@ -1,0 +1,211 @@
+"""Safe YAML loading with locations, and deterministic YAML dumping.
+
+Input files are loaded with ruamel.yaml's round-trip loader so every key keeps its line
+and column. Before composing, the event stream is measured so that an alias bomb is
+refused quickly (few events, exponential expansion).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    NodeEvent,
+)
+
+from .errors import InputError, Problem
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_ALIASES = 100
+MAX_EXPANDED_NODES = 100_000
+
+
+def _problem(path: str, line: int, col: int, code: str, msg: str) -> InputError:
+    return InputError(Problem(path, line, col, code, msg))
+
+
+def read_text(path: Path, display: str) -> str:
+    """Read a small UTF-8 text file or raise a located InputError."""
+    try:
+        if not path.is_file():
+            raise _problem(display, 1, 1, "KKC100", "not a regular file")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise _problem(
+                display, 1, 1, "KKC106", f"file is {size} bytes; the limit is {MAX_FILE_BYTES}"
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _problem(display, 1, 1, "KKC100", f"cannot read file: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise _problem(
+            display, line, col, "KKC104", f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x})"
+        ) from None
+
+
+def _check_aliases(yaml: YAML, text: str, display: str) -> None:
+    """Count aliases and the size the document would have once aliases are expanded."""
+    anchors: dict[str, int] = {}
+    stack: list[list[Any]] = []  # [anchor, size]
+    aliases = 0
+    total = 0
+    for event in yaml.parse(io.StringIO(text)):
+        if isinstance(event, AliasEvent):
+            aliases += 1
+            size = anchors.get(event.anchor, 1)
+            if aliases > MAX_ALIASES or size > MAX_EXPANDED_NODES:
+                mark = event.start_mark
+                raise _problem(
+                    display,
+                    mark.line + 1,
+                    mark.column + 1,
+                    "KKC103",
+                    f"too many YAML aliases (limit {MAX_ALIASES} aliases, "
+                    f"{MAX_EXPANDED_NODES} nodes once expanded)",
+                )
+            if stack:
+                stack[-1][1] += size
+            else:
+                total += size
+        elif isinstance(event, CollectionStartEvent):
+            stack.append([event.anchor, 1])
+        elif isinstance(event, CollectionEndEvent):
+            anchor, size = stack.pop()
+            if anchor:
+                anchors[anchor] = size
+            if stack:
+                stack[-1][1] += size
+            else:
+                total += size
+        elif isinstance(event, NodeEvent):  # scalar
+            if event.anchor:
+                anchors[event.anchor] = 1
+            if stack:
+                stack[-1][1] += 1
+            else:
+                total += 1
+        if stack and stack[-1][1] > MAX_EXPANDED_NODES or total > MAX_EXPANDED_NODES:
+            mark = event.start_mark
+            raise _problem(
+                display,
+                mark.line + 1,
+                mark.column + 1,
+                "KKC103",
+                f"document expands to more than {MAX_EXPANDED_NODES} nodes (alias bomb?)",
+            )
+
+
+def load_mapping(path: Path, display: str) -> Any:
+    """Load one YAML document that must be a mapping; returns a ruamel CommentedMap."""
+    text = read_text(path, display)
+    if not text.strip() or all(
+        not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
+    ):
+        raise _problem(display, 1, 1, "KKC105", "file is empty")
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        _check_aliases(yaml, text, display)
+        docs = list(yaml.load_all(text))
+    except DuplicateKeyError as exc:
+        mark = exc.problem_mark
+        first = exc.context_mark
+        key = str(exc.problem).split('"')[1] if '"' in str(exc.problem) else "?"
+        raise _problem(
+            display,
+            mark.line + 1,
+            mark.column + 1,
+            "KKC102",
+            f'duplicate key "{key}" (first defined at line {first.line + 1})',
+        ) from None
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = exc.problem or exc.context or "invalid YAML"
+        raise _problem(
+            display,
+            (mark.line + 1) if mark else 1,
+            (mark.column + 1) if mark else 1,
+            "KKC101",
+            f"YAML syntax error: {what}",
+        ) from None
+    except YAMLError as exc:
+        raise _problem(display, 1, 1, "KKC101", f"YAML error: {exc}") from None
+    if len(docs) != 1:
+        raise _problem(display, 1, 1, "KKC107", f"expected one YAML document, found {len(docs)}")
+    doc = docs[0]
+    if doc is None:
+        raise _problem(display, 1, 1, "KKC105", "file is empty")
+    if not isinstance(doc, dict):
+        raise _problem(display, 1, 1, "KKC107", "top level must be a mapping")
+    return doc
+
+
+def to_plain(node: Any) -> Any:
+    """Turn ruamel round-trip containers into plain dicts, lists and scalars."""
+    if isinstance(node, dict):
+        return {str(k): to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+# Plain scalars that a YAML 1.1 reader (or a human) could take for something other than
+# a string: these are always written quoted.
+_AMBIGUOUS = re.compile(
+    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
+    r"|~|null|Null|NULL|[-+]?[0-9_.:]+(?:[eE][-+]?[0-9]+)?|0[xob][0-9a-fA-F_]+|[-+]?\.(?:inf|Inf|INF)"
+    r"|\.(?:nan|NaN|NAN))$"
+)
+
+
+def _represent_str(representer: Any, value: str) -> Any:
+    if "\n" in value and not value.endswith((" ", "\t")):
+        return representer.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    if value == "" or _AMBIGUOUS.match(value):
+        return representer.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    return representer.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+def dump(data: Any) -> str:
+    """Deterministic block-style YAML (keys in the order given; callers sort if needed)."""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.representer.add_representer(str, _represent_str)
+    yaml.default_flow_style = False
+    yaml.representer.sort_base_mapping_type_on_output = False
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def dump_all(docs: list[Any]) -> str:
+    return "---\n".join(dump(d) for d in docs)
+
+
+def load_stream(text: str) -> list[Any]:
+    """Parse trusted multi-document YAML (kustomize output) into plain data, fast."""
+    yaml = YAML(typ="safe")
+    return [d for d in yaml.load_all(text) if d is not None]
