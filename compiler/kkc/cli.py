@@ -40,8 +40,9 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="kkc, the Kolla Kubernetes Compiler: compiles sites/<site>/site.yaml into a validated "
-    "Kustomize tree in deploy/<site>/ for an OpenStack control plane made of Kolla images.\n\n"
+    rich_markup_mode="markdown",
+    help="kkc, the Kolla Kubernetes Compiler: compiles sites/SITE/site.yaml into a validated "
+    "Kustomize tree in deploy/SITE/ for an OpenStack control plane made of Kolla images.\n\n"
     "Exit codes: 0 ok, 1 difference found, 2 invalid input or usage, 3 rendered output "
     "invalid, 4 environment (kustomize missing, git failure), 130 interrupted.",
 )
@@ -64,7 +65,7 @@ CrdOpt = Annotated[
                  "(ExternalSecret, ...) against. Env: KKC_CRD_DIR."),
 ]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text or json.")]
-SiteArg = Annotated[str, typer.Argument(help="Site name: the directory sites/<SITE>/.")]
+SiteArg = Annotated[str, typer.Argument(help="Site name: the directory sites/SITE/.")]
 
 
 def _root(root: Path | None) -> Path:
@@ -100,9 +101,11 @@ def build_cmd(
     output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
-    """Compile sites into deploy/<site>/: render, `kustomize build` as the controller will,
-    validate every object (Kubernetes schema of the site's version, strict; CRDs), then
-    write atomically. Invalid input (exit 2) or output (exit 3) writes nothing.
+    """Compile sites into deploy/SITE/ and validate the result.
+
+    Renders the tree, runs `kustomize build` as the controller will, validates every object
+    (Kubernetes schema of the site's version, strict; CRD schemas), then swaps the new tree
+    in atomically. Invalid input (exit 2) or output (exit 3) writes nothing.
 
     Example: kkc build site-a --commit"""
     base = _root(root)
@@ -137,8 +140,9 @@ def build_cmd(
 
 @app.command("render")
 def render_cmd(site: SiteArg, crd_dir: CrdOpt = None, root: RootOpt = None) -> None:
-    """Print the rendered, validated manifests of a site (what the controller will apply).
-    Writes nothing."""
+    """Print the rendered, validated manifests of a site.
+
+    This is what the controller will apply. Writes nothing."""
     base = _root(root)
     rendered = build.render(base, load_site(base, site), crd_dir)
     for warning in rendered.warnings:
@@ -155,8 +159,10 @@ def show_cmd(
     output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
-    """Print the effective site definition (all layers merged), or with --explain the file,
-    line and layer that set one value."""
+    """Print the effective site definition, or where one value came from.
+
+    Layers, lowest first: compiler defaults, sites/defaults.yaml, each overlay's
+    defaults.yaml, the site. With --explain: the file, line and layer that set the value."""
     s = load_site(_root(root), site)
     if explain is None:
         if output is Output.json:
@@ -177,7 +183,8 @@ def show_cmd(
 
 @app.command("secrets")
 def secrets_cmd(site: SiteArg, output: OutputOpt = Output.text, root: RootOpt = None) -> None:
-    """List every Secret (name and keys) the site expects, and where each comes from.
+    """List every Secret the site expects, its keys, and where each comes from.
+
     Prints names and references only, never values."""
     reqs = build.secret_requirements(load_site(_root(root), site))
     if output is Output.json:
@@ -195,7 +202,7 @@ def secrets_cmd(site: SiteArg, output: OutputOpt = Output.text, root: RootOpt = 
 
 @app.command("list")
 def list_cmd(output: OutputOpt = Output.text, root: RootOpt = None) -> None:
-    """List the sites of this repository and whether deploy/<site>/ exists."""
+    """List the sites of this repository and whether deploy/SITE/ exists."""
     base = _root(root)
     rows = [{"site": s, "built": (base / "deploy" / s / ".kkc-files").is_file()} for s in list_sites(base)]
     if output is Output.json:

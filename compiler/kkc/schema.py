@@ -228,6 +228,9 @@ def _message(err: Any) -> tuple[str, str]:
         return "KKC111", msg
     if err.code == cerrors.UNALLOWED_VALUE.code:
         allowed = ", ".join(str(a) for a in err.constraint)
+        if err.document_path == ("schemaVersion",):
+            return "KKC116", f"{field}: schema version {err.value} is not supported by kkc " \
+                f"(supported: {allowed})"
         if err.document_path and err.document_path[-1] == "release":
             return "KKC115", f'{field}: OpenStack release "{err.value}" is not supported ' \
                 f"(supported: {allowed})"

@@ -158,7 +158,7 @@ def rabbitmq(site: Site) -> ServiceOutput:
                     SecretKey("erlang-cookie", "Erlang distribution cookie", source="rabbitmq_cluster_cookie"),
                     SecretKey(
                         "rabbitmq-users.conf",
-                        "rabbitmq.conf drop-in with default_user/default_pass (rendered)",
+                        "rabbitmq.conf drop-in with default_user/default_pass",
                         template=users_conf,
                     ),
                 ),
@@ -256,8 +256,14 @@ def keystone(site: Site) -> ServiceOutput:
             "keystone",
         )
     else:
-        api = with_secrets(base_config("keystone-api-kolla", "/usr/bin/keystone-startup.sh"))
-        apache_dir = "/etc/httpd/conf.d" if rhel_family(distro) else "/etc/apache2/conf-enabled"
+        # Apache in the foreground: the image's extend_start.sh cleans stale run files and
+        # appends -DFOREGROUND. (kolla-ansible's keystone-startup.sh is not in the image;
+        # the wait for fernet key 0 is the kubelet's: the key Secret volume is required.)
+        rhel = rhel_family(distro)
+        api = with_secrets(
+            base_config("keystone-api-kolla", "/usr/sbin/httpd" if rhel else "/usr/sbin/apache2")
+        )
+        apache_dir = "/etc/httpd/conf.d" if rhel else "/etc/apache2/conf-enabled"
         api.add_file(
             "wsgi-keystone.conf",
             "\n".join(
@@ -337,7 +343,7 @@ def keystone(site: Site) -> ServiceOutput:
                               source="keystone_database_password"),
                     SecretKey("admin-password", "password of the OpenStack admin user",
                               source="keystone_admin_password"),
-                    SecretKey("keystone.conf", "oslo.config drop-in: [database] connection (rendered)",
+                    SecretKey("keystone.conf", "oslo.config drop-in with [database] connection",
                               template=secrets_conf),
                 ),
             ),

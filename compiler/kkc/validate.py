@@ -7,6 +7,8 @@ each schema once."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -62,21 +64,49 @@ def _strict(schema: Any) -> Any:
     return schema
 
 
+def cache_dir() -> Path:
+    """Where kkc keeps content-addressed caches (KKC_CACHE_DIR, else XDG cache)."""
+    base = os.environ.get("KKC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kkc"
+    )
+    return Path(base)
+
+
+def _crd_schemas(path: Path) -> list[list[Any]]:
+    """[[apiVersion, kind, schema], ...] of one CRD file. Parsing large CRDs with a pure-Python
+    YAML parser takes seconds, so the result is cached as JSON under the file's sha256."""
+    data = path.read_bytes()
+    cached = cache_dir() / "crd" / f"{hashlib.sha256(data).hexdigest()}.json"
+    try:
+        return json.loads(cached.read_bytes())
+    except (OSError, ValueError):
+        pass
+    out = []
+    for doc in YAML(typ="safe").load_all(data.decode("utf-8")):
+        if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = doc["spec"]
+        for ver in spec.get("versions", []):
+            schema = (ver.get("schema") or {}).get("openAPIV3Schema")
+            if ver.get("served") and schema:
+                out.append([f"{spec['group']}/{ver['name']}", spec["names"]["kind"], schema])
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(out), encoding="utf-8")
+        tmp.replace(cached)
+    except OSError:
+        pass  # a read-only cache only costs time
+    return out
+
+
 @functools.cache
 def crd_validators(crd_dir: str) -> dict[tuple[str, str], Any]:
     """(apiVersion, kind) -> validator, for every served version of every CRD in crd_dir."""
-    yaml = YAML(typ="safe")
     out: dict[tuple[str, str], Any] = {}
     for path in sorted(Path(crd_dir).glob("*.y*ml")):
-        for doc in yaml.load_all(path.read_text(encoding="utf-8")):
-            if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            spec = doc["spec"]
-            for ver in spec.get("versions", []):
-                schema = (ver.get("schema") or {}).get("openAPIV3Schema")
-                if ver.get("served") and schema:
-                    key = (f"{spec['group']}/{ver['name']}", spec["names"]["kind"])
-                    out[key] = jsonschema.Draft4Validator(_strict(schema))
+        for api_version, kind, schema in _crd_schemas(path):
+            out[(api_version, kind)] = jsonschema.Draft4Validator(_strict(schema))
     return out
 
 

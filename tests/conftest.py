@@ -1,0 +1,79 @@
+"""Shared fixtures: a scratch site repository (a copy of this one's sources) in a fresh git
+repository, and a CLI runner. Nothing here writes outside tmp_path."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import git
+import pytest
+from typer.testing import CliRunner
+
+from kkc.cli import app
+
+PROJECT = Path(__file__).resolve().parent.parent
+SHARED_CRDS = PROJECT.parent / "shared" / "crds"
+CRD_DIR = os.environ.get("KKC_CRD_DIR") or (str(SHARED_CRDS) if SHARED_CRDS.is_dir() else "")
+
+
+@pytest.fixture(autouse=True)
+def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pinned identity and no user/system git config, so commits are reproducible."""
+    for key in [k for k in os.environ if k.startswith("GIT_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "kkc test")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@kkc.invalid")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "kkc test")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@kkc.invalid")
+
+
+@pytest.fixture
+def crd_dir() -> str:
+    if not CRD_DIR:
+        pytest.skip("no CRD directory: set KKC_CRD_DIR or provide ../shared/crds")
+    return CRD_DIR
+
+
+def make_repo(dest: Path) -> Path:
+    """A site repository with this project's sites/, base/ and overlays/, committed."""
+    for part in ("sites", "base", "overlays"):
+        if (PROJECT / part).is_dir():
+            shutil.copytree(PROJECT / part, dest / part)
+    repo = git.Repo.init(dest, initial_branch="main")
+    repo.index.add([p for p in ("sites", "base", "overlays") if (dest / p).is_dir()])
+    repo.index.commit("site repository")
+    return dest
+
+
+@pytest.fixture
+def site_repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under root (including .git), to prove that nothing changed."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def kkc(monkeypatch: pytest.MonkeyPatch):
+    """Run the CLI in a directory: kkc(cwd, *args) -> result (exit_code, stdout, stderr)."""
+    runner = CliRunner()
+
+    def run(cwd: Path, *args: str, crd: bool = True):
+        monkeypatch.chdir(cwd)
+        if crd and CRD_DIR:
+            monkeypatch.setenv("KKC_CRD_DIR", CRD_DIR)
+        else:
+            monkeypatch.delenv("KKC_CRD_DIR", raising=False)
+        return runner.invoke(app, list(args))
+
+    return run

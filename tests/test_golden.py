@@ -1,0 +1,60 @@
+"""The example sites compile to exactly the committed golden trees.
+
+Regenerate after an intended change with `make goldens`, then review `git diff tests/golden`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT, snapshot
+
+GOLDEN = PROJECT / "tests" / "golden"
+SITES = sorted(p.parent.name for p in (PROJECT / "sites").glob("*/site.yaml"))
+HINT = "run `make goldens` and review `git diff tests/golden` if the change is intended"
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_site_matches_golden(site: str, site_repo: Path, kkc, crd_dir: str) -> None:
+    result = kkc(site_repo, "build", site)
+    assert result.exit_code == 0, result.output
+    built = snapshot(site_repo / "deploy" / site)
+    rendered = kkc(site_repo, "render", site)
+    assert rendered.exit_code == 0, rendered.output
+    built["../rendered.yaml"] = rendered.stdout.encode()
+    target = GOLDEN / site / "deploy"
+    if os.environ.get("KKC_UPDATE_GOLDENS"):
+        shutil.rmtree(GOLDEN / site, ignore_errors=True)
+        for path, data in built.items():
+            out = (target / path).resolve()
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+        return
+    expected = snapshot(target)
+    expected["../rendered.yaml"] = (GOLDEN / site / "rendered.yaml").read_bytes()
+    _compare_maps(expected, built)
+
+
+def _compare_maps(expected: dict[str, bytes], actual: dict[str, bytes]) -> None:
+    assert sorted(actual) == sorted(expected), f"file sets differ; {HINT}"
+    for path in actual:
+        if actual[path] != expected[path]:
+            diff = "".join(
+                difflib.unified_diff(
+                    expected[path].decode().splitlines(True),
+                    actual[path].decode().splitlines(True),
+                    f"golden/{path}",
+                    f"built/{path}",
+                )
+            )
+            pytest.fail(f"{path} differs from the golden copy; {HINT}\n{diff}")
+
+
+def test_golden_covers_every_site() -> None:
+    assert SITES, "no example sites"
+    assert sorted(p.name for p in GOLDEN.iterdir() if p.is_dir()) == SITES, HINT
