@@ -191,8 +191,9 @@ def _represent_str(representer: Any, value: str) -> Any:
 def dump(data: Any) -> str:
     """Deterministic block-style YAML (keys in the order given; callers sort if needed)."""
     yaml = YAML(typ="safe", pure=True)
-    yaml.representer.add_representer(str, _represent_str)
     yaml.default_flow_style = False
+    yaml.representer.add_representer(str, _represent_str)
+    yaml.representer.default_flow_style = False
     yaml.representer.sort_base_mapping_type_on_output = False
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
