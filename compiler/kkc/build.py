@@ -4,6 +4,7 @@ output -> write atomically -> commit. The CLI calls these functions and nothing 
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from . import __version__, gitrepo, kustomize, validate, writer
 from .errors import OutputInvalid
 from .generate import render_tree
 from .site import Site, list_sites, load_site
-from .yamlio import dump, load_stream
+from .yamlio import load_stream
 
 
 @dataclass
@@ -74,7 +75,10 @@ def _render_in(
     )
     if problems:
         raise OutputInvalid(problems)
-    digests = {object_key(o): writer.sha256(dump(o).encode()) for o in objects}
+    digests = {
+        object_key(o): writer.sha256(json.dumps(o, sort_keys=True, separators=(",", ":")).encode())
+        for o in objects
+    }
     return manifests, dict(sorted(digests.items())), warnings
 
 
@@ -117,30 +121,45 @@ def commit_message(site: Site, files: writer.Changes, objects: writer.Changes, s
     return "\n".join(lines) + "\n"
 
 
-def build_site(root: Path, site: Site, *, crd_dir: str | None, commit: bool) -> BuildResult:
-    """Render, validate, write deploy/<site>/ atomically, optionally commit."""
+def build_sites(
+    root: Path, sites: list[Site], *, crd_dir: str | None, commit: bool
+) -> list[BuildResult]:
+    """Render and validate every site first, then swap all trees in, then commit.
+
+    Invalid output in any site raises before anything is written."""
     deploy = root / "deploy"
-    site_dir = deploy / site.name
-    tree = render_tree(site)
     source = gitrepo.head_sha(root)
     repo = gitrepo.open_repo(root) if commit else None
-    with writer.locked(deploy):
-        staged = writer.stage(deploy, site.name, tree)
-        try:
-            _manifests, objects, warnings = _render_in(staged, site, crd_dir)
-            full = writer.full_tree(site.name, tree, objects)
-            (staged / writer.MANIFEST).write_bytes(full[writer.MANIFEST])
-            files = writer.diff_against_disk(site_dir, full)
-            object_changes = _object_changes(writer.read_objects(site_dir), objects)
-            if files:
-                writer.swap(deploy, site.name, staged)
-        finally:
-            if staged.exists():
-                shutil.rmtree(staged)
-    result = BuildResult(site.name, files, object_changes, warnings=warnings)
+    created = not deploy.exists()
+    results: list[BuildResult] = []
+    fulls: list[dict[str, bytes]] = []
+    staged: list[Path] = []
+    try:
+        with writer.locked(deploy):
+            for site in sites:
+                tree = render_tree(site)
+                staged.append(writer.stage(deploy, site.name, tree))
+                _manifests, objects, warnings = _render_in(staged[-1], site, crd_dir)
+                full = writer.full_tree(site.name, tree, objects)
+                (staged[-1] / writer.MANIFEST).write_bytes(full[writer.MANIFEST])
+                site_dir = deploy / site.name
+                files = writer.diff_against_disk(site_dir, full)
+                objs = _object_changes(writer.read_objects(site_dir), objects)
+                results.append(BuildResult(site.name, files, objs, warnings=warnings))
+                fulls.append(full)
+            for site, result, tmp in zip(sites, results, staged, strict=True):
+                if result.files:
+                    writer.swap(deploy, site.name, tmp)
+    finally:
+        for tmp in staged:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+        if created and deploy.exists() and not any(deploy.iterdir()):
+            deploy.rmdir()
     if repo is not None:
-        result.commit = _commit(repo, site, full, source)
-    return result
+        for site, result, full in zip(sites, results, fulls, strict=True):
+            result.commit = _commit(repo, site, full, source)
+    return results
 
 
 def _commit(repo: Any, site: Site, full: dict[str, bytes], source: str | None) -> str | None:

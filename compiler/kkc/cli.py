@@ -111,10 +111,9 @@ def build_cmd(
     base = _root(root)
     if not sites and not all_sites:
         raise UsageError("name at least one site, or pass --all")
-    results = [
-        build.build_site(base, s, crd_dir=crd_dir, commit=commit)
-        for s in build.load_sites(base, sites or [], all_sites)
-    ]
+    results = build.build_sites(
+        base, build.load_sites(base, sites or [], all_sites), crd_dir=crd_dir, commit=commit
+    )
     for warning in dict.fromkeys(w for r in results for w in r.warnings):
         typer.echo(warning, err=True)
     if output is Output.json:
