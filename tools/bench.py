@@ -42,8 +42,10 @@ def main() -> int:
             kkc_times.append(timed(kkc, work))
             kz_times.append(timed([*engine.build_argv, "deploy/site-a"], work))
     kkc_med, kz_med = statistics.median(kkc_times), statistics.median(kz_times)
-    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
-          f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
+        f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"engine: {engine.describe()}")
     print(f"runs: {RUNS} (cold: deploy/ removed before each kkc run)")
     print(f"kkc build site-a        median {kkc_med * 1000:7.0f} ms")

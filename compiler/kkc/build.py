@@ -98,19 +98,26 @@ def _object_changes(old: dict[str, str], new: dict[str, str]) -> writer.Changes:
     )
 
 
-def commit_message(site: Site, files: writer.Changes, objects: writer.Changes, source: str | None) -> str:
+def commit_message(
+    site: Site, files: writer.Changes, objects: writer.Changes, source: str | None
+) -> str:
     lines = [f"kkc: build {site.name}", ""]
     lines.append(
         f"Objects: {len(objects.added)} added, {len(objects.changed)} changed, "
         f"{len(objects.removed)} removed"
     )
-    for label, items in (("added", objects.added), ("changed", objects.changed), ("removed", objects.removed)):
+    for label, items in (
+        ("added", objects.added),
+        ("changed", objects.changed),
+        ("removed", objects.removed),
+    ):
         for item in items[:50]:
             lines.append(f"  {label}: {item}")
         if len(items) > 50:
             lines.append(f"  {label}: ... and {len(items) - 50} more")
     lines.append(
-        f"Files: {len(files.added)} added, {len(files.changed)} changed, {len(files.removed)} removed"
+        f"Files: {len(files.added)} added, {len(files.changed)} changed, "
+        f"{len(files.removed)} removed"
     )
     lines += [
         "",
@@ -178,9 +185,7 @@ def _commit(repo: Any, site: Site, full: dict[str, bytes], source: str | None) -
     if not touched and not gone:
         return None
     new = [p for p in touched if gitrepo.head_bytes(repo, site_dir / p) is None]
-    files = writer.Changes(
-        added=new, changed=[p for p in touched if p not in new], removed=gone
-    )
+    files = writer.Changes(added=new, changed=[p for p in touched if p not in new], removed=gone)
     objects = _object_changes(
         writer.parse_objects(head_manifest), writer.parse_objects(full[writer.MANIFEST])
     )
@@ -203,7 +208,8 @@ def secret_requirements(site: Site) -> list[dict[str, Any]]:
         if spec.created_by:
             source = f"created in the cluster by {spec.created_by}"
         elif backend == "external-secrets":
-            source = f"ExternalSecret {spec.name} (store {site.get('secrets.store.kind')}/{site.get('secrets.store.name')})"
+            store = site.get("secrets.store")
+            source = f"ExternalSecret {spec.name} (store {store['kind']}/{store['name']})"
         else:
             source = "must exist in the namespace before sync (secrets.backend: existing)"
         keys = []
@@ -216,6 +222,13 @@ def secret_requirements(site: Site) -> list[dict[str, Any]]:
             if k.template:
                 entry["template"] = k.template
             keys.append(entry)
-        out.append({"name": spec.name, "namespace": site.get("namespace"), "purpose": spec.purpose,
-                    "source": source, "keys": keys})
+        out.append(
+            {
+                "name": spec.name,
+                "namespace": site.get("namespace"),
+                "purpose": spec.purpose,
+                "source": source,
+                "keys": keys,
+            }
+        )
     return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,21 +48,27 @@ app = typer.Typer(
 )
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     text = "text"
     json = "json"
 
 
 RootOpt = Annotated[
     Path | None,
-    typer.Option("--root", help="Site repository root (default: the nearest directory with sites/).",
-                 file_okay=False),
+    typer.Option(
+        "--root",
+        help="Site repository root (default: the nearest directory with sites/).",
+        file_okay=False,
+    ),
 ]
 CrdOpt = Annotated[
     str | None,
-    typer.Option("--crd-dir", envvar=validate.CRD_DIR_ENV,
-                 help="Directory of CRD YAML files to validate custom resources "
-                 "(ExternalSecret, ...) against. Env: KKC_CRD_DIR."),
+    typer.Option(
+        "--crd-dir",
+        envvar=validate.CRD_DIR_ENV,
+        help="Directory of CRD YAML files to validate custom resources "
+        "(ExternalSecret, ...) against. Env: KKC_CRD_DIR.",
+    ),
 ]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text or json.")]
 SiteArg = Annotated[str, typer.Argument(help="Site name: the directory sites/SITE/.")]
@@ -93,10 +99,20 @@ def _main(
 
 @app.command("build")
 def build_cmd(
-    sites: Annotated[list[str] | None, typer.Argument(help="Sites to build.", show_default=False)] = None,
-    all_sites: Annotated[bool, typer.Option("--all", help="Build every site under sites/.")] = False,
-    commit: Annotated[bool, typer.Option("--commit", help="Commit the changed kkc-owned files "
-                                         "(only those) with GitPython; no commit when nothing changed.")] = False,
+    sites: Annotated[
+        list[str] | None, typer.Argument(help="Sites to build.", show_default=False)
+    ] = None,
+    all_sites: Annotated[
+        bool, typer.Option("--all", help="Build every site under sites/.")
+    ] = False,
+    commit: Annotated[
+        bool,
+        typer.Option(
+            "--commit",
+            help="Commit the changed kkc-owned files "
+            "(only those) with GitPython; no commit when nothing changed.",
+        ),
+    ] = False,
     crd_dir: CrdOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
@@ -117,10 +133,17 @@ def build_cmd(
     for warning in dict.fromkeys(w for r in results for w in r.warnings):
         typer.echo(warning, err=True)
     if output is Output.json:
-        _json([
-            {"site": r.site, "files": vars(r.files), "objects": vars(r.objects), "commit": r.commit}
-            for r in results
-        ])
+        _json(
+            [
+                {
+                    "site": r.site,
+                    "files": vars(r.files),
+                    "objects": vars(r.objects),
+                    "commit": r.commit,
+                }
+                for r in results
+            ]
+        )
         return
     for r in results:
         f, o = r.files, r.objects
@@ -152,9 +175,14 @@ def render_cmd(site: SiteArg, crd_dir: CrdOpt = None, root: RootOpt = None) -> N
 @app.command("show")
 def show_cmd(
     site: SiteArg,
-    explain: Annotated[str | None, typer.Option("--explain", metavar="DOTTED.PATH",
-                                                 help="Show where this value came from, e.g. "
-                                                 "services.keystone.api.replicas.")] = None,
+    explain: Annotated[
+        str | None,
+        typer.Option(
+            "--explain",
+            metavar="DOTTED.PATH",
+            help="Show where this value came from, e.g. services.keystone.api.replicas.",
+        ),
+    ] = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
@@ -194,7 +222,11 @@ def secrets_cmd(site: SiteArg, output: OutputOpt = Output.text, root: RootOpt = 
         typer.echo(f"  source: {r['source']}")
         for k in r["keys"]:
             ref = k.get("remoteRef")
-            origin = f" <- {ref['key']}" + (f" [{ref['property']}]" if "property" in ref else "") if ref else ""
+            origin = (
+                f" <- {ref['key']}" + (f" [{ref['property']}]" if "property" in ref else "")
+                if ref
+                else ""
+            )
             kind = " (rendered from the other keys)" if "template" in k else ""
             typer.echo(f"  - {k['key']}: {k['description']}{kind}{origin}")
 
@@ -203,7 +235,10 @@ def secrets_cmd(site: SiteArg, output: OutputOpt = Output.text, root: RootOpt = 
 def list_cmd(output: OutputOpt = Output.text, root: RootOpt = None) -> None:
     """List the sites of this repository and whether deploy/SITE/ exists."""
     base = _root(root)
-    rows = [{"site": s, "built": (base / "deploy" / s / ".kkc-files").is_file()} for s in list_sites(base)]
+    rows = [
+        {"site": s, "built": (base / "deploy" / s / ".kkc-files").is_file()}
+        for s in list_sites(base)
+    ]
     if output is Output.json:
         _json(rows)
         return
@@ -228,7 +263,9 @@ def doctor_cmd(crd_dir: CrdOpt = None, output: OutputOpt = Output.text) -> None:
         "git": git_version(),
         "gitpython": gitpython.__version__,
         "kubernetes-validate": kubernetes_validate.__version__,
-        "crd-dir": f"{crd_dir} ({len(crds)} served CRD versions)" if crd_dir else "not set (KKC_CRD_DIR)",
+        "crd-dir": f"{crd_dir} ({len(crds)} served CRD versions)"
+        if crd_dir
+        else "not set (KKC_CRD_DIR)",
     }
     if output is Output.json:
         _json(info)

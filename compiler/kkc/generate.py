@@ -53,10 +53,17 @@ def _workload_patch(site: Site, svc: str, wl: Workload) -> dict[str, Any] | None
         }
         if storage.get("storageClass"):
             claim_spec["storageClassName"] = storage["storageClass"]
-        patch["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": wl.claim}, "spec": claim_spec}]
+        patch["spec"]["volumeClaimTemplates"] = [
+            {"metadata": {"name": wl.claim}, "spec": claim_spec}
+        ]
     if not pod and not wl.claim:
         return None
-    return {"apiVersion": _api_version(wl.kind), "kind": wl.kind, "metadata": {"name": wl.name}, **patch}
+    return {
+        "apiVersion": _api_version(wl.kind),
+        "kind": wl.kind,
+        "metadata": {"name": wl.name},
+        **patch,
+    }
 
 
 def _api_version(kind: str) -> str:

@@ -42,9 +42,23 @@ class KollaConfig:
     copies: list[dict[str, Any]] = field(default_factory=list)
     permissions: list[dict[str, Any]] = field(default_factory=list)
 
-    def copy(self, source: str, dest: str, owner: str, perm: str = "0600", *, optional: bool = False, secret: bool = False) -> None:
+    def copy(
+        self,
+        source: str,
+        dest: str,
+        owner: str,
+        perm: str = "0600",
+        *,
+        optional: bool = False,
+        secret: bool = False,
+    ) -> None:
         base = SECRET_DIR if secret else CONFIG_DIR
-        entry: dict[str, Any] = {"source": f"{base}/{source}", "dest": dest, "owner": owner, "perm": perm}
+        entry: dict[str, Any] = {
+            "source": f"{base}/{source}",
+            "dest": dest,
+            "owner": owner,
+            "perm": perm,
+        }
         if optional:
             entry["optional"] = True
         self.copies.append(entry)

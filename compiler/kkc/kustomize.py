@@ -51,7 +51,9 @@ def find_engine() -> Engine:
         candidates.append(([*binary, "build"], [*binary, "version"], plain, "KKC_KUSTOMIZE"))
     else:
         if shutil.which("kustomize"):
-            candidates.append((["kustomize", "build"], ["kustomize", "version"], plain, "kustomize on PATH"))
+            candidates.append(
+                (["kustomize", "build"], ["kustomize", "version"], plain, "kustomize on PATH")
+            )
         if shutil.which("kubectl"):
             candidates.append(
                 (

@@ -229,11 +229,16 @@ def _message(err: Any) -> tuple[str, str]:
     if err.code == cerrors.UNALLOWED_VALUE.code:
         allowed = ", ".join(str(a) for a in err.constraint)
         if err.document_path == ("schemaVersion",):
-            return "KKC116", f"{field}: schema version {err.value} is not supported by kkc " \
-                f"(supported: {allowed})"
+            return (
+                "KKC116",
+                f"{field}: schema version {err.value} is not supported by kkc "
+                f"(supported: {allowed})",
+            )
         if err.document_path and err.document_path[-1] == "release":
-            return "KKC115", f'{field}: OpenStack release "{err.value}" is not supported ' \
-                f"(supported: {allowed})"
+            return (
+                "KKC115",
+                f'{field}: OpenStack release "{err.value}" is not supported (supported: {allowed})',
+            )
         return "KKC112", f'{field}: "{err.value}" is not allowed (allowed: {allowed})'
     if err.code == cerrors.REGEX_MISMATCH.code:
         if err.document_path and err.document_path[-1] in ("name", "namespace"):

@@ -131,7 +131,9 @@ def rabbitmq(site: Site) -> ServiceOutput:
         "/etc/rabbitmq/enabled_plugins",
         "rabbitmq",
     )
-    cfg.copy("rabbitmq-users.conf", "/etc/rabbitmq/conf.d/20-kkc-users.conf", "rabbitmq", secret=True)
+    cfg.copy(
+        "rabbitmq-users.conf", "/etc/rabbitmq/conf.d/20-kkc-users.conf", "rabbitmq", secret=True
+    )
     cfg.permissions = [
         {"path": "/var/lib/rabbitmq", "owner": "rabbitmq:rabbitmq", "recurse": True},
         {"path": "/var/log/kolla/rabbitmq", "owner": "rabbitmq:rabbitmq", "recurse": True},
@@ -154,8 +156,16 @@ def rabbitmq(site: Site) -> ServiceOutput:
                 "rabbitmq-secrets",
                 "RabbitMQ user, Erlang cookie and the users drop-in",
                 (
-                    SecretKey("password", "password of the RabbitMQ user openstack", source="rabbitmq_password"),
-                    SecretKey("erlang-cookie", "Erlang distribution cookie", source="rabbitmq_cluster_cookie"),
+                    SecretKey(
+                        "password",
+                        "password of the RabbitMQ user openstack",
+                        source="rabbitmq_password",
+                    ),
+                    SecretKey(
+                        "erlang-cookie",
+                        "Erlang distribution cookie",
+                        source="rabbitmq_cluster_cookie",
+                    ),
                     SecretKey(
                         "rabbitmq-users.conf",
                         "rabbitmq.conf drop-in with default_user/default_pass",
@@ -221,11 +231,18 @@ def keystone(site: Site) -> ServiceOutput:
         return cfg
 
     def with_secrets(cfg: KollaConfig) -> KollaConfig:
-        cfg.copy("keystone.conf", "/etc/keystone/keystone.conf.d/50-kkc-secrets.conf", "keystone", secret=True)
+        cfg.copy(
+            "keystone.conf",
+            "/etc/keystone/keystone.conf.d/50-kkc-secrets.conf",
+            "keystone",
+            secret=True,
+        )
         return cfg
 
     if "keystone" in release.uwsgi:
-        api = with_secrets(base_config("keystone-api-kolla", "uwsgi /etc/keystone/keystone-api-uwsgi.ini"))
+        api = with_secrets(
+            base_config("keystone-api-kolla", "uwsgi /etc/keystone/keystone-api-uwsgi.ini")
+        )
         api.add_file(
             "keystone-api-uwsgi.ini",
             render_ini(
@@ -294,7 +311,9 @@ def keystone(site: Site) -> ServiceOutput:
             f"{apache_dir}/wsgi-keystone.conf",
             "keystone",
         )
-    api.permissions = [{"path": "/var/log/kolla/keystone", "owner": "keystone:keystone", "recurse": True}]
+    api.permissions = [
+        {"path": "/var/log/kolla/keystone", "owner": "keystone:keystone", "recurse": True}
+    ]
 
     db_sync = with_secrets(base_config("keystone-db-sync-kolla", "keystone-manage db_sync"))
     bootstrap = with_secrets(
@@ -315,7 +334,10 @@ def keystone(site: Site) -> ServiceOutput:
             ),
         )
     )
-    keys = base_config("keystone-keys-kolla", "/var/lib/kolla/venv/bin/python3 /var/lib/kkc/scripts/keystone-keys.py")
+    keys = base_config(
+        "keystone-keys-kolla",
+        "/var/lib/kolla/venv/bin/python3 /var/lib/kkc/scripts/keystone-keys.py",
+    )
 
     secrets_conf = (
         "[database]\n"
@@ -339,12 +361,21 @@ def keystone(site: Site) -> ServiceOutput:
                 "keystone-secrets",
                 "Keystone database password, admin password and the keystone.conf drop-in",
                 (
-                    SecretKey("database-password", "password of the MariaDB user keystone",
-                              source="keystone_database_password"),
-                    SecretKey("admin-password", "password of the OpenStack admin user",
-                              source="keystone_admin_password"),
-                    SecretKey("keystone.conf", "oslo.config drop-in with [database] connection",
-                              template=secrets_conf),
+                    SecretKey(
+                        "database-password",
+                        "password of the MariaDB user keystone",
+                        source="keystone_database_password",
+                    ),
+                    SecretKey(
+                        "admin-password",
+                        "password of the OpenStack admin user",
+                        source="keystone_admin_password",
+                    ),
+                    SecretKey(
+                        "keystone.conf",
+                        "oslo.config drop-in with [database] connection",
+                        template=secrets_conf,
+                    ),
                 ),
             ),
             SecretSpec(

@@ -92,15 +92,16 @@ def find_root(start: Path) -> Path:
         if (candidate / "sites").is_dir():
             return candidate
     raise UsageError(
-        f"no sites/ directory in {start} or above; run kkc inside a site repository "
-        "or pass --root"
+        f"no sites/ directory in {start} or above; run kkc inside a site repository or pass --root"
     )
 
 
 def list_sites(root: Path) -> list[str]:
     sites_dir = root / "sites"
     return sorted(
-        p.name for p in sites_dir.iterdir() if (p / "site.yaml").is_file() and DNS_LABEL_RE.match(p.name)
+        p.name
+        for p in sites_dir.iterdir()
+        if (p / "site.yaml").is_file() and DNS_LABEL_RE.match(p.name)
     )
 
 
@@ -247,10 +248,20 @@ def _load_layers(root: Path, name: str, site_path: Path) -> tuple[list[Layer], l
     problems: list[Problem] = []
     defaults = resources.files("kkc") / "data" / "defaults.yaml"
     with resources.as_file(defaults) as p:
-        layers = [Layer("compiler defaults", "kkc/data/defaults.yaml", load_mapping(p, "kkc/data/defaults.yaml"))]
+        layers = [
+            Layer(
+                "compiler defaults",
+                "kkc/data/defaults.yaml",
+                load_mapping(p, "kkc/data/defaults.yaml"),
+            )
+        ]
     fleet = root / "sites" / "defaults.yaml"
     if fleet.exists():
-        layers.append(Layer("fleet defaults", "sites/defaults.yaml", load_mapping(fleet, "sites/defaults.yaml")))
+        layers.append(
+            Layer(
+                "fleet defaults", "sites/defaults.yaml", load_mapping(fleet, "sites/defaults.yaml")
+            )
+        )
     site_display = f"sites/{name}/site.yaml"
     site_layer = Layer("site", site_display, load_mapping(site_path, site_display))
     # The overlay list is itself a layered value: the site's list wins over the fleet's.
@@ -266,7 +277,13 @@ def _load_layers(root: Path, name: str, site_path: Path) -> tuple[list[Layer], l
             if not ov_dir.is_dir():
                 line, col = locate(overlay_owner.doc, ("overlays", i))
                 problems.append(
-                    Problem(overlay_owner.display, line, col, "KKC124", f'overlay "{ov}" not found in overlays/')
+                    Problem(
+                        overlay_owner.display,
+                        line,
+                        col,
+                        "KKC124",
+                        f'overlay "{ov}" not found in overlays/',
+                    )
                 )
                 continue
             ov_defaults = ov_dir / "defaults.yaml"
@@ -303,7 +320,9 @@ def load_site(root: Path, name: str) -> Site:
 
     site_layer = layers[-1]
 
-    def where(path: tuple[Any, ...], is_key: bool = False, in_site: bool = False) -> tuple[str, int, int]:
+    def where(
+        path: tuple[Any, ...], is_key: bool = False, in_site: bool = False
+    ) -> tuple[str, int, int]:
         """Locate a resolved path: in the layer that set it (unless ``in_site``: a value the
         site must add), else in the site file."""
         for depth in range(len(path), 0, -1):
@@ -332,7 +351,10 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "keystone": ("mariadb", "memcached"),
 }
 # Replica limits for components kkc cannot yet cluster.
-SINGLE_REPLICA = {("mariadb", "server"): "Galera clustering", ("rabbitmq", "server"): "RabbitMQ clustering"}
+SINGLE_REPLICA = {
+    ("mariadb", "server"): "Galera clustering",
+    ("rabbitmq", "server"): "RabbitMQ clustering",
+}
 API_SERVICES = ("keystone",)
 
 
@@ -346,7 +368,11 @@ def _semantic_checks(site: Site, where: Any) -> list[Problem]:
         problems.append(Problem(display, line, col, code, f"{schema.dotted(path)}: {msg}"))
 
     if site.get("name") != site.name:
-        add(("name",), "KKC125", f'is "{site.get("name")}" but the site directory is sites/{site.name}/')
+        add(
+            ("name",),
+            "KKC125",
+            f'is "{site.get("name")}" but the site directory is sites/{site.name}/',
+        )
 
     k8s = site.get("kubernetes.version")
     supported = sorted(
@@ -382,15 +408,27 @@ def _semantic_checks(site: Site, where: Any) -> list[Problem]:
 
     for svc in API_SERVICES:
         if site.enabled(svc) and not site.get(f"endpoints.hosts.{svc}"):
-            add(("endpoints", "hosts"), "KKC113", f"{svc} is enabled and needs a public host name "
-                f"(endpoints.hosts.{svc})", is_key=True)
+            add(
+                ("endpoints", "hosts"),
+                "KKC113",
+                f"{svc} is enabled and needs a public host name (endpoints.hosts.{svc})",
+                is_key=True,
+            )
 
     secrets = site.get("secrets", {})
     if secrets.get("backend") == "external-secrets" and not secrets.get("store"):
-        add(("secrets", "backend"), "KKC113", "external-secrets needs secrets.store "
-            "({kind: ClusterSecretStore|SecretStore, name: ...})")
+        add(
+            ("secrets", "backend"),
+            "KKC113",
+            "external-secrets needs secrets.store "
+            "({kind: ClusterSecretStore|SecretStore, name: ...})",
+        )
     gitops = site.get("gitops", {})
     if not gitops.get("repoURL"):
-        add(("gitops",), "KKC113", "gitops.repoURL is required: the repository the controller watches",
-            is_key=True)
+        add(
+            ("gitops",),
+            "KKC113",
+            "gitops.repoURL is required: the repository the controller watches",
+            is_key=True,
+        )
     return problems

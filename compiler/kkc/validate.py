@@ -41,7 +41,9 @@ def _k8s_definitions(version: str) -> Registry:
 def _k8s_validator(version: str, api_version: str, kind: str) -> Any | None:
     api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     try:
-        schema = kv.schema_contents(f"{_k8s_schema_dir(version)}/{kind.lower()}-{api}.json", version)
+        schema = kv.schema_contents(
+            f"{_k8s_schema_dir(version)}/{kind.lower()}-{api}.json", version
+        )
     except FileNotFoundError:
         return None
     registry = Resource.from_contents(schema) @ _k8s_definitions(version)
@@ -151,9 +153,12 @@ def validate_objects(
 
     crds = crd_validators(crd_dir) if crd_dir else {}
     for obj in objects:
-        if not isinstance(obj, dict) or not obj.get("kind") or not obj.get("apiVersion") or not (
-            obj.get("metadata") or {}
-        ).get("name"):
+        if (
+            not isinstance(obj, dict)
+            or not obj.get("kind")
+            or not obj.get("apiVersion")
+            or not (obj.get("metadata") or {}).get("name")
+        ):
             bad("KKC304", f"object without kind, apiVersion or metadata.name: {str(obj)[:80]}")
             continue
         what = _describe(obj)
@@ -171,14 +176,22 @@ def validate_objects(
                 warnings.append(warning)
             continue
         if validator is None:
-            bad("KKC303", f"{what}: no schema for {obj['apiVersion']} {obj['kind']} "
-                f"(Kubernetes {k8s_version}{', CRDs in ' + crd_dir if crd_dir else ''})")
+            bad(
+                "KKC303",
+                f"{what}: no schema for {obj['apiVersion']} {obj['kind']} "
+                f"(Kubernetes {k8s_version}{', CRDs in ' + crd_dir if crd_dir else ''})",
+            )
             continue
-        for err in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
+        for err in sorted(
+            validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))
+        ):
             bad(code, f"{what}: {_error_text(obj, err)}")
         if obj["kind"] == "Secret" and (obj.get("data") or obj.get("stringData")):
-            bad("KKC305", f"{what}: Secret with literal data in the output; secrets come from "
-                "ExternalSecrets or exist in the cluster")
+            bad(
+                "KKC305",
+                f"{what}: Secret with literal data in the output; secrets come from "
+                "ExternalSecrets or exist in the cluster",
+            )
         for image in _images(obj):
             last = image.rsplit("/", 1)[-1]
             if "@" not in last and ":" not in last:

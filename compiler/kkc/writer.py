@@ -117,7 +117,7 @@ def locked(deploy_dir: Path) -> Iterator[None]:
 def recover(deploy_dir: Path) -> None:
     """Undo what an interrupted run left: restore a swapped-out tree, drop staging dirs."""
     for old in sorted(deploy_dir.glob(f"{OLD_PREFIX}*")):
-        site = old.name[len(OLD_PREFIX):].rsplit(".", 1)[0]
+        site = old.name[len(OLD_PREFIX) :].rsplit(".", 1)[0]
         target = deploy_dir / site
         if not target.exists():
             old.rename(target)
