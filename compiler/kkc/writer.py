@@ -135,10 +135,10 @@ def stage(deploy_dir: Path, site: str, tree: dict[str, bytes]) -> Path:
     if site_dir.is_dir():
         for src in sorted(site_dir.rglob("*")):
             rel = src.relative_to(site_dir).as_posix()
-            if src.is_file() and not src.is_symlink() and rel not in owned and rel not in tree:
+            if (src.is_file() or src.is_symlink()) and rel not in owned and rel not in tree:
                 dest = tmp / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dest)
+                shutil.copy2(src, dest, follow_symlinks=False)
     for rel, data in tree.items():
         dest = tmp / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
