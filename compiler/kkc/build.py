@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -197,6 +198,16 @@ def _commit(repo: Any, site: Site, full: dict[str, bytes], source: str | None) -
     )
 
 
+_TEMPLATE_REF = re.compile(r'\{\{\s*(?:index \. "([^"]+)"|\.([\w-]+))\s*(\|\s*urlquery\s*)?\}\}')
+
+
+def _placeholders(template: str) -> str:
+    """An ExternalSecret template as a human fills it in: {{ .password }} -> <password>."""
+    return _TEMPLATE_REF.sub(
+        lambda m: f"<{m.group(1) or m.group(2)}{', URL-encoded' if m.group(3) else ''}>", template
+    )
+
+
 def secret_requirements(site: Site) -> list[dict[str, Any]]:
     """Every Secret the site's output reads, its keys, and where each comes from."""
     from .generate import all_secrets, remote_key
@@ -221,6 +232,7 @@ def secret_requirements(site: Site) -> list[dict[str, Any]]:
                     entry["remoteRef"] = remote_key(site, k.source)
             if k.template:
                 entry["template"] = k.template
+                entry["content"] = _placeholders(k.template)
             keys.append(entry)
         out.append(
             {

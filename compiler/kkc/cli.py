@@ -229,6 +229,8 @@ def secrets_cmd(site: SiteArg, output: OutputOpt = Output.text, root: RootOpt = 
             )
             kind = " (rendered from the other keys)" if "template" in k else ""
             typer.echo(f"  - {k['key']}: {k['description']}{kind}{origin}")
+            for line in k.get("content", "").splitlines():
+                typer.echo(f"      | {line}")
 
 
 @app.command("list")
