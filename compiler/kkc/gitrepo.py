@@ -85,11 +85,8 @@ def commit_paths(repo: Repo, paths: list[Path], removed: list[Path], message: st
                 index = IndexFile(repo, file_path=index_file)
             if rel:
                 index.add(rel)
-            if gone:
-                known = {path for (path, _stage) in index.entries}
-                drop = [p for p in gone if p in known]
-                if drop:
-                    index.remove(drop)
+            for path in gone:  # IndexFile.remove() only works on the default index
+                index.entries.pop((path, 0), None)
             tree = index.write_tree()
             commit = Commit.create_from_tree(repo, tree, message, parent_commits=parents, head=True)
             real = repo.index

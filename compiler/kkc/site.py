@@ -310,7 +310,7 @@ def load_site(root: Path, name: str) -> Site:
             partial=True,
         )
     if problems:
-        raise InputError(problems)
+        raise InputError(sorted(problems, key=lambda p: (p.path, p.line, p.col)))
 
     data: dict[str, Any] = {}
     origins: dict[tuple[str, ...], Origin] = {}

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 MANIFEST = ".kkc-files"
 TMP_PREFIX = ".kkc-tmp-"
@@ -59,7 +59,16 @@ def _manifest_section(data: bytes | None, section: str) -> dict[str, str]:
 
 
 def parse_manifest(data: bytes | None) -> dict[str, str]:
-    return _manifest_section(data, "files")
+    """Owned files, keeping only plain relative paths inside the site directory: a damaged or
+    hand-edited manifest must never make kkc touch anything outside deploy/<site>/."""
+    return {
+        path: digest
+        for path, digest in _manifest_section(data, "files").items()
+        if path
+        and not PurePosixPath(path).is_absolute()
+        and ".." not in PurePosixPath(path).parts
+        and "\\" not in path
+    }
 
 
 def parse_objects(data: bytes | None) -> dict[str, str]:

@@ -21,6 +21,7 @@ from ruamel.yaml.events import (
     CollectionStartEvent,
     NodeEvent,
 )
+from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from .errors import InputError, Problem
 
@@ -109,6 +110,24 @@ def _check_aliases(yaml: YAML, text: str, display: str) -> None:
             )
 
 
+def _first_duplicate(yaml: YAML, text: str) -> tuple[str, Any, Any]:
+    """(key, mark of its first occurrence, mark of the duplicate), from the node graph."""
+    stack = [yaml.compose(io.StringIO(text))]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, MappingNode):
+            seen: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                if key in seen:
+                    return key, seen[key], key_node.start_mark
+                seen[key] = key_node.start_mark
+                stack.append(value_node)
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+    raise AssertionError("DuplicateKeyError without a duplicate key")
+
+
 def load_mapping(path: Path, display: str) -> Any:
     """Load one YAML document that must be a mapping; returns a ruamel CommentedMap."""
     text = read_text(path, display)
@@ -121,14 +140,12 @@ def load_mapping(path: Path, display: str) -> Any:
     try:
         _check_aliases(yaml, text, display)
         docs = list(yaml.load_all(text))
-    except DuplicateKeyError as exc:
-        mark = exc.problem_mark
-        first = exc.context_mark
-        key = str(exc.problem).split('"')[1] if '"' in str(exc.problem) else "?"
+    except DuplicateKeyError:
+        key, first, dup = _first_duplicate(yaml, text)
         raise _problem(
             display,
-            mark.line + 1,
-            mark.column + 1,
+            dup.line + 1,
+            dup.column + 1,
             "KKC102",
             f'duplicate key "{key}" (first defined at line {first.line + 1})',
         ) from None

@@ -1,0 +1,55 @@
+"""Small helpers shared by the test modules (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import git
+
+# A minimal valid site: everything else comes from the compiler defaults and the example
+# repository's sites/defaults.yaml (registry, secret store, gitops.repoURL). Extra lines
+# appended to it start at line 7.
+MINIMAL = """\
+schemaVersion: 1
+name: {name}
+namespace: openstack
+endpoints:
+  hosts:
+    keystone: id.example.com
+"""
+
+
+def minimal(name: str, extra: str = "") -> str:
+    return MINIMAL.format(name=name) + extra
+
+
+def write(root: Path, rel: str, data: str | bytes) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data, encoding="utf-8")
+    return path
+
+
+def commit(root: Path, paths: list[str], message: str = "test change") -> str:
+    repo = git.Repo(root)
+    repo.index.add(paths)
+    return repo.index.commit(message).hexsha
+
+
+def add_site(root: Path, name: str, data: str | bytes) -> None:
+    """Write sites/<name>/site.yaml and commit it."""
+    rel = f"sites/{name}/site.yaml"
+    write(root, rel, data)
+    commit(root, [rel], f"add site {name}")
+
+
+def set_keystone_replicas(root: Path, replicas: int) -> None:
+    """site-a sets services.keystone.api.replicas: 3; change that value in the work tree."""
+    path = root / "sites" / "site-a" / "site.yaml"
+    text = path.read_text()
+    old = "    api:\n      replicas: 3\n"
+    assert old in text, "sites/site-a/site.yaml no longer sets keystone api replicas 3"
+    path.write_text(text.replace(old, f"    api:\n      replicas: {replicas}\n"))

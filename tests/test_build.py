@@ -1,0 +1,266 @@
+"""`kkc build` through the CLI: the tree it writes, determinism, file ownership, recovery
+from an interrupted swap, invalid output (exit 3) and a missing kustomize (exit 4)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import make_repo, snapshot
+from helpers import commit, set_keystone_replicas, write
+from kkc import kustomize
+
+PDB = "pdb/keystone-api-poddisruptionbudget.yaml"
+
+
+def build_ok(kkc, repo: Path, *args: str):
+    result = kkc(repo, "build", "site-a", *args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def manifest(repo: Path) -> dict:
+    return json.loads((repo / "deploy" / "site-a" / ".kkc-files").read_text())
+
+
+def tree_state(site_dir: Path) -> dict[str, tuple[bytes, int]]:
+    """Bytes and mtime of every file, plus the directory's inode (a swap would change it)."""
+    state = {
+        p.relative_to(site_dir).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(site_dir.rglob("*"))
+        if p.is_file()
+    }
+    state["<inode>"] = (b"", site_dir.stat().st_ino)
+    return state
+
+
+def kkc_leftovers(repo: Path) -> list[str]:
+    return sorted(p.name for p in (repo / "deploy").iterdir() if p.name.startswith(".kkc-"))
+
+
+def test_build_writes_tree_and_manifest(site_repo: Path, kkc) -> None:
+    result = build_ok(kkc, site_repo)
+    site_dir = site_repo / "deploy" / "site-a"
+    doc = manifest(site_repo)
+    assert (doc["generator"], doc["site"], doc["regenerate"]) == (
+        "kkc",
+        "site-a",
+        "kkc build site-a",
+    )
+    on_disk = sorted(p.relative_to(site_dir).as_posix() for p in site_dir.rglob("*") if p.is_file())
+    assert on_disk == sorted([*doc["files"], ".kkc-files"])
+    for rel, digest in doc["files"].items():
+        assert hashlib.sha256((site_dir / rel).read_bytes()).hexdigest() == digest, rel
+    for expected in ("kustomization.yaml", "namespace.yaml", PDB):
+        assert expected in doc["files"]
+    assert "Deployment/openstack/keystone-api" in doc["objects"]
+    assert result.stdout == (
+        f"site-a: wrote deploy/site-a/ (files: {len(doc['files']) + 1} added, 0 changed, "
+        f"0 removed; objects: {len(doc['objects'])} added, 0 changed, 0 removed)\n"
+    )
+    assert result.stderr == ""
+    assert kkc_leftovers(site_repo) == []
+
+
+def test_build_is_deterministic_across_repositories(tmp_path: Path, kkc) -> None:
+    one, two = make_repo(tmp_path / "one"), make_repo(tmp_path / "two")
+    build_ok(kkc, one)
+    build_ok(kkc, two)
+    first, second = snapshot(one / "deploy"), snapshot(two / "deploy")
+    assert first and sorted(first) == sorted(second)
+    for path in first:
+        assert first[path] == second[path], path
+
+
+def test_second_build_is_up_to_date_and_touches_nothing(site_repo: Path, kkc) -> None:
+    build_ok(kkc, site_repo)
+    site_dir = site_repo / "deploy" / "site-a"
+    before = tree_state(site_dir)
+    result = build_ok(kkc, site_repo)
+    assert result.stdout == "site-a: deploy/site-a/ up to date\n"
+    assert tree_state(site_dir) == before
+    assert kkc_leftovers(site_repo) == []
+
+
+def test_unowned_files_survive_rebuilds(site_repo: Path, kkc) -> None:
+    build_ok(kkc, site_repo)
+    site_dir = site_repo / "deploy" / "site-a"
+    write(site_dir, "NOTES.md", "operator notes\n")
+    write(site_dir, "extra/runbook.txt", "page someone\n")
+    (site_dir / "extra" / "runbook.txt").chmod(0o600)
+    set_keystone_replicas(site_repo, 2)  # forces a swap of the whole directory
+    result = build_ok(kkc, site_repo)
+    assert result.stdout.startswith("site-a: wrote deploy/site-a/ (files: 0 added, 2 changed")
+    assert (site_dir / "NOTES.md").read_text() == "operator notes\n"
+    assert (site_dir / "extra" / "runbook.txt").read_text() == "page someone\n"
+    assert (site_dir / "extra" / "runbook.txt").stat().st_mode & 0o777 == 0o600
+    assert "NOTES.md" not in manifest(site_repo)["files"]
+
+
+def test_hand_edited_owned_file_is_restored(site_repo: Path, kkc) -> None:
+    build_ok(kkc, site_repo)
+    target = site_repo / "deploy" / "site-a" / "kustomization.yaml"
+    original = target.read_bytes()
+    target.write_bytes(original + b"# local hack\n")
+    result = build_ok(kkc, site_repo)
+    assert result.stdout == (
+        "site-a: wrote deploy/site-a/ (files: 0 added, 1 changed, 0 removed; "
+        "objects: 0 added, 0 changed, 0 removed)\n"
+    )
+    assert target.read_bytes() == original
+
+
+def test_file_no_longer_produced_is_removed(site_repo: Path, kkc) -> None:
+    build_ok(kkc, site_repo)
+    site_dir = site_repo / "deploy" / "site-a"
+    write(site_dir, "NOTES.md", "keep me\n")
+    assert (site_dir / PDB).is_file()
+    set_keystone_replicas(site_repo, 1)  # a single replica gets no PodDisruptionBudget
+    result = build_ok(kkc, site_repo)
+    assert result.stdout == (
+        "site-a: wrote deploy/site-a/ (files: 0 added, 2 changed, 1 removed; "
+        "objects: 0 added, 1 changed, 1 removed)\n"
+    )
+    assert not (site_dir / PDB).exists()
+    assert PDB not in manifest(site_repo)["files"]
+    assert "PodDisruptionBudget/openstack/keystone-api" not in manifest(site_repo)["objects"]
+    assert (site_dir / "NOTES.md").read_text() == "keep me\n"
+
+
+def test_stale_manifest_entry_is_removed(site_repo: Path, kkc) -> None:
+    build_ok(kkc, site_repo)
+    site_dir = site_repo / "deploy" / "site-a"
+    doc = manifest(site_repo)
+    doc["files"]["old/gone.yaml"] = "0" * 64
+    write(site_dir, ".kkc-files", json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    write(site_dir, "old/gone.yaml", "kind: Gone\n")
+    write(site_dir, "old/mine.txt", "not kkc's\n")
+    result = build_ok(kkc, site_repo)
+    assert result.stdout == (
+        "site-a: wrote deploy/site-a/ (files: 0 added, 1 changed, 1 removed; "
+        "objects: 0 added, 0 changed, 0 removed)\n"
+    )
+    assert not (site_dir / "old" / "gone.yaml").exists()
+    assert (site_dir / "old" / "mine.txt").read_text() == "not kkc's\n"
+    assert "old/gone.yaml" not in manifest(site_repo)["files"]
+
+
+def test_recovers_swap_interrupted_after_first_rename(site_repo: Path, kkc) -> None:
+    """deploy/site-a was moved aside and the new tree never moved in: restore, then build."""
+    build_ok(kkc, site_repo)
+    deploy = site_repo / "deploy"
+    write(deploy / "site-a", "NOTES.md", "keep me\n")
+    expected = snapshot(deploy / "site-a")
+    (deploy / "site-a").rename(deploy / ".kkc-old-site-a.k3j9x_q1")
+    write(deploy, ".kkc-tmp-site-a.abc123/kustomization.yaml", "half-written\n")
+    result = build_ok(kkc, site_repo)
+    assert result.stdout == "site-a: deploy/site-a/ up to date\n"
+    assert snapshot(deploy / "site-a") == expected
+    assert kkc_leftovers(site_repo) == []
+
+
+def test_recovers_stale_tree_and_updates_it(site_repo: Path, kkc) -> None:
+    """The restored tree is older than the site: the build brings it up to date."""
+    build_ok(kkc, site_repo)
+    deploy = site_repo / "deploy"
+    write(deploy / "site-a", "NOTES.md", "keep me\n")
+    (deploy / "site-a").rename(deploy / ".kkc-old-site-a.zzzzzzzz")
+    set_keystone_replicas(site_repo, 2)
+    result = build_ok(kkc, site_repo)
+    assert result.stdout.startswith("site-a: wrote deploy/site-a/ (files: 0 added, 2 changed")
+    assert kkc_leftovers(site_repo) == []
+    assert (deploy / "site-a" / "NOTES.md").read_text() == "keep me\n"
+    # the result is exactly what a clean build of the new definition gives
+    fresh = make_repo(site_repo.parent / "fresh")
+    set_keystone_replicas(fresh, 2)
+    build_ok(kkc, fresh)
+    got = snapshot(deploy / "site-a")
+    assert got.pop("NOTES.md") == b"keep me\n"
+    assert got == snapshot(fresh / "deploy" / "site-a")
+
+
+def test_recovers_swap_interrupted_after_second_rename(site_repo: Path, kkc) -> None:
+    """The new tree is in place and the old copy was not yet deleted: drop the old copy."""
+    build_ok(kkc, site_repo)
+    deploy = site_repo / "deploy"
+    expected = snapshot(deploy / "site-a")
+    shutil.copytree(deploy / "site-a", deploy / ".kkc-old-site-a.q1w2e3r4")
+    write(deploy, ".kkc-old-site-a.q1w2e3r4/kustomization.yaml", "old\n")
+    result = build_ok(kkc, site_repo)
+    assert result.stdout == "site-a: deploy/site-a/ up to date\n"
+    assert snapshot(deploy / "site-a") == expected
+    assert kkc_leftovers(site_repo) == []
+
+
+def _break_base(repo: Path, old: str, new: str) -> None:
+    path = repo / "base" / "memcached" / "memcached-statefulset.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    commit(repo, ["base/memcached/memcached-statefulset.yaml"], "break memcached")
+
+
+UNKNOWN_FIELD = ("  serviceName: memcached\n", "  serviceName: memcached\n  bogusField: 1\n")
+
+
+def test_invalid_output_exit_3_writes_nothing(site_repo: Path, kkc) -> None:
+    build_ok(kkc, site_repo)  # an existing tree must stay exactly as it is
+    set_keystone_replicas(site_repo, 2)
+    _break_base(site_repo, *UNKNOWN_FIELD)
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "build", "site-a", "--commit")
+    assert result.exit_code == 3, result.output
+    assert result.stdout == ""
+    assert result.stderr == (
+        "deploy/site-a/kustomization.yaml:1:1: KKC301 StatefulSet/memcached: spec: Additional "
+        "properties are not allowed ('bogusField' was unexpected)\n"
+    )
+    assert snapshot(site_repo) == before
+    assert kkc_leftovers(site_repo) == []
+
+
+def test_kustomize_failure_exit_3_writes_nothing(site_repo: Path, kkc) -> None:
+    _break_base(site_repo, "kind: StatefulSet\n", "kind: StatefulSetX\n")
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "build", "site-a", "--commit")
+    assert result.exit_code == 3, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith("deploy/site-a/kustomization.yaml:1:1: KKC300 kustomize build failed: ")
+    assert "StatefulSet.v1.apps/memcached" in line
+    assert snapshot(site_repo) == before
+    assert not (site_repo / "deploy").exists()
+
+
+def test_failed_first_build_leaves_no_deploy_dir(site_repo: Path, kkc) -> None:
+    _break_base(site_repo, *UNKNOWN_FIELD)
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 3
+    assert not (site_repo / "deploy").exists()
+
+
+@pytest.fixture
+def no_kustomize(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    missing = tmp_path / "no-such-kustomize"
+    monkeypatch.setenv("KKC_KUSTOMIZE", str(missing))
+    kustomize.find_engine.cache_clear()
+    yield missing
+    kustomize.find_engine.cache_clear()
+
+
+def test_kustomize_missing_exit_4(site_repo: Path, kkc, no_kustomize: Path) -> None:
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 4, result.output
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"no usable kustomize engine (executable `{no_kustomize}` not found (running: "
+        f"{no_kustomize} version)); install kustomize v5 "
+        "(https://kubectl.docs.kubernetes.io/installation/kustomize/) or kubectl (it embeds "
+        "kustomize v5), or set KKC_KUSTOMIZE to the path of a kustomize binary\n"
+    )
+    assert snapshot(site_repo) == before
+    assert not (site_repo / "deploy").exists()

@@ -1,0 +1,167 @@
+"""kkc.yamlio: deterministic dumping that no YAML reader misreads, and stream loading."""
+
+from __future__ import annotations
+
+import pytest
+import yaml  # PyYAML: a YAML 1.1 reader, the strictest test of "ambiguous" strings
+
+from kkc.yamlio import dump, dump_all, load_stream
+
+AMBIGUOUS = [
+    "on",
+    "off",
+    "On",
+    "OFF",
+    "yes",
+    "no",
+    "Yes",
+    "NO",
+    "y",
+    "n",
+    "Y",
+    "true",
+    "False",
+    "null",
+    "Null",
+    "~",
+    "",
+    "1.30",
+    "1.31",
+    "0755",
+    "0o17",
+    "0x1F",
+    "0b101",
+    "1e3",
+    "1_000",
+    "12:30",
+    "+1",
+    "-0",
+    "1.",
+    ".5",
+    ".inf",
+    "-.inf",
+    ".NaN",
+    "3",
+]
+
+
+@pytest.mark.parametrize("value", AMBIGUOUS)
+def test_ambiguous_strings_are_double_quoted(value: str) -> None:
+    assert dump({"v": value}) == f'v: "{value}"\n'
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        *AMBIGUOUS,
+        "2025-01-01",
+        "=",
+        "<<",
+        "a: b",
+        "- x",
+        "#x",
+        "x #y",
+        "@x",
+        "*x",
+        "&x",
+        "!x",
+        "|",
+        "> x",
+        "[a]",
+        "{a}",
+        "'q'",
+        '"q"',
+        "  lead",
+        "trail ",
+        "\ttab",
+        "é",
+        "%x",
+    ],
+)
+def test_strings_read_back_as_the_same_string(value: str) -> None:
+    out = dump({"v": value})
+    assert yaml.safe_load(out) == {"v": value}, out  # YAML 1.1
+    assert load_stream(out) == [{"v": value}], out  # YAML 1.2
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("plain", "v: plain\n"),
+        ("registry.example.com/kolla", "v: registry.example.com/kolla\n"),
+        ("2025.1-rocky-9", "v: 2025.1-rocky-9\n"),
+        ("500m", "v: 500m\n"),
+    ],
+)
+def test_unambiguous_strings_stay_plain(value: str, expected: str) -> None:
+    assert dump({"v": value}) == expected
+
+
+def test_non_strings_are_not_quoted() -> None:
+    assert dump({"i": 3, "f": 1.5, "b": True, "z": None}) == "i: 3\nf: 1.5\nb: true\nz: null\n"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("line1\nline2\n", "v: |\n  line1\n  line2\n"),
+        ("line1\nline2", "v: |-\n  line1\n  line2\n"),
+        ("[database]\nconnection = x\n", "v: |\n  [database]\n  connection = x\n"),
+        ("null\n", "v: |\n  null\n"),
+    ],
+)
+def test_multiline_strings_are_block_literals(value: str, expected: str) -> None:
+    out = dump({"v": value})
+    assert out == expected
+    assert yaml.safe_load(out) == {"v": value}
+
+
+@pytest.mark.parametrize(
+    "value", ["  indented\nblock\n", "\nleading newline", "a\n\n\nb\n", "x\ny  \n"]
+)
+def test_awkward_multiline_strings_round_trip(value: str) -> None:
+    out = dump({"v": value})
+    assert yaml.safe_load(out) == {"v": value}, out
+    assert load_stream(out) == [{"v": value}], out
+
+
+def test_key_order_is_preserved() -> None:
+    data = {"zeta": 1, "alpha": {"y": 2, "b": [3, {"k2": 1, "k1": 2}]}, "mid": "x"}
+    assert dump(data) == (
+        'zeta: 1\nalpha:\n  "y": 2\n  b:\n    - 3\n    - k2: 1\n      k1: 2\nmid: x\n'
+    )
+    assert list(load_stream(dump(data))[0]) == ["zeta", "alpha", "mid"]
+
+
+def test_dump_is_deterministic_and_block_style() -> None:
+    data = {"metadata": {"name": "x", "labels": {"a": "1", "b": "on"}}, "list": [], "map": {}}
+    out = dump(data)
+    assert out == dump(data)
+    assert out == ('metadata:\n  name: x\n  labels:\n    a: "1"\n    b: "on"\nlist: []\nmap: {}\n')
+
+
+def test_long_strings_are_not_folded() -> None:
+    value = "word " * 200 + "end"
+    out = dump({"v": value})
+    assert out.count("\n") == 1
+    assert yaml.safe_load(out) == {"v": value}
+
+
+def test_dump_all_and_load_stream_round_trip() -> None:
+    docs = [{"kind": "A", "count": 1}, {"kind": "B", "s": "yes", "m": "a\nb\n"}]
+    text = dump_all(docs)
+    assert text == 'kind: A\ncount: 1\n---\nkind: B\ns: "yes"\nm: |\n  a\n  b\n'
+    assert load_stream(text) == docs
+
+
+def test_load_stream_skips_empty_documents_and_returns_plain_data() -> None:
+    text = "---\na: 1\n---\n---\n# only a comment\n---\nb: [x, 2]\nc: 2025-01-01\n...\n"
+    docs = load_stream(text)
+    assert docs == [{"a": 1}, {"b": ["x", 2], "c": docs[1]["c"]}]
+    assert type(docs[0]) is dict and type(docs[1]["b"]) is list
+    assert str(docs[1]["c"]) == "2025-01-01"
+
+
+def test_load_stream_empty() -> None:
+    assert load_stream("") == []
+    assert load_stream("---\n...\n") == []
