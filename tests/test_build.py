@@ -14,7 +14,7 @@ from conftest import CRD_DIR, make_repo, snapshot
 from helpers import commit, set_keystone_replicas, write
 from kkc import kustomize
 
-PDB = "pdb/keystone-api-poddisruptionbudget.yaml"
+PDB = "stages/identity/pdb/keystone-api-poddisruptionbudget.yaml"
 
 
 def build_ok(kkc, repo: Path, *args: str):
@@ -55,7 +55,7 @@ def test_build_writes_tree_and_manifest(site_repo: Path, kkc) -> None:
     assert on_disk == sorted([*doc["files"], ".kkc-files"])
     for rel, digest in doc["files"].items():
         assert hashlib.sha256((site_dir / rel).read_bytes()).hexdigest() == digest, rel
-    for expected in ("kustomization.yaml", "namespace.yaml", PDB):
+    for expected in ("kustomization.yaml", "stages/infra/namespace.yaml", PDB):
         assert expected in doc["files"]
     assert "Deployment/openstack/keystone-api" in doc["objects"]
     assert result.stdout == (
@@ -203,11 +203,11 @@ def test_recovers_swap_interrupted_after_second_rename(site_repo: Path, kkc) -> 
 
 
 def _break_base(repo: Path, old: str, new: str) -> None:
-    path = repo / "base" / "memcached" / "memcached-statefulset.yaml"
+    path = repo / "base" / "memcached" / "infra" / "memcached-statefulset.yaml"
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new, 1))
-    commit(repo, ["base/memcached/memcached-statefulset.yaml"], "break memcached")
+    commit(repo, ["base/memcached/infra/memcached-statefulset.yaml"], "break memcached")
 
 
 UNKNOWN_FIELD = ("  serviceName: memcached\n", "  serviceName: memcached\n  bogusField: 1\n")

@@ -148,7 +148,7 @@ def test_commit_message_lists_changed_objects(site_repo: Path, kkc) -> None:
     )
     assert changed_paths(head) == [
         "deploy/site-a/.kkc-files",
-        "deploy/site-a/kustomization.yaml",
+        "deploy/site-a/stages/identity/kustomization.yaml",
     ]
 
 
@@ -161,9 +161,12 @@ def test_commit_records_removed_files(site_repo: Path, kkc) -> None:
     assert result.exit_code == 0, (result.exit_code, result.output, result.exception)
     head = repo.head.commit
     assert "  removed: PodDisruptionBudget/openstack/keystone-api\n" in head.message
-    assert "deploy/site-a/pdb/keystone-api-poddisruptionbudget.yaml" in changed_paths(head)
+    assert (
+        "deploy/site-a/stages/identity/pdb/keystone-api-poddisruptionbudget.yaml"
+        in changed_paths(head)
+    )
     with pytest.raises(KeyError):
-        head.tree / "deploy/site-a/pdb/keystone-api-poddisruptionbudget.yaml"
+        head.tree / "deploy/site-a/stages/identity/pdb/keystone-api-poddisruptionbudget.yaml"
     assert repo.index.diff("HEAD") == [] and repo.index.diff(None) == []
 
 

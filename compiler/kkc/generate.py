@@ -8,13 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from . import __version__
+from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .releases import image_tag
-from .services import HEADER, SecretSpec, ServiceOutput, Workload, enabled_services
+from .services import HEADER, STAGES, SecretSpec, ServiceOutput, Workload, enabled_services
 from .site import Site
 from .yamlio import dump
 
 KKC_LABEL = "kkc.openstack.org/site"
-BASE_REL = "../.."  # deploy/<site>/ -> repository root
+BASE_REL = "../../../.."  # deploy/<site>/stages/<stage>/ -> repository root
+STAGE_LABEL = "kkc.openstack.org/stage"
 WAVE = "argocd.argoproj.io/sync-wave"
 
 
@@ -35,12 +37,7 @@ def _nest(path: list[str], leaf: dict[str, Any]) -> dict[str, Any]:
 
 
 def _workload_patch(site: Site, svc: str, wl: Workload) -> dict[str, Any] | None:
-    pod: dict[str, Any] = {}
-    placement = site.get("placement", {}) or {}
-    if placement.get("nodeSelector"):
-        pod["nodeSelector"] = dict(sorted(placement["nodeSelector"].items()))
-    if placement.get("tolerations"):
-        pod["tolerations"] = placement["tolerations"]
+    pod: dict[str, Any] = control_plane_placement(site) if wl.placed else {}
     comp = site.get(f"services.{svc}.{wl.component}", {}) if wl.component else {}
     if comp.get("resources"):
         pod["containers"] = [{"name": wl.container, "resources": comp["resources"]}]
@@ -116,7 +113,7 @@ def _external_secret(site: Site, spec: SecretSpec) -> dict[str, Any]:
     return {
         "apiVersion": "external-secrets.io/v1",
         "kind": "ExternalSecret",
-        "metadata": {"name": spec.name, "annotations": {WAVE: "-5"}},
+        "metadata": {"name": spec.name},
         "spec": {
             "refreshInterval": site.get("secrets.refreshInterval"),
             "secretStoreRef": {"kind": store["kind"], "name": store["name"]},
@@ -130,7 +127,7 @@ def _external_secret(site: Site, spec: SecretSpec) -> dict[str, Any]:
     }
 
 
-def _readme(site: Site, outputs: list[ServiceOutput]) -> bytes:
+def _readme(site: Site, outputs: list[ServiceOutput], stages: list[str]) -> bytes:
     lines = [
         f"# deploy/{site.name}",
         "",
@@ -145,6 +142,10 @@ def _readme(site: Site, outputs: list[ServiceOutput]) -> bytes:
         f"Kubernetes {site.get('kubernetes.version')}, namespace `{site.get('namespace')}`",
         f"- Services: {', '.join(o.name for o in outputs)}",
         "",
+        "Bring-up stages, in order (Argo CD sync waves; Flux Kustomizations with dependsOn):",
+        "",
+        *(f"- `{s}/`: {STAGES[s.split('/')[1]]}" for s in stages),
+        "",
     ]
     return "\n".join(lines).encode()
 
@@ -153,34 +154,77 @@ def all_secrets(outputs: list[ServiceOutput]) -> list[SecretSpec]:
     return [s for o in outputs for s in o.secrets]
 
 
-def render_tree(site: Site) -> dict[str, bytes]:
-    outputs = enabled_services(site)
-    files: dict[str, bytes] = {}
-    resources = ["namespace.yaml"]
-    files["namespace.yaml"] = _yaml_file(
-        site,
+def _wave_transformer(wave: int) -> str:
+    """Inline builtin AnnotationsTransformer: the stage's Argo CD sync wave on every object
+    (metadata only, so a wave change never rolls pods)."""
+    return dump(
         {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": site.get("namespace"), "annotations": {WAVE: "-10"}},
-        },
-    )
-    resources += [f"{BASE_REL}/base/{o.name}" for o in outputs]
+            "apiVersion": "builtin",
+            "kind": "AnnotationsTransformer",
+            "metadata": {"name": "argocd-sync-wave"},
+            "annotations": {WAVE: str(wave)},
+            "fieldSpecs": [{"path": "metadata/annotations", "create": True}],
+        }
+    ).rstrip("\n")
 
+
+def _job_replace_patch() -> dict[str, Any]:
+    return {
+        "target": {"kind": "Job"},
+        "patch": dump(
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": "any", "annotations": JOB_REPLACE},
+            }
+        ).rstrip("\n"),
+    }
+
+
+def _stage(
+    site: Site, stage: str, wave: int, outputs: list[ServiceOutput], images: list[dict]
+) -> dict[str, bytes]:
+    """The files of deploy/<site>/stages/<stage>/, or {} when the stage is empty."""
+    files: dict[str, bytes] = {}
+    resources: list[str] = []
+    if stage == "infra":
+        files["namespace.yaml"] = _yaml_file(
+            site,
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": site.get("namespace")}},
+        )
+        resources.append("namespace.yaml")
+    jobs = []
+    if stage == "db":
+        jobs = [db_sync_job(site, o.db_sync) for o in outputs if o.db_sync]
+        if jobs:
+            resources.append(f"{BASE_REL}/base/common/db")
+    if stage == "register":
+        jobs = [registration_job(site, o.registration) for o in outputs if o.registration]
+        if jobs:
+            resources.append(f"{BASE_REL}/base/common/register")
+    resources += [f"{BASE_REL}/base/{o.name}/{stage}" for o in outputs if stage in o.stages()]
+    for job in jobs:
+        rel = f"jobs/{job['metadata']['name']}-job.yaml"
+        files[rel] = _yaml_file(site, job)
+        resources.append(rel)
+
+    configs = [c for o in outputs for c in o.configs.get(stage, [])]
+    if stage == "db":
+        configs += [s.config for o in outputs if o.db_sync for s in o.db_sync.steps]
     generators = []
-    for out in outputs:
-        for cfg in out.configs:
-            names = []
-            for fname, content in sorted(cfg.all_files().items()):
-                rel = f"config/{cfg.name}/{fname}"
-                files[rel] = content.encode()
-                names.append(f"{fname}={rel}")
-            generators.append({"name": cfg.name, "files": names})
+    for cfg in configs:
+        names = []
+        for fname, content in sorted(cfg.all_files().items()):
+            rel = f"config/{cfg.name}/{fname}"
+            files[rel] = content.encode()
+            names.append(f"{fname}={rel}")
+        generators.append({"name": cfg.name, "files": names})
 
-    patches = []
-    replicas = []
+    patches, replicas = [], []
+    has_jobs = bool(jobs)
     for out in outputs:
-        for wl in out.workloads:
+        for wl in (w for w in out.workloads if w.stage == stage):
+            has_jobs = has_jobs or wl.kind == "Job"
             patch = _workload_patch(site, out.name, wl)
             if patch:
                 rel = f"patches/{wl.name}-{wl.kind.lower()}.yaml"
@@ -193,8 +237,10 @@ def render_tree(site: Site) -> dict[str, bytes]:
                     rel = f"pdb/{wl.name}-poddisruptionbudget.yaml"
                     files[rel] = _yaml_file(site, _pdb(wl, out.name))
                     resources.append(rel)
+    if has_jobs:
+        patches.append(_job_replace_patch())
 
-    if site.get("secrets.backend") == "external-secrets":
+    if stage == "infra" and site.get("secrets.backend") == "external-secrets":
         for spec in all_secrets(outputs):
             if spec.created_by:
                 continue
@@ -202,29 +248,51 @@ def render_tree(site: Site) -> dict[str, bytes]:
             files[rel] = _yaml_file(site, _external_secret(site, spec))
             resources.append(rel)
 
-    release, distro = site.get("openstack.release"), site.get("openstack.distro")
-    tag = image_tag(release, distro, site.get("openstack.tagSuffix", ""))
-    prefix = f"{site.get('openstack.registry')}/{site.get('openstack.namespace')}"
-    images = sorted({img for o in outputs for img in o.images})
-
+    if not files and len(resources) == 0:
+        return {}
     kustomization: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": site.get("namespace"),
-        "labels": [{"pairs": {KKC_LABEL: site.name}}],
+        "labels": [{"pairs": {KKC_LABEL: site.name, STAGE_LABEL: stage}}],
         "resources": resources,
+        "transformers": [_wave_transformer(wave)],
+        "images": images,
     }
-    overlays = site.get("overlays", []) or []
-    if overlays:
-        kustomization["components"] = [f"{BASE_REL}/overlays/{ov}" for ov in overlays]
-    kustomization["images"] = [
-        {"name": f"kolla/{img}", "newName": f"{prefix}/{img}", "newTag": tag} for img in images
-    ]
     if replicas:
         kustomization["replicas"] = replicas
-    kustomization["configMapGenerator"] = generators
+    if generators:
+        kustomization["configMapGenerator"] = generators
     if patches:
         kustomization["patches"] = patches
     files["kustomization.yaml"] = _yaml_file(site, kustomization)
-    files["README.md"] = _readme(site, outputs)
+    return files
+
+
+def render_tree(site: Site) -> dict[str, bytes]:
+    outputs = enabled_services(site)
+    release, distro = site.get("openstack.release"), site.get("openstack.distro")
+    tag = image_tag(release, distro, site.get("openstack.tagSuffix", ""))
+    prefix = f"{site.get('openstack.registry')}/{site.get('openstack.namespace')}"
+    images = [
+        {"name": f"kolla/{img}", "newName": f"{prefix}/{img}", "newTag": tag}
+        for img in sorted({img for o in outputs for img in o.images})
+    ]
+    files: dict[str, bytes] = {}
+    stages = []
+    for index, stage in enumerate(STAGES):
+        stage_files = _stage(site, stage, index * 10, outputs, images)
+        if stage_files:
+            stages.append(f"stages/{stage}")
+            files.update({f"stages/{stage}/{rel}": data for rel, data in stage_files.items()})
+    kustomization: dict[str, Any] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": stages,
+    }
+    overlays = site.get("overlays", []) or []
+    if overlays:
+        kustomization["components"] = [f"../../overlays/{ov}" for ov in overlays]
+    files["kustomization.yaml"] = _yaml_file(site, kustomization)
+    files["README.md"] = _readme(site, outputs, stages)
     return dict(sorted(files.items()))

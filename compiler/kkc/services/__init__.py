@@ -1,0 +1,46 @@
+"""What each service contributes to a site's output, beyond its static bases in base/.
+
+Per-release differences are looked up in :mod:`kkc.releases`, never by copying a base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..site import Site
+from .common import (
+    HEADER,
+    STAGES,
+    DbSync,
+    Registration,
+    SecretKey,
+    SecretSpec,
+    ServiceOutput,
+    Workload,
+)
+from .infra import mariadb, memcached, rabbitmq
+from .keystone import keystone
+
+# In bring-up order; within a stage, the generated kustomization lists bases in this order.
+SERVICES: dict[str, Callable[[Site], ServiceOutput]] = {
+    "mariadb": mariadb,
+    "rabbitmq": rabbitmq,
+    "memcached": memcached,
+    "keystone": keystone,
+}
+
+__all__ = [
+    "HEADER",
+    "STAGES",
+    "DbSync",
+    "Registration",
+    "SecretKey",
+    "SecretSpec",
+    "ServiceOutput",
+    "Workload",
+    "enabled_services",
+]
+
+
+def enabled_services(site: Site) -> list[ServiceOutput]:
+    return [build(site) for name, build in SERVICES.items() if site.enabled(name)]

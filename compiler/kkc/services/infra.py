@@ -1,0 +1,138 @@
+"""Infrastructure services: MariaDB, RabbitMQ and memcached (stage infra)."""
+
+from __future__ import annotations
+
+from ..kolla import KollaConfig, render_ini
+from ..releases import rhel_family
+from ..site import Site
+from .common import SecretKey, SecretSpec, ServiceOutput, Workload, header
+
+
+def mariadb(site: Site) -> ServiceOutput:
+    deb = not rhel_family(site.get("openstack.distro"))
+    cnf = render_ini(
+        {
+            "client": {"default-character-set": "utf8mb4"},
+            "mysql": {"default-character-set": "utf8mb4"},
+            "mysqld": {
+                "bind-address": "0.0.0.0",
+                "port": 3306,
+                "datadir": "/var/lib/mysql/",
+                "character-set-server": "utf8mb4",
+                "collation-server": "utf8mb4_general_ci",
+                "skip-name-resolve": 1,
+                "max_connections": 10000,
+                "max_allowed_packet": "16M",
+                "innodb_file_per_table": 1,
+                "innodb_buffer_pool_size": "512M",
+                "innodb_log_file_size": "128M",
+                "log_bin_trust_function_creators": 1,
+            },
+            "mysqld_safe": {"log-error": "/var/log/kolla/mariadb/mariadb.log"},
+        },
+        header(site),
+    )
+    cfg = KollaConfig("mariadb-kolla", "/usr/bin/mariadbd-safe")
+    cfg.add_file("my.cnf", cnf, "/etc/mysql/my.cnf" if deb else "/etc/my.cnf", "mysql")
+    cfg.permissions = [
+        {"path": "/var/log/kolla/mariadb", "owner": "mysql:mysql", "recurse": True},
+        {"path": "/var/lib/mysql", "owner": "mysql:mysql", "recurse": True},
+    ]
+    return ServiceOutput(
+        "mariadb",
+        ["mariadb-server", "kolla-toolbox"],
+        [Workload("StatefulSet", "mariadb", "mariadb", "infra", "server", claim="mariadb-data")],
+        {"infra": [cfg]},
+        [
+            SecretSpec(
+                "mariadb-secrets",
+                "MariaDB root password (server bootstrap and database-creation Jobs)",
+                (SecretKey("root-password", "MariaDB root password", source="database_password"),),
+            )
+        ],
+    )
+
+
+def rabbitmq(site: Site) -> ServiceOutput:
+    cfg = KollaConfig("rabbitmq-kolla", "/usr/sbin/rabbitmq-server")
+    cfg.add_file(
+        "rabbitmq.conf",
+        "\n".join(
+            [
+                f"# {header(site)}",
+                "listeners.tcp.default = 5672",
+                "management.tcp.port = 15672",
+                "cluster_partition_handling = pause_minority",
+                "loopback_users.guest = true",
+                "log.console = true",
+                "log.console.level = info",
+                "log.file = false",
+                "",
+            ]
+        ),
+        "/etc/rabbitmq/rabbitmq.conf",
+        "rabbitmq",
+    )
+    cfg.add_file(
+        "enabled_plugins",
+        "[rabbitmq_management,rabbitmq_prometheus].\n",
+        "/etc/rabbitmq/enabled_plugins",
+        "rabbitmq",
+    )
+    cfg.copy(
+        "rabbitmq-users.conf", "/etc/rabbitmq/conf.d/20-kkc-users.conf", "rabbitmq", secret=True
+    )
+    cfg.permissions = [
+        {"path": "/var/lib/rabbitmq", "owner": "rabbitmq:rabbitmq", "recurse": True},
+        {"path": "/var/log/kolla/rabbitmq", "owner": "rabbitmq:rabbitmq", "recurse": True},
+    ]
+    users_conf = (
+        "default_user = openstack\n"
+        "default_pass = {{ .password }}\n"
+        "default_vhost = /\n"
+        "default_permissions.configure = .*\n"
+        "default_permissions.read = .*\n"
+        "default_permissions.write = .*\n"
+    )
+    return ServiceOutput(
+        "rabbitmq",
+        ["rabbitmq"],
+        [Workload("StatefulSet", "rabbitmq", "rabbitmq", "infra", "server", claim="rabbitmq-data")],
+        {"infra": [cfg]},
+        [
+            SecretSpec(
+                "rabbitmq-secrets",
+                "RabbitMQ user, Erlang cookie and the users drop-in",
+                (
+                    SecretKey(
+                        "password",
+                        "password of the RabbitMQ user openstack",
+                        source="rabbitmq_password",
+                    ),
+                    SecretKey(
+                        "erlang-cookie",
+                        "Erlang distribution cookie",
+                        source="rabbitmq_cluster_cookie",
+                    ),
+                    SecretKey(
+                        "rabbitmq-users.conf",
+                        "rabbitmq.conf drop-in with default_user/default_pass",
+                        template=users_conf,
+                    ),
+                ),
+            )
+        ],
+    )
+
+
+def memcached(site: Site) -> ServiceOutput:
+    mem = site.get("services.memcached.server.memoryMB", 256)
+    cfg = KollaConfig(
+        "memcached-kolla", f"/usr/bin/memcached -v -l 0.0.0.0 -p 11211 -c 5000 -U 0 -m {mem}"
+    )
+    return ServiceOutput(
+        "memcached",
+        ["memcached"],
+        [Workload("StatefulSet", "memcached", "memcached", "infra", "server", scalable=True)],
+        {"infra": [cfg]},
+    )
