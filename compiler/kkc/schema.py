@@ -19,6 +19,18 @@ QUANTITY = r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?"
 LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
 LABEL_KEY = r"([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 SECRET_REF = r"[A-Za-z0-9_./-]+"
+PUBLIC_HOST_NAMES = [
+    "cinder",
+    "glance",
+    "heat",
+    "heat-cfn",
+    "horizon",
+    "keystone",
+    "neutron",
+    "nova",
+    "novncproxy",
+    "placement",
+]
 
 _QTY = {"type": "string", "regex": QUANTITY}
 _RESOURCES = {
@@ -107,7 +119,7 @@ SCHEMA: dict[str, Any] = {
             "scheme": {"type": "string", "allowed": ["http", "https"]},
             "hosts": {
                 "type": "dict",
-                "keysrules": {"type": "string", "allowed": ["keystone"]},
+                "keysrules": {"type": "string", "allowed": PUBLIC_HOST_NAMES},
                 "valuesrules": {"type": "string", "regex": DNS1123_SUBDOMAIN, "maxlength": 253},
             },
         },

@@ -349,13 +349,30 @@ def load_site(root: Path, name: str) -> Site:
 # Which services each service needs. Checked after the schema.
 REQUIRES: dict[str, tuple[str, ...]] = {
     "keystone": ("mariadb", "memcached"),
+    "glance": ("keystone", "mariadb", "rabbitmq"),
+    "placement": ("keystone", "mariadb"),
+    "nova": ("keystone", "mariadb", "rabbitmq", "placement", "glance", "neutron"),
+    "neutron": ("keystone", "mariadb", "rabbitmq"),
+    "cinder": ("keystone", "mariadb", "rabbitmq"),
+    "heat": ("keystone", "mariadb", "rabbitmq"),
+    "horizon": ("keystone", "memcached"),
 }
 # Replica limits for components kkc cannot yet cluster.
 SINGLE_REPLICA = {
     ("mariadb", "server"): "Galera clustering",
     ("rabbitmq", "server"): "RabbitMQ clustering",
 }
-API_SERVICES = ("keystone",)
+# Services with a public endpoint; each needs endpoints.hosts.<name> when enabled.
+PUBLIC_HOSTS: dict[str, tuple[str, ...]] = {
+    "keystone": ("keystone",),
+    "glance": ("glance",),
+    "placement": ("placement",),
+    "nova": ("nova", "novncproxy"),
+    "neutron": ("neutron",),
+    "cinder": ("cinder",),
+    "heat": ("heat", "heat-cfn"),
+    "horizon": ("horizon",),
+}
 
 
 def _semantic_checks(site: Site, where: Any) -> list[Problem]:
@@ -406,12 +423,14 @@ def _semantic_checks(site: Site, where: Any) -> list[Problem]:
                 f"must be 1: {feature} is not supported by kkc yet",
             )
 
-    for svc in API_SERVICES:
-        if site.enabled(svc) and not site.get(f"endpoints.hosts.{svc}"):
+    for svc, hosts in PUBLIC_HOSTS.items():
+        for host in hosts:
+            if not site.enabled(svc) or site.get(f"endpoints.hosts.{host}"):
+                continue
             add(
                 ("endpoints", "hosts"),
                 "KKC113",
-                f"{svc} is enabled and needs a public host name (endpoints.hosts.{svc})",
+                f"{svc} is enabled and needs a public host name (endpoints.hosts.{host})",
                 is_key=True,
             )
 

@@ -261,3 +261,31 @@ def kolla_step(
     name: str, image: str, cfg: KollaConfig, *env: tuple[str, str], secret_env=()
 ) -> Step:
     return Step(name, image, cfg, tuple(env), tuple(secret_env))
+
+
+def uwsgi_ini(site: Site, svc: str, module: str, port: int, workers: int) -> str:
+    """uwsgi in the foreground for a Kolla API image (the 2025.2+ way)."""
+    return render_ini(
+        {
+            "uwsgi": {
+                "add-header": "Connection: close",
+                "buffer-size": 65535,
+                "die-on-term": True,
+                "enable-threads": True,
+                "exit-on-reload": False,
+                "hook-master-start": "unix_signal:15 gracefully_kill_them_all",
+                "http-socket": f"0.0.0.0:{port}",
+                "lazy-apps": True,
+                "master": True,
+                "module": module,
+                "need-app": True,
+                "processes": workers,
+                "threads": 1,
+                "thunder-lock": True,
+                "uid": svc,
+                "gid": svc,
+                "worker-reload-mercy": 80,
+            }
+        },
+        header(site),
+    )

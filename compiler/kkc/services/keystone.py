@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..kolla import KollaConfig, render_ini
+from ..kolla import KollaConfig
 from ..releases import RELEASES, rhel_family
 from ..site import Site
 from .common import (
@@ -21,6 +21,7 @@ from .common import (
     public_url,
     secret_drop_in,
     service_secret,
+    uwsgi_ini,
 )
 
 EXPIRED_WINDOW = 172800  # [token] allow_expired_window default
@@ -51,34 +52,6 @@ def _apache_vhost(site: Site, workers: int) -> str:
             "</VirtualHost>",
             "",
         ]
-    )
-
-
-def uwsgi_ini(site: Site, svc: str, module: str, port: int, workers: int) -> str:
-    """uwsgi in the foreground for a Kolla API image (the 2025.2+ way)."""
-    return render_ini(
-        {
-            "uwsgi": {
-                "add-header": "Connection: close",
-                "buffer-size": 65535,
-                "die-on-term": True,
-                "enable-threads": True,
-                "exit-on-reload": False,
-                "hook-master-start": "unix_signal:15 gracefully_kill_them_all",
-                "http-socket": f"0.0.0.0:{port}",
-                "lazy-apps": True,
-                "master": True,
-                "module": module,
-                "need-app": True,
-                "processes": workers,
-                "threads": 1,
-                "thunder-lock": True,
-                "uid": svc,
-                "gid": svc,
-                "worker-reload-mercy": 80,
-            }
-        },
-        header(site),
     )
 
 
