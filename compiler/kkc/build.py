@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, gitrepo, kustomize, validate, writer
+from . import __version__, gitrepo, kustomize, lint, validate, writer
 from .errors import OutputInvalid
 from .generate import render_tree
 from .site import Site, list_sites, load_site
@@ -74,6 +74,7 @@ def _render_in(
     problems, warnings = validate.validate_objects(
         objects, site.get("kubernetes.version"), crd_dir, display
     )
+    problems += lint.check_references(site, objects, display)
     if problems:
         raise OutputInvalid(problems)
     digests = {

@@ -32,4 +32,6 @@ CODES: dict[str, str] = {
     "KKC304": "object lacks the metadata kkc needs (kind, apiVersion, name)",
     "KKC305": "Secret with literal data in the output",
     "KKC306": "container image without a tag or digest",
+    "KKC307": "dangling reference: a ConfigMap, Secret, Service, ServiceAccount or "
+    "PersistentVolumeClaim neither in the output nor provided outside it",
 }

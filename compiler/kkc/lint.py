@@ -1,0 +1,113 @@
+"""kkc's own rules on the rendered objects, beyond the schemas (exit 3 on failure).
+
+- KKC307: every ConfigMap, Secret, Service, ServiceAccount and PersistentVolumeClaim that
+  an object references exists in the output or is declared as provided outside it (a
+  Secret that kkc expects in the cluster or that a kkc Job creates: `kkc secrets SITE`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .errors import Problem
+from .services import enabled_services
+from .site import Site
+
+PROVIDED_BY_KUBERNETES = {("ServiceAccount", "default")}
+_WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+
+
+def _pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+    kind, spec = obj.get("kind"), obj.get("spec") or {}
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    return (spec.get("template") or {}).get("spec")
+
+
+def _pod_refs(pod: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(kind, name) of every object the pod spec needs; optional references excluded."""
+    yield "ServiceAccount", pod.get("serviceAccountName") or "default"
+    for secret in pod.get("imagePullSecrets") or []:
+        yield "Secret", secret.get("name", "")
+    for vol in pod.get("volumes") or []:
+        sources = [vol, *((vol.get("projected") or {}).get("sources") or [])]
+        for src in sources:
+            cm, sec = src.get("configMap"), src.get("secret")
+            if cm and not cm.get("optional"):
+                yield "ConfigMap", cm.get("name", "")
+            if sec and not sec.get("optional"):
+                yield "Secret", sec.get("secretName") or sec.get("name", "")
+        if vol.get("persistentVolumeClaim"):
+            yield "PersistentVolumeClaim", vol["persistentVolumeClaim"].get("claimName", "")
+    for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+        for env in c.get("env") or []:
+            ref = env.get("valueFrom") or {}
+            for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                if ref.get(key) and not ref[key].get("optional"):
+                    yield kind, ref[key].get("name", "")
+        for env in c.get("envFrom") or []:
+            for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+                if env.get(key) and not env[key].get("optional"):
+                    yield kind, env[key].get("name", "")
+
+
+def references(obj: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    kind, spec = obj.get("kind"), obj.get("spec") or {}
+    if kind in _WORKLOADS:
+        pod = _pod_spec(obj)
+        if pod:
+            yield from _pod_refs(pod)
+    if kind == "StatefulSet" and spec.get("serviceName"):
+        yield "Service", spec["serviceName"]
+    if kind == "RoleBinding":
+        for subject in obj.get("subjects") or []:
+            if subject.get("kind") == "ServiceAccount" and not subject.get("namespace"):
+                yield "ServiceAccount", subject.get("name", "")
+    if kind == "Ingress":
+        rules = spec.get("rules") or []
+        paths = [p for r in rules for p in ((r.get("http") or {}).get("paths") or [])]
+        backends = [spec.get("defaultBackend") or {}] + [p.get("backend") or {} for p in paths]
+        for backend in backends:
+            if backend.get("service"):
+                yield "Service", backend["service"].get("name", "")
+        for tls in spec.get("tls") or []:
+            if tls.get("secretName"):
+                yield "Secret", tls["secretName"]
+
+
+def provided(site: Site, objects: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """What exists once the output is applied: its objects, the PVCs of StatefulSet claim
+    templates, ExternalSecret targets, and the Secrets kkc declares (`kkc secrets`)."""
+    have = set(PROVIDED_BY_KUBERNETES)
+    for obj in objects:
+        kind, name = obj.get("kind"), (obj.get("metadata") or {}).get("name", "")
+        have.add((kind, name))
+        if kind == "ExternalSecret":
+            have.add(("Secret", ((obj.get("spec") or {}).get("target") or {}).get("name") or name))
+        if kind == "Certificate":
+            have.add(("Secret", (obj.get("spec") or {}).get("secretName", "")))
+    have |= {("Secret", s.name) for out in enabled_services(site) for s in out.secrets}
+    return have
+
+
+def check_references(site: Site, objects: list[dict[str, Any]], display: str) -> list[Problem]:
+    have = provided(site, objects)
+    problems = []
+    for obj in objects:
+        missing = sorted({ref for ref in references(obj) if ref not in have})
+        for kind, name in missing:
+            what = f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name', '?')}"
+            problems.append(
+                Problem(
+                    display,
+                    1,
+                    1,
+                    "KKC307",
+                    f"{what} references {kind} {name!r}, which is neither in the output "
+                    "nor provided outside it",
+                )
+            )
+    return problems

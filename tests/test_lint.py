@@ -1,0 +1,65 @@
+"""kkc's own output rules: dangling references (KKC307)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import snapshot
+from helpers import commit, write
+from kkc.lint import references
+
+
+def pod(kind: str, spec: dict) -> dict:
+    if kind == "CronJob":
+        return {"kind": kind, "spec": {"jobTemplate": {"spec": {"template": {"spec": spec}}}}}
+    return {"kind": kind, "spec": {"template": {"spec": spec}}}
+
+
+def test_references_found_in_every_place_a_pod_can_name_them() -> None:
+    spec = {
+        "serviceAccountName": "sa",
+        "imagePullSecrets": [{"name": "pull"}],
+        "volumes": [
+            {"name": "a", "configMap": {"name": "cm"}},
+            {"name": "b", "secret": {"secretName": "sec"}},
+            {"name": "c", "persistentVolumeClaim": {"claimName": "pvc"}},
+            {"name": "d", "configMap": {"name": "maybe", "optional": True}},
+            {"name": "e", "projected": {"sources": [{"secret": {"name": "proj"}}]}},
+        ],
+        "initContainers": [
+            {"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "env-sec"}}}]}
+        ],
+        "containers": [{"envFrom": [{"configMapRef": {"name": "env-cm"}}]}],
+    }
+    expected = {
+        ("ServiceAccount", "sa"),
+        ("Secret", "pull"),
+        ("ConfigMap", "cm"),
+        ("Secret", "sec"),
+        ("PersistentVolumeClaim", "pvc"),
+        ("Secret", "proj"),
+        ("Secret", "env-sec"),
+        ("ConfigMap", "env-cm"),
+    }
+    for kind in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"):
+        assert set(references(pod(kind, spec))) == expected, kind
+    sts = {"kind": "StatefulSet", "spec": {"serviceName": "headless", "template": {"spec": {}}}}
+    assert ("Service", "headless") in set(references(sts))
+    binding = {"kind": "RoleBinding", "subjects": [{"kind": "ServiceAccount", "name": "x"}]}
+    assert set(references(binding)) == {("ServiceAccount", "x")}
+
+
+def test_dangling_reference_is_exit_3_and_writes_nothing(site_repo: Path, kkc) -> None:
+    path = "base/keystone/identity/keystone-api-deployment.yaml"
+    text = (site_repo / path).read_text()
+    write(site_repo, path, text.replace("name: keystone-api-kolla", "name: keystone-api-kola"))
+    commit(site_repo, [path], "typo in a ConfigMap name")
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 3, result.output
+    assert result.stderr == (
+        "deploy/site-a/kustomization.yaml:1:1: KKC307 Deployment/keystone-api references "
+        "ConfigMap 'keystone-api-kola', which is neither in the output nor provided outside "
+        "it\n"
+    )
+    assert snapshot(site_repo) == before

@@ -1,0 +1,117 @@
+"""Bring-up order and Job immutability, as the controllers will see the output: every
+stage directory builds on its own (what a Flux Kustomization applies), the stages
+together are exactly the site (what Argo CD applies), each object carries its stage's
+sync wave, and every Job is replaced, not patched, when it changes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import make_repo
+from helpers import write
+from kkc import kustomize
+from kkc.build import object_key
+from kkc.cli import app
+from kkc.jobs import JOB_REPLACE
+from kkc.services import STAGES
+from kkc.yamlio import load_stream
+
+WAVE = "argocd.argoproj.io/sync-wave"
+SITES = ("site-a", "site-b")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = make_repo(tmp_path_factory.mktemp("stages") / "repo")
+    cwd = os.getcwd()
+    os.chdir(repo)
+    try:
+        result = CliRunner().invoke(app, ["build", *SITES])
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.output
+    return repo
+
+
+def objects(path: Path) -> list[dict]:
+    return load_stream(kustomize.build(path, str(path)))
+
+
+def stage_dirs(repo: Path, site: str) -> list[Path]:
+    return sorted(
+        (repo / "deploy" / site / "stages").iterdir(), key=lambda p: list(STAGES).index(p.name)
+    )
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_each_stage_builds_alone_and_together_they_are_the_site(built: Path, site: str) -> None:
+    whole = objects(built / "deploy" / site)
+    parts: list[dict] = []
+    for stage in stage_dirs(built, site):
+        stage_objects = objects(stage)
+        assert stage_objects, stage
+        assert {o["metadata"]["labels"]["kkc.openstack.org/stage"] for o in stage_objects} == {
+            stage.name
+        }
+        parts += stage_objects
+    assert sorted(map(object_key, parts)) == sorted(map(object_key, whole))
+    assert len(set(map(object_key, whole))) == len(whole)
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_sync_waves_follow_the_stage_order(built: Path, site: str) -> None:
+    for stage in stage_dirs(built, site):
+        wave = str(list(STAGES).index(stage.name) * 10)
+        for obj in objects(stage):
+            assert obj["metadata"]["annotations"][WAVE] == wave, object_key(obj)
+            template = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
+            assert WAVE not in (template.get("annotations") or {}), "a wave must not roll pods"
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_every_job_is_replaced_when_it_changes(built: Path, site: str) -> None:
+    jobs = [o for o in objects(built / "deploy" / site) if o["kind"] == "Job"]
+    assert jobs
+    for job in jobs:
+        annotations = job["metadata"]["annotations"]
+        assert {k: annotations.get(k) for k in JOB_REPLACE} == JOB_REPLACE, job["metadata"]
+        assert "argocd.argoproj.io/hook" not in annotations  # no PostSync deadlock
+        assert "ttlSecondsAfterFinished" not in job["spec"]  # kept, so never "missing"
+
+
+def test_keystone_bring_up_order(built: Path) -> None:
+    by_stage = {s.name: objects(s) for s in stage_dirs(built, "site-a")}
+    names = {
+        stage: {f"{o['kind']}/{o['metadata']['name']}" for o in objs}
+        for stage, objs in by_stage.items()
+    }
+    assert {"Job/keystone-db-sync", "Job/keystone-keys-setup"} <= names["db"]
+    assert "Deployment/keystone-api" in names["identity"]
+    assert "StatefulSet/mariadb" in names["infra"]
+    job = next(o for o in by_stage["db"] if o["metadata"]["name"] == "keystone-db-sync")
+    pod = job["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["db-init", "db-sync"]
+    assert [c["name"] for c in pod["containers"]] == ["bootstrap"]
+    env = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}
+    assert (env["DB_NAME"], env["DB_USER"]) == ("keystone", "keystone")
+
+
+def test_an_upgrade_changes_the_db_sync_job(tmp_path: Path, kkc) -> None:
+    """A new release changes the db-sync Job's images: the controller must re-create it
+    (annotations above) and it runs the schema upgrade."""
+    repo = make_repo(tmp_path / "repo")
+    assert kkc(repo, "build", "site-a").exit_code == 0
+    job = repo / "deploy/site-a/stages/db/jobs/keystone-db-sync-job.yaml"
+    before = job.read_text()
+    site = repo / "sites/site-a/site.yaml"
+    write(repo, "sites/site-a/site.yaml", site.read_text().replace('"2025.1"', '"2026.1"'))
+    assert kkc(repo, "build", "site-a").exit_code == 0
+    rendered = objects(repo / "deploy/site-a/stages/db")
+    job_obj = next(o for o in rendered if o["metadata"]["name"] == "keystone-db-sync")
+    images = {c["image"] for c in job_obj["spec"]["template"]["spec"]["initContainers"]}
+    assert all(i.endswith(":2026.1-rocky-10") for i in images), images
+    assert job.read_text() == before  # the Job file is release-independent; images: does it
