@@ -38,10 +38,19 @@ def _nest(path: list[str], leaf: dict[str, Any]) -> dict[str, Any]:
 
 def _workload_patch(site: Site, svc: str, wl: Workload) -> dict[str, Any] | None:
     pod: dict[str, Any] = control_plane_placement(site) if wl.placed else {}
+    if not wl.placed and wl.nodes:
+        agents = site.get(f"services.{svc}.{wl.nodes}", {}) or {}
+        if agents.get("nodeSelector"):
+            pod["nodeSelector"] = dict(sorted(agents["nodeSelector"].items()))
+        if agents.get("tolerations"):
+            pod["tolerations"] = agents["tolerations"]
     comp = site.get(f"services.{svc}.{wl.component}", {}) if wl.component else {}
     if comp.get("resources"):
         pod["containers"] = [{"name": wl.container, "resources": comp["resources"]}]
     patch: dict[str, Any] = _nest(_pod_spec_path(wl.kind), pod) if pod else {"spec": {}}
+    schedule = comp.get("schedule") if wl.kind == "CronJob" else None
+    if schedule:
+        patch["spec"]["schedule"] = schedule
     if wl.claim:
         storage = comp.get("storage", {})
         claim_spec: dict[str, Any] = {
@@ -53,7 +62,7 @@ def _workload_patch(site: Site, svc: str, wl: Workload) -> dict[str, Any] | None
         patch["spec"]["volumeClaimTemplates"] = [
             {"metadata": {"name": wl.claim}, "spec": claim_spec}
         ]
-    if not pod and not wl.claim:
+    if not pod and not wl.claim and not schedule:
         return None
     return {
         "apiVersion": _api_version(wl.kind),

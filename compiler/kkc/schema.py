@@ -65,6 +65,31 @@ _STORAGE = {
     },
 }
 
+_WORKERS = {"type": "integer", "min": 1, "max": 64}
+# Node agents (DaemonSets) choose their own nodes: services.<svc>.<component>.nodeSelector.
+_AGENT_NODE_SELECTOR = {
+    "type": "dict",
+    "keysrules": {"type": "string", "regex": LABEL_KEY},
+    "valuesrules": {"type": "string", "regex": LABEL_VALUE, "maxlength": 63},
+}
+_AGENT_TOLERATIONS = {
+    "type": "list",
+    "schema": {
+        "type": "dict",
+        "schema": {
+            "key": {"type": "string", "regex": LABEL_KEY},
+            "operator": {"type": "string", "allowed": ["Equal", "Exists"]},
+            "value": {"type": "string", "regex": LABEL_VALUE},
+            "effect": {
+                "type": "string",
+                "allowed": ["NoSchedule", "PreferNoSchedule", "NoExecute"],
+            },
+            "tolerationSeconds": {"type": "integer", "min": 0},
+        },
+    },
+}
+CRON_SCHEDULE = r"(@(hourly|daily|weekly|monthly|yearly))|(\S+( \S+){4})"
+
 SCHEMA: dict[str, Any] = {
     "schemaVersion": {"type": "integer", "required": True, "allowed": [1]},
     "name": {"type": "string", "required": True, "regex": DNS1123_LABEL, "maxlength": 63},
@@ -136,6 +161,22 @@ SCHEMA: dict[str, Any] = {
                 api=_component(workers={"type": "integer", "min": 1, "max": 64}),
                 tokenExpiration={"type": "integer", "min": 300, "max": 604800},
                 fernetRotationHours={"type": "integer", "allowed": [1, 2, 3, 4, 6, 8, 12, 24]},
+            ),
+            "nova": _service(
+                api=_component(workers=_WORKERS),
+                metadata=_component(workers=_WORKERS),
+                conductor=_component(workers=_WORKERS),
+                scheduler=_component(workers=_WORKERS),
+                novncproxy=_component(),
+                compute=_component(
+                    virtType={"type": "string", "allowed": ["kvm", "qemu"]},
+                    nodeSelector=_AGENT_NODE_SELECTOR,
+                    tolerations=_AGENT_TOLERATIONS,
+                ),
+                libvirt=_component(),
+                discoverHosts=_component(
+                    schedule={"type": "string", "regex": CRON_SCHEDULE},
+                ),
             ),
         },
     },

@@ -20,6 +20,7 @@ from .common import (
 )
 from .infra import mariadb, memcached, rabbitmq
 from .keystone import keystone
+from .nova import nova
 
 # In bring-up order; within a stage, the generated kustomization lists bases in this order.
 SERVICES: dict[str, Callable[[Site], ServiceOutput]] = {
@@ -27,6 +28,7 @@ SERVICES: dict[str, Callable[[Site], ServiceOutput]] = {
     "rabbitmq": rabbitmq,
     "memcached": memcached,
     "keystone": keystone,
+    "nova": nova,
 }
 
 __all__ = [

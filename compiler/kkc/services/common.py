@@ -41,6 +41,8 @@ class Workload:
     claim: str | None = None  # StatefulSet volumeClaimTemplate sized from <component>.storage
     scalable: bool = False  # replicas come from the site
     placed: bool = True  # control-plane placement (nodeSelector/tolerations) applies
+    # placed=False: the component whose nodeSelector/tolerations choose the nodes (node agents)
+    nodes: str | None = None
 
 
 @dataclass(frozen=True)
