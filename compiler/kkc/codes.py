@@ -34,4 +34,6 @@ CODES: dict[str, str] = {
     "KKC306": "container image without a tag or digest",
     "KKC307": "dangling reference: a ConfigMap, Secret, Service, ServiceAccount or "
     "PersistentVolumeClaim neither in the output nor provided outside it",
+    "KKC308": "image is not a Kolla image of the site's release",
+    "KKC309": "config.json would be rejected by Kolla's set_configs.py of the release",
 }
