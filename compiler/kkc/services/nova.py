@@ -13,6 +13,7 @@ from ..kolla import Ini, KollaConfig, render_ini
 from ..releases import RELEASES
 from ..site import Site
 from .common import (
+    TRANSPORT_URL,
     DbSync,
     Endpoint,
     Registration,
@@ -186,10 +187,7 @@ def _secret(site: Site) -> SecretSpec:
         ),
     )
     compute: Ini = {
-        "DEFAULT": {
-            "transport_url": 'rabbit://openstack:{{ index . "rabbitmq-password" | urlquery }}'
-            "@rabbitmq:5672/"
-        },
+        "DEFAULT": {"transport_url": TRANSPORT_URL},
         **services,
     }
     key = SecretKey(

@@ -1,0 +1,253 @@
+"""Nova: bring-up order (db-sync steps, stages of Jobs and workloads), the INI options that
+matter, the node-agent placement and the discovery schedule from the site, and that sites
+of 2025.1 and 2026.1 with nova enabled build and validate."""
+
+from __future__ import annotations
+
+import configparser
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_repo
+from helpers import add_site, minimal
+from kkc import site as site_mod
+from kkc.generate import render_tree
+from kkc.services import enabled_services
+from kkc.site import load_site
+
+NOVA = """\
+    nova: compute.example.com
+    novncproxy: console.example.com
+openstack:
+  release: "{release}"
+  distro: {distro}
+services:
+  nova:
+    enabled: true
+    api:
+      replicas: 2
+      workers: 3
+    compute:
+      virtType: qemu
+      nodeSelector:
+        kind: hypervisor
+      tolerations:
+        - key: dedicated
+          operator: Equal
+          value: compute
+          effect: NoSchedule
+    discoverHosts:
+      schedule: "*/10 * * * *"
+"""
+
+
+@pytest.fixture(autouse=True)
+def _nova_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """glance, placement and neutron are other modules: check nova on its own here."""
+    monkeypatch.setitem(site_mod.REQUIRES, "nova", ("keystone", "mariadb", "rabbitmq"))
+
+
+def nova_site(root: Path, name: str, release: str = "2025.1", distro: str = "rocky") -> None:
+    add_site(root, name, minimal(name, NOVA.format(release=release, distro=distro)))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = make_repo(tmp_path_factory.mktemp("nova") / "repo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(site_mod.REQUIRES, "nova", ("keystone", "mariadb", "rabbitmq"))
+        nova_site(root, "nova-a", "2025.1", "rocky")
+        nova_site(root, "nova-b", "2026.1", "ubuntu")
+    return root
+
+
+def tree(repo: Path, name: str) -> dict[str, bytes]:
+    return render_tree(load_site(repo, name))
+
+
+def doc(files: dict[str, bytes], rel: str) -> dict:
+    return yaml.safe_load(files[rel])
+
+
+def ini(text: str | bytes) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(strict=False)
+    parser.read_string(text.decode() if isinstance(text, bytes) else text)
+    return parser
+
+
+def nova_output(repo: Path, name: str):
+    return next(o for o in enabled_services(load_site(repo, name)) if o.name == "nova")
+
+
+def test_db_sync_creates_three_databases_then_runs_the_cell_steps_in_order(repo: Path) -> None:
+    files = tree(repo, "nova-a")
+    job = doc(files, "stages/db/jobs/nova-db-sync-job.yaml")
+    pod = job["spec"]["template"]["spec"]
+    steps = [(c["name"], c["image"]) for c in pod["initContainers"] + pod["containers"]]
+    assert steps == [
+        ("db-init", "kolla/kolla-toolbox"),
+        ("api-db-sync", "kolla/nova-api"),
+        ("map-cell0", "kolla/nova-api"),
+        ("create-cell", "kolla/nova-conductor"),
+        ("db-sync", "kolla/nova-conductor"),
+        ("online-data-migrations", "kolla/nova-conductor"),
+    ]
+    env = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}
+    assert env["DB_NAME"] == "nova_api,nova,nova_cell0"
+    assert env["DB_USER"] == "nova"
+
+    def command(cfg: str) -> str:
+        return json.loads(files[f"stages/db/config/{cfg}/config.json"])["command"]
+
+    assert command("nova-api-db-sync-kolla") == "nova-manage api_db sync"
+    # No --database_connection: cell0's URL comes from the drop-in's [database] connection.
+    assert command("nova-map-cell0-kolla") == "nova-manage cell_v2 map_cell0"
+    assert command("nova-db-sync-kolla") == "nova-manage db sync"  # every cell, cell0 too
+    assert command("nova-online-migrations-kolla") == "nova-manage db online_data_migrations"
+    script = files["stages/db/config/nova-create-cell-kolla/kkc-create-cell.sh"].decode()
+    assert "create_cell --name cell1" in script and "update_cell" in script
+    for step in pod["initContainers"][1:] + pod["containers"]:
+        assert {"name": "KOLLA_SKIP_EXTEND_START", "value": ""} in step["env"]
+
+
+def test_stages_of_jobs_and_workloads(repo: Path) -> None:
+    files = tree(repo, "nova-a")
+    assert "stages/register/jobs/nova-ks-register-job.yaml" in files
+    services = doc(files, "stages/services/kustomization.yaml")["resources"]
+    compute = doc(files, "stages/compute/kustomization.yaml")["resources"]
+    assert "../../../../base/nova/services" in services
+    assert "../../../../base/nova/compute" in compute
+    out = nova_output(repo, "nova-a")
+    stages = {w.name: w.stage for w in out.workloads}
+    assert stages == {
+        "nova-api": "services",
+        "nova-metadata": "services",
+        "nova-conductor": "services",
+        "nova-scheduler": "services",
+        "nova-novncproxy": "services",
+        "nova-libvirt": "compute",
+        "nova-compute": "compute",
+        "nova-discover-hosts": "compute",
+    }
+    assert out.stages() == ["services", "compute"]
+    for stage in out.stages():
+        assert (Path(__file__).parent.parent / "base" / "nova" / stage).is_dir()
+
+
+def test_registration(repo: Path) -> None:
+    job = doc(tree(repo, "nova-a"), "stages/register/jobs/nova-ks-register-job.yaml")
+    env = {
+        e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    spec = json.loads(env["KKC_REGISTRATION"])
+    assert spec["user"] == "nova"
+    assert spec["roles"] == ["admin", "service"]
+    (service,) = spec["services"]
+    assert service["type"] == "compute"
+    assert service["endpoints"] == {
+        "internal": "http://nova-api.openstack.svc:8774/v2.1",
+        "public": "https://compute.example.com/v2.1",
+    }
+
+
+def test_control_plane_ini(repo: Path) -> None:
+    files = tree(repo, "nova-a")
+    conf = ini(files["stages/services/config/nova-api-kolla/nova.conf"])
+    assert conf.get("upgrade_levels", "compute") == "auto"
+    assert conf.get("service_user", "send_service_user_token") == "true"
+    assert conf.get("neutron", "service_metadata_proxy") == "true"
+    assert conf.get("vnc", "novncproxy_base_url") == "https://console.example.com/vnc_lite.html"
+    assert conf.get("vnc", "novncproxy_port") == "6080"
+    assert conf.get("keystone_authtoken", "username") == "nova"
+    for section in ("keystone_authtoken", "service_user", "placement", "neutron"):
+        assert not conf.has_option(section, "password")
+    assert not conf.has_option("database", "connection")
+    assert not conf.has_option("api_database", "connection")
+    uwsgi = ini(files["stages/services/config/nova-api-kolla/nova-api-uwsgi.ini"])
+    assert uwsgi.get("uwsgi", "module") == "nova.wsgi.osapi_compute:application"
+    assert uwsgi.get("uwsgi", "http-socket") == "0.0.0.0:8774"
+    assert uwsgi.get("uwsgi", "processes") == "3"
+    meta = ini(files["stages/services/config/nova-metadata-kolla/nova-metadata-uwsgi.ini"])
+    assert meta.get("uwsgi", "module") == "nova.wsgi.metadata:application"
+    assert meta.get("uwsgi", "http-socket") == "0.0.0.0:8775"
+    api = json.loads(files["stages/services/config/nova-api-kolla/config.json"])
+    assert api["command"] == "uwsgi /etc/nova/nova-api-uwsgi.ini"
+
+
+def test_compute_ini_has_no_database_and_the_site_virt_type(repo: Path) -> None:
+    files = tree(repo, "nova-a")
+    conf = ini(files["stages/compute/config/nova-compute-kolla/nova.conf"])
+    assert conf.get("libvirt", "virt_type") == "qemu"
+    assert conf.get("DEFAULT", "compute_driver") == "libvirt.LibvirtDriver"
+    assert conf.get("vnc", "server_proxyclient_address") == "$my_ip"
+    assert not conf.has_section("database") and not conf.has_section("api_database")
+    cfg = json.loads(files["stages/compute/config/nova-compute-kolla/config.json"])
+    drop_in = [c for c in cfg["config_files"] if c["source"].startswith("/var/lib/kolla/secret")]
+    assert drop_in[0]["source"].endswith("/nova-compute.conf")
+    libvirtd = files["stages/compute/config/nova-libvirt-kolla/libvirtd.conf"].decode()
+    assert "listen_tcp = 0" in libvirtd and 'unix_sock_group = "nova"' in libvirtd
+
+
+def test_secret_drop_ins(repo: Path) -> None:
+    (secret,) = nova_output(repo, "nova-a").secrets
+    keys = {k.key: k for k in secret.keys}
+    assert keys["metadata-secret"].source == "metadata_secret"
+    assert keys["memcache-secret-key"].source == "memcache_secret_key"
+    controller = ini(keys["nova.conf"].template)
+    assert controller.get("api_database", "connection").endswith("@mariadb:3306/nova_api")
+    assert controller.get("database", "connection").endswith("@mariadb:3306/nova")
+    assert "metadata-secret" in controller.get("neutron", "metadata_proxy_shared_secret")
+    assert controller.has_option("keystone_authtoken", "memcache_secret_key")
+    compute = ini(keys["nova-compute.conf"].template)
+    assert not compute.has_section("database") and not compute.has_section("api_database")
+    assert compute.has_option("DEFAULT", "transport_url")
+    for section in ("service_user", "placement", "neutron"):
+        assert compute.has_option(section, "password")
+
+
+def test_node_agents_placed_by_the_site_and_discovery_schedule(repo: Path) -> None:
+    files = tree(repo, "nova-a")
+    for name in ("nova-compute", "nova-libvirt"):
+        pod = doc(files, f"stages/compute/patches/{name}-daemonset.yaml")["spec"]["template"]
+        assert pod["spec"]["nodeSelector"] == {
+            "kind": "hypervisor",
+            "openstack-compute-node": "enabled",
+        }
+        assert pod["spec"]["tolerations"][0]["key"] == "dedicated"
+    cron = doc(files, "stages/compute/patches/nova-discover-hosts-cronjob.yaml")
+    assert cron["spec"]["schedule"] == "*/10 * * * *"
+    replicas = doc(files, "stages/services/kustomization.yaml")["replicas"]
+    assert {"name": "nova-api", "count": 2} in replicas
+    assert "stages/services/pdb/nova-api-poddisruptionbudget.yaml" in files
+
+
+def test_releases_differ_only_in_images(repo: Path) -> None:
+    a, b = tree(repo, "nova-a"), tree(repo, "nova-b")
+    images_a = {
+        i["name"]: i["newTag"] for i in doc(a, "stages/services/kustomization.yaml")["images"]
+    }
+    images_b = {
+        i["name"]: i["newTag"] for i in doc(b, "stages/services/kustomization.yaml")["images"]
+    }
+    assert images_a["kolla/nova-api"] == "2025.1-rocky-9"
+    assert images_b["kolla/nova-api"] == "2026.1-ubuntu-noble"
+    for files in (a, b):
+        api = json.loads(files["stages/services/config/nova-api-kolla/config.json"])
+        assert api["command"] == "uwsgi /etc/nova/nova-api-uwsgi.ini"
+
+
+def test_needs_the_novncproxy_host(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo")
+    text = minimal("nova-x", NOVA.format(release="2025.1", distro="rocky"))
+    add_site(root, "nova-x", text.replace("    novncproxy: console.example.com\n", ""))
+    with pytest.raises(Exception, match="endpoints.hosts.novncproxy"):
+        load_site(root, "nova-x")
+
+
+@pytest.mark.parametrize("name", ["nova-a", "nova-b"])
+def test_site_builds_and_validates(repo: Path, kkc, crd_dir: str, name: str) -> None:
+    result = kkc(repo, "build", name)
+    assert result.exit_code == 0, result.output
