@@ -158,6 +158,9 @@ def test_control_plane_ini(repo: Path) -> None:
     conf = ini(files["stages/services/config/nova-api-kolla/nova.conf"])
     assert conf.get("upgrade_levels", "compute") == "auto"
     assert conf.get("service_user", "send_service_user_token") == "true"
+    # [service_user] has keystoneauth auth and session options, no adapter options.
+    assert not conf.has_option("service_user", "valid_interfaces")
+    assert conf.get("placement", "valid_interfaces") == "internal"
     assert conf.get("neutron", "service_metadata_proxy") == "true"
     assert conf.get("vnc", "novncproxy_base_url") == "https://console.example.com/vnc_lite.html"
     assert conf.get("vnc", "novncproxy_port") == "6080"

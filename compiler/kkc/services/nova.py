@@ -87,15 +87,23 @@ max_processes = 131072
 """
 
 
-def _ksa(site: Site) -> dict[str, object]:
-    """keystoneauth options of a service-to-service client acting as the nova user."""
+def _auth() -> dict[str, object]:
+    """keystoneauth password plugin options: the nova user in project service."""
     return {
         "auth_type": "password",
-        "auth_url": keystone_internal(site),
         "project_domain_id": "default",
         "user_domain_id": "default",
         "project_name": "service",
         "username": "nova",
+    }
+
+
+def _ksa(site: Site) -> dict[str, object]:
+    """Auth and adapter options of a client of another service (placement, neutron), acting
+    as the nova user (admin and service roles) on the internal endpoints of the catalog."""
+    return {
+        "auth_url": keystone_internal(site),
+        **_auth(),
         "region_name": site.get("region"),
         "valid_interfaces": "internal",
     }
@@ -107,7 +115,12 @@ def _common_sections(site: Site) -> Ini:
     return {
         "DEFAULT": {"state_path": "/var/lib/nova"},
         "upgrade_levels": {"compute": "auto"},
-        "service_user": {"send_service_user_token": True, **_ksa(site)},
+        # Auth and session options only ([service_user] has no adapter options).
+        "service_user": {
+            "send_service_user_token": True,
+            "auth_url": keystone_internal(site),
+            **_auth(),
+        },
         "placement": _ksa(site),
         "neutron": _ksa(site),
         "glance": {"region_name": site.get("region"), "valid_interfaces": "internal"},
