@@ -19,6 +19,7 @@ QUANTITY = r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?"
 LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
 LABEL_KEY = r"([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 SECRET_REF = r"[A-Za-z0-9_./-]+"
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 PUBLIC_HOST_NAMES = [
     "cinder",
     "glance",
@@ -177,6 +178,39 @@ SCHEMA: dict[str, Any] = {
                 discoverHosts=_component(
                     schedule={"type": "string", "regex": CRON_SCHEDULE},
                 ),
+            ),
+            # One volume back end; its cinder.conf section is backendName (default
+            # "<backend>-1"). lvm: cinder-volume runs on the node volume.nodeSelector picks.
+            "cinder": _service(
+                backend={"type": "string", "allowed": ["rbd", "lvm"]},
+                backendName={"type": "string", "regex": r"[A-Za-z0-9_-]{1,64}"},
+                rbd={
+                    "type": "dict",
+                    "schema": {
+                        "pool": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
+                        "user": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
+                        # libvirt secret UUID of the Ceph key on the computes (not a secret)
+                        "secretUuid": {"type": "string", "regex": UUID},
+                    },
+                },
+                lvm={
+                    "type": "dict",
+                    "schema": {
+                        "volumeGroup": {"type": "string", "regex": r"[A-Za-z0-9_.+-]+"},
+                        "targetHelper": {"type": "string", "allowed": ["lioadm", "tgtadm"]},
+                    },
+                },
+                api=_component(workers=_WORKERS),
+                scheduler=_component(),
+                volume=_component(
+                    nodeSelector=_AGENT_NODE_SELECTOR,
+                    tolerations=_AGENT_TOLERATIONS,
+                ),
+            ),
+            "heat": _service(
+                api=_component(workers=_WORKERS),
+                cfn=_component(workers=_WORKERS),
+                engine=_component(workers=_WORKERS),
             ),
         },
     },

@@ -434,6 +434,19 @@ def _semantic_checks(site: Site, where: Any) -> list[Problem]:
                 is_key=True,
             )
 
+    if (
+        site.enabled("cinder")
+        and site.get("services.cinder.backend") == "rbd"
+        and not site.get("services.cinder.rbd.secretUuid")
+    ):
+        add(
+            ("services", "cinder", "rbd"),
+            "KKC113",
+            "the rbd back end needs secretUuid: the libvirt secret UUID under which the "
+            "computes hold the Ceph key of the cinder user",
+            is_key=True,
+        )
+
     secrets = site.get("secrets", {})
     if secrets.get("backend") == "external-secrets" and not secrets.get("store"):
         add(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..site import Site
+from .cinder import cinder
 from .common import (
     HEADER,
     STAGES,
@@ -18,6 +19,7 @@ from .common import (
     ServiceOutput,
     Workload,
 )
+from .heat import heat
 from .infra import mariadb, memcached, rabbitmq
 from .keystone import keystone
 from .nova import nova
@@ -28,7 +30,9 @@ SERVICES: dict[str, Callable[[Site], ServiceOutput]] = {
     "rabbitmq": rabbitmq,
     "memcached": memcached,
     "keystone": keystone,
+    "cinder": cinder,
     "nova": nova,
+    "heat": heat,
 }
 
 __all__ = [

@@ -1,0 +1,231 @@
+"""Cinder: database and schema (stage db), block-storage in Keystone (stage register),
+cinder-api, cinder-scheduler and cinder-volume (stage services).
+
+One back end per site (``services.cinder.backend``), named by
+``services.cinder.backendName`` (default ``<backend>-1``, as kolla-ansible names them):
+
+- ``rbd``: Ceph RBD. ``ceph.conf`` and the client keyring come from the Secret
+  ``cinder-ceph`` (mounted at /etc/ceph); ``backend_host`` is fixed so that volumes
+  keep their host when the cinder-volume pod moves to another node.
+- ``lvm``: a volume group on one storage node (``services.cinder.volume.nodeSelector``),
+  exported over iSCSI by the kernel target (``lioadm``) or tgtd (``tgtadm``); cinder-volume
+  runs there with the host's network, /dev, /run and /lib/modules as in kolla-ansible.
+"""
+
+from __future__ import annotations
+
+from ..kolla import Ini, KollaConfig
+from ..releases import RELEASES, rhel_family
+from ..site import Site
+from .common import (
+    DbSync,
+    Endpoint,
+    Registration,
+    SecretKey,
+    SecretSpec,
+    ServiceOutput,
+    Workload,
+    conf_file,
+    internal_url,
+    keystone_internal,
+    kolla_step,
+    openstack_ini,
+    public_url,
+    secret_drop_in,
+    service_secret,
+    uwsgi_ini,
+)
+
+API_PORT = 8776
+CEPH_SECRET = "cinder-ceph"
+CATALOG_PATH = "/v3/%(project_id)s"
+
+
+def backend_name(site: Site) -> str:
+    return site.get("services.cinder.backendName") or f"{site.get('services.cinder.backend')}-1"
+
+
+def target_helper(site: Site) -> str:
+    """kolla-ansible's default: the LIO kernel target on RHEL-family images, tgtd on
+    Debian/Ubuntu ones (their cinder-volume image ships tgt, not rtslib)."""
+    chosen = site.get("services.cinder.lvm.targetHelper")
+    if chosen:
+        return chosen
+    return "lioadm" if rhel_family(site.get("openstack.distro")) else "tgtadm"
+
+
+def _backend(site: Site) -> dict[str, object]:
+    cinder = site.get("services.cinder")
+    name = backend_name(site)
+    if cinder["backend"] == "rbd":
+        rbd = cinder["rbd"]
+        return {
+            "volume_driver": "cinder.volume.drivers.rbd.RBDDriver",
+            "volume_backend_name": name,
+            "backend_host": f"rbd:{rbd['pool']}",
+            "rbd_pool": rbd["pool"],
+            "rbd_user": rbd["user"],
+            "rbd_ceph_conf": "/etc/ceph/ceph.conf",
+            "rbd_secret_uuid": rbd.get("secretUuid", ""),
+            "rbd_flatten_volume_from_snapshot": False,
+            "rbd_max_clone_depth": 5,
+            "rbd_store_chunk_size": 4,
+            "rados_connect_timeout": 5,
+            "report_discard_supported": True,
+            "image_upload_use_cinder_backend": True,
+        }
+    return {
+        "volume_driver": "cinder.volume.drivers.lvm.LVMVolumeDriver",
+        "volume_backend_name": name,
+        "volume_group": cinder["lvm"]["volumeGroup"],
+        "target_helper": target_helper(site),
+        "target_protocol": "iscsi",
+    }
+
+
+def _ini(site: Site) -> Ini:
+    return openstack_ini(
+        site,
+        "cinder",
+        {
+            "DEFAULT": {
+                "enabled_backends": backend_name(site),
+                "glance_catalog_info": "image:glance:internalURL",
+            },
+            # Volume extend/attach events to Nova, as the cinder user (roles admin, service).
+            "nova": {
+                "interface": "internal",
+                "auth_type": "password",
+                "auth_url": keystone_internal(site),
+                "project_domain_id": "default",
+                "user_domain_id": "default",
+                "project_name": "service",
+                "username": "cinder",
+                "region_name": site.get("region"),
+            },
+            "keystone_authtoken": {"service_type": "block-storage"},
+            "privsep_entrypoint": {
+                "helper_command": "sudo cinder-rootwrap /etc/cinder/rootwrap.conf "
+                "privsep-helper --config-file /etc/cinder/cinder.conf"
+            },
+            backend_name(site): _backend(site),
+        },
+    )
+
+
+def _secrets(site: Site) -> list[SecretSpec]:
+    password = '{{ index . "keystone-password" }}'
+    specs = [
+        service_secret(
+            "cinder",
+            "Cinder database, RabbitMQ and Keystone passwords and the cinder.conf drop-in",
+            {"nova": {"password": password}},
+        )
+    ]
+    if site.get("services.cinder.backend") == "rbd":
+        user = site.get("services.cinder.rbd.user")
+        specs.append(
+            SecretSpec(
+                CEPH_SECRET,
+                f"Ceph client configuration of cinder-volume (mounted at /etc/ceph; client.{user})",
+                (
+                    SecretKey("ceph.conf", "ceph.conf of the cluster", source="cinder_ceph_conf"),
+                    SecretKey(
+                        f"ceph.client.{user}.keyring",
+                        f"keyring of the Ceph user client.{user}",
+                        source="cinder_ceph_keyring",
+                    ),
+                ),
+            )
+        )
+    return specs
+
+
+def cinder(site: Site) -> ServiceOutput:
+    release = RELEASES[site.get("openstack.release")]
+    if "cinder" not in release.uwsgi:  # every supported release runs cinder-api under uwsgi
+        raise NotImplementedError(f"cinder-api without uwsgi ({release.name})")
+    conf = conf_file(site, _ini(site))
+
+    def config(name: str, command: str) -> KollaConfig:
+        cfg = KollaConfig(name, command)
+        cfg.add_file("cinder.conf", conf, "/etc/cinder/cinder.conf", "cinder")
+        secret_drop_in(cfg, "cinder")
+        cfg.permissions = [
+            {"path": "/var/lib/cinder", "owner": "cinder:cinder", "recurse": True},
+            {"path": "/var/log/kolla/cinder", "owner": "cinder:cinder", "recurse": True},
+        ]
+        return cfg
+
+    api = config("cinder-api-kolla", "uwsgi /etc/cinder/cinder-api-uwsgi.ini")
+    api.add_file(
+        "cinder-api-uwsgi.ini",
+        uwsgi_ini(
+            site,
+            "cinder",
+            "cinder.wsgi.api:application",
+            API_PORT,
+            site.get("services.cinder.api.workers"),
+        ),
+        "/etc/cinder/cinder-api-uwsgi.ini",
+        "cinder",
+    )
+    scheduler = config(
+        "cinder-scheduler-kolla", "cinder-scheduler --config-file /etc/cinder/cinder.conf"
+    )
+    volume = config("cinder-volume-kolla", "cinder-volume --config-file /etc/cinder/cinder.conf")
+
+    # The cinder-api image's KOLLA_BOOTSTRAP mode runs `cinder-manage db sync` and exits.
+    db_sync = DbSync(
+        "cinder",
+        ("cinder",),
+        (
+            kolla_step(
+                "db-sync",
+                "cinder-api",
+                config("cinder-db-sync-kolla", "cinder-manage db sync"),
+                ("KOLLA_BOOTSTRAP", ""),
+            ),
+        ),
+    )
+    internal = internal_url(site, "cinder-api", API_PORT, CATALOG_PATH)
+    public = public_url(site, "cinder", CATALOG_PATH)
+    registration = Registration(
+        "cinder",
+        (
+            Endpoint("block-storage", "cinder", "OpenStack Block Storage", internal, public),
+            # The legacy type, still looked up by older clients (kolla-ansible registers both).
+            Endpoint("volumev3", "cinderv3", "OpenStack Block Storage", internal, public),
+        ),
+        roles=("admin", "service"),
+    )
+    lvm = site.get("services.cinder.backend") == "lvm"
+    return ServiceOutput(
+        "cinder",
+        ["cinder-api", "cinder-scheduler", "cinder-volume", "kolla-toolbox"],
+        [
+            Workload("Deployment", "cinder-api", "cinder-api", "services", "api", scalable=True),
+            Workload(
+                "Deployment",
+                "cinder-scheduler",
+                "cinder-scheduler",
+                "services",
+                "scheduler",
+                scalable=True,
+            ),
+            # One cinder-volume per back end. LVM: on the storage node the site selects.
+            Workload(
+                "Deployment",
+                "cinder-volume",
+                "cinder-volume",
+                "services",
+                "volume",
+                placed=not lvm,
+                nodes="volume" if lvm else None,
+            ),
+        ],
+        {"services": [api, scheduler, volume]},
+        _secrets(site),
+        db_sync=db_sync,
+        registration=registration,
+    )
