@@ -160,6 +160,15 @@ CASES = [
         id="KKC115-release",
     ),
     pytest.param(
+        "centos",
+        minimal("centos", 'openstack:\n  release: "2026.2"\n  distro: centos\n'),
+        [
+            '{p}:9:11: KKC115 openstack.distro: Kolla builds no "centos" images for OpenStack '
+            "2026.2 (available: debian, rocky, ubuntu)"
+        ],
+        id="KKC115-distro",
+    ),
+    pytest.param(
         "overlay",
         minimal("overlay", "overlays:\n  - ha\n"),
         ['{p}:8:5: KKC124 overlay "ha" not found in overlays/'],

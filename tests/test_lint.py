@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from conftest import snapshot
 from helpers import commit, write
-from kkc.lint import references
+from kkc.lint import check_kolla, references
 
 
 def pod(kind: str, spec: dict) -> dict:
@@ -63,3 +64,59 @@ def test_dangling_reference_is_exit_3_and_writes_nothing(site_repo: Path, kkc) -
         "it\n"
     )
     assert snapshot(site_repo) == before
+
+
+class FakeSite:
+    def __init__(self, **values: str) -> None:
+        self.values = values
+
+    def get(self, dotted: str, default=None):
+        return self.values.get(dotted, default)
+
+
+SITE = FakeSite(
+    **{
+        "openstack.release": "2025.1",
+        "openstack.distro": "rocky",
+        "openstack.registry": "quay.io",
+        "openstack.namespace": "openstack.kolla",
+    }
+)
+
+
+def deployment(*images: str) -> dict:
+    containers = [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]
+    return {"kind": "Deployment", "metadata": {"name": "d"}} | pod(
+        "Deployment", {"containers": containers}
+    )
+
+
+def test_images_must_exist_in_the_release() -> None:
+    objs = [
+        deployment(
+            "quay.io/openstack.kolla/keystone:2025.1-rocky-9",
+            "quay.io/openstack.kolla/keystone-apii:2025.1-rocky-9",
+            "docker.io/library/busybox:1.36",  # not from the Kolla registry: not judged
+        )
+    ]
+    problems, warnings = check_kolla(SITE, objs, "deploy/x/kustomization.yaml")
+    assert [str(p) for p in problems] == [
+        'deploy/x/kustomization.yaml:1:1: KKC308 Deployment/d: "keystone-apii" is not an '
+        'image of Kolla 20.6.0 (OpenStack 2025.1); did you mean "keystone-base"?'
+    ]
+    assert warnings == []
+
+
+def test_config_json_is_judged_like_set_configs() -> None:
+    good = json.dumps({"command": "true", "config_files": []})
+    bad = json.dumps(
+        {"command": "true", "config_files": [{"source": "/a", "owner": "x", "perm": "0600"}]}
+    )
+    objs = [
+        {"kind": "ConfigMap", "metadata": {"name": "ok"}, "data": {"config.json": good}},
+        {"kind": "ConfigMap", "metadata": {"name": "broken"}, "data": {"config.json": bad}},
+    ]
+    problems, _ = check_kolla(SITE, objs, "d")
+    assert [str(p) for p in problems] == [
+        'd:1:1: KKC309 ConfigMap/broken: config.json config_files[0]: missing required key "dest"'
+    ]

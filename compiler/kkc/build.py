@@ -75,6 +75,9 @@ def _render_in(
         objects, site.get("kubernetes.version"), crd_dir, display
     )
     problems += lint.check_references(site, objects, display)
+    kolla_problems, kolla_warnings = lint.check_kolla(site, objects, display)
+    problems += kolla_problems
+    warnings += kolla_warnings
     if problems:
         raise OutputInvalid(problems)
     digests = {

@@ -3,6 +3,8 @@
 - KKC307: every ConfigMap, Secret, Service, ServiceAccount and PersistentVolumeClaim that
   an object references exists in the output or is declared as provided outside it (a
   Secret that kkc expects in the cluster or that a kkc Job creates: `kkc secrets SITE`).
+- KKC308: every image from the site's Kolla registry is an image of the site's release.
+- KKC309: every config.json (in a ConfigMap) is accepted by that release's set_configs.py.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from . import kollacheck
 from .errors import Problem
 from .services import enabled_services
 from .site import Site
+from .validate import pod_images
 
 PROVIDED_BY_KUBERNETES = {("ServiceAccount", "default")}
 _WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
@@ -111,3 +115,36 @@ def check_references(site: Site, objects: list[dict[str, Any]], display: str) ->
                 )
             )
     return problems
+
+
+def _what(obj: dict[str, Any]) -> str:
+    return f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name', '?')}"
+
+
+def check_kolla(
+    site: Site, objects: list[dict[str, Any]], display: str
+) -> tuple[list[Problem], list[str]]:
+    """Images and config.json documents against the Kolla release: (problems, warnings)."""
+    release = site.get("openstack.release")
+    prefix = f"{site.get('openstack.registry')}/{site.get('openstack.namespace')}/"
+    problems, warnings = [], []
+    for obj in objects:
+        for image in sorted(set(pod_images(obj))):
+            if not image.startswith(prefix):
+                continue  # not from the Kolla registry (an overlay's exporter, say)
+            name = image[len(prefix) :].split("@")[0].split(":")[0]
+            why = kollacheck.image_problem(release, name, site.get("openstack.distro"))
+            if why:
+                problems.append(Problem(display, 1, 1, "KKC308", f"{_what(obj)}: {why}"))
+        text = (
+            (obj.get("data") or {}).get("config.json") if obj.get("kind") == "ConfigMap" else None
+        )
+        if text is None:
+            continue
+        for why in kollacheck.check_config_json(release, text):
+            problems.append(Problem(display, 1, 1, "KKC309", f"{_what(obj)}: config.json {why}"))
+        warnings += [
+            f"warning: {_what(obj)}: config.json {why}"
+            for why in kollacheck.config_json_warnings(release, text)
+        ]
+    return problems, warnings

@@ -12,7 +12,6 @@ class Release:
     kolla: str  # the Kolla series that builds the images
     distros: dict[str, str]  # base distro -> distro version used in the image tag
     uwsgi: frozenset[str]  # services whose API runs under uwsgi (the rest: Apache mod_wsgi)
-    config_json_dirs: bool  # config.json accepts directories[]/files[] (2026.1 and later)
 
 
 RELEASES: dict[str, Release] = {
@@ -23,7 +22,6 @@ RELEASES: dict[str, Release] = {
             kolla="20",
             distros={"rocky": "9", "ubuntu": "noble", "debian": "bookworm", "centos": "stream9"},
             uwsgi=frozenset({"nova", "placement", "cinder"}),
-            config_json_dirs=False,
         ),
         Release(
             name="2026.1",
@@ -32,16 +30,14 @@ RELEASES: dict[str, Release] = {
             uwsgi=frozenset(
                 {"nova", "placement", "cinder", "keystone", "heat", "horizon", "neutron", "glance"}
             ),
-            config_json_dirs=True,
         ),
         Release(
             name="2026.2",
             kolla="23",
-            distros={"rocky": "10", "ubuntu": "noble", "debian": "trixie", "centos": "stream10"},
+            distros={"rocky": "10", "ubuntu": "noble", "debian": "trixie"},  # no CentOS in Kolla 23
             uwsgi=frozenset(
                 {"nova", "placement", "cinder", "keystone", "heat", "horizon", "neutron", "glance"}
             ),
-            config_json_dirs=True,
         ),
     )
 }

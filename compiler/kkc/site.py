@@ -17,6 +17,7 @@ from typing import Any
 
 from . import schema
 from .errors import InputError, Problem, UsageError
+from .releases import RELEASES
 from .yamlio import load_mapping, to_plain
 
 DNS_LABEL_RE = re.compile(rf"^{schema.DNS1123_LABEL}$")
@@ -361,6 +362,8 @@ REQUIRES: dict[str, tuple[str, ...]] = {
 SINGLE_REPLICA = {
     ("mariadb", "server"): "Galera clustering",
     ("rabbitmq", "server"): "RabbitMQ clustering",
+    ("neutron", "ovnNbDb"): "OVN database RAFT clustering",
+    ("neutron", "ovnSbDb"): "OVN database RAFT clustering",
 }
 # Services with a public endpoint; each needs endpoints.hosts.<name> when enabled.
 PUBLIC_HOSTS: dict[str, tuple[str, ...]] = {
@@ -401,6 +404,15 @@ def _semantic_checks(site: Site, where: Any) -> list[Problem]:
             ("kubernetes", "version"),
             "KKC115",
             f'Kubernetes "{k8s}" is not supported (supported: {", ".join(supported)})',
+        )
+
+    release, distro = site.get("openstack.release"), site.get("openstack.distro")
+    if release in RELEASES and distro not in RELEASES[release].distros:
+        add(
+            ("openstack", "distro"),
+            "KKC115",
+            f'Kolla builds no "{distro}" images for OpenStack {release} '
+            f"(available: {', '.join(sorted(RELEASES[release].distros))})",
         )
 
     for svc, needs in REQUIRES.items():

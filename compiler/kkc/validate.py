@@ -128,7 +128,7 @@ def _error_text(obj: dict[str, Any], err: Any) -> str:
     return f"{where}: {msg}"
 
 
-def _images(obj: dict[str, Any]) -> Iterable[str]:
+def pod_images(obj: dict[str, Any]) -> Iterable[str]:
     spec = obj.get("spec") or {}
     for pod in (
         (spec.get("template") or {}).get("spec"),
@@ -192,7 +192,7 @@ def validate_objects(
                 f"{what}: Secret with literal data in the output; secrets come from "
                 "ExternalSecrets or exist in the cluster",
             )
-        for image in _images(obj):
+        for image in pod_images(obj):
             last = image.rsplit("/", 1)[-1]
             if "@" not in last and ":" not in last:
                 bad("KKC306", f"{what}: image {image!r} has no tag or digest")

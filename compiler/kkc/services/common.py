@@ -123,6 +123,9 @@ class ServiceOutput:
     secrets: list[SecretSpec] = field(default_factory=list)
     db_sync: DbSync | None = None
     registration: Registration | None = None
+    # stage -> more directories under base/ for that stage (per-release variants such as
+    # base/neutron/services/uwsgi/), included after base/<service>/<stage>/
+    extra_bases: dict[str, list[str]] = field(default_factory=dict)
 
     def stages(self) -> list[str]:
         """Stages that have a directory base/<service>/<stage>/."""
@@ -237,8 +240,21 @@ def service_secret(
                 source=f"{svc}_keystone_password",
             )
         )
-        ini["keystone_authtoken"] = {"password": '{{ index . "keystone-password" }}'}
-    keys.extend(extra)
+        # openstack_ini sets memcache_security_strategy = ENCRYPT: keystonemiddleware
+        # then refuses to start without the key.
+        keys.append(
+            SecretKey(
+                "memcache-secret-key",
+                "keystonemiddleware token cache encryption key",
+                source="memcache_secret_key",
+            )
+        )
+        ini["keystone_authtoken"] = {
+            "password": '{{ index . "keystone-password" }}',
+            "memcache_secret_key": '{{ index . "memcache-secret-key" }}',
+        }
+    names = {k.key for k in extra}
+    keys = [k for k in keys if k.key not in names] + list(extra)
     for section, options in drop_in.items():
         ini.setdefault(section, {}).update(options)
     name = conf_name or f"{svc}.conf"

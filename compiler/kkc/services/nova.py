@@ -176,7 +176,6 @@ def _secret(site: Site) -> SecretSpec:
     }
     controller: Ini = {
         "api_database": {"connection": database_url("nova", "nova_api")},
-        "keystone_authtoken": {"memcache_secret_key": '{{ index . "memcache-secret-key" }}'},
         **{s: dict(o) for s, o in services.items()},
     }
     controller["neutron"]["metadata_proxy_shared_secret"] = '{{ index . "metadata-secret" }}'
@@ -186,11 +185,6 @@ def _secret(site: Site) -> SecretSpec:
         "(control plane: nova.conf; computes: nova-compute.conf, without databases)",
         controller,
         extra=(
-            SecretKey(
-                "memcache-secret-key",
-                "keystonemiddleware token cache encryption key",
-                source="memcache_secret_key",
-            ),
             SecretKey(
                 "metadata-secret",
                 "shared secret of the metadata proxy (nova-metadata and neutron's "
