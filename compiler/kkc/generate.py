@@ -38,8 +38,9 @@ def _nest(path: list[str], leaf: dict[str, Any]) -> dict[str, Any]:
 
 def _workload_patch(site: Site, svc: str, wl: Workload) -> dict[str, Any] | None:
     pod: dict[str, Any] = control_plane_placement(site) if wl.placed else {}
-    if not wl.placed and wl.nodes:
-        agents = site.get(f"services.{svc}.{wl.nodes}", {}) or {}
+    if not wl.placed and wl.nodes is not None:
+        # nodes="" : the service's own nodeSelector/tolerations (services.<svc>.nodeSelector)
+        agents = site.get(".".join(filter(None, ("services", svc, wl.nodes))), {}) or {}
         if agents.get("nodeSelector"):
             pod["nodeSelector"] = dict(sorted(agents["nodeSelector"].items()))
         if agents.get("tolerations"):
@@ -211,7 +212,10 @@ def _stage(
         jobs = [registration_job(site, o.registration) for o in outputs if o.registration]
         if jobs:
             resources.append(f"{BASE_REL}/base/common/register")
-    resources += [f"{BASE_REL}/base/{o.name}/{stage}" for o in outputs if stage in o.stages()]
+    for o in outputs:
+        if stage in o.stages():
+            resources.append(f"{BASE_REL}/base/{o.name}/{stage}")
+        resources += [f"{BASE_REL}/base/{extra}" for extra in o.extra_bases.get(stage, [])]
     for job in jobs:
         rel = f"jobs/{job['metadata']['name']}-job.yaml"
         files[rel] = _yaml_file(site, job)

@@ -212,6 +212,29 @@ SCHEMA: dict[str, Any] = {
                 cfn=_component(workers=_WORKERS),
                 engine=_component(workers=_WORKERS),
             ),
+            # neutron with ML2/OVN; OVN and Open vSwitch are part of it (kkc.services.ovn).
+            "neutron": _service(
+                server=_component(workers=_WORKERS),
+                rpcServer=_component(workers=_WORKERS),  # uwsgi releases only
+                periodicWorkers=_component(),  # uwsgi releases only
+                ovnMaintenanceWorker=_component(),  # uwsgi releases only (1 replica)
+                metadataAgent=_component(workers=_WORKERS),
+                ovnNbDb=_component(storage=_STORAGE),
+                ovnSbDb=_component(storage=_STORAGE),
+                ovnNorthd=_component(),
+                ovnController=_component(),
+                ovsdb=_component(),
+                vswitchd=_component(),
+                # nodes of Open vSwitch, ovn-controller and the metadata agent
+                nodeSelector=_AGENT_NODE_SELECTOR,
+                tolerations=_AGENT_TOLERATIONS,
+                bridgeMappings={
+                    "type": "list",
+                    "schema": {"type": "string", "regex": r"[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]{1,15}"},
+                },
+                tunnelInterface={"type": "string", "regex": r"([A-Za-z0-9_.:@-]{1,15})?"},
+                gatewayChassis={"type": "boolean"},
+            ),
         },
     },
     "secrets": {

@@ -22,6 +22,7 @@ from .common import (
 from .heat import heat
 from .infra import mariadb, memcached, rabbitmq
 from .keystone import keystone
+from .neutron import neutron
 from .nova import nova
 
 # In bring-up order; within a stage, the generated kustomization lists bases in this order.
@@ -31,6 +32,7 @@ SERVICES: dict[str, Callable[[Site], ServiceOutput]] = {
     "memcached": memcached,
     "keystone": keystone,
     "cinder": cinder,
+    "neutron": neutron,
     "nova": nova,
     "heat": heat,
 }

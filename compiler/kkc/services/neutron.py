@@ -1,0 +1,295 @@
+"""Neutron with the ML2/OVN driver, together with the OVN and Open vSwitch it drives.
+
+Stages: infra (OVN databases, ovn-northd: see :mod:`kkc.services.ovn`), db (schema),
+register (user neutron with roles admin and service, the network endpoint :9696),
+services (neutron-server; under uwsgi also neutron-rpc-server, neutron-periodic-workers
+and neutron-ovn-maintenance-worker), compute (Open vSwitch, ovn-controller and the OVN
+metadata agent on the nodes of services.neutron.nodeSelector).
+
+OVN and Open vSwitch are part of neutron's output rather than services of their own:
+nothing but neutron uses them, so ``services.neutron.enabled`` switches them on and their
+site options live under ``services.neutron``.
+
+eventlet vs uwsgi (releases.py, ``"neutron" in Release.uwsgi``) is decided in one place,
+:func:`_server`: 2025.1 runs ``neutron-server`` (API, RPC, periodic and OVN maintenance
+in one eventlet process); 2025.2 and later run the API under uwsgi and the other three
+as their own Deployments (base/neutron/services/uwsgi/), as kolla-ansible does.
+"""
+
+from __future__ import annotations
+
+from ..kolla import Ini, KollaConfig, render_ini
+from ..releases import RELEASES
+from ..site import Site
+from . import ovn
+from .common import (
+    DbSync,
+    Endpoint,
+    Registration,
+    SecretKey,
+    ServiceOutput,
+    Workload,
+    conf_file,
+    internal_url,
+    keystone_internal,
+    kolla_step,
+    openstack_ini,
+    public_url,
+    secret_drop_in,
+    service_secret,
+    uwsgi_ini,
+)
+
+PORT = 9696
+NOVA_METADATA_PORT = 8775  # nova's nova-metadata Service
+CONF = "/etc/neutron/neutron.conf"
+ML2 = "/etc/neutron/plugins/ml2/ml2_conf.ini"
+METADATA_INI = "/etc/neutron/neutron_ovn_metadata_agent.ini"
+METADATA_DROP_IN = "neutron-ovn-metadata-agent.conf"  # key of neutron-secrets
+CONFIG_FILES = f"--config-file {CONF} --config-file {ML2}"
+
+
+def _neutron_conf(site: Site, cfg: dict, uwsgi: bool) -> str:
+    default: dict = {
+        "core_plugin": "ml2",
+        "service_plugins": "ovn-router",
+        "rpc_workers": cfg["rpcServer"]["workers"] if uwsgi else cfg["server"]["workers"],
+    }
+    if not uwsgi:
+        default.update({"bind_host": "0.0.0.0", "bind_port": PORT})
+        default["api_workers"] = cfg["server"]["workers"]
+    return conf_file(
+        site,
+        openstack_ini(
+            site,
+            "neutron",
+            {
+                "DEFAULT": default,
+                "keystone_authtoken": {
+                    "service_type": "network",
+                    "region_name": site.get("region"),
+                },
+                # Port events to nova (os-server-external-events): neutron's own user,
+                # which has the service role nova's policy asks for (kolla-ansible uses
+                # the nova user; this keeps nova's password out of neutron-secrets).
+                "nova": {
+                    "auth_url": keystone_internal(site),
+                    "auth_type": "password",
+                    "project_domain_id": "default",
+                    "user_domain_id": "default",
+                    "project_name": "service",
+                    "username": "neutron",
+                    "region_name": site.get("region"),
+                    "endpoint_type": "internal",
+                },
+            },
+        ),
+    )
+
+
+def _ml2_conf(site: Site) -> str:
+    physnets = [p for p, _ in ovn.bridge_mappings(site)]
+    ini: Ini = {
+        "ml2": {
+            # Changing type_drivers after bootstrap can lead to database inconsistencies.
+            "type_drivers": "flat,vlan,geneve",
+            "tenant_network_types": "geneve",
+            "mechanism_drivers": "ovn",
+            "extension_drivers": "port_security",
+            "overlay_ip_version": 4,
+        },
+        "ml2_type_geneve": {"vni_ranges": "1:65536", "max_header_size": 38},
+        "ml2_type_flat": {"flat_networks": ",".join(physnets)},
+        "ml2_type_vlan": {"network_vlan_ranges": ",".join(physnets)},
+        "securitygroup": {"enable_security_group": True},
+        "ovn": {
+            "ovn_nb_connection": ovn.nb_connection(site),
+            "ovn_sb_connection": ovn.sb_connection(site),
+            "ovn_metadata_enabled": True,
+            "enable_distributed_floating_ip": False,
+            "ovn_l3_scheduler": "leastloaded",
+        },
+    }
+    return conf_file(site, ini)
+
+
+def _metadata_ini(site: Site, cfg: dict) -> str:
+    return conf_file(
+        site,
+        {
+            "DEFAULT": {
+                "nova_metadata_host": f"nova-metadata.{site.get('namespace')}.svc",
+                "nova_metadata_port": NOVA_METADATA_PORT,
+                "nova_metadata_protocol": "http",
+                "metadata_proxy_socket": "/var/lib/neutron/kolla/metadata_proxy",
+                "metadata_workers": cfg["metadataAgent"]["workers"],
+            },
+            "ovs": {"ovsdb_connection": f"tcp:127.0.0.1:{ovn.OVSDB_PORT}"},
+            "ovn": {
+                "ovn_nb_connection": ovn.nb_connection(site),
+                "ovn_sb_connection": ovn.sb_connection(site),
+                "ovn_metadata_enabled": True,
+            },
+        },
+    )
+
+
+def _config(name: str, command: str, conf: str, ml2: str) -> KollaConfig:
+    cfg = KollaConfig(name, command)
+    cfg.add_file("neutron.conf", conf, CONF, "neutron")
+    cfg.add_file("ml2_conf.ini", ml2, ML2, "neutron")
+    cfg.permissions = [
+        {"path": "/var/log/kolla/neutron", "owner": "neutron:neutron", "recurse": True}
+    ]
+    return secret_drop_in(cfg, "neutron")
+
+
+def _server(
+    site: Site, cfg: dict, conf: str, ml2: str
+) -> tuple[list[Workload], list[KollaConfig], list[str]]:
+    """The services-stage workloads: the one place eventlet and uwsgi releases differ.
+    Returns (workloads, configs, extra base directories)."""
+    release = RELEASES[site.get("openstack.release")]
+    server = Workload(
+        "Deployment", "neutron-server", "neutron-server", "services", "server", scalable=True
+    )
+    if "neutron" not in release.uwsgi:
+        api = _config("neutron-server-kolla", f"neutron-server {CONFIG_FILES}", conf, ml2)
+        return [server], [api], []
+    api = _config("neutron-server-kolla", "uwsgi /etc/neutron/neutron-server-uwsgi.ini", conf, ml2)
+    api.add_file(
+        "neutron-server-uwsgi.ini",
+        uwsgi_ini(site, "neutron", "neutron.wsgi.api:application", PORT, cfg["server"]["workers"]),
+        "/etc/neutron/neutron-server-uwsgi.ini",
+        "neutron",
+    )
+    # Without --config-file these read neutron.conf and plugins/ml2/ml2_conf.ini
+    # (neutron.server._get_config_files), as kolla-ansible runs them.
+    workers = [
+        ("neutron-rpc-server", "rpcServer", True),
+        ("neutron-periodic-workers", "periodicWorkers", False),
+        ("neutron-ovn-maintenance-worker", "ovnMaintenanceWorker", False),
+    ]
+    return (
+        [server]
+        + [
+            Workload("Deployment", name, name, "services", comp, scalable=scalable)
+            for name, comp, scalable in workers
+        ],
+        [api] + [_config(f"{name}-kolla", name, conf, ml2) for name, _, _ in workers],
+        ["neutron/services/uwsgi"],
+    )
+
+
+def neutron(site: Site) -> ServiceOutput:
+    cfg = site.get("services.neutron")
+    release = RELEASES[site.get("openstack.release")]
+    uwsgi = "neutron" in release.uwsgi
+    conf = _neutron_conf(site, cfg, uwsgi)
+    ml2 = _ml2_conf(site)
+
+    db_sync = DbSync(
+        "neutron",
+        ("neutron",),
+        (
+            kolla_step(
+                "db-sync",
+                "neutron-server",
+                _config(
+                    "neutron-db-sync-kolla",
+                    f"neutron-db-manage {CONFIG_FILES} upgrade heads",
+                    conf,
+                    ml2,
+                ),
+                ("KOLLA_SKIP_EXTEND_START", ""),
+            ),
+        ),
+    )
+    registration = Registration(
+        "neutron",
+        (
+            Endpoint(
+                "network",
+                "neutron",
+                "OpenStack Networking",
+                internal_url(site, "neutron-server", PORT),
+                public_url(site, "neutron"),
+            ),
+        ),
+        roles=("admin", "service"),
+    )
+
+    server_workloads, server_configs, extra = _server(site, cfg, conf, ml2)
+
+    metadata = KollaConfig(
+        "neutron-ovn-metadata-agent-kolla",
+        f"neutron-ovn-metadata-agent --config-file {CONF} --config-file {METADATA_INI}",
+    )
+    metadata.add_file("neutron.conf", conf, CONF, "neutron")
+    metadata.add_file(
+        "neutron_ovn_metadata_agent.ini", _metadata_ini(site, cfg), METADATA_INI, "neutron"
+    )
+    secret_drop_in(metadata, "neutron", METADATA_DROP_IN)
+    metadata.permissions = [
+        {"path": "/var/log/kolla/neutron", "owner": "neutron:neutron", "recurse": True},
+        {"path": "/var/lib/neutron/kolla", "owner": "neutron:neutron", "recurse": True},
+    ]
+
+    secret = service_secret(
+        "neutron",
+        "Neutron passwords, the metadata proxy secret and the neutron.conf drop-ins",
+        # Port events to nova authenticate as neutron (see [nova] in neutron.conf).
+        {"nova": {"password": '{{ index . "keystone-password" }}'}},
+        extra=(
+            # The same kolla password nova's nova-secrets/metadata-secret comes from,
+            # so both ends of the metadata proxy agree without sharing a Secret.
+            SecretKey(
+                "metadata-secret",
+                "shared secret of the metadata proxy (nova-metadata and neutron's OVN "
+                "metadata agent must agree)",
+                source="metadata_secret",
+            ),
+            SecretKey(
+                METADATA_DROP_IN,
+                "oslo.config drop-in of the OVN metadata agent: "
+                "[DEFAULT] metadata_proxy_shared_secret",
+                template=render_ini(
+                    {
+                        "DEFAULT": {
+                            "metadata_proxy_shared_secret": '{{ index . "metadata-secret" }}'
+                        }
+                    },
+                    "",
+                ),
+            ),
+        ),
+    )
+
+    ovn_infra, ovn_infra_configs = ovn.infra(site)
+    ovn_compute, ovn_compute_configs = ovn.compute(site)
+    node = {"stage": "compute", "placed": False, "nodes": ""}
+    return ServiceOutput(
+        "neutron",
+        ["neutron-server", "neutron-metadata-agent", *ovn.OVN_IMAGES, *ovn.OVS_IMAGES],
+        [
+            *ovn_infra,
+            *server_workloads,
+            *ovn_compute,
+            Workload(
+                "DaemonSet",
+                "neutron-ovn-metadata-agent",
+                "neutron-ovn-metadata-agent",
+                component="metadataAgent",
+                **node,
+            ),
+        ],
+        {
+            "infra": ovn_infra_configs,
+            "services": server_configs,
+            "compute": [*ovn_compute_configs, metadata],
+        },
+        [secret],
+        db_sync=db_sync,
+        registration=registration,
+        extra_bases={"services": extra} if extra else {},
+    )

@@ -1,0 +1,231 @@
+"""OVN and Open vSwitch for neutron's ML2/OVN driver: the OVN databases and ovn-northd
+(stage infra) and, on every node that hosts instances or gateways, Open vSwitch and
+ovn-controller (stage compute).
+
+These are not services of their own: they exist only for neutron and are enabled by
+``services.neutron.enabled`` (one switch, one place for their site options:
+``services.neutron.*``). :func:`kkc.services.neutron.neutron` adds the workloads and
+configs built here to its output; their static YAML lives in base/ovn/ and
+base/openvswitch/, which base/neutron/infra/ and base/neutron/compute/ include.
+
+Commands follow kolla-ansible's ovn-db, ovn-controller and openvswitch roles, with two
+deliberate differences:
+
+- The OVN databases run *standalone*, not as a one-member RAFT cluster: kolla-ansible
+  passes ``--db-nb-cluster-local-addr=<host IP>``, which a RAFT database records at
+  creation; a pod's IP changes on every restart, so the recorded address would be
+  wrong. Standalone databases can be converted to a cluster later (``ovsdb-tool
+  create-cluster``); until then ``services.neutron.ovnNbDb/ovnSbDb.replicas`` must be 1
+  (KKC126). The TCP listener is set exactly as kolla-ansible's bootstrap-db.yml does
+  (``ovn-nbctl --inactivity-probe=60000 set-connection ptcp:6641:0.0.0.0``), from the
+  container's postStart hook (see base/ovn/infra/).
+- Daemons log to the console (kubectl logs) as well as to their kolla log file.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from ..kolla import KollaConfig
+from ..site import Site
+from .common import Workload, header
+
+NB_PORT = 6641
+SB_PORT = 6642
+OVSDB_PORT = 6640  # the node's Open vSwitch database, on 127.0.0.1 (host network)
+LOG_DIR = "/var/log/kolla/openvswitch"
+# kolla-ansible's ovn-db / ovn-controller defaults
+REMOTE_PROBE_INTERVAL = 60000
+OPENFLOW_PROBE_INTERVAL = 60
+
+OVN_IMAGES = ["ovn-nb-db-server", "ovn-sb-db-server", "ovn-northd", "ovn-controller"]
+OVS_IMAGES = ["openvswitch-db-server", "openvswitch-vswitchd"]
+
+
+def nb_connection(site: Site) -> str:
+    return f"tcp:ovn-nb-db.{site.get('namespace')}.svc:{NB_PORT}"
+
+
+def sb_connection(site: Site) -> str:
+    return f"tcp:ovn-sb-db.{site.get('namespace')}.svc:{SB_PORT}"
+
+
+def bridge_mappings(site: Site) -> list[tuple[str, str]]:
+    """services.neutron.bridgeMappings as (physical network, bridge) pairs."""
+    out = []
+    for item in site.get("services.neutron.bridgeMappings", []) or []:
+        physnet, bridge = item.split(":", 1)
+        out.append((physnet, bridge))
+    return out
+
+
+def _log_permissions(cfg: KollaConfig) -> KollaConfig:
+    cfg.permissions = [{"path": LOG_DIR, "owner": "root:root", "recurse": True}]
+    return cfg
+
+
+def _db_command(db: str) -> str:
+    """kolla-ansible's ovn_nb_command / ovn_sb_command without the RAFT options."""
+    return " ".join(
+        [
+            f"/usr/share/ovn/scripts/ovn-ctl run_{db}_ovsdb",
+            f"--db-{db}-sock=/run/ovn/ovn{db}_db.sock",
+            f"--db-{db}-pidfile=/run/ovn/ovn{db}_db.pid",
+            f"--db-{db}-file=/var/lib/openvswitch/ovn-{db}/ovn{db}.db",
+            f"--ovn-{db}-logfile={LOG_DIR}/ovn-{db}-db.log",
+            f"--ovn-{db}-log=-vconsole:info",
+        ]
+    )
+
+
+def infra(site: Site) -> tuple[list[Workload], list[KollaConfig]]:
+    """OVN northbound and southbound databases and ovn-northd (stage infra)."""
+    northd = " ".join(
+        [
+            "/usr/bin/ovn-northd -vconsole:info -vsyslog:off -vfile:info",
+            f"--ovnnb-db={nb_connection(site)}",
+            f"--ovnsb-db={sb_connection(site)}",
+            f"--log-file={LOG_DIR}/ovn-northd.log",
+            "--pidfile=/run/ovn/ovn-northd.pid",
+            "--unixctl=/run/ovn/ovn-northd.ctl",
+        ]
+    )
+    configs = [
+        _log_permissions(KollaConfig("ovn-nb-db-kolla", _db_command("nb"))),
+        _log_permissions(KollaConfig("ovn-sb-db-kolla", _db_command("sb"))),
+        _log_permissions(KollaConfig("ovn-northd-kolla", northd)),
+    ]
+    workloads = [
+        Workload(
+            "StatefulSet", "ovn-nb-db", "ovn-nb-db", "infra", "ovnNbDb", claim="ovn-nb-db-data"
+        ),
+        Workload(
+            "StatefulSet", "ovn-sb-db", "ovn-sb-db", "infra", "ovnSbDb", claim="ovn-sb-db-data"
+        ),
+        Workload("Deployment", "ovn-northd", "ovn-northd", "infra", "ovnNorthd", scalable=True),
+    ]
+    return workloads, configs
+
+
+def _controller_setup(site: Site) -> str:
+    """The per-node Open vSwitch settings kolla-ansible's ovn-controller role writes
+    (setup-ovs.yml), as a script for the init container of ovn-controller.
+
+    ovn-encap-ip: the node's IP as Kubernetes knows it (status.hostIP, the address the
+    kubelet registered: the node network carries the Geneve tunnels), or, when the site
+    names a tunnel interface (services.neutron.tunnelInterface, like kolla-ansible's
+    tunnel_interface), that interface's first IPv4 address.
+    system-id: the node name (stable, unique); hostname: the host name nova-compute
+    reports (both pods use the host network), which port binding matches against."""
+    neutron = site.get("services.neutron", {})
+    mappings = bridge_mappings(site)
+    iface = neutron.get("tunnelInterface") or ""
+    external_ids = {
+        "system-id": '"$NODE_NAME"',
+        "hostname": '"$(hostname)"',
+        "ovn-encap-type": "geneve",
+        "ovn-encap-ip": '"$encap_ip"',
+        "ovn-remote": shlex.quote(sb_connection(site)),
+        "ovn-remote-probe-interval": str(REMOTE_PROBE_INTERVAL),
+        "ovn-openflow-probe-interval": str(OPENFLOW_PROBE_INTERVAL),
+        "ovn-monitor-all": "false",
+    }
+    if mappings:
+        external_ids["ovn-bridge-mappings"] = shlex.quote(",".join(f"{p}:{b}" for p, b in mappings))
+    if neutron.get("gatewayChassis", True):
+        external_ids["ovn-cms-options"] = "enable-chassis-as-gw"
+    if iface:
+        encap = (
+            f"encap_ip=$(ip -4 -o addr show dev {shlex.quote(iface)} "
+            "| awk '{split($4, a, \"/\"); print a[1]; exit}')"
+        )
+    else:
+        encap = 'encap_ip="$HOST_IP"'
+    lines = [
+        "#!/bin/bash",
+        f"# {header(site)}",
+        "# Open vSwitch settings of ovn-controller (kolla-ansible ovn-controller/setup-ovs.yml).",
+        "set -euo pipefail",
+        'vsctl() { ovs-vsctl --db=unix:/run/openvswitch/db.sock --timeout=10 "$@"; }',
+        "for _ in $(seq 90); do vsctl show >/dev/null 2>&1 && break; sleep 2; done",
+        encap,
+        'if [ -z "$encap_ip" ]; then echo "no tunnel IP address found" >&2; exit 1; fi',
+        "vsctl --may-exist add-br br-int -- set Bridge br-int fail_mode=secure",
+        *(f"vsctl --may-exist add-br {shlex.quote(b)}" for _, b in mappings),
+        "vsctl set Open_vSwitch . \\",
+        *(f"    external_ids:{k}={v} \\" for k, v in external_ids.items()),
+    ]
+    lines[-1] = lines[-1].removesuffix(" \\")
+    if not neutron.get("gatewayChassis", True):
+        lines.append("vsctl remove Open_vSwitch . external_ids ovn-cms-options || true")
+    if not mappings:
+        lines.append("vsctl remove Open_vSwitch . external_ids ovn-bridge-mappings || true")
+    lines.append('echo "ovn-controller settings applied (encap ip $encap_ip)"')
+    return "\n".join(lines) + "\n"
+
+
+def compute(site: Site) -> tuple[list[Workload], list[KollaConfig]]:
+    """Open vSwitch (database and vswitchd) and ovn-controller on the nodes chosen by
+    services.neutron.nodeSelector/tolerations (stage compute)."""
+    ovsdb = KollaConfig("openvswitch-db-server-kolla", "/usr/local/bin/start-ovsdb-server")
+    ovsdb.add_file(
+        "start-ovsdb-server",
+        "\n".join(
+            [
+                "#!/bin/bash",
+                f"# {header(site)}",
+                "# kolla-ansible's start-ovsdb-server, listening on 127.0.0.1 (host network).",
+                "set -e",
+                "db=/var/lib/openvswitch/conf.db",
+                'if [ -f "$db" ] && [ "$(ovsdb-tool needs-conversion "$db")" = "yes" ]; then',
+                '    ovsdb-tool convert "$db"',
+                "fi",
+                'if [ ! -e "$db" ]; then ovsdb-tool create "$db"; fi',
+                'exec /usr/sbin/ovsdb-server "$db" -vconsole:info -vsyslog:off -vfile:info'
+                " --remote=punix:/run/openvswitch/db.sock"
+                f" --remote=ptcp:{OVSDB_PORT}:127.0.0.1"
+                " --remote=db:Open_vSwitch,Open_vSwitch,manager_options"
+                f" --log-file={LOG_DIR}/ovsdb-server.log --pidfile",
+                "",
+            ]
+        ),
+        "/usr/local/bin/start-ovsdb-server",
+        "root",
+        "0755",
+    )
+    vswitchd = KollaConfig(
+        "openvswitch-vswitchd-kolla",
+        "/usr/sbin/ovs-vswitchd unix:/run/openvswitch/db.sock -vconsole:info -vsyslog:off"
+        f" -vfile:info --mlockall --log-file={LOG_DIR}/ovs-vswitchd.log --pidfile",
+    )
+    setup = KollaConfig("ovn-controller-setup-kolla", "/usr/local/bin/kkc-ovn-controller-setup")
+    setup.add_file(
+        "kkc-ovn-controller-setup",
+        _controller_setup(site),
+        "/usr/local/bin/kkc-ovn-controller-setup",
+        "root",
+        "0755",
+    )
+    controller = _log_permissions(
+        KollaConfig(
+            "ovn-controller-kolla",
+            "/usr/bin/ovn-controller -vconsole:info -vsyslog:off -vfile:info"
+            f" --pidfile=/run/ovn/ovn-controller.pid --unixctl=/run/ovn/ovn-controller.ctl"
+            f" --log-file={LOG_DIR}/ovn-controller.log tcp:127.0.0.1:{OVSDB_PORT}",
+        )
+    )
+    node = {"stage": "compute", "placed": False, "nodes": ""}
+    workloads = [
+        Workload("DaemonSet", "openvswitch-db", "openvswitch-db-server", component="ovsdb", **node),
+        Workload(
+            "DaemonSet",
+            "openvswitch-vswitchd",
+            "openvswitch-vswitchd",
+            component="vswitchd",
+            **node,
+        ),
+        Workload(
+            "DaemonSet", "ovn-controller", "ovn-controller", component="ovnController", **node
+        ),
+    ]
+    return workloads, [_log_permissions(ovsdb), _log_permissions(vswitchd), setup, controller]

@@ -1,0 +1,210 @@
+"""Neutron with ML2/OVN, OVN and Open vSwitch: bring-up order, the options that matter,
+the eventlet/uwsgi difference, node placement, secrets, and full builds."""
+
+from __future__ import annotations
+
+import configparser
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import make_repo
+from helpers import add_site, minimal
+from kkc.generate import render_tree
+from kkc.site import load_site
+from kkc.yamlio import load_stream
+
+NEUTRON = """\
+    neutron: network.example.com
+services:
+  neutron:
+    enabled: true
+"""
+
+
+def _site_text(name: str, release: str, extra: str = "") -> str:
+    text = minimal(name)
+    text = text.rstrip("\n") + "\n" + NEUTRON + extra
+    return text + f'openstack:\n  release: "{release}"\n  distro: ubuntu\n'
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+def _tree(repo: Path, name: str, release: str, extra: str = "") -> dict[str, bytes]:
+    add_site(repo, name, _site_text(name, release, extra))
+    return render_tree(load_site(repo, name))
+
+
+def _ini(data: bytes) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(strict=False)
+    parser.read_string(data.decode())
+    return parser
+
+
+def _kustomization(tree: dict[str, bytes], stage: str) -> dict:
+    return load_stream(tree[f"stages/{stage}/kustomization.yaml"].decode())[0]
+
+
+def test_bring_up_order(repo: Path) -> None:
+    tree = _tree(repo, "n1", "2025.1")
+    infra = _kustomization(tree, "infra")
+    assert "../../../../base/neutron/infra" in infra["resources"]
+    assert {"ovn-nb-db-kolla", "ovn-sb-db-kolla", "ovn-northd-kolla"} <= {
+        g["name"] for g in infra["configMapGenerator"]
+    }
+    assert "stages/db/jobs/neutron-db-sync-job.yaml" in tree
+    assert "stages/register/jobs/neutron-ks-register-job.yaml" in tree
+    services = _kustomization(tree, "services")
+    assert "../../../../base/neutron/services" in services["resources"]
+    compute = _kustomization(tree, "compute")
+    assert "../../../../base/neutron/compute" in compute["resources"]
+    assert {
+        "openvswitch-db-server-kolla",
+        "openvswitch-vswitchd-kolla",
+        "ovn-controller-kolla",
+        "ovn-controller-setup-kolla",
+        "neutron-ovn-metadata-agent-kolla",
+    } <= {g["name"] for g in compute["configMapGenerator"]}
+
+    job = load_stream(tree["stages/db/jobs/neutron-db-sync-job.yaml"].decode())[0]
+    pod = job["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["db-init"]
+    assert [c["name"] for c in pod["containers"]] == ["db-sync"]
+    assert pod["containers"][0]["image"] == "kolla/neutron-server"
+    sync = json.loads(tree["stages/db/config/neutron-db-sync-kolla/config.json"])
+    assert sync["command"] == (
+        "neutron-db-manage --config-file /etc/neutron/neutron.conf "
+        "--config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade heads"
+    )
+
+    reg = load_stream(tree["stages/register/jobs/neutron-ks-register-job.yaml"].decode())[0]
+    env = {
+        e["name"]: e.get("value") for e in reg["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    doc = json.loads(env["KKC_REGISTRATION"])
+    assert doc["roles"] == ["admin", "service"]
+    assert doc["services"][0]["type"] == "network"
+    assert doc["services"][0]["endpoints"] == {
+        "internal": "http://neutron-server.openstack.svc:9696",
+        "public": "https://network.example.com",
+    }
+
+
+def test_ml2_and_ovn_options(repo: Path) -> None:
+    tree = _tree(repo, "n2", "2025.1")
+    ml2 = _ini(tree["stages/services/config/neutron-server-kolla/ml2_conf.ini"])
+    assert ml2.get("ml2", "mechanism_drivers") == "ovn"
+    assert ml2.get("ml2", "type_drivers") == "flat,vlan,geneve"
+    assert ml2.get("ml2", "tenant_network_types") == "geneve"
+    assert ml2.get("ovn", "ovn_nb_connection") == "tcp:ovn-nb-db.openstack.svc:6641"
+    assert ml2.get("ovn", "ovn_sb_connection") == "tcp:ovn-sb-db.openstack.svc:6642"
+    assert ml2.get("ovn", "ovn_metadata_enabled") == "true"
+    assert ml2.get("ml2_type_flat", "flat_networks") == "physnet1"
+    conf = _ini(tree["stages/services/config/neutron-server-kolla/neutron.conf"])
+    assert conf.get("DEFAULT", "core_plugin") == "ml2"
+    assert conf.get("DEFAULT", "service_plugins") == "ovn-router"
+    nb = json.loads(tree["stages/infra/config/ovn-nb-db-kolla/config.json"])["command"]
+    assert nb.startswith("/usr/share/ovn/scripts/ovn-ctl run_nb_ovsdb")
+    assert "--db-nb-file=/var/lib/openvswitch/ovn-nb/ovnnb.db" in nb
+    assert "cluster" not in nb  # standalone until RAFT is supported
+    northd = json.loads(tree["stages/infra/config/ovn-northd-kolla/config.json"])["command"]
+    assert "--ovnnb-db=tcp:ovn-nb-db.openstack.svc:6641" in northd
+    assert "--ovnsb-db=tcp:ovn-sb-db.openstack.svc:6642" in northd
+
+
+def test_eventlet_2025_1_and_uwsgi_2026_1(repo: Path) -> None:
+    old = _tree(repo, "n3", "2025.1")
+    cfg = json.loads(old["stages/services/config/neutron-server-kolla/config.json"])
+    assert cfg["command"].startswith("neutron-server --config-file /etc/neutron/neutron.conf")
+    assert (
+        "../../../../base/neutron/services/uwsgi"
+        not in _kustomization(old, "services")["resources"]
+    )
+    assert "stages/services/config/neutron-rpc-server-kolla/config.json" not in old
+    assert (
+        _ini(old["stages/services/config/neutron-server-kolla/neutron.conf"]).get(
+            "DEFAULT", "bind_port"
+        )
+        == "9696"
+    )
+
+    new = _tree(repo, "n4", "2026.1")
+    cfg = json.loads(new["stages/services/config/neutron-server-kolla/config.json"])
+    assert cfg["command"] == "uwsgi /etc/neutron/neutron-server-uwsgi.ini"
+    uwsgi = new["stages/services/config/neutron-server-kolla/neutron-server-uwsgi.ini"].decode()
+    assert "module = neutron.wsgi.api:application" in uwsgi
+    assert "http-socket = 0.0.0.0:9696" in uwsgi
+    assert "../../../../base/neutron/services/uwsgi" in _kustomization(new, "services")["resources"]
+    for worker in (
+        "neutron-rpc-server",
+        "neutron-periodic-workers",
+        "neutron-ovn-maintenance-worker",
+    ):
+        cfg = json.loads(new[f"stages/services/config/{worker}-kolla/config.json"])
+        assert cfg["command"] == worker
+
+
+def test_compute_nodes_and_controller_setup(repo: Path) -> None:
+    tree = _tree(
+        repo,
+        "n5",
+        "2025.1",
+        "    nodeSelector: {openstack-compute-node: null, role: net}\n"
+        "    bridgeMappings: [physnet1:br-ex, physnet2:br-vlan]\n"
+        "    tunnelInterface: eth1\n",
+    )
+    patch = load_stream(tree["stages/compute/patches/ovn-controller-daemonset.yaml"].decode())[0]
+    assert patch["spec"]["template"]["spec"]["nodeSelector"] == {"role": "net"}
+    assert "tolerations" not in patch["spec"]["template"]["spec"]
+    script = tree[
+        "stages/compute/config/ovn-controller-setup-kolla/kkc-ovn-controller-setup"
+    ].decode()
+    assert "external_ids:ovn-encap-type=geneve" in script
+    assert "external_ids:ovn-remote=tcp:ovn-sb-db.openstack.svc:6642" in script
+    assert "external_ids:ovn-bridge-mappings=physnet1:br-ex,physnet2:br-vlan" in script
+    assert "ip -4 -o addr show dev eth1" in script
+    assert "vsctl --may-exist add-br br-vlan" in script
+    default = _tree(repo, "n6", "2025.1")
+    script = default[
+        "stages/compute/config/ovn-controller-setup-kolla/kkc-ovn-controller-setup"
+    ].decode()
+    assert 'encap_ip="$HOST_IP"' in script
+    assert "external_ids:ovn-cms-options=enable-chassis-as-gw" in script
+    patch = load_stream(default["stages/compute/patches/openvswitch-db-daemonset.yaml"].decode())[0]
+    assert patch["spec"]["template"]["spec"]["nodeSelector"] == {
+        "openstack-compute-node": "enabled"
+    }
+
+
+def test_metadata_secret_from_the_kolla_password(repo: Path) -> None:
+    from kkc.generate import all_secrets
+    from kkc.services import enabled_services
+
+    add_site(repo, "n7", _site_text("n7", "2025.1"))
+    site = load_site(repo, "n7")
+    spec = next(s for s in all_secrets(enabled_services(site)) if s.name == "neutron-secrets")
+    keys = {k.key: k for k in spec.keys}
+    assert keys["metadata-secret"].source == "metadata_secret"
+    assert "metadata_proxy_shared_secret" in keys["neutron-ovn-metadata-agent.conf"].template
+    assert "[nova]" in keys["neutron.conf"].template
+
+
+def test_ovn_databases_single_replica(repo: Path) -> None:
+    from kkc.errors import InputError
+
+    add_site(repo, "n8", _site_text("n8", "2025.1", "    ovnSbDb: {replicas: 3}\n"))
+    with pytest.raises(InputError) as err:
+        load_site(repo, "n8")
+    assert "KKC126" in str(err.value)
+
+
+@pytest.mark.parametrize("release", ["2025.1", "2026.1", "2026.2"])
+def test_builds_and_validates(repo: Path, kkc, release: str) -> None:
+    name = "nb" + release.replace(".", "")
+    add_site(repo, name, _site_text(name, release))
+    result = kkc(repo, "build", name)
+    assert result.exit_code == 0, result.output
