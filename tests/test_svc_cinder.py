@@ -1,0 +1,193 @@
+"""Cinder: bring-up order (db-sync step, stages of Jobs and workloads), registration, the
+back-end section for rbd and lvm, where cinder-volume runs, the Ceph Secret, and that
+sites of 2025.1 (rbd) and 2026.1 (lvm) with cinder enabled build and validate."""
+
+from __future__ import annotations
+
+import configparser
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_repo
+from helpers import add_site, minimal
+from kkc.generate import render_tree
+from kkc.services import enabled_services
+from kkc.site import load_site
+
+UUID = "5b67401f-dc5e-496a-8456-9a5dc40e7d3c"
+RBD = f"""\
+    cinder: volume.example.com
+openstack:
+  release: "2025.1"
+  distro: rocky
+services:
+  cinder:
+    enabled: true
+    rbd:
+      pool: cinder-volumes
+      user: openstack-cinder
+      secretUuid: {UUID}
+    api:
+      replicas: 2
+      workers: 3
+"""
+LVM = """\
+    cinder: volume.example.com
+openstack:
+  release: "2026.1"
+  distro: ubuntu
+services:
+  cinder:
+    enabled: true
+    backend: lvm
+    backendName: lvm-ssd
+    lvm:
+      volumeGroup: vg-ssd
+    volume:
+      nodeSelector:
+        kubernetes.io/hostname: storage-1
+      tolerations:
+        - key: dedicated
+          operator: Equal
+          value: storage
+          effect: NoSchedule
+"""
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = make_repo(tmp_path_factory.mktemp("cinder") / "repo")
+    add_site(root, "cinder-a", minimal("cinder-a", RBD))
+    add_site(root, "cinder-b", minimal("cinder-b", LVM))
+    return root
+
+
+def tree(repo: Path, name: str) -> dict[str, bytes]:
+    return render_tree(load_site(repo, name))
+
+
+def doc(files: dict[str, bytes], rel: str) -> dict:
+    return yaml.safe_load(files[rel])
+
+
+def ini(text: bytes) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(strict=False)
+    parser.read_string(text.decode())
+    return parser
+
+
+def output(repo: Path, name: str):
+    return next(o for o in enabled_services(load_site(repo, name)) if o.name == "cinder")
+
+
+def test_db_sync_creates_the_database_then_bootstraps_with_cinder_api(repo: Path) -> None:
+    files = tree(repo, "cinder-a")
+    pod = doc(files, "stages/db/jobs/cinder-db-sync-job.yaml")["spec"]["template"]["spec"]
+    steps = [(c["name"], c["image"]) for c in pod["initContainers"] + pod["containers"]]
+    assert steps == [("db-init", "kolla/kolla-toolbox"), ("db-sync", "kolla/cinder-api")]
+    env = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}
+    assert env["DB_NAME"] == "cinder" and env["DB_USER"] == "cinder"
+    sync = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert sync["KOLLA_BOOTSTRAP"] == ""  # the image's mode: cinder-manage db sync
+
+
+def test_stages_of_jobs_and_workloads(repo: Path) -> None:
+    files = tree(repo, "cinder-a")
+    assert "stages/db/jobs/cinder-db-sync-job.yaml" in files
+    assert "stages/register/jobs/cinder-ks-register-job.yaml" in files
+    out = output(repo, "cinder-a")
+    assert {w.name: w.stage for w in out.workloads} == {
+        "cinder-api": "services",
+        "cinder-scheduler": "services",
+        "cinder-volume": "services",
+    }
+    assert out.stages() == ["services"]
+    kustomization = doc(files, "stages/services/kustomization.yaml")
+    assert "../../../../base/cinder/services" in kustomization["resources"]
+    assert {"name": "cinder-api", "count": 2} in kustomization["replicas"]
+
+
+def test_registration_block_storage_and_legacy_volumev3(repo: Path) -> None:
+    files = tree(repo, "cinder-a")
+    job = doc(files, "stages/register/jobs/cinder-ks-register-job.yaml")
+    env = {
+        e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    spec = json.loads(env["KKC_REGISTRATION"])
+    assert spec["user"] == "cinder" and spec["roles"] == ["admin", "service"]
+    services = {(s["type"], s["name"]): s["endpoints"] for s in spec["services"]}
+    assert set(services) == {("block-storage", "cinder"), ("volumev3", "cinderv3")}
+    for endpoints in services.values():
+        assert endpoints == {
+            "internal": "http://cinder-api.openstack.svc:8776/v3/%(project_id)s",
+            "public": "https://volume.example.com/v3/%(project_id)s",
+        }
+
+
+def test_rbd_backend_section_and_api_under_uwsgi(repo: Path) -> None:
+    files = tree(repo, "cinder-a")
+    conf = ini(files["stages/services/config/cinder-volume-kolla/cinder.conf"])
+    assert conf.get("DEFAULT", "enabled_backends") == "rbd-1"
+    assert conf.get("rbd-1", "volume_driver") == "cinder.volume.drivers.rbd.RBDDriver"
+    assert conf.get("rbd-1", "rbd_pool") == "cinder-volumes"
+    assert conf.get("rbd-1", "rbd_user") == "openstack-cinder"
+    assert conf.get("rbd-1", "rbd_secret_uuid") == UUID
+    assert conf.get("rbd-1", "rbd_ceph_conf") == "/etc/ceph/ceph.conf"
+    # volumes keep their host when the pod lands on another node
+    assert conf.get("rbd-1", "backend_host") == "rbd:cinder-volumes"
+    assert conf.get("nova", "username") == "cinder"
+    api = json.loads(files["stages/services/config/cinder-api-kolla/config.json"])
+    assert api["command"] == "uwsgi /etc/cinder/cinder-api-uwsgi.ini"
+    uwsgi = ini(files["stages/services/config/cinder-api-kolla/cinder-api-uwsgi.ini"])
+    assert uwsgi.get("uwsgi", "module") == "cinder.wsgi.api:application"
+    assert uwsgi.get("uwsgi", "http-socket") == "0.0.0.0:8776"
+    assert uwsgi.get("uwsgi", "processes") == "3"
+
+
+def test_rbd_ceph_secret_is_listed_and_volume_on_the_control_plane(repo: Path) -> None:
+    out = output(repo, "cinder-a")
+    ceph = next(s for s in out.secrets if s.name == "cinder-ceph")
+    assert [k.key for k in ceph.keys] == ["ceph.conf", "ceph.client.openstack-cinder.keyring"]
+    assert ceph.created_by is None  # the operator provides it (ExternalSecret here)
+    files = tree(repo, "cinder-a")
+    assert "stages/infra/secrets/cinder-ceph-externalsecret.yaml" in files
+    patch = doc(files, "stages/services/patches/cinder-volume-deployment.yaml")
+    # control-plane placement (none in this site), not the storage nodes of lvm
+    assert "nodeSelector" not in patch["spec"]["template"]["spec"]
+    secrets = {s.name: s for s in out.secrets}
+    drop_in = next(k for k in secrets["cinder-secrets"].keys if k.key == "cinder.conf")
+    assert "[nova]\npassword = " in drop_in.template
+
+
+def test_lvm_backend_on_the_storage_node(repo: Path) -> None:
+    files = tree(repo, "cinder-b")
+    conf = ini(files["stages/services/config/cinder-volume-kolla/cinder.conf"])
+    assert conf.get("DEFAULT", "enabled_backends") == "lvm-ssd"
+    assert conf.get("lvm-ssd", "volume_driver") == "cinder.volume.drivers.lvm.LVMVolumeDriver"
+    assert conf.get("lvm-ssd", "volume_group") == "vg-ssd"
+    assert conf.get("lvm-ssd", "target_helper") == "tgtadm"  # ubuntu image: tgt
+    assert conf.get("lvm-ssd", "target_protocol") == "iscsi"
+    assert not conf.has_option("lvm-ssd", "backend_host")  # volumes belong to the node
+    pod = doc(files, "stages/services/patches/cinder-volume-deployment.yaml")["spec"]["template"]
+    assert pod["spec"]["nodeSelector"] == {
+        "kubernetes.io/hostname": "storage-1",
+        "openstack-storage-node": "enabled",
+    }
+    assert pod["spec"]["tolerations"][0]["value"] == "storage"
+    assert {s.name for s in output(repo, "cinder-b").secrets} == {"cinder-secrets"}
+
+
+def test_rbd_needs_the_secret_uuid(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo")
+    add_site(root, "cinder-x", minimal("cinder-x", RBD.replace(f"      secretUuid: {UUID}\n", "")))
+    with pytest.raises(Exception, match="secretUuid"):
+        load_site(root, "cinder-x")
+
+
+@pytest.mark.parametrize("name", ["cinder-a", "cinder-b"])
+def test_site_builds_and_validates(repo: Path, kkc, crd_dir: str, name: str) -> None:
+    result = kkc(repo, "build", name)
+    assert result.exit_code == 0, result.output
