@@ -220,6 +220,11 @@ def _stage(
         rel = f"jobs/{job['metadata']['name']}-job.yaml"
         files[rel] = _yaml_file(site, job)
         resources.append(rel)
+    for o in outputs:
+        for obj in o.manifests.get(stage, []):
+            rel = f"objects/{obj['metadata']['name']}-{obj['kind'].lower()}.yaml"
+            files[rel] = _yaml_file(site, obj)
+            resources.append(rel)
 
     configs = [c for o in outputs for c in o.configs.get(stage, [])]
     if stage == "db":
@@ -250,6 +255,11 @@ def _stage(
                     rel = f"pdb/{wl.name}-poddisruptionbudget.yaml"
                     files[rel] = _yaml_file(site, _pdb(wl, out.name))
                     resources.append(rel)
+        for extra in out.patches.get(stage, []):
+            name, kind = extra["metadata"]["name"], extra["kind"].lower()
+            rel = f"patches/{name}-{kind}-{out.name}.yaml"
+            files[rel] = _yaml_file(site, extra)
+            patches.append({"path": rel})
     if has_jobs:
         patches.append(_job_replace_patch())
 

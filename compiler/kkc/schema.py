@@ -212,6 +212,22 @@ SCHEMA: dict[str, Any] = {
                 cfn=_component(workers=_WORKERS),
                 engine=_component(workers=_WORKERS),
             ),
+            # One image store: file (PersistentVolumeClaim glance-images, sized by storage)
+            # or rbd (Ceph; Secret glance-ceph).
+            "glance": _service(
+                backend={"type": "string", "allowed": ["file", "rbd"]},
+                storage=_STORAGE,
+                rbd={
+                    "type": "dict",
+                    "schema": {
+                        "pool": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
+                        "user": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
+                    },
+                },
+                api=_component(workers=_WORKERS),
+            ),
+            "placement": _service(api=_component(workers=_WORKERS)),
+            "horizon": _service(server=_component(workers=_WORKERS)),
             # neutron with ML2/OVN; OVN and Open vSwitch are part of it (kkc.services.ovn).
             "neutron": _service(
                 server=_component(workers=_WORKERS),

@@ -19,11 +19,14 @@ from .common import (
     ServiceOutput,
     Workload,
 )
+from .glance import glance
 from .heat import heat
+from .horizon import horizon
 from .infra import mariadb, memcached, rabbitmq
 from .keystone import keystone
 from .neutron import neutron
 from .nova import nova
+from .placement import placement
 
 # In bring-up order; within a stage, the generated kustomization lists bases in this order.
 SERVICES: dict[str, Callable[[Site], ServiceOutput]] = {
@@ -31,10 +34,13 @@ SERVICES: dict[str, Callable[[Site], ServiceOutput]] = {
     "rabbitmq": rabbitmq,
     "memcached": memcached,
     "keystone": keystone,
+    "glance": glance,
+    "placement": placement,
     "cinder": cinder,
     "neutron": neutron,
     "nova": nova,
     "heat": heat,
+    "horizon": horizon,
 }
 
 __all__ = [

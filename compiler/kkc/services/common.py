@@ -126,6 +126,11 @@ class ServiceOutput:
     # stage -> more directories under base/ for that stage (per-release variants such as
     # base/neutron/services/uwsgi/), included after base/<service>/<stage>/
     extra_bases: dict[str, list[str]] = field(default_factory=dict)
+    # stage -> objects rendered from the site (a PersistentVolumeClaim sized by it, say)
+    manifests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # stage -> strategic-merge patches of objects of the service's bases, beyond the
+    # placement/resources patches of its Workloads (file: patches/<name>-<kind>-<svc>.yaml)
+    patches: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def stages(self) -> list[str]:
         """Stages that have a directory base/<service>/<stage>/."""

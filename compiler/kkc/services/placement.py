@@ -1,0 +1,139 @@
+"""Placement: database and schema (stage db), the placement service in Keystone (stage
+register), placement-api under uwsgi on port 8780 (stage services; every supported
+release runs it under uwsgi).
+
+Placement keeps its database in [placement_database] and uses no message queue: the
+drop-in holds that connection and the Keystone password only.
+"""
+
+from __future__ import annotations
+
+from ..kolla import Ini, KollaConfig
+from ..releases import RELEASES
+from ..site import Site
+from .common import (
+    DbSync,
+    Endpoint,
+    Registration,
+    SecretKey,
+    ServiceOutput,
+    Workload,
+    conf_file,
+    database_url,
+    internal_url,
+    kolla_step,
+    openstack_ini,
+    public_url,
+    secret_drop_in,
+    service_secret,
+    uwsgi_ini,
+)
+
+API_PORT = 8780
+
+
+def _ini(site: Site) -> Ini:
+    ini = openstack_ini(
+        site,
+        "placement",
+        {
+            "DEFAULT": {"state_path": "/var/lib/placement"},
+            "placement_database": {"max_retries": -1, "connection_recycle_time": 10},
+            "keystone_authtoken": {
+                "service_type": "placement",
+                "region_name": site.get("region"),
+            },
+        },
+    )
+    # No RabbitMQ, no notifications, and its database options live in [placement_database].
+    for section in (
+        "database",
+        "oslo_messaging_rabbit",
+        "oslo_messaging_notifications",
+        "oslo_concurrency",
+    ):
+        ini.pop(section, None)
+    return ini
+
+
+def placement(site: Site) -> ServiceOutput:
+    release = RELEASES[site.get("openstack.release")]
+    if "placement" not in release.uwsgi:  # every supported release runs it under uwsgi
+        raise NotImplementedError(f"placement-api without uwsgi ({release.name})")
+    conf = conf_file(site, _ini(site))
+
+    def config(name: str, command: str) -> KollaConfig:
+        cfg = KollaConfig(name, command)
+        cfg.add_file("placement.conf", conf, "/etc/placement/placement.conf", "placement")
+        secret_drop_in(cfg, "placement")
+        cfg.permissions = [
+            {"path": "/var/log/kolla/placement", "owner": "placement:kolla", "recurse": True}
+        ]
+        return cfg
+
+    api = config("placement-api-kolla", "uwsgi /etc/placement/placement-api-uwsgi.ini")
+    api.add_file(
+        "placement-api-uwsgi.ini",
+        uwsgi_ini(
+            site,
+            "placement",
+            "placement.wsgi.api:application",
+            API_PORT,
+            site.get("services.placement.api.workers"),
+        ),
+        "/etc/placement/placement-api-uwsgi.ini",
+        "placement",
+    )
+    # The placement-api image's KOLLA_BOOTSTRAP mode runs `placement-manage db sync` and
+    # `placement-manage db online_data_migrations`, then exits.
+    db_sync = DbSync(
+        "placement",
+        ("placement",),
+        (
+            kolla_step(
+                "db-sync",
+                "placement-api",
+                config("placement-db-sync-kolla", "placement-manage db sync"),
+                ("KOLLA_BOOTSTRAP", ""),
+            ),
+        ),
+    )
+    registration = Registration(
+        "placement",
+        (
+            Endpoint(
+                "placement",
+                "placement",
+                "OpenStack Placement",
+                internal_url(site, "placement-api", API_PORT),
+                public_url(site, "placement"),
+            ),
+        ),
+    )
+    secret = service_secret(
+        "placement",
+        "Placement database and Keystone passwords and the placement.conf drop-in",
+        {"placement_database": {"connection": database_url("placement", "placement")}},
+        database=False,
+        rabbitmq=False,
+        extra=(
+            SecretKey(
+                "database-password",
+                "password of the MariaDB user placement",
+                source="placement_database_password",
+            ),
+        ),
+    )
+    return ServiceOutput(
+        "placement",
+        ["placement-api", "kolla-toolbox"],
+        [
+            Workload(
+                "Deployment", "placement-api", "placement-api", "services", "api", scalable=True
+            )
+        ],
+        {"services": [api]},
+        [secret],
+        db_sync=db_sync,
+        registration=registration,
+    )

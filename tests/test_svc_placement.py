@@ -1,0 +1,127 @@
+"""Placement: bring-up order (db-sync step, stages), registration, [placement_database]
+in the drop-in, uwsgi on every release, and that 2025.1 and 2026.1 sites build."""
+
+from __future__ import annotations
+
+import configparser
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_repo
+from helpers import add_site, minimal
+from kkc.generate import render_tree
+from kkc.services import enabled_services
+from kkc.site import load_site
+
+SITE = """\
+    placement: placement.example.com
+openstack:
+  release: "{release}"
+  distro: {distro}
+services:
+  placement:
+    enabled: true
+    api:
+      replicas: 2
+      workers: 3
+"""
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = make_repo(tmp_path_factory.mktemp("placement") / "repo")
+    add_site(root, "pl-a", minimal("pl-a", SITE.format(release="2025.1", distro="rocky")))
+    add_site(root, "pl-b", minimal("pl-b", SITE.format(release="2026.1", distro="ubuntu")))
+    return root
+
+
+def tree(repo: Path, name: str) -> dict[str, bytes]:
+    return render_tree(load_site(repo, name))
+
+
+def doc(files: dict[str, bytes], rel: str) -> dict:
+    return yaml.safe_load(files[rel])
+
+
+def ini(text: bytes | str) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(strict=False)
+    parser.read_string(text.decode() if isinstance(text, bytes) else text)
+    return parser
+
+
+def output(repo: Path, name: str):
+    return next(o for o in enabled_services(load_site(repo, name)) if o.name == "placement")
+
+
+def test_db_sync_then_registration_then_api(repo: Path) -> None:
+    files = tree(repo, "pl-a")
+    pod = doc(files, "stages/db/jobs/placement-db-sync-job.yaml")["spec"]["template"]["spec"]
+    steps = [(c["name"], c["image"]) for c in pod["initContainers"] + pod["containers"]]
+    assert steps == [("db-init", "kolla/kolla-toolbox"), ("db-sync", "kolla/placement-api")]
+    sync = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert sync["KOLLA_BOOTSTRAP"] == ""  # placement-manage db sync + online migrations
+    assert "stages/register/jobs/placement-ks-register-job.yaml" in files
+    out = output(repo, "pl-a")
+    assert {w.name: w.stage for w in out.workloads} == {"placement-api": "services"}
+    kustomization = doc(files, "stages/services/kustomization.yaml")
+    assert "../../../../base/placement/services" in kustomization["resources"]
+    assert {"name": "placement-api", "count": 2} in kustomization["replicas"]
+
+
+def test_registration(repo: Path) -> None:
+    files = tree(repo, "pl-a")
+    job = doc(files, "stages/register/jobs/placement-ks-register-job.yaml")
+    env = {
+        e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    spec = json.loads(env["KKC_REGISTRATION"])
+    assert spec["user"] == "placement"
+    assert [(s["type"], s["endpoints"]) for s in spec["services"]] == [
+        (
+            "placement",
+            {
+                "internal": "http://placement-api.openstack.svc:8780",
+                "public": "https://placement.example.com",
+            },
+        )
+    ]
+
+
+def test_placement_database_and_no_messaging(repo: Path) -> None:
+    files = tree(repo, "pl-a")
+    conf = ini(files["stages/services/config/placement-api-kolla/placement.conf"])
+    assert conf.get("placement_database", "max_retries") == "-1"
+    assert conf.get("keystone_authtoken", "service_type") == "placement"
+    for section in ("database", "oslo_messaging_rabbit", "oslo_messaging_notifications"):
+        assert not conf.has_section(section)
+    secret = next(s for s in output(repo, "pl-a").secrets if s.name == "placement-secrets")
+    assert {k.key for k in secret.keys} == {
+        "database-password",
+        "keystone-password",
+        "memcache-secret-key",
+        "placement.conf",
+    }
+    drop_in = ini(next(k for k in secret.keys if k.key == "placement.conf").template)
+    assert drop_in.get("placement_database", "connection").startswith("mysql+pymysql://placement:")
+    assert not drop_in.has_section("database")
+    assert not drop_in.has_option("DEFAULT", "transport_url")
+
+
+@pytest.mark.parametrize("name", ["pl-a", "pl-b"])
+def test_uwsgi_on_every_release(repo: Path, name: str) -> None:
+    files = tree(repo, name)
+    api = json.loads(files["stages/services/config/placement-api-kolla/config.json"])
+    assert api["command"] == "uwsgi /etc/placement/placement-api-uwsgi.ini"
+    uwsgi = ini(files["stages/services/config/placement-api-kolla/placement-api-uwsgi.ini"])
+    assert uwsgi.get("uwsgi", "module") == "placement.wsgi.api:application"
+    assert uwsgi.get("uwsgi", "http-socket") == "0.0.0.0:8780"
+    assert uwsgi.get("uwsgi", "processes") == "3"
+
+
+@pytest.mark.parametrize("name", ["pl-a", "pl-b"])
+def test_site_builds_and_validates(repo: Path, kkc, crd_dir: str, name: str) -> None:
+    result = kkc(repo, "build", name)
+    assert result.exit_code == 0, result.output
