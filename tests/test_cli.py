@@ -157,7 +157,20 @@ def test_render_output_validates(site_repo: Path, kkc, crd_dir: str) -> None:
         else:
             kubernetes_validate.validate(obj, "1.31", strict=True)
     assert {"Deployment", "StatefulSet", "ExternalSecret", "PodDisruptionBudget"} <= kinds
-    assert sum(o["kind"] == "ExternalSecret" for o in objects) == 3
+    assert sorted(o["metadata"]["name"] for o in objects if o["kind"] == "ExternalSecret") == [
+        "cinder-ceph",
+        "cinder-secrets",
+        "glance-ceph",
+        "glance-secrets",
+        "heat-secrets",
+        "horizon-secrets",
+        "keystone-secrets",
+        "mariadb-secrets",
+        "neutron-secrets",
+        "nova-secrets",
+        "placement-secrets",
+        "rabbitmq-secrets",
+    ]
     assert all(
         o["metadata"].get("namespace") == "openstack" for o in objects if o["kind"] != "Namespace"
     )

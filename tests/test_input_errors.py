@@ -390,4 +390,6 @@ def test_resolved_value_error_points_at_the_layer_that_set_it(site_repo: Path, k
         result,
         "sites/defaults.yaml:19:14: KKC120 services.memcached.enabled: keystone is enabled "
         "and needs memcached; enable memcached or disable keystone",
+        "sites/defaults.yaml:19:14: KKC120 services.memcached.enabled: horizon is enabled "
+        "and needs memcached; enable memcached or disable horizon",
     )
