@@ -24,6 +24,11 @@ CODES: dict[str, str] = {
     "KKC124": "overlay not found",
     "KKC125": "site name does not match its directory",
     "KKC126": "unsupported configuration (a feature kkc does not implement yet)",
+    "KKC130": "unknown config section or option (with did-you-mean)",
+    "KKC131": "config value has the wrong type",
+    "KKC132": "config value out of range or not an allowed choice",
+    "KKC133": "deprecated config option (warning; names its replacement)",
+    "KKC134": "secret config option set in plain text",
     # rendered output (exit 3)
     "KKC300": "kustomize build failed",
     "KKC301": "object fails the Kubernetes schema of the site's version",
@@ -36,4 +41,5 @@ CODES: dict[str, str] = {
     "PersistentVolumeClaim neither in the output nor provided outside it",
     "KKC308": "image is not a Kolla image of the site's release",
     "KKC309": "config.json would be rejected by Kolla's set_configs.py of the release",
+    "KKC310": "rendered INI file uses an option the release's catalog does not have",
 }
