@@ -21,10 +21,10 @@ from .common import (
     DbSync,
     Endpoint,
     Registration,
-    SecretKey,
     SecretSpec,
     ServiceOutput,
     Workload,
+    ceph_secret,
     conf_file,
     internal_url,
     keystone_internal,
@@ -37,7 +37,6 @@ from .common import (
 )
 
 API_PORT = 8776
-CEPH_SECRET = "cinder-ceph"
 CATALOG_PATH = "/v3/%(project_id)s"
 
 
@@ -123,21 +122,7 @@ def _secrets(site: Site) -> list[SecretSpec]:
         )
     ]
     if site.get("services.cinder.backend") == "rbd":
-        user = site.get("services.cinder.rbd.user")
-        specs.append(
-            SecretSpec(
-                CEPH_SECRET,
-                f"Ceph client configuration of cinder-volume (mounted at /etc/ceph; client.{user})",
-                (
-                    SecretKey("ceph.conf", "ceph.conf of the cluster", source="cinder_ceph_conf"),
-                    SecretKey(
-                        f"ceph.client.{user}.keyring",
-                        f"keyring of the Ceph user client.{user}",
-                        source="cinder_ceph_keyring",
-                    ),
-                ),
-            )
-        )
+        specs.append(ceph_secret("cinder", "cinder-volume", site.get("services.cinder.rbd.user")))
     return specs
 
 

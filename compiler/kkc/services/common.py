@@ -269,6 +269,23 @@ def service_secret(
     return SecretSpec(f"{svc}-secrets", purpose, tuple(keys))
 
 
+def ceph_secret(svc: str, component: str, user: str) -> SecretSpec:
+    """Secret ``<svc>-ceph``: ceph.conf and the keyring of ``client.<user>``, mounted at
+    /etc/ceph by the component that talks to RBD."""
+    return SecretSpec(
+        f"{svc}-ceph",
+        f"Ceph client configuration of {component} (mounted at /etc/ceph; client.{user})",
+        (
+            SecretKey("ceph.conf", "ceph.conf of the cluster", source=f"{svc}_ceph_conf"),
+            SecretKey(
+                f"ceph.client.{user}.keyring",
+                f"keyring of the Ceph user client.{user}",
+                source=f"{svc}_ceph_keyring",
+            ),
+        ),
+    )
+
+
 def _describe(ini: Ini) -> str:
     return ", ".join(f"[{s}] {o}" for s, opts in ini.items() for o in opts)
 

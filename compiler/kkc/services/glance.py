@@ -30,10 +30,10 @@ from .common import (
     DbSync,
     Endpoint,
     Registration,
-    SecretKey,
     SecretSpec,
     ServiceOutput,
     Workload,
+    ceph_secret,
     conf_file,
     header,
     internal_url,
@@ -45,7 +45,6 @@ from .common import (
 )
 
 API_PORT = 9292
-CEPH_SECRET = "glance-ceph"
 IMAGES_CLAIM = "glance-images"
 IMAGES_DIR = "/var/lib/glance/images/"
 
@@ -135,21 +134,7 @@ def _secrets(site: Site) -> list[SecretSpec]:
         )
     ]
     if site.get("services.glance.backend") == "rbd":
-        user = site.get("services.glance.rbd.user")
-        specs.append(
-            SecretSpec(
-                CEPH_SECRET,
-                f"Ceph client configuration of glance-api (mounted at /etc/ceph; client.{user})",
-                (
-                    SecretKey("ceph.conf", "ceph.conf of the cluster", source="glance_ceph_conf"),
-                    SecretKey(
-                        f"ceph.client.{user}.keyring",
-                        f"keyring of the Ceph user client.{user}",
-                        source="glance_ceph_keyring",
-                    ),
-                ),
-            )
-        )
+        specs.append(ceph_secret("glance", "glance-api", site.get("services.glance.rbd.user")))
     return specs
 
 
