@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import configparser
 from pathlib import Path
 
 import git
+import yaml
+
+from kkc.generate import render_tree
+from kkc.services import ServiceOutput, enabled_services
+from kkc.site import load_site
 
 # A minimal valid site: everything else comes from the compiler defaults and the example
 # repository's sites/defaults.yaml (registry, secret store, gitops.repoURL). Extra lines
@@ -53,3 +59,23 @@ def set_keystone_replicas(root: Path, replicas: int) -> None:
     old = "    api:\n      replicas: 3\n"
     assert old in text, "sites/site-a/site.yaml no longer sets keystone api replicas 3"
     path.write_text(text.replace(old, f"    api:\n      replicas: {replicas}\n"))
+
+
+def tree(repo: Path, name: str) -> dict[str, bytes]:
+    """The file tree kkc generates for a site (no kustomize, nothing written)."""
+    return render_tree(load_site(repo, name))
+
+
+def doc(files: dict[str, bytes], rel: str) -> dict:
+    return yaml.safe_load(files[rel])
+
+
+def ini(text: bytes | str) -> configparser.RawConfigParser:
+    """An INI file as oslo.config reads it (repeated keys allowed)."""
+    parser = configparser.RawConfigParser(strict=False)
+    parser.read_string(text.decode() if isinstance(text, bytes) else text)
+    return parser
+
+
+def service_output(repo: Path, name: str, service: str) -> ServiceOutput:
+    return next(o for o in enabled_services(load_site(repo, name)) if o.name == service)

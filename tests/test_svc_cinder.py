@@ -4,17 +4,13 @@ sites of 2025.1 (rbd) and 2026.1 (lvm) with cinder enabled build and validate.""
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import make_repo
-from helpers import add_site, minimal
-from kkc.generate import render_tree
-from kkc.services import enabled_services
+from helpers import add_site, doc, ini, minimal, service_output, tree
 from kkc.site import load_site
 
 UUID = "5b67401f-dc5e-496a-8456-9a5dc40e7d3c"
@@ -65,24 +61,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def tree(repo: Path, name: str) -> dict[str, bytes]:
-    return render_tree(load_site(repo, name))
-
-
-def doc(files: dict[str, bytes], rel: str) -> dict:
-    return yaml.safe_load(files[rel])
-
-
-def ini(text: bytes) -> configparser.RawConfigParser:
-    parser = configparser.RawConfigParser(strict=False)
-    parser.read_string(text.decode())
-    return parser
-
-
-def output(repo: Path, name: str):
-    return next(o for o in enabled_services(load_site(repo, name)) if o.name == "cinder")
-
-
 def test_db_sync_creates_the_database_then_bootstraps_with_cinder_api(repo: Path) -> None:
     files = tree(repo, "cinder-a")
     pod = doc(files, "stages/db/jobs/cinder-db-sync-job.yaml")["spec"]["template"]["spec"]
@@ -98,7 +76,7 @@ def test_stages_of_jobs_and_workloads(repo: Path) -> None:
     files = tree(repo, "cinder-a")
     assert "stages/db/jobs/cinder-db-sync-job.yaml" in files
     assert "stages/register/jobs/cinder-ks-register-job.yaml" in files
-    out = output(repo, "cinder-a")
+    out = service_output(repo, "cinder-a", "cinder")
     assert {w.name: w.stage for w in out.workloads} == {
         "cinder-api": "services",
         "cinder-scheduler": "services",
@@ -148,7 +126,7 @@ def test_rbd_backend_section_and_api_under_uwsgi(repo: Path) -> None:
 
 
 def test_rbd_ceph_secret_is_listed_and_volume_on_the_control_plane(repo: Path) -> None:
-    out = output(repo, "cinder-a")
+    out = service_output(repo, "cinder-a", "cinder")
     ceph = next(s for s in out.secrets if s.name == "cinder-ceph")
     assert [k.key for k in ceph.keys] == ["ceph.conf", "ceph.client.openstack-cinder.keyring"]
     assert ceph.created_by is None  # the operator provides it (ExternalSecret here)
@@ -177,7 +155,9 @@ def test_lvm_backend_on_the_storage_node(repo: Path) -> None:
         "openstack-storage-node": "enabled",
     }
     assert pod["spec"]["tolerations"][0]["value"] == "storage"
-    assert {s.name for s in output(repo, "cinder-b").secrets} == {"cinder-secrets"}
+    assert {s.name for s in service_output(repo, "cinder-b", "cinder").secrets} == {
+        "cinder-secrets"
+    }
 
 
 def test_rbd_needs_the_secret_uuid(tmp_path: Path) -> None:

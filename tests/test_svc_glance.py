@@ -4,18 +4,13 @@ and uwsgi on 2026.1, and that sites of both releases build and validate."""
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import make_repo
-from helpers import add_site, minimal
-from kkc.generate import render_tree
-from kkc.services import enabled_services
-from kkc.site import load_site
+from helpers import add_site, doc, ini, minimal, service_output, tree
 
 FILE = """\
     glance: image.example.com
@@ -59,24 +54,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def tree(repo: Path, name: str) -> dict[str, bytes]:
-    return render_tree(load_site(repo, name))
-
-
-def doc(files: dict[str, bytes], rel: str) -> dict:
-    return yaml.safe_load(files[rel])
-
-
-def ini(text: bytes) -> configparser.RawConfigParser:
-    parser = configparser.RawConfigParser(strict=False)
-    parser.read_string(text.decode())
-    return parser
-
-
-def output(repo: Path, name: str):
-    return next(o for o in enabled_services(load_site(repo, name)) if o.name == "glance")
-
-
 def test_db_sync_creates_the_database_then_bootstraps_with_glance_api(repo: Path) -> None:
     files = tree(repo, "glance-a")
     pod = doc(files, "stages/db/jobs/glance-db-sync-job.yaml")["spec"]["template"]["spec"]
@@ -92,7 +69,7 @@ def test_stages_of_jobs_and_workloads(repo: Path) -> None:
     files = tree(repo, "glance-a")
     assert "stages/db/jobs/glance-db-sync-job.yaml" in files
     assert "stages/register/jobs/glance-ks-register-job.yaml" in files
-    out = output(repo, "glance-a")
+    out = service_output(repo, "glance-a", "glance")
     assert {w.name: w.stage for w in out.workloads} == {"glance-api": "services"}
     assert out.stages() == ["services"]
     kustomization = doc(files, "stages/services/kustomization.yaml")
@@ -187,7 +164,7 @@ def test_rbd_store_with_ceph_secret_uwsgi_on_2026_1(repo: Path) -> None:
     assert uwsgi.get("uwsgi", "http") == "0.0.0.0:9292"
     assert uwsgi.get("uwsgi", "http-chunked-input") == "true"
     assert not any("persistentvolumeclaim" in k for k in files)
-    out = output(repo, "glance-b")
+    out = service_output(repo, "glance-b", "glance")
     ceph = next(s for s in out.secrets if s.name == "glance-ceph")
     assert [k.key for k in ceph.keys] == ["ceph.conf", "ceph.client.os-glance.keyring"]
     assert ceph.created_by is None

@@ -4,16 +4,13 @@ register), heat.conf, Apache (2025.1) versus uwsgi (2026.1), and that sites of 2
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import make_repo
-from helpers import add_site, minimal
-from kkc.generate import render_tree
+from helpers import add_site, doc, ini, minimal, tree
 from kkc.services import enabled_services
 from kkc.site import load_site
 
@@ -40,20 +37,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     add_site(root, "heat-a", minimal("heat-a", HEAT.format(release="2025.1", distro="rocky")))
     add_site(root, "heat-b", minimal("heat-b", HEAT.format(release="2026.1", distro="ubuntu")))
     return root
-
-
-def tree(repo: Path, name: str) -> dict[str, bytes]:
-    return render_tree(load_site(repo, name))
-
-
-def doc(files: dict[str, bytes], rel: str) -> dict:
-    return yaml.safe_load(files[rel])
-
-
-def ini(text: bytes) -> configparser.RawConfigParser:
-    parser = configparser.RawConfigParser(strict=False)
-    parser.read_string(text.decode())
-    return parser
 
 
 def env_of(container: dict) -> dict[str, str | None]:

@@ -11,8 +11,7 @@ import pytest
 import yaml
 
 from conftest import make_repo
-from helpers import add_site, minimal
-from kkc.generate import render_tree
+from helpers import add_site, minimal, tree
 from kkc.services import enabled_services
 from kkc.site import load_site
 
@@ -40,10 +39,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     add_site(root, "hz-a", minimal("hz-a", SITE.format(release="2025.1", distro="rocky")))
     add_site(root, "hz-b", minimal("hz-b", SITE.format(release="2026.1", distro="ubuntu")))
     return root
-
-
-def tree(repo: Path, name: str) -> dict[str, bytes]:
-    return render_tree(load_site(repo, name))
 
 
 def settings(files: dict[str, bytes]) -> dict:

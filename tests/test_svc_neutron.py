@@ -3,14 +3,13 @@ the eventlet/uwsgi difference, node placement, secrets, and full builds."""
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
 import pytest
 
 from conftest import make_repo
-from helpers import add_site, minimal
+from helpers import add_site, ini, minimal
 from kkc.generate import render_tree
 from kkc.site import load_site
 from kkc.yamlio import load_stream
@@ -37,12 +36,6 @@ def repo(tmp_path: Path) -> Path:
 def _tree(repo: Path, name: str, release: str, extra: str = "") -> dict[str, bytes]:
     add_site(repo, name, _site_text(name, release, extra))
     return render_tree(load_site(repo, name))
-
-
-def _ini(data: bytes) -> configparser.RawConfigParser:
-    parser = configparser.RawConfigParser(strict=False)
-    parser.read_string(data.decode())
-    return parser
 
 
 def _kustomization(tree: dict[str, bytes], stage: str) -> dict:
@@ -96,7 +89,7 @@ def test_bring_up_order(repo: Path) -> None:
 
 def test_ml2_and_ovn_options(repo: Path) -> None:
     tree = _tree(repo, "n2", "2025.1")
-    ml2 = _ini(tree["stages/services/config/neutron-server-kolla/ml2_conf.ini"])
+    ml2 = ini(tree["stages/services/config/neutron-server-kolla/ml2_conf.ini"])
     assert ml2.get("ml2", "mechanism_drivers") == "ovn"
     assert ml2.get("ml2", "type_drivers") == "flat,vlan,geneve"
     assert ml2.get("ml2", "tenant_network_types") == "geneve"
@@ -104,7 +97,7 @@ def test_ml2_and_ovn_options(repo: Path) -> None:
     assert ml2.get("ovn", "ovn_sb_connection") == "tcp:ovn-sb-db.openstack.svc:6642"
     assert ml2.get("ovn", "ovn_metadata_enabled") == "true"
     assert ml2.get("ml2_type_flat", "flat_networks") == "physnet1"
-    conf = _ini(tree["stages/services/config/neutron-server-kolla/neutron.conf"])
+    conf = ini(tree["stages/services/config/neutron-server-kolla/neutron.conf"])
     assert conf.get("DEFAULT", "core_plugin") == "ml2"
     assert conf.get("DEFAULT", "service_plugins") == "ovn-router"
     nb = json.loads(tree["stages/infra/config/ovn-nb-db-kolla/config.json"])["command"]
@@ -126,7 +119,7 @@ def test_eventlet_2025_1_and_uwsgi_2026_1(repo: Path) -> None:
     )
     assert "stages/services/config/neutron-rpc-server-kolla/config.json" not in old
     assert (
-        _ini(old["stages/services/config/neutron-server-kolla/neutron.conf"]).get(
+        ini(old["stages/services/config/neutron-server-kolla/neutron.conf"]).get(
             "DEFAULT", "bind_port"
         )
         == "9696"

@@ -4,27 +4,31 @@ of 2025.1 and 2026.1 with nova enabled build and validate."""
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import make_repo
-from helpers import add_site, minimal
-from kkc import site as site_mod
-from kkc.generate import render_tree
-from kkc.services import enabled_services
+from helpers import add_site, doc, ini, minimal, service_output, tree
 from kkc.site import load_site
 
 NOVA = """\
+    glance: image.example.com
+    placement: placement.example.com
+    neutron: network.example.com
     nova: compute.example.com
     novncproxy: console.example.com
 openstack:
   release: "{release}"
   distro: {distro}
 services:
+  glance:
+    enabled: true
+  placement:
+    enabled: true
+  neutron:
+    enabled: true
   nova:
     enabled: true
     api:
@@ -44,12 +48,6 @@ services:
 """
 
 
-@pytest.fixture(autouse=True)
-def _nova_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    """glance, placement and neutron are other modules: check nova on its own here."""
-    monkeypatch.setitem(site_mod.REQUIRES, "nova", ("keystone", "mariadb", "rabbitmq"))
-
-
 def nova_site(root: Path, name: str, release: str = "2025.1", distro: str = "rocky") -> None:
     add_site(root, name, minimal(name, NOVA.format(release=release, distro=distro)))
 
@@ -57,29 +55,9 @@ def nova_site(root: Path, name: str, release: str = "2025.1", distro: str = "roc
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = make_repo(tmp_path_factory.mktemp("nova") / "repo")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(site_mod.REQUIRES, "nova", ("keystone", "mariadb", "rabbitmq"))
-        nova_site(root, "nova-a", "2025.1", "rocky")
-        nova_site(root, "nova-b", "2026.1", "ubuntu")
+    nova_site(root, "nova-a", "2025.1", "rocky")
+    nova_site(root, "nova-b", "2026.1", "ubuntu")
     return root
-
-
-def tree(repo: Path, name: str) -> dict[str, bytes]:
-    return render_tree(load_site(repo, name))
-
-
-def doc(files: dict[str, bytes], rel: str) -> dict:
-    return yaml.safe_load(files[rel])
-
-
-def ini(text: str | bytes) -> configparser.RawConfigParser:
-    parser = configparser.RawConfigParser(strict=False)
-    parser.read_string(text.decode() if isinstance(text, bytes) else text)
-    return parser
-
-
-def nova_output(repo: Path, name: str):
-    return next(o for o in enabled_services(load_site(repo, name)) if o.name == "nova")
 
 
 def test_db_sync_creates_three_databases_then_runs_the_cell_steps_in_order(repo: Path) -> None:
@@ -120,7 +98,7 @@ def test_stages_of_jobs_and_workloads(repo: Path) -> None:
     compute = doc(files, "stages/compute/kustomization.yaml")["resources"]
     assert "../../../../base/nova/services" in services
     assert "../../../../base/nova/compute" in compute
-    out = nova_output(repo, "nova-a")
+    out = service_output(repo, "nova-a", "nova")
     stages = {w.name: w.stage for w in out.workloads}
     assert stages == {
         "nova-api": "services",
@@ -195,7 +173,7 @@ def test_compute_ini_has_no_database_and_the_site_virt_type(repo: Path) -> None:
 
 
 def test_secret_drop_ins(repo: Path) -> None:
-    (secret,) = nova_output(repo, "nova-a").secrets
+    (secret,) = service_output(repo, "nova-a", "nova").secrets
     keys = {k.key: k for k in secret.keys}
     assert keys["metadata-secret"].source == "metadata_secret"
     assert keys["memcache-secret-key"].source == "memcache_secret_key"

@@ -3,18 +3,13 @@ in the drop-in, uwsgi on every release, and that 2025.1 and 2026.1 sites build."
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import make_repo
-from helpers import add_site, minimal
-from kkc.generate import render_tree
-from kkc.services import enabled_services
-from kkc.site import load_site
+from helpers import add_site, doc, ini, minimal, service_output, tree
 
 SITE = """\
     placement: placement.example.com
@@ -38,24 +33,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def tree(repo: Path, name: str) -> dict[str, bytes]:
-    return render_tree(load_site(repo, name))
-
-
-def doc(files: dict[str, bytes], rel: str) -> dict:
-    return yaml.safe_load(files[rel])
-
-
-def ini(text: bytes | str) -> configparser.RawConfigParser:
-    parser = configparser.RawConfigParser(strict=False)
-    parser.read_string(text.decode() if isinstance(text, bytes) else text)
-    return parser
-
-
-def output(repo: Path, name: str):
-    return next(o for o in enabled_services(load_site(repo, name)) if o.name == "placement")
-
-
 def test_db_sync_then_registration_then_api(repo: Path) -> None:
     files = tree(repo, "pl-a")
     pod = doc(files, "stages/db/jobs/placement-db-sync-job.yaml")["spec"]["template"]["spec"]
@@ -64,7 +41,7 @@ def test_db_sync_then_registration_then_api(repo: Path) -> None:
     sync = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert sync["KOLLA_BOOTSTRAP"] == ""  # placement-manage db sync + online migrations
     assert "stages/register/jobs/placement-ks-register-job.yaml" in files
-    out = output(repo, "pl-a")
+    out = service_output(repo, "pl-a", "placement")
     assert {w.name: w.stage for w in out.workloads} == {"placement-api": "services"}
     kustomization = doc(files, "stages/services/kustomization.yaml")
     assert "../../../../base/placement/services" in kustomization["resources"]
@@ -97,7 +74,11 @@ def test_placement_database_and_no_messaging(repo: Path) -> None:
     assert conf.get("keystone_authtoken", "service_type") == "placement"
     for section in ("database", "oslo_messaging_rabbit", "oslo_messaging_notifications"):
         assert not conf.has_section(section)
-    secret = next(s for s in output(repo, "pl-a").secrets if s.name == "placement-secrets")
+    secret = next(
+        s
+        for s in service_output(repo, "pl-a", "placement").secrets
+        if s.name == "placement-secrets"
+    )
     assert {k.key for k in secret.keys} == {
         "database-password",
         "keystone-password",
