@@ -271,7 +271,7 @@ def _stage(
             files[rel] = _yaml_file(site, _external_secret(site, spec))
             resources.append(rel)
 
-    if not files and len(resources) == 0:
+    if not files and not resources:
         return {}
     kustomization: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",

@@ -16,19 +16,10 @@ from . import kollacheck
 from .errors import Problem
 from .services import enabled_services
 from .site import Site
-from .validate import pod_images
+from .validate import pod_images, pod_spec
 
 PROVIDED_BY_KUBERNETES = {("ServiceAccount", "default")}
 _WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
-
-
-def _pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
-    kind, spec = obj.get("kind"), obj.get("spec") or {}
-    if kind == "Pod":
-        return spec
-    if kind == "CronJob":
-        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
-    return (spec.get("template") or {}).get("spec")
 
 
 def _pod_refs(pod: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -61,7 +52,7 @@ def _pod_refs(pod: dict[str, Any]) -> Iterator[tuple[str, str]]:
 def references(obj: dict[str, Any]) -> Iterator[tuple[str, str]]:
     kind, spec = obj.get("kind"), obj.get("spec") or {}
     if kind in _WORKLOADS:
-        pod = _pod_spec(obj)
+        pod = pod_spec(obj)
         if pod:
             yield from _pod_refs(pod)
     if kind == "StatefulSet" and spec.get("serviceName"):

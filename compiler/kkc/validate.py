@@ -128,15 +128,20 @@ def _error_text(obj: dict[str, Any], err: Any) -> str:
     return f"{where}: {msg}"
 
 
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod spec of a Pod, a workload's template or a CronJob's job template."""
+    kind, spec = obj.get("kind"), obj.get("spec") or {}
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    return (spec.get("template") or {}).get("spec")
+
+
 def pod_images(obj: dict[str, Any]) -> Iterable[str]:
-    spec = obj.get("spec") or {}
-    for pod in (
-        (spec.get("template") or {}).get("spec"),
-        (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec"),
-    ):
-        if pod:
-            for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
-                yield c.get("image", "")
+    pod = pod_spec(obj) or {}
+    for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+        yield c.get("image", "")
 
 
 def validate_objects(
