@@ -424,7 +424,7 @@ def _site_release(site: str) -> str:
     return found.group(1)
 
 
-def test_rendered_ini_files_of_the_golden_trees_use_only_known_options() -> None:
+def test_rendered_ini_files_of_the_golden_trees_use_only_current_options() -> None:
     checked = 0
     for site_dir in sorted((PROJECT / "tests" / "golden").iterdir()):
         if not (PROJECT / "sites" / site_dir.name / "site.yaml").exists():
@@ -432,12 +432,11 @@ def test_rendered_ini_files_of_the_golden_trees_use_only_known_options() -> None
         release = _site_release(site_dir.name)
         for path in sorted(site_dir.rglob("*")):
             if path.name in CONF_FILES and path.is_file():
-                errors = [
+                findings = [  # deprecations too: the bases use the current names
                     f"{path.relative_to(PROJECT)}:{f.location}: {f}"
                     for f in check_ini_text(release, path.name, path.read_text(encoding="utf-8"))
-                    if f.severity == "error"
                 ]
-                assert errors == []
+                assert findings == []
                 checked += 1
     assert checked > 0
 

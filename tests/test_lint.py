@@ -1,13 +1,18 @@
-"""kkc's own output rules: dangling references (KKC307)."""
+"""kkc's own output rules: dangling references (KKC307), Kolla images (KKC308),
+config.json (KKC309) and the options of rendered INI files (KKC310)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import snapshot
 from helpers import commit, write
-from kkc.lint import check_kolla, references
+from kkc.lint import check_ini, check_kolla, references
+from kkc.releases import RELEASES
 
 
 def pod(kind: str, spec: dict) -> dict:
@@ -119,4 +124,45 @@ def test_config_json_is_judged_like_set_configs() -> None:
     problems, _ = check_kolla(SITE, objs, "d")
     assert [str(p) for p in problems] == [
         'd:1:1: KKC309 ConfigMap/broken: config.json config_files[0]: missing required key "dest"'
+    ]
+
+
+def test_unknown_option_in_a_rendered_ini_is_exit_3_at_its_line(
+    site_repo: Path, kkc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base that uses a newer release's option name (neutron 28 renamed
+    tenant_network_types) on 2025.1 fails the build at the file and line."""
+    new_name = dataclasses.replace(RELEASES["2025.1"], ml2_network_types="project_network_types")
+    monkeypatch.setitem(RELEASES, "2025.1", new_name)
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 3, result.output
+    message = (
+        ":5:1: KKC310 [ml2] project_network_types: unknown option; did you mean "
+        '"tenant_network_types"? (ml2_conf.ini of 2025.1)\n'
+    )
+    assert result.stderr == (
+        f"deploy/site-a/stages/db/config/neutron-db-sync-kolla/ml2_conf.ini{message}"
+        f"deploy/site-a/stages/services/config/neutron-server-kolla/ml2_conf.ini{message}"
+    )
+    assert snapshot(site_repo) == before
+
+
+def test_rendered_ini_checks_only_openstack_files_and_warns_on_deprecations() -> None:
+    site = FakeSite(**{"openstack.release": "2026.1"})
+    site.name = "x"
+    tree = {
+        "stages/services/config/n-kolla/ml2_conf.ini": b"[ml2]\ntenant_network_types = geneve\n",
+        "stages/services/config/n-kolla/qemu.conf": b"not = checked\n",
+        "stages/services/config/n-kolla/nova.conf": b"[DEFAULT]\ncpu_alocation_ratio = 2\n",
+    }
+    problems, warnings = check_ini(site, tree)
+    assert [str(p) for p in problems] == [
+        "deploy/x/stages/services/config/n-kolla/nova.conf:2:1: KKC310 [DEFAULT] "
+        'cpu_alocation_ratio: unknown option; did you mean "cpu_allocation_ratio"? '
+        "(nova.conf of 2026.1)"
+    ]
+    assert warnings == [
+        "warning: deploy/x/stages/services/config/n-kolla/ml2_conf.ini:2:1: KKC133 [ml2] "
+        "tenant_network_types: deprecated; use [ml2] project_network_types instead"
     ]

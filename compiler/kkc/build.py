@@ -66,14 +66,17 @@ def _staged(root: Path, site: Site, tree: dict[str, bytes]) -> Iterator[Path]:
 
 
 def _render_in(
-    staged: Path, site: Site, crd_dir: str | None
+    staged: Path, site: Site, tree: dict[str, bytes], crd_dir: str | None
 ) -> tuple[str, dict[str, str], list[str]]:
     display = f"deploy/{site.name}/kustomization.yaml"
+    problems, warnings = lint.check_ini(site, tree)
     manifests = kustomize.build(staged, display)
     objects = load_stream(manifests)
-    problems, warnings = validate.validate_objects(
+    schema_problems, schema_warnings = validate.validate_objects(
         objects, site.get("kubernetes.version"), crd_dir, display
     )
+    problems += schema_problems
+    warnings += schema_warnings
     problems += lint.check_references(site, objects, display)
     kolla_problems, kolla_warnings = lint.check_kolla(site, objects, display)
     problems += kolla_problems
@@ -91,7 +94,7 @@ def render(root: Path, site: Site, crd_dir: str | None) -> Rendered:
     """Render and validate without touching deploy/<site>/."""
     tree = render_tree(site)
     with _staged(root, site, tree) as staged:
-        manifests, objects, warnings = _render_in(staged, site, crd_dir)
+        manifests, objects, warnings = _render_in(staged, site, tree, crd_dir)
     return Rendered(site, writer.full_tree(site.name, tree, objects), manifests, objects, warnings)
 
 
@@ -151,7 +154,7 @@ def build_sites(
             for site in sites:
                 tree = render_tree(site)
                 staged.append(writer.stage(deploy, site.name, tree))
-                _manifests, objects, warnings = _render_in(staged[-1], site, crd_dir)
+                _manifests, objects, warnings = _render_in(staged[-1], site, tree, crd_dir)
                 full = writer.full_tree(site.name, tree, objects)
                 (staged[-1] / writer.MANIFEST).write_bytes(full[writer.MANIFEST])
                 site_dir = deploy / site.name

@@ -5,6 +5,8 @@
   Secret that kkc expects in the cluster or that a kkc Job creates: `kkc secrets SITE`).
 - KKC308: every image from the site's Kolla registry is an image of the site's release.
 - KKC309: every config.json (in a ConfigMap) is accepted by that release's set_configs.py.
+- KKC310: every OpenStack INI file kkc renders uses only sections and options that exist
+  in the option catalog of the site's release (deprecated options are warnings).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from . import kollacheck
+from . import catalog, kollacheck
 from .errors import Problem
 from .services import enabled_services
 from .site import Site
@@ -138,4 +140,22 @@ def check_kolla(
             f"warning: {_what(obj)}: config.json {why}"
             for why in kollacheck.config_json_warnings(release, text)
         ]
+    return problems, warnings
+
+
+def check_ini(site: Site, tree: dict[str, bytes]) -> tuple[list[Problem], list[str]]:
+    """Every rendered OpenStack INI file of ``tree`` (deploy/<site>/ relative paths)
+    against the option catalog of the site's release: (problems, warnings)."""
+    release = site.get("openstack.release")
+    problems, warnings = [], []
+    for rel in sorted(tree):
+        name = rel.rsplit("/", 1)[-1]
+        if name not in catalog.CONF_FILES:
+            continue
+        path = f"deploy/{site.name}/{rel}"
+        for f in catalog.check_ini_text(release, name, tree[rel].decode("utf-8")):
+            if f.severity == catalog.ERROR:
+                problems.append(Problem(path, f.location or 1, 1, f.code, f.message))
+            else:
+                warnings.append(f"warning: {path}:{f.location}:1: {f.code} {f.message}")
     return problems, warnings

@@ -12,6 +12,8 @@ class Release:
     kolla: str  # the Kolla series that builds the images
     distros: dict[str, str]  # base distro -> distro version used in the image tag
     uwsgi: frozenset[str]  # services whose API runs under uwsgi (the rest: Apache mod_wsgi)
+    # [ml2] tenant_network_types was renamed project_network_types in neutron 28 (2026.1)
+    ml2_network_types: str = "project_network_types"
 
 
 RELEASES: dict[str, Release] = {
@@ -22,6 +24,7 @@ RELEASES: dict[str, Release] = {
             kolla="20",
             distros={"rocky": "9", "ubuntu": "noble", "debian": "bookworm", "centos": "stream9"},
             uwsgi=frozenset({"nova", "placement", "cinder"}),
+            ml2_network_types="tenant_network_types",
         ),
         Release(
             name="2026.1",

@@ -169,7 +169,7 @@ def openstack_ini(site: Site, svc: str, sections: Ini, *, auth: bool = True) -> 
         "DEFAULT": {"use_stderr": True, "debug": False},
         "database": {"max_retries": -1, "connection_recycle_time": 10},
         "oslo_concurrency": {"lock_path": f"/var/lib/{svc}/tmp"},
-        "oslo_messaging_rabbit": {"rabbit_quorum_queue": True, "heartbeat_in_pthread": False},
+        "oslo_messaging_rabbit": {"rabbit_quorum_queue": True},
         "oslo_messaging_notifications": {"driver": "noop"},
         "oslo_middleware": {"enable_proxy_headers_parsing": True},
     }

@@ -92,7 +92,6 @@ def _ini(site: Site) -> Ini:
                 **_ksa(site),
                 "project_domain_id": "default",
                 "project_name": "service",
-                "interface": "internal",
                 "region_name": site.get("region"),
             },
         },

@@ -93,7 +93,7 @@ def _ml2_conf(site: Site) -> str:
         "ml2": {
             # Changing type_drivers after bootstrap can lead to database inconsistencies.
             "type_drivers": "flat,vlan,geneve",
-            "tenant_network_types": "geneve",
+            RELEASES[site.get("openstack.release")].ml2_network_types: "geneve",
             "mechanism_drivers": "ovn",
             "extension_drivers": "port_security",
             "overlay_ip_version": 4,
