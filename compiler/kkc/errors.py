@@ -10,6 +10,8 @@ Exit codes: 0 ok, 1 difference found (check/diff), 2 invalid input or usage,
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -20,6 +22,12 @@ class KkcError(Exception):
 
     def lines(self) -> list[str]:
         return [str(self)]
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """'; did you mean "x"?' for the closest candidate, or '' when none is close."""
+    near = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f'; did you mean "{near[0]}"?' if near else ""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
+from . import __version__, overlays
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .releases import image_tag
 from .services import HEADER, STAGES, SecretSpec, ServiceOutput, Workload, enabled_services
@@ -282,6 +282,9 @@ def _stage(
         "transformers": [_wave_transformer(wave)],
         "images": images,
     }
+    ov_components = overlays.components(site, stage)
+    if ov_components:
+        kustomization["components"] = [f"{BASE_REL}/{c}" for c in ov_components]
     if replicas:
         kustomization["replicas"] = replicas
     if generators:
@@ -313,9 +316,6 @@ def render_tree(site: Site) -> dict[str, bytes]:
         "kind": "Kustomization",
         "resources": stages,
     }
-    overlays = site.get("overlays", []) or []
-    if overlays:
-        kustomization["components"] = [f"../../overlays/{ov}" for ov in overlays]
     files["kustomization.yaml"] = _yaml_file(site, kustomization)
     files["README.md"] = _readme(site, outputs, stages)
     return dict(sorted(files.items()))

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import schema
+from . import overlays, schema
 from .errors import InputError, Problem, UsageError
 from .releases import RELEASES
 from .yamlio import load_mapping, to_plain
@@ -57,6 +57,7 @@ class Site:
     data: dict[str, Any]
     origins: dict[tuple[str, ...], Origin] = field(default_factory=dict)
     layers: list[Layer] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # "warning: path:line:col: CODE ..."
 
     def get(self, dotted: str, default: Any = None) -> Any:
         node: Any = self.data
@@ -342,8 +343,10 @@ def load_site(root: Path, name: str) -> Site:
         raise InputError(problems)
 
     problems += _semantic_checks(site, where)
+    problems += overlays.check_dirs(root, site.get("overlays") or [])
     if problems:
         raise InputError(problems)
+    site.warnings += [f"warning: {p}" for p in overlays.conflicts(layers, site)]
     return site
 
 
