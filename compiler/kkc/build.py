@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, gitrepo, kustomize, lint, validate, writer
+from . import patches as patch_files
 from .errors import OutputInvalid
-from .generate import render_tree
-from .site import Site, list_sites, load_site
+from .generate import STAGE_LABEL, render_tree
+from .site import Site, list_sites, load_site, locate
 from .yamlio import load_stream
 
 
@@ -49,15 +50,31 @@ def load_sites(root: Path, names: list[str], all_sites: bool) -> list[Site]:
     return [load_site(root, n) for n in dict.fromkeys(chosen)]
 
 
+def _site_tree(deploy: Path, site: Site) -> dict[str, bytes]:
+    """render_tree, with the site's patches in the stages that render their targets
+    (found by building the tree once without them). The caller holds the deploy lock."""
+    tree = render_tree(site)
+    if not site.patches:
+        return tree
+    staged = writer.stage(deploy, site.name, tree)
+    try:
+        objects = load_stream(kustomize.build(staged, f"deploy/{site.name}/kustomization.yaml"))
+    finally:
+        shutil.rmtree(staged)
+    return render_tree(site, patch_files.route(site, objects, STAGE_LABEL))
+
+
 @contextlib.contextmanager
-def _staged(root: Path, site: Site, tree: dict[str, bytes]) -> Iterator[Path]:
-    """The tree staged beside deploy/<site>/ (same relative paths to base/ and overlays/)."""
+def _staged(root: Path, site: Site) -> Iterator[tuple[Path, dict[str, bytes]]]:
+    """The site's tree, and where it is staged beside deploy/<site>/ (same relative paths
+    to base/ and overlays/)."""
     deploy = root / "deploy"
     created = not deploy.exists()
     with writer.locked(deploy):
+        tree = _site_tree(deploy, site)
         staged = writer.stage(deploy, site.name, tree)
         try:
-            yield staged
+            yield staged, tree
         finally:
             if staged.exists():
                 shutil.rmtree(staged)
@@ -93,10 +110,32 @@ def _render_in(
 
 def render(root: Path, site: Site, crd_dir: str | None) -> Rendered:
     """Render and validate without touching deploy/<site>/."""
-    tree = render_tree(site)
-    with _staged(root, site, tree) as staged:
+    with _staged(root, site) as (staged, tree):
         manifests, objects, warnings = _render_in(staged, site, tree, crd_dir)
     return Rendered(site, writer.full_tree(site.name, tree, objects), manifests, objects, warnings)
+
+
+def overlay_effects(root: Path, site: Site) -> list[str]:
+    """KKC129 warnings: each listed overlay whose removal leaves the site's rendered
+    objects unchanged (its defaults are all overridden and its components match
+    nothing). One extra kustomize build per overlay, so `kkc lint` runs it, not build."""
+
+    def objects(s: Site) -> list[Any]:
+        with _staged(root, s) as (staged, _tree):
+            return load_stream(kustomize.build(staged, f"deploy/{s.name}/kustomization.yaml"))
+
+    names = site.get("overlays") or []
+    if not names:
+        return []
+    full = objects(site)
+    origin = site.origins[("overlays",)]
+    [layer] = [lay for lay in site.layers if lay.display == origin.path]
+    return [
+        f"warning: {origin.path}:{':'.join(map(str, locate(layer.doc, ('overlays', i))))}: "
+        f'KKC129 overlay "{name}" changes nothing for site {site.name}'
+        for i, name in enumerate(names)
+        if objects(load_site(root, site.name, frozenset({name}))) == full
+    ]
 
 
 def _object_changes(old: dict[str, str], new: dict[str, str]) -> writer.Changes:
@@ -153,7 +192,7 @@ def build_sites(
     try:
         with writer.locked(deploy):
             for site in sites:
-                tree = render_tree(site)
+                tree = _site_tree(deploy, site)
                 staged.append(writer.stage(deploy, site.name, tree))
                 _manifests, objects, warnings = _render_in(staged[-1], site, tree, crd_dir)
                 full = writer.full_tree(site.name, tree, objects)

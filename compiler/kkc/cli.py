@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__, build, kustomize, validate
-from .errors import KkcError, UsageError
+from .errors import Findings, KkcError, UsageError
 from .site import find_root, list_sites, load_site
 from .yamlio import dump
 
@@ -170,6 +170,40 @@ def render_cmd(site: SiteArg, crd_dir: CrdOpt = None, root: RootOpt = None) -> N
     for warning in rendered.warnings:
         typer.echo(warning, err=True)
     sys.stdout.write(rendered.manifests)
+
+
+@app.command("lint")
+def lint_cmd(
+    sites: Annotated[
+        list[str] | None, typer.Argument(help="Sites to lint.", show_default=False)
+    ] = None,
+    all_sites: Annotated[bool, typer.Option("--all", help="Lint every site under sites/.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when there is any warning.")
+    ] = False,
+    crd_dir: CrdOpt = None,
+    root: RootOpt = None,
+) -> None:
+    """Validate sites as `build` does, writing nothing, plus the slower checks.
+
+    On top of every build check: each listed overlay must change something for the site
+    (KKC129; one extra kustomize build per overlay). Warnings go to stderr; with
+    --strict any warning fails (exit 1), for CI.
+
+    Example: kkc lint --all --strict"""
+    base = _root(root)
+    if not sites and not all_sites:
+        raise UsageError("name at least one site, or pass --all")
+    warnings: list[str] = []
+    for site in build.load_sites(base, sites or [], all_sites):
+        rendered = build.render(base, site, crd_dir)
+        found = list(dict.fromkeys(rendered.warnings + build.overlay_effects(base, site)))
+        warnings += found
+        for warning in found:
+            typer.echo(warning, err=True)
+        typer.echo(f"{site.name}: {len(rendered.objects)} objects valid, {len(found)} warnings")
+    if strict and warnings:
+        raise Findings([f"kkc lint --strict: {len(warnings)} warnings"])
 
 
 @app.command("show")

@@ -24,11 +24,18 @@ CODES: dict[str, str] = {
     "KKC124": "overlay not found",
     "KKC125": "site name does not match its directory",
     "KKC126": "unsupported configuration (a feature kkc does not implement yet)",
+    "KKC127": "overlay component invalid (not a Component, resources in the every-stage "
+    "component, or a directory that is not a stage)",
+    "KKC128": "two overlays set one value differently (warning; the later listed wins)",
+    "KKC129": "overlay changes nothing for the site (warning, `kkc lint`)",
     "KKC130": "unknown config section or option (with did-you-mean)",
     "KKC131": "config value has the wrong type",
     "KKC132": "config value out of range or not an allowed choice",
     "KKC133": "deprecated config option (warning; names its replacement)",
     "KKC134": "secret config option set in plain text",
+    "KKC140": "site patch file is neither a strategic-merge nor a JSON 6902 patch",
+    "KKC141": "site patch target is not in the site's output (with did-you-mean)",
+    "KKC142": "site patch puts literal secret data into the output",
     # rendered output (exit 3)
     "KKC300": "kustomize build failed",
     "KKC301": "object fails the Kubernetes schema of the site's version",

@@ -66,6 +66,20 @@ class InputError(KkcError):
         return [str(p) for p in self.problems]
 
 
+class Findings(KkcError):
+    """A check found something to fix (exit 1): stale output, a difference, a warning
+    under --strict. Each line is printed as is."""
+
+    exit_code = 1
+
+    def __init__(self, lines: list[str]):
+        self._lines = list(lines)
+        super().__init__("\n".join(self._lines))
+
+    def lines(self) -> list[str]:
+        return self._lines
+
+
 class UsageError(KkcError):
     """Bad command-line usage that is not tied to a file (exit 2)."""
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from . import __version__, overlays
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
+from .patches import SitePatch
 from .releases import image_tag
 from .services import HEADER, STAGES, SecretSpec, ServiceOutput, Workload, enabled_services
 from .site import Site
@@ -192,7 +193,12 @@ def _job_replace_patch() -> dict[str, Any]:
 
 
 def _stage(
-    site: Site, stage: str, wave: int, outputs: list[ServiceOutput], images: list[dict]
+    site: Site,
+    stage: str,
+    wave: int,
+    outputs: list[ServiceOutput],
+    images: list[dict],
+    site_patches: list[SitePatch],
 ) -> dict[str, bytes]:
     """The files of deploy/<site>/stages/<stage>/, or {} when the stage is empty."""
     files: dict[str, bytes] = {}
@@ -262,6 +268,10 @@ def _stage(
             patches.append({"path": rel})
     if has_jobs:
         patches.append(_job_replace_patch())
+    for site_patch in site_patches:  # the site's own, last
+        rel = f"site-patches/{site_patch.file}"
+        files[rel] = site_patch.text()
+        patches.append(site_patch.entry(rel))
 
     if stage == "infra" and site.get("secrets.backend") == "external-secrets":
         for spec in all_secrets(outputs):
@@ -295,7 +305,11 @@ def _stage(
     return files
 
 
-def render_tree(site: Site) -> dict[str, bytes]:
+def render_tree(
+    site: Site, site_patches: dict[str, list[SitePatch]] | None = None
+) -> dict[str, bytes]:
+    """deploy/<site>/ as {relative path: bytes}; ``site_patches`` are the site's own
+    patches by the stage of their targets (see :func:`kkc.patches.route`)."""
     outputs = enabled_services(site)
     release, distro = site.get("openstack.release"), site.get("openstack.distro")
     tag = image_tag(release, distro, site.get("openstack.tagSuffix", ""))
@@ -307,7 +321,9 @@ def render_tree(site: Site) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     stages = []
     for index, stage in enumerate(STAGES):
-        stage_files = _stage(site, stage, index * 10, outputs, images)
+        stage_files = _stage(
+            site, stage, index * 10, outputs, images, (site_patches or {}).get(stage, [])
+        )
         if stage_files:
             stages.append(f"stages/{stage}")
             files.update({f"stages/{stage}/{rel}": data for rel, data in stage_files.items()})

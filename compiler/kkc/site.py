@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import overlays, schema
+from . import patches as patch_files
 from .errors import InputError, Problem, UsageError
 from .releases import RELEASES
 from .yamlio import load_mapping, to_plain
@@ -58,6 +59,7 @@ class Site:
     origins: dict[tuple[str, ...], Origin] = field(default_factory=dict)
     layers: list[Layer] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # "warning: path:line:col: CODE ..."
+    patches: list[patch_files.SitePatch] = field(default_factory=list)  # sites/<site>/patches/
 
     def get(self, dotted: str, default: Any = None) -> Any:
         node: Any = self.data
@@ -73,7 +75,11 @@ class Site:
     @property
     def digest(self) -> str:
         """sha256 of the resolved definition: changes exactly when the inputs' meaning does."""
-        blob = json.dumps(self.data, sort_keys=True, separators=(",", ":")).encode()
+        inputs = {
+            "site": self.data,
+            "patches": [[p.file, p.target, p.body] for p in self.patches],
+        }
+        blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
     def explain(self, dotted: str) -> tuple[Any, list[Origin]]:
@@ -245,7 +251,9 @@ def _record(origins: dict[tuple[str, ...], Origin], value: Any, layer: Layer, pa
                 _record(origins, v, layer, (*path, str(k)))
 
 
-def _load_layers(root: Path, name: str, site_path: Path) -> tuple[list[Layer], list[Problem]]:
+def _load_layers(
+    root: Path, name: str, site_path: Path, skip: frozenset[str] = frozenset()
+) -> tuple[list[Layer], list[Problem]]:
     """Load all layers; overlays come from the site's (or fleet's) `overlays` list."""
     problems: list[Problem] = []
     defaults = resources.files("kkc") / "data" / "defaults.yaml"
@@ -273,8 +281,8 @@ def _load_layers(root: Path, name: str, site_path: Path) -> tuple[list[Layer], l
     overlay_names = overlay_owner.doc.get("overlays") if overlay_owner else None
     if isinstance(overlay_names, list):
         for i, ov in enumerate(overlay_names):
-            if not isinstance(ov, str) or not DNS_LABEL_RE.match(ov):
-                continue  # reported by the schema check
+            if not isinstance(ov, str) or not DNS_LABEL_RE.match(ov) or ov in skip:
+                continue  # reported by the schema check, or left out on purpose
             ov_dir = root / "overlays" / ov
             if not ov_dir.is_dir():
                 line, col = locate(overlay_owner.doc, ("overlays", i))
@@ -296,10 +304,12 @@ def _load_layers(root: Path, name: str, site_path: Path) -> tuple[list[Layer], l
     return layers, problems
 
 
-def load_site(root: Path, name: str) -> Site:
-    """Load, validate and resolve one site. Raises InputError listing every problem found."""
+def load_site(root: Path, name: str, skip_overlays: frozenset[str] = frozenset()) -> Site:
+    """Load, validate and resolve one site. Raises InputError listing every problem found.
+
+    ``skip_overlays``: resolve the site as if these were not in its overlays list."""
     site_path = check_site_name(root, name)
-    layers, problems = _load_layers(root, name, site_path)
+    layers, problems = _load_layers(root, name, site_path, skip_overlays)
 
     for layer in layers:
         secret_problems = _plaintext_secrets(layer)
@@ -318,6 +328,8 @@ def load_site(root: Path, name: str) -> Site:
     origins: dict[tuple[str, ...], Origin] = {}
     for layer in layers:
         _merge(data, origins, layer.doc, layer)
+    if skip_overlays and data.get("overlays"):
+        data["overlays"] = [ov for ov in data["overlays"] if ov not in skip_overlays]
     site = Site(name=name, root=root, data=data, origins=origins, layers=layers)
 
     site_layer = layers[-1]
@@ -344,6 +356,8 @@ def load_site(root: Path, name: str) -> Site:
 
     problems += _semantic_checks(site, where)
     problems += overlays.check_dirs(root, site.get("overlays") or [])
+    site.patches, patch_problems = patch_files.load(root, name)
+    problems += patch_problems
     if problems:
         raise InputError(problems)
     site.warnings += [f"warning: {p}" for p in overlays.conflicts(layers, site)]

@@ -1,0 +1,271 @@
+"""Site patches, the escape hatch: ``sites/<site>/patches/*.yaml``, applied last.
+
+A file is either a strategic-merge patch (a partial object: ``apiVersion``, ``kind``,
+``metadata.name``) or a JSON 6902 patch written as ``{target: {kind, name, ...}, patch:
+[operations]}``. kkc finds the stage that renders each patch's target and appends the
+patch to that stage's ``patches`` (after kkc's own), so every stage still builds on its
+own. A patch whose target is not rendered, or that would put literal data into a
+Secret or a secret-looking environment variable, is an input error naming the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputError, Problem, did_you_mean
+from .yamlio import dump, load_mapping, to_plain
+
+if TYPE_CHECKING:
+    from .site import Site
+
+OPS = ("add", "remove", "replace", "move", "copy", "test")
+TARGET_KEYS = ("group", "version", "kind", "name", "namespace")
+SECRET_PATHS = re.compile(r"^/(data|stringData)(/|$)")
+# a ConfigMap or Secret from a generator carries a hash suffix; a patch names it without
+HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
+FORMS = (
+    "a patch file is a strategic-merge patch (apiVersion, kind, metadata.name and the "
+    "fields to change) or a JSON 6902 patch ({target: {kind, name}, patch: [operations]})"
+)
+
+
+@dataclass(frozen=True)
+class SitePatch:
+    file: str  # file name under sites/<site>/patches/
+    display: str  # sites/<site>/patches/<file>
+    target: dict[str, str]  # group/version/kind/name/namespace (name: a regex for JSON 6902)
+    body: Any  # the strategic-merge patch, or the list of JSON 6902 operations
+    where: tuple[int, int]  # line, col of the target in the file
+    json6902: bool = field(default=False)
+
+    def text(self) -> bytes:
+        return dump(self.body).encode()
+
+    def entry(self, rel: str) -> dict[str, Any]:
+        """The stage kustomization's ``patches`` entry for this patch stored at ``rel``."""
+        return {"path": rel, "target": dict(self.target)} if self.json6902 else {"path": rel}
+
+    def matches(self, obj: dict[str, Any]) -> bool:
+        meta = obj.get("metadata") or {}
+        group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
+        have = {"group": group, "version": version, "kind": obj.get("kind")}
+        if any(self.target.get(k) not in (None, have[k]) for k in have):
+            return False
+        if self.target.get("namespace") not in (None, meta.get("namespace")):
+            return False
+        name = str(meta.get("name", ""))
+        names = {name, HASH_SUFFIX.sub("", name)} if have["kind"] in _GENERATED else {name}
+        want = self.target.get("name", "")
+        if self.json6902:
+            return any(re.fullmatch(want, n) for n in names)
+        return want in names
+
+
+_GENERATED = ("ConfigMap", "Secret")
+
+
+def _problem(
+    display: str, doc: Any, path: tuple[Any, ...], code: str, msg: str, is_key: bool = False
+) -> Problem:
+    from .site import locate
+
+    line, col = locate(doc, path, is_key)
+    return Problem(display, line, col, code, msg)
+
+
+def _secret_problems(display: str, doc: Any, plain: Any, target: dict[str, str]) -> list[Problem]:
+    """Literal Secret data, or literal values of secret-looking environment variables."""
+    from .site import SECRETISH_KEY
+
+    problems = []
+    is_secret = target.get("kind") == "Secret"
+    if isinstance(plain, dict):  # strategic merge
+        for key in ("data", "stringData"):
+            if is_secret and plain.get(key):
+                problems.append(
+                    _problem(
+                        display,
+                        doc,
+                        (key,),
+                        "KKC142",
+                        f"a patch may not put literal data into a Secret ({key}); secrets "
+                        "come from the secret store (see `kkc secrets SITE`)",
+                    )
+                )
+    else:  # JSON 6902 operations
+        for i, op in enumerate(plain):
+            if not isinstance(op, dict):
+                continue
+            if is_secret and SECRET_PATHS.match(str(op.get("path", ""))) and "value" in op:
+                problems.append(
+                    _problem(
+                        display,
+                        doc,
+                        ("patch", i, "value"),
+                        "KKC142",
+                        f"a patch may not put literal data into a Secret ({op['path']}); "
+                        "secrets come from the secret store (see `kkc secrets SITE`)",
+                    )
+                )
+
+    def walk(node: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(node, dict):
+            name = node.get("name")
+            if isinstance(name, str) and "value" in node and SECRETISH_KEY.search(name):
+                problems.append(
+                    _problem(
+                        display,
+                        doc,
+                        (*path, "value"),
+                        "KKC142",
+                        f"environment variable {name} gets a literal value; take it from a "
+                        "Secret (valueFrom.secretKeyRef)",
+                    )
+                )
+            for key, value in node.items():
+                walk(value, (*path, key))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, (*path, i))
+
+    walk(
+        doc if isinstance(plain, dict) else doc.get("patch"),
+        () if isinstance(plain, dict) else ("patch",),
+    )
+    return problems
+
+
+def _load_one(path: Path, display: str) -> tuple[SitePatch | None, list[Problem]]:
+    doc = load_mapping(path, display)
+    plain = to_plain(doc)
+    if set(plain) == {"target", "patch"}:
+        target, ops = plain["target"], plain["patch"]
+        problems = []
+        if not isinstance(target, dict) or not target.get("kind") or not target.get("name"):
+            problems.append(
+                _problem(display, doc, ("target",), "KKC140", "target needs kind and name")
+            )
+        elif set(target) - set(TARGET_KEYS):
+            extra = sorted(set(target) - set(TARGET_KEYS))[0]
+            problems.append(
+                _problem(
+                    display,
+                    doc,
+                    ("target", extra),
+                    "KKC140",
+                    f'target key "{extra}" is not supported (use {", ".join(TARGET_KEYS)})'
+                    + did_you_mean(extra, TARGET_KEYS),
+                    is_key=True,
+                )
+            )
+        if not isinstance(ops, list) or not ops:
+            problems.append(
+                _problem(display, doc, ("patch",), "KKC140", "patch must be a list of operations")
+            )
+        else:
+            for i, op in enumerate(ops):
+                if (
+                    not isinstance(op, dict)
+                    or op.get("op") not in OPS
+                    or not str(op.get("path", "")).startswith("/")
+                ):
+                    problems.append(
+                        _problem(
+                            display,
+                            doc,
+                            ("patch", i),
+                            "KKC140",
+                            f"operation {i + 1} needs op ({', '.join(OPS)}) and a path "
+                            'starting with "/"',
+                        )
+                    )
+        if isinstance(target, dict) and isinstance(ops, list):
+            target = {k: str(target[k]) for k in TARGET_KEYS if k in target}
+            problems += _secret_problems(display, doc, ops, target)
+        if problems:
+            return None, problems
+        return SitePatch(path.name, display, target, ops, _where(doc, ("target", "name")), True), []
+    meta = plain.get("metadata")
+    if (
+        not plain.get("apiVersion")
+        or not plain.get("kind")
+        or not isinstance(meta, dict)
+        or not meta.get("name")
+    ):
+        return None, [Problem(display, 1, 1, "KKC140", FORMS)]
+    group, _, version = str(plain["apiVersion"]).rpartition("/")
+    target = {
+        "group": group,
+        "version": version,
+        "kind": str(plain["kind"]),
+        "name": str(meta["name"]),
+    }
+    if meta.get("namespace"):
+        target["namespace"] = str(meta["namespace"])
+    patch = SitePatch(path.name, display, target, plain, _where(doc, ("metadata", "name")))
+    return patch, _secret_problems(display, doc, plain, target)
+
+
+def _where(doc: Any, path: tuple[Any, ...]) -> tuple[int, int]:
+    from .site import locate
+
+    return locate(doc, path)
+
+
+def load(root: Path, site_name: str) -> tuple[list[SitePatch], list[Problem]]:
+    """Every ``*.yaml``/``*.yml`` under sites/<site>/patches/, in file-name order."""
+    folder = root / "sites" / site_name / "patches"
+    if not folder.is_dir():
+        return [], []
+    found, problems = [], []
+    for path in sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml")):
+        patch, errs = _load_one(path, f"sites/{site_name}/patches/{path.name}")
+        problems += errs
+        if patch and not errs:
+            found.append(patch)
+    return found, sorted(problems, key=lambda p: (p.path, p.line, p.col))
+
+
+def route(
+    site: Site, objects: list[dict[str, Any]], stage_label: str
+) -> dict[str, list[SitePatch]]:
+    """The stage of each patch's target in the rendered ``objects``; KKC141 when a patch
+    matches nothing."""
+    routed: dict[str, list[SitePatch]] = {}
+    problems = []
+    for patch in site.patches:
+        stages = sorted(
+            {
+                ((o.get("metadata") or {}).get("labels") or {}).get(stage_label, "")
+                for o in objects
+                if patch.matches(o)
+            }
+        )
+        if not stages:
+            kind = patch.target["kind"]
+            names = [
+                HASH_SUFFIX.sub("", str((o.get("metadata") or {}).get("name", "")))
+                if kind in _GENERATED
+                else str((o.get("metadata") or {}).get("name", ""))
+                for o in objects
+                if o.get("kind") == kind
+            ]
+            line, col = patch.where
+            problems.append(
+                Problem(
+                    patch.display,
+                    line,
+                    col,
+                    "KKC141",
+                    f"the patch target {kind}/{patch.target['name']} is not in the output of "
+                    f"site {site.name}" + did_you_mean(patch.target["name"], names),
+                )
+            )
+        for stage in stages:
+            routed.setdefault(stage, []).append(patch)
+    if problems:
+        raise InputError(problems)
+    return routed

@@ -1,0 +1,172 @@
+"""Site patches (sites/<site>/patches/): placed in the stage of their target, applied last,
+and refused before anything is written when malformed, dangling or carrying secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import snapshot
+from helpers import commit, write
+
+SMP = """\
+# nova-api pods get a priority class
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: nova-api
+spec:
+  template:
+    spec:
+      priorityClassName: openstack-critical
+"""
+
+JSON6902 = """\
+target:
+  kind: Deployment
+  name: keystone-.*
+patch:
+  - op: add
+    path: /metadata/annotations/example.com~1owner
+    value: team-identity
+"""
+
+CONFIGMAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: nova-api-kolla
+data:
+  extra.txt: hello
+"""
+
+
+def add_patches(root: Path, **files: str) -> None:
+    paths = [write(root, f"sites/site-a/patches/{name}", text) for name, text in files.items()]
+    commit(root, [p.relative_to(root).as_posix() for p in paths], "patches")
+
+
+def docs(text: str) -> list[dict]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def test_patches_land_in_the_stage_of_their_target_after_kkc_patches(site_repo: Path, kkc) -> None:
+    add_patches(
+        site_repo, **{"10-smp.yaml": SMP, "20-json.yaml": JSON6902, "30-cm.yaml": CONFIGMAP}
+    )
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 0, result.output
+    stages = site_repo / "deploy" / "site-a" / "stages"
+    services = yaml.safe_load((stages / "services" / "kustomization.yaml").read_text())
+    assert services["patches"][-2:] == [
+        {"path": "site-patches/10-smp.yaml"},
+        {"path": "site-patches/30-cm.yaml"},
+    ]
+    identity = yaml.safe_load((stages / "identity" / "kustomization.yaml").read_text())
+    assert identity["patches"][-1] == {
+        "path": "site-patches/20-json.yaml",
+        "target": {"kind": "Deployment", "name": "keystone-.*"},
+    }
+    assert yaml.safe_load((stages / "identity" / "site-patches" / "20-json.yaml").read_text()) == [
+        {"op": "add", "path": "/metadata/annotations/example.com~1owner", "value": "team-identity"}
+    ]
+    # in no other stage
+    for other in ("infra", "db", "register", "compute"):
+        assert not (stages / other / "site-patches").exists(), other
+
+    rendered = kkc(site_repo, "render", "site-a")
+    assert rendered.exit_code == 0, rendered.output
+    objs = {(d["kind"], d["metadata"]["name"]): d for d in docs(rendered.stdout)}
+    nova = objs[("Deployment", "nova-api")]["spec"]["template"]["spec"]
+    assert nova["priorityClassName"] == "openstack-critical"
+    owner = objs[("Deployment", "keystone-api")]["metadata"]["annotations"]["example.com/owner"]
+    assert owner == "team-identity"
+    [cm] = [d for (k, n), d in objs.items() if k == "ConfigMap" and n.startswith("nova-api-kolla-")]
+    assert cm["data"]["extra.txt"] == "hello"
+
+
+def test_a_patch_changes_the_site_digest_and_rebuilds_identically(site_repo: Path, kkc) -> None:
+    from kkc.site import load_site
+
+    before = load_site(site_repo, "site-a").digest
+    add_patches(site_repo, **{"10-smp.yaml": SMP})
+    assert load_site(site_repo, "site-a").digest != before
+    assert kkc(site_repo, "build", "site-a").exit_code == 0
+    tree = snapshot(site_repo / "deploy")
+    assert kkc(site_repo, "build", "site-a").exit_code == 0
+    assert snapshot(site_repo / "deploy") == tree
+
+
+P = "sites/site-a/patches/p.yaml"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        pytest.param(
+            SMP.replace("name: nova-api", "name: nova-apii"),
+            f"{P}:5:9: KKC141 the patch target Deployment/nova-apii is not in the output of "
+            'site site-a; did you mean "nova-api"?',
+            id="KKC141-smp",
+        ),
+        pytest.param(
+            JSON6902.replace("kind: Deployment", "kind: StatefulSet"),
+            f"{P}:3:9: KKC141 the patch target StatefulSet/keystone-.* is not in the output of "
+            "site site-a",
+            id="KKC141-json6902",
+        ),
+        pytest.param(
+            "just: text\n",
+            f"{P}:1:1: KKC140 a patch file is a strategic-merge patch (apiVersion, kind, "
+            "metadata.name and the fields to change) or a JSON 6902 patch ({target: {kind, "
+            "name}, patch: [operations]})",
+            id="KKC140-neither",
+        ),
+        pytest.param(
+            "target: {kind: Deployment, name: x, labelSelector: a=b}\npatch:\n  - {op: remove, path: /x}\n",
+            f'{P}:1:37: KKC140 target key "labelSelector" is not supported (use group, '
+            "version, kind, name, namespace)",
+            id="KKC140-target-key",
+        ),
+        pytest.param(
+            "target: {kind: Deployment, name: x}\npatch:\n  - {op: frob, path: /x}\n",
+            f"{P}:3:5: KKC140 operation 1 needs op (add, remove, replace, move, copy, test) "
+            'and a path starting with "/"',
+            id="KKC140-op",
+        ),
+        pytest.param(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: keystone-secrets\n"
+            "stringData:\n  admin_password: hunter2\n",
+            f"{P}:5:1: KKC142 a patch may not put literal data into a Secret (stringData); "
+            "secrets come from the secret store (see `kkc secrets SITE`)",
+            id="KKC142-secret-data",
+        ),
+        pytest.param(
+            "target: {kind: Secret, name: keystone-secrets}\npatch:\n"
+            "  - {op: add, path: /data/x, value: aHVudGVyMg==}\n",
+            f"{P}:3:37: KKC142 a patch may not put literal data into a Secret (/data/x); "
+            "secrets come from the secret store (see `kkc secrets SITE`)",
+            id="KKC142-secret-json6902",
+        ),
+        pytest.param(
+            "target: {kind: Deployment, name: glance-api}\npatch:\n  - op: add\n"
+            "    path: /spec/template/spec/containers/0/env/-\n"
+            "    value: {name: DB_PASSWORD, value: hunter2}\n",
+            f"{P}:5:39: KKC142 environment variable DB_PASSWORD gets a literal value; take it "
+            "from a Secret (valueFrom.secretKeyRef)",
+            id="KKC142-env",
+        ),
+    ],
+)
+def test_bad_patches_exit_2_and_write_nothing(
+    site_repo: Path, kkc, text: str, expected: str
+) -> None:
+    add_patches(site_repo, **{"p.yaml": text})
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == expected + "\n"
+    assert "hunter2" not in result.output and "aHVudGVyMg" not in result.output
+    assert snapshot(site_repo) == before
