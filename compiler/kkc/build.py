@@ -70,6 +70,7 @@ def _render_in(
 ) -> tuple[str, dict[str, str], list[str]]:
     display = f"deploy/{site.name}/kustomization.yaml"
     problems, warnings = lint.check_ini(site, tree)
+    warnings = site.warnings + warnings
     manifests = kustomize.build(staged, display)
     objects = load_stream(manifests)
     schema_problems, schema_warnings = validate.validate_objects(

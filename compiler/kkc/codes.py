@@ -29,6 +29,8 @@ CODES: dict[str, str] = {
     "KKC132": "config value out of range or not an allowed choice",
     "KKC133": "deprecated config option (warning; names its replacement)",
     "KKC134": "secret config option set in plain text",
+    "KKC135": "config override file is not a valid INI file",
+    "KKC136": "unknown config override file, service or component (with did-you-mean)",
     # rendered output (exit 3)
     "KKC300": "kustomize build failed",
     "KKC301": "object fails the Kubernetes schema of the site's version",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
+from . import __version__, overrides
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .releases import image_tag
 from .services import HEADER, STAGES, SecretSpec, ServiceOutput, Workload, enabled_services
@@ -294,6 +294,7 @@ def _stage(
 
 def render_tree(site: Site) -> dict[str, bytes]:
     outputs = enabled_services(site)
+    overrides.apply(site, outputs)
     release, distro = site.get("openstack.release"), site.get("openstack.distro")
     tag = image_tag(release, distro, site.get("openstack.tagSuffix", ""))
     prefix = f"{site.get('openstack.registry')}/{site.get('openstack.namespace')}"

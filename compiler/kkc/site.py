@@ -24,6 +24,8 @@ DNS_LABEL_RE = re.compile(rf"^{schema.DNS1123_LABEL}$")
 SECRETISH_KEY = re.compile(r"(?i)(pass(word|wd)?|secret|cookie|token|credentials?)$")
 # Keys that match SECRETISH_KEY by name but hold no secret.
 NOT_SECRET_PATHS = {("secrets",)}
+# Subtrees checked by other means: config overrides against the option catalogs (KKC134).
+SECRET_CHECKED_ELSEWHERE = {("config",)}
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,12 @@ class Origin:
     col: int
     layer: str
     deleted: bool = False
+    overridden: bool = False  # a config override that a later source replaced
 
     def __str__(self) -> str:
         what = "deleted by" if self.deleted else "set by"
+        if self.overridden:
+            what = "overridden; was set by"
         return f"{self.path}:{self.line}:{self.col} ({what} layer {self.layer})"
 
 
@@ -57,6 +62,8 @@ class Site:
     data: dict[str, Any]
     origins: dict[tuple[str, ...], Origin] = field(default_factory=dict)
     layers: list[Layer] = field(default_factory=list)
+    overrides: list[Any] = field(default_factory=list)  # kkc.overrides.Source, in order
+    warnings: list[str] = field(default_factory=list)  # e.g. deprecated config options
 
     def get(self, dotted: str, default: Any = None) -> Any:
         node: Any = self.data
@@ -72,12 +79,22 @@ class Site:
     @property
     def digest(self) -> str:
         """sha256 of the resolved definition: changes exactly when the inputs' meaning does."""
-        blob = json.dumps(self.data, sort_keys=True, separators=(",", ":")).encode()
+        doc: Any = self.data
+        files = [s.meaning() for s in self.overrides if s.from_file]
+        if files:  # the INI files under sites/<site>/config/
+            doc = {"data": self.data, "configFiles": files}
+        blob = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
     def explain(self, dotted: str) -> tuple[Any, list[Origin]]:
-        """The value at ``dotted`` and every origin that contributed to it."""
+        """The value at ``dotted`` and every origin that contributed to it; for a config
+        option (``config.<file>.<section>.<option>``) every override source, the winning
+        one first."""
         path = tuple(dotted.split("."))
+        if path[0] == "config" and len(path) >= 4:
+            from . import overrides
+
+            return overrides.explain(self, path[1], ".".join(path[2:-1]), path[-1])
         found = [o for p, o in self.origins.items() if p == path]
         found += sorted(
             (o for p, o in self.origins.items() if p[: len(path)] == path and p != path),
@@ -165,6 +182,8 @@ def _plaintext_secrets(layer: Layer) -> list[Problem]:
             return
         for key, value in node.items():
             here = (*path, str(key))
+            if here in SECRET_CHECKED_ELSEWHERE:
+                continue
             if path == ("secrets", "refs") and value is not None and not isinstance(value, dict):
                 line, col = locate(layer.doc, here)
                 problems.append(
@@ -344,6 +363,10 @@ def load_site(root: Path, name: str) -> Site:
     problems += _semantic_checks(site, where)
     if problems:
         raise InputError(problems)
+
+    from . import overrides  # it renders the services, which import this module
+
+    site.overrides, site.warnings = overrides.load(site)
     return site
 
 
