@@ -281,6 +281,7 @@ def test_cli_explain_json(layered: Path, kkc) -> None:
                 "col": 3,
                 "layer": "fleet defaults",
                 "deleted": False,
+                "overridden": False,
             }
         ],
     }

@@ -72,6 +72,8 @@ def test_dangling_reference_is_exit_3_and_writes_nothing(site_repo: Path, kkc) -
 
 
 class FakeSite:
+    overrides: list = []  # no config overrides
+
     def __init__(self, **values: str) -> None:
         self.values = values
 

@@ -33,6 +33,8 @@ CODES: dict[str, str] = {
     "KKC132": "config value out of range or not an allowed choice",
     "KKC133": "deprecated config option (warning; names its replacement)",
     "KKC134": "secret config option set in plain text",
+    "KKC135": "config override file is not a valid INI file",
+    "KKC136": "unknown config override file, service or component (with did-you-mean)",
     "KKC140": "site patch file is neither a strategic-merge nor a JSON 6902 patch",
     "KKC141": "site patch target is not in the site's output (with did-you-mean)",
     "KKC142": "site patch puts literal secret data into the output",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__, overlays
+from . import __version__, overlays, overrides
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .patches import SitePatch
 from .releases import image_tag
@@ -311,6 +311,7 @@ def render_tree(
     """deploy/<site>/ as {relative path: bytes}; ``site_patches`` are the site's own
     patches by the stage of their targets (see :func:`kkc.patches.route`)."""
     outputs = enabled_services(site)
+    overrides.apply(site, outputs)
     release, distro = site.get("openstack.release"), site.get("openstack.distro")
     tag = image_tag(release, distro, site.get("openstack.tagSuffix", ""))
     prefix = f"{site.get('openstack.registry')}/{site.get('openstack.namespace')}"

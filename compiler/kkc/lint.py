@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from . import catalog, kollacheck
+from . import catalog, kollacheck, overrides
 from .errors import Problem
 from .services import enabled_services
 from .site import Site
@@ -148,6 +148,8 @@ def check_ini(site: Site, tree: dict[str, bytes]) -> tuple[list[Problem], list[s
     against the option catalog of the site's release: (problems, warnings)."""
     release = site.get("openstack.release")
     problems, warnings = [], []
+    # a deprecated option set by an override is reported at the override (kkc.overrides)
+    overridden = overrides.overridden(site)
     for rel in sorted(tree):
         name = rel.rsplit("/", 1)[-1]
         if name not in catalog.CONF_FILES:
@@ -156,6 +158,6 @@ def check_ini(site: Site, tree: dict[str, bytes]) -> tuple[list[Problem], list[s
         for f in catalog.check_ini_text(release, name, tree[rel].decode("utf-8")):
             if f.severity == catalog.ERROR:
                 problems.append(Problem(path, f.location or 1, 1, f.code, f.message))
-            else:
+            elif (f.section, f.option) not in overridden:
                 warnings.append(f"warning: {path}:{f.location}:1: {f.code} {f.message}")
     return problems, warnings

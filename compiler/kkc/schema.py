@@ -282,6 +282,24 @@ SCHEMA: dict[str, Any] = {
             },
         },
     },
+    # OpenStack config overrides (kkc.overrides): file -> section -> option -> value, where
+    # file is "global", "<service>" or "<service>/<component>" (as under sites/<site>/config/)
+    "config": {
+        "type": "dict",
+        "keysrules": {"type": "string", "regex": r"[a-z][a-z0-9-]*(/[a-z][a-z0-9-]*)?"},
+        "valuesrules": {
+            "type": "dict",
+            "keysrules": {"type": "string", "regex": r"[^\[\]\s]+"},
+            "valuesrules": {
+                "type": "dict",
+                "keysrules": {"type": "string", "regex": r"[^\[\]=:\s#;]+"},
+                "valuesrules": {
+                    "type": ["string", "integer", "float", "boolean", "list"],
+                    "schema": {"type": ["string", "integer", "float", "boolean"]},
+                },
+            },
+        },
+    },
     "overlays": {"type": "list", "schema": {"type": "string", "regex": DNS1123_LABEL}},
     "gitops": {
         "type": "dict",
@@ -346,6 +364,10 @@ def _message(err: Any) -> tuple[str, str]:
     if err.code == cerrors.REQUIRED_FIELD.code:
         return "KKC113", f"{field}: required key missing"
     if err.code == cerrors.BAD_TYPE.code:
+        if isinstance(err.constraint, list) and "list" in err.constraint:
+            return "KKC111", f"{field}: must be a scalar or a list of scalars"
+        if isinstance(err.constraint, list) and len(err.constraint) > 1:
+            return "KKC111", f"{field}: must be a scalar (string, number or boolean)"
         want = err.constraint if isinstance(err.constraint, str) else err.constraint[0]
         want = {"dict": "a mapping", "list": "a list"}.get(want, f"of {want} type")
         msg = f"{field}: must be {want}"

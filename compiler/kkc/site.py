@@ -25,6 +25,8 @@ DNS_LABEL_RE = re.compile(rf"^{schema.DNS1123_LABEL}$")
 SECRETISH_KEY = re.compile(r"(?i)(pass(word|wd)?|secret|cookie|token|credentials?)$")
 # Keys that match SECRETISH_KEY by name but hold no secret.
 NOT_SECRET_PATHS = {("secrets",)}
+# Subtrees checked by other means: config overrides against the option catalogs (KKC134).
+SECRET_CHECKED_ELSEWHERE = {("config",)}
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,12 @@ class Origin:
     col: int
     layer: str
     deleted: bool = False
+    overridden: bool = False  # a config override that a later source replaced
 
     def __str__(self) -> str:
         what = "deleted by" if self.deleted else "set by"
+        if self.overridden:
+            what = "overridden; was set by"
         return f"{self.path}:{self.line}:{self.col} ({what} layer {self.layer})"
 
 
@@ -60,6 +65,7 @@ class Site:
     layers: list[Layer] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # "warning: path:line:col: CODE ..."
     patches: list[patch_files.SitePatch] = field(default_factory=list)  # sites/<site>/patches/
+    overrides: list[Any] = field(default_factory=list)  # kkc.overrides.Source, in order
 
     def get(self, dotted: str, default: Any = None) -> Any:
         node: Any = self.data
@@ -75,16 +81,25 @@ class Site:
     @property
     def digest(self) -> str:
         """sha256 of the resolved definition: changes exactly when the inputs' meaning does."""
-        inputs = {
-            "site": self.data,
-            "patches": [[p.file, p.target, p.body] for p in self.patches],
-        }
-        blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
+        extra: dict[str, Any] = {}
+        files = [s.meaning() for s in self.overrides if s.from_file]
+        if files:  # the INI files under sites/<site>/config/
+            extra["configFiles"] = files
+        if self.patches:  # sites/<site>/patches/
+            extra["patches"] = [[p.file, p.target, p.body] for p in self.patches]
+        doc: Any = {"data": self.data, **extra} if extra else self.data
+        blob = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
     def explain(self, dotted: str) -> tuple[Any, list[Origin]]:
-        """The value at ``dotted`` and every origin that contributed to it."""
+        """The value at ``dotted`` and every origin that contributed to it; for a config
+        option (``config.<file>.<section>.<option>``) every override source, the winning
+        one first."""
         path = tuple(dotted.split("."))
+        if path[0] == "config" and len(path) >= 4:
+            from . import overrides
+
+            return overrides.explain(self, path[1], ".".join(path[2:-1]), path[-1])
         found = [o for p, o in self.origins.items() if p == path]
         found += sorted(
             (o for p, o in self.origins.items() if p[: len(path)] == path and p != path),
@@ -172,6 +187,8 @@ def _plaintext_secrets(layer: Layer) -> list[Problem]:
             return
         for key, value in node.items():
             here = (*path, str(key))
+            if here in SECRET_CHECKED_ELSEWHERE:
+                continue
             if path == ("secrets", "refs") and value is not None and not isinstance(value, dict):
                 line, col = locate(layer.doc, here)
                 problems.append(
@@ -361,6 +378,11 @@ def load_site(root: Path, name: str, skip_overlays: frozenset[str] = frozenset()
     if problems:
         raise InputError(problems)
     site.warnings += [f"warning: {p}" for p in overlays.conflicts(layers, site)]
+
+    from . import overrides  # it renders the services, which import this module
+
+    site.overrides, override_warnings = overrides.load(site)
+    site.warnings += override_warnings
     return site
 
 

@@ -18,7 +18,7 @@ as their own Deployments (base/neutron/services/uwsgi/), as kolla-ansible does.
 
 from __future__ import annotations
 
-from ..kolla import Ini, KollaConfig, render_ini
+from ..kolla import Ini, IniFile, KollaConfig, render_ini
 from ..releases import RELEASES
 from ..site import Site
 from . import ovn
@@ -49,7 +49,7 @@ METADATA_DROP_IN = "neutron-ovn-metadata-agent.conf"  # key of neutron-secrets
 CONFIG_FILES = f"--config-file {CONF} --config-file {ML2}"
 
 
-def _neutron_conf(site: Site, cfg: dict, uwsgi: bool) -> str:
+def _neutron_conf(site: Site, cfg: dict, uwsgi: bool) -> IniFile:
     default: dict = {
         "core_plugin": "ml2",
         "service_plugins": "ovn-router",
@@ -87,7 +87,7 @@ def _neutron_conf(site: Site, cfg: dict, uwsgi: bool) -> str:
     )
 
 
-def _ml2_conf(site: Site) -> str:
+def _ml2_conf(site: Site) -> IniFile:
     physnets = [p for p, _ in ovn.bridge_mappings(site)]
     ini: Ini = {
         "ml2": {
@@ -113,7 +113,7 @@ def _ml2_conf(site: Site) -> str:
     return conf_file(site, ini)
 
 
-def _metadata_ini(site: Site, cfg: dict) -> str:
+def _metadata_ini(site: Site, cfg: dict) -> IniFile:
     return conf_file(
         site,
         {
@@ -134,7 +134,7 @@ def _metadata_ini(site: Site, cfg: dict) -> str:
     )
 
 
-def _config(name: str, command: str, conf: str, ml2: str) -> KollaConfig:
+def _config(name: str, command: str, conf: IniFile, ml2: IniFile) -> KollaConfig:
     cfg = KollaConfig(name, command)
     cfg.add_file("neutron.conf", conf, CONF, "neutron")
     cfg.add_file("ml2_conf.ini", ml2, ML2, "neutron")
@@ -145,7 +145,7 @@ def _config(name: str, command: str, conf: str, ml2: str) -> KollaConfig:
 
 
 def _server(
-    site: Site, cfg: dict, conf: str, ml2: str
+    site: Site, cfg: dict, conf: IniFile, ml2: IniFile
 ) -> tuple[list[Workload], list[KollaConfig], list[str]]:
     """The services-stage workloads: the one place eventlet and uwsgi releases differ.
     Returns (workloads, configs, extra base directories)."""

@@ -1,0 +1,327 @@
+"""OpenStack config overrides: every source and precedence rule, kolla-ansible's merge
+semantics, every catalog check with its exact message at the override's location, and
+nothing written on bad input."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import commit, tree, write
+from kkc import catalog
+from kkc.site import load_site
+from test_input_errors import assert_problems, run_build
+
+SITE = "sites/site-a/site.yaml"
+CONF = "sites/site-a/config"
+COMPUTE = "stages/compute/config/nova-compute-kolla/nova.conf"
+API = "stages/services/config/nova-api-kolla/nova.conf"
+DB_SYNC = "stages/db/config/nova-db-sync-kolla/nova.conf"
+KEYSTONE = "stages/identity/config/keystone-api-kolla/keystone.conf"
+
+
+def configure(repo: Path, files: dict[str, str], site_yaml: str = "", fleet: str = "") -> None:
+    """Replace site-a's config/ by ``files``; add ``site_yaml`` (indented two spaces: more
+    files under the site's config:) and ``fleet`` (appended to sites/defaults.yaml)."""
+    shutil.rmtree(repo / CONF)
+    for rel, text in files.items():
+        write(repo, f"{CONF}/{rel}", text)
+    if site_yaml:
+        path = repo / SITE
+        text = path.read_text()
+        path.write_text(
+            text.replace("  nova/nova-scheduler:\n", site_yaml + "  nova/nova-scheduler:\n")
+        )
+    if fleet:
+        path = repo / "sites/defaults.yaml"
+        path.write_text(path.read_text() + fleet)
+    commit(repo, ["sites"])
+
+
+def values(files: dict[str, bytes], rel: str, section: str, option: str) -> list[str]:
+    return [
+        v for s, o, v, _ in catalog.parse_ini(files[rel].decode()) if (s, o) == (section, option)
+    ]
+
+
+def line_of(repo: Path, rel: str, needle: str) -> int:
+    lines = (repo / rel).read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if needle in line)
+
+
+def where(repo: Path, rel: str, needle: str) -> str:
+    """path:line:col of the first occurrence of ``needle``."""
+    line = line_of(repo, rel, needle)
+    col = (repo / rel).read_text().splitlines()[line - 1].index(needle) + 1
+    return f"{rel}:{line}:{col}"
+
+
+# --- sources and precedence -----------------------------------------------------------
+
+
+def test_every_source_and_its_precedence(site_repo: Path) -> None:
+    configure(
+        site_repo,
+        {
+            "global.conf": "[DEFAULT]\ndebug = true\n",
+            "nova.conf": "[DEFAULT]\ncpu_allocation_ratio = 3.0\n",
+            "nova/nova-compute.conf": "[DEFAULT]\ncpu_allocation_ratio = 8.0\n",
+        },
+        site_yaml=(
+            "  global:\n    DEFAULT: {instance_format: '[i %(uuid)s]'}\n"
+            "  nova:\n    DEFAULT: {cpu_allocation_ratio: 2.0, ram_allocation_ratio: 1.0}\n"
+            "  nova/nova-compute:\n    DEFAULT: {debug: false, reserved_host_memory_mb: 4096}\n"
+        ),
+        fleet="config:\n  nova:\n    DEFAULT: {cpu_allocation_ratio: 1.5, disk_allocation_ratio: 1.1}\n",
+    )
+    files = tree(site_repo, "site-a")
+    # component file > service file > site YAML > fleet YAML > kkc's value
+    assert values(files, COMPUTE, "DEFAULT", "cpu_allocation_ratio") == ["8.0"]
+    assert values(files, API, "DEFAULT", "cpu_allocation_ratio") == ["3.0"]
+    # bring-up Jobs get the service's overrides, not a component's
+    assert values(files, DB_SYNC, "DEFAULT", "cpu_allocation_ratio") == ["3.0"]
+    assert values(files, DB_SYNC, "DEFAULT", "reserved_host_memory_mb") == []
+    # the fleet's other keys survive the site's YAML (layered like every key)
+    assert values(files, API, "DEFAULT", "disk_allocation_ratio") == ["1.1"]
+    assert values(files, API, "DEFAULT", "ram_allocation_ratio") == ["1.0"]
+    assert values(files, COMPUTE, "DEFAULT", "reserved_host_memory_mb") == ["4096"]
+    # files win over YAML at any level: global.conf beats YAML nova/nova-compute
+    assert values(files, COMPUTE, "DEFAULT", "debug") == ["true"]
+    # global applies to every service, replacing kkc's own value in place
+    assert values(files, KEYSTONE, "DEFAULT", "debug") == ["true"]
+    assert values(files, KEYSTONE, "DEFAULT", "instance_format") == ["[i %(uuid)s]"]
+    keystone = catalog.parse_ini(files[KEYSTONE].decode())
+    assert [o for s, o, _, _ in keystone if s == "DEFAULT"][:2] == ["use_stderr", "debug"]
+
+    site = load_site(site_repo, "site-a")
+    value, origins = site.explain("config.nova/nova-compute.DEFAULT.cpu_allocation_ratio")
+    assert value == "8.0"
+    assert [str(o) for o in origins] == [
+        f"{CONF}/nova/nova-compute.conf:2:1 (set by layer config file)",
+        f"{CONF}/nova.conf:2:1 (overridden; was set by layer config file)",
+        f"{where(site_repo, SITE, 'cpu_allocation_ratio: 2.0')} (overridden; was set by layer site)",
+    ]
+    value, origins = site.explain("config.nova.DEFAULT.disk_allocation_ratio")
+    assert (value, [str(o) for o in origins]) == (
+        "1.1",
+        [f"{where(site_repo, 'sites/defaults.yaml', 'disk_')} (set by layer fleet defaults)"],
+    )
+
+
+def test_explain_on_the_command_line(site_repo: Path, kkc) -> None:
+    result = kkc(
+        site_repo, "show", "site-a", "--explain", "config.nova.DEFAULT.cpu_allocation_ratio"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        'config.nova.DEFAULT.cpu_allocation_ratio: "4.0"',
+        f"  {CONF}/nova.conf:3:1 (set by layer config file)",
+    ]
+
+
+# --- kolla-ansible's merge semantics ---------------------------------------------------
+
+
+def test_multi_valued_keys_lists_and_new_sections(site_repo: Path) -> None:
+    configure(
+        site_repo,
+        {
+            # repeated in one file: every value kept; replaces the YAML's values as a whole
+            "nova.conf": '[pci]\nalias = {"name": "a"}\nalias = {"name": "b"}\n',
+            "nova/nova-compute.conf": "[libvirt]\ncpu_mode = host-model\n",
+        },
+        site_yaml=(
+            "  nova/nova-api:\n"
+            '    pci: {alias: [\'{"name": "y"}\']}\n'
+            "    oslo_policy: {policy_dirs: [policy.d, extra.d]}\n"
+        ),
+    )
+    files = tree(site_repo, "site-a")
+    # a multi-valued option keeps all values of the winning source
+    assert values(files, API, "pci", "alias") == ['{"name": "a"}', '{"name": "b"}']
+    assert values(files, COMPUTE, "pci", "alias") == ['{"name": "a"}', '{"name": "b"}']
+    # YAML list: one line per value for a multi-valued option
+    assert values(files, API, "oslo_policy", "policy_dirs") == ["policy.d", "extra.d"]
+    # a section only in an override is appended at the end
+    sections = [s for s, _, _, _ in catalog.parse_ini(files[COMPUTE].decode())]
+    assert sections[-1] == "pci" and "libvirt" in sections[:-1]
+    assert values(files, COMPUTE, "libvirt", "cpu_mode") == ["host-model"]
+
+
+def test_yaml_list_for_a_list_option_is_comma_joined(site_repo: Path) -> None:
+    configure(
+        site_repo,
+        {},
+        site_yaml="  nova/nova-conductor:\n    DEFAULT: {enabled_apis: [osapi_compute, metadata]}\n",
+    )
+    files = tree(site_repo, "site-a")
+    conductor = "stages/services/config/nova-conductor-kolla/nova.conf"
+    assert values(files, conductor, "DEFAULT", "enabled_apis") == ["osapi_compute,metadata"]
+
+
+def test_example_site_overrides_are_rendered(site_repo: Path) -> None:
+    files = tree(site_repo, "site-a")
+    assert values(files, COMPUTE, "libvirt", "cpu_mode") == ["host-model"]
+    assert values(files, API, "libvirt", "cpu_mode") == []
+    scheduler = "stages/services/config/nova-scheduler-kolla/nova.conf"
+    assert values(files, scheduler, "filter_scheduler", "enabled_filters") == [
+        "ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,"
+        "ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter,"
+        "AggregateInstanceExtraSpecsFilter"
+    ]
+
+
+# --- catalog checks, at the override's location; nothing written -----------------------
+
+
+def test_catalog_errors_in_a_file(site_repo: Path, kkc) -> None:
+    configure(
+        site_repo,
+        {
+            "nova.conf": (
+                "[DEFAULT]\n"
+                "cpu_alocation_ratio = 4.0\n"
+                "ram_allocation_ratio = -1\n"
+                "[libvirt]\n"
+                "virt_type = xen2\n"
+                "[DEFAULT]\n"
+                "max_concurrent_builds = abc\n"
+                "[neutron]\n"
+                "password = s3cret\n"
+                "[libvrt]\n"
+                "cpu_mode = host-model\n"
+            )
+        },
+    )
+    result = run_build(kkc, site_repo, "site-a")
+    assert_problems(
+        result,
+        f'{CONF}/nova.conf:2:1: KKC130 [DEFAULT] cpu_alocation_ratio: unknown option; did you mean "cpu_allocation_ratio"? (nova.conf of 2025.1)',
+        f"{CONF}/nova.conf:3:1: KKC132 [DEFAULT] ram_allocation_ratio: -1 is below the minimum 0",
+        f'{CONF}/nova.conf:5:1: KKC132 [libvirt] virt_type: "xen2" is not one of the allowed values: kvm, lxc, qemu, parallels',
+        f'{CONF}/nova.conf:7:1: KKC131 [DEFAULT] max_concurrent_builds: expected an integer, got "abc"',
+        f"{CONF}/nova.conf:9:1: KKC134 [neutron] password: secret option set in plain text (the value belongs in the service's secret drop-in)",
+        f"{CONF}/nova.conf:11:1: KKC130 [libvrt]: unknown section; did you mean [libvirt]? (nova.conf of 2025.1)",
+    )
+    assert "s3cret" not in result.output
+
+
+def test_catalog_errors_in_yaml_never_echo_secrets(site_repo: Path, kkc) -> None:
+    configure(
+        site_repo,
+        {},
+        site_yaml=(
+            "  nova:\n"
+            "    database: {connection: 'mysql+pymysql://nova:hunter2@db/nova'}\n"
+            "    DEFAULT: {cpu_allocation_ratio: lots}\n"
+        ),
+    )
+    result = run_build(kkc, site_repo, "site-a")
+    assert_problems(
+        result,
+        f"{where(site_repo, SITE, 'connection')}: KKC134 [database] connection: secret option set in plain text (the value belongs in the service's secret drop-in)",
+        f'{where(site_repo, SITE, "cpu_allocation_ratio: lots")}: KKC131 [DEFAULT] cpu_allocation_ratio: expected a number, got "lots"',
+    )
+    assert "hunter2" not in result.output
+
+
+def test_global_conf_is_checked_against_every_service(site_repo: Path, kkc) -> None:
+    configure(
+        site_repo, {"global.conf": "[oslo_messaging_rabbit]\nheartbeat_timeout_threshold = 30\n"}
+    )
+    result = run_build(kkc, site_repo, "site-a")
+    assert_problems(
+        result,
+        f"{CONF}/global.conf:2:1: KKC130 [oslo_messaging_rabbit]: unknown section (placement.conf of 2025.1)",
+    )
+
+
+def test_deprecated_option_is_a_warning_naming_its_replacement(site_repo: Path) -> None:
+    configure(site_repo, {"nova.conf": "[DEFAULT]\napi_paste_config = /etc/nova/api-paste.ini\n"})
+    site = load_site(site_repo, "site-a")
+    assert site.warnings == [
+        f"warning: {CONF}/nova.conf:2:1: KKC133 [DEFAULT] api_paste_config: deprecated; "
+        "use [wsgi] api_paste_config instead"
+    ]
+
+
+def test_deprecated_warning_printed_once_by_render(site_repo: Path, kkc) -> None:
+    configure(site_repo, {"nova.conf": "[DEFAULT]\napi_paste_config = /etc/nova/api-paste.ini\n"})
+    result = kkc(site_repo, "render", "site-a")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "KKC133" in line]
+    assert warnings == [
+        f"warning: {CONF}/nova.conf:2:1: KKC133 [DEFAULT] api_paste_config: deprecated; "
+        "use [wsgi] api_paste_config instead"
+    ]
+
+
+# --- files, services, components -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("files", "site_yaml", "expected"),
+    [
+        pytest.param(
+            {"nova/nova-compte.conf": "[DEFAULT]\ndebug = true\n"},
+            "",
+            [
+                f'{CONF}/nova/nova-compte.conf:1:1: KKC136 nova has no component "nova-compte"; did you mean "nova-compute"?'
+            ],
+            id="component-did-you-mean",
+        ),
+        pytest.param(
+            {"nvoa.conf": "[DEFAULT]\ndebug = true\n"},
+            "",
+            [
+                f'{CONF}/nvoa.conf:1:1: KKC136 no OpenStack service "nvoa" with config files; did you mean "nova"?'
+            ],
+            id="service-did-you-mean",
+        ),
+        pytest.param(
+            {"nova.ini": "[DEFAULT]\ndebug = true\n"},
+            "",
+            [
+                f"{CONF}/nova.ini:1:1: KKC136 not a config override file: use config/global.conf, config/<service>.conf or config/<service>/<component>.conf"
+            ],
+            id="stray-file",
+        ),
+        pytest.param(
+            {"nova.conf": "[DEFAULT]\ndebug = true\n  continued\nno assignment here\n"},
+            "",
+            [f"{CONF}/nova.conf:4:1: KKC135 not an INI file: no '=' or ':' in an assignment"],
+            id="bad-ini",
+        ),
+        pytest.param(
+            {},
+            "  nova/scheduler:\n    DEFAULT: {debug: true}\n",
+            [
+                '{site}:{line}:3: KKC136 config.nova/scheduler: nova has no component "scheduler"; did you mean "nova-scheduler"?'
+            ],
+            id="yaml-component",
+        ),
+    ],
+)
+def test_unknown_files(site_repo: Path, kkc, files, site_yaml, expected) -> None:
+    configure(site_repo, files, site_yaml=site_yaml)
+    line = line_of(site_repo, SITE, "nova/scheduler:") if site_yaml else 0
+    result = run_build(kkc, site_repo, "site-a")
+    assert_problems(result, *(e.format(site=SITE, line=line) for e in expected))
+
+
+def test_overrides_of_a_disabled_service_are_ignored(site_repo: Path) -> None:
+    configure(site_repo, {"heat.conf": "[DEFAULT]\nnum_engine_workers = 2\n"})
+    path = site_repo / SITE
+    path.write_text(
+        path.read_text().replace("  heat:\n    enabled: true\n", "  heat:\n    enabled: false\n")
+    )
+    files = tree(site_repo, "site-a")
+    assert not any("heat" in rel for rel in files if rel.endswith(".conf"))
+
+
+def test_config_files_change_the_site_digest(site_repo: Path) -> None:
+    before = load_site(site_repo, "site-a").digest
+    write(site_repo, f"{CONF}/nova.conf", "[DEFAULT]\ncpu_allocation_ratio = 2.0\n")
+    assert load_site(site_repo, "site-a").digest != before
