@@ -199,8 +199,8 @@ def bootstrap_cmd(
         bool,
         typer.Option(
             "--write",
-            help="Also write deploy/SITE/ (as `kkc build SITE` does; bootstrap.yaml is part of "
-            "every build) instead of only printing.",
+            help="Also write deploy/SITE/ as `kkc build SITE` does (bootstrap.yaml is part of "
+            "every build), then print.",
         ),
     ] = False,
     output: Annotated[
@@ -219,7 +219,9 @@ def bootstrap_cmd(
     Flux (gitops.engine: flux): a GitRepository and one Kustomization per stage, each
     depending on the one before. Every object is validated against its CRD schema
     (--crd-dir / KKC_CRD_DIR; a warning without one). From then on the controller deploys
-    each commit of deploy/SITE/; the same objects are in deploy/SITE/bootstrap.yaml."""
+    each commit of deploy/SITE/; the same objects are in deploy/SITE/bootstrap.yaml.
+
+    Example: kkc bootstrap site-a | kubectl apply -f -"""
     base = _root(root)
     loaded = load_site(base, site)
     text, objects, warnings = build.bootstrap(loaded, crd_dir)
