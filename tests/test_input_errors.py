@@ -189,6 +189,41 @@ CASES = [
         ],
         id="KKC120-dependency",
     ),
+    pytest.param(
+        "flux-url",
+        minimal(
+            "flux-url",
+            "gitops:\n  engine: flux\n  repoURL: git@git.example.com:cloud/sites.git\n",
+        ),
+        [
+            "{p}:9:12: KKC160 gitops.repoURL: Flux's GitRepository takes http://, https:// or "
+            'ssh:// URLs only (write git@host:path as "ssh://git@host/path")'
+        ],
+        id="KKC160-flux-url",
+    ),
+    pytest.param(
+        "f" * 55,
+        minimal("f" * 55, "gitops:\n  engine: flux\n"),
+        [
+            "{p}:2:7: KKC160 name: Flux Kustomizations are named <site>-<stage> (e.g. "
+            + "f" * 55
+            + "-identity), and those names must fit a 63-character label value; use a site "
+            "name of at most 54 characters"
+        ],
+        id="KKC160-flux-name-length",
+    ),
+    pytest.param(
+        "interval",
+        minimal("interval", "gitops:\n  interval: 5 minutes\n"),
+        ['{p}:8:13: KKC112 gitops.interval: "5 minutes" does not match the expected format'],
+        id="KKC112-gitops-interval",
+    ),
+    pytest.param(
+        "gpath",
+        minimal("gpath", "gitops:\n  path: deploy/../x\n"),
+        ['{p}:8:9: KKC112 gitops.path: "deploy/../x" does not match the expected format'],
+        id="KKC112-gitops-path",
+    ),
 ]
 
 

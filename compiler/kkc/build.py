@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, gitrepo, kustomize, lint, validate, writer
+from . import __version__, gitops, gitrepo, kustomize, lint, validate, writer
 from . import patches as patch_files
-from .errors import OutputInvalid
+from .errors import OutputInvalid, Problem
 from .generate import STAGE_LABEL, render_tree
 from .site import Site, list_sites, load_site, locate
 from .yamlio import load_stream
@@ -36,6 +36,7 @@ class BuildResult:
     objects: writer.Changes = field(default_factory=writer.Changes)
     commit: str | None = None
     warnings: list[str] = field(default_factory=list)
+    removed: bool = False  # the site is gone; its kkc-owned output was removed
 
 
 def object_key(obj: dict[str, Any]) -> str:
@@ -82,12 +83,35 @@ def _staged(root: Path, site: Site) -> Iterator[tuple[Path, dict[str, bytes]]]:
         deploy.rmdir()
 
 
+def check_bootstrap(
+    site: Site, tree: dict[str, bytes], crd_dir: str | None
+) -> tuple[list[dict[str, Any]], list[Problem], list[str]]:
+    """The bootstrap objects of a rendered tree, validated against their CRD schemas."""
+    objects = load_stream(tree[gitops.BOOTSTRAP].decode())
+    problems, warnings = validate.validate_objects(
+        objects, site.get("kubernetes.version"), crd_dir, f"deploy/{site.name}/{gitops.BOOTSTRAP}"
+    )
+    return objects, problems, warnings
+
+
+def bootstrap(site: Site, crd_dir: str | None) -> tuple[bytes, list[dict[str, Any]], list[str]]:
+    """`kkc bootstrap`: (the YAML stream, its objects, warnings); invalid objects raise."""
+    tree = render_tree(site)
+    objects, problems, warnings = check_bootstrap(site, tree, crd_dir)
+    if problems:
+        raise OutputInvalid(problems)
+    return tree[gitops.BOOTSTRAP], objects, warnings
+
+
 def _render_in(
     staged: Path, site: Site, tree: dict[str, bytes], crd_dir: str | None
 ) -> tuple[str, dict[str, str], list[str]]:
     display = f"deploy/{site.name}/kustomization.yaml"
     problems, warnings = lint.check_ini(site, tree)
     warnings = site.warnings + warnings
+    _objects, bootstrap_problems, bootstrap_warnings = check_bootstrap(site, tree, crd_dir)
+    problems += bootstrap_problems
+    warnings += bootstrap_warnings
     manifests = kustomize.build(staged, display)
     objects = load_stream(manifests)
     schema_problems, schema_warnings = validate.validate_objects(
@@ -147,9 +171,14 @@ def _object_changes(old: dict[str, str], new: dict[str, str]) -> writer.Changes:
 
 
 def commit_message(
-    site: Site, files: writer.Changes, objects: writer.Changes, source: str | None
+    name: str,
+    digest: str | None,
+    files: writer.Changes,
+    objects: writer.Changes,
+    source: str | None,
 ) -> str:
-    lines = [f"kkc: build {site.name}", ""]
+    """``digest`` is the site's; None when the site is gone and its output removed."""
+    lines = [f"kkc: {'build' if digest else 'remove'} {name}", ""]
     lines.append(
         f"Objects: {len(objects.added)} added, {len(objects.changed)} changed, "
         f"{len(objects.removed)} removed"
@@ -171,17 +200,19 @@ def commit_message(
         "",
         f"Source-Commit: {source or 'none'}",
         f"Kkc-Version: {__version__}",
-        f"Site-Digest: sha256:{site.digest}",
     ]
+    if digest:
+        lines.append(f"Site-Digest: sha256:{digest}")
     return "\n".join(lines) + "\n"
 
 
 def build_sites(
-    root: Path, sites: list[Site], *, crd_dir: str | None, commit: bool
+    root: Path, sites: list[Site], *, crd_dir: str | None, commit: bool, prune: bool = False
 ) -> list[BuildResult]:
     """Render and validate every site first, then swap all trees in, then commit.
 
-    Invalid output in any site raises before anything is written."""
+    Invalid output in any site raises before anything is written. With ``prune`` (a build of
+    every site), the kkc-owned output of sites that no longer exist is removed too."""
     deploy = root / "deploy"
     source = gitrepo.head_sha(root)
     repo = gitrepo.open_repo(root) if commit else None
@@ -205,6 +236,12 @@ def build_sites(
             for site, result, tmp in zip(sites, results, staged, strict=True):
                 if result.files:
                     writer.swap(deploy, site.name, tmp)
+            if prune:
+                for name in writer.stale_sites(deploy, {s.name for s in sites}):
+                    objects = writer.read_objects(deploy / name)
+                    files = writer.Changes(removed=writer.remove_owned(deploy / name))
+                    gone = writer.Changes(removed=sorted(objects))
+                    results.append(BuildResult(name, files, gone, removed=True))
     finally:
         for tmp in staged:
             if tmp.exists():
@@ -212,17 +249,21 @@ def build_sites(
         if created and deploy.exists() and not any(deploy.iterdir()):
             deploy.rmdir()
     if repo is not None:
-        for site, result, full in zip(sites, results, fulls, strict=True):
-            result.commit = _commit(repo, site, full, source)
+        for site, result, full in zip(sites, results, fulls, strict=False):
+            result.commit = _commit(repo, site.name, site.digest, full, source)
+        for result in results[len(sites) :]:
+            result.commit = _commit(repo, result.site, None, {}, source)
     return results
 
 
-def _commit(repo: Any, site: Site, full: dict[str, bytes], source: str | None) -> str | None:
+def _commit(
+    repo: Any, name: str, digest: str | None, full: dict[str, bytes], source: str | None
+) -> str | None:
     """Commit the kkc-owned paths of deploy/<site>/ that differ from HEAD; None if none do.
 
     The message describes the change against HEAD, so output that an earlier build without
     --commit left behind is committed (and described) too."""
-    site_dir = Path(repo.working_tree_dir) / "deploy" / site.name
+    site_dir = Path(repo.working_tree_dir) / "deploy" / name
     head_manifest = gitrepo.head_bytes(repo, site_dir / writer.MANIFEST)
     touched = [p for p in full if gitrepo.differs_from_head(repo, site_dir / p)]
     gone = [
@@ -235,13 +276,13 @@ def _commit(repo: Any, site: Site, full: dict[str, bytes], source: str | None) -
     new = [p for p in touched if gitrepo.head_bytes(repo, site_dir / p) is None]
     files = writer.Changes(added=new, changed=[p for p in touched if p not in new], removed=gone)
     objects = _object_changes(
-        writer.parse_objects(head_manifest), writer.parse_objects(full[writer.MANIFEST])
+        writer.parse_objects(head_manifest), writer.parse_objects(full.get(writer.MANIFEST))
     )
     return gitrepo.commit_paths(
         repo,
         [site_dir / p for p in touched],
         [site_dir / p for p in gone],
-        commit_message(site, files, objects, source),
+        commit_message(name, digest, files, objects, source),
     )
 
 

@@ -103,7 +103,12 @@ def build_cmd(
         list[str] | None, typer.Argument(help="Sites to build.", show_default=False)
     ] = None,
     all_sites: Annotated[
-        bool, typer.Option("--all", help="Build every site under sites/.")
+        bool,
+        typer.Option(
+            "--all",
+            help="Build every site under sites/, and remove the kkc-owned output of sites "
+            "that no longer exist (files kkc does not own stay).",
+        ),
     ] = False,
     commit: Annotated[
         bool,
@@ -128,7 +133,11 @@ def build_cmd(
     if not sites and not all_sites:
         raise UsageError("name at least one site, or pass --all")
     results = build.build_sites(
-        base, build.load_sites(base, sites or [], all_sites), crd_dir=crd_dir, commit=commit
+        base,
+        build.load_sites(base, sites or [], all_sites),
+        crd_dir=crd_dir,
+        commit=commit,
+        prune=all_sites,
     )
     for warning in dict.fromkeys(w for r in results for w in r.warnings):
         typer.echo(warning, err=True)
@@ -140,6 +149,7 @@ def build_cmd(
                     "files": vars(r.files),
                     "objects": vars(r.objects),
                     "commit": r.commit,
+                    "removed": r.removed,
                 }
                 for r in results
             ]
@@ -147,7 +157,12 @@ def build_cmd(
         return
     for r in results:
         f, o = r.files, r.objects
-        if not f:
+        if r.removed:
+            line = (
+                f"{r.site}: removed deploy/{r.site}/ (the site no longer exists; files: "
+                f"{len(f.removed)} removed; objects: {len(o.removed)} removed)"
+            )
+        elif not f:
             line = f"{r.site}: deploy/{r.site}/ up to date"
         else:
             line = (
@@ -204,6 +219,54 @@ def lint_cmd(
         typer.echo(f"{site.name}: {len(rendered.objects)} objects valid, {len(found)} warnings")
     if strict and warnings:
         raise Findings([f"kkc lint --strict: {len(warnings)} warnings"])
+
+
+class StreamFormat(StrEnum):
+    yaml = "yaml"
+    json = "json"
+
+
+@app.command("bootstrap")
+def bootstrap_cmd(
+    site: SiteArg,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Also write deploy/SITE/ as `kkc build SITE` does (bootstrap.yaml is part of "
+            "every build), then print.",
+        ),
+    ] = False,
+    output: Annotated[
+        StreamFormat,
+        typer.Option("--output", "-o", help="yaml (a multi-document stream) or json (a v1 List)."),
+    ] = StreamFormat.yaml,
+    crd_dir: CrdOpt = None,
+    root: RootOpt = None,
+) -> None:
+    """Print the GitOps objects to apply once: `kkc bootstrap SITE | kubectl apply -f -`.
+
+    Argo CD (gitops.engine: argocd): an AppProject limited to the site's repository and
+    namespace, and one Application for deploy/SITE/ whose stages run in sync-wave order.
+    Flux (gitops.engine: flux): a GitRepository and one Kustomization per stage, each
+    depending on the one before. Every object is validated against its CRD schema
+    (--crd-dir / KKC_CRD_DIR; a warning without one). From then on the controller deploys
+    each commit of deploy/SITE/; the same objects are in deploy/SITE/bootstrap.yaml.
+
+    Example: kkc bootstrap site-a | kubectl apply -f -"""
+    base = _root(root)
+    loaded = load_site(base, site)
+    text, objects, warnings = build.bootstrap(loaded, crd_dir)
+    for warning in warnings:
+        typer.echo(warning, err=True)
+    if write:
+        [result] = build.build_sites(base, [loaded], crd_dir=crd_dir, commit=False)
+        state = "written" if result.files else "up to date"
+        typer.echo(f"{site}: deploy/{site}/bootstrap.yaml {state}", err=True)
+    if output is StreamFormat.json:
+        _json({"apiVersion": "v1", "kind": "List", "items": objects})
+        return
+    sys.stdout.write(text.decode())
 
 
 @app.command("show")

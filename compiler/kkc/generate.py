@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__, overlays, overrides
+from . import __version__, gitops, overlays, overrides
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .patches import SitePatch
 from .releases import image_tag
@@ -156,6 +156,11 @@ def _readme(site: Site, outputs: list[ServiceOutput], stages: list[str]) -> byte
         "Bring-up stages, in order (Argo CD sync waves; Flux Kustomizations with dependsOn):",
         "",
         *(f"- `{s}/`: {STAGES[s.split('/')[1]]}" for s in stages),
+        "",
+        f"`{gitops.BOOTSTRAP}` holds the {site.get('gitops.engine')} objects that deploy this "
+        "tree; apply it once",
+        f"(`kubectl apply -f {gitops.BOOTSTRAP}`). The controller itself never applies it: "
+        "no kustomization lists it.",
         "",
     ]
     return "\n".join(lines).encode()
@@ -335,4 +340,6 @@ def render_tree(
     }
     files["kustomization.yaml"] = _yaml_file(site, kustomization)
     files["README.md"] = _readme(site, outputs, stages)
+    names = [s.split("/")[1] for s in stages]
+    files[gitops.BOOTSTRAP] = gitops.bootstrap_yaml(site, gitops.bootstrap_objects(site, names))
     return dict(sorted(files.items()))

@@ -19,6 +19,10 @@ QUANTITY = r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?"
 LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
 LABEL_KEY = r"([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 SECRET_REF = r"[A-Za-z0-9_./-]+"
+# a Go duration as Flux and Argo CD take it (5m, 1h30m, 90s)
+DURATION = r"([0-9]+(\.[0-9]+)?(ms|s|m|h))+"
+# a relative path inside the repository, without "." or ".." segments
+GITOPS_PATH = r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 PUBLIC_HOST_NAMES = [
     "cinder",
@@ -307,6 +311,18 @@ SCHEMA: dict[str, Any] = {
             "engine": {"type": "string", "allowed": ["argocd", "flux"]},
             "repoURL": {"type": "string", "regex": r"(https://|ssh://|git@|file://)\S+"},
             "revision": {"type": "string", "regex": r"[A-Za-z0-9._/-]+"},
+            # where the site's output lives in the repository; default deploy/<site>
+            "path": {"type": "string", "regex": GITOPS_PATH},
+            # where the controller objects live; default argocd / flux-system by engine
+            "namespace": {"type": "string", "regex": DNS1123_LABEL, "maxlength": 63},
+            "project": {"type": "string", "regex": DNS1123_LABEL, "maxlength": 63},
+            "automated": {"type": "boolean"},
+            "prune": {"type": "boolean"},
+            "selfHeal": {"type": "boolean"},
+            "interval": {"type": "string", "regex": DURATION},
+            "timeout": {"type": "string", "regex": DURATION},
+            # Flux: a Secret in gitops.namespace with the credentials of a private repository
+            "secretRef": {"type": "string", "regex": DNS1123_SUBDOMAIN, "maxlength": 253},
         },
     },
 }

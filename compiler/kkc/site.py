@@ -514,4 +514,22 @@ def _semantic_checks(site: Site, where: Any) -> list[Problem]:
             "gitops.repoURL is required: the repository the controller watches",
             is_key=True,
         )
+    elif gitops.get("engine") == "flux" and not re.match(r"(https?|ssh)://", gitops["repoURL"]):
+        add(
+            ("gitops", "repoURL"),
+            "KKC160",
+            "Flux's GitRepository takes http://, https:// or ssh:// URLs only "
+            '(write git@host:path as "ssh://git@host/path")',
+        )
+    from .services import STAGES  # services import this module
+
+    longest = max(STAGES, key=len)
+    if gitops.get("engine") == "flux" and len(f"{site.name}-{longest}") > 63:
+        add(
+            ("name",),
+            "KKC160",
+            f"Flux Kustomizations are named <site>-<stage> (e.g. {site.name}-{longest}), "
+            f"and those names must fit a 63-character label value; use a site name of at most "
+            f"{62 - len(longest)} characters",
+        )
     return problems

@@ -168,3 +168,37 @@ def swap(deploy_dir: Path, site: str, staged: Path) -> None:
         shutil.rmtree(old)
     else:
         staged.rename(site_dir)
+
+
+def stale_sites(deploy_dir: Path, sites: set[str]) -> list[str]:
+    """Directories deploy/<x>/ that kkc generated (their manifest says so) for a site x that
+    is not in ``sites``. A directory without kkc's manifest is never reported."""
+    out = []
+    for child in sorted(deploy_dir.iterdir()) if deploy_dir.is_dir() else []:
+        if child.name.startswith(".") or child.name in sites or not child.is_dir():
+            continue
+        try:
+            doc = json.loads((child / MANIFEST).read_bytes())
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and (doc.get("generator"), doc.get("site")) == ("kkc", child.name):
+            out.append(child.name)
+    return out
+
+
+def remove_owned(site_dir: Path) -> list[str]:
+    """Remove the files kkc owns in site_dir (the manifest last, so an interrupted removal is
+    finished by the next run), then the directories left empty. Files kkc does not own stay,
+    and so does the directory holding them. Returns the removed paths."""
+    removed = []
+    for rel in [*sorted(read_manifest(site_dir)), MANIFEST]:
+        path = site_dir / rel
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            removed.append(rel)
+    for directory in sorted((p for p in site_dir.rglob("*") if p.is_dir()), reverse=True):
+        if not any(directory.iterdir()):
+            directory.rmdir()
+    if not any(site_dir.iterdir()):
+        site_dir.rmdir()
+    return removed

@@ -1,0 +1,176 @@
+"""The GitOps controller objects of a site: what `kkc bootstrap SITE` prints, applied once
+with `kubectl apply -f -`; from then on the controller deploys deploy/<site>/ in order.
+
+A pure function of the resolved site and its bring-up stages, like generate.py.
+
+- Argo CD: an AppProject that allows only the site's repository, the site's namespace and
+  the one cluster-scoped kind of the output (Namespace), and one Application for the whole
+  deploy/<site>/. The stages already carry their sync waves, and Argo CD starts wave n+1
+  only when everything of wave n is healthy (a Job once it has completed), so one
+  Application keeps the bring-up order.
+- Flux: a GitRepository and one Kustomization per stage, each depending on the stage
+  before it, with `wait: true`: a stage is applied once the previous one is ready.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .services import HEADER
+from .site import Site
+from .yamlio import dump_all
+
+BOOTSTRAP = "bootstrap.yaml"  # in deploy/<site>/, never listed in its kustomization.yaml
+ENGINE_NAMESPACE = {"argocd": "argocd", "flux": "flux-system"}
+IN_CLUSTER = "https://kubernetes.default.svc"
+SITE_LABEL = "kkc.openstack.org/site"
+ARGO_API = "argoproj.io/v1alpha1"
+FLUX_SOURCE_API = "source.toolkit.fluxcd.io/v1"
+FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
+# Why these Argo CD sync options:
+# - ApplyOutOfSyncOnly: a sync applies only what changed. Jobs carry Force=true,Replace=true
+#   (jobs.JOB_REPLACE), so applying an unchanged Job would delete and re-run it on every sync.
+# - PruneLast: objects a change removes are deleted only after the new state is healthy.
+# Not set: CreateNamespace (the output has its own Namespace, wave 0, with kkc's labels);
+# ServerSideApply (no object comes near the 256 KiB last-applied annotation limit; the
+# reconcile test checks that).
+ARGO_SYNC_OPTIONS = ["ApplyOutOfSyncOnly=true", "PruneLast=true"]
+# An ExternalSecret that is not yet synced, or a Secret that must exist before sync, fails
+# a wave; retry instead of waiting for the next change.
+ARGO_RETRY = {"limit": 5, "backoff": {"duration": "30s", "factor": 2, "maxDuration": "10m"}}
+_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def output_path(site: Site, path: str | None = None) -> str:
+    """Where the site's output lives in the repository the controller watches."""
+    return path or site.get("gitops.path") or f"deploy/{site.name}"
+
+
+def namespace(site: Site) -> str:
+    return site.get("gitops.namespace") or ENGINE_NAMESPACE[site.get("gitops.engine")]
+
+
+def stage_dependencies(stages: list[str]) -> dict[str, list[str]]:
+    """Stage -> the stages it waits for. The bring-up order is a chain (infra, db, identity,
+    register, services, compute; empty stages left out): each stage needs everything before
+    it, and waiting for the one just before it waits for all of them."""
+    return {stage: stages[i - 1 : i] for i, stage in enumerate(stages)}
+
+
+def flux_name(site: Site, stage: str) -> str:
+    return f"{site.name}-{stage}"
+
+
+def _metadata(site: Site, name: str) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace(site), "labels": {SITE_LABEL: site.name}}
+
+
+def _argocd(site: Site, path: str) -> list[dict[str, Any]]:
+    project = site.get("gitops.project") or site.name
+    destination = {"server": IN_CLUSTER, "namespace": site.get("namespace")}
+    sync_policy: dict[str, Any] = {}
+    if site.get("gitops.automated"):
+        sync_policy["automated"] = {
+            "prune": bool(site.get("gitops.prune")),
+            "selfHeal": bool(site.get("gitops.selfHeal")),
+        }
+    sync_policy["syncOptions"] = list(ARGO_SYNC_OPTIONS)
+    sync_policy["retry"] = ARGO_RETRY
+    return [
+        {
+            "apiVersion": ARGO_API,
+            "kind": "AppProject",
+            "metadata": _metadata(site, project),
+            "spec": {
+                "description": f"OpenStack site {site.name}, compiled by kkc",
+                "sourceRepos": [site.get("gitops.repoURL")],
+                "destinations": [destination],
+                "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+            },
+        },
+        {
+            "apiVersion": ARGO_API,
+            "kind": "Application",
+            "metadata": _metadata(site, site.name),
+            "spec": {
+                "project": project,
+                "source": {
+                    "repoURL": site.get("gitops.repoURL"),
+                    "targetRevision": site.get("gitops.revision"),
+                    "path": path,
+                },
+                "destination": destination,
+                "syncPolicy": sync_policy,
+            },
+        },
+    ]
+
+
+def _flux_ref(revision: str) -> dict[str, str]:
+    if _SHA.fullmatch(revision):
+        return {"commit": revision}
+    if revision.startswith("refs/"):
+        return {"name": revision}
+    return {"branch": revision}
+
+
+def _flux(site: Site, stages: list[str], path: str) -> list[dict[str, Any]]:
+    interval = site.get("gitops.interval")
+    out: list[dict[str, Any]] = [
+        {
+            "apiVersion": FLUX_SOURCE_API,
+            "kind": "GitRepository",
+            "metadata": _metadata(site, site.name),
+            "spec": {
+                "interval": interval,
+                "url": site.get("gitops.repoURL"),
+                "ref": _flux_ref(site.get("gitops.revision")),
+            },
+        }
+    ]
+    if site.get("gitops.secretRef"):
+        out[0]["spec"]["secretRef"] = {"name": site.get("gitops.secretRef")}
+    # Not set, on purpose: force (a stage-wide force would also re-create StatefulSets on an
+    # immutable-field change; the Jobs carry kustomize.toolkit.fluxcd.io/force themselves),
+    # targetNamespace (every object has its namespace already), serviceAccountName (the
+    # kustomize-controller's own account, which may create the Namespace).
+    for stage, needs in stage_dependencies(stages).items():
+        spec: dict[str, Any] = {
+            "interval": interval,
+            "timeout": site.get("gitops.timeout"),
+            "path": f"./{path}/stages/{stage}",
+            "prune": bool(site.get("gitops.prune")),
+            "wait": True,
+            "sourceRef": {"kind": "GitRepository", "name": site.name},
+        }
+        if needs:
+            spec["dependsOn"] = [{"name": flux_name(site, n)} for n in needs]
+        out.append(
+            {
+                "apiVersion": FLUX_KUSTOMIZE_API,
+                "kind": "Kustomization",
+                "metadata": _metadata(site, flux_name(site, stage)),
+                "spec": spec,
+            }
+        )
+    return out
+
+
+def bootstrap_objects(site: Site, stages: list[str], path: str | None = None) -> list[dict]:
+    """The objects to apply once for the site. ``stages`` are the stage names the output has,
+    in order; ``path`` overrides where the output lives in the repository."""
+    where = output_path(site, path)
+    if site.get("gitops.engine") == "flux":
+        return _flux(site, stages, where)
+    return _argocd(site, where)
+
+
+def bootstrap_yaml(site: Site, objects: list[dict]) -> bytes:
+    """A multi-document stream that `kubectl apply -f -` takes."""
+    head = (
+        f"# {HEADER.format(site=site.name)}\n"
+        f"# Apply once: kubectl apply -f {BOOTSTRAP} (or: kkc bootstrap {site.name} | "
+        "kubectl apply -f -)\n"
+    )
+    return (head + dump_all(objects)).encode()

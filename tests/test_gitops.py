@@ -1,0 +1,365 @@
+"""GitOps: the objects of `kkc bootstrap`, validated against the real CRD schemas, and the
+emulated reconcile: what Argo CD or Flux will do with the committed repository, proved
+without a cluster. Also: a site removed from the repository leaves no stale output."""
+
+from __future__ import annotations
+
+import graphlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import git
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from conftest import CRD_DIR, make_repo, snapshot
+from helpers import add_site, commit, minimal, write
+from kkc import gitops, kustomize, validate
+from kkc.build import object_key
+from kkc.cli import app
+from kkc.services import STAGES
+from kkc.site import load_site
+from kkc.yamlio import load_stream
+
+SITES = ("site-a", "site-b")
+ENGINES = ("argocd", "flux")
+WAVE = "argocd.argoproj.io/sync-wave"
+GITOPS_GROUPS = ("argoproj.io", "source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io")
+LAST_APPLIED_LIMIT = 262144  # bytes: the annotation limit that ServerSideApply would avoid
+
+
+def set_engine(root: Path, site: str, engine: str) -> None:
+    """Edit sites/<site>/site.yaml to use ``engine`` (its gitops: block sets it or not)."""
+    path = root / "sites" / site / "site.yaml"
+    text, count = re.subn(
+        r"^gitops:\n(  engine: \w+\n)?",
+        f"gitops:\n  engine: {engine}\n",
+        path.read_text(),
+        count=1,
+        flags=re.M,
+    )
+    assert count == 1, f"{path} has no top-level gitops: block"
+    path.write_text(text)
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Path, str]]]:
+    """engine -> (a site repository where every example site uses it, built with
+    `kkc build --all --commit`, and the commit the controller will see)."""
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+            mp.setenv(key, "kkc test")
+        for key in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+            mp.setenv(key, "test@kkc.invalid")
+        mp.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        if CRD_DIR:
+            mp.setenv("KKC_CRD_DIR", CRD_DIR)
+        for engine in ENGINES:
+            repo = make_repo(tmp_path_factory.mktemp(engine) / "repo")
+            for site in SITES:
+                set_engine(repo, site, engine)
+            commit(repo, [f"sites/{s}/site.yaml" for s in SITES], f"use {engine}")
+            mp.chdir(repo)
+            result = CliRunner().invoke(app, ["build", "--all", "--commit"])
+            assert result.exit_code == 0, result.output
+            out[engine] = (repo, git.Repo(repo).head.commit.hexsha)
+        yield out
+
+
+def clone_at(repo: Path, sha: str, dest: Path) -> Path:
+    """What the controller fetches: a fresh clone at the committed revision."""
+    clone = git.Repo.clone_from(str(repo), str(dest))
+    clone.git.checkout(sha)
+    assert not clone.is_dirty(untracked_files=True)
+    return dest
+
+
+def bootstrap_json(kkc, cwd: Path, site: str) -> list[dict]:
+    result = kkc(cwd, "bootstrap", site, "--output", "json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # validated against the CRDs: no "not validated" warning
+    listed = json.loads(result.stdout)
+    assert (listed["apiVersion"], listed["kind"]) == ("v1", "List")
+    return listed["items"]
+
+
+def controller_build(clone: Path, path: str, site: str) -> list[dict]:
+    """kustomize build of one path the controller points at, and the objects validated
+    against the site's Kubernetes schemas and the CRD schemas."""
+    objects = load_stream(kustomize.build(clone / path, path))
+    problems, warnings = validate.validate_objects(
+        objects, load_site(clone, site).get("kubernetes.version"), CRD_DIR, path
+    )
+    assert problems == [] and warnings == []
+    assert objects
+    for obj in objects:
+        assert obj["apiVersion"].split("/")[0] not in GITOPS_GROUPS, (
+            f"{path} applies a GitOps object ({object_key(obj)}): the controller would manage "
+            "itself"
+        )
+        assert len(json.dumps(obj)) < LAST_APPLIED_LIMIT, object_key(obj)
+    return objects
+
+
+def expected_stages(clone: Path, site: str) -> list[str]:
+    present = {p.name for p in (clone / "deploy" / site / "stages").iterdir()}
+    return [s for s in STAGES if s in present]
+
+
+def validated_objects(clone: Path, site: str) -> set[str]:
+    """The objects kkc rendered and validated at build time (its ownership manifest)."""
+    return set(json.loads((clone / "deploy" / site / ".kkc-files").read_text())["objects"])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("site", SITES)
+def test_emulated_reconcile(
+    repos, engine: str, site: str, kkc, tmp_path: Path, crd_dir: str
+) -> None:
+    repo, sha = repos[engine]
+    clone = clone_at(repo, sha, tmp_path / "clone")
+    objects = bootstrap_json(kkc, clone, site)
+    committed = yaml.safe_load_all((clone / "deploy" / site / "bootstrap.yaml").read_text())
+    assert list(committed) == objects, "deploy/<site>/bootstrap.yaml is stale"
+    stages = expected_stages(clone, site)
+    site_ns = load_site(clone, site).get("namespace")
+    repo_url = "https://git.example.com/cloud/openstack-sites.git"
+    if engine == "argocd":
+        project, application = objects
+        assert (project["kind"], application["kind"]) == ("AppProject", "Application")
+        spec = application["spec"]
+        assert spec["project"] == project["metadata"]["name"]
+        assert spec["source"] == {
+            "repoURL": repo_url,
+            "targetRevision": "main",
+            "path": f"deploy/{site}",
+        }
+        assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+        assert "ApplyOutOfSyncOnly=true" in spec["syncPolicy"]["syncOptions"]
+        assert project["spec"]["sourceRepos"] == [repo_url]
+        allowed_ns = {d["namespace"] for d in project["spec"]["destinations"]}
+        allowed_cluster = {
+            (r["group"], r["kind"]) for r in project["spec"]["clusterResourceWhitelist"]
+        }
+        assert allowed_ns == {site_ns}
+        applied = controller_build(clone, spec["source"]["path"], site)
+        for obj in applied:  # what the AppProject lets the Application sync
+            ns = obj["metadata"].get("namespace")
+            if ns is None:
+                group = obj["apiVersion"].rpartition("/")[0]
+                assert (group, obj["kind"]) in allowed_cluster, object_key(obj)
+            else:
+                assert ns in allowed_ns, object_key(obj)
+        # waves: one per stage, in stage order, so Argo CD syncs the stages in order
+        waves = {}
+        for obj in applied:
+            stage = obj["metadata"]["labels"]["kkc.openstack.org/stage"]
+            waves.setdefault(stage, set()).add(int(obj["metadata"]["annotations"][WAVE]))
+        assert sorted(waves) == sorted(stages), "a stage is missing from the Application"
+        assert all(len(w) == 1 for w in waves.values()), "a stage spans several waves"
+        wave_of = [waves[s].pop() for s in stages]
+        assert wave_of == sorted(set(wave_of)), "waves do not follow the stage order"
+    else:
+        source, *kustomizations = objects
+        assert source["kind"] == "GitRepository"
+        assert source["spec"]["url"] == repo_url
+        assert source["spec"]["ref"] == {"branch": "main"}
+        names = {k["metadata"]["name"]: k for k in kustomizations}
+        graph = {}
+        applied = []
+        for name, k in names.items():
+            spec = k["spec"]
+            assert k["kind"] == "Kustomization"
+            assert spec["sourceRef"] == {
+                "kind": "GitRepository",
+                "name": source["metadata"]["name"],
+            }
+            assert k["metadata"]["namespace"] == source["metadata"]["namespace"] == "flux-system"
+            assert (spec["prune"], spec["wait"], spec["timeout"]) == (True, True, "30m")
+            graph[name] = {d["name"] for d in spec.get("dependsOn", [])}
+            assert graph[name] <= set(names), f"{name} depends on an unknown Kustomization"
+            assert spec["path"].startswith("./")
+            built = controller_build(clone, spec["path"][2:], site)
+            stage = Path(spec["path"]).name
+            assert {o["metadata"]["labels"]["kkc.openstack.org/stage"] for o in built} == {stage}
+            for job in (o for o in built if o["kind"] == "Job"):  # immutable: replaced
+                assert job["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/force"] == (
+                    "enabled"
+                )
+            applied += built
+        order = list(graphlib.TopologicalSorter(graph).static_order())  # CycleError if cyclic
+        assert order == [f"{site}-{s}" for s in stages]
+        # a chain: each stage waits for exactly the one before it
+        assert [graph[f"{site}-{s}"] for s in stages] == [set()] + [
+            {f"{site}-{s}"} for s in stages[:-1]
+        ]
+    keys = [object_key(o) for o in applied]
+    assert len(keys) == len(set(keys)), "an object is applied twice"
+    assert set(keys) == validated_objects(clone, site), "the controller applies other objects"
+
+
+def test_stage_dependencies_chain_the_present_stages() -> None:
+    assert gitops.stage_dependencies(["infra", "db", "services"]) == {
+        "infra": [],
+        "db": ["infra"],
+        "services": ["db"],
+    }
+
+
+def test_bootstrap_prints_a_stream_kubectl_applies(site_repo: Path, kkc, crd_dir: str) -> None:
+    result = kkc(site_repo, "bootstrap", "site-a")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    docs = list(yaml.safe_load_all(result.stdout))
+    assert [(d["apiVersion"], d["kind"]) for d in docs] == [
+        ("argoproj.io/v1alpha1", "AppProject"),
+        ("argoproj.io/v1alpha1", "Application"),
+    ]
+    as_json = json.loads(kkc(site_repo, "bootstrap", "site-a", "-o", "json").stdout)["items"]
+    assert as_json == docs
+    assert not (site_repo / "deploy").exists(), "bootstrap without --write wrote something"
+
+
+def test_bootstrap_without_crd_dir_warns(site_repo: Path, kkc) -> None:
+    result = kkc(site_repo, "bootstrap", "site-b", crd=False)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: {api} {kind} objects not validated: no CRD directory "
+        "(set KKC_CRD_DIR or --crd-dir)"
+        for api, kind in (
+            ("source.toolkit.fluxcd.io/v1", "GitRepository"),
+            ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
+        )
+    ]
+
+
+def test_invalid_bootstrap_object_is_refused(
+    site_repo: Path, kkc, crd_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = gitops.bootstrap_objects
+
+    def broken(*args, **kwargs):
+        objects = real(*args, **kwargs)
+        objects[-1]["spec"]["syncPolicy"]["automated"]["selfHeel"] = True
+        return objects
+
+    monkeypatch.setattr(gitops, "bootstrap_objects", broken)
+    expected = [
+        "deploy/site-a/bootstrap.yaml:1:1: KKC302 Application/site-a: "
+        "spec.syncPolicy.automated: Additional properties are not allowed "
+        "('selfHeel' was unexpected)"
+    ]
+    result = kkc(site_repo, "bootstrap", "site-a")
+    assert (result.exit_code, result.stdout, result.stderr.splitlines()) == (3, "", expected)
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "build", "site-a")
+    assert (result.exit_code, result.stderr.splitlines()) == (3, expected)
+    assert snapshot(site_repo) == before
+
+
+def test_bootstrap_write_restores_the_file(site_repo: Path, kkc, crd_dir: str) -> None:
+    assert kkc(site_repo, "build", "site-b").exit_code == 0
+    target = site_repo / "deploy" / "site-b" / "bootstrap.yaml"
+    good = target.read_bytes()
+    target.write_text("# edited by hand\n")
+    result = kkc(site_repo, "bootstrap", "site-b", "--write")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "site-b: deploy/site-b/bootstrap.yaml written\n"
+    assert result.stdout.encode() == good == target.read_bytes()
+
+
+SITE_OPTIONS = """\
+gitops:
+  engine: {engine}
+  repoURL: ssh://git@git.example.com/cloud/deploy.git
+  revision: 0123456789abcdef0123456789abcdef01234567
+  path: clusters/fra/opt
+  namespace: gitops
+  project: openstack-fra
+  automated: false
+  prune: false
+  interval: 2m
+  timeout: 1h
+  secretRef: git-credentials
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_site_options_reach_the_objects(site_repo: Path, engine: str, crd_dir: str) -> None:
+    add_site(site_repo, "opt", minimal("opt", SITE_OPTIONS.format(engine=engine)))
+    objects = gitops.bootstrap_objects(load_site(site_repo, "opt"), ["infra", "db"])
+    assert validate.validate_objects(objects, "1.31", crd_dir, "opt") == ([], [])
+    if engine == "argocd":
+        project, application = objects
+        assert project["metadata"] == {
+            "name": "openstack-fra",
+            "namespace": "gitops",
+            "labels": {"kkc.openstack.org/site": "opt"},
+        }
+        assert application["spec"]["source"] == {
+            "repoURL": "ssh://git@git.example.com/cloud/deploy.git",
+            "targetRevision": "0123456789abcdef0123456789abcdef01234567",
+            "path": "clusters/fra/opt",
+        }
+        assert "automated" not in application["spec"]["syncPolicy"]
+        return
+    source, infra, db = objects
+    assert source["spec"]["ref"] == {"commit": "0123456789abcdef0123456789abcdef01234567"}
+    assert source["spec"]["interval"] == "2m"
+    assert source["spec"]["secretRef"] == {"name": "git-credentials"}
+    assert [k["spec"]["path"] for k in (infra, db)] == [
+        "./clusters/fra/opt/stages/infra",
+        "./clusters/fra/opt/stages/db",
+    ]
+    assert {
+        (k["metadata"]["namespace"], k["spec"]["prune"], k["spec"]["timeout"]) for k in (infra, db)
+    } == {("gitops", False, "1h")}
+
+
+# --- a site removed from the repository -------------------------------------------------
+
+
+def test_removed_site_leaves_no_stale_output(site_repo: Path, kkc, crd_dir: str) -> None:
+    assert kkc(site_repo, "build", "--all", "--commit").exit_code == 0
+    repo = git.Repo(site_repo)
+    write(site_repo, "deploy/site-b/NOTES.md", "kept: kkc does not own this\n")
+    write(site_repo, "deploy/hand-made/kustomization.yaml", "resources: []\n")
+    owned = json.loads((site_repo / "deploy/site-b/.kkc-files").read_text())
+    repo.index.remove(["sites/site-b/site.yaml"], working_tree=True)
+    repo.index.commit("drop site-b")
+
+    # building named sites never removes anything
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 0, result.output
+    assert (site_repo / "deploy/site-b/.kkc-files").is_file()
+
+    result = kkc(site_repo, "build", "--all", "--commit")
+    assert result.exit_code == 0, result.output
+    head = repo.head.commit
+    assert result.stdout.splitlines() == [
+        "site-a: deploy/site-a/ up to date; nothing to commit",
+        f"site-b: removed deploy/site-b/ (the site no longer exists; files: "
+        f"{len(owned['files']) + 1} removed; objects: {len(owned['objects'])} removed); "
+        f"committed {head.hexsha[:12]}",
+    ]
+    left = sorted(
+        p.relative_to(site_repo / "deploy/site-b").as_posix()
+        for p in (site_repo / "deploy/site-b").rglob("*")
+    )
+    assert left == ["NOTES.md"]
+    assert (site_repo / "deploy/hand-made/kustomization.yaml").is_file()
+    assert head.message.startswith("kkc: remove site-b\n\nObjects: 0 added, 0 changed, ")
+    assert "Site-Digest" not in head.message
+    assert [b.path for b in head.tree.traverse() if b.path.startswith("deploy/site-b")] == []
+    [parent] = head.parents
+    assert {d.a_path for d in parent.diff(head)} == {
+        f"deploy/site-b/{p}" for p in [*owned["files"], ".kkc-files"]
+    }
+    # and a second run finds nothing left to do
+    again = kkc(site_repo, "build", "--all", "--commit")
+    assert again.stdout == "site-a: deploy/site-a/ up to date; nothing to commit\n"
