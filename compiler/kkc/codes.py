@@ -24,6 +24,8 @@ CODES: dict[str, str] = {
     "KKC124": "overlay not found",
     "KKC125": "site name does not match its directory",
     "KKC126": "unsupported configuration (a feature kkc does not implement yet)",
+    "KKC145": "tls is enabled but ingress is not (TLS is terminated by the Ingress objects)",
+    "KKC146": "endpoints.scheme disagrees with tls (tls is enabled and the scheme is http)",
     "KKC130": "unknown config section or option (with did-you-mean)",
     "KKC131": "config value has the wrong type",
     "KKC132": "config value out of range or not an allowed choice",

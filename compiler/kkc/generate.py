@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__, overlays
+from . import __version__, features, overlays
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .releases import image_tag
 from .services import HEADER, STAGES, SecretSpec, ServiceOutput, Workload, enabled_services
@@ -306,8 +306,10 @@ def render_tree(site: Site) -> dict[str, bytes]:
     ]
     files: dict[str, bytes] = {}
     stages = []
+    # the site features (ingress, tls, ...) place their objects like a service does
+    placed = outputs + features.outputs(site)
     for index, stage in enumerate(STAGES):
-        stage_files = _stage(site, stage, index * 10, outputs, images)
+        stage_files = _stage(site, stage, index * 10, placed, images)
         if stage_files:
             stages.append(f"stages/{stage}")
             files.update({f"stages/{stage}/{rel}": data for rel, data in stage_files.items()})
