@@ -28,6 +28,8 @@ CODES: dict[str, str] = {
     "component, or a directory that is not a stage)",
     "KKC128": "two overlays set one value differently (warning; the later listed wins)",
     "KKC129": "overlay changes nothing for the site (warning, `kkc lint`)",
+    "KKC145": "tls is enabled but ingress is not (TLS is terminated by the Ingress objects)",
+    "KKC146": "endpoints.scheme disagrees with tls (tls is enabled and the scheme is http)",
     "KKC130": "unknown config section or option (with did-you-mean)",
     "KKC131": "config value has the wrong type",
     "KKC132": "config value out of range or not an allowed choice",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__, gitops, overlays, overrides
+from . import __version__, features, gitops, overlays, overrides
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .patches import SitePatch
 from .releases import image_tag
@@ -326,9 +326,11 @@ def render_tree(
     ]
     files: dict[str, bytes] = {}
     stages = []
+    # the site features (ingress, tls, ...) place their objects like a service does
+    placed = outputs + features.outputs(site)
     for index, stage in enumerate(STAGES):
         stage_files = _stage(
-            site, stage, index * 10, outputs, images, (site_patches or {}).get(stage, [])
+            site, stage, index * 10, placed, images, (site_patches or {}).get(stage, [])
         )
         if stage_files:
             stages.append(f"stages/{stage}")

@@ -94,6 +94,12 @@ _AGENT_TOLERATIONS = {
     },
 }
 CRON_SCHEDULE = r"(@(hourly|daily|weekly|monthly|yearly))|(\S+( \S+){4})"
+# Kubernetes annotations (keys are qualified names; values are always strings).
+_ANNOTATIONS = {
+    "type": "dict",
+    "keysrules": {"type": "string", "regex": LABEL_KEY},
+    "valuesrules": {"type": "string"},
+}
 
 SCHEMA: dict[str, Any] = {
     "schemaVersion": {"type": "integer", "required": True, "allowed": [1]},
@@ -151,6 +157,37 @@ SCHEMA: dict[str, Any] = {
                 "type": "dict",
                 "keysrules": {"type": "string", "allowed": PUBLIC_HOST_NAMES},
                 "valuesrules": {"type": "string", "regex": DNS1123_SUBDOMAIN, "maxlength": 253},
+            },
+        },
+    },
+    # Ingress objects for the public endpoints (kkc.features.ingress; overlays/ingress).
+    "ingress": {
+        "type": "dict",
+        "schema": {
+            "enabled": {"type": "boolean"},
+            "className": {"type": "string", "regex": DNS1123_SUBDOMAIN, "maxlength": 253},
+            "annotations": _ANNOTATIONS,
+            # per public endpoint (a key of endpoints.hosts): merged over ingress.annotations
+            "endpoints": {
+                "type": "dict",
+                "keysrules": {"type": "string", "allowed": PUBLIC_HOST_NAMES},
+                "valuesrules": {"type": "dict", "schema": {"annotations": _ANNOTATIONS}},
+            },
+        },
+    },
+    # cert-manager Certificates for the public host names, used by the Ingress objects
+    # (kkc.features.tls; overlays/tls).
+    "tls": {
+        "type": "dict",
+        "schema": {
+            "enabled": {"type": "boolean"},
+            "issuer": {
+                "type": "dict",
+                "schema": {
+                    "kind": {"type": "string", "allowed": ["Issuer", "ClusterIssuer"]},
+                    "name": {"type": "string", "regex": DNS1123_SUBDOMAIN, "maxlength": 253},
+                    "group": {"type": "string", "regex": DNS1123_SUBDOMAIN, "maxlength": 253},
+                },
             },
         },
     },

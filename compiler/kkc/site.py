@@ -205,6 +205,7 @@ def _plaintext_secrets(layer: Layer) -> list[Problem]:
             elif (
                 SECRETISH_KEY.search(str(key))
                 and here not in NOT_SECRET_PATHS
+                and path[-1:] != ("annotations",)  # names of Kubernetes annotations
                 and isinstance(value, str | int | float)
                 and not isinstance(value, bool)
             ):
@@ -372,6 +373,9 @@ def load_site(root: Path, name: str, skip_overlays: frozenset[str] = frozenset()
         raise InputError(problems)
 
     problems += _semantic_checks(site, where)
+    from . import features  # features build on the services, which import this module
+
+    problems += features.check(site, where)
     problems += overlays.check_dirs(root, site.get("overlays") or [])
     site.patches, patch_problems = patch_files.load(root, name)
     problems += patch_problems

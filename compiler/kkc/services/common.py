@@ -138,6 +138,9 @@ class ServiceOutput:
         return [s for s in STAGES if s in used]
 
 
+KEYSTONE_PORT = 5000  # the keystone-api Service
+
+
 def header(site: Site) -> str:
     return HEADER.format(site=site.name)
 
@@ -156,7 +159,7 @@ def public_url(site: Site, svc: str, path: str = "") -> str:
 
 
 def keystone_internal(site: Site) -> str:
-    return internal_url(site, "keystone-api", 5000)
+    return internal_url(site, "keystone-api", KEYSTONE_PORT)
 
 
 def openstack_ini(site: Site, svc: str, sections: Ini, *, auth: bool = True) -> Ini:
