@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import __version__, overlays
+from .features import enabled_features
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .releases import image_tag
 from .services import HEADER, STAGES, SecretSpec, ServiceOutput, Workload, enabled_services
@@ -296,7 +297,8 @@ def _stage(
 
 
 def render_tree(site: Site) -> dict[str, bytes]:
-    outputs = enabled_services(site)
+    services = enabled_services(site)
+    outputs = services + enabled_features(site, services)
     release, distro = site.get("openstack.release"), site.get("openstack.distro")
     tag = image_tag(release, distro, site.get("openstack.tagSuffix", ""))
     prefix = f"{site.get('openstack.registry')}/{site.get('openstack.namespace')}"
@@ -317,5 +319,5 @@ def render_tree(site: Site) -> dict[str, bytes]:
         "resources": stages,
     }
     files["kustomization.yaml"] = _yaml_file(site, kustomization)
-    files["README.md"] = _readme(site, outputs, stages)
+    files["README.md"] = _readme(site, services, stages)
     return dict(sorted(files.items()))

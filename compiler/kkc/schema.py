@@ -19,6 +19,7 @@ QUANTITY = r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?"
 LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
 LABEL_KEY = r"([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 SECRET_REF = r"[A-Za-z0-9_./-]+"
+CIDR = r"[0-9a-fA-F.:]+/[0-9]{1,3}"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 PUBLIC_HOST_NAMES = [
     "cinder",
@@ -283,6 +284,32 @@ SCHEMA: dict[str, Any] = {
         },
     },
     "overlays": {"type": "list", "schema": {"type": "string", "regex": DNS1123_LABEL}},
+    # Features (off by default; the overlays of the same name switch them on).
+    "monitoring": {
+        "type": "dict",
+        "schema": {
+            "enabled": {"type": "boolean"},
+            # the namespace Prometheus scrapes from (network-policy lets it in)
+            "namespace": {"type": "string", "regex": DNS1123_LABEL, "maxlength": 63},
+            # on every ServiceMonitor/PodMonitor: what the Prometheus instance selects
+            "labels": {
+                "type": "dict",
+                "keysrules": {"type": "string", "regex": LABEL_KEY},
+                "valuesrules": {"type": "string", "regex": LABEL_VALUE, "maxlength": 63},
+            },
+            "interval": {"type": "string", "regex": r"([0-9]+(ms|s|m|h))+"},
+        },
+    },
+    "networkPolicy": {
+        "type": "dict",
+        "schema": {
+            "enabled": {"type": "boolean"},
+            # where the node agents' (hostNetwork) connections come from
+            "nodeCIDRs": {"type": "list", "schema": {"type": "string", "regex": CIDR}},
+            # the ingress controller's namespace: it reaches the public APIs
+            "ingressNamespace": {"type": "string", "regex": DNS1123_LABEL, "maxlength": 63},
+        },
+    },
     "gitops": {
         "type": "dict",
         "schema": {
