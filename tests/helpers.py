@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import re
 from pathlib import Path
 
 import git
@@ -27,6 +28,16 @@ endpoints:
 
 def minimal(name: str, extra: str = "") -> str:
     return MINIMAL.format(name=name) + extra
+
+
+def drop_overlays(root: Path, site: str, *names: str) -> None:
+    """Remove ``names`` from the one-line ``overlays: [...]`` list of a site."""
+    path = root / "sites" / site / "site.yaml"
+    text = path.read_text(encoding="utf-8")
+    match = re.search(r"^overlays: \[(.*)\]$", text, re.M)
+    assert match, f"{path} has no one-line overlays list"
+    kept = [o.strip() for o in match.group(1).split(",") if o.strip() not in names]
+    path.write_text(text.replace(match.group(0), f"overlays: [{', '.join(kept)}]"), "utf-8")
 
 
 def write(root: Path, rel: str, data: str | bytes) -> Path:

@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from conftest import CRD_DIR, PROJECT, make_repo, snapshot
-from helpers import add_site, commit, doc, minimal, tree, write
+from helpers import add_site, commit, doc, drop_overlays, minimal, tree, write
 from kkc.cli import app
 from kkc.features.ingress import BACKENDS
 from kkc.lint import check_references
@@ -22,7 +22,7 @@ from kkc.site import load_site
 from kkc.yamlio import load_stream
 
 SITE_A = "sites/site-a/site.yaml"
-TLS_BLOCK = "overlays: [ingress, tls]\ntls:\n  issuer:\n    name: fra1-acme\n"
+TLS_BLOCK = "tls:\n  issuer:\n    name: fra1-acme\n"
 NGINX = "nginx.ingress.kubernetes.io/"
 # site-a's public endpoints: Ingress name -> (stage, host, Service port)
 SITE_A_INGRESSES = {
@@ -77,6 +77,8 @@ def built_a(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]
 
 
 def test_site_a_uses_the_ingress_and_tls_overlays() -> None:
+    site = yaml.safe_load((PROJECT / SITE_A).read_text())
+    assert {"ingress", "tls"} <= set(site["overlays"])
     assert TLS_BLOCK in (PROJECT / SITE_A).read_text()
 
 
@@ -147,7 +149,8 @@ def test_public_endpoints_are_https(built_a) -> None:
 
 
 def test_ingress_without_tls(site_repo: Path, kkc, crd_dir: str) -> None:
-    edit_site_a(site_repo, TLS_BLOCK, "overlays: [ingress]\n")
+    edit_site_a(site_repo, TLS_BLOCK, "")
+    drop_overlays(site_repo, "site-a", "tls")
     result = kkc(site_repo, "build", "site-a")
     assert result.exit_code == 0, result.output
     identity = site_repo / "deploy/site-a/stages/identity"
@@ -249,7 +252,7 @@ def test_tls_needs_the_ingress(site_repo: Path, kkc) -> None:
 
 
 def test_tls_needs_an_issuer(site_repo: Path, kkc) -> None:
-    edit_site_a(site_repo, TLS_BLOCK, "overlays: [ingress, tls]\n")
+    edit_site_a(site_repo, TLS_BLOCK, "")
     assert run_bad(kkc, site_repo, "site-a") == [
         "sites/site-a/site.yaml:1:1: KKC113 tls.issuer: tls is enabled and needs issuer.name: "
         "the cert-manager ClusterIssuer that signs the public certificates"

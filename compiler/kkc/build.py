@@ -300,11 +300,10 @@ def secret_requirements(site: Site) -> list[dict[str, Any]]:
     """Every Secret the site's output reads, its keys, and where each comes from."""
     from . import features
     from .generate import all_secrets, remote_key
-    from .services import enabled_services
 
     backend = site.get("secrets.backend")
     out = []
-    for spec in all_secrets(enabled_services(site) + features.outputs(site)):
+    for spec in all_secrets(features.site_outputs(site)):
         if spec.created_by:
             source = f"created in the cluster by {spec.created_by}"
         elif backend == "external-secrets":

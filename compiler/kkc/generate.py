@@ -315,8 +315,10 @@ def render_tree(
 ) -> dict[str, bytes]:
     """deploy/<site>/ as {relative path: bytes}; ``site_patches`` are the site's own
     patches by the stage of their targets (see :func:`kkc.patches.route`)."""
-    outputs = enabled_services(site)
-    overrides.apply(site, outputs)
+    services = enabled_services(site)
+    overrides.apply(site, services)
+    # the site features (ingress, tls, monitoring, ...) place their objects like a service
+    outputs = services + features.outputs(site, services)
     release, distro = site.get("openstack.release"), site.get("openstack.distro")
     tag = image_tag(release, distro, site.get("openstack.tagSuffix", ""))
     prefix = f"{site.get('openstack.registry')}/{site.get('openstack.namespace')}"
@@ -326,11 +328,9 @@ def render_tree(
     ]
     files: dict[str, bytes] = {}
     stages = []
-    # the site features (ingress, tls, ...) place their objects like a service does
-    placed = outputs + features.outputs(site)
     for index, stage in enumerate(STAGES):
         stage_files = _stage(
-            site, stage, index * 10, placed, images, (site_patches or {}).get(stage, [])
+            site, stage, index * 10, outputs, images, (site_patches or {}).get(stage, [])
         )
         if stage_files:
             stages.append(f"stages/{stage}")
@@ -341,7 +341,7 @@ def render_tree(
         "resources": stages,
     }
     files["kustomization.yaml"] = _yaml_file(site, kustomization)
-    files["README.md"] = _readme(site, outputs, stages)
+    files["README.md"] = _readme(site, services, stages)
     names = [s.split("/")[1] for s in stages]
     files[gitops.BOOTSTRAP] = gitops.bootstrap_yaml(site, gitops.bootstrap_objects(site, names))
     return dict(sorted(files.items()))

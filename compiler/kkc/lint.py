@@ -86,6 +86,7 @@ def provided(site: Site, objects: list[dict[str, Any]]) -> set[tuple[str, str]]:
             have.add(("Secret", ((obj.get("spec") or {}).get("target") or {}).get("name") or name))
         if kind == "Certificate":
             have.add(("Secret", (obj.get("spec") or {}).get("secretName", "")))
+    # the services' Secrets; a feature's (a Certificate's, say) come with its objects
     have |= {("Secret", s.name) for out in enabled_services(site) for s in out.secrets}
     return have
 

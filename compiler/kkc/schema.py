@@ -23,6 +23,7 @@ SECRET_REF = r"[A-Za-z0-9_./-]+"
 DURATION = r"([0-9]+(\.[0-9]+)?(ms|s|m|h))+"
 # a relative path inside the repository, without "." or ".." segments
 GITOPS_PATH = r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*"
+CIDR = r"[0-9a-fA-F.:]+/[0-9]{1,3}"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 PUBLIC_HOST_NAMES = [
     "cinder",
@@ -342,6 +343,32 @@ SCHEMA: dict[str, Any] = {
         },
     },
     "overlays": {"type": "list", "schema": {"type": "string", "regex": DNS1123_LABEL}},
+    # Features (off by default; the overlays of the same name switch them on).
+    "monitoring": {
+        "type": "dict",
+        "schema": {
+            "enabled": {"type": "boolean"},
+            # the namespace Prometheus scrapes from (network-policy lets it in)
+            "namespace": {"type": "string", "regex": DNS1123_LABEL, "maxlength": 63},
+            # on every ServiceMonitor/PodMonitor: what the Prometheus instance selects
+            "labels": {
+                "type": "dict",
+                "keysrules": {"type": "string", "regex": LABEL_KEY},
+                "valuesrules": {"type": "string", "regex": LABEL_VALUE, "maxlength": 63},
+            },
+            "interval": {"type": "string", "regex": r"([0-9]+(ms|s|m|h))+"},
+        },
+    },
+    "networkPolicy": {
+        "type": "dict",
+        "schema": {
+            "enabled": {"type": "boolean"},
+            # where the node agents' (hostNetwork) connections come from
+            "nodeCIDRs": {"type": "list", "schema": {"type": "string", "regex": CIDR}},
+            # the ingress controller's namespace: it reaches the public APIs
+            "ingressNamespace": {"type": "string", "regex": DNS1123_LABEL, "maxlength": 63},
+        },
+    },
     "gitops": {
         "type": "dict",
         "schema": {

@@ -8,6 +8,7 @@ Maps merge deeply; scalars and lists replace; an explicit null deletes an inheri
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -502,6 +503,8 @@ def _semantic_checks(site: Site, where: Any) -> list[Problem]:
             is_key=True,
         )
 
+    _network_policy_checks(site, add)
+
     secrets = site.get("secrets", {})
     if secrets.get("backend") == "external-secrets" and not secrets.get("store"):
         add(
@@ -537,3 +540,26 @@ def _semantic_checks(site: Site, where: Any) -> list[Problem]:
             f"{62 - len(longest)} characters",
         )
     return problems
+
+
+def _network_policy_checks(site: Site, add: Any) -> None:
+    """networkPolicy.nodeCIDRs: real networks, and present when node agents need them."""
+    from .features.network_policy import needs_nodes
+
+    if not site.get("networkPolicy.enabled"):
+        return
+    cidrs = site.get("networkPolicy.nodeCIDRs") or []
+    for i, cidr in enumerate(cidrs):
+        try:
+            ipaddress.ip_network(cidr)
+        except ValueError as exc:
+            add(("networkPolicy", "nodeCIDRs", i), "KKC112", f'"{cidr}" is not a network ({exc})')
+    agents = needs_nodes(site)
+    if not cidrs and agents:
+        add(
+            ("networkPolicy", "nodeCIDRs"),
+            "KKC113",
+            f"network policies are on and {', '.join(agents)} run with hostNetwork: list the "
+            "nodes' address ranges so the servers they reach can admit them",
+            is_key=True,
+        )
