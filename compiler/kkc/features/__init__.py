@@ -1,0 +1,1 @@
+"""Site-level features that overlays switch on (see overlays/<name>/defaults.yaml)."""
