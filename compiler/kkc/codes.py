@@ -29,6 +29,8 @@ CODES: dict[str, str] = {
     "KKC132": "config value out of range or not an allowed choice",
     "KKC133": "deprecated config option (warning; names its replacement)",
     "KKC134": "secret config option set in plain text",
+    "KKC155": "Nova's and Cinder's Ceph users and libvirt secret UUIDs disagree "
+    "(one UUID per Ceph user)",
     # rendered output (exit 3)
     "KKC300": "kustomize build failed",
     "KKC301": "object fails the Kubernetes schema of the site's version",
