@@ -191,7 +191,7 @@ def test_commit_only_touches_the_site_directory_even_with_a_bad_manifest(
 def test_commit_outside_a_git_repository_exit_4(tmp_path: Path, kkc) -> None:
     root = tmp_path / "plain"
     root.mkdir()
-    for part in ("sites", "base"):
+    for part in ("sites", "base", "overlays"):
         shutil.copytree(Path(__file__).resolve().parent.parent / part, root / part)
     with pytest.raises(git.InvalidGitRepositoryError):
         git.Repo(root, search_parent_directories=True)

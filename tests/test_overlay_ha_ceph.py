@@ -232,6 +232,7 @@ def test_ceph_keyrings_only_from_secrets(repo: Path, objects: dict) -> None:
         '{{ index . "ceph.client.cinder.keyring" '
         "| regexFind `key\\s*=\\s*\\S+` | regexFind `[A-Za-z0-9+/]+=*$` }}"
     )
+    assert keys[f"{UUID}.base64"]["content"] == "<ceph.client.cinder.keyring, its key only>"
     assert [k["key"] for k in needs["glance-ceph"]["keys"]] == [
         "ceph.conf",
         "ceph.client.glance.keyring",
