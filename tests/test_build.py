@@ -125,10 +125,12 @@ def test_file_no_longer_produced_is_removed(site_repo: Path, kkc) -> None:
     site_dir = site_repo / "deploy" / "site-a"
     write(site_dir, "NOTES.md", "keep me\n")
     assert (site_dir / PDB).is_file()
-    set_keystone_replicas(site_repo, 1)  # a single replica gets no PodDisruptionBudget
+    # A single replica gets no PodDisruptionBudget, nor a zone spread (overlay ha): the
+    # kustomization, the keystone-api patch and the ownership manifest change.
+    set_keystone_replicas(site_repo, 1)
     result = build_ok(kkc, site_repo)
     assert result.stdout == (
-        "site-a: wrote deploy/site-a/ (files: 0 added, 2 changed, 1 removed; "
+        "site-a: wrote deploy/site-a/ (files: 0 added, 3 changed, 1 removed; "
         "objects: 0 added, 1 changed, 1 removed)\n"
     )
     assert not (site_dir / PDB).exists()

@@ -167,6 +167,7 @@ def test_render_output_validates(site_repo: Path, kkc, crd_dir: str) -> None:
         "keystone-secrets",
         "mariadb-secrets",
         "neutron-secrets",
+        "nova-ceph",
         "nova-secrets",
         "placement-secrets",
         "rabbitmq-secrets",

@@ -261,8 +261,10 @@ def test_tls_needs_an_issuer(site_repo: Path, kkc) -> None:
 
 def test_tls_and_an_http_catalog_disagree(site_repo: Path, kkc) -> None:
     edit_site_a(site_repo, "endpoints:\n  scheme: https\n", "endpoints:\n  scheme: http\n")
+    lines = (site_repo / SITE_A).read_text().splitlines()
+    line = lines.index("  scheme: http") + 1
     assert run_bad(kkc, site_repo, "site-a") == [
-        'sites/site-a/site.yaml:19:11: KKC146 endpoints.scheme: is "http" but tls is '
+        f'sites/site-a/site.yaml:{line}:11: KKC146 endpoints.scheme: is "http" but tls is '
         "enabled: the Keystone catalog and the services would advertise http:// for "
         "endpoints served over https; set endpoints.scheme: https"
     ]

@@ -170,8 +170,8 @@ CASES = [
     ),
     pytest.param(
         "overlay",
-        minimal("overlay", "overlays:\n  - ha\n"),
-        ['{p}:8:5: KKC124 overlay "ha" not found in overlays/'],
+        minimal("overlay", "overlays:\n  - no-such\n"),
+        ['{p}:8:5: KKC124 overlay "no-such" not found in overlays/'],
         id="KKC124-overlay-missing",
     ),
     pytest.param(
@@ -375,14 +375,14 @@ def test_multiple_problems_all_reported_sorted(site_repo: Path, kkc) -> None:
 
 
 def test_missing_overlay_sorted_with_other_problems(site_repo: Path, kkc) -> None:
-    extra = "regoin: FRA1\noverlays:\n  - ha\n"
+    extra = "regoin: FRA1\noverlays:\n  - no-such\n"
     add_site(site_repo, "ovmulti", minimal("ovmulti", extra))
     result = run_build(kkc, site_repo, "ovmulti")
     p = "sites/ovmulti/site.yaml"
     assert_problems(
         result,
         f'{p}:7:1: KKC110 regoin: unknown key; did you mean "region"?',
-        f'{p}:9:5: KKC124 overlay "ha" not found in overlays/',
+        f'{p}:9:5: KKC124 overlay "no-such" not found in overlays/',
     )
 
 

@@ -286,14 +286,20 @@ def _commit(
     )
 
 
-_TEMPLATE_REF = re.compile(r'\{\{\s*(?:index \. "([^"]+)"|\.([\w-]+))\s*(\|\s*urlquery\s*)?\}\}')
+_TEMPLATE_REF = re.compile(
+    r'\{\{\s*(?:index \. "([^"]+)"|\.([\w-]+))\s*(\|\s*urlquery\s*)?(\|\s*regexFind[^}]*)?\}\}'
+)
 
 
 def _placeholders(template: str) -> str:
-    """An ExternalSecret template as a human fills it in: {{ .password }} -> <password>."""
-    return _TEMPLATE_REF.sub(
-        lambda m: f"<{m.group(1) or m.group(2)}{', URL-encoded' if m.group(3) else ''}>", template
-    )
+    """An ExternalSecret template as a human fills it in: {{ .password }} -> <password>;
+    a keyring's bare key (nova-ceph) -> <keyring, its key only>."""
+
+    def hint(m: re.Match[str]) -> str:
+        how = ", URL-encoded" if m.group(3) else ", its key only" if m.group(4) else ""
+        return f"<{m.group(1) or m.group(2)}{how}>"
+
+    return _TEMPLATE_REF.sub(hint, template)
 
 
 def secret_requirements(site: Site) -> list[dict[str, Any]]:

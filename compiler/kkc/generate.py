@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import __version__, features, gitops, overlays, overrides
+from .features import ha
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .patches import SitePatch
 from .releases import image_tag
@@ -37,8 +38,15 @@ def _nest(path: list[str], leaf: dict[str, Any]) -> dict[str, Any]:
     return leaf
 
 
+def _replicas(site: Site, svc: str, wl: Workload) -> int:
+    return site.get(f"services.{svc}.{wl.component}.replicas", 1) if wl.scalable else 1
+
+
 def _workload_patch(site: Site, svc: str, wl: Workload) -> dict[str, Any] | None:
     pod: dict[str, Any] = control_plane_placement(site) if wl.placed else {}
+    spread = ha.zone_spread(site, svc, wl.component, _replicas(site, svc, wl))
+    if spread:
+        pod["topologySpreadConstraints"] = spread
     if not wl.placed and wl.nodes is not None:
         # nodes="" : the service's own nodeSelector/tolerations (services.<svc>.nodeSelector)
         agents = site.get(".".join(filter(None, ("services", svc, wl.nodes))), {}) or {}
@@ -85,12 +93,7 @@ def _pdb(wl: Workload, svc: str) -> dict[str, Any]:
         "metadata": {"name": wl.name},
         "spec": {
             "maxUnavailable": 1,
-            "selector": {
-                "matchLabels": {
-                    "app.kubernetes.io/name": svc,
-                    "app.kubernetes.io/component": wl.component,
-                }
-            },
+            "selector": ha.selector(svc, wl.component),
         },
     }
 
@@ -260,7 +263,7 @@ def _stage(
                 files[rel] = _yaml_file(site, patch)
                 patches.append({"path": rel})
             if wl.scalable:
-                count = site.get(f"services.{out.name}.{wl.component}.replicas", 1)
+                count = _replicas(site, out.name, wl)
                 replicas.append({"name": wl.name, "count": count})
                 if count > 1:
                     rel = f"pdb/{wl.name}-poddisruptionbudget.yaml"

@@ -205,7 +205,19 @@ SCHEMA: dict[str, Any] = {
                 tokenExpiration={"type": "integer", "min": 300, "max": 604800},
                 fernetRotationHours={"type": "integer", "allowed": [1, 2, 3, 4, 6, 8, 12, 24]},
             ),
+            # Ephemeral disks: local (the node's /var/lib/nova/instances) or rbd (Ceph;
+            # Secret nova-ceph, libvirt secrets on the computes).
             "nova": _service(
+                backend={"type": "string", "allowed": ["local", "rbd"]},
+                rbd={
+                    "type": "dict",
+                    "schema": {
+                        "pool": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
+                        "user": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
+                        # libvirt secret UUID of client.<user>'s key (not a secret)
+                        "secretUuid": {"type": "string", "regex": UUID},
+                    },
+                },
                 api=_component(workers=_WORKERS),
                 metadata=_component(workers=_WORKERS),
                 conductor=_component(workers=_WORKERS),
@@ -367,6 +379,25 @@ SCHEMA: dict[str, Any] = {
             "nodeCIDRs": {"type": "list", "schema": {"type": "string", "regex": CIDR}},
             # the ingress controller's namespace: it reaches the public APIs
             "ingressNamespace": {"type": "string", "regex": DNS1123_LABEL, "maxlength": 63},
+        },
+    },
+    # High availability of the stateless tier (overlay ha): every workload with more than
+    # one replica is spread across spread.topologyKey (zones) besides the nodes.
+    "ha": {
+        "type": "dict",
+        "schema": {
+            "enabled": {"type": "boolean"},
+            "spread": {
+                "type": "dict",
+                "schema": {
+                    "topologyKey": {"type": "string", "regex": LABEL_KEY},
+                    "maxSkew": {"type": "integer", "min": 1, "max": 10},
+                    "whenUnsatisfiable": {
+                        "type": "string",
+                        "allowed": ["ScheduleAnyway", "DoNotSchedule"],
+                    },
+                },
+            },
         },
     },
     "gitops": {

@@ -409,6 +409,8 @@ SINGLE_REPLICA = {
     ("neutron", "ovnNbDb"): "OVN database RAFT clustering",
     ("neutron", "ovnSbDb"): "OVN database RAFT clustering",
 }
+# Services whose RBD user needs a libvirt secret on the computes.
+RBD_USERS = ("nova", "cinder")
 # Services with a public endpoint; each needs endpoints.hosts.<name> when enabled.
 PUBLIC_HOSTS: dict[str, tuple[str, ...]] = {
     "keystone": ("keystone",),
@@ -504,6 +506,21 @@ def _semantic_checks(site: Site, where: Any) -> list[Problem]:
         )
 
     _network_policy_checks(site, add)
+    if (
+        site.enabled("nova")
+        and site.get("services.nova.backend") == "rbd"
+        and not site.get("services.nova.rbd.secretUuid")
+    ):
+        add(
+            ("services", "nova", "rbd"),
+            "KKC113",
+            "the rbd back end needs secretUuid: the libvirt secret UUID under which the "
+            "computes hold the Ceph key of the nova rbd user",
+            is_key=True,
+        )
+    conflict = _libvirt_secret_conflict(site)
+    if conflict:
+        add(("services", "nova", "rbd", "secretUuid"), "KKC155", conflict)
 
     secrets = site.get("secrets", {})
     if secrets.get("backend") == "external-secrets" and not secrets.get("store"):
@@ -563,3 +580,25 @@ def _network_policy_checks(site: Site, add: Any) -> None:
             "nodes' address ranges so the servers they reach can admit them",
             is_key=True,
         )
+
+
+def _libvirt_secret_conflict(site: Site) -> str:
+    """Nova's and Cinder's RBD users become libvirt secrets on the computes, one per Ceph
+    user (libvirt refuses a second secret for the usage name ``client.<user> secret``): one
+    user must have one UUID, and one UUID belongs to one user (KKC155)."""
+    if not all(site.enabled(s) and site.get(f"services.{s}.backend") == "rbd" for s in RBD_USERS):
+        return ""
+    nova, cinder = site.get("services.nova.rbd"), site.get("services.cinder.rbd")
+    nova_uuid, cinder_uuid = nova.get("secretUuid"), cinder.get("secretUuid")
+    same_user = nova["user"] == cinder["user"]
+    if not nova_uuid or not cinder_uuid or same_user == (nova_uuid == cinder_uuid):
+        return ""
+    if same_user:
+        return (
+            f"must be services.cinder.rbd.secretUuid ({cinder_uuid}): Nova and Cinder both "
+            f"use client.{nova['user']}, and libvirt holds one secret per Ceph user"
+        )
+    return (
+        f"is already the libvirt secret of client.{cinder['user']} "
+        f"(services.cinder.rbd.secretUuid); client.{nova['user']} needs a UUID of its own"
+    )

@@ -5,9 +5,18 @@ Single-cell layout as in the upstream install guide: every control-plane contain
 ``[api_database] connection`` (nova_api) and ``[database] connection`` (nova, the cell1
 database); cell0 (nova_cell0) is derived from the latter by ``nova-manage cell_v2
 map_cell0``. nova-compute gets no database connection at all (its own drop-in).
+
+Ceph (``services.nova.backend: rbd``, and Cinder volumes on ``rbd``): as kolla-ansible's
+nova-cell role, each Ceph user the computes use is a libvirt secret (``<uuid>.xml`` in the
+ConfigMap, the bare key ``<uuid>.base64`` from the Secret ``nova-ceph``) that kolla_start
+copies to /etc/libvirt/secrets/ in nova-libvirt, where libvirtd loads it at start.
+nova-compute reads ceph.conf and the keyring from ``nova-ceph`` at /etc/ceph. Keys only
+ever come from that Secret; the UUIDs are site values (not secret).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from ..kolla import Ini, KollaConfig, render_ini
 from ..releases import RELEASES
@@ -40,6 +49,19 @@ METADATA_PORT = 8775
 NOVNCPROXY_PORT = 6080
 SKIP = ("KOLLA_SKIP_EXTEND_START", "")
 COMPUTE_CONF = "nova-compute.conf"  # drop-in key without database connections
+CEPH_CONF = "/etc/ceph/ceph.conf"
+LIBVIRT_SECRETS = "/etc/libvirt/secrets"  # libvirtd's persistent secrets: <uuid>.xml/.base64
+# Go template pipeline (External Secrets, sprig): the bare key of a keyring's "key = ..." line.
+KEY_FROM_KEYRING = r"regexFind `key\s*=\s*\S+` | regexFind `[A-Za-z0-9+/]+=*$`"
+# As kolla-ansible's nova-cell role defines it (persistent).
+LIBVIRT_SECRET = """\
+<secret ephemeral='no' private='no'>
+  <uuid>{uuid}</uuid>
+  <usage type='ceph'>
+    <name>client.{user} secret</name>
+  </usage>
+</secret>
+"""
 
 # nova-manage cell_v2 create_cell is not idempotent (a second call with the same URLs exits
 # 2, one with changed URLs adds a second "cell1"): create cell1 once, afterwards bring its
@@ -161,9 +183,94 @@ def _compute_ini(site: Site, nova: dict) -> Ini:
         "virt_type": nova["compute"]["virtType"],
         "connection_uri": "qemu:///system",
     }
+    sections["libvirt"].update(_rbd_libvirt(site))
     ini = openstack_ini(site, "nova", sections, auth=False)
     del ini["database"]  # nova-compute has no database access
     return ini
+
+
+def _rbd_libvirt(site: Site) -> dict[str, object]:
+    """[libvirt] options of the computes for Ceph: ephemeral disks on RBD (backend rbd),
+    and the user and libvirt secret of RBD disks (Cinder volumes too, as kolla-ansible)."""
+    nova = site.get("services.nova")
+    opts: dict[str, object] = {}
+    if nova["backend"] == "rbd":
+        opts = {
+            "images_type": "rbd",
+            "images_rbd_pool": nova["rbd"]["pool"],
+            "images_rbd_ceph_conf": CEPH_CONF,
+            "disk_cachemodes": "network=writeback",
+            "hw_disk_discard": "unmap",
+        }
+    secrets = libvirt_secrets(site)
+    if secrets:
+        opts["rbd_user"] = secrets[0].user
+        opts["rbd_secret_uuid"] = secrets[0].uuid
+    return opts
+
+
+@dataclass(frozen=True)
+class LibvirtSecret:
+    """A Ceph key held by libvirtd on every compute (``virsh secret-define`` equivalent)."""
+
+    uuid: str
+    user: str
+    source: str  # the service whose <svc>_ceph_keyring holds client.<user>'s keyring
+
+    @property
+    def keyring(self) -> str:
+        return f"ceph.client.{self.user}.keyring"
+
+    def xml(self) -> str:
+        return LIBVIRT_SECRET.format(uuid=self.uuid, user=self.user)
+
+
+def libvirt_secrets(site: Site) -> list[LibvirtSecret]:
+    """Nova's RBD user first (backend rbd), then Cinder's (volumes on rbd), one per user;
+    the site checks (KKC155) guarantee one UUID per user."""
+    cinder_rbd = site.enabled("cinder") and site.get("services.cinder.backend") == "rbd"
+    cinder_user = site.get("services.cinder.rbd.user") if cinder_rbd else None
+    out: list[LibvirtSecret] = []
+    if site.get("services.nova.backend") == "rbd":
+        rbd = site.get("services.nova.rbd")
+        source = "cinder" if rbd["user"] == cinder_user else "nova"
+        out.append(LibvirtSecret(rbd["secretUuid"], rbd["user"], source))
+    if cinder_rbd and all(s.user != cinder_user for s in out):
+        out.append(LibvirtSecret(site.get("services.cinder.rbd.secretUuid"), cinder_user, "cinder"))
+    return out
+
+
+def _ceph_secret(site: Site) -> SecretSpec | None:
+    """nova-ceph: ceph.conf (backend rbd), the keyring of each libvirt secret's user and
+    its bare key (``<uuid>.base64``, templated from the keyring)."""
+    secrets = libvirt_secrets(site)
+    if not secrets:
+        return None
+    keys = []
+    if site.get("services.nova.backend") == "rbd":
+        keys.append(SecretKey("ceph.conf", "ceph.conf of the cluster", source="nova_ceph_conf"))
+    for sec in secrets:
+        keys.append(
+            SecretKey(
+                sec.keyring,
+                f"keyring of the Ceph user client.{sec.user}",
+                source=f"{sec.source}_ceph_keyring",
+            )
+        )
+    for sec in secrets:
+        keys.append(
+            SecretKey(
+                f"{sec.uuid}.base64",
+                f"the bare key of client.{sec.user} (libvirt secret {sec.uuid})",
+                template=f'{{{{ index . "{sec.keyring}" | {KEY_FROM_KEYRING} }}}}',
+            )
+        )
+    return SecretSpec(
+        "nova-ceph",
+        "Ceph client configuration of nova-compute (mounted at /etc/ceph) and the keys of "
+        "the libvirt secrets of nova-libvirt",
+        tuple(keys),
+    )
 
 
 def _secret(site: Site) -> SecretSpec:
@@ -313,6 +420,13 @@ def nova(site: Site) -> ServiceOutput:
     libvirt.add_file(
         "qemu.conf", QEMU_CONF.format(header=header(site)), "/etc/libvirt/qemu.conf", "root"
     )
+    for sec in libvirt_secrets(site):
+        libvirt.add_file(f"{sec.uuid}.xml", sec.xml(), f"{LIBVIRT_SECRETS}/{sec.uuid}.xml", "root")
+        libvirt.copy(
+            f"{sec.uuid}.base64", f"{LIBVIRT_SECRETS}/{sec.uuid}.base64", "root", secret=True
+        )
+    if cfg["backend"] == "rbd":
+        libvirt.copy("ceph.conf", CEPH_CONF, "root", "0644", secret=True)
     discover = config(
         "nova-discover-hosts-kolla", "nova-manage cell_v2 discover_hosts --by-service --verbose"
     )
@@ -377,7 +491,7 @@ def nova(site: Site) -> ServiceOutput:
             "services": [api, metadata, conductor, scheduler, novncproxy],
             "compute": [libvirt, nova_compute, discover],
         },
-        [_secret(site)],
+        [s for s in (_secret(site), _ceph_secret(site)) if s],
         db_sync=db_sync,
         registration=registration,
     )
