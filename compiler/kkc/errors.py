@@ -81,3 +81,13 @@ class EnvironmentProblem(KkcError):
     """A missing tool, a failed subprocess or a git failure (exit 4)."""
 
     exit_code = 4
+
+
+class DifferenceFound(KkcError):
+    """`kkc check` or `kkc diff` found a difference (exit 1). The report itself is already
+    printed; the message, if any, is a one-line summary for stderr."""
+
+    exit_code = 1
+
+    def lines(self) -> list[str]:
+        return [str(self)] if str(self) else []
