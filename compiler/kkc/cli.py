@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from . import __version__, build, kustomize, validate
-from .errors import Findings, KkcError, UsageError
+from . import __version__, build, check, diff, kustomize, validate
+from .errors import DifferenceFound, KkcError, UsageError
 from .site import find_root, list_sites, load_site
 from .yamlio import dump
 
@@ -218,7 +218,7 @@ def lint_cmd(
             typer.echo(warning, err=True)
         typer.echo(f"{site.name}: {len(rendered.objects)} objects valid, {len(found)} warnings")
     if strict and warnings:
-        raise Findings([f"kkc lint --strict: {len(warnings)} warnings"])
+        raise DifferenceFound(f"kkc lint --strict: {len(warnings)} warnings")
 
 
 class StreamFormat(StrEnum):
@@ -267,6 +267,109 @@ def bootstrap_cmd(
         _json({"apiVersion": "v1", "kind": "List", "items": objects})
         return
     sys.stdout.write(text.decode())
+
+
+class Format(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+SitesArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Sites (default: every site under sites/).", show_default=False),
+]
+AllOpt = Annotated[
+    bool,
+    typer.Option("--all", help="Every site under sites/ (the default when no site is named)."),
+]
+
+
+@app.command("diff")
+def diff_cmd(
+    sites: SitesArg = None,
+    all_sites: AllOpt = False,
+    against: Annotated[
+        str,
+        typer.Option(
+            "--against",
+            metavar="REV",
+            help="Compare with the output committed at this git revision "
+            "(a commit, branch or tag; in CI: the PR's base commit).",
+        ),
+    ] = "HEAD",
+    fmt: Annotated[
+        Format,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text; markdown (summary table and collapsible diffs, for a PR comment); "
+            "json (the same as data).",
+        ),
+    ] = Format.text,
+    crd_dir: CrdOpt = None,
+    root: RootOpt = None,
+) -> None:
+    """Show how the rendered objects change: the sites rendered now against their committed
+    deploy/SITE/ at REV (default HEAD). Writes nothing.
+
+    Lists added, changed and removed objects (by kind, namespace and name) with a unified
+    diff of each added or changed object's YAML. A generated ConfigMap whose hash suffix
+    changed is shown as a change. Secret values are never shown: `<masked>`, or
+    `<masked: changed>` where the value differs. Exit 1 when anything differs, 0 when not.
+
+    Examples: kkc diff site-a ; kkc diff --against origin/main --format markdown"""
+    base = _root(root)
+    chosen = build.load_sites(base, sites or [], all_sites or not sites)
+    results = diff.diff_sites(
+        base, chosen, against=against, crd_dir=crd_dir, gone=all_sites or not sites
+    )
+    report = {
+        Format.text: diff.text_report,
+        Format.markdown: diff.markdown_report,
+        Format.json: diff.json_report,
+    }[fmt]
+    sys.stdout.write(report(results))
+    if any(r.objects for r in results):
+        raise DifferenceFound()
+
+
+@app.command("check")
+def check_cmd(
+    sites: SitesArg = None,
+    all_sites: AllOpt = False,
+    crd_dir: CrdOpt = None,
+    output: OutputOpt = Output.text,
+    root: RootOpt = None,
+) -> None:
+    """For CI and pre-commit: fail (exit 1) unless deploy/SITE/ is exactly what
+    `kkc build` produces now, untouched by hand, and valid. Writes nothing.
+
+    One line per problem, naming the site and file: stale, missing or obsolete files
+    (KKC327), hand edits (KKC328), files kkc does not own (KKC329), sites never built or
+    output of removed sites (KKC330), and invalid output (KKC300-KKC310). Invalid site
+    definitions are exit 2 as everywhere.
+
+    Example: kkc check --all"""
+    base = _root(root)
+    chosen = build.load_sites(base, sites or [], all_sites or not sites)
+    results = check.check_sites(base, chosen, crd_dir=crd_dir, all_sites=all_sites or not sites)
+    failed = [r for r in results if r.problems]
+    if output is Output.json:
+        _json([r.as_dict() for r in results])
+    else:
+        for r in results:
+            if r.problems:
+                for p in r.problems:
+                    typer.echo(str(p))
+            else:
+                typer.echo(f"{r.site}: deploy/{r.site}/ up to date and valid")
+    if failed:
+        count = sum(len(r.problems) for r in failed)
+        raise DifferenceFound(
+            f"kkc check: {count} problem{'s' if count > 1 else ''} in "
+            f"{', '.join(r.site for r in failed)}"
+        )
 
 
 @app.command("show")

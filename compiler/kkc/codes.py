@@ -56,4 +56,10 @@ CODES: dict[str, str] = {
     "KKC308": "image is not a Kolla image of the site's release",
     "KKC309": "config.json would be rejected by Kolla's set_configs.py of the release",
     "KKC310": "rendered INI file uses an option the release's catalog does not have",
+    # committed output (`kkc check`, exit 1)
+    "KKC327": "committed output file stale, missing or obsolete (recompiling changes it)",
+    "KKC328": "committed output file edited by hand (differs from its digest in .kkc-files)",
+    "KKC329": "file in deploy/<site>/ that kkc does not own (not in .kkc-files)",
+    "KKC330": "site not built (no deploy/<site>/.kkc-files), or output of a site that no "
+    "longer exists",
 }

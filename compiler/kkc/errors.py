@@ -66,20 +66,6 @@ class InputError(KkcError):
         return [str(p) for p in self.problems]
 
 
-class Findings(KkcError):
-    """A check found something to fix (exit 1): stale output, a difference, a warning
-    under --strict. Each line is printed as is."""
-
-    exit_code = 1
-
-    def __init__(self, lines: list[str]):
-        self._lines = list(lines)
-        super().__init__("\n".join(self._lines))
-
-    def lines(self) -> list[str]:
-        return self._lines
-
-
 class UsageError(KkcError):
     """Bad command-line usage that is not tied to a file (exit 2)."""
 
@@ -103,3 +89,14 @@ class EnvironmentProblem(KkcError):
     """A missing tool, a failed subprocess or a git failure (exit 4)."""
 
     exit_code = 4
+
+
+class DifferenceFound(KkcError):
+    """`kkc check` or `kkc diff` found a difference, or `kkc lint --strict` a warning
+    (exit 1). The report itself is already printed; the message, if any, is a one-line
+    summary for stderr."""
+
+    exit_code = 1
+
+    def lines(self) -> list[str]:
+        return [str(self)] if str(self) else []

@@ -8,19 +8,17 @@ import tempfile
 from pathlib import Path
 
 import git
-from git import IndexFile, Repo
+from git import Blob, IndexFile, Repo
 from git.objects.commit import Commit
 
-from .errors import EnvironmentProblem
+from .errors import EnvironmentProblem, UsageError
 
 
-def open_repo(path: Path) -> Repo:
+def open_repo(path: Path, hint: str = "run `git init` or drop --commit") -> Repo:
     try:
         return Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise EnvironmentProblem(
-            f"{path} is not inside a git repository; run `git init` or drop --commit"
-        ) from None
+        raise EnvironmentProblem(f"{path} is not inside a git repository; {hint}") from None
 
 
 def head_sha(path: Path) -> str | None:
@@ -101,6 +99,53 @@ def commit_paths(repo: Repo, paths: list[Path], removed: list[Path], message: st
             return commit.hexsha
     except git.GitError as exc:
         raise EnvironmentProblem(f"git commit failed: {exc}") from None
+
+
+def resolve(repo: Repo, rev: str) -> Commit | None:
+    """The commit ``rev`` names; None for HEAD of a repository without commits."""
+    if rev == "HEAD" and not repo.head.is_valid():
+        return None
+    try:
+        return repo.commit(rev)
+    except (git.BadName, git.BadObject, ValueError):
+        raise UsageError(f"{rev}: no such git revision") from None
+
+
+def materialise(repo: Repo, commit: Commit | None, paths: list[Path], dest: Path) -> list[Path]:
+    """Write the files under ``paths`` (directories of the work tree) as they are in
+    ``commit`` into ``dest``, at the same paths relative to the repository top. Returns the
+    paths that exist in ``commit``; a path missing there is skipped."""
+    found = []
+    for path in paths:
+        rel = _rel(repo, path)
+        try:
+            entry = commit.tree / rel if commit is not None else None
+        except KeyError:
+            entry = None
+        if entry is None:
+            continue
+        found.append(path)
+        items = entry.traverse() if entry.type == "tree" else [entry]  # type: ignore[attr-defined]
+        for item in items:
+            if item.type != "blob":
+                continue
+            target = dest / item.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = item.data_stream.read()
+            if item.mode == Blob.link_mode:
+                target.symlink_to(data.decode())
+            else:
+                target.write_bytes(data)
+    return found
+
+
+def subdirectories(repo: Repo, commit: Commit | None, path: Path) -> list[str]:
+    """Names of the directories directly under ``path`` in ``commit``."""
+    try:
+        entry = commit.tree / _rel(repo, path) if commit is not None else None
+    except KeyError:
+        return []
+    return sorted(t.name for t in entry.trees) if entry is not None and entry.type == "tree" else []
 
 
 def git_version() -> str:

@@ -1,0 +1,283 @@
+"""`kkc diff`: what a change to the site definitions does to the rendered objects.
+
+"After" is the site rendered now from the work tree (validated, as `kkc build` would).
+"Before" is the committed deploy/<site>/ at a revision (default HEAD), materialised with the
+bases and overlays of that revision into a temporary directory and built with kustomize.
+Objects are matched by API group, kind, namespace and name; a generated ConfigMap or Secret
+whose hash suffix changed is matched by its name without the suffix. Secret values never
+appear: they are replaced by a fixed mask that only tells whether the value changed."""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import gitrepo, kustomize
+from .build import object_key, render
+from .site import Site
+from .yamlio import dump, load_stream
+
+MASK = "<masked>"
+MASK_CHANGED = "<masked: changed>"
+# kustomize's name-hash suffix of generated ConfigMaps and Secrets: 10 characters from the
+# alphabet of api/hasher.encode (hex digits with 0 1 3 a e replaced by g h k m t).
+_HASH_SUFFIX = re.compile(r"^(?P<stem>.+)-[2456789bcdfghkmt]{10}$")
+_GENERATED = {"ConfigMap", "Secret"}
+ORDER = ("added", "changed", "removed")
+
+Identity = tuple[str, str, str, str]  # API group, kind, namespace, name
+
+
+@dataclass
+class ObjectDiff:
+    change: str  # added | changed | removed
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    previous_name: str | None = None  # a generated ConfigMap/Secret whose hash suffix changed
+    diff: str = ""  # unified diff of the (masked) YAML; empty for removed objects
+
+    @property
+    def stem(self) -> str:
+        """The name; for a generated object whose hash suffix changed, without the suffix."""
+        m = _HASH_SUFFIX.match(self.name) if self.previous_name else None
+        return m.group("stem") if m else self.name
+
+    @property
+    def key(self) -> str:
+        meta = {"namespace": self.namespace, "name": self.stem}
+        return object_key({"kind": self.kind, "metadata": meta})
+
+    def label(self) -> str:
+        if self.previous_name:
+            return f"{self.key} ({self.previous_name} -> {self.name})"
+        return self.key
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "change": self.change,
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "namespace": self.namespace or None,
+            "name": self.name,
+            "previousName": self.previous_name,
+            "diff": self.diff,
+        }
+
+
+@dataclass
+class SiteDiff:
+    site: str
+    against: str  # the revision as given, e.g. HEAD or origin/main
+    commit: str | None  # what it resolved to; None in a repository without commits
+    objects: list[ObjectDiff] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {c: sum(o.change == c for o in self.objects) for c in ORDER}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "against": self.against,
+            "commit": self.commit,
+            "summary": self.counts(),
+            "objects": [o.as_dict() for o in self.objects],
+        }
+
+
+def _identity(obj: dict[str, Any]) -> Identity:
+    meta = obj.get("metadata") or {}
+    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+    return group, str(obj.get("kind")), str(meta.get("namespace") or ""), str(meta.get("name"))
+
+
+def _index(manifests: str) -> dict[Identity, dict[str, Any]]:
+    return {_identity(o): o for o in load_stream(manifests) if isinstance(o, dict)}
+
+
+def _mask(old: dict[str, Any] | None, new: dict[str, Any] | None) -> tuple[Any, Any]:
+    """Copies of a Secret's two versions with every value of data/stringData masked; the
+    new version says `<masked: changed>` where the value differs from the old one."""
+
+    def masked(obj: dict[str, Any] | None, other: dict[str, Any] | None) -> Any:
+        if obj is None or obj.get("kind") != "Secret":
+            return obj
+        obj = json.loads(json.dumps(obj))
+        for section in ("data", "stringData"):
+            values = obj.get(section)
+            if not isinstance(values, dict):
+                continue
+            before = (other or {}).get(section) or {}
+            for k, v in values.items():
+                changed = other is not None and k in before and before[k] != v
+                values[k] = MASK_CHANGED if changed else MASK
+        return obj
+
+    return masked(old, None), masked(new, old)
+
+
+def _yaml(obj: dict[str, Any] | None) -> list[str]:
+    if obj is None:
+        return []
+    # keys sorted at every level, so that only real changes show
+    return dump(json.loads(json.dumps(obj, sort_keys=True))).splitlines(keepends=True)
+
+
+def _unified(old: dict[str, Any] | None, new: dict[str, Any] | None, label: str) -> str:
+    old, new = _mask(old, new)
+    lines = difflib.unified_diff(
+        _yaml(old),
+        _yaml(new),
+        fromfile=f"a/{label}" if old is not None else "/dev/null",
+        tofile=f"b/{label}" if new is not None else "/dev/null",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _pair_generated(
+    added: set[Identity], removed: set[Identity]
+) -> list[tuple[Identity, Identity]]:
+    """(old, new) pairs of generated ConfigMaps/Secrets that differ only in hash suffix."""
+
+    def stems(ids: set[Identity]) -> dict[Identity, list[Identity]]:
+        out: dict[Identity, list[Identity]] = {}
+        for i in ids:
+            m = _HASH_SUFFIX.match(i[3])
+            if i[1] in _GENERATED and m:
+                out.setdefault((*i[:3], m.group("stem")), []).append(i)
+        return out
+
+    old_stems, new_stems = stems(removed), stems(added)
+    return [
+        (old_stems[s][0], new_stems[s][0])
+        for s in sorted(set(old_stems) & set(new_stems))
+        if len(old_stems[s]) == 1 and len(new_stems[s]) == 1
+    ]
+
+
+def compare(before: str, after: str) -> list[ObjectDiff]:
+    """Object-level changes between two `kustomize build` outputs."""
+    old, new = _index(before), _index(after)
+    added, removed = set(new) - set(old), set(old) - set(new)
+    pairs = [(i, i) for i in set(old) & set(new) if old[i] != new[i]]
+    for o, n in _pair_generated(added, removed):
+        pairs.append((o, n))
+        added.discard(n)
+        removed.discard(o)
+    out = []
+    for o, n in pairs:
+        d = ObjectDiff("changed", new[n].get("apiVersion", ""), n[1], n[2], n[3])
+        d.previous_name = o[3] if o != n else None
+        d.diff = _unified(old[o], new[n], d.key)
+        out.append(d)
+    for n in added:
+        d = ObjectDiff("added", new[n].get("apiVersion", ""), n[1], n[2], n[3])
+        d.diff = _unified(None, new[n], d.key)
+        out.append(d)
+    for o in removed:
+        out.append(ObjectDiff("removed", old[o].get("apiVersion", ""), o[1], o[2], o[3]))
+    return sorted(out, key=lambda d: (ORDER.index(d.change), d.key))
+
+
+def diff_sites(
+    root: Path,
+    sites: list[Site],
+    *,
+    against: str = "HEAD",
+    crd_dir: str | None,
+    gone: bool = False,
+) -> list[SiteDiff]:
+    """Each site rendered now against its committed output at ``against``.
+
+    With ``gone``, sites whose output exists at ``against`` but that have no site definition
+    any more are included too (every object removed)."""
+    repo = gitrepo.open_repo(root, "kkc diff compares with committed output")
+    commit = gitrepo.resolve(repo, against)
+    deploy = root / "deploy"
+    names = [s.name for s in sites]
+    extra = (
+        [n for n in gitrepo.subdirectories(repo, commit, deploy) if n not in names] if gone else []
+    )
+    results = []
+    with tempfile.TemporaryDirectory(prefix="kkc-diff-") as tmp:
+        wanted = [deploy / n for n in [*names, *extra]] + [root / "base", root / "overlays"]
+        found = set(gitrepo.materialise(repo, commit, wanted, Path(tmp)))
+        top = Path(repo.working_tree_dir or root).resolve()
+        for name, site in [*((s.name, s) for s in sites), *((n, None) for n in extra)]:
+            site_dir = deploy / name
+            before = ""
+            if site_dir in found:
+                staged = Path(tmp) / site_dir.resolve().relative_to(top)
+                before = kustomize.build(staged, f"{against}:deploy/{name}/kustomization.yaml")
+            after = render(root, site, crd_dir).manifests if site is not None else ""
+            results.append(
+                SiteDiff(name, against, commit.hexsha if commit else None, compare(before, after))
+            )
+    return results
+
+
+# ---- reports ------------------------------------------------------------------------------
+
+
+def _summary(d: SiteDiff) -> str:
+    c = d.counts()
+    return f"{c['added']} added, {c['changed']} changed, {c['removed']} removed"
+
+
+def _against(d: SiteDiff) -> str:
+    return f"{d.against} ({d.commit[:12]})" if d.commit else f"{d.against} (no commits)"
+
+
+def text_report(diffs: list[SiteDiff]) -> str:
+    out = []
+    for d in diffs:
+        if not d.objects:
+            out.append(f"{d.site}: no changes against {_against(d)}\n")
+            continue
+        out.append(f"{d.site}: {_summary(d)} against {_against(d)}\n")
+        out += [f"  {o.change:8} {o.label()}\n" for o in d.objects]
+        out += [o.diff for o in d.objects if o.diff]
+    return "".join(out)
+
+
+def _fence(text: str) -> str:
+    """A backtick fence longer than any backtick run in ``text``."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def markdown_report(diffs: list[SiteDiff]) -> str:
+    """A summary table per site and a collapsible diff per object, for a PR comment."""
+    out = []
+    for d in diffs:
+        if not d.objects:
+            out.append(f"### `{d.site}`: no changes against `{_against(d)}`\n\n")
+            continue
+        out.append(f"### `{d.site}`: {_summary(d)} against `{_against(d)}`\n\n")
+        out.append("| change | kind | namespace | name |\n| --- | --- | --- | --- |\n")
+        for o in d.objects:
+            name = f"`{o.stem}`"
+            if o.previous_name:
+                name += f" (`{o.previous_name}` → `{o.name}`)"
+            out.append(f"| {o.change} | {o.kind} | {o.namespace or '—'} | {name} |\n")
+        out.append("\n")
+        for o in d.objects:
+            if not o.diff:
+                continue
+            fence = _fence(o.diff)
+            out.append(
+                f"<details><summary>{o.change} <code>{html.escape(o.label())}</code></summary>"
+                f"\n\n{fence}diff\n{o.diff}{fence}\n\n</details>\n\n"
+            )
+    return "".join(out)
+
+
+def json_report(diffs: list[SiteDiff]) -> str:
+    return json.dumps([d.as_dict() for d in diffs], indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,355 @@
+"""The pull-request workflow: `kkc diff` (object-level changes against committed output),
+`kkc check` (committed output up to date, untouched and valid), the pre-commit hook and the
+example CI workflows."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import git
+import pytest
+import typer.main
+import yaml
+
+from conftest import PROJECT, snapshot
+from helpers import set_keystone_replicas, write
+from kkc.cli import app
+from kkc.diff import (
+    MASK,
+    MASK_CHANGED,
+    SiteDiff,
+    _fence,
+    compare,
+    markdown_report,
+    text_report,
+)
+
+KEYSTONE_DIFF = """\
+--- a/Deployment/openstack/keystone-api
++++ b/Deployment/openstack/keystone-api
+@@ -12,7 +12,7 @@
+   name: keystone-api
+   namespace: openstack
+ spec:
+-  replicas: 3
++  replicas: 2
+   revisionHistoryLimit: 5
+   selector:
+     matchLabels:
+"""
+
+
+def built(kkc, repo: Path, *sites: str) -> str:
+    """Build and commit ``sites``; returns the new HEAD."""
+    result = kkc(repo, "build", *sites, "--commit")
+    assert result.exit_code == 0, result.output
+    return git.Repo(repo).head.commit.hexsha
+
+
+# ---- kkc diff -------------------------------------------------------------------------------
+
+
+def test_diff_without_changes_exits_0(site_repo: Path, kkc) -> None:
+    head = built(kkc, site_repo, "site-a")
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "diff", "site-a")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"site-a: no changes against HEAD ({head[:12]})\n"
+    assert snapshot(site_repo) == before  # writes nothing
+
+
+def test_diff_text_shows_the_changed_object(site_repo: Path, kkc) -> None:
+    head = built(kkc, site_repo, "site-a")
+    set_keystone_replicas(site_repo, 2)
+    result = kkc(site_repo, "diff", "site-a")
+    assert result.exit_code == 1, result.output
+    assert result.stdout == (
+        f"site-a: 0 added, 1 changed, 0 removed against HEAD ({head[:12]})\n"
+        "  changed  Deployment/openstack/keystone-api\n" + KEYSTONE_DIFF
+    )
+    assert result.stderr == ""
+
+
+def test_diff_markdown_for_a_pr_comment(site_repo: Path, kkc) -> None:
+    head = built(kkc, site_repo, "site-a")
+    set_keystone_replicas(site_repo, 2)
+    result = kkc(site_repo, "diff", "site-a", "--format", "markdown")
+    assert result.exit_code == 1, result.output
+    assert result.stdout == (
+        f"### `site-a`: 0 added, 1 changed, 0 removed against `HEAD ({head[:12]})`\n\n"
+        "| change | kind | namespace | name |\n| --- | --- | --- | --- |\n"
+        "| changed | Deployment | openstack | `keystone-api` |\n\n"
+        "<details><summary>changed <code>Deployment/openstack/keystone-api</code></summary>"
+        f"\n\n```diff\n{KEYSTONE_DIFF}```\n\n</details>\n\n"
+    )
+
+
+def test_diff_json_lists_every_object_added_when_nothing_is_committed(site_repo: Path, kkc) -> None:
+    head = git.Repo(site_repo).head.commit.hexsha
+    result = kkc(site_repo, "diff", "site-a", "--format", "json")
+    assert result.exit_code == 1, result.output
+    [site] = json.loads(result.stdout)
+    assert (site["site"], site["against"], site["commit"]) == ("site-a", "HEAD", head)
+    assert not (site_repo / "deploy").exists()
+    # exactly the objects `kkc build` records
+    assert kkc(site_repo, "build", "site-a").exit_code == 0
+    objects = json.loads((site_repo / "deploy/site-a/.kkc-files").read_text())["objects"]
+    keys = [
+        f"{o['kind']}/{o['namespace'] + '/' if o['namespace'] else ''}{o['name']}"
+        for o in site["objects"]
+    ]
+    assert sorted(keys) == sorted(objects)
+    assert site["summary"] == {"added": len(objects), "changed": 0, "removed": 0}
+    assert {o["change"] for o in site["objects"]} == {"added"}
+    assert all(o["diff"].startswith("--- /dev/null\n+++ b/") for o in site["objects"])
+
+
+def test_diff_all_shows_a_removed_site_and_against_an_older_revision(site_repo: Path, kkc) -> None:
+    first = built(kkc, site_repo, "site-a")
+    second = built(kkc, site_repo, "site-b")
+    removed = json.loads((site_repo / "deploy/site-b/.kkc-files").read_text())["objects"]
+    shutil.rmtree(site_repo / "sites" / "site-b")
+
+    result = kkc(site_repo, "diff", "--format", "json")  # no site named: every site
+    assert result.exit_code == 1, result.output
+    by_site = {d["site"]: d for d in json.loads(result.stdout)}
+    assert by_site["site-a"]["objects"] == []
+    assert by_site["site-b"]["summary"] == {"added": 0, "changed": 0, "removed": len(removed)}
+    assert all(o["diff"] == "" for o in by_site["site-b"]["objects"])
+
+    # at the first build, site-b had no output: against it site-b is gone from both sides
+    result = kkc(site_repo, "diff", "--all", "--against", first[:10])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"site-a: no changes against {first[:10]} ({first[:12]})\n"
+    assert second != first
+
+
+def test_diff_unknown_revision_is_a_usage_error(site_repo: Path, kkc) -> None:
+    result = kkc(site_repo, "diff", "site-a", "--against", "no-such-branch")
+    assert result.exit_code == 2
+    assert result.stderr == "no-such-branch: no such git revision\n"
+
+
+def test_diff_outside_git_is_an_environment_problem(tmp_path: Path, kkc) -> None:
+    repo = tmp_path / "plain"
+    shutil.copytree(PROJECT / "sites", repo / "sites")
+    result = kkc(repo, "diff", "site-a")
+    assert result.exit_code == 4
+    assert "is not inside a git repository; kkc diff compares with committed output" in (
+        result.stderr
+    )
+
+
+SECRET_BEFORE = """\
+apiVersion: v1
+kind: Secret
+metadata: {name: db, namespace: openstack}
+stringData: {password: hunter2, user: keystone}
+data: {key: c2VjcmV0}
+"""
+SECRET_AFTER = """\
+apiVersion: v1
+kind: Secret
+metadata: {name: db, namespace: openstack}
+stringData: {password: correct-horse, user: keystone}
+data: {key: c2VjcmV0, new: bmV3}
+"""
+
+
+def test_secret_values_are_masked_but_changes_show() -> None:
+    [d] = compare(SECRET_BEFORE, SECRET_AFTER)
+    assert d.change == "changed"
+    lines = d.diff.splitlines()
+    assert f"-  password: {MASK}" in lines
+    assert f"+  password: '{MASK_CHANGED}'" in lines  # quoted: YAML needs it
+    assert f"+  new: {MASK}" in lines
+    assert f"   user: {MASK}" in lines and f"   key: {MASK}" in lines  # unchanged: context
+    for value in ("hunter2", "correct-horse", "keystone", "c2VjcmV0", "bmV3"):
+        assert value not in d.diff
+    [added] = compare("", SECRET_AFTER)
+    assert "correct-horse" not in added.diff and f"+  password: {MASK}" in added.diff.splitlines()
+
+
+CM = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: keystone-api-kolla-{suffix}, namespace: openstack}}
+data: {{keystone.conf: "[DEFAULT]\\ndebug = {debug}\\n"}}
+"""
+
+
+def test_generated_configmap_with_a_new_hash_suffix_is_a_change() -> None:
+    before = CM.format(suffix="58d7gt9729", debug="false")
+    after = CM.format(suffix="g9ffk8gk48", debug="true")
+    [d] = compare(before, after)
+    assert (d.change, d.key, d.previous_name) == (
+        "changed",
+        "ConfigMap/openstack/keystone-api-kolla",
+        "keystone-api-kolla-58d7gt9729",
+    )
+    assert "-    debug = false\n+    debug = true\n" in d.diff
+    assert "-  name: keystone-api-kolla-58d7gt9729\n+  name: keystone-api-kolla-g9ffk8gk48\n" in (
+        d.diff
+    )
+    assert text_report_lines([d])[1] == (
+        "  changed  ConfigMap/openstack/keystone-api-kolla "
+        "(keystone-api-kolla-58d7gt9729 -> keystone-api-kolla-g9ffk8gk48)"
+    )
+    # a name that is no kustomize hash (wrong alphabet) stays remove + add
+    plain = compare(CM.format(suffix="aaaaaaaaaa", debug="x"), after)
+    assert sorted(o.change for o in plain) == ["added", "removed"]
+
+
+def text_report_lines(objects: list) -> list[str]:
+    return text_report([SiteDiff("s", "HEAD", "0" * 40, objects)]).splitlines()
+
+
+def test_objects_are_matched_by_group_not_version() -> None:
+    before = "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: x}\n"
+    after = "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: x}\n"
+    [d] = compare(before, after)
+    assert (d.change, d.api_version) == ("changed", "policy/v1")
+    assert compare(after, after) == []
+
+
+def test_markdown_fence_is_longer_than_any_backticks_in_the_diff() -> None:
+    assert _fence("no ticks") == "```"
+    assert _fence("a ```` b") == "`````"
+    obj = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: '````'}\n"
+    report = markdown_report([SiteDiff("s", "HEAD", None, compare("", obj))])
+    assert "`````diff\n" in report and "against `HEAD (no commits)`" in report
+
+
+# ---- kkc check ------------------------------------------------------------------------------
+
+REBUILD = "run `kkc build site-a` and commit the result"
+
+
+def test_check_clean_tree_exits_0_and_writes_nothing(site_repo: Path, kkc) -> None:
+    built(kkc, site_repo, "site-a", "site-b")
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "check")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "site-a: deploy/site-a/ up to date and valid\nsite-b: deploy/site-b/ up to date and valid\n"
+    )
+    assert snapshot(site_repo) == before
+
+
+def test_check_stale_output_names_each_file(site_repo: Path, kkc) -> None:
+    built(kkc, site_repo, "site-a")
+    set_keystone_replicas(site_repo, 2)
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "check", "site-a")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"deploy/site-a/.kkc-files:1:1: KKC327 stale (recompiling changes it); {REBUILD}\n"
+        "deploy/site-a/stages/identity/kustomization.yaml:1:1: KKC327 stale (recompiling "
+        f"changes it); {REBUILD}\n"
+    )
+    assert result.stderr == "kkc check: 2 problems in site-a\n"
+    assert snapshot(site_repo) == before
+
+
+def test_check_hand_edits_and_foreign_files(site_repo: Path, kkc) -> None:
+    built(kkc, site_repo, "site-a")
+    site = site_repo / "deploy" / "site-a"
+    patch = site / "stages/identity/patches/keystone-api-deployment.yaml"
+    patch.write_text(patch.read_text() + "# tuned by hand\n")
+    write(site, "notes.txt", "hello\n")
+    (site / "README.md").unlink()
+    result = kkc(site_repo, "check", "site-a", "-o", "json")
+    assert result.exit_code == 1
+    [report] = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert [(p["path"], p["code"], p["message"]) for p in report["problems"]] == [
+        ("deploy/site-a/README.md", "KKC327", f"missing (recompiling creates it); {REBUILD}"),
+        (
+            "deploy/site-a/notes.txt",
+            "KKC329",
+            "not generated by kkc (not in .kkc-files); remove it, or use sites/site-a/patches/",
+        ),
+        (
+            "deploy/site-a/stages/identity/patches/keystone-api-deployment.yaml",
+            "KKC328",
+            "edited by hand (differs from its digest in .kkc-files); change sites/site-a/ "
+            "instead and run `kkc build site-a`",
+        ),
+    ]
+
+
+def test_check_invalid_output_even_when_the_files_are_up_to_date(site_repo: Path, kkc) -> None:
+    built(kkc, site_repo, "site-a")
+    base = site_repo / "base/keystone/identity/keystone-api-deployment.yaml"
+    base.write_text(base.read_text().replace("\nspec:\n", "\nspec:\n  bogusField: 1\n", 1))
+    result = kkc(site_repo, "check", "site-a")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "deploy/site-a/kustomization.yaml:1:1: KKC301 Deployment/keystone-api: spec: "
+        "Additional properties are not allowed ('bogusField' was unexpected)\n"
+    )
+
+
+def test_check_unbuilt_and_orphaned_sites(site_repo: Path, kkc) -> None:
+    built(kkc, site_repo, "site-b")
+    shutil.copytree(site_repo / "deploy" / "site-b", site_repo / "deploy" / "site-z")
+    result = kkc(site_repo, "check", "--all")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "deploy/site-a/:1:1: KKC330 not built: no .kkc-files; " + REBUILD + "\n"
+        "site-b: deploy/site-b/ up to date and valid\n"
+        "deploy/site-z/:1:1: KKC330 output of a site that does not exist (no "
+        "sites/site-z/site.yaml); remove deploy/site-z/ (git rm -r deploy/site-z)\n"
+    )
+    # a named site: no orphan search
+    assert kkc(site_repo, "check", "site-b").exit_code == 0
+
+
+def test_check_bad_input_is_exit_2(site_repo: Path, kkc) -> None:
+    result = kkc(site_repo, "check", "no-such-site")
+    assert result.exit_code == 2
+    assert "KKC123" in result.stderr
+
+
+# ---- pre-commit hook and example CI ---------------------------------------------------------
+
+
+def _command(name: str):
+    cmd = typer.main.get_command(app).commands.get(name)  # type: ignore[attr-defined]
+    assert cmd is not None, f"kkc has no command {name!r}"
+    return cmd
+
+
+def _check_invocation(words: list[str]) -> None:
+    """``kkc <command> [options...]`` only uses commands and options kkc has."""
+    cmd = _command(words[1])
+    known = {o for p in cmd.params for o in getattr(p, "opts", [])}
+    for w in words[2:]:
+        if w.startswith("-"):
+            assert w.split("=")[0] in known, f"kkc {words[1]} has no option {w}"
+
+
+def test_pre_commit_hook_runs_kkc_check() -> None:
+    [hook] = yaml.safe_load((PROJECT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "kkc-check"
+    assert hook["language"] == "python" and hook["pass_filenames"] is False
+    _check_invocation(hook["entry"].split())
+    files = re.compile(hook["files"])
+    for path in ("sites/site-a/site.yaml", "base/nova/kustomization.yaml", "deploy/a/x.yaml"):
+        assert files.search(path)
+    assert not files.search("README.md")
+
+
+@pytest.mark.parametrize("workflow", ["github-actions.yml", "gitlab-ci.yml"])
+def test_example_ci_uses_existing_commands(workflow: str) -> None:
+    text = (PROJECT / "examples" / "ci" / workflow).read_text()
+    yaml.safe_load(text)  # valid YAML
+    # every command line that runs kkc (a script line, a `run:` value or a list item)
+    commands = re.findall(r"(?m)^\s*(?:-\s+|run:\s+)?(kkc\s[^|>&;\n]*)", text)
+    calls = [c.split() for c in commands]
+    assert {c[1] for c in calls} >= {"check", "diff", "build"}
+    for words in calls:
+        _check_invocation([w for w in words if not w.startswith(("$", '"'))])
