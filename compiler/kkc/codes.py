@@ -42,4 +42,7 @@ CODES: dict[str, str] = {
     "KKC308": "image is not a Kolla image of the site's release",
     "KKC309": "config.json would be rejected by Kolla's set_configs.py of the release",
     "KKC310": "rendered INI file uses an option the release's catalog does not have",
+    "KKC331": "a kustomization entry leaves the repository (a deploy repository cannot hold it)",
+    "KKC332": "output refers to a directory outside base/ and overlays/ (not copied into a "
+    "deploy repository)",
 }
