@@ -7,15 +7,16 @@ import contextlib
 import json
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import __version__, gitops, gitrepo, kustomize, lint, validate, writer
+from . import __version__, deployrepo, gitops, gitrepo, kustomize, lint, validate, writer
 from . import patches as patch_files
-from .errors import OutputInvalid, Problem
-from .generate import STAGE_LABEL, render_tree
+from .errors import EnvironmentProblem, OutputInvalid, Problem, UsageError
+from .generate import STAGE_LABEL, Provenance, render_tree
 from .site import Site, list_sites, load_site, locate
 from .yamlio import load_stream
 
@@ -51,10 +52,10 @@ def load_sites(root: Path, names: list[str], all_sites: bool) -> list[Site]:
     return [load_site(root, n) for n in dict.fromkeys(chosen)]
 
 
-def _site_tree(deploy: Path, site: Site) -> dict[str, bytes]:
+def _site_tree(deploy: Path, site: Site, provenance: Provenance) -> dict[str, bytes]:
     """render_tree, with the site's patches in the stages that render their targets
     (found by building the tree once without them). The caller holds the deploy lock."""
-    tree = render_tree(site)
+    tree = render_tree(site, provenance=provenance)
     if not site.patches:
         return tree
     staged = writer.stage(deploy, site.name, tree)
@@ -62,17 +63,19 @@ def _site_tree(deploy: Path, site: Site) -> dict[str, bytes]:
         objects = load_stream(kustomize.build(staged, f"deploy/{site.name}/kustomization.yaml"))
     finally:
         shutil.rmtree(staged)
-    return render_tree(site, patch_files.route(site, objects, STAGE_LABEL))
+    return render_tree(site, patch_files.route(site, objects, STAGE_LABEL), provenance)
 
 
 @contextlib.contextmanager
-def _staged(root: Path, site: Site) -> Iterator[tuple[Path, dict[str, bytes]]]:
+def _staged(
+    root: Path, site: Site, provenance: Provenance | None = None
+) -> Iterator[tuple[Path, dict[str, bytes]]]:
     """The site's tree, and where it is staged beside deploy/<site>/ (same relative paths
     to base/ and overlays/)."""
     deploy = root / "deploy"
     created = not deploy.exists()
     with writer.locked(deploy):
-        tree = _site_tree(deploy, site)
+        tree = _site_tree(deploy, site, provenance or _local_provenance())
         staged = writer.stage(deploy, site.name, tree)
         try:
             yield staged, tree
@@ -162,6 +165,10 @@ def overlay_effects(root: Path, site: Site) -> list[str]:
     ]
 
 
+def _local_provenance() -> Provenance:
+    return Provenance(kustomize=kustomize.find_engine().version)
+
+
 def _object_changes(old: dict[str, str], new: dict[str, str]) -> writer.Changes:
     return writer.Changes(
         added=sorted(set(new) - set(old)),
@@ -170,12 +177,38 @@ def _object_changes(old: dict[str, str], new: dict[str, str]) -> writer.Changes:
     )
 
 
+def _file_lines(files: writer.Changes, listed: bool) -> list[str]:
+    lines = [
+        f"Files: {len(files.added)} added, {len(files.changed)} changed, "
+        f"{len(files.removed)} removed"
+    ]
+    for label, items in (
+        (("added", files.added), ("changed", files.changed), ("removed", files.removed))
+        if listed
+        else ()
+    ):
+        lines += [f"  {label}: {item}" for item in items[:50]]
+        if len(items) > 50:
+            lines.append(f"  {label}: ... and {len(items) - 50} more")
+    return lines
+
+
+def _trailers(source: str | None, source_url: str | None) -> list[str]:
+    return [
+        "",
+        f"Source-Commit: {source or 'none'}",
+        *([f"Source-Repository: {source_url}"] if source_url else []),
+        f"Kkc-Version: {__version__}",
+    ]
+
+
 def commit_message(
     name: str,
     digest: str | None,
     files: writer.Changes,
     objects: writer.Changes,
     source: str | None,
+    source_url: str | None = None,
 ) -> str:
     """``digest`` is the site's; None when the site is gone and its output removed."""
     lines = [f"kkc: {'build' if digest else 'remove'} {name}", ""]
@@ -192,15 +225,8 @@ def commit_message(
             lines.append(f"  {label}: {item}")
         if len(items) > 50:
             lines.append(f"  {label}: ... and {len(items) - 50} more")
-    lines.append(
-        f"Files: {len(files.added)} added, {len(files.changed)} changed, "
-        f"{len(files.removed)} removed"
-    )
-    lines += [
-        "",
-        f"Source-Commit: {source or 'none'}",
-        f"Kkc-Version: {__version__}",
-    ]
+    lines += _file_lines(files, listed=False)
+    lines += _trailers(source, source_url)
     if digest:
         lines.append(f"Site-Digest: sha256:{digest}")
     return "\n".join(lines) + "\n"
@@ -216,6 +242,7 @@ def build_sites(
     deploy = root / "deploy"
     source = gitrepo.head_sha(root)
     repo = gitrepo.open_repo(root) if commit else None
+    prov = _local_provenance()
     created = not deploy.exists()
     results: list[BuildResult] = []
     fulls: list[dict[str, bytes]] = []
@@ -223,7 +250,7 @@ def build_sites(
     try:
         with writer.locked(deploy):
             for site in sites:
-                tree = _site_tree(deploy, site)
+                tree = _site_tree(deploy, site, prov)
                 staged.append(writer.stage(deploy, site.name, tree))
                 _manifests, objects, warnings = _render_in(staged[-1], site, tree, crd_dir)
                 full = writer.full_tree(site.name, tree, objects)
@@ -257,7 +284,12 @@ def build_sites(
 
 
 def _commit(
-    repo: Any, name: str, digest: str | None, full: dict[str, bytes], source: str | None
+    repo: Any,
+    name: str,
+    digest: str | None,
+    full: dict[str, bytes],
+    source: str | None,
+    source_url: str | None = None,
 ) -> str | None:
     """Commit the kkc-owned paths of deploy/<site>/ that differ from HEAD; None if none do.
 
@@ -282,8 +314,175 @@ def _commit(
         repo,
         [site_dir / p for p in touched],
         [site_dir / p for p in gone],
-        commit_message(name, digest, files, objects, source),
+        commit_message(name, digest, files, objects, source, source_url),
     )
+
+
+@dataclass
+class DeployResult:
+    """What `kkc build --repo` did in the deploy repository."""
+
+    repo: Path
+    branch: str
+    sites: list[BuildResult]
+    copies: writer.Changes  # base/ and overlays/ copies written or removed
+    copies_commit: str | None = None
+
+
+# kkc-owned paths of a deploy repository (besides deploy/<site>/)
+_SHARED = [*deployrepo.SHARED_TOPS, deployrepo.COPIES]
+
+
+def build_into_repo(
+    root: Path,
+    sites: list[Site],
+    *,
+    target: Path,
+    branch: str | None,
+    crd_dir: str | None,
+    commit: bool,
+) -> DeployResult:
+    """Build sites into the deploy repository at ``target``: deploy/<site>/ plus byte copies
+    of the base/ and overlays/ directories they use, so that it builds on its own.
+
+    Each site is validated in a scratch copy of exactly what the deploy repository will hold
+    for it (proving that it is self-contained) before anything is written. Then ``branch`` is
+    checked out, the copies and trees written, copies no kkc-built site uses any more
+    removed, and, with ``commit``, one commit for the copies and one per changed site."""
+    deploy_repo = gitrepo.open_work_tree(target)
+    top = Path(deploy_repo.working_tree_dir or target).resolve()
+    if gitrepo.work_tree_top(root) == top or root.resolve() == top:
+        raise UsageError(f"--repo {target} is the site repository itself; drop --repo")
+    current = gitrepo.current_branch(deploy_repo)
+    want = branch or current
+    if want is None:
+        raise EnvironmentProblem(
+            f"deploy repository {target} has a detached HEAD; pass --branch NAME"
+        )
+    owned_prefixes = [*(f"deploy/{s.name}" for s in sites), *_SHARED]
+    url, source, dirty = gitrepo.source_info(root, ["sites", *deployrepo.SHARED_TOPS])
+    prov = Provenance(
+        kustomize=kustomize.find_engine().version,
+        deploy_repo=True,
+        source_url=url,
+        source_commit=source,
+        source_dirty=dirty,
+        branch=branch,
+    )
+    trees: dict[str, dict[str, bytes]] = {}
+    fulls: dict[str, dict[str, bytes]] = {}
+    warnings: dict[str, list[str]] = {}
+    for site in sites:
+        with _staged(root, site, prov) as (_unused, tree):
+            pass  # the tree, with the site's patches routed (built in the site repository)
+        copies = deployrepo.copies_for(root, {site.name: tree})
+        with tempfile.TemporaryDirectory(prefix="kkc-deploy-") as tmp:
+            scratch = Path(tmp)
+            for rel, data in copies.items():
+                deployrepo.write_file(scratch / rel, data)
+            site_dir = scratch / "deploy" / site.name
+            for rel, data in tree.items():
+                deployrepo.write_file(site_dir / rel, data)
+            _m, objects, warnings[site.name] = _render_in(site_dir, site, tree, crd_dir)
+        trees[site.name] = tree
+        fulls[site.name] = writer.full_tree(site.name, tree, objects)
+    copies = deployrepo.copies_for(root, trees)
+
+    if want != current:  # git refuses to switch over local changes it would overwrite
+        gitrepo.switch_branch(deploy_repo, want)
+    planned = {
+        **copies,
+        **{f"deploy/{s}/{rel}": data for s, full in fulls.items() for rel, data in full.items()},
+    }
+    edited = [
+        p
+        for p in gitrepo.dirty_paths(deploy_repo, owned_prefixes)
+        if p in planned and deployrepo.read_bytes(top / p) != planned[p]
+    ]
+    if edited:
+        raise EnvironmentProblem(
+            f"deploy repository {target} has uncommitted changes in {', '.join(edited[:5])}"
+            f"{' ...' if len(edited) > 5 else ''}; commit or discard them first "
+            "(kkc would overwrite them)"
+        )
+
+    results: list[BuildResult] = []
+    deploy = top / "deploy"
+    with writer.locked(deploy):
+        old_owned = deployrepo.read_copies(top)
+        changes = writer.Changes()
+        for rel, data in copies.items():
+            existing = deployrepo.read_bytes(top / rel)
+            if existing != data:
+                (changes.added if existing is None else changes.changed).append(rel)
+                deployrepo.write_file(top / rel, data)
+        for site in sites:
+            full = fulls[site.name]
+            site_dir = deploy / site.name
+            files = writer.diff_against_disk(site_dir, full)
+            objs = _object_changes(
+                writer.read_objects(site_dir), writer.parse_objects(full[writer.MANIFEST])
+            )
+            if files:
+                staged = writer.stage(deploy, site.name, trees[site.name])
+                (staged / writer.MANIFEST).write_bytes(full[writer.MANIFEST])
+                writer.swap(deploy, site.name, staged)
+            results.append(BuildResult(site.name, files, objs, warnings=warnings[site.name]))
+        used = deployrepo.in_use(top)
+        owned = {**old_owned, **{rel: writer.sha256(data) for rel, data in copies.items()}}
+        for rel in sorted(owned):
+            path = PurePosixPath(rel)
+            if not any(d == path or d in path.parents for d in used):
+                deployrepo.remove_file(top, rel)
+                del owned[rel]
+                changes.removed.append(rel)
+        manifest = deployrepo.copies_bytes(owned)
+        if deployrepo.read_bytes(top / deployrepo.COPIES) != manifest:
+            deployrepo.write_file(top / deployrepo.COPIES, manifest)
+    out = DeployResult(top, want, results, changes)
+    if commit:
+        out.copies_commit = _commit_copies(deploy_repo, top, owned, source, url)
+        for site, result in zip(sites, results, strict=True):
+            result.commit = _commit(
+                deploy_repo, site.name, site.digest, fulls[site.name], source, url
+            )
+    return out
+
+
+def _commit_copies(
+    repo: Any, top: Path, owned: dict[str, str], source: str | None, url: str | None
+) -> str | None:
+    """Commit the copies (and their manifest) that differ from HEAD, first: the site commits
+    that follow then refer to bases their commit already has."""
+    head = deployrepo.parse_copies(gitrepo.head_bytes(repo, top / deployrepo.COPIES))
+    paths = sorted(set(owned) | set(head) | {deployrepo.COPIES})
+    touched = [p for p in paths if (top / p).is_file() and gitrepo.differs_from_head(repo, top / p)]
+    gone = [p for p in paths if not (top / p).exists() and gitrepo.differs_from_head(repo, top / p)]
+    if not touched and not gone:
+        return None
+    new = [p for p in touched if gitrepo.head_bytes(repo, top / p) is None]
+    files = writer.Changes(
+        added=[p for p in new if p != deployrepo.COPIES],
+        changed=[p for p in touched if p not in new and p != deployrepo.COPIES],
+        removed=gone,
+    )
+    message = (
+        "\n".join(
+            [
+                "kkc: update base/ and overlays/ copies",
+                "",
+                *_file_lines(files, listed=True),
+                *_trailers(source, url),
+            ]
+        )
+        + "\n"
+    )
+    return gitrepo.commit_paths(repo, [top / p for p in touched], [top / p for p in gone], message)
+
+
+def push(path: Path) -> str:
+    """Push the current branch of the repository at ``path`` to its upstream (or origin)."""
+    return gitrepo.push(gitrepo.open_repo(path))
 
 
 _TEMPLATE_REF = re.compile(

@@ -118,6 +118,34 @@ def build_cmd(
             "(only those) with GitPython; no commit when nothing changed.",
         ),
     ] = False,
+    push: Annotated[
+        bool,
+        typer.Option(
+            "--push",
+            help="After --commit, push the branch to its upstream (else origin). A rejected "
+            "(non-fast-forward) push is exit 4 and keeps the local commits.",
+        ),
+    ] = False,
+    repo: Annotated[
+        Path | None,
+        typer.Option(
+            "--repo",
+            metavar="PATH",
+            file_okay=False,
+            help="Write into this separate deploy repository (a git work tree) instead: "
+            "deploy/SITE/ plus copies of exactly the base/ and overlays/ directories the "
+            "sites use, so that it builds on its own.",
+        ),
+    ] = None,
+    branch: Annotated[
+        str | None,
+        typer.Option(
+            "--branch",
+            metavar="NAME",
+            help="With --repo: check this branch out first (created from origin/NAME or "
+            "the current commit if missing). Default: the deploy repository's current branch.",
+        ),
+    ] = None,
     crd_dir: CrdOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
@@ -128,33 +156,64 @@ def build_cmd(
     (Kubernetes schema of the site's version, strict; CRD schemas), then swaps the new tree
     in atomically. Invalid input (exit 2) or output (exit 3) writes nothing.
 
-    Example: kkc build site-a --commit"""
+    Examples:
+
+    * kkc build site-a --commit
+
+    * kkc build --all --repo ../deploy-repo --branch main --commit --push"""
     base = _root(root)
     if not sites and not all_sites:
         raise UsageError("name at least one site, or pass --all")
-    results = build.build_sites(
-        base,
-        build.load_sites(base, sites or [], all_sites),
-        crd_dir=crd_dir,
-        commit=commit,
-        prune=all_sites,
-    )
+    if push and not commit:
+        raise UsageError("--push needs --commit")
+    if branch and repo is None:
+        raise UsageError("--branch needs --repo (kkc never switches the site repository)")
+    chosen = build.load_sites(base, sites or [], all_sites)
+    deployed = None
+    if repo is None:
+        results = build.build_sites(base, chosen, crd_dir=crd_dir, commit=commit, prune=all_sites)
+    else:
+        deployed = build.build_into_repo(
+            base, chosen, target=repo, branch=branch, crd_dir=crd_dir, commit=commit
+        )
+        results = deployed.sites
     for warning in dict.fromkeys(w for r in results for w in r.warnings):
         typer.echo(warning, err=True)
+    pushed_repo = deployed.repo if deployed else base
     if output is Output.json:
-        _json(
-            [
-                {
-                    "site": r.site,
-                    "files": vars(r.files),
-                    "objects": vars(r.objects),
-                    "commit": r.commit,
-                    "removed": r.removed,
-                }
-                for r in results
-            ]
-        )
+        rows: Any = [
+            {
+                "site": r.site,
+                "files": vars(r.files),
+                "objects": vars(r.objects),
+                "commit": r.commit,
+                "removed": r.removed,
+            }
+            for r in results
+        ]
+        if deployed or push:
+            rows = {"sites": rows, "pushed": build.push(pushed_repo) if push else None}
+        if deployed:
+            rows.update(
+                repo=str(deployed.repo),
+                branch=deployed.branch,
+                copies={**vars(deployed.copies), "commit": deployed.copies_commit},
+            )
+        _json(rows)
         return
+    if deployed:
+        c = deployed.copies
+        line = (
+            f"{deployed.repo} (branch {deployed.branch}): base/ and overlays/ copies: "
+            f"{len(c.added)} added, {len(c.changed)} changed, {len(c.removed)} removed"
+        )
+        if commit:
+            line += (
+                f"; committed {deployed.copies_commit[:12]}"
+                if deployed.copies_commit
+                else "; nothing to commit"
+            )
+        typer.echo(line)
     for r in results:
         f, o = r.files, r.objects
         if r.removed:
@@ -173,6 +232,8 @@ def build_cmd(
         if commit:
             line += f"; committed {r.commit[:12]}" if r.commit else "; nothing to commit"
         typer.echo(line)
+    if push:
+        typer.echo(f"pushed {build.push(pushed_repo)}")
 
 
 @app.command("render")

@@ -62,4 +62,7 @@ CODES: dict[str, str] = {
     "KKC329": "file in deploy/<site>/ that kkc does not own (not in .kkc-files)",
     "KKC330": "site not built (no deploy/<site>/.kkc-files), or output of a site that no "
     "longer exists",
+    "KKC331": "a kustomization entry leaves the repository (a deploy repository cannot hold it)",
+    "KKC332": "output refers to a directory outside base/ and overlays/ (not copied into a "
+    "deploy repository)",
 }

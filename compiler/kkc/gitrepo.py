@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import git
 from git import Blob, IndexFile, Repo
@@ -57,9 +58,7 @@ def differs_from_head(repo: Repo, path: Path) -> bool:
         return entry is not None
     if entry is None:
         return True
-    data = path.read_bytes()
-    blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's blob id
-    return blob != entry.hexsha  # type: ignore[attr-defined]
+    return _blob_id(path) != entry.hexsha  # type: ignore[attr-defined]
 
 
 def commit_paths(repo: Repo, paths: list[Path], removed: list[Path], message: str) -> str:
@@ -153,3 +152,172 @@ def git_version() -> str:
         return ".".join(map(str, git.Git().version_info))
     except git.GitError as exc:
         raise EnvironmentProblem(f"git is not usable: {exc}") from None
+
+
+def open_work_tree(path: Path) -> Repo:
+    """The git repository whose work tree is exactly ``path`` (a deploy repository)."""
+    try:
+        repo = Repo(path)
+    except git.NoSuchPathError:
+        raise EnvironmentProblem(f"deploy repository {path} does not exist") from None
+    except git.InvalidGitRepositoryError:
+        raise EnvironmentProblem(
+            f"deploy repository {path} is not a git repository; "
+            f"run `git init` or `git clone` there first"
+        ) from None
+    if repo.bare or repo.working_tree_dir is None:
+        raise EnvironmentProblem(
+            f"deploy repository {path} is a bare repository; pass a clone with a work tree"
+        )
+    if Path(repo.working_tree_dir).resolve() != path.resolve():
+        raise EnvironmentProblem(
+            f"deploy repository {path} is inside the git work tree {repo.working_tree_dir}; "
+            f"pass the top of the work tree"
+        )
+    return repo
+
+
+def work_tree_top(path: Path) -> Path | None:
+    """The top of the git work tree that contains ``path``, or None."""
+    try:
+        top = Repo(path, search_parent_directories=True).working_tree_dir
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    return Path(top).resolve() if top else None
+
+
+def source_info(path: Path, prefixes: list[str]) -> tuple[str | None, str | None, bool]:
+    """(origin URL without credentials, HEAD commit, whether files under ``prefixes`` are
+    modified, staged or untracked) of the repository at ``path``; (None, None, False) when
+    ``path`` is in no git repository."""
+    try:
+        repo = Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None, None, False
+    sha = repo.head.commit.hexsha if repo.head.is_valid() else None
+    # ls-files, not `git status`: status refreshes (rewrites) the index
+    untracked = repo.git.ls_files("--others", "--exclude-standard", "--", *prefixes)
+    return remote_url(repo), sha, bool(untracked or dirty_paths(repo, prefixes))
+
+
+def remote_url(repo: Repo, name: str = "origin") -> str | None:
+    """The URL of remote ``name``, without any user name or password embedded in it."""
+    try:
+        url = repo.remote(name).url
+    except ValueError:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme and "@" in parts.netloc:
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return url
+
+
+def current_branch(repo: Repo) -> str | None:
+    """The checked-out branch (also an unborn one), or None on a detached HEAD."""
+    try:
+        return repo.active_branch.name
+    except TypeError:
+        return None
+
+
+def _blob_id(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's blob id
+
+
+def dirty_paths(repo: Repo, prefixes: list[str]) -> list[str]:
+    """Tracked paths under ``prefixes`` whose index entry or work-tree file differs from HEAD.
+
+    Compared by blob id from GitPython's objects: `git diff`/`git status` would refresh and
+    rewrite the index, and kkc must not change a byte of a repository it refuses to touch."""
+
+    def under(path: str) -> bool:
+        return any(path == x or path.startswith(x + "/") for x in prefixes)
+
+    head: dict[str, str] = {}
+    if repo.head.is_valid():
+        tree = repo.head.commit.tree
+        for prefix in prefixes:
+            try:
+                entry = tree / prefix
+            except KeyError:
+                continue
+            items = entry.traverse() if entry.type == "tree" else [entry]
+            head.update({i.path: i.hexsha for i in items if i.type == "blob"})
+    index = {path: e.hexsha for (path, _stage), e in repo.index.entries.items() if under(path)}
+    top = Path(repo.working_tree_dir or ".")
+    return sorted(
+        path
+        for path in set(head) | set(index)
+        if head.get(path) != index.get(path) or _blob_id(top / path) != index.get(path)
+    )
+
+
+def switch_branch(repo: Repo, name: str) -> None:
+    """Check out ``name``: the local branch, else a new one tracking origin/<name>, else a new
+    one at HEAD (or an unborn one in a repository without commits)."""
+    try:
+        if name in repo.heads:
+            repo.heads[name].checkout()
+        elif not repo.head.is_valid():
+            repo.head.reference = git.Head(repo, f"refs/heads/{name}")
+        else:
+            remote = next((r for r in repo.remotes if r.name == "origin"), None)
+            upstream = remote.refs[name] if remote and name in remote.refs else None
+            head = repo.create_head(name, upstream or repo.head.commit)
+            if upstream is not None:
+                head.set_tracking_branch(upstream)
+            head.checkout()
+    except git.GitError as exc:
+        raise EnvironmentProblem(f"cannot check out branch {name}: {_oneline(exc)}") from None
+
+
+def _oneline(exc: Exception) -> str:
+    text = getattr(exc, "stderr", "") or str(exc)
+    return " ".join(str(text).replace("stderr:", "").split())
+
+
+def push(repo: Repo) -> str:
+    """Push the current branch to its upstream (else to origin, setting the upstream).
+
+    Returns "<branch> to <remote>/<branch>". A rejected push raises EnvironmentProblem; the
+    local commits stay as they are."""
+    branch = repo.active_branch
+    tracking = branch.tracking_branch()
+    remote_name = tracking.remote_name if tracking else "origin"
+    remote_branch = tracking.remote_head if tracking else branch.name
+    where = f"{branch.name} to {remote_name}/{remote_branch}"
+    top = repo.working_tree_dir
+    try:
+        remote = repo.remote(remote_name)
+    except ValueError:
+        raise EnvironmentProblem(
+            f"cannot push {top}: branch {branch.name} has no upstream and there is no remote "
+            f"origin; add one (`git -C {top} remote add origin URL`); the commits are kept"
+        ) from None
+    try:
+        infos = remote.push(f"refs/heads/{branch.name}:refs/heads/{remote_branch}")
+    except git.GitCommandError as exc:
+        detail = _oneline(exc)
+        if "non-fast-forward" in detail or "fetch first" in detail or "rejected" in detail:
+            raise _rejected(top, where) from None
+        raise EnvironmentProblem(f"git push of {where} failed: {detail}") from None
+    for info in infos:
+        if info.flags & (info.REJECTED | info.REMOTE_REJECTED | info.ERROR):
+            if info.flags & info.REJECTED:
+                raise _rejected(top, where)
+            raise EnvironmentProblem(f"git push of {where} failed: {info.summary.strip()}")
+    if tracking is None:
+        branch.set_tracking_branch(remote.refs[remote_branch])
+    return where
+
+
+def _rejected(top: str | None, where: str) -> EnvironmentProblem:
+    return EnvironmentProblem(
+        f"push of {where} rejected (non-fast-forward): the remote has commits this clone "
+        f"does not; the local commits are kept. Run `git -C {top} pull --rebase` and push "
+        f"again, or reset the clone to the remote and rebuild"
+    )

@@ -1,0 +1,315 @@
+"""`kkc build SITE --repo PATH [--branch NAME] --commit [--push]`: a separate deploy
+repository that builds on its own, holds copies of exactly the bases the sites use, and
+is pushed to a (local, bare) remote; a rejected push is exit 4 and loses nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+
+import git
+import pytest
+
+from conftest import snapshot
+from helpers import commit, write
+from kkc import __version__, kustomize
+from kkc.site import load_site
+
+SOURCE_URL = "https://git.example.com/cloud/openstack-sites.git"
+# every base directory site-b (no Cinder, Heat or Horizon) uses, transitively
+SITE_B_BASES = [
+    "base/common/db",
+    "base/common/register",
+    "base/glance/services",
+    "base/keystone/db",
+    "base/keystone/identity",
+    "base/mariadb/infra",
+    "base/memcached/infra",
+    "base/neutron/compute",
+    "base/neutron/infra",
+    "base/neutron/services",
+    "base/nova/compute",
+    "base/nova/services",
+    "base/openvswitch/compute",  # through base/neutron/compute
+    "base/ovn/compute",  # through base/neutron/compute
+    "base/ovn/infra",  # through base/neutron/infra
+    "base/placement/services",
+    "base/rabbitmq/infra",
+]
+
+
+@pytest.fixture
+def source(site_repo: Path) -> Path:
+    # credentials in the origin URL must never reach the deploy repository
+    git.Repo(site_repo).create_remote("origin", SOURCE_URL.replace("://", "://bot:s3cr3t@"))
+    return site_repo
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    path = tmp_path / "remote.git"
+    git.Repo.init(path, bare=True, initial_branch="main")
+    return path
+
+
+@pytest.fixture
+def deploy(tmp_path: Path, remote: Path) -> Path:
+    path = tmp_path / "deploy"
+    repo = git.Repo.clone_from(remote, path)
+    write(path, "README.md", "deploy repository\n")
+    commit(path, ["README.md"], "start")
+    repo.git.push("origin", "HEAD:refs/heads/main")
+    repo.heads.main.set_tracking_branch(repo.remotes.origin.refs.main)
+    return path
+
+
+def build(kkc, src: Path, dest: Path, *args: str):
+    return kkc(src, "build", *args, "--repo", str(dest))
+
+
+def copied_dirs(dest: Path) -> list[str]:
+    doc = json.loads((dest / ".kkc-copies").read_text())
+    return sorted({p.rsplit("/", 1)[0] for p in doc["files"] if p.count("/") == 3})
+
+
+def test_deploy_repository_builds_on_its_own(source: Path, deploy: Path, kkc) -> None:
+    repo = git.Repo(deploy)
+    start = repo.head.commit
+    result = build(kkc, source, deploy, "site-b", "--commit")
+    assert result.exit_code == 0, result.output
+    copies_line, site_line = result.stdout.splitlines()
+    assert copies_line.startswith(f"{deploy} (branch main): base/ and overlays/ copies: ")
+    assert site_line.startswith("site-b: wrote deploy/site-b/ (files: ")
+
+    # exactly the used bases, as byte copies; nothing of the unused ones
+    assert copied_dirs(deploy) == SITE_B_BASES
+    for rel in json.loads((deploy / ".kkc-copies").read_text())["files"]:
+        assert (deploy / rel).read_bytes() == (source / rel).read_bytes()
+    assert sorted(p.name for p in (deploy / "base").iterdir()) == sorted(
+        {d.split("/")[1] for d in SITE_B_BASES}
+    )
+    assert not (source / "deploy").exists()  # the site repository is left alone
+
+    # a clone of the pushed-less repository at the new commit builds, and gives exactly
+    # what `kkc render` gives in the site repository
+    clone = deploy.parent / "clone"
+    git.Repo.clone_from(deploy, clone)
+    built = kustomize.build(clone / "deploy" / "site-b", "site-b")
+    rendered = kkc(source, "render", "site-b")
+    assert rendered.exit_code == 0, rendered.output
+    assert built == rendered.stdout
+
+    # one commit for the copies, then one for the site, with the source in the trailers
+    site_commit, copies_commit = repo.head.commit, repo.head.commit.parents[0]
+    assert copies_commit.parents == (start,)
+    source_sha = git.Repo(source).head.commit.hexsha
+    count = sum(1 for d in SITE_B_BASES for p in (source / d).rglob("*") if p.is_file())
+    assert copies_commit.message.startswith(
+        f"kkc: update base/ and overlays/ copies\n\nFiles: {count} added, 0 changed, 0 removed\n"
+        "  added: base/common/db/kustomization.yaml\n"
+    )
+    trailers = (
+        f"\nSource-Commit: {source_sha}\nSource-Repository: {SOURCE_URL}\n"
+        f"Kkc-Version: {__version__}\n"
+    )
+    assert copies_commit.message.endswith(trailers)
+    digest = load_site(source, "site-b").digest
+    assert site_commit.message.startswith("kkc: build site-b\n\nObjects: ")
+    assert site_commit.message.endswith(f"{trailers}Site-Digest: sha256:{digest}\n")
+    assert repo.is_dirty(untracked_files=True) is False
+
+    # provenance: source repository (no credentials) and commit, engine version
+    readme = (deploy / "deploy" / "site-b" / "README.md").read_text()
+    engine = kustomize.find_engine().version
+    assert f"- Source: `{SOURCE_URL}`, commit `{source_sha}`\n" in readme
+    assert (
+        "- Regenerate: in a checkout of that repository, "
+        "`kkc build site-b --repo PATH-OF-THIS-REPOSITORY --commit`\n" in readme
+    )
+    assert f"- Validated with kustomize v{engine}\n" in readme
+    assert "s3cr3t" not in json.dumps(snapshot(deploy), default=repr)
+
+    # generated files are collapsed by review tools, README included
+    attrs = repo.git.check_attr(
+        "linguist-generated",
+        "gitlab-generated",
+        "--",
+        "deploy/site-b/stages/infra/kustomization.yaml",
+        "README.md",
+    )
+    assert attrs.splitlines() == [
+        "deploy/site-b/stages/infra/kustomization.yaml: linguist-generated: true",
+        "deploy/site-b/stages/infra/kustomization.yaml: gitlab-generated: set",
+        "README.md: linguist-generated: unspecified",
+        "README.md: gitlab-generated: unspecified",
+    ]
+
+    # rebuilding the same source changes nothing and commits nothing
+    again = build(kkc, source, deploy, "site-b", "--commit")
+    assert again.exit_code == 0, again.output
+    assert again.stdout == (
+        f"{deploy} (branch main): base/ and overlays/ copies: 0 added, 0 changed, 0 removed; "
+        "nothing to commit\nsite-b: deploy/site-b/ up to date; nothing to commit\n"
+    )
+    assert repo.head.commit == site_commit
+
+
+def test_copies_no_site_uses_are_removed(source: Path, deploy: Path, kkc) -> None:
+    assert build(kkc, source, deploy, "site-a", "site-b", "--commit").exit_code == 0
+    assert "base/heat/services" in copied_dirs(deploy)
+    assert "base/cinder/services" in copied_dirs(deploy)
+    write(deploy, "base/heat/NOTES.md", "not kkc's\n")  # never removed: kkc did not write it
+    site_a = source / "sites" / "site-a" / "site.yaml"
+    site_a.write_text(site_a.read_text().replace("  heat:\n    enabled: true\n", ""))
+    commit(source, ["sites/site-a/site.yaml"], "site-a: no heat")
+
+    result = build(kkc, source, deploy, "site-a", "--commit")  # site-b is not rebuilt
+
+    assert result.exit_code == 0, result.output
+    heat = sorted(
+        p.relative_to(source).as_posix() for p in (source / "base/heat").rglob("*") if p.is_file()
+    )
+    assert result.stdout.splitlines()[0].startswith(
+        f"{deploy} (branch main): base/ and overlays/ copies: 0 added, 0 changed, "
+        f"{len(heat)} removed; committed "
+    )
+    assert not (deploy / "base/heat/services").exists()
+    assert (deploy / "base/heat/NOTES.md").read_text() == "not kkc's\n"
+    # still used by site-a (cinder) or only by site-b, which this build did not touch
+    assert copied_dirs(deploy) == sorted(
+        {*SITE_B_BASES, "base/cinder/services", "base/horizon/services"}
+    )
+    repo = git.Repo(deploy)
+    copies_commit = repo.head.commit.parents[0]
+    assert copies_commit.message.startswith("kkc: update base/ and overlays/ copies\n\n")
+    assert "".join(f"  removed: {p}\n" for p in heat) in copies_commit.message
+
+
+def test_push_to_bare_remote_and_non_fast_forward(
+    source: Path, deploy: Path, remote: Path, tmp_path: Path, kkc
+) -> None:
+    result = build(kkc, source, deploy, "site-b", "--commit", "--push")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("\npushed main to origin/main\n")
+    pushed = git.Repo(remote).heads.main.commit
+    assert pushed == git.Repo(deploy).head.commit
+
+    # someone else pushes first
+    other = git.Repo.clone_from(remote, tmp_path / "other")
+    write(Path(other.working_tree_dir), "NOTES.md", "pushed by someone else\n")
+    other.index.add(["NOTES.md"])
+    other.index.commit("elsewhere")
+    other.git.push("origin", "main")
+    theirs = other.head.commit
+
+    site_b = source / "sites" / "site-b" / "site.yaml"
+    site_b.write_text(site_b.read_text().replace("tokenExpiration: 43200", "tokenExpiration: 3600"))
+    commit(source, ["sites/site-b/site.yaml"], "shorter tokens")
+    result = build(kkc, source, deploy, "site-b", "--commit", "--push")
+
+    assert result.exit_code == 4, result.output
+    assert result.stderr == (
+        f"push of main to origin/main rejected (non-fast-forward): the remote has commits "
+        f"this clone does not; the local commits are kept. Run `git -C {deploy} pull "
+        "--rebase` and push again, or reset the clone to the remote and rebuild\n"
+    )
+    assert git.Repo(remote).heads.main.commit == theirs  # nothing overwritten remotely
+    local = git.Repo(deploy).head.commit
+    assert local.message.startswith("kkc: build site-b\n") and local.parents == (pushed,)
+    assert "  changed: " in local.message
+
+
+def test_branch_is_created_and_used(source: Path, deploy: Path, kkc) -> None:
+    result = build(kkc, source, deploy, "site-b", "--branch", "lab", "--commit")
+    assert result.exit_code == 0, result.output
+    repo = git.Repo(deploy)
+    assert repo.active_branch.name == "lab"
+    assert repo.heads.main.commit.message == "start"
+    readme = (deploy / "deploy" / "site-b" / "README.md").read_text()
+    assert "`kkc build site-b --repo PATH-OF-THIS-REPOSITORY --branch lab --commit`" in readme
+
+
+def test_errors_before_anything_is_written(source: Path, deploy: Path, tmp_path: Path, kkc):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    before = snapshot(source), snapshot(deploy)
+
+    result = build(kkc, source, plain, "site-b", "--commit")
+    assert result.exit_code == 4
+    assert result.stderr == (
+        f"deploy repository {plain} is not a git repository; "
+        "run `git init` or `git clone` there first\n"
+    )
+    assert list(plain.iterdir()) == []
+
+    result = build(kkc, source, source, "site-b")
+    assert result.exit_code == 2
+    assert result.stderr == f"--repo {source} is the site repository itself; drop --repo\n"
+
+    result = build(kkc, source, deploy, "site-b", "--push")
+    assert (result.exit_code, result.stderr) == (2, "--push needs --commit\n")
+    result = kkc(source, "build", "site-b", "--branch", "lab")
+    assert result.exit_code == 2
+    assert result.stderr == "--branch needs --repo (kkc never switches the site repository)\n"
+
+    # a hand edit of a kkc-owned file in the deploy repository is not overwritten
+    assert build(kkc, source, deploy, "site-b", "--commit").exit_code == 0
+    before = snapshot(source), snapshot(deploy)
+    write(deploy, "base/nova/services/kustomization.yaml", "# hand edit\n")
+    edited = snapshot(deploy)
+    result = build(kkc, source, deploy, "site-b", "--commit")
+    assert result.exit_code == 4
+    assert result.stderr == (
+        f"deploy repository {deploy} has uncommitted changes in "
+        "base/nova/services/kustomization.yaml; commit or discard them first "
+        "(kkc would overwrite them)\n"
+    )
+    assert snapshot(deploy) == edited
+    assert snapshot(source) == before[0]
+
+
+def test_an_uncommitted_build_is_committed_later(source: Path, deploy: Path, kkc) -> None:
+    repo = git.Repo(deploy)
+    assert build(kkc, source, deploy, "site-b", "--commit").exit_code == 0
+    site_b = source / "sites" / "site-b" / "site.yaml"
+    site_b.write_text(site_b.read_text().replace("tokenExpiration: 43200", "tokenExpiration: 3600"))
+    head = repo.head.commit
+    first = build(kkc, source, deploy, "site-b")
+    assert first.exit_code == 0 and repo.head.commit == head
+    readme = (deploy / "deploy" / "site-b" / "README.md").read_text()
+    assert " plus uncommitted changes\n" in readme  # the source work tree was modified
+    second = build(kkc, source, deploy, "site-b", "--commit")
+    assert second.exit_code == 0, second.output
+    assert second.stdout.endswith(
+        "site-b: deploy/site-b/ up to date; committed " + (repo.head.commit.hexsha[:12]) + "\n"
+    )
+    assert not repo.is_dirty(untracked_files=True)
+
+
+def test_references_outside_base_and_overlays_are_refused() -> None:
+    from kkc.deployrepo import used_dirs
+    from kkc.errors import OutputInvalid
+
+    files = {
+        "deploy/s/kustomization.yaml": b"resources:\n  - stages/infra\n  - ../../extra/x\n",
+        "deploy/s/stages/infra/kustomization.yaml": b"resources:\n  - ../../../../base/a/b\n",
+        "base/a/b/kustomization.yaml": b"resources:\n  - ../../../../../up\n",
+    }
+    units = {PurePosixPath("deploy/s"): ["kustomization.yaml", "stages/infra/kustomization.yaml"]}
+
+    def read(path: PurePosixPath) -> bytes | None:
+        return files.get(path.as_posix())
+
+    with pytest.raises(OutputInvalid) as exc:
+        used_dirs(units, read)
+    assert exc.value.lines() == [
+        "deploy/s/kustomization.yaml:1:1: KKC332 refers to extra/x/, which is neither under "
+        "base/ nor overlays/; kkc copies only those into a deploy repository"
+    ]
+    files["deploy/s/kustomization.yaml"] = b"resources:\n  - stages/infra\n"
+    with pytest.raises(OutputInvalid) as exc:
+        used_dirs(units, read)
+    assert exc.value.lines() == [
+        "base/a/b/kustomization.yaml:1:1: KKC331 resources entry ../../../../../up leaves the "
+        "repository; a deploy repository can only hold what is inside it"
+    ]
