@@ -30,14 +30,23 @@ def minimal(name: str, extra: str = "") -> str:
     return MINIMAL.format(name=name) + extra
 
 
-def drop_overlays(root: Path, site: str, *names: str) -> None:
-    """Remove ``names`` from the one-line ``overlays: [...]`` list of a site."""
+def _edit_overlays(root: Path, site: str, edit) -> None:
     path = root / "sites" / site / "site.yaml"
     text = path.read_text(encoding="utf-8")
     match = re.search(r"^overlays: \[(.*)\]$", text, re.M)
     assert match, f"{path} has no one-line overlays list"
-    kept = [o.strip() for o in match.group(1).split(",") if o.strip() not in names]
-    path.write_text(text.replace(match.group(0), f"overlays: [{', '.join(kept)}]"), "utf-8")
+    names = edit([o.strip() for o in match.group(1).split(",") if o.strip()])
+    path.write_text(text.replace(match.group(0), f"overlays: [{', '.join(names)}]"), "utf-8")
+
+
+def drop_overlays(root: Path, site: str, *names: str) -> None:
+    """Remove ``names`` from the one-line ``overlays: [...]`` list of a site."""
+    _edit_overlays(root, site, lambda have: [o for o in have if o not in names])
+
+
+def add_overlays(root: Path, site: str, *names: str) -> None:
+    """Append ``names`` to the one-line ``overlays: [...]`` list of a site."""
+    _edit_overlays(root, site, lambda have: [*have, *names])
 
 
 def write(root: Path, rel: str, data: str | bytes) -> Path:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import snapshot
-from helpers import commit, write
+from helpers import add_overlays, commit, write
 from kkc import kustomize
 from kkc.yamlio import load_stream
 
@@ -30,8 +30,7 @@ MARKER = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: overlay-marker\nda
 
 
 def use_overlays(root: Path, names: str, files: dict[str, str]) -> None:
-    site = root / "sites" / "site-a" / "site.yaml"
-    site.write_text(site.read_text() + f"overlays: [{names}]\n")
+    add_overlays(root, "site-a", *names.split(", "))
     paths = [write(root, rel, text) for rel, text in files.items()]
     commit(root, ["sites/site-a/site.yaml", *(p.relative_to(root).as_posix() for p in paths)], "ov")
 
@@ -154,9 +153,10 @@ def test_lint_reports_an_overlay_that_changes_nothing(site_repo: Path, kkc) -> N
     before = snapshot(site_repo)
     result = kkc(site_repo, "lint", "site-a")
     assert result.exit_code == 0, result.output
-    line = len((site_repo / "sites/site-a/site.yaml").read_text().splitlines())
+    lines = (site_repo / "sites/site-a/site.yaml").read_text().splitlines()
+    [(line, col)] = [(i + 1, t.index("noop") + 1) for i, t in enumerate(lines) if "noop" in t]
     warning = (
-        f'warning: sites/site-a/site.yaml:{line}:12: KKC129 overlay "noop" changes nothing '
+        f'warning: sites/site-a/site.yaml:{line}:{col}: KKC129 overlay "noop" changes nothing '
         "for site site-a\n"
     )
     assert result.stderr == warning

@@ -135,7 +135,8 @@ def test_diff_unknown_revision_is_a_usage_error(site_repo: Path, kkc) -> None:
 
 def test_diff_outside_git_is_an_environment_problem(tmp_path: Path, kkc) -> None:
     repo = tmp_path / "plain"
-    shutil.copytree(PROJECT / "sites", repo / "sites")
+    for part in ("sites", "overlays"):  # site-a uses overlays
+        shutil.copytree(PROJECT / part, repo / part)
     result = kkc(repo, "diff", "site-a")
     assert result.exit_code == 4
     assert "is not inside a git repository; kkc diff compares with committed output" in (

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import __version__, deployrepo, gitops, gitrepo, kustomize, lint, validate, writer
 from . import patches as patch_files
-from .errors import EnvironmentProblem, OutputInvalid, Problem, UsageError
+from .errors import EnvironmentProblem, InputError, OutputInvalid, Problem, UsageError
 from .generate import STAGE_LABEL, Provenance, render_tree
 from .site import Site, list_sites, load_site, locate
 from .yamlio import load_stream
@@ -157,11 +157,19 @@ def overlay_effects(root: Path, site: Site) -> list[str]:
     full = objects(site)
     origin = site.origins[("overlays",)]
     [layer] = [lay for lay in site.layers if lay.display == origin.path]
+
+    def changes_nothing(name: str) -> bool:
+        try:
+            without = load_site(root, site.name, frozenset({name}))
+        except InputError:
+            return False  # the site is not even valid without it
+        return objects(without) == full
+
     return [
         f"warning: {origin.path}:{':'.join(map(str, locate(layer.doc, ('overlays', i))))}: "
         f'KKC129 overlay "{name}" changes nothing for site {site.name}'
         for i, name in enumerate(names)
-        if objects(load_site(root, site.name, frozenset({name}))) == full
+        if changes_nothing(name)
     ]
 
 
