@@ -253,8 +253,7 @@ def test_ceph_keyrings_only_from_secrets(repo: Path, objects: dict) -> None:
     assert not [k for k, _ in objects if k == "Secret"]  # nothing secret in the output
 
 
-def test_ceph_nova_with_its_own_user_gets_a_second_libvirt_secret(repo: Path) -> None:
-    extra = f"""\
+CEPH_SITE = """\
     nova: compute.example.com
     novncproxy: console.example.com
     glance: image.example.com
@@ -268,11 +267,14 @@ services:
   neutron: {{enabled: true}}
   cinder:
     enabled: true
-    rbd: {{secretUuid: {UUID}}}
+    rbd: {{secretUuid: {uuid}}}
   nova:
     enabled: true
-    rbd: {{user: nova, secretUuid: {OTHER}}}
-"""
+{nova}"""
+
+
+def test_ceph_nova_with_its_own_user_gets_a_second_libvirt_secret(repo: Path) -> None:
+    extra = CEPH_SITE.format(uuid=UUID, nova=f"    rbd: {{user: nova, secretUuid: {OTHER}}}\n")
     add_site(repo, "ceph-two", minimal("ceph-two", extra))
     files = tree(repo, "ceph-two")
     conf = ini(files["stages/compute/config/nova-compute-kolla/nova.conf"])
@@ -298,26 +300,6 @@ def test_local_disks_need_no_ceph_for_nova(repo: Path) -> None:
     assert _section(conf, "libvirt") == {"virt_type": "qemu", "connection_uri": "qemu:///system"}
     names = {s["name"] for s in secret_requirements(load_site(repo, "site-b"))}
     assert "nova-ceph" not in names
-
-
-CEPH_SITE = """\
-    nova: compute.example.com
-    novncproxy: console.example.com
-    glance: image.example.com
-    placement: placement.example.com
-    neutron: network.example.com
-    cinder: volume.example.com
-overlays: [ceph]
-services:
-  glance: {{enabled: true}}
-  placement: {{enabled: true}}
-  neutron: {{enabled: true}}
-  cinder:
-    enabled: true
-    rbd: {{secretUuid: {uuid}}}
-  nova:
-    enabled: true
-{nova}"""
 
 
 def _failed_build(kkc, repo: Path, name: str, text: str):

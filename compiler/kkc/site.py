@@ -492,32 +492,21 @@ def _semantic_checks(site: Site, where: Any) -> list[Problem]:
                 is_key=True,
             )
 
-    if (
-        site.enabled("cinder")
-        and site.get("services.cinder.backend") == "rbd"
-        and not site.get("services.cinder.rbd.secretUuid")
-    ):
-        add(
-            ("services", "cinder", "rbd"),
-            "KKC113",
-            "the rbd back end needs secretUuid: the libvirt secret UUID under which the "
-            "computes hold the Ceph key of the cinder user",
-            is_key=True,
-        )
+    for svc, whose in (("cinder", "cinder user"), ("nova", "nova rbd user")):
+        if (
+            site.enabled(svc)
+            and site.get(f"services.{svc}.backend") == "rbd"
+            and not site.get(f"services.{svc}.rbd.secretUuid")
+        ):
+            add(
+                ("services", svc, "rbd"),
+                "KKC113",
+                "the rbd back end needs secretUuid: the libvirt secret UUID under which the "
+                f"computes hold the Ceph key of the {whose}",
+                is_key=True,
+            )
 
     _network_policy_checks(site, add)
-    if (
-        site.enabled("nova")
-        and site.get("services.nova.backend") == "rbd"
-        and not site.get("services.nova.rbd.secretUuid")
-    ):
-        add(
-            ("services", "nova", "rbd"),
-            "KKC113",
-            "the rbd back end needs secretUuid: the libvirt secret UUID under which the "
-            "computes hold the Ceph key of the nova rbd user",
-            is_key=True,
-        )
     conflict = _libvirt_secret_conflict(site)
     if conflict:
         add(("services", "nova", "rbd", "secretUuid"), "KKC155", conflict)
