@@ -72,6 +72,14 @@ CrdOpt = Annotated[
 ]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text or json.")]
 SiteArg = Annotated[str, typer.Argument(help="Site name: the directory sites/SITE/.")]
+SitesArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Sites (default: every site under sites/).", show_default=False),
+]
+AllOpt = Annotated[
+    bool,
+    typer.Option("--all", help="Every site under sites/ (the default when no site is named)."),
+]
 
 
 def _root(root: Path | None) -> Path:
@@ -250,10 +258,8 @@ def render_cmd(site: SiteArg, crd_dir: CrdOpt = None, root: RootOpt = None) -> N
 
 @app.command("lint")
 def lint_cmd(
-    sites: Annotated[
-        list[str] | None, typer.Argument(help="Sites to lint.", show_default=False)
-    ] = None,
-    all_sites: Annotated[bool, typer.Option("--all", help="Lint every site under sites/.")] = False,
+    sites: SitesArg = None,
+    all_sites: AllOpt = False,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 when there is any warning.")
     ] = False,
@@ -266,12 +272,10 @@ def lint_cmd(
     (KKC129; one extra kustomize build per overlay). Warnings go to stderr; with
     --strict any warning fails (exit 1), for CI.
 
-    Example: kkc lint --all --strict"""
+    Example: kkc lint --strict"""
     base = _root(root)
-    if not sites and not all_sites:
-        raise UsageError("name at least one site, or pass --all")
     warnings: list[str] = []
-    for site in build.load_sites(base, sites or [], all_sites):
+    for site in build.load_sites(base, sites or [], all_sites or not sites):
         rendered = build.render(base, site, crd_dir)
         found = list(dict.fromkeys(rendered.warnings + build.overlay_effects(base, site)))
         warnings += found
@@ -334,16 +338,6 @@ class Format(StrEnum):
     text = "text"
     markdown = "markdown"
     json = "json"
-
-
-SitesArg = Annotated[
-    list[str] | None,
-    typer.Argument(help="Sites (default: every site under sites/).", show_default=False),
-]
-AllOpt = Annotated[
-    bool,
-    typer.Option("--all", help="Every site under sites/ (the default when no site is named)."),
-]
 
 
 @app.command("diff")
