@@ -59,6 +59,18 @@ def _component(**extra: Any) -> dict[str, Any]:
     }
 
 
+def _rbd(*, libvirt_secret: bool) -> dict[str, Any]:
+    """A Ceph RBD back end: pool and user; for what the computes attach, the UUID of the
+    libvirt secret that holds client.<user>'s key (a name, not a secret)."""
+    schema: dict[str, Any] = {
+        "pool": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
+        "user": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
+    }
+    if libvirt_secret:
+        schema["secretUuid"] = {"type": "string", "regex": UUID}
+    return {"type": "dict", "schema": schema}
+
+
 def _service(**components: Any) -> dict[str, Any]:
     return {"type": "dict", "schema": {"enabled": {"type": "boolean"}, **components}}
 
@@ -209,15 +221,7 @@ SCHEMA: dict[str, Any] = {
             # Secret nova-ceph, libvirt secrets on the computes).
             "nova": _service(
                 backend={"type": "string", "allowed": ["local", "rbd"]},
-                rbd={
-                    "type": "dict",
-                    "schema": {
-                        "pool": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
-                        "user": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
-                        # libvirt secret UUID of client.<user>'s key (not a secret)
-                        "secretUuid": {"type": "string", "regex": UUID},
-                    },
-                },
+                rbd=_rbd(libvirt_secret=True),
                 api=_component(workers=_WORKERS),
                 metadata=_component(workers=_WORKERS),
                 conductor=_component(workers=_WORKERS),
@@ -238,15 +242,7 @@ SCHEMA: dict[str, Any] = {
             "cinder": _service(
                 backend={"type": "string", "allowed": ["rbd", "lvm"]},
                 backendName={"type": "string", "regex": r"[A-Za-z0-9_-]{1,64}"},
-                rbd={
-                    "type": "dict",
-                    "schema": {
-                        "pool": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
-                        "user": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
-                        # libvirt secret UUID of the Ceph key on the computes (not a secret)
-                        "secretUuid": {"type": "string", "regex": UUID},
-                    },
-                },
+                rbd=_rbd(libvirt_secret=True),
                 lvm={
                     "type": "dict",
                     "schema": {
@@ -271,13 +267,7 @@ SCHEMA: dict[str, Any] = {
             "glance": _service(
                 backend={"type": "string", "allowed": ["file", "rbd"]},
                 storage=_STORAGE,
-                rbd={
-                    "type": "dict",
-                    "schema": {
-                        "pool": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
-                        "user": {"type": "string", "regex": r"[A-Za-z0-9_.-]+"},
-                    },
-                },
+                rbd=_rbd(libvirt_secret=False),
                 api=_component(workers=_WORKERS),
             ),
             "placement": _service(api=_component(workers=_WORKERS)),
