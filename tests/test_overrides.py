@@ -20,12 +20,19 @@ COMPUTE = "stages/compute/config/nova-compute-kolla/nova.conf"
 API = "stages/services/config/nova-api-kolla/nova.conf"
 DB_SYNC = "stages/db/config/nova-db-sync-kolla/nova.conf"
 KEYSTONE = "stages/identity/config/keystone-api-kolla/keystone.conf"
+ML2 = "stages/services/config/neutron-server-kolla/ml2_conf.ini"
+ML2_DB_SYNC = "stages/db/config/neutron-db-sync-kolla/ml2_conf.ini"
+METADATA = "stages/compute/config/neutron-ovn-metadata-agent-kolla/neutron_ovn_metadata_agent.ini"
+LAYOUT = (
+    "use config/global.conf, config/<service>.conf, config/<service>/<component>.conf, "
+    "config/<service>/<file> or config/<service>/<component>/<file>"
+)
 
 
 def configure(repo: Path, files: dict[str, str], site_yaml: str = "", fleet: str = "") -> None:
     """Replace site-a's config/ by ``files``; add ``site_yaml`` (indented two spaces: more
     files under the site's config:) and ``fleet`` (appended to sites/defaults.yaml)."""
-    shutil.rmtree(repo / CONF)
+    shutil.rmtree(repo / CONF, ignore_errors=True)
     for rel, text in files.items():
         write(repo, f"{CONF}/{rel}", text)
     if site_yaml:
@@ -283,9 +290,7 @@ def test_deprecated_warning_printed_once_by_render(site_repo: Path, kkc) -> None
         pytest.param(
             {"nova.ini": "[DEFAULT]\ndebug = true\n"},
             "",
-            [
-                f"{CONF}/nova.ini:1:1: KKC136 not a config override file: use config/global.conf, config/<service>.conf or config/<service>/<component>.conf"
-            ],
+            [f"{CONF}/nova.ini:1:1: KKC136 not a config override file: {LAYOUT}"],
             id="stray-file",
         ),
         pytest.param(
@@ -324,4 +329,188 @@ def test_overrides_of_a_disabled_service_are_ignored(site_repo: Path) -> None:
 def test_config_files_change_the_site_digest(site_repo: Path) -> None:
     before = load_site(site_repo, "site-a").digest
     write(site_repo, f"{CONF}/nova.conf", "[DEFAULT]\ncpu_allocation_ratio = 2.0\n")
+    assert load_site(site_repo, "site-a").digest != before
+
+
+# --- the other INI files of a service (ml2_conf.ini, neutron_ovn_metadata_agent.ini) ----
+
+
+ML2_SOURCES = {
+    "neutron/ml2_conf.ini": "[ml2_type_vlan]\nnetwork_vlan_ranges = physnet1:100:200\n",
+    "neutron/neutron-server/ml2_conf.ini": (
+        "[ml2_type_vlan]\nnetwork_vlan_ranges = physnet1:300:400\n[ovn]\novn_l3_scheduler = chance\n"
+    ),
+}
+ML2_YAML = (
+    "  neutron/ml2_conf.ini:\n"
+    "    ml2_type_vlan: {network_vlan_ranges: 'physnet1:1:2'}\n"
+    "    ml2: {overlay_ip_version: 6}\n"
+    "  neutron/neutron-ovn-metadata-agent/neutron_ovn_metadata_agent.ini:\n"
+    "    DEFAULT: {metadata_workers: 4}\n"
+)
+
+
+def test_other_files_every_source_and_its_precedence(site_repo: Path) -> None:
+    configure(
+        site_repo,
+        {**ML2_SOURCES, "global.conf": "[DEFAULT]\ndebug = true\n"},
+        site_yaml=ML2_YAML,
+    )
+    files = tree(site_repo, "site-a")
+    # component file > service file > YAML > kkc's value, in place
+    assert values(files, ML2, "ml2_type_vlan", "network_vlan_ranges") == ["physnet1:300:400"]
+    assert values(files, ML2, "ovn", "ovn_l3_scheduler") == ["chance"]
+    # the bring-up Job with the file gets the service's overrides, not a component's
+    assert values(files, ML2_DB_SYNC, "ml2_type_vlan", "network_vlan_ranges") == [
+        "physnet1:100:200"
+    ]
+    assert values(files, ML2_DB_SYNC, "ovn", "ovn_l3_scheduler") == ["leastloaded"]
+    assert values(files, ML2, "ml2", "overlay_ip_version") == ["6"]
+    assert values(files, ML2_DB_SYNC, "ml2", "overlay_ip_version") == ["6"]
+    assert values(files, METADATA, "DEFAULT", "metadata_workers") == ["4"]
+    # global.conf is for the main files only
+    assert values(files, ML2, "DEFAULT", "debug") == []
+    assert values(files, METADATA, "DEFAULT", "debug") == []
+    server_conf = "stages/services/config/neutron-server-kolla/neutron.conf"
+    assert values(files, server_conf, "DEFAULT", "debug") == ["true"]
+    assert values(files, server_conf, "ml2_type_vlan", "network_vlan_ranges") == []
+
+    site = load_site(site_repo, "site-a")
+    dotted = "config.neutron/neutron-server/ml2_conf.ini.ml2_type_vlan.network_vlan_ranges"
+    value, origins = site.explain(dotted)
+    assert value == "physnet1:300:400"
+    assert [str(o) for o in origins] == [
+        f"{CONF}/neutron/neutron-server/ml2_conf.ini:2:1 (set by layer config file)",
+        f"{CONF}/neutron/ml2_conf.ini:2:1 (overridden; was set by layer config file)",
+        f"{where(site_repo, SITE, 'network_vlan_ranges')} (overridden; was set by layer site)",
+    ]
+    # the main file's overrides and the other file's are told apart
+    assert site.explain("config.neutron/neutron-server.ml2_type_vlan.network_vlan_ranges") == (
+        None,
+        [],
+    )
+    # a YAML key with a file name is shown whole
+    value, origins = site.explain("config.neutron/ml2_conf.ini.ml2")
+    assert value == {"overlay_ip_version": 6}
+    assert [str(o) for o in origins] == [
+        f"{where(site_repo, SITE, 'ml2:')} (set by layer site)",
+        f"{where(site_repo, SITE, 'overlay_ip_version')} (set by layer site)",
+    ]
+
+
+def test_other_file_explain_on_the_command_line(site_repo: Path, kkc) -> None:
+    configure(site_repo, ML2_SOURCES)
+    dotted = "config.neutron/ml2_conf.ini.ml2_type_vlan.network_vlan_ranges"
+    result = kkc(site_repo, "show", "site-a", "--explain", dotted)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f'{dotted}: "physnet1:100:200"',
+        f"  {CONF}/neutron/ml2_conf.ini:2:1 (set by layer config file)",
+    ]
+
+
+def test_other_file_overrides_change_only_that_file(site_repo: Path) -> None:
+    configure(site_repo, {})
+    before = tree(site_repo, "site-a")
+    configure(site_repo, {"neutron/ml2_conf.ini": ML2_SOURCES["neutron/ml2_conf.ini"]})
+    after = tree(site_repo, "site-a")
+    assert sorted(rel for rel in {*before, *after} if before.get(rel) != after.get(rel)) == [
+        ML2_DB_SYNC,
+        ML2,
+    ]
+
+
+def test_other_file_is_checked_against_its_own_catalog(site_repo: Path, kkc) -> None:
+    configure(
+        site_repo,
+        {
+            "neutron/ml2_conf.ini": (
+                "[ml2_type_vlan]\n"
+                "network_vlan_range = physnet1\n"
+                "[ovn]\n"
+                "ovn_metadata_enabled = maybe\n"
+                "[DEFAULT]\n"
+                "core_plugin = ml2\n"
+            )
+        },
+        site_yaml=(
+            "  neutron/neutron-ovn-metadata-agent/neutron_ovn_metadata_agent.ini:\n"
+            "    DEFAULT: {metadata_workers: many}\n"
+        ),
+    )
+    result = run_build(kkc, site_repo, "site-a")
+    ml2 = f"{CONF}/neutron/ml2_conf.ini"
+    assert_problems(
+        result,
+        f'{ml2}:2:1: KKC130 [ml2_type_vlan] network_vlan_range: unknown option; did you mean "network_vlan_ranges"? (ml2_conf.ini of 2025.1)',
+        f'{ml2}:4:1: KKC131 [ovn] ovn_metadata_enabled: expected a boolean (true/false, yes/no, on/off, 1/0), got "maybe"',
+        # a neutron.conf option is unknown in ml2_conf.ini
+        f"{ml2}:6:1: KKC130 [DEFAULT] core_plugin: unknown option (ml2_conf.ini of 2025.1)",
+        f'{where(site_repo, SITE, "metadata_workers")}: KKC131 [DEFAULT] metadata_workers: expected an integer, got "many"',
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "site_yaml", "expected"),
+    [
+        pytest.param(
+            {"neutron/ml2.ini": "[ml2]\n"},
+            "",
+            f'{CONF}/neutron/ml2.ini:1:1: KKC136 neutron renders no other config file "ml2.ini"; did you mean "ml2_conf.ini"?',
+            id="file-did-you-mean",
+        ),
+        pytest.param(
+            {"nova/ml2_conf.ini": "[ml2]\n"},
+            "",
+            f'{CONF}/nova/ml2_conf.ini:1:1: KKC136 nova renders no other config file "ml2_conf.ini"; files: none',
+            id="file-of-another-service",
+        ),
+        pytest.param(
+            {"neutron/neutron-server/neutron_ovn_metadata_agent.ini": "[DEFAULT]\n"},
+            "",
+            f'{CONF}/neutron/neutron-server/neutron_ovn_metadata_agent.ini:1:1: KKC136 neutron has no component "neutron-server" with neutron_ovn_metadata_agent.ini; components: neutron-ovn-metadata-agent',
+            id="component-without-the-file",
+        ),
+        pytest.param(
+            {"neutron/neutron-server/neutron.conf": "[DEFAULT]\n"},
+            "",
+            f"{CONF}/neutron/neutron-server/neutron.conf:1:1: KKC136 neutron.conf is the main file of neutron: name it neutron.conf or neutron/<component>.conf",
+            id="main-file-in-a-component-directory",
+        ),
+        pytest.param(
+            {"neutron/neutron-server/ml2_conf": "[ml2]\n"},
+            "",
+            f"{CONF}/neutron/neutron-server/ml2_conf:1:1: KKC136 not a config override file: {LAYOUT}",
+            id="stray-file-in-a-component-directory",
+        ),
+        pytest.param(
+            {},
+            "  neutron/neutron-srv/ml2_conf.ini:\n    ml2: {overlay_ip_version: 6}\n",
+            '{where}: KKC136 config.neutron/neutron-srv/ml2_conf.ini: neutron has no component "neutron-srv" with ml2_conf.ini; did you mean "neutron-server"?',
+            id="yaml-component-did-you-mean",
+        ),
+        pytest.param(
+            {"global/ml2_conf.ini": "[ml2]\n"},
+            "",
+            f"{CONF}/global/ml2_conf.ini:1:1: KKC136 global overrides only the main files: name it global.conf",
+            id="global-other-file",
+        ),
+        pytest.param(
+            {},
+            "  neutron/neutron.conf:\n    DEFAULT: {debug: true}\n",
+            '{where}: KKC136 config.neutron/neutron.conf: neutron.conf is the main file of neutron: name it "neutron" or "neutron/<component>"',
+            id="yaml-main-file",
+        ),
+    ],
+)
+def test_unknown_other_files(site_repo: Path, kkc, files, site_yaml, expected) -> None:
+    configure(site_repo, files, site_yaml=site_yaml)
+    at = where(site_repo, SITE, site_yaml.strip().split(":")[0]) if site_yaml else ""
+    result = run_build(kkc, site_repo, "site-a")
+    assert_problems(result, expected.format(where=at))
+
+
+def test_other_file_changes_the_site_digest(site_repo: Path) -> None:
+    before = load_site(site_repo, "site-a").digest
+    write(site_repo, f"{CONF}/neutron/ml2_conf.ini", "[ml2]\noverlay_ip_version = 6\n")
     assert load_site(site_repo, "site-a").digest != before

@@ -5,14 +5,20 @@ Override files are named as under ``sites/<site>/config/``: ``global`` (every se
 ``<service>`` (every container of the service, its bring-up Jobs included) and
 ``<service>/<component>`` (one component: a container named ``<component>-kolla``, e.g.
 ``nova/nova-compute``). Each targets the service's main config file (:data:`MAIN_CONF`).
+The service's other INI files are named with the file at the end, like kolla-ansible's
+``/etc/kolla/config/neutron/ml2_conf.ini``: ``<service>/<file>`` (every container of the
+service with that file) and ``<service>/<component>/<file>`` (one component); ``global``
+only targets main files.
 
 Sources, lowest first; a later one wins per (section, option):
 
 1. what kkc renders (the service modules);
 2. the inline ``config:`` of the layers (already layered like every other key):
-   ``config.global``, ``config.<service>``, ``config.<service>/<component>``;
+   ``config.global``, ``config.<service>``, ``config.<service>/<component>`` (and
+   ``config.<service>/<file>``, ``config.<service>/<component>/<file>``);
 3. the files ``sites/<site>/config/global.conf``, ``<service>.conf`` and
-   ``<service>/<component>.conf``.
+   ``<service>/<component>.conf`` (and ``<service>/<file>``,
+   ``<service>/<component>/<file>``).
 
 Merging follows kolla-ansible's ``merge_configs``: sections and options keep their order,
 new ones are added at the end; all the values of a key repeated in one source are kept
@@ -50,7 +56,31 @@ MAIN_CONF = {
     "heat": "heat.conf",
 }
 FILE_LAYER = "config file"
-LAYOUT = "config/global.conf, config/<service>.conf or config/<service>/<component>.conf"
+LAYOUT = (
+    "config/global.conf, config/<service>.conf, config/<service>/<component>.conf, "
+    "config/<service>/<file> or config/<service>/<component>/<file>"
+)
+
+
+def parse_target(target: str) -> tuple[str, str | None, str | None]:
+    """(service, component, file) of an override target; file None: the main file. The
+    last part names a file when it has a dot (``neutron/ml2_conf.ini``)."""
+    parts = target.split("/")
+    file = parts.pop() if len(parts) > 1 and "." in parts[-1] else None
+    return parts[0], "/".join(parts[1:]) or None, file
+
+
+def dotted_path(dotted: str) -> tuple[str, ...]:
+    """``config.<target>.<section>.<option>`` (``kkc show --explain``) split at its dots,
+    but for the dots of a file name ending the target (``config.neutron/ml2_conf.ini...``)."""
+    head, _, rest = dotted.partition(".")
+    for name in catalog.CONF_FILES:
+        cut = rest.find(f"/{name}")
+        end = cut + 1 + len(name)
+        if cut >= 0 and rest[end : end + 1] in ("", "."):
+            tail = rest[end + 1 :]
+            return (head, rest[:end], *(tail.split(".") if tail else ()))
+    return tuple(dotted.split("."))
 
 
 @dataclass(frozen=True)
@@ -67,7 +97,7 @@ class Setting:
 class Source:
     """The overrides of one target from one place (a YAML ``config.<target>`` or a file)."""
 
-    target: str  # "global", "<service>" or "<service>/<component>"
+    target: str  # "global", "<service>[/<component>]" or "<service>[/<component>]/<file>"
     settings: tuple[Setting, ...]
     origin: Origin  # the YAML key or the file
     from_file: bool
@@ -75,22 +105,38 @@ class Source:
     @property
     def rank(self) -> tuple[int, int]:
         """Precedence: YAML before files, then global < service < component."""
-        level = 0 if self.target == GLOBAL else 2 if "/" in self.target else 1
+        service, component, _ = parse_target(self.target)
+        level = 0 if service == GLOBAL else 2 if component else 1
         return (int(self.from_file), level)
+
+    def applies(self, service: str, component: str | None, file: str | None) -> bool:
+        """Whether this source overrides ``file`` (None: the main file) of ``component``
+        (None: a bring-up Job) of ``service``."""
+        svc, comp, own = parse_target(self.target)
+        if own != file:
+            return False
+        return svc == GLOBAL or (svc == service and comp in (None, component))
 
     def meaning(self) -> list[Any]:
         return [self.target, [[s.section, s.option, s.value] for s in self.settings]]
 
 
-def components(out: ServiceOutput) -> list[str]:
-    """The component names of a service: its long-running containers with the main file."""
-    conf = MAIN_CONF[out.name]
+def components(out: ServiceOutput, conf: str | None = None) -> list[str]:
+    """The component names of a service: its long-running containers with ``conf`` (by
+    default the main file)."""
+    conf = conf or MAIN_CONF[out.name]
     return sorted(
         kc.name.removesuffix("-kolla")
         for kcs in out.configs.values()
         for kc in kcs
         if conf in kc.inis
     )
+
+
+def files(out: ServiceOutput) -> list[str]:
+    """The INI files of a service other than its main file that can be overridden."""
+    found = {conf for kc, _ in _containers(out) for conf in kc.inis}
+    return sorted(found & set(catalog.CONF_FILES) - {MAIN_CONF[out.name]})
 
 
 def _containers(out: ServiceOutput) -> Iterator[tuple[KollaConfig, str | None]]:
@@ -137,8 +183,16 @@ def _file_sources(site: Site) -> tuple[list[Source], list[Problem]]:
         if entry.is_dir():
             for sub in sorted(entry.iterdir()):
                 rel = f"{entry.name}/{sub.name}"
-                if sub.suffix == ".conf" and not sub.is_dir():
+                if sub.is_dir():  # <service>/<component>/<file>
+                    for leaf in sorted(sub.iterdir()):
+                        if leaf.is_dir() or "." not in leaf.name:
+                            bad(f"{rel}/{leaf.name}")
+                        else:
+                            found.append((f"{rel}/{leaf.name}", f"{rel}/{leaf.name}"))
+                elif sub.suffix == ".conf":  # <service>/<component>.conf
                     found.append((f"{entry.name}/{sub.stem}", rel))
+                elif "." in sub.name:  # <service>/<file>
+                    found.append((rel, rel))
                 else:
                     bad(rel)
         elif entry.suffix == ".conf":
@@ -168,18 +222,37 @@ def _target_problem(src: Source, outputs: dict[str, ServiceOutput]) -> str | Non
     """Why ``src`` names no file of the site ("" for a service that is not enabled)."""
     if src.target == GLOBAL:
         return None
-    service, _, component = src.target.partition("/")
+    service, component, file = parse_target(src.target)
+    if service == GLOBAL:
+        return "global overrides only the main files: " + (
+            "name it global.conf" if src.from_file else 'name it "global"'
+        )
     if service not in MAIN_CONF:
         near = difflib.get_close_matches(service, [GLOBAL, *MAIN_CONF], n=1, cutoff=0.6)
         hint = f'did you mean "{near[0]}"?' if near else f"known: {', '.join(MAIN_CONF)}"
         return f'no OpenStack service "{service}" with config files; {hint}'
     if service not in outputs:
         return ""
-    names = components(outputs[service])
+    if file == MAIN_CONF[service]:
+        return (
+            f"{file} is the main file of {service}: name it {service}.conf or "
+            f"{service}/<component>.conf"
+            if src.from_file
+            else f'{file} is the main file of {service}: name it "{service}" or '
+            f'"{service}/<component>"'
+        )
+    if file is not None:
+        known = files(outputs[service])
+        if file not in known:
+            near = difflib.get_close_matches(file, known, n=1, cutoff=0.6)
+            hint = f'did you mean "{near[0]}"?' if near else f"files: {', '.join(known) or 'none'}"
+            return f'{service} renders no other config file "{file}"; {hint}'
+    names = components(outputs[service], file)
     if component and component not in names:
         near = difflib.get_close_matches(component, names, n=1, cutoff=0.6)
         hint = f'did you mean "{near[0]}"?' if near else f"components: {', '.join(names)}"
-        return f'{service} has no component "{component}"; {hint}'
+        with_file = f" with {file}" if file else ""
+        return f'{service} has no component "{component}"{with_file}; {hint}'
     return None
 
 
@@ -190,10 +263,12 @@ def _lines(cat: catalog.Catalog, setting: Setting) -> list[str]:
     return list(setting.value) if opt is not None and opt.multi else [",".join(setting.value)]
 
 
-def _chain(sources: list[Source], target: str) -> list[Source]:
-    """The sources that apply to ``target``, lowest first."""
-    service, _, _ = target.partition("/")
-    return [s for s in sources if s.target in (GLOBAL, service, target)]
+def _chain(
+    sources: list[Source], service: str, component: str | None, file: str | None
+) -> list[Source]:
+    """The sources that apply to ``file`` (None: the main file) of ``component`` of
+    ``service``, lowest first."""
+    return [s for s in sources if s.applies(service, component, file)]
 
 
 def merge(ini: Ini, chain: list[Source], cat: catalog.Catalog) -> Ini:
@@ -208,12 +283,21 @@ def merge(ini: Ini, chain: list[Source], cat: catalog.Catalog) -> Ini:
     return out
 
 
-def _targets(out: ServiceOutput) -> Iterator[tuple[KollaConfig, str]]:
-    """(container config, override target) of every container with the main file."""
-    conf = MAIN_CONF.get(out.name)
+def _targets(
+    out: ServiceOutput, sources: list[Source]
+) -> Iterator[tuple[KollaConfig, str, list[Source]]]:
+    """(container config, file name, the sources that apply to it) of every INI file of
+    the service that some override applies to."""
+    if out.name not in MAIN_CONF:
+        return
     for kc, component in _containers(out):
-        if conf in kc.inis:
-            yield kc, f"{out.name}/{component}" if component else out.name
+        for conf in kc.inis:
+            if conf not in catalog.CONF_FILES:
+                continue
+            file = None if conf == MAIN_CONF[out.name] else conf
+            chain = _chain(sources, out.name, component, file)
+            if chain:
+                yield kc, conf, chain
 
 
 def load(site: Site) -> tuple[list[Source], list[str]]:
@@ -237,11 +321,7 @@ def load(site: Site) -> tuple[list[Source], list[str]]:
     release = site.get("openstack.release")
     found: dict[Problem, str] = {}
     for out in outputs.values():
-        for kc, target in _targets(out):
-            chain = _chain(kept, target)
-            if not chain:
-                continue
-            conf = MAIN_CONF[out.name]
+        for kc, conf, chain in _targets(out, kept):
             cat = catalog.load(release, conf)
             entries: list[tuple[str, str, str, Any]] = [
                 (section, option, value, None)
@@ -274,14 +354,10 @@ def load(site: Site) -> tuple[list[Source], list[str]]:
 
 
 def apply(site: Site, outputs: list[ServiceOutput]) -> None:
-    """Merge the site's overrides into the main config file of every container."""
+    """Merge the site's overrides into the config files of every container."""
     release = site.get("openstack.release")
     for out in outputs:
-        for kc, target in _targets(out):
-            chain = _chain(site.overrides, target)
-            if not chain:
-                continue
-            conf = MAIN_CONF[out.name]
+        for kc, conf, chain in _targets(out, site.overrides):
             old = kc.inis[conf]
             new = IniFile(merge(old.ini, chain, catalog.load(release, conf)), old.header)
             kc.set_ini(conf, new)
@@ -293,10 +369,11 @@ def overridden(site: Site) -> set[tuple[str, str]]:
 
 
 def explain(site: Site, target: str, section: str, option: str) -> tuple[Any, list[Origin]]:
-    """The value ``target`` (``global``, a service or ``<service>/<component>``) gets for
-    [section] option from the overrides, and their origins: the winning ones first, then
-    the overridden ones (latest first). (None, []) when no override sets it."""
-    chain = _chain(site.overrides, target)
+    """The value ``target`` (``global``, a service or ``<service>/<component>``, each
+    optionally followed by ``/<file>``) gets for [section] option from the overrides, and
+    their origins: the winning ones first, then the overridden ones (latest first).
+    (None, []) when no override sets it."""
+    chain = _chain(site.overrides, *parse_target(target))
     hits = [
         [s for s in src.settings if (s.section, s.option) == (section, option)] for src in chain
     ]

@@ -327,10 +327,14 @@ SCHEMA: dict[str, Any] = {
         },
     },
     # OpenStack config overrides (kkc.overrides): file -> section -> option -> value, where
-    # file is "global", "<service>" or "<service>/<component>" (as under sites/<site>/config/)
+    # file is "global", "<service>" or "<service>/<component>" (as under sites/<site>/config/),
+    # either optionally followed by "/<file>" for another INI file ("neutron/ml2_conf.ini")
     "config": {
         "type": "dict",
-        "keysrules": {"type": "string", "regex": r"[a-z][a-z0-9-]*(/[a-z][a-z0-9-]*)?"},
+        "keysrules": {
+            "type": "string",
+            "regex": r"[a-z][a-z0-9-]*(/[a-z][a-z0-9-]*)?(/[A-Za-z0-9_.-]*\.[A-Za-z0-9]+)?",
+        },
         "valuesrules": {
             "type": "dict",
             "keysrules": {"type": "string", "regex": r"[^\[\]\s]+"},

@@ -69,8 +69,11 @@ class Site:
     overrides: list[Any] = field(default_factory=list)  # kkc.overrides.Source, in order
 
     def get(self, dotted: str, default: Any = None) -> Any:
+        return self._at(tuple(dotted.split(".")), default)
+
+    def _at(self, path: tuple[str, ...], default: Any = None) -> Any:
         node: Any = self.data
-        for part in dotted.split("."):
+        for part in path:
             if not isinstance(node, dict) or part not in node:
                 return default
             node = node[part]
@@ -97,16 +100,18 @@ class Site:
         option (``config.<file>.<section>.<option>``) every override source, the winning
         one first."""
         path = tuple(dotted.split("."))
-        if path[0] == "config" and len(path) >= 4:
+        if path[0] == "config":
             from . import overrides
 
-            return overrides.explain(self, path[1], ".".join(path[2:-1]), path[-1])
+            path = overrides.dotted_path(dotted)
+            if len(path) >= 4:
+                return overrides.explain(self, path[1], ".".join(path[2:-1]), path[-1])
         found = [o for p, o in self.origins.items() if p == path]
         found += sorted(
             (o for p, o in self.origins.items() if p[: len(path)] == path and p != path),
             key=lambda o: (o.path, o.line, o.col),
         )
-        return self.get(dotted), found
+        return self._at(path), found
 
 
 def find_root(start: Path) -> Path:
