@@ -420,6 +420,12 @@ def test_other_file_overrides_change_only_that_file(site_repo: Path) -> None:
     ]
 
 
+def test_example_site_overrides_ml2_conf(site_repo: Path) -> None:
+    files = tree(site_repo, "site-a")
+    for rel in (ML2, ML2_DB_SYNC):
+        assert values(files, rel, "ml2_type_vlan", "network_vlan_ranges") == ["physnet1:100:2999"]
+
+
 def test_other_file_is_checked_against_its_own_catalog(site_repo: Path, kkc) -> None:
     configure(
         site_repo,
