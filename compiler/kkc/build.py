@@ -17,7 +17,7 @@ from . import __version__, deployrepo, gitops, gitrepo, kustomize, lint, validat
 from . import patches as patch_files
 from .errors import EnvironmentProblem, InputError, OutputInvalid, Problem, UsageError
 from .generate import STAGE_LABEL, Provenance, render_tree
-from .site import Site, list_sites, load_site, locate
+from .site import DNS_LABEL_RE, Site, list_sites, load_site, locate
 from .yamlio import load_stream
 
 
@@ -104,6 +104,41 @@ def bootstrap(site: Site, crd_dir: str | None) -> tuple[bytes, list[dict[str, An
     if problems:
         raise OutputInvalid(problems)
     return tree[gitops.BOOTSTRAP], objects, warnings
+
+
+@dataclass
+class Fleet:
+    """`kkc bootstrap --applicationset`: the stream, its objects, warnings, and the sites
+    left out because another engine reconciles them."""
+
+    text: bytes
+    objects: list[dict[str, Any]]
+    warnings: list[str]
+    excluded: list[Site]
+
+
+def bootstrap_applicationset(sites: list[Site], crd_dir: str | None, name: str) -> Fleet:
+    """One ApplicationSet over the Argo CD ``sites`` (with their AppProjects), validated
+    against the CRD schemas; invalid objects raise."""
+    if not DNS_LABEL_RE.match(name):
+        raise UsageError(
+            f'--name "{name}" is not a DNS-1123 label (lowercase letters, digits and "-", '
+            "at most 63 characters)"
+        )
+    argo = [s for s in sites if s.get("gitops.engine") == "argocd"]
+    excluded = [s for s in sites if s not in argo]
+    if not argo:
+        raise UsageError(
+            "no Argo CD site to put in an ApplicationSet (gitops.engine is flux for "
+            f"{', '.join(s.name for s in excluded)}); use kkc bootstrap SITE"
+        )
+    objects = gitops.applicationset(argo, name)
+    problems, warnings = validate.validate_objects(
+        objects, argo[0].get("kubernetes.version"), crd_dir, "<kkc bootstrap --applicationset>"
+    )
+    if problems:
+        raise OutputInvalid(problems)
+    return Fleet(gitops.applicationset_yaml(argo, objects), objects, warnings, excluded)
 
 
 def _render_in(

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from . import __version__, build, check, diff, kustomize, validate
+from . import __version__, build, check, diff, gitops, kustomize, validate
 from .errors import DifferenceFound, KkcError, UsageError
 from .site import find_root, list_sites, load_site
 from .yamlio import dump
@@ -293,13 +293,38 @@ class StreamFormat(StrEnum):
 
 @app.command("bootstrap")
 def bootstrap_cmd(
-    site: SiteArg,
+    sites: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="SITE",
+            help="The site (one); with --applicationset, the sites (default: every site).",
+            show_default=False,
+        ),
+    ] = None,
+    all_sites: Annotated[
+        bool, typer.Option("--all", help="With --applicationset: every site under sites/.")
+    ] = False,
+    applicationset: Annotated[
+        bool,
+        typer.Option(
+            "--applicationset",
+            help="Print one Argo CD ApplicationSet (and the AppProjects) that generates the "
+            "Application of every named Argo CD site, instead of one site's objects. Flux "
+            "sites are left out, with a note on stderr.",
+        ),
+    ] = False,
+    name: Annotated[
+        str,
+        typer.Option(
+            "--name", metavar="NAME", help="With --applicationset: the ApplicationSet's name."
+        ),
+    ] = gitops.APPSET_NAME,
     write: Annotated[
         bool,
         typer.Option(
             "--write",
             help="Also write deploy/SITE/ as `kkc build SITE` does (bootstrap.yaml is part of "
-            "every build), then print.",
+            "every build), then print. Not with --applicationset.",
         ),
     ] = False,
     output: Annotated[
@@ -318,10 +343,38 @@ def bootstrap_cmd(
     (--crd-dir / KKC_CRD_DIR; a warning without one). From then on the controller deploys
     each commit of deploy/SITE/; the same objects are in deploy/SITE/bootstrap.yaml.
 
-    Example: kkc bootstrap site-a | kubectl apply -f -"""
+    With --applicationset, for a fleet: one ApplicationSet whose list generator has an
+    element per Argo CD site (its project, repoURL, revision, path, namespace and sync
+    policy), so each Application it generates equals the site's own; re-apply it when a
+    site is added or removed. The sites must share gitops.namespace (KKC161).
+
+    Examples:
+
+    * kkc bootstrap site-a | kubectl apply -f -
+
+    * kkc bootstrap --applicationset | kubectl apply -f -"""
     base = _root(root)
-    loaded = load_site(base, site)
-    text, objects, warnings = build.bootstrap(loaded, crd_dir)
+    if applicationset:
+        if write:
+            raise UsageError(
+                "--write writes one site's deploy/SITE/bootstrap.yaml; redirect the "
+                "ApplicationSet to a file instead"
+            )
+        chosen = build.load_sites(base, sites or [], all_sites or not sites)
+        fleet = build.bootstrap_applicationset(chosen, crd_dir, name)
+        for site in fleet.excluded:
+            typer.echo(
+                f"note: {site.name} uses gitops.engine {site.get('gitops.engine')}: not in "
+                f"the ApplicationSet (kkc bootstrap {site.name} prints its objects)",
+                err=True,
+            )
+        text, objects, warnings = fleet.text, fleet.objects, fleet.warnings
+    else:
+        if all_sites or len(sites or []) != 1:
+            raise UsageError("name one site, or pass --applicationset for several")
+        [site] = sites or []
+        loaded = load_site(base, site)
+        text, objects, warnings = build.bootstrap(loaded, crd_dir)
     for warning in warnings:
         typer.echo(warning, err=True)
     if write:

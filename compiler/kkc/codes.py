@@ -43,6 +43,8 @@ CODES: dict[str, str] = {
     "KKC155": "Nova's and Cinder's Ceph users and libvirt secret UUIDs disagree "
     "(one UUID per Ceph user)",
     "KKC160": "GitOps setting the chosen engine cannot use (Flux: repoURL scheme, name length)",
+    "KKC161": "sites of one ApplicationSet disagree in gitops.namespace (the ApplicationSet "
+    "creates its Applications in its own namespace)",
     # rendered output (exit 3)
     "KKC300": "kustomize build failed",
     "KKC301": "object fails the Kubernetes schema of the site's version",

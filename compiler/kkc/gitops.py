@@ -10,15 +10,21 @@ A pure function of the resolved site and its bring-up stages, like generate.py.
   Application keeps the bring-up order.
 - Flux: a GitRepository and one Kustomization per stage, each depending on the stage
   before it, with `wait: true`: a stage is applied once the previous one is ready.
+- The fleet form (`kkc bootstrap --applicationset`): one ApplicationSet whose list generator
+  has one element per Argo CD site, carrying that site's values, so that every Application
+  it generates equals the site's own Application; plus the sites' AppProjects.
 """
 
 from __future__ import annotations
 
+import copy
 import re
+from collections import Counter
 from typing import Any
 
+from .errors import InputError, Problem
 from .services import HEADER
-from .site import Site
+from .site import Site, locate
 from .yamlio import dump_all
 
 BOOTSTRAP = "bootstrap.yaml"  # in deploy/<site>/, never listed in its kustomization.yaml
@@ -40,6 +46,11 @@ ARGO_SYNC_OPTIONS = ["ApplyOutOfSyncOnly=true", "PruneLast=true"]
 # a wave; retry instead of waiting for the next change.
 ARGO_RETRY = {"limit": 5, "backoff": {"duration": "30s", "factor": 2, "maxDuration": "10m"}}
 _SHA = re.compile(r"[0-9a-f]{40}")
+APPSET_NAME = "openstack-sites"
+# An ApplicationSet template is a typed Application, so a boolean (automated.prune) cannot
+# come from a placeholder; the sync policy, the one per-site value that is not a string,
+# comes in whole through templatePatch (a Go template, rendered as YAML; JSON is YAML).
+APPSET_SYNC_PATCH = "spec:\n  syncPolicy: {{ toJson .syncPolicy }}\n"
 
 
 def output_path(site: Site, path: str | None = None) -> str:
@@ -164,6 +175,110 @@ def bootstrap_objects(site: Site, stages: list[str], path: str | None = None) ->
     if site.get("gitops.engine") == "flux":
         return _flux(site, stages, where)
     return _argocd(site, where)
+
+
+def _namespace_origin(site: Site) -> tuple[str, int, int]:
+    """Where the site's gitops.namespace is set: the last layer that sets it (else the site
+    file: the engine's default namespace)."""
+    for layer in reversed(site.layers):
+        if "namespace" in (layer.doc.get("gitops") or {}):
+            return layer.display, *locate(layer.doc, ("gitops", "namespace"))
+    return site.layers[-1].display, 1, 1
+
+
+def _shared_project(projects: list[dict[str, Any]], sites: list[str]) -> dict[str, Any]:
+    """One AppProject named by several sites' gitops.project: it admits what each allows."""
+    out = projects[0]
+    out["metadata"].pop("labels")  # no longer one site's
+    out["spec"]["description"] = f"OpenStack sites {', '.join(sites)}, compiled by kkc"
+    for key in ("sourceRepos", "destinations", "clusterResourceWhitelist"):
+        merged = {repr(v): v for p in projects for v in p["spec"][key]}
+        out["spec"][key] = [merged[k] for k in sorted(merged)]
+    return out
+
+
+def applicationset(sites: list[Site], name: str = APPSET_NAME) -> list[dict[str, Any]]:
+    """The AppProjects of the Argo CD ``sites`` and one ApplicationSet named ``name`` that
+    generates each site's Application. Its list generator carries the per-site values
+    (repoURL and revision too, so the sites may differ in them); the ApplicationSet creates
+    its Applications in its own namespace, so the sites must share gitops.namespace."""
+    # the namespace most sites use (the first site's on a tie); each other one is a problem
+    usual = Counter(namespace(s) for s in sites).most_common(1)[0][0]
+    first = next(s for s in sites if namespace(s) == usual)
+    problems = []
+    for site in sites:
+        if namespace(site) == usual:
+            continue
+        problems.append(
+            Problem(
+                *_namespace_origin(site),
+                "KKC161",
+                f'gitops.namespace: {site.name} puts its Argo CD objects in "{namespace(site)}" '
+                f'but {first.name} in "{usual}"; one ApplicationSet creates all its '
+                "Applications in its own namespace: give the sites one gitops.namespace, or "
+                "name the sites of one namespace",
+            )
+        )
+    if problems:
+        raise InputError(problems)
+    projects: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    elements = []
+    for site in sites:
+        project, app = _argocd(site, output_path(site))
+        projects.setdefault(project["metadata"]["name"], []).append((site.name, project))
+        spec = app["spec"]
+        elements.append(
+            {
+                "site": site.name,
+                "project": spec["project"],
+                "repoURL": spec["source"]["repoURL"],
+                "revision": spec["source"]["targetRevision"],
+                "path": spec["source"]["path"],
+                "namespace": spec["destination"]["namespace"],
+                "syncPolicy": copy.deepcopy(spec["syncPolicy"]),  # no YAML anchors
+            }
+        )
+    appset = {
+        "apiVersion": ARGO_API,
+        "kind": "ApplicationSet",
+        "metadata": {"name": name, "namespace": namespace(first)},
+        "spec": {
+            "goTemplate": True,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"list": {"elements": elements}}],
+            "template": {
+                "metadata": {"name": "{{.site}}", "labels": {SITE_LABEL: "{{.site}}"}},
+                "spec": {
+                    "project": "{{.project}}",
+                    "source": {
+                        "repoURL": "{{.repoURL}}",
+                        "targetRevision": "{{.revision}}",
+                        "path": "{{.path}}",
+                    },
+                    "destination": {"server": IN_CLUSTER, "namespace": "{{.namespace}}"},
+                },
+            },
+            "templatePatch": APPSET_SYNC_PATCH,
+            # A site dropped from the list loses its Application, never its control plane
+            # (as the per-site Application has no resources-finalizer).
+            "syncPolicy": {"preserveResourcesOnDeletion": True},
+        },
+    }
+    out = []
+    for _name, users in sorted(projects.items()):
+        names, objects = zip(*users, strict=True)
+        out.append(objects[0] if len(users) == 1 else _shared_project(list(objects), list(names)))
+    return [*out, appset]
+
+
+def applicationset_yaml(sites: list[Site], objects: list[dict]) -> bytes:
+    head = (
+        f"# Generated by kkc: one Argo CD ApplicationSet over the sites "
+        f"{', '.join(s.name for s in sites)}\n"
+        "# Apply: kkc bootstrap --applicationset | kubectl apply -f - (again when a site is "
+        "added or removed)\n"
+    )
+    return (head + dump_all(objects)).encode()
 
 
 def bootstrap_yaml(site: Site, objects: list[dict]) -> bytes:
