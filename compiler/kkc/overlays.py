@@ -52,30 +52,24 @@ def _check_component(path: Path, display: str, *, every_stage: bool) -> list[Pro
 
     doc = load_mapping(path, display)
     problems = []
+
+    def problem(key: str, message: str, *, is_key: bool = False) -> None:
+        line, col = locate(doc, (key,), is_key) if key in doc else (1, 1)
+        problems.append(Problem(display, line, col, "KKC127", message))
+
     if doc.get("kind") != COMPONENT:
-        line, col = locate(doc, ("kind",)) if "kind" in doc else (1, 1)
-        problems.append(
-            Problem(
-                display,
-                line,
-                col,
-                "KKC127",
-                "an overlay's kustomization must be a Component "
-                "(apiVersion: kustomize.config.k8s.io/v1alpha1, kind: Component)",
-            )
+        problem(
+            "kind",
+            "an overlay's kustomization must be a Component "
+            "(apiVersion: kustomize.config.k8s.io/v1alpha1, kind: Component)",
         )
     if every_stage and doc.get("resources"):
-        line, col = locate(doc, ("resources",), True)
-        problems.append(
-            Problem(
-                display,
-                line,
-                col,
-                "KKC127",
-                "this component applies to every stage, so its resources would be added "
-                "once per stage; move them to the stage they belong to "
-                f"(overlays/<name>/<stage>/, stages: {', '.join(_stages())})",
-            )
+        problem(
+            "resources",
+            "this component applies to every stage, so its resources would be added "
+            "once per stage; move them to the stage they belong to "
+            f"(overlays/<name>/<stage>/, stages: {', '.join(_stages())})",
+            is_key=True,
         )
     return problems
 
