@@ -4,6 +4,7 @@ config.json (KKC309) and the options of rendered INI files (KKC310)."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 from pathlib import Path
 
@@ -71,6 +72,23 @@ def test_dangling_reference_is_exit_3_and_writes_nothing(site_repo: Path, kkc) -
     assert snapshot(site_repo) == before
 
 
+def test_a_secret_whose_externalsecret_is_gone_is_dangling(site_repo: Path, kkc) -> None:
+    """With secrets.backend external-secrets a service Secret exists only through its
+    ExternalSecret: a patch that deletes the ExternalSecret leaves the Secret dangling."""
+    write(
+        site_repo,
+        "sites/site-a/patches/no-nova-secrets.yaml",
+        "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\n"
+        "metadata: {name: nova-secrets}\n$patch: delete\n",
+    )
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 3, result.output
+    assert (
+        "deploy/site-a/kustomization.yaml:1:1: KKC307 Deployment/nova-api references Secret "
+        "'nova-secrets', which is neither in the output nor provided outside it\n"
+    ) in result.stderr
+
+
 class FakeSite:
     overrides: list = []  # no config overrides
 
@@ -79,6 +97,9 @@ class FakeSite:
 
     def get(self, dotted: str, default=None):
         return self.values.get(dotted, default)
+
+    def enabled(self, service: str) -> bool:
+        return False
 
 
 SITE = FakeSite(
@@ -102,8 +123,8 @@ def test_images_must_exist_in_the_release() -> None:
     objs = [
         deployment(
             "quay.io/openstack.kolla/keystone:2025.1-rocky-9",
+            "quay.io/openstack.kolla/keystone@sha256:" + "0" * 64,  # a digest pins it
             "quay.io/openstack.kolla/keystone-apii:2025.1-rocky-9",
-            "docker.io/library/busybox:1.36",  # not from the Kolla registry: not judged
         )
     ]
     problems, warnings = check_kolla(SITE, objs, "deploy/x/kustomization.yaml")
@@ -112,6 +133,50 @@ def test_images_must_exist_in_the_release() -> None:
         'image of Kolla 20.6.0 (OpenStack 2025.1); did you mean "keystone-base"?'
     ]
     assert warnings == []
+
+
+@pytest.mark.parametrize(
+    ("image", "why"),
+    [
+        (
+            "docker.io/library/busybox:1.36",
+            'image "docker.io/library/busybox:1.36" is not a Kolla image from the site\'s '
+            'registry "quay.io/openstack.kolla/" (openstack.registry, openstack.namespace)',
+        ),
+        (
+            "quay.io/openstack.kolla/nova-api:2024.1-rocky-9",
+            'image "quay.io/openstack.kolla/nova-api:2024.1-rocky-9" has tag "2024.1-rocky-9", '
+            'not the tag of the site\'s release "2025.1-rocky-9" '
+            "(openstack.release, openstack.distro, openstack.tagSuffix)",
+        ),
+        (
+            "quay.io/openstack.kolla/nova-api",
+            'image "quay.io/openstack.kolla/nova-api" has no tag, not the tag of the site\'s '
+            'release "2025.1-rocky-9" (openstack.release, openstack.distro, openstack.tagSuffix)',
+        ),
+    ],
+)
+def test_foreign_images_and_other_releases_tags_are_refused(image: str, why: str) -> None:
+    problems, _ = check_kolla(SITE, [deployment(image)], "d")
+    assert [str(p) for p in problems] == [f"d:1:1: KKC308 Deployment/d: {why}"]
+
+
+def test_an_image_from_another_release_is_exit_3_and_writes_nothing(site_repo: Path, kkc) -> None:
+    """A site patch that pins an older release's image fails the build."""
+    write(
+        site_repo,
+        "sites/site-a/patches/old-nova.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: nova-api}\nspec:\n"
+        "  template:\n    spec:\n      containers:\n      - name: nova-api\n"
+        "        image: registry.example.com/kolla/nova-api:2024.1-rocky-9\n",
+    )
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 3, result.output
+    assert 'KKC308 Deployment/nova-api: image "registry.example.com/kolla/nova-api:' in (
+        result.stderr
+    )
+    assert snapshot(site_repo) == before
 
 
 def test_config_json_is_judged_like_set_configs() -> None:
@@ -158,7 +223,7 @@ def test_rendered_ini_checks_only_openstack_files_and_warns_on_deprecations() ->
         "stages/services/config/n-kolla/qemu.conf": b"not = checked\n",
         "stages/services/config/n-kolla/nova.conf": b"[DEFAULT]\ncpu_alocation_ratio = 2\n",
     }
-    problems, warnings = check_ini(site, tree)
+    problems, warnings = check_ini(site, tree, [], "deploy/x/kustomization.yaml")
     assert [str(p) for p in problems] == [
         "deploy/x/stages/services/config/n-kolla/nova.conf:2:1: KKC310 [DEFAULT] "
         'cpu_alocation_ratio: unknown option; did you mean "cpu_allocation_ratio"? '
@@ -168,3 +233,50 @@ def test_rendered_ini_checks_only_openstack_files_and_warns_on_deprecations() ->
         "warning: deploy/x/stages/services/config/n-kolla/ml2_conf.ini:2:1: KKC133 [ml2] "
         "tenant_network_types: deprecated; use [ml2] project_network_types instead"
     ]
+
+
+def test_rendered_ini_changed_after_kustomize_is_checked_in_the_built_configmap() -> None:
+    """A site patch can change a ConfigMap's INI file: the built object is checked too,
+    and a file identical to one in the tree is not reported twice."""
+    site = FakeSite(**{"openstack.release": "2025.1"})
+    site.name = "x"
+    good = "[DEFAULT]\ndebug = true\n"
+    tree = {"stages/services/config/n-kolla/nova.conf": good.encode()}
+    built = [
+        {"kind": "ConfigMap", "metadata": {"name": "same"}, "data": {"nova.conf": good}},
+        {
+            "kind": "ConfigMap",
+            "metadata": {"name": "patched"},
+            "data": {"nova.conf": good + "[bogus_section]\nx = 1\n"},
+        },
+    ]
+    problems, _ = check_ini(site, tree, built, "deploy/x/kustomization.yaml")
+    assert [str(p) for p in problems] == [
+        "deploy/x/kustomization.yaml:1:1: KKC310 ConfigMap/patched nova.conf line 4: "
+        "[bogus_section]: unknown section (nova.conf of 2025.1)"
+    ]
+
+
+def test_unknown_option_in_a_secret_drop_in_is_exit_3(
+    site_repo: Path, kkc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The oslo.config drop-ins kkc templates into the services' Secrets are checked
+    against the catalog too (their values are placeholders, never secrets)."""
+    # the module: kkc.services re-exports a function of the same name
+    placement = importlib.import_module("kkc.services.placement")
+    real = placement.service_secret
+
+    def with_typo(svc, purpose, drop_in, **kw):
+        typo = {"keystone_authtoken": {"memcache_secret_kee": '{{ index . "x" }}'}}
+        return real(svc, purpose, {**drop_in, **typo}, **kw)
+
+    monkeypatch.setattr(placement, "service_secret", with_typo)
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 3, result.output
+    assert result.stderr == (
+        "deploy/site-a/kustomization.yaml:1:1: KKC310 Secret/placement-secrets placement.conf "
+        "line 5: [keystone_authtoken] memcache_secret_kee: unknown option; did you mean "
+        '"memcache_secret_key"? (placement.conf of 2025.1)\n'
+    )
+    assert snapshot(site_repo) == before

@@ -145,13 +145,13 @@ def _render_in(
     staged: Path, site: Site, tree: dict[str, bytes], crd_dir: str | None
 ) -> tuple[str, dict[str, str], list[str]]:
     display = f"deploy/{site.name}/kustomization.yaml"
-    problems, warnings = lint.check_ini(site, tree)
+    _objects, problems, warnings = check_bootstrap(site, tree, crd_dir)
     warnings = site.warnings + warnings
-    _objects, bootstrap_problems, bootstrap_warnings = check_bootstrap(site, tree, crd_dir)
-    problems += bootstrap_problems
-    warnings += bootstrap_warnings
     manifests = kustomize.build(staged, display)
     objects = load_stream(manifests)
+    ini_problems, ini_warnings = lint.check_ini(site, tree, objects, display)
+    problems += ini_problems
+    warnings += ini_warnings
     schema_problems, schema_warnings = validate.validate_objects(
         objects, site.get("kubernetes.version"), crd_dir, display
     )

@@ -55,6 +55,17 @@ CONF_FILES = (
     "cinder.conf",
     "heat.conf",
 )
+# The main file of each service: where its overrides and its secret drop-in go
+# (kolla-ansible's <service>.conf).
+MAIN_CONF = {
+    "keystone": "keystone.conf",
+    "glance": "glance-api.conf",
+    "placement": "placement.conf",
+    "cinder": "cinder.conf",
+    "neutron": "neutron.conf",
+    "nova": "nova.conf",
+    "heat": "heat.conf",
+}
 
 # A section named by an ``auth_section`` option takes the options of an auth plugin.
 AUTH_SECTION = "<keystoneauth plugin>"

@@ -3,7 +3,8 @@
 - KKC307: every ConfigMap, Secret, Service, ServiceAccount and PersistentVolumeClaim that
   an object references exists in the output or is declared as provided outside it (a
   Secret that kkc expects in the cluster or that a kkc Job creates: `kkc secrets SITE`).
-- KKC308: every image from the site's Kolla registry is an image of the site's release.
+- KKC308: every image is a Kolla image of the site's release, from the site's registry and
+  with the release's tag (a digest alone is accepted in place of the tag).
 - KKC309: every config.json (in a ConfigMap) is accepted by that release's set_configs.py.
 - KKC310: every OpenStack INI file kkc renders uses only sections and options that exist
   in the option catalog of the site's release (deprecated options are warnings).
@@ -11,15 +12,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from . import catalog, kollacheck, overrides
 from .errors import Problem
+from .releases import image_tag
 from .services import enabled_services
 from .site import Site
 from .validate import pod_images, pod_spec
 
+_GO_TEMPLATE = re.compile(r"\{\{.*?\}\}")  # an ExternalSecret template's placeholder
 PROVIDED_BY_KUBERNETES = {("ServiceAccount", "default")}
 _WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 
@@ -86,8 +90,15 @@ def provided(site: Site, objects: list[dict[str, Any]]) -> set[tuple[str, str]]:
             have.add(("Secret", ((obj.get("spec") or {}).get("target") or {}).get("name") or name))
         if kind == "Certificate":
             have.add(("Secret", (obj.get("spec") or {}).get("secretName", "")))
-    # the services' Secrets; a feature's (a Certificate's, say) come with its objects
-    have |= {("Secret", s.name) for out in enabled_services(site) for s in out.secrets}
+    # the services' Secrets that kkc Jobs create or (secrets.backend: existing) the operator
+    # does; with external-secrets the others exist only through an ExternalSecret above
+    outside = site.get("secrets.backend") != "external-secrets"
+    have |= {
+        ("Secret", s.name)
+        for out in enabled_services(site)
+        for s in out.secrets
+        if s.created_by or outside
+    }
     return have
 
 
@@ -115,19 +126,35 @@ def _what(obj: dict[str, Any]) -> str:
     return f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name', '?')}"
 
 
+def _image_problem(image: str, prefix: str, tag: str, release: str, distro: str) -> str | None:
+    """Why ``image`` is not the site's Kolla image of that name (registry, name, tag)."""
+    if not image.startswith(prefix):
+        return (
+            f'image "{image}" is not a Kolla image from the site\'s registry "{prefix}" '
+            "(openstack.registry, openstack.namespace)"
+        )
+    name, _, got = image[len(prefix) :].split("@")[0].partition(":")
+    why = kollacheck.image_problem(release, name, distro)
+    if why is None and got != tag and not (got == "" and "@" in image):
+        has = f'has tag "{got}"' if got else "has no tag"
+        why = (
+            f'image "{image}" {has}, not the tag of the site\'s release "{tag}" '
+            "(openstack.release, openstack.distro, openstack.tagSuffix)"
+        )
+    return why
+
+
 def check_kolla(
     site: Site, objects: list[dict[str, Any]], display: str
 ) -> tuple[list[Problem], list[str]]:
     """Images and config.json documents against the Kolla release: (problems, warnings)."""
-    release = site.get("openstack.release")
+    release, distro = site.get("openstack.release"), site.get("openstack.distro")
     prefix = f"{site.get('openstack.registry')}/{site.get('openstack.namespace')}/"
+    tag = image_tag(release, distro, site.get("openstack.tagSuffix") or "")
     problems, warnings = [], []
     for obj in objects:
         for image in sorted(set(pod_images(obj))):
-            if not image.startswith(prefix):
-                continue  # not from the Kolla registry (an overlay's exporter, say)
-            name = image[len(prefix) :].split("@")[0].split(":")[0]
-            why = kollacheck.image_problem(release, name, site.get("openstack.distro"))
+            why = _image_problem(image, prefix, tag, release, distro)
             if why:
                 problems.append(Problem(display, 1, 1, "KKC308", f"{_what(obj)}: {why}"))
         text = (
@@ -144,21 +171,51 @@ def check_kolla(
     return problems, warnings
 
 
-def check_ini(site: Site, tree: dict[str, bytes]) -> tuple[list[Problem], list[str]]:
-    """Every rendered OpenStack INI file of ``tree`` (deploy/<site>/ relative paths)
-    against the option catalog of the site's release: (problems, warnings)."""
+def check_ini(
+    site: Site, tree: dict[str, bytes], objects: list[dict[str, Any]], display: str
+) -> tuple[list[Problem], list[str]]:
+    """Every OpenStack INI file the output carries against the option catalog of the site's
+    release: (problems, warnings). The files of ``tree`` (deploy/<site>/ relative paths)
+    are reported at their line; what only the built ``objects`` hold (a ConfigMap a site
+    patch changed) and the services' secret drop-ins (placeholders for their values) are
+    reported at ``display``."""
     release = site.get("openstack.release")
-    problems, warnings = [], []
+    problems: list[Problem] = []
+    warnings: list[str] = []
     # a deprecated option set by an override is reported at the override (kkc.overrides)
     overridden = overrides.overridden(site)
-    for rel in sorted(tree):
-        name = rel.rsplit("/", 1)[-1]
-        if name not in catalog.CONF_FILES:
-            continue
-        path = f"deploy/{site.name}/{rel}"
-        for f in catalog.check_ini_text(release, name, tree[rel].decode("utf-8")):
+
+    def judge(conf: str, text: str, path: str, where: str = "", drop_in: bool = False) -> None:
+        for f in catalog.check_ini_text(release, conf, text):
+            if drop_in and f.code == "KKC134":
+                continue  # a secret drop-in is where secret options belong
+            line = f.location or 1
+            at = (path, line) if not where else (display, 1)
+            message = f"{where} line {line}: {f.message}" if where else f.message
             if f.severity == catalog.ERROR:
-                problems.append(Problem(path, f.location or 1, 1, f.code, f.message))
+                problems.append(Problem(*at, 1, f.code, message))
             elif (f.section, f.option) not in overridden:
-                warnings.append(f"warning: {path}:{f.location}:1: {f.code} {f.message}")
+                warnings.append(f"warning: {at[0]}:{at[1]}:1: {f.code} {message}")
+
+    seen = set()
+    for rel in sorted(tree):
+        conf = rel.rsplit("/", 1)[-1]
+        if conf in catalog.CONF_FILES:
+            text = tree[rel].decode("utf-8")
+            seen.add((conf, text))
+            judge(conf, text, f"deploy/{site.name}/{rel}")
+    for obj in objects:
+        if obj.get("kind") != "ConfigMap":
+            continue
+        for conf, text in sorted((obj.get("data") or {}).items()):
+            if conf in catalog.CONF_FILES and (conf, text) not in seen:
+                seen.add((conf, text))
+                judge(conf, text, display, f"{_what(obj)} {conf}")
+    for out in enabled_services(site):
+        for spec in out.secrets:
+            for key in spec.keys:
+                if key.template and key.conf_file:
+                    text = _GO_TEMPLATE.sub("x", key.template)
+                    where = f"Secret/{spec.name} {key.key}"
+                    judge(key.conf_file, text, display, where, drop_in=True)
     return problems, warnings

@@ -4,7 +4,7 @@ catalog of the site's release.
 Override files are named as under ``sites/<site>/config/``: ``global`` (every service),
 ``<service>`` (every container of the service, its bring-up Jobs included) and
 ``<service>/<component>`` (one component: a container named ``<component>-kolla``, e.g.
-``nova/nova-compute``). Each targets the service's main config file (:data:`MAIN_CONF`).
+``nova/nova-compute``). Each targets the service's main config file (:data:`kkc.catalog.MAIN_CONF`).
 The service's other INI files are named with the file at the end, like kolla-ansible's
 ``/etc/kolla/config/neutron/ml2_conf.ini``: ``<service>/<file>`` (every container of the
 service with that file) and ``<service>/<component>/<file>`` (one component); ``global``
@@ -45,16 +45,6 @@ from .site import Origin, Site
 from .yamlio import read_text
 
 GLOBAL = "global"
-# The file of each service that its overrides go into (kolla-ansible's <service>.conf).
-MAIN_CONF = {
-    "keystone": "keystone.conf",
-    "glance": "glance-api.conf",
-    "placement": "placement.conf",
-    "cinder": "cinder.conf",
-    "neutron": "neutron.conf",
-    "nova": "nova.conf",
-    "heat": "heat.conf",
-}
 FILE_LAYER = "config file"
 LAYOUT = (
     "config/global.conf, config/<service>.conf, config/<service>/<component>.conf, "
@@ -124,7 +114,7 @@ class Source:
 def components(out: ServiceOutput, conf: str | None = None) -> list[str]:
     """The component names of a service: its long-running containers with ``conf`` (by
     default the main file)."""
-    conf = conf or MAIN_CONF[out.name]
+    conf = conf or catalog.MAIN_CONF[out.name]
     return sorted(
         kc.name.removesuffix("-kolla")
         for kcs in out.configs.values()
@@ -136,7 +126,7 @@ def components(out: ServiceOutput, conf: str | None = None) -> list[str]:
 def files(out: ServiceOutput) -> list[str]:
     """The INI files of a service other than its main file that can be overridden."""
     found = {conf for kc, _ in _containers(out) for conf in kc.inis}
-    return sorted(found & set(catalog.CONF_FILES) - {MAIN_CONF[out.name]})
+    return sorted(found & set(catalog.CONF_FILES) - {catalog.MAIN_CONF[out.name]})
 
 
 def _containers(out: ServiceOutput) -> Iterator[tuple[KollaConfig, str | None]]:
@@ -227,13 +217,13 @@ def _target_problem(src: Source, outputs: dict[str, ServiceOutput]) -> str | Non
         return "global overrides only the main files: " + (
             "name it global.conf" if src.from_file else 'name it "global"'
         )
-    if service not in MAIN_CONF:
-        near = difflib.get_close_matches(service, [GLOBAL, *MAIN_CONF], n=1, cutoff=0.6)
-        hint = f'did you mean "{near[0]}"?' if near else f"known: {', '.join(MAIN_CONF)}"
+    if service not in catalog.MAIN_CONF:
+        near = difflib.get_close_matches(service, [GLOBAL, *catalog.MAIN_CONF], n=1, cutoff=0.6)
+        hint = f'did you mean "{near[0]}"?' if near else f"known: {', '.join(catalog.MAIN_CONF)}"
         return f'no OpenStack service "{service}" with config files; {hint}'
     if service not in outputs:
         return ""
-    if file == MAIN_CONF[service]:
+    if file == catalog.MAIN_CONF[service]:
         return (
             f"{file} is the main file of {service}: name it {service}.conf or "
             f"{service}/<component>.conf"
@@ -288,13 +278,13 @@ def _targets(
 ) -> Iterator[tuple[KollaConfig, str, list[Source]]]:
     """(container config, file name, the sources that apply to it) of every INI file of
     the service that some override applies to."""
-    if out.name not in MAIN_CONF:
+    if out.name not in catalog.MAIN_CONF:
         return
     for kc, component in _containers(out):
         for conf in kc.inis:
             if conf not in catalog.CONF_FILES:
                 continue
-            file = None if conf == MAIN_CONF[out.name] else conf
+            file = None if conf == catalog.MAIN_CONF[out.name] else conf
             chain = _chain(sources, out.name, component, file)
             if chain:
                 yield kc, conf, chain

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..catalog import MAIN_CONF
 from ..kolla import Ini, IniFile, KollaConfig, render_ini
 from ..site import Site
 
@@ -51,6 +52,7 @@ class SecretKey:
     description: str
     source: str | None = None  # kolla passwords.yml name fetched from the secret store
     template: str | None = None  # ESO template (Go text/template over the other keys)
+    conf_file: str | None = None  # the template is an oslo.config drop-in of this catalog
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,12 @@ def service_secret(
         ini.setdefault(section, {}).update(options)
     name = conf_name or f"{svc}.conf"
     keys.append(
-        SecretKey(name, f"oslo.config drop-in with {_describe(ini)}", template=render_ini(ini, ""))
+        SecretKey(
+            name,
+            f"oslo.config drop-in with {_describe(ini)}",
+            template=render_ini(ini, ""),
+            conf_file=MAIN_CONF[svc],
+        )
     )
     return SecretSpec(f"{svc}-secrets", purpose, tuple(keys))
 

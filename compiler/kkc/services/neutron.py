@@ -261,6 +261,7 @@ def neutron(site: Site) -> ServiceOutput:
                     },
                     "",
                 ),
+                conf_file="neutron_ovn_metadata_agent.ini",
             ),
         ),
     )

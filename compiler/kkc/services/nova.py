@@ -309,6 +309,7 @@ def _secret(site: Site) -> SecretSpec:
         "oslo.config drop-in of nova-compute: [DEFAULT] transport_url, [service_user], "
         "[placement], [neutron] password",
         template=render_ini(compute, ""),
+        conf_file="nova.conf",
     )
     return SecretSpec(spec.name, spec.purpose, (*spec.keys, key))
 
