@@ -26,11 +26,12 @@ JOB_REPLACE = {
     "kustomize.toolkit.fluxcd.io/force": "enabled",
 }
 _KOLLA_SECURITY = {
-    "allowPrivilegeEscalation": True,  # kolla_start: sudo kolla_set_configs
+    # kolla_start: sudo kolla_set_configs (sudo audits: AUDIT_WRITE, as Docker grants)
+    "allowPrivilegeEscalation": True,
     "readOnlyRootFilesystem": False,  # kolla_set_configs writes /etc and /run_command
     "capabilities": {
         "drop": ["ALL"],
-        "add": ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
+        "add": ["AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
     },
 }
 _TOOLBOX_SECURITY = {
