@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT, snapshot
+from kkc.yamlio import load_stream
 
 GOLDEN = PROJECT / "tests" / "golden"
 SITES = sorted(p.parent.name for p in (PROJECT / "sites").glob("*/site.yaml"))
@@ -64,3 +65,33 @@ def _compare_maps(expected: dict[str, bytes], actual: dict[str, bytes]) -> None:
 def test_golden_covers_every_site() -> None:
     assert SITES, "no example sites"
     assert sorted(p.name for p in GOLDEN.iterdir() if p.is_dir()) == SITES, HINT
+
+
+# Long-running containers without a probe, and why; a new one must be added here on purpose.
+NO_LIVENESS = {
+    # one periodic-task process with no port or connection of its own to test
+    "neutron-periodic-workers",
+}
+NO_READINESS = {
+    # node agents: nothing routes traffic to them, liveness restarts a stuck one
+    "nova-compute",
+    "nova-libvirt",
+    "openvswitch-vswitchd",
+    "neutron-periodic-workers",
+    "neutron-ovn-maintenance-worker",
+}
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_every_long_running_container_is_probed(site: str) -> None:
+    """Workloads in the golden output (kept equal to the build by the test above) have
+    liveness and readiness probes, except the containers listed above with a reason."""
+    missing = []
+    for obj in load_stream((GOLDEN / site / "rendered.yaml").read_text()):
+        if obj["kind"] not in ("Deployment", "StatefulSet", "DaemonSet"):
+            continue
+        for c in obj["spec"]["template"]["spec"]["containers"]:
+            for probe, exempt in (("livenessProbe", NO_LIVENESS), ("readinessProbe", NO_READINESS)):
+                if probe not in c and c["name"] not in exempt:
+                    missing.append(f"{obj['kind']}/{obj['metadata']['name']} {c['name']} {probe}")
+    assert missing == []
