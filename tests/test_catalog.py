@@ -378,6 +378,17 @@ def test_check_ini_text_syntax_error() -> None:
     ]
 
 
+def test_suggestions_ignore_case() -> None:
+    """oslo.config names are case-sensitive; the suggestion for a wrong case is the
+    right name, not a look-alike."""
+    text = "[Default]\ndebug = true\n[DEFAULT]\nCPU_allocation_ratio = 2.0\n"
+    assert messages(check_ini_text("2025.1", "nova.conf", text)) == [
+        "KKC310 error: [Default]: unknown section; did you mean [DEFAULT]? (nova.conf of 2025.1)",
+        "KKC310 error: [DEFAULT] CPU_allocation_ratio: unknown option; did you mean "
+        '"cpu_allocation_ratio"? (nova.conf of 2025.1)',
+    ]
+
+
 def test_check_ini_text_knows_cinder_and_glance_back_ends() -> None:
     cinder = """\
 [DEFAULT]

@@ -117,6 +117,30 @@ def test_every_source_and_its_precedence(site_repo: Path) -> None:
     )
 
 
+def test_a_later_layer_wins_over_a_more_specific_target(site_repo: Path) -> None:
+    """Layers first (fleet < overlays < site), then global < service < component within a
+    layer: the site's service-wide value beats a fleet default for one component."""
+    configure(
+        site_repo,
+        {},
+        site_yaml="  nova:\n    libvirt: {cpu_mode: host-model}\n",
+        fleet="config:\n  nova/nova-compute:\n    libvirt: {cpu_mode: host-passthrough}\n",
+    )
+    files = tree(site_repo, "site-a")
+    assert values(files, COMPUTE, "libvirt", "cpu_mode") == ["host-model"]
+    value, origins = load_site(site_repo, "site-a").explain(
+        "config.nova/nova-compute.libvirt.cpu_mode"
+    )
+    assert (value, [str(o) for o in origins]) == (
+        "host-model",
+        [
+            f"{where(site_repo, SITE, 'cpu_mode: host-model')} (set by layer site)",
+            f"{where(site_repo, 'sites/defaults.yaml', 'cpu_mode: host-passthrough')} "
+            "(overridden; was set by layer fleet defaults)",
+        ],
+    )
+
+
 def test_explain_on_the_command_line(site_repo: Path, kkc) -> None:
     result = kkc(
         site_repo, "show", "site-a", "--explain", "config.nova.DEFAULT.cpu_allocation_ratio"
@@ -234,14 +258,26 @@ def test_catalog_errors_in_yaml_never_echo_secrets(site_repo: Path, kkc) -> None
     assert "hunter2" not in result.output
 
 
-def test_global_conf_is_checked_against_every_service(site_repo: Path, kkc) -> None:
+def test_global_conf_serves_the_services_that_have_the_option(site_repo: Path) -> None:
+    """kolla-ansible's global.conf goes to every service and oslo.config ignores what a
+    service does not register: kkc renders a global option only where it exists."""
     configure(
         site_repo, {"global.conf": "[oslo_messaging_rabbit]\nheartbeat_timeout_threshold = 30\n"}
     )
+    files = tree(site_repo, "site-a")
+    assert values(files, API, "oslo_messaging_rabbit", "heartbeat_timeout_threshold") == ["30"]
+    assert values(files, KEYSTONE, "oslo_messaging_rabbit", "heartbeat_timeout_threshold") == ["30"]
+    placement = "stages/services/config/placement-api-kolla/placement.conf"
+    assert "[oslo_messaging_rabbit]" not in files[placement].decode()
+
+
+def test_global_option_no_service_has_is_an_error(site_repo: Path, kkc) -> None:
+    configure(site_repo, {"global.conf": "[DEFAULT]\ndebgu = true\n"})
     result = run_build(kkc, site_repo, "site-a")
     assert_problems(
         result,
-        f"{CONF}/global.conf:2:1: KKC130 [oslo_messaging_rabbit]: unknown section (placement.conf of 2025.1)",
+        f'{CONF}/global.conf:2:1: KKC130 [DEFAULT] debgu: unknown option; did you mean "debug"? '
+        "(in every service)",
     )
 
 

@@ -429,8 +429,12 @@ def _split_list(value: str) -> list[str]:
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str | None:
-    near = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
-    return near[0] if near else None
+    """The closest candidate, ignoring case (``[Default]`` means ``[DEFAULT]``)."""
+    by_folded: dict[str, str] = {}
+    for name in sorted(set(candidates)):
+        by_folded.setdefault(name.casefold(), name)
+    near = difflib.get_close_matches(word.casefold(), sorted(by_folded), n=1, cutoff=0.6)
+    return by_folded[near[0]] if near else None
 
 
 def check_options(
@@ -489,7 +493,7 @@ def check_options(
             if section not in reported_sections:
                 reported_sections.add(section)
                 visible = [g for g in catalog.sections() if g not in catalog.dynamic]
-                near = _suggest(section, visible) or _suggest(section.lower(), visible)
+                near = _suggest(section, visible)
                 hint = f"; did you mean [{near}]?" if near else ""
                 findings.append(
                     Finding(

@@ -91,13 +91,15 @@ class Source:
     settings: tuple[Setting, ...]
     origin: Origin  # the YAML key or the file
     from_file: bool
+    layer: int = 0  # YAML: the index of the site layer that set these settings
 
     @property
-    def rank(self) -> tuple[int, int]:
-        """Precedence: YAML before files, then global < service < component."""
+    def rank(self) -> tuple[int, int, int]:
+        """Precedence: YAML before files; YAML by layer (fleet defaults < overlays <
+        site); then global < service < component."""
         service, component, _ = parse_target(self.target)
         level = 0 if service == GLOBAL else 2 if component else 1
-        return (int(self.from_file), level)
+        return (int(self.from_file), self.layer, level)
 
     def applies(self, service: str, component: str | None, file: str | None) -> bool:
         """Whether this source overrides ``file`` (None: the main file) of ``component``
@@ -140,9 +142,12 @@ def _containers(out: ServiceOutput) -> Iterator[tuple[KollaConfig, str | None]]:
 
 
 def _yaml_sources(site: Site) -> list[Source]:
+    """One source per target and layer: a site's inline value outranks a fleet default
+    of a more specific target."""
+    layer_index = {layer.name: i for i, layer in enumerate(site.layers)}
     sources = []
     for target, sections in (site.get("config") or {}).items():
-        settings = []
+        by_layer: dict[int, list[Setting]] = {}
         for section, options in sections.items():
             for option, value in options.items():
                 text = (
@@ -151,8 +156,11 @@ def _yaml_sources(site: Site) -> list[Source]:
                     else ini_value(value)
                 )
                 origin = site.origins[("config", target, section, option)]
-                settings.append(Setting(section, option, text, origin))
-        sources.append(Source(target, tuple(settings), site.origins[("config", target)], False))
+                setting = Setting(section, option, text, origin)
+                by_layer.setdefault(layer_index.get(origin.layer, 0), []).append(setting)
+        key = site.origins[("config", target)]
+        for layer, settings in sorted(by_layer.items()):
+            sources.append(Source(target, tuple(settings), key, False, layer))
     return sources
 
 
@@ -246,6 +254,14 @@ def _target_problem(src: Source, outputs: dict[str, ServiceOutput]) -> str | Non
     return None
 
 
+def _settings(src: Source, cat: catalog.Catalog) -> Iterator[Setting]:
+    """The settings of ``src`` for a file of catalog ``cat``: global ones only where the
+    service has the option (as oslo.config ignores the others, kolla-ansible's global.conf
+    serves every service that knows an option)."""
+    shared = src.target == GLOBAL
+    return (s for s in src.settings if not shared or cat.lookup(s.section, s.option))
+
+
 def _lines(cat: catalog.Catalog, setting: Setting) -> list[str]:
     if isinstance(setting.value, str):
         return [setting.value]
@@ -266,7 +282,7 @@ def merge(ini: Ini, chain: list[Source], cat: catalog.Catalog) -> Ini:
     out = {section: dict(options) for section, options in ini.items()}
     for src in chain:
         new: dict[tuple[str, str], list[str]] = {}
-        for s in src.settings:
+        for s in _settings(src, cat):
             new.setdefault((s.section, s.option), []).extend(_lines(cat, s))
         for (section, option), values in new.items():
             out.setdefault(section, {})[option] = values if len(values) > 1 else values[0]
@@ -310,6 +326,7 @@ def load(site: Site) -> tuple[list[Source], list[str]]:
 
     release = site.get("openstack.release")
     found: dict[Problem, str] = {}
+    shared = {s for src in kept if src.target == GLOBAL for s in src.settings}
     for out in outputs.values():
         for kc, conf, chain in _targets(out, kept):
             cat = catalog.load(release, conf)
@@ -320,9 +337,10 @@ def load(site: Site) -> tuple[list[Source], list[str]]:
             entries += [
                 (s.section, s.option, line, s.origin)
                 for src in chain
-                for s in src.settings
+                for s in _settings(src, cat)
                 for line in _lines(cat, s)
             ]
+            shared -= {s for s in shared if cat.lookup(s.section, s.option)}
             aliases = catalog.backend_aliases(cat, entries)
             for f in catalog.check_options(cat, entries, section_aliases=aliases):
                 if f.location is None:
@@ -330,6 +348,19 @@ def load(site: Site) -> tuple[list[Source], list[str]]:
                 suffix = f" ({conf} of {release})" if f.code == "KKC130" else ""
                 o = f.location
                 found[Problem(o.path, o.line, o.col, f.code, f.message + suffix)] = f.severity
+    mains = [catalog.load(release, catalog.MAIN_CONF[n]) for n in outputs if n in catalog.MAIN_CONF]
+    for s in shared:  # a global option that no service of the site has
+        unknown = [
+            f.message
+            for cat in mains
+            for f in catalog.check_options(cat, [(s.section, s.option, "", s.origin)])
+            if f.code == "KKC130"
+        ]
+        message = next((m for m in unknown if "did you mean" in m), unknown[0])
+        o = s.origin
+        found[Problem(o.path, o.line, o.col, "KKC130", f"{message} (in every service)")] = (
+            catalog.ERROR
+        )
     errors = sorted(
         (p for p, sev in found.items() if sev == catalog.ERROR),
         key=lambda p: (p.path, p.line, p.col, p.message),
