@@ -89,20 +89,20 @@ def test_blackbox_exporter_probes_every_api_of_the_site(files: dict[str, bytes])
     monitor = doc(files, "stages/services/objects/openstack-api-servicemonitor.yaml")["spec"]
     assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert service["spec"]["selector"] == monitor["selector"]["matchLabels"]
-    targets = {
-        e["relabelings"][0]["replacement"]: e["params"]["target"][0] for e in monitor["endpoints"]
-    }
-    assert targets == {
-        "keystone-api": "http://keystone-api.openstack.svc:5000/v3",
-        "glance-api": "http://glance-api.openstack.svc:9292",
-        "placement-api": "http://placement-api.openstack.svc:8780",
-        "cinder-api": "http://cinder-api.openstack.svc:8776/v3/",
-        "neutron-server": "http://neutron-server.openstack.svc:9696",
-        "nova-api": "http://nova-api.openstack.svc:8774/v2.1",
-        "heat-api": "http://heat-api.openstack.svc:8004/v1/",
-        "heat-api-cfn": "http://heat-api-cfn.openstack.svc:8000/v1",
-        "horizon": "http://horizon.openstack.svc:80/",
-    }
+    targets = [
+        (e["relabelings"][0]["replacement"], e["params"]["target"][0]) for e in monitor["endpoints"]
+    ]
+    assert targets == [  # each API once, in bring-up order
+        ("keystone-api", "http://keystone-api.openstack.svc:5000/v3"),
+        ("glance-api", "http://glance-api.openstack.svc:9292"),
+        ("placement-api", "http://placement-api.openstack.svc:8780"),
+        ("cinder-api", "http://cinder-api.openstack.svc:8776/v3/"),
+        ("neutron-server", "http://neutron-server.openstack.svc:9696"),
+        ("nova-api", "http://nova-api.openstack.svc:8774/v2.1"),
+        ("heat-api", "http://heat-api.openstack.svc:8004/v1/"),
+        ("heat-api-cfn", "http://heat-api-cfn.openstack.svc:8000/v1"),
+        ("horizon", "http://horizon.openstack.svc:80/"),
+    ]
     assert {e["port"] for e in monitor["endpoints"]} == {"metrics"}
     assert {e["params"]["module"][0] for e in monitor["endpoints"]} == {"os_endpoint"}
     deployment = doc(files, f"stages/services/objects/{BLACKBOX}-deployment.yaml")

@@ -79,7 +79,9 @@ def scrape_targets(site: Site) -> list[ScrapeTarget]:
 
 
 def api_targets(site: Site, services: list[ServiceOutput]) -> list[tuple[str, str]]:
-    """(Service name, internal URL) of every enabled API, in the services' order."""
+    """(Service name, internal URL) of every enabled API, in the services' order; once
+    each, though a service registers several catalog entries (cinder: block-storage and
+    volumev3) for the same URL."""
     out = [("keystone-api", keystone_internal(site) + "/v3")] if site.enabled("keystone") else []
     for o in services:
         if o.registration:
@@ -89,7 +91,7 @@ def api_targets(site: Site, services: list[ServiceOutput]) -> list[tuple[str, st
             ]
     if site.enabled("horizon"):
         out.append(("horizon", f"http://horizon.{site.get('namespace')}.svc:{HORIZON_PORT}/"))
-    return out
+    return list(dict.fromkeys(out))
 
 
 def _meta(site: Site, name: str) -> dict[str, Any]:
