@@ -119,10 +119,30 @@ def test_ha_spreads_every_replicated_workload_over_nodes_and_zones(objects: dict
         assert ZONE not in keys, name
 
 
+def test_replicated_workloads_prefer_different_nodes(objects: dict) -> None:
+    for kind, name, svc, component, _ in REPLICATED:
+        assert _pod(objects[(kind, name)])["affinity"] == {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "labelSelector": _selector(svc, component),
+                            "topologyKey": HOST,
+                        },
+                    }
+                ]
+            }
+        }, name
+    for kind, name in SINGLE:
+        assert "affinity" not in _pod(objects[(kind, name)]), name
+
+
 def test_ha_spread_is_a_site_value(repo: Path) -> None:
     extra = """\
 overlays: [ha]
 ha:
+  antiAffinity: required
   spread:
     topologyKey: example.com/rack
     whenUnsatisfiable: DoNotSchedule
@@ -141,9 +161,17 @@ services:
             "labelSelector": _selector("memcached", "server"),
         }
     ]
+    assert memcached["spec"]["template"]["spec"]["affinity"] == {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": _selector("memcached", "server"), "topologyKey": HOST}
+            ]
+        }
+    }
     # the site's single keystone replica: no zone spread, no PodDisruptionBudget
     keystone = doc(files, "stages/identity/patches/keystone-api-deployment.yaml")
     assert "topologySpreadConstraints" not in keystone["spec"]["template"]["spec"]
+    assert "affinity" not in keystone["spec"]["template"]["spec"]
     assert "stages/identity/pdb/keystone-api-poddisruptionbudget.yaml" not in files
 
 

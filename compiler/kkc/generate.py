@@ -45,7 +45,11 @@ def _replicas(site: Site, svc: str, wl: Workload) -> int:
 
 def _workload_patch(site: Site, svc: str, wl: Workload) -> dict[str, Any] | None:
     pod: dict[str, Any] = control_plane_placement(site) if wl.placed else {}
-    spread = ha.zone_spread(site, svc, wl.component, _replicas(site, svc, wl))
+    replicas = _replicas(site, svc, wl)
+    affinity = ha.anti_affinity(site, svc, wl.component, replicas)
+    if affinity:
+        pod["affinity"] = affinity
+    spread = ha.zone_spread(site, svc, wl.component, replicas)
     if spread:
         pod["topologySpreadConstraints"] = spread
     if not wl.placed and wl.nodes is not None:

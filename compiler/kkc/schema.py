@@ -375,12 +375,14 @@ SCHEMA: dict[str, Any] = {
             "ingressNamespace": {"type": "string", "regex": DNS1123_LABEL, "maxlength": 63},
         },
     },
-    # High availability of the stateless tier (overlay ha): every workload with more than
-    # one replica is spread across spread.topologyKey (zones) besides the nodes.
+    # High availability of the stateless tier: every workload with more than one replica
+    # gets pod anti-affinity over nodes (antiAffinity) and, with the overlay ha, is spread
+    # across spread.topologyKey (zones) besides the nodes.
     "ha": {
         "type": "dict",
         "schema": {
             "enabled": {"type": "boolean"},
+            "antiAffinity": {"type": "string", "allowed": ["preferred", "required"]},
             "spread": {
                 "type": "dict",
                 "schema": {

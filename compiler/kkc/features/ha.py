@@ -1,4 +1,9 @@
-"""Feature ``ha`` (overlay ``ha``): zone spread of the replicated, stateless workloads.
+"""Feature ``ha`` (overlay ``ha``): anti-affinity and zone spread of the replicated,
+stateless workloads.
+
+Every workload with more than one replica gets pod anti-affinity on
+``kubernetes.io/hostname`` (``ha.antiAffinity``: ``preferred`` by default, ``required`` to
+refuse a second replica on a node), whether or not the overlay is listed.
 
 The overlay's defaults raise the replicas; kkc already gives every workload with more than
 one replica a PodDisruptionBudget, and the bases spread replicas over nodes
@@ -44,3 +49,19 @@ def zone_spread(site: Site, svc: str, component: str | None, replicas: int) -> l
             "labelSelector": selector(svc, component),
         }
     ]
+
+
+def anti_affinity(site: Site, svc: str, component: str | None, replicas: int) -> dict | None:
+    """The pod anti-affinity over nodes of a workload with ``replicas`` pods, or None."""
+    if replicas < 2:
+        return None
+    term = {"labelSelector": selector(svc, component), "topologyKey": "kubernetes.io/hostname"}
+    if site.get("ha.antiAffinity") == "required":
+        return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    return {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "podAffinityTerm": term}
+            ]
+        }
+    }
