@@ -1,6 +1,8 @@
 """Cinder: bring-up order (db-sync step, stages of Jobs and workloads), registration, the
-back-end section for rbd and lvm, where cinder-volume runs, the Ceph Secret, and that
-sites of 2025.1 (rbd) and 2026.1 (lvm) with cinder enabled build and validate."""
+back-end section for rbd and lvm, where cinder-volume runs, the Ceph Secret, the iSCSI
+pieces of lvm (tgtd beside cinder-volume with tgtadm, iscsid on the compute and storage
+nodes, /etc/iscsi shared with nova-compute), and that sites of 2025.1 (rbd, lvm on rocky)
+and 2026.1 (lvm on ubuntu, with and without Nova) build and validate."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import pytest
 
 from conftest import make_repo
 from helpers import add_site, doc, ini, minimal, service_output, tree
+from kkc import kustomize
 from kkc.site import load_site
+from kkc.yamlio import load_stream
 
 UUID = "5b67401f-dc5e-496a-8456-9a5dc40e7d3c"
 RBD = f"""\
@@ -51,6 +55,57 @@ services:
           value: storage
           effect: NoSchedule
 """
+# LVM with Nova on ubuntu (tgtadm): iscsid on the computes and the storage node.
+LVM_NOVA = """\
+    cinder: volume.example.com
+    glance: image.example.com
+    placement: placement.example.com
+    neutron: network.example.com
+    nova: compute.example.com
+    novncproxy: console.example.com
+openstack:
+  release: "2026.1"
+  distro: ubuntu
+services:
+  glance:
+    enabled: true
+  placement:
+    enabled: true
+  neutron:
+    enabled: true
+  nova:
+    enabled: true
+    compute:
+      nodeSelector:
+        kind: hypervisor
+      tolerations:
+        - key: dedicated
+          operator: Equal
+          value: compute
+          effect: NoSchedule
+  cinder:
+    enabled: true
+    backend: lvm
+    volume:
+      nodeSelector:
+        kubernetes.io/hostname: storage-1
+      tolerations:
+        - key: dedicated
+          operator: Equal
+          value: storage
+          effect: NoSchedule
+"""
+# LVM on rocky without Nova: the kernel target (lioadm), no tgtd.
+LVM_ROCKY = """\
+    cinder: volume.example.com
+openstack:
+  release: "2025.1"
+  distro: rocky
+services:
+  cinder:
+    enabled: true
+    backend: lvm
+"""
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +113,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = make_repo(tmp_path_factory.mktemp("cinder") / "repo")
     add_site(root, "cinder-a", minimal("cinder-a", RBD))
     add_site(root, "cinder-b", minimal("cinder-b", LVM))
+    add_site(root, "cinder-c", minimal("cinder-c", LVM_NOVA))
+    add_site(root, "cinder-d", minimal("cinder-d", LVM_ROCKY))
     return root
 
 
@@ -167,7 +224,141 @@ def test_rbd_needs_the_secret_uuid(tmp_path: Path) -> None:
         load_site(root, "cinder-x")
 
 
-@pytest.mark.parametrize("name", ["cinder-a", "cinder-b"])
+@pytest.mark.parametrize("name", ["cinder-a", "cinder-b", "cinder-c", "cinder-d"])
 def test_site_builds_and_validates(repo: Path, kkc, crd_dir: str, name: str) -> None:
     result = kkc(repo, "build", name)
     assert result.exit_code == 0, result.output
+
+
+def built(repo: Path, kkc, name: str, stage: str) -> dict[tuple[str, str], dict]:
+    """The objects of one stage as kustomize builds them (after kkc build)."""
+    result = kkc(repo, "build", name)
+    assert result.exit_code == 0, result.output
+    path = repo / "deploy" / name / "stages" / stage
+    return {
+        (o["kind"], o["metadata"]["name"]): o for o in load_stream(kustomize.build(path, stage))
+    }
+
+
+def mounts(container: dict) -> dict[str, str]:
+    return {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+
+
+def test_lvm_tgtadm_runs_tgtd_beside_cinder_volume(repo: Path, kkc, crd_dir: str) -> None:
+    objs = built(repo, kkc, "cinder-c", "services")
+    pod = objs[("Deployment", "cinder-volume")]["spec"]["template"]["spec"]
+    # a native sidecar: started (and answering tgtadm) before cinder-volume re-exports
+    [tgtd] = pod["initContainers"]
+    assert tgtd["name"] == "tgtd" and tgtd["restartPolicy"] == "Always"
+    assert tgtd["image"] == "registry.example.com/kolla/tgtd:2026.1-ubuntu-noble"
+    assert tgtd["securityContext"]["privileged"] is True
+    assert tgtd["startupProbe"]["exec"]["command"][:1] == ["tgtadm"]
+    volume = next(c for c in pod["containers"] if c["name"] == "cinder-volume")
+    # tgtadm in cinder-volume reaches tgtd's socket in the host's /run; both see /dev
+    for path in ("/run", "/dev", "/lib/modules", "/var/lib/cinder"):
+        assert mounts(tgtd)[path] == mounts(volume)[path], path
+    assert mounts(volume)["/etc/iscsi"] == "iscsi-info"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["iscsi-info"]["hostPath"]["path"] == "/var/lib/kolla/iscsi_info"
+    config = volumes[mounts(tgtd)["/var/lib/kolla/config_files"]]["configMap"]["name"]
+    assert config.startswith("tgtd-kolla-")
+    assert json.loads(objs[("ConfigMap", config)]["data"]["config.json"]) == {
+        "command": "tgtd -d 1 -f",
+        "config_files": [],
+    }
+    conf = ini(
+        objs[("ConfigMap", volumes["kolla-config"]["configMap"]["name"])]["data"]["cinder.conf"]
+    )
+    assert conf.get("lvm-1", "target_helper") == "tgtadm"
+
+
+def test_lvm_iscsid_on_compute_and_storage_nodes(repo: Path, kkc, crd_dir: str) -> None:
+    objs = built(repo, kkc, "cinder-c", "compute")
+    # the nodes of nova-compute or of cinder-volume (nodeSelectors merged with the defaults)
+    iscsid = objs[("DaemonSet", "iscsid")]["spec"]["template"]["spec"]
+    terms = iscsid["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms["nodeSelectorTerms"] == [
+        {
+            "matchExpressions": [
+                {"key": "kind", "operator": "In", "values": ["hypervisor"]},
+                {"key": "openstack-compute-node", "operator": "In", "values": ["enabled"]},
+            ]
+        },
+        {
+            "matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": ["storage-1"]},
+                {"key": "openstack-storage-node", "operator": "In", "values": ["enabled"]},
+            ]
+        },
+    ]
+    assert [t["value"] for t in iscsid["tolerations"]] == ["compute", "storage"]
+    assert iscsid["hostNetwork"] is True
+    [container] = iscsid["containers"]
+    assert container["image"] == "registry.example.com/kolla/iscsid:2026.1-ubuntu-noble"
+    assert container["securityContext"]["privileged"] is True
+    assert {"/dev", "/run", "/lib/modules", "/etc/iscsi"} <= set(mounts(container))
+    config = next(v for v in iscsid["volumes"] if v["name"] == "kolla-config")
+    assert json.loads(objs[("ConfigMap", config["configMap"]["name"])]["data"]["config.json"]) == {
+        "command": "iscsid -d 8 -f",
+        "config_files": [],
+    }
+    # nova-compute (os-brick) reads the initiator name iscsid created on the node
+    compute = objs[("DaemonSet", "nova-compute")]["spec"]["template"]["spec"]
+    assert mounts(compute["containers"][0])["/etc/iscsi"] == "iscsi-info"
+    volumes = {v["name"]: v for v in compute["volumes"]}
+    iscsid_volumes = {v["name"]: v for v in iscsid["volumes"]}
+    assert volumes["iscsi-info"] == iscsid_volumes["iscsi-info"]
+
+
+def test_lvm_lioadm_has_no_tgtd_and_iscsid_only_on_the_storage_node(repo: Path) -> None:
+    files = tree(repo, "cinder-d")
+    conf = ini(files["stages/services/config/cinder-volume-kolla/cinder.conf"])
+    assert conf.get("lvm-1", "target_helper") == "lioadm"
+    patch = doc(files, "stages/services/patches/cinder-volume-deployment-cinder.yaml")
+    pod = patch["spec"]["template"]["spec"]
+    assert "initContainers" not in pod  # the kernel target needs no daemon
+    assert pod["containers"] == [
+        {
+            "name": "cinder-volume",
+            "volumeMounts": [{"name": "iscsi-info", "mountPath": "/etc/iscsi"}],
+        }
+    ]
+    assert not any(rel.startswith("stages/services/config/tgtd-kolla/") for rel in files)
+    out = service_output(repo, "cinder-d", "cinder")
+    assert "tgtd" not in out.images and "iscsid" in out.images
+    placement = doc(files, "stages/compute/patches/iscsid-daemonset-cinder.yaml")
+    terms = placement["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]["nodeSelectorTerms"]
+    assert terms == [
+        {
+            "matchExpressions": [
+                {"key": "openstack-storage-node", "operator": "In", "values": ["enabled"]}
+            ]
+        }
+    ]
+    assert (
+        "../../../../base/cinder/compute"
+        in doc(files, "stages/compute/kustomization.yaml")["resources"]
+    )
+
+
+def test_rbd_has_no_iscsi(repo: Path) -> None:
+    files = tree(repo, "cinder-a")
+    assert not any("iscsid" in rel or "tgtd" in rel for rel in files)
+    assert "stages/services/patches/cinder-volume-deployment-cinder.yaml" not in files
+    assert "stages/compute/kustomization.yaml" not in files
+
+
+def test_tgtadm_on_rocky_is_refused_for_want_of_a_tgtd_image(tmp_path: Path, kkc) -> None:
+    root = make_repo(tmp_path / "repo")
+    site = LVM_ROCKY.replace(
+        "    backend: lvm\n", "    backend: lvm\n    lvm:\n      targetHelper: tgtadm\n"
+    )
+    add_site(root, "cinder-x", minimal("cinder-x", site))
+    result = kkc(root, "build", "cinder-x")
+    assert result.exit_code == 3, result.output
+    assert (
+        'KKC308 Deployment/cinder-volume: "tgtd" is not built for rocky on x86_64 by Kolla 20.6.0'
+        in result.stderr
+    )

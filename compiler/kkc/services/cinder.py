@@ -10,9 +10,16 @@ One back end per site (``services.cinder.backend``), named by
 - ``lvm``: a volume group on one storage node (``services.cinder.volume.nodeSelector``),
   exported over iSCSI by the kernel target (``lioadm``) or tgtd (``tgtadm``); cinder-volume
   runs there with the host's network, /dev, /run and /lib/modules as in kolla-ansible.
+  As kolla-ansible's iscsi role: with ``tgtadm``, the ``tgtd`` container runs in the
+  cinder-volume pod (a native sidecar: up before cinder-volume exports its volumes); and
+  the DaemonSet ``iscsid`` (stage compute) runs the iSCSI initiator on the compute nodes
+  and the storage node, which share the node's /etc/iscsi (initiator name) with
+  nova-compute and cinder-volume.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from ..kolla import Ini, KollaConfig
 from ..releases import RELEASES, rhel_family
@@ -27,6 +34,7 @@ from .common import (
     ceph_secret,
     conf_file,
     internal_url,
+    iscsi_info_patch,
     keystone_internal,
     kolla_step,
     openstack_ini,
@@ -38,6 +46,8 @@ from .common import (
 
 API_PORT = 8776
 CATALOG_PATH = "/v3/%(project_id)s"
+# tgtadm talks to tgtd over /run/tgtd (the host's /run, in both containers).
+TGTADM_SHOW = ["tgtadm", "--lld", "iscsi", "--mode", "system", "--op", "show"]
 
 
 def backend_name(site: Site) -> str:
@@ -79,6 +89,90 @@ def _backend(site: Site) -> dict[str, object]:
         "volume_group": cinder["lvm"]["volumeGroup"],
         "target_helper": target_helper(site),
         "target_protocol": "iscsi",
+    }
+
+
+def _tgtd_sidecar() -> dict[str, Any]:
+    """The tgtd container of the cinder-volume pod (tgtadm), as kolla-ansible's tgtd:
+    privileged, with the pod's host network and IPC and the host's /dev, /run and
+    /lib/modules. A restartable init container, so it answers before cinder-volume
+    starts (and re-exports its volumes through it). kolla-ansible binds the portal to the node's API
+    address; here tgtd listens on every address of the node (port 3260), the one cinder
+    announces ([<backend>] target_ip_address, default my_ip) among them. /var/lib/cinder
+    is cinder-volume's: the image's targets.conf includes /var/lib/cinder/volumes/*."""
+    probe = {"exec": {"command": TGTADM_SHOW}, "timeoutSeconds": 10}
+    return {
+        "name": "tgtd",
+        "image": "kolla/tgtd",
+        "imagePullPolicy": "IfNotPresent",
+        "restartPolicy": "Always",
+        "env": [{"name": "KOLLA_CONFIG_STRATEGY", "value": "COPY_ALWAYS"}],
+        "startupProbe": {**probe, "periodSeconds": 5, "failureThreshold": 60},
+        "livenessProbe": {**probe, "periodSeconds": 30, "failureThreshold": 6},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"memory": "1Gi"},
+        },
+        "securityContext": {
+            "privileged": True,
+            "allowPrivilegeEscalation": True,
+            "readOnlyRootFilesystem": False,
+        },
+        "volumeMounts": [
+            {"name": "tgtd-config", "mountPath": "/var/lib/kolla/config_files", "readOnly": True},
+            {"name": "kolla-logs", "mountPath": "/var/log/kolla"},
+            {"name": "cinder-state", "mountPath": "/var/lib/cinder"},
+            {"name": "host-dev", "mountPath": "/dev"},
+            {"name": "host-run", "mountPath": "/run", "mountPropagation": "Bidirectional"},
+            {"name": "host-modules", "mountPath": "/lib/modules", "readOnly": True},
+        ],
+    }
+
+
+def _volume_patch(site: Site) -> dict[str, Any]:
+    """LVM: cinder-volume gets the node's /etc/iscsi and, with tgtadm, the tgtd sidecar."""
+    patch = iscsi_info_patch("Deployment", "cinder-volume", "cinder-volume")
+    if target_helper(site) == "tgtadm":
+        pod = patch["spec"]["template"]["spec"]
+        pod["initContainers"] = [_tgtd_sidecar()]
+        pod["volumes"].append({"name": "tgtd-config", "configMap": {"name": "tgtd-kolla"}})
+    return patch
+
+
+def _iscsid_placement(site: Site) -> dict[str, Any]:
+    """Patch of the iscsid DaemonSet: the compute nodes (if Nova is enabled) or the storage
+    node, one pod per node; the tolerations of both."""
+    groups = [site.get("services.cinder.volume")]
+    if site.enabled("nova"):
+        groups.insert(0, site.get("services.nova.compute"))
+    pod: dict[str, Any] = {}
+    selectors = [dict(sorted((g.get("nodeSelector") or {}).items())) for g in groups]
+    if all(selectors):  # an empty nodeSelector means every node: no affinity at all
+        terms = []
+        for selector in selectors:
+            term = {
+                "matchExpressions": [
+                    {"key": key, "operator": "In", "values": [value]}
+                    for key, value in selector.items()
+                ]
+            }
+            if term not in terms:
+                terms.append(term)
+        pod["affinity"] = {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}
+            }
+        }
+    tolerations: list[dict[str, Any]] = []
+    for group in groups:
+        tolerations += [t for t in group.get("tolerations") or [] if t not in tolerations]
+    if tolerations:
+        pod["tolerations"] = tolerations
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "iscsid"},
+        "spec": {"template": {"spec": pod}},
     }
 
 
@@ -185,9 +279,22 @@ def cinder(site: Site) -> ServiceOutput:
         roles=("admin", "service"),
     )
     lvm = site.get("services.cinder.backend") == "lvm"
+    images = ["cinder-api", "cinder-scheduler", "cinder-volume", "kolla-toolbox"]
+    configs = {"services": [api, scheduler, volume]}
+    workloads: list[Workload] = []
+    patches: dict[str, list[dict[str, Any]]] = {}
+    if lvm:
+        # Placed by _iscsid_placement (nodes of two components).
+        workloads.append(Workload("DaemonSet", "iscsid", "iscsid", "compute", placed=False))
+        configs["compute"] = [KollaConfig("iscsid-kolla", "iscsid -d 8 -f")]
+        patches = {"services": [_volume_patch(site)], "compute": [_iscsid_placement(site)]}
+        images.append("iscsid")
+        if target_helper(site) == "tgtadm":
+            configs["services"].append(KollaConfig("tgtd-kolla", "tgtd -d 1 -f"))
+            images.append("tgtd")
     return ServiceOutput(
         "cinder",
-        ["cinder-api", "cinder-scheduler", "cinder-volume", "kolla-toolbox"],
+        images,
         [
             Workload("Deployment", "cinder-api", "cinder-api", "services", "api", scalable=True),
             Workload(
@@ -208,9 +315,11 @@ def cinder(site: Site) -> ServiceOutput:
                 placed=not lvm,
                 nodes="volume" if lvm else None,
             ),
+            *workloads,
         ],
-        {"services": [api, scheduler, volume]},
+        configs,
         _secrets(site),
         db_sync=db_sync,
         registration=registration,
+        patches=patches,
     )

@@ -298,6 +298,41 @@ def ceph_secret(svc: str, component: str, user: str) -> SecretSpec:
     )
 
 
+# kolla-ansible's volume iscsi_info: /etc/iscsi of iscsid, nova-compute and cinder-volume
+# on a node (the initiator name iscsid's extend_start.sh creates, iscsiadm's node records).
+ISCSI_INFO_VOLUME = {
+    "name": "iscsi-info",
+    "hostPath": {"path": "/var/lib/kolla/iscsi_info", "type": "DirectoryOrCreate"},
+}
+
+
+def uses_iscsi(site: Site) -> bool:
+    """Cinder volumes are attached over iSCSI (the LVM back end): iscsid on the nodes."""
+    return site.enabled("cinder") and site.get("services.cinder.backend") == "lvm"
+
+
+def iscsi_info_patch(kind: str, name: str, container: str) -> dict[str, Any]:
+    """Strategic-merge patch mounting the node's /etc/iscsi (iscsi_info) in ``container``."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": container,
+                            "volumeMounts": [{"name": "iscsi-info", "mountPath": "/etc/iscsi"}],
+                        }
+                    ],
+                    "volumes": [ISCSI_INFO_VOLUME],
+                }
+            }
+        },
+    }
+
+
 def _describe(ini: Ini) -> str:
     return ", ".join(f"[{s}] {o}" for s, opts in ini.items() for o in opts)
 

@@ -34,6 +34,7 @@ from .common import (
     database_url,
     header,
     internal_url,
+    iscsi_info_patch,
     keystone_internal,
     kolla_step,
     memcache_servers,
@@ -41,6 +42,7 @@ from .common import (
     public_url,
     secret_drop_in,
     service_secret,
+    uses_iscsi,
     uwsgi_ini,
 )
 
@@ -495,4 +497,10 @@ def nova(site: Site) -> ServiceOutput:
         [s for s in (_secret(site), _ceph_secret(site)) if s],
         db_sync=db_sync,
         registration=registration,
+        # Cinder LVM volumes over iSCSI: the node's initiator name, which iscsid created.
+        patches=(
+            {"compute": [iscsi_info_patch("DaemonSet", "nova-compute", "nova-compute")]}
+            if uses_iscsi(site)
+            else {}
+        ),
     )
