@@ -152,6 +152,29 @@ def test_explain_on_the_command_line(site_repo: Path, kkc) -> None:
     ]
 
 
+def test_explain_an_option_no_override_sets(site_repo: Path, kkc) -> None:
+    """kkc's own value is traced to its line in the rendered file (as written, after the
+    other overrides); an option nothing sets shows the release's oslo.config default."""
+    result = kkc(
+        site_repo, "show", "site-a", "--explain", "config.nova/nova-compute.libvirt.virt_type"
+    )
+    assert result.exit_code == 0, result.output
+    rendered = f"deploy/site-a/{COMPUTE}"
+    line = tree(site_repo, "site-a")[COMPUTE].decode().splitlines().index("virt_type = kvm") + 1
+    assert result.stdout.splitlines() == [
+        'config.nova/nova-compute.libvirt.virt_type: "kvm"',
+        f"  {rendered}:{line}:1 (set by layer kkc (rendered by the base))",
+    ]
+    result = kkc(site_repo, "show", "site-a", "--explain", "config.keystone.DEFAULT.max_param_size")
+    assert result.stdout.splitlines() == [
+        "config.keystone.DEFAULT.max_param_size: 64",
+        "  not set: the oslo.config default of keystone.conf in 2025.1",
+    ]
+    result = kkc(site_repo, "show", "site-a", "--explain", "config.keystone.DEFAULT.nosuch")
+    assert result.exit_code == 2
+    assert "config.keystone.DEFAULT.nosuch: no such key" in result.stderr
+
+
 # --- kolla-ansible's merge semantics ---------------------------------------------------
 
 

@@ -400,7 +400,7 @@ def explain(site: Site, target: str, section: str, option: str) -> tuple[Any, li
     ]
     hits = [h for h in hits if h]
     if not hits:
-        return None, []
+        return _unoverridden(site, target, section, option)
     values = [v for s in hits[-1] for v in ((s.value,) if isinstance(s.value, str) else s.value)]
     origins = [s.origin for s in hits[-1]]
     for earlier in reversed(hits[:-1]):
@@ -409,3 +409,37 @@ def explain(site: Site, target: str, section: str, option: str) -> tuple[Any, li
             for o in (s.origin for s in earlier)
         ]
     return (values[0] if len(values) == 1 else values), origins
+
+
+KKC_LAYER = "kkc (rendered by the base)"
+
+
+def _unoverridden(site: Site, target: str, section: str, option: str) -> tuple[Any, list[Origin]]:
+    """An option no override sets: kkc's own value, at its line in the rendered file of the
+    first container of ``target`` that has it; else the option's default from the release's
+    catalog. (None, []) for an option the file does not have."""
+    service, component, file = parse_target(target)
+    if service not in catalog.MAIN_CONF or not site.enabled(service):
+        return None, []
+    conf = file or catalog.MAIN_CONF[service]
+    out = next(o for o in enabled_services(site) if o.name == service)
+    apply(site, [out])  # the lines as written: other overrides move them
+    for stage, kcs in out.configs.items():
+        for kc in kcs:
+            if conf not in kc.inis or component not in (None, kc.name.removesuffix("-kolla")):
+                continue
+            found = [
+                (value, line)
+                for sec, opt, value, line in catalog.parse_ini(kc.inis[conf].render())
+                if (sec, opt) == (section, option)
+            ]
+            if found:
+                path = f"deploy/{site.name}/stages/{stage}/config/{kc.name}/{conf}"
+                values = [v for v, _ in found]
+                value = values[0] if len(values) == 1 else values
+                return value, [Origin(path, found[0][1], 1, KKC_LAYER)]
+    release = site.get("openstack.release")
+    opt = catalog.load(release, conf).lookup(section, option)
+    if opt is None:
+        return None, []
+    return opt.default, [Origin(f"{conf} in {release}", 0, 0, "oslo.config default")]

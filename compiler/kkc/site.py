@@ -42,6 +42,8 @@ class Origin:
     overridden: bool = False  # a config override that a later source replaced
 
     def __str__(self) -> str:
+        if not self.line:  # no file set it (kkc.overrides: an option's catalog default)
+            return f"not set: the {self.layer} of {self.path}"
         what = "deleted by" if self.deleted else "set by"
         if self.overridden:
             what = "overridden; was set by"
