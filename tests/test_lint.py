@@ -12,7 +12,7 @@ import pytest
 
 from conftest import snapshot
 from helpers import commit, write
-from kkc.lint import check_ini, check_kolla, references
+from kkc.lint import check_ini, check_kolla, check_references, references
 from kkc.releases import RELEASES
 
 
@@ -280,3 +280,74 @@ def test_unknown_option_in_a_secret_drop_in_is_exit_3(
         '"memcache_secret_key"? (placement.conf of 2025.1)\n'
     )
     assert snapshot(site_repo) == before
+
+
+def test_references_to_keys_and_ports_that_do_not_exist() -> None:
+    """A name that exists is not enough: the key a pod reads and the port an Ingress
+    routes to must exist too (keys of ConfigMaps, Secrets, ExternalSecret targets and
+    Certificates; ports by name or number)."""
+    site = FakeSite()
+    spec = {
+        "volumes": [
+            {
+                "name": "a",
+                "configMap": {"name": "cm", "items": [{"key": "nova.conf", "path": "x"}]},
+            },
+            {
+                "name": "b",
+                "secret": {"secretName": "tls", "items": [{"key": "tls.pem", "path": "y"}]},
+            },
+        ],
+        "containers": [
+            {
+                "name": "c",
+                "env": [
+                    {"name": "A", "valueFrom": {"secretKeyRef": {"name": "es", "key": "pasword"}}},
+                    {"name": "B", "valueFrom": {"secretKeyRef": {"name": "es", "key": "password"}}},
+                    {
+                        "name": "C",
+                        "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "a.conf"}},
+                    },
+                ],
+            }
+        ],
+    }
+    objs = [
+        {"kind": "Deployment", "metadata": {"name": "d"}} | pod("Deployment", spec),
+        {"kind": "ServiceAccount", "metadata": {"name": "default"}},
+        {"kind": "ConfigMap", "metadata": {"name": "cm"}, "data": {"a.conf": ""}},
+        {
+            "kind": "ExternalSecret",
+            "metadata": {"name": "es"},
+            "spec": {"data": [{"secretKey": "password", "remoteRef": {"key": "k"}}]},
+        },
+        {"kind": "Certificate", "metadata": {"name": "c"}, "spec": {"secretName": "tls"}},
+        {
+            "kind": "Service",
+            "metadata": {"name": "api"},
+            "spec": {"ports": [{"name": "http", "port": 80}]},
+        },
+        {
+            "kind": "Ingress",
+            "metadata": {"name": "i"},
+            "spec": {
+                "rules": [
+                    {
+                        "http": {
+                            "paths": [
+                                {"backend": {"service": {"name": "api", "port": {"name": "htp"}}}},
+                                {"backend": {"service": {"name": "api", "port": {"number": 80}}}},
+                            ]
+                        }
+                    }
+                ]
+            },
+        },
+    ]
+    assert [str(p) for p in check_references(site, objs, "d")] == [
+        "d:1:1: KKC307 Deployment/d references key 'nova.conf' of ConfigMap 'cm', which has no "
+        "such key",
+        "d:1:1: KKC307 Deployment/d references key 'pasword' of Secret 'es', which has no such key",
+        "d:1:1: KKC307 Deployment/d references key 'tls.pem' of Secret 'tls', which has no such key",
+        "d:1:1: KKC307 Ingress/i references port 'htp' of Service 'api', which has no such port",
+    ]

@@ -54,8 +54,9 @@ CODES: dict[str, str] = {
     "KKC305": "Secret with literal data in the output",
     "KKC306": "container image without a tag or digest",
     "KKC307": "dangling reference: a ConfigMap, Secret, Service, ServiceAccount or "
-    "PersistentVolumeClaim neither in the output nor provided outside it",
-    "KKC308": "image is not a Kolla image of the site's release",
+    "PersistentVolumeClaim neither in the output nor provided outside it, or a key or port "
+    "of one that it does not have",
+    "KKC308": "image is not a Kolla image of the site's release (registry, name, tag)",
     "KKC309": "config.json would be rejected by Kolla's set_configs.py of the release",
     "KKC310": "rendered INI file uses an option the release's catalog does not have",
     # committed output (`kkc check`, exit 1)

@@ -2,7 +2,8 @@
 
 - KKC307: every ConfigMap, Secret, Service, ServiceAccount and PersistentVolumeClaim that
   an object references exists in the output or is declared as provided outside it (a
-  Secret that kkc expects in the cluster or that a kkc Job creates: `kkc secrets SITE`).
+  Secret that kkc expects in the cluster or that a kkc Job creates: `kkc secrets SITE`),
+  and so does every key a pod reads from them and every Service port an Ingress names.
 - KKC308: every image is a Kolla image of the site's release, from the site's registry and
   with the release's tag (a digest alone is accepted in place of the tag).
 - KKC309: every config.json (in a ConfigMap) is accepted by that release's set_configs.py.
@@ -79,6 +80,70 @@ def references(obj: dict[str, Any]) -> Iterator[tuple[str, str]]:
                 yield "Secret", tls["secretName"]
 
 
+def key_references(obj: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(kind, name, key) of every key of a ConfigMap or Secret that a pod spec reads
+    (env valueFrom, volume items); optional references excluded."""
+    pod = pod_spec(obj) if obj.get("kind") in _WORKLOADS else None
+    if not pod:
+        return
+    for vol in pod.get("volumes") or []:
+        for src in [vol, *((vol.get("projected") or {}).get("sources") or [])]:
+            for field, kind in (("configMap", "ConfigMap"), ("secret", "Secret")):
+                ref = src.get(field)
+                if ref and not ref.get("optional"):
+                    name = ref.get("secretName") or ref.get("name", "")
+                    for item in ref.get("items") or []:
+                        yield kind, name, item.get("key", "")
+    for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+        for env in c.get("env") or []:
+            ref = env.get("valueFrom") or {}
+            for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                if ref.get(field) and not ref[field].get("optional"):
+                    yield kind, ref[field].get("name", ""), ref[field].get("key", "")
+
+
+def port_references(obj: dict[str, Any]) -> Iterator[tuple[str, str | int]]:
+    """(Service name, port name or number) of every Ingress backend."""
+    if obj.get("kind") != "Ingress":
+        return
+    spec = obj.get("spec") or {}
+    paths = [p for r in spec.get("rules") or [] for p in (r.get("http") or {}).get("paths") or []]
+    for backend in [spec.get("defaultBackend") or {}] + [p.get("backend") or {} for p in paths]:
+        service = backend.get("service")
+        if service:
+            port = service.get("port") or {}
+            yield service.get("name", ""), port.get("name") or port.get("number", "")
+
+
+CERTIFICATE_KEYS = {"tls.crt", "tls.key", "ca.crt"}
+
+
+def known_keys(site: Site, objects: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    """The keys of each ConfigMap and Secret the output has or kkc declares, where they are
+    known (an ExternalSecret with dataFrom or templateFrom has keys kkc cannot know)."""
+    keys: dict[tuple[str, str], set[str]] = {}
+    for obj in objects:
+        kind, name = obj.get("kind"), (obj.get("metadata") or {}).get("name", "")
+        spec = obj.get("spec") or {}
+        if kind in ("ConfigMap", "Secret"):
+            fields = ("data", "binaryData") if kind == "ConfigMap" else ("data", "stringData")
+            keys[(kind, name)] = {k for f in fields for k in obj.get(f) or {}}
+        elif kind == "ExternalSecret":
+            target = spec.get("target") or {}
+            template = target.get("template") or {}
+            if not spec.get("dataFrom") and not template.get("templateFrom"):
+                keys[("Secret", target.get("name") or name)] = {
+                    d.get("secretKey", "") for d in spec.get("data") or []
+                } | set(template.get("data") or {})
+        elif kind == "Certificate":
+            keys[("Secret", spec.get("secretName", ""))] = set(CERTIFICATE_KEYS)
+    for out in enabled_services(site):
+        for secret in out.secrets:
+            if secret.keys:
+                keys.setdefault(("Secret", secret.name), {k.key for k in secret.keys})
+    return keys
+
+
 def provided(site: Site, objects: list[dict[str, Any]]) -> set[tuple[str, str]]:
     """What exists once the output is applied: its objects, the PVCs of StatefulSet claim
     templates, ExternalSecret targets, and the Secrets kkc declares (`kkc secrets`)."""
@@ -104,21 +169,32 @@ def provided(site: Site, objects: list[dict[str, Any]]) -> set[tuple[str, str]]:
 
 def check_references(site: Site, objects: list[dict[str, Any]], display: str) -> list[Problem]:
     have = provided(site, objects)
+    keys = known_keys(site, objects)
+    ports: dict[str, set[str | int]] = {
+        (o.get("metadata") or {}).get("name", ""): {
+            v
+            for p in (o.get("spec") or {}).get("ports") or []
+            for v in (p.get("name"), p.get("port"))
+        }
+        for o in objects
+        if o.get("kind") == "Service"
+    }
     problems = []
+
+    def dangling(obj: dict[str, Any], message: str) -> None:
+        problems.append(Problem(display, 1, 1, "KKC307", f"{_what(obj)} references {message}"))
+
     for obj in objects:
-        missing = sorted({ref for ref in references(obj) if ref not in have})
-        for kind, name in missing:
-            what = f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name', '?')}"
-            problems.append(
-                Problem(
-                    display,
-                    1,
-                    1,
-                    "KKC307",
-                    f"{what} references {kind} {name!r}, which is neither in the output "
-                    "nor provided outside it",
-                )
+        for kind, name in sorted({ref for ref in references(obj) if ref not in have}):
+            dangling(
+                obj, f"{kind} {name!r}, which is neither in the output nor provided outside it"
             )
+        for kind, name, key in sorted(set(key_references(obj))):
+            if (kind, name) in have and key not in keys.get((kind, name), {key}):
+                dangling(obj, f"key {key!r} of {kind} {name!r}, which has no such key")
+        for name, port in sorted(set(port_references(obj)), key=str):
+            if name in ports and port not in ports[name]:
+                dangling(obj, f"port {port!r} of Service {name!r}, which has no such port")
     return problems
 
 
