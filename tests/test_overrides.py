@@ -662,6 +662,12 @@ def test_secret_reference_catalog_errors(site_repo: Path, kkc) -> None:
             "expected format",
         ),
         (
+            "2024-01-01",  # a YAML date: none of the forms
+            "2024",
+            "KKC111 config.nova.key_manager.fixed_key: must be a scalar, a list of scalars or a "
+            "secret reference {secret: <name>}",
+        ),
+        (
             "[{secret: nova_fixed_key}]",
             "{secret: nova",
             "KKC111 config.nova.key_manager.fixed_key[0]: must be a scalar (string, number or "
