@@ -97,7 +97,8 @@ def test_secrets_text(site_repo: Path, kkc) -> None:
         block[0] == "  source: ExternalSecret keystone-secrets (store ClusterSecretStore/openbao)"
     )
     keys = [m.group(1) for ln in block if (m := re.match(r"  - ([^:]+): ", ln))]
-    assert keys == ["database-password", "admin-password", "keystone.conf"]
+    # osprofiler_secret: site-a's secret reference for [profiler] hmac_keys
+    assert keys == ["database-password", "admin-password", "osprofiler_secret", "keystone.conf"]
     assert (
         "  - admin-password: password of the OpenStack admin user "
         "<- openstack/site-a/keystone_admin_password"
@@ -126,10 +127,17 @@ def test_secrets_json(site_repo: Path, kkc) -> None:
     assert [k["key"] for k in keystone["keys"]] == [
         "database-password",
         "admin-password",
+        "osprofiler_secret",
         "keystone.conf",
     ]
     admin = keystone["keys"][1]
     assert admin["remoteRef"]["key"] == "openstack/site-a/keystone_admin_password"
+    ref = keystone["keys"][2]  # site-a's secret reference for [profiler] hmac_keys
+    assert (ref["kollaPassword"], ref["remoteRef"]) == (
+        "osprofiler_secret",
+        {"key": "openstack/site-a/osprofiler_secret"},
+    )
+    assert "hmac_keys = <osprofiler_secret>" in keystone["keys"][3]["content"]
     for r in reqs:
         assert {"name", "namespace", "purpose", "source", "keys"} <= set(r)
         for k in r["keys"]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import commit, tree, write
-from kkc import catalog
+from helpers import commit, doc, tree, write
+from kkc import catalog, lint
 from kkc.site import load_site
 from test_input_errors import assert_problems, run_build
 
@@ -256,7 +256,7 @@ def test_catalog_errors_in_a_file(site_repo: Path, kkc) -> None:
         f"{CONF}/nova.conf:3:1: KKC132 [DEFAULT] ram_allocation_ratio: -1 is below the minimum 0",
         f'{CONF}/nova.conf:5:1: KKC132 [libvirt] virt_type: "xen2" is not one of the allowed values: kvm, lxc, qemu, parallels',
         f'{CONF}/nova.conf:7:1: KKC131 [DEFAULT] max_concurrent_builds: expected an integer, got "abc"',
-        f"{CONF}/nova.conf:9:1: KKC134 [neutron] password: secret option set in plain text (the value belongs in the service's secret drop-in)",
+        f"{CONF}/nova.conf:9:1: KKC134 [neutron] password: secret option set in plain text; reference a secret of the store instead, in YAML: config: {{nova: {{neutron: {{password: {{secret: <name>}}}}}}}}",
         f"{CONF}/nova.conf:11:1: KKC130 [libvrt]: unknown section; did you mean [libvirt]? (nova.conf of 2025.1)",
     )
     assert "s3cret" not in result.output
@@ -275,7 +275,7 @@ def test_catalog_errors_in_yaml_never_echo_secrets(site_repo: Path, kkc) -> None
     result = run_build(kkc, site_repo, "site-a")
     assert_problems(
         result,
-        f"{where(site_repo, SITE, 'connection')}: KKC134 [database] connection: secret option set in plain text (the value belongs in the service's secret drop-in)",
+        f"{where(site_repo, SITE, 'connection')}: KKC134 [database] connection: secret option set in plain text; reference a secret of the store instead, in YAML: config: {{nova: {{database: {{connection: {{secret: <name>}}}}}}}}",
         f'{where(site_repo, SITE, "cpu_allocation_ratio: lots")}: KKC131 [DEFAULT] cpu_allocation_ratio: expected a number, got "lots"',
     )
     assert "hunter2" not in result.output
@@ -579,3 +579,179 @@ def test_other_file_changes_the_site_digest(site_repo: Path) -> None:
     before = load_site(site_repo, "site-a").digest
     write(site_repo, f"{CONF}/neutron/ml2_conf.ini", "[ml2]\noverlay_ip_version = 6\n")
     assert load_site(site_repo, "site-a").digest != before
+
+
+# --- secret references: {secret: <name>} ----------------------------------------------
+
+ES = "stages/infra/secrets/nova-secrets-externalsecret.yaml"
+REFS = (
+    "  nova:\n"
+    "    key_manager: {fixed_key: {secret: nova_fixed_key}}\n"
+    # not a secret option: allowed, it leaves the ConfigMaps for the drop-in
+    "    keystone_authtoken: {www_authenticate_uri: {secret: nova_auth_uri}}\n"
+    # an entry another key of nova-secrets is already filled from: that key is reused
+    "    vendordata_dynamic_auth: {password: {secret: metadata_secret}}\n"
+    "  nova/nova-compute:\n"
+    "    vmware: {host_password: {secret: vmware_password}}\n"
+)
+
+
+def drop_in(spec: dict, key: str) -> list[tuple[str, str, str]]:
+    text = spec["spec"]["target"]["template"]["data"][key]
+    return [(s, o, v) for s, o, v, _ in catalog.parse_ini(text)]
+
+
+def test_secret_references_go_into_the_drop_ins_only(site_repo: Path) -> None:
+    configure(site_repo, {}, site_yaml=REFS)
+    files = tree(site_repo, "site-a")
+    es = doc(files, ES)
+    data = {d["secretKey"]: d["remoteRef"] for d in es["spec"]["data"]}
+    assert data["nova_fixed_key"] == {"key": "openstack/site-a/nova_fixed_key"}
+    assert data["nova_auth_uri"] == {"key": "openstack/site-a/nova_auth_uri"}
+    assert data["vmware_password"] == {"key": "openstack/site-a/vmware_password"}
+    assert "metadata_secret" not in data
+    fixed = ("key_manager", "fixed_key", '{{ index . "nova_fixed_key" }}')
+    uri = ("keystone_authtoken", "www_authenticate_uri", '{{ index . "nova_auth_uri" }}')
+    vendordata = ("vendordata_dynamic_auth", "password", '{{ index . "metadata-secret" }}')
+    vmware = ("vmware", "host_password", '{{ index . "vmware_password" }}')
+    # the service's references reach both drop-ins, nova-compute's only its own
+    assert {fixed, uri, vendordata} <= set(drop_in(es, "nova.conf"))
+    assert vmware not in drop_in(es, "nova.conf")
+    assert {fixed, uri, vendordata, vmware} <= set(drop_in(es, "nova-compute.conf"))
+    # never in a ConfigMap: the rendered value of www_authenticate_uri is taken out
+    for rel in (API, COMPUTE, DB_SYNC):
+        assert values(files, rel, "keystone_authtoken", "www_authenticate_uri") == []
+        assert values(files, rel, "key_manager", "fixed_key") == []
+    glance = "stages/services/config/glance-api-kolla/glance-api.conf"
+    assert values(files, glance, "keystone_authtoken", "www_authenticate_uri") != []
+    # the drop-ins pass the catalog check of the built output (KKC310)
+    site = load_site(site_repo, "site-a")
+    assert lint.check_ini(site, files, [], "out") == ([], [])
+
+
+def test_secret_references_with_existing_secrets(site_repo: Path, kkc) -> None:
+    path = site_repo / SITE
+    path.write_text(path.read_text().replace("secrets:\n", "secrets:\n  backend: existing\n"))
+    configure(site_repo, {}, site_yaml=REFS)
+    assert not any(rel.endswith("externalsecret.yaml") for rel in tree(site_repo, "site-a"))
+    result = kkc(site_repo, "secrets", "site-a")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    start = lines.index(
+        "openstack/nova-secrets: Nova passwords, the metadata proxy secret and the nova.conf "
+        "drop-ins (control plane: nova.conf; computes: nova-compute.conf, without databases)"
+    )
+    nova = lines[start : lines.index("", start) if "" in lines[start:] else None]
+    assert (
+        "  - nova_fixed_key: secret store entry nova_fixed_key (config override [key_manager] fixed_key)"
+        in nova
+    )
+    assert (
+        "  - vmware_password: secret store entry vmware_password (config override [vmware] host_password)"
+        in nova
+    )
+    assert "      | fixed_key = <nova_fixed_key>" in nova
+    assert "      | host_password = <vmware_password>" in nova
+    assert "      | www_authenticate_uri = <nova_auth_uri>" in nova
+
+
+def test_secret_reference_explain(site_repo: Path, kkc) -> None:
+    configure(site_repo, {}, site_yaml=REFS)
+    result = kkc(site_repo, "show", "site-a", "--explain", "config.nova.key_manager.fixed_key")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        'config.nova.key_manager.fixed_key: {"secret": "nova_fixed_key"}',
+        f"  {where(site_repo, SITE, 'fixed_key')} (set by layer site)",
+    ]
+
+
+def test_secret_reference_targets(site_repo: Path, kkc) -> None:
+    configure(
+        site_repo,
+        {},
+        site_yaml=(
+            "  nova/nova-api:\n"
+            "    key_manager: {fixed_key: {secret: nova_fixed_key}}\n"
+            "  neutron/ml2_conf.ini:\n"
+            "    ml2: {mechanism_drivers: {secret: neutron_drivers}}\n"
+        ),
+    )
+    result = run_build(kkc, site_repo, "site-a")
+    assert_problems(
+        result,
+        f'{where(site_repo, SITE, "fixed_key: {secret")}: KKC137 config.nova/nova-api.key_manager.fixed_key: nova-api shares its secret drop-in with other containers of nova: set the secret reference on "nova" (components with a drop-in of their own: nova-compute)',
+        f"{where(site_repo, SITE, 'mechanism_drivers')}: KKC137 config.neutron/ml2_conf.ini.ml2.mechanism_drivers: a secret reference goes into the secret drop-in of neutron.conf, not into ml2_conf.ini",
+    )
+
+
+def test_secret_reference_catalog_errors(site_repo: Path, kkc) -> None:
+    configure(
+        site_repo,
+        {"nova.conf": "[keystone_authtoken]\nwww_authenticate_uri = https://id.example.com\n"},
+        site_yaml=(
+            "  nova:\n"
+            "    keystone_authtoken: {www_authenticate_uri: {secret: nova_auth_uri}}\n"
+            "    DEFAULT: {debug: {secret: nova_debug}}\n"
+            "    libvirt: {virt_type: {secret: nova_virt}}\n"
+            "    key_manager: {fixd_key: {secret: nova_fixed_key}}\n"
+        ),
+    )
+    result = run_build(kkc, site_repo, "site-a")
+    assert_problems(
+        result,
+        f"{CONF}/nova.conf:2:1: KKC137 [keystone_authtoken] www_authenticate_uri: set in plain text over the secret reference of {where(site_repo, SITE, 'www_authenticate_uri')}, which the secret drop-in would still apply: set the option one way",
+        f"{where(site_repo, SITE, 'debug')}: KKC131 [DEFAULT] debug: a secret reference fills only string options; this one expects a boolean (true/false, yes/no, on/off, 1/0)",
+        f"{where(site_repo, SITE, 'virt_type')}: KKC131 [libvirt] virt_type: a secret reference cannot fill an option with allowed values (kvm, lxc, qemu, parallels)",
+        f'{where(site_repo, SITE, "fixd_key")}: KKC130 [key_manager] fixd_key: unknown option; did you mean "fixed_key"? (nova.conf of 2025.1)',
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "needle", "expected"),
+    [
+        (
+            "{secrt: nova_fixed_key}",
+            "secrt",
+            'KKC110 config.nova.key_manager.fixed_key.secrt: unknown key; did you mean "secret"?',
+        ),
+        (
+            "{secret: Nova-Key}",
+            "Nova-Key",
+            'KKC112 config.nova.key_manager.fixed_key.secret: "Nova-Key" does not match the '
+            "expected format",
+        ),
+        (
+            "2024-01-01",  # a YAML date: none of the forms
+            "2024",
+            "KKC111 config.nova.key_manager.fixed_key: must be a scalar, a list of scalars or a "
+            "secret reference {secret: <name>}",
+        ),
+        (
+            "[{secret: nova_fixed_key}]",
+            "{secret: nova",
+            "KKC111 config.nova.key_manager.fixed_key[0]: must be a scalar (string, number or "
+            "boolean)",
+        ),
+    ],
+)
+def test_secret_reference_syntax(site_repo: Path, kkc, value, needle, expected) -> None:
+    configure(site_repo, {}, site_yaml=f"  nova:\n    key_manager:\n      fixed_key: {value}\n")
+    result = run_build(kkc, site_repo, "site-a")
+    assert_problems(result, f"{where(site_repo, SITE, needle)}: {expected}")
+
+
+def test_secret_option_in_an_ini_file_names_the_yaml_form(site_repo: Path, kkc) -> None:
+    configure(
+        site_repo,
+        {
+            "nova/nova-compute.conf": "[vmware]\nhost_password = s3cret\n",
+            "nova/nova-api.conf": "[key_manager]\nfixed_key = s3cret\n",
+        },
+    )
+    result = run_build(kkc, site_repo, "site-a")
+    assert_problems(
+        result,
+        f"{CONF}/nova/nova-api.conf:2:1: KKC134 [key_manager] fixed_key: secret option set in plain text; reference a secret of the store instead, in YAML: config: {{nova: {{key_manager: {{fixed_key: {{secret: <name>}}}}}}}}",
+        f"{CONF}/nova/nova-compute.conf:2:1: KKC134 [vmware] host_password: secret option set in plain text; reference a secret of the store instead, in YAML: config: {{nova/nova-compute: {{vmware: {{host_password: {{secret: <name>}}}}}}}}",
+    )
+    assert "s3cret" not in result.output

@@ -14,6 +14,8 @@ Codes of the findings:
 - KKC130 unknown section or option (with a did-you-mean), KKC131 wrong type,
   KKC132 out of range or not an allowed choice, KKC133 deprecated (a warning naming the
   replacement), KKC134 secret option set in plain text;
+- a :class:`Reference` value (a config override's secret reference) is only checked to
+  fit the option: KKC131 for a number, a boolean or an option with allowed values;
 - KKC310 is KKC130 in a rendered INI file (:func:`check_ini_text`): a base renders an
   option that the release does not have.
 
@@ -343,6 +345,22 @@ def _type_ok(kind: str, value: str) -> bool:
     return True  # string, list (of strings), unknown types
 
 
+class Reference(str):
+    """A value that comes from the secret store (a config override's ``{secret: <name>}``):
+    unknown to kkc, so only checked to be a free-form string option."""
+
+
+def _reference_problem(opt: Option) -> str | None:
+    if opt.type in ("integer", "port", "float", "boolean"):
+        return (
+            f"a secret reference fills only string options; this one expects {_EXPECTED[opt.type]}"
+        )
+    if opt.choices:
+        allowed = ", ".join(str(c) for c in opt.choices)
+        return f"a secret reference cannot fill an option with allowed values ({allowed})"
+    return None
+
+
 def _fmt_num(n: float) -> str:
     return f"{n:g}" if isinstance(n, float) else str(n)
 
@@ -525,6 +543,12 @@ def check_options(
                 Finding("KKC130", ERROR, section, name, f"{label}: unknown option{hint}", location)
             )
             continue
+        if isinstance(value, Reference):
+            why = _reference_problem(opt)
+            if why:
+                findings.append(
+                    Finding("KKC131", ERROR, section, name, f"{label}: {why}", location)
+                )
         is_auth = any(g == AUTH_SECTION or catalog.is_auth_section(g) for g in groups)
         if name == "auth_type" and value.strip() and is_auth:
             if value.strip() not in catalog.auth_plugins and not _is_substituted(value):
@@ -547,6 +571,8 @@ def check_options(
             else:
                 text = f"{label}: deprecated for removal"
             findings.append(Finding("KKC133", WARNING, section, name, text, location))
+        if isinstance(value, Reference):
+            continue
         if opt.secret and value.strip():
             findings.append(
                 Finding(

@@ -37,6 +37,8 @@ CODES: dict[str, str] = {
     "KKC134": "secret config option set in plain text",
     "KKC135": "config override file is not a valid INI file",
     "KKC136": "unknown config override file, service or component (with did-you-mean)",
+    "KKC137": "secret reference in a config override that no secret drop-in carries alone "
+    "(another file, a component sharing its drop-in), or a plain value over a secret reference",
     "KKC140": "site patch file is neither a strategic-merge nor a JSON 6902 patch",
     "KKC141": "site patch target is not in the site's output (with did-you-mean)",
     "KKC142": "site patch puts literal secret data into the output",

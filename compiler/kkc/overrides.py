@@ -28,6 +28,13 @@ line per value for a multi-valued option, else one comma-separated value (list o
 Every override is checked with :func:`kkc.catalog.check_options` in the context of each
 file it lands in (so ``enabled_backends`` sections, ``auth_section`` and the like resolve
 as in the rendered file); findings point at the override's file, line and column.
+
+A YAML value ``{secret: <name>}`` (:class:`SecretRef`) is a secret reference: the option
+goes into the service's secret drop-in (a key of ``<svc>-secrets`` whose
+``/etc/<svc>/<svc>.conf.d/`` copy overrides the main file), filled from the secret store
+entry ``<name>`` (:func:`kkc.generate.remote_key`), and out of the ConfigMaps. Only main
+files take references, from ``global``, ``<service>`` and a ``<service>/<component>`` with
+a drop-in of its own (``nova/nova-compute``); see :func:`add_secret_refs`.
 """
 
 from __future__ import annotations
@@ -39,8 +46,9 @@ from typing import Any
 
 from . import catalog
 from .errors import InputError, Problem
-from .kolla import Ini, IniFile, KollaConfig, ini_entries, ini_value
-from .services import ServiceOutput, enabled_services
+from .kolla import SECRET_DIR, Ini, IniFile, KollaConfig, ini_entries, ini_value, render_ini
+from .services import SecretKey, SecretSpec, ServiceOutput, enabled_services
+from .services.common import DROP_IN_DEST
 from .site import Origin, Site
 from .yamlio import read_text
 
@@ -74,12 +82,23 @@ def dotted_path(dotted: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class SecretRef:
+    """A YAML ``{secret: <name>}``: the value is the secret store entry ``name``."""
+
+    name: str
+
+    def template(self, key: str) -> str:
+        """The drop-in value: the ``<svc>-secrets`` key ``key`` that holds the entry."""
+        return f'{{{{ index . "{key}" }}}}'
+
+
+@dataclass(frozen=True)
 class Setting:
     """One override line (or YAML key): ``value`` is a tuple for a YAML list."""
 
     section: str
     option: str
-    value: str | tuple[str, ...]
+    value: str | tuple[str, ...] | SecretRef
     origin: Origin
 
 
@@ -112,6 +131,10 @@ class Source:
     def meaning(self) -> list[Any]:
         return [self.target, [[s.section, s.option, s.value] for s in self.settings]]
 
+    @property
+    def refs(self) -> list[Setting]:
+        return [s for s in self.settings if isinstance(s.value, SecretRef)]
+
 
 def components(out: ServiceOutput, conf: str | None = None) -> list[str]:
     """The component names of a service: its long-running containers with ``conf`` (by
@@ -141,6 +164,43 @@ def _containers(out: ServiceOutput) -> Iterator[tuple[KollaConfig, str | None]]:
             yield step.config, None
 
 
+def drop_ins(out: ServiceOutput) -> dict[str, set[str | None]]:
+    """The secret drop-ins of a service: ``<svc>-secrets`` key -> the components whose
+    containers copy it into /etc/<svc>/<svc>.conf.d/ (None: a bring-up Job)."""
+    dest = DROP_IN_DEST.format(svc=out.name)
+    found: dict[str, set[str | None]] = {}
+    for kc, component in _containers(out):
+        for copy in kc.copies:
+            if copy["dest"] == dest:
+                key = copy["source"].removeprefix(f"{SECRET_DIR}/")
+                found.setdefault(key, set()).add(component)
+    return found
+
+
+def _ref_target_problem(target: str, out: ServiceOutput) -> str | None:
+    """Why no secret drop-in of ``out`` carries a secret reference of ``target`` alone."""
+    service, component, file = parse_target(target)
+    if file is not None:
+        return (
+            f"a secret reference goes into the secret drop-in of {catalog.MAIN_CONF[out.name]}, "
+            f"not into {file}"
+        )
+    users = drop_ins(out).values()
+    if component is None or {component} in users:
+        return None
+    own = sorted(str(next(iter(u))) for u in users if len(u) == 1 and None not in u)
+    hint = f" (components with a drop-in of their own: {', '.join(own)})" if own else ""
+    return (
+        f"{component} shares its secret drop-in with other containers of {service}: "
+        f'set the secret reference on "{service}"{hint}'
+    )
+
+
+def _yaml_target(target: str, section: str, option: str) -> str:
+    """The YAML form of a secret reference for an option of ``target``."""
+    return f"config: {{{target}: {{{section}: {{{option}: {{secret: <name>}}}}}}}}"
+
+
 def _yaml_sources(site: Site) -> list[Source]:
     """One source per target and layer: a site's inline value outranks a fleet default
     of a more specific target."""
@@ -150,11 +210,13 @@ def _yaml_sources(site: Site) -> list[Source]:
         by_layer: dict[int, list[Setting]] = {}
         for section, options in sections.items():
             for option, value in options.items():
-                text = (
-                    tuple(ini_value(v) for v in value)
-                    if isinstance(value, list)
-                    else ini_value(value)
-                )
+                text: str | tuple[str, ...] | SecretRef
+                if isinstance(value, dict):
+                    text = SecretRef(value["secret"])
+                elif isinstance(value, list):
+                    text = tuple(ini_value(v) for v in value)
+                else:
+                    text = ini_value(value)
                 origin = site.origins[("config", target, section, option)]
                 setting = Setting(section, option, text, origin)
                 by_layer.setdefault(layer_index.get(origin.layer, 0), []).append(setting)
@@ -263,6 +325,8 @@ def _settings(src: Source, cat: catalog.Catalog) -> Iterator[Setting]:
 
 
 def _lines(cat: catalog.Catalog, setting: Setting) -> list[str]:
+    if isinstance(setting.value, SecretRef):
+        return [catalog.Reference()]
     if isinstance(setting.value, str):
         return [setting.value]
     opt = cat.lookup(setting.section, setting.option)
@@ -285,7 +349,10 @@ def merge(ini: Ini, chain: list[Source], cat: catalog.Catalog) -> Ini:
         for s in _settings(src, cat):
             new.setdefault((s.section, s.option), []).extend(_lines(cat, s))
         for (section, option), values in new.items():
-            out.setdefault(section, {})[option] = values if len(values) > 1 else values[0]
+            if isinstance(values[0], catalog.Reference):  # in the secret drop-in instead
+                out.get(section, {}).pop(option, None)
+            else:
+                out.setdefault(section, {})[option] = values if len(values) > 1 else values[0]
     return out
 
 
@@ -321,6 +388,16 @@ def load(site: Site) -> tuple[list[Source], list[str]]:
         elif why is None:
             kept.append(src)
     kept.sort(key=lambda s: s.rank)
+    for src in kept:
+        service = parse_target(src.target)[0]
+        reached = outputs.values() if service == GLOBAL else [outputs[service]]
+        for why in dict.fromkeys(
+            filter(None, (_ref_target_problem(src.target, o) for o in reached))
+        ):
+            for s in src.refs:
+                o = s.origin
+                what = f"config.{src.target}.{s.section}.{s.option}"
+                problems.append(Problem(o.path, o.line, o.col, "KKC137", f"{what}: {why}"))
     if problems:
         raise InputError(sorted(problems, key=lambda p: (p.path, p.line, p.col)))
 
@@ -329,6 +406,8 @@ def load(site: Site) -> tuple[list[Source], list[str]]:
     shared = {s for src in kept if src.target == GLOBAL for s in src.settings}
     for out in outputs.values():
         for kc, conf, chain in _targets(out, kept):
+            for p in _plain_over_ref(chain):
+                found[p] = catalog.ERROR
             cat = catalog.load(release, conf)
             entries: list[tuple[str, str, str, Any]] = [
                 (section, option, value, None)
@@ -346,8 +425,19 @@ def load(site: Site) -> tuple[list[Source], list[str]]:
                 if f.location is None:
                     continue  # kkc's own options: lint.check_ini's business
                 suffix = f" ({conf} of {release})" if f.code == "KKC130" else ""
+                message = f.message + suffix
+                src = next(src for src in chain for s in src.settings if s.origin == f.location)
+                if f.code == "KKC134" and parse_target(src.target)[2] is None:
+                    target = src.target
+                    if _ref_target_problem(target, out):
+                        target = out.name
+                    message = (
+                        f"[{f.section}] {f.option}: secret option set in plain text; reference "
+                        f"a secret of the store instead, in YAML: "
+                        f"{_yaml_target(target, f.section, str(f.option))}"
+                    )
                 o = f.location
-                found[Problem(o.path, o.line, o.col, f.code, f.message + suffix)] = f.severity
+                found[Problem(o.path, o.line, o.col, f.code, message)] = f.severity
     mains = [catalog.load(release, catalog.MAIN_CONF[n]) for n in outputs if n in catalog.MAIN_CONF]
     for s in shared:  # a global option that no service of the site has
         unknown = [
@@ -372,6 +462,82 @@ def load(site: Site) -> tuple[list[Source], list[str]]:
         key=lambda p: (p.path, p.line, p.col, p.message),
     )
     return kept, [f"warning: {p}" for p in warnings]
+
+
+def _plain_over_ref(chain: list[Source]) -> list[Problem]:
+    """A plain value that wins over a secret reference of an earlier source: the secret
+    drop-in overrides the main file, so the reference would still win."""
+    refs: dict[tuple[str, str], Setting] = {}
+    problems = []
+    for src in chain:
+        for s in src.settings:
+            ref = refs.get((s.section, s.option))
+            if isinstance(s.value, SecretRef):
+                refs[(s.section, s.option)] = s
+            elif ref is not None:
+                r, o = ref.origin, s.origin
+                problems.append(
+                    Problem(
+                        o.path,
+                        o.line,
+                        o.col,
+                        "KKC137",
+                        f"[{s.section}] {s.option}: set in plain text over the secret reference "
+                        f"of {r.path}:{r.line}:{r.col}, which the secret drop-in would still "
+                        "apply: set the option one way",
+                    )
+                )
+    return problems
+
+
+def add_secret_refs(site: Site, out: ServiceOutput) -> None:
+    """Put the secret references of the site's overrides into the secret drop-ins of
+    ``out``: each drop-in gets those of the sources that reach every container copying it
+    (``global``, ``<service>``, and ``<service>/<component>`` when that component is its
+    only user), as a template over a key of ``<svc>-secrets`` filled from the store entry
+    (a key already filled from that entry, else a new key named like the entry)."""
+    if out.name not in catalog.MAIN_CONF or not any(src.refs for src in site.overrides):
+        return
+    conf_of = {k.key: k.conf_file for spec in out.secrets for k in spec.keys if k.conf_file}
+    for key, users in sorted(drop_ins(out).items()):
+        component = next(iter(users)) if len(users) == 1 else None
+        cat = catalog.load(site.get("openstack.release"), conf_of[key])
+        won: dict[tuple[str, str], Setting] = {}
+        for src in _chain(site.overrides, out.name, component, None):
+            won.update({(s.section, s.option): s for s in _settings(src, cat)})
+        refs = [s for s in won.values() if isinstance(s.value, SecretRef)]
+        if refs:
+            out.secrets = [
+                _with_refs(spec, key, refs) if any(k.key == key for k in spec.keys) else spec
+                for spec in out.secrets
+            ]
+
+
+def _with_refs(spec: SecretSpec, drop_in: str, refs: list[Setting]) -> SecretSpec:
+    keys = list(spec.keys)
+    filled = {k.source: k.key for k in keys if k.source}
+    at = next(i for i, k in enumerate(keys) if k.key == drop_in)
+    ini: Ini = {}
+    for section, option, value, _ in catalog.parse_ini(keys[at].template or ""):
+        ini.setdefault(section, {})[option] = value
+    for s in refs:
+        assert isinstance(s.value, SecretRef)
+        name = s.value.name
+        if name not in filled:
+            filled[name] = name
+            what = f"secret store entry {name} (config override [{s.section}] {s.option})"
+            keys.insert(at, SecretKey(name, what, source=name))
+            at += 1
+        ini.setdefault(s.section, {})[s.option] = s.value.template(filled[name])
+    old = keys[at]
+    overrides = ", ".join(f"[{s.section}] {s.option}" for s in refs)
+    keys[at] = SecretKey(
+        old.key,
+        f"{old.description}; config overrides {overrides}",
+        template=render_ini(ini, ""),
+        conf_file=old.conf_file,
+    )
+    return SecretSpec(spec.name, spec.purpose, tuple(keys), spec.created_by)
 
 
 def apply(site: Site, outputs: list[ServiceOutput]) -> None:
@@ -401,7 +567,12 @@ def explain(site: Site, target: str, section: str, option: str) -> tuple[Any, li
     hits = [h for h in hits if h]
     if not hits:
         return _unoverridden(site, target, section, option)
-    values = [v for s in hits[-1] for v in ((s.value,) if isinstance(s.value, str) else s.value)]
+    values: list[Any] = []
+    for s in hits[-1]:
+        if isinstance(s.value, SecretRef):  # the name of the store entry, never its value
+            values.append({"secret": s.value.name})
+        else:
+            values += [s.value] if isinstance(s.value, str) else s.value
     origins = [s.origin for s in hits[-1]]
     for earlier in reversed(hits[:-1]):
         origins += [

@@ -19,6 +19,8 @@ QUANTITY = r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?"
 LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
 LABEL_KEY = r"([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 SECRET_REF = r"[A-Za-z0-9_./-]+"
+STORE_NAME = r"[a-z][a-z0-9_]*"  # a secret of the store, like kolla passwords.yml names
+_SCALARS = ["string", "integer", "float", "boolean"]
 # a Go duration as Flux and Argo CD take it (5m, 1h30m, 90s)
 DURATION = r"([0-9]+(\.[0-9]+)?(ms|s|m|h))+"
 # a relative path inside the repository, without "." or ".." segments
@@ -341,9 +343,19 @@ SCHEMA: dict[str, Any] = {
             "valuesrules": {
                 "type": "dict",
                 "keysrules": {"type": "string", "regex": r"[^\[\]=:\s#;]+"},
+                # a scalar, a list of scalars, or a secret reference {secret: <name>}: a
+                # key of the site's secret store, named like kolla's passwords.yml entries
                 "valuesrules": {
-                    "type": ["string", "integer", "float", "boolean", "list"],
-                    "schema": {"type": ["string", "integer", "float", "boolean"]},
+                    "anyof": [
+                        {"type": _SCALARS},
+                        {"type": "list", "schema": {"type": _SCALARS}},
+                        {
+                            "type": "dict",
+                            "schema": {
+                                "secret": {"type": "string", "required": True, "regex": STORE_NAME}
+                            },
+                        },
+                    ]
                 },
             },
         },
@@ -430,10 +442,21 @@ class _Validator(cerberus.Validator):  # type: ignore[misc]
 
 def _flatten(errs: Any) -> Iterator[Any]:
     for err in errs:
-        if err.is_group_error:
+        if err.is_group_error and err.rule == "anyof":
+            # the alternatives of a config value: report against the one of the value's
+            # type, or once that it is none of them
+            children = list(_flatten(err.child_errors))
+            wrong_type = [c for c in children if _is_alt_type(c)]
+            yield from [c for c in children if c not in wrong_type] or wrong_type[-1:]
+        elif err.is_group_error:
             yield from _flatten(err.child_errors)
         else:
             yield err
+
+
+def _is_alt_type(err: Any) -> bool:
+    """A type mismatch with one of the alternatives of an ``anyof`` (not inside it)."""
+    return err.code == cerrors.BAD_TYPE.code and err.schema_path[-3] == "anyof"
 
 
 def _schema_at(path: tuple[Any, ...]) -> dict[str, Any]:
@@ -448,6 +471,8 @@ def _schema_at(path: tuple[Any, ...]) -> dict[str, Any]:
             rules = rules["schema"]
         else:
             return {}
+        if "anyof" in rules:  # a config value: the mapping form (a secret reference)
+            rules = next((r for r in rules["anyof"] if r.get("type") == "dict"), rules)
     return rules
 
 
@@ -471,8 +496,12 @@ def _message(err: Any) -> tuple[str, str]:
     if err.code == cerrors.REQUIRED_FIELD.code:
         return "KKC113", f"{field}: required key missing"
     if err.code == cerrors.BAD_TYPE.code:
-        if isinstance(err.constraint, list) and "list" in err.constraint:
-            return "KKC111", f"{field}: must be a scalar or a list of scalars"
+        if err.constraint == "dict" and err.schema_path[-3:-2] == ("anyof",):
+            return (
+                "KKC111",
+                f"{field}: must be a scalar, a list of scalars or a secret reference "
+                "{secret: <name>}",
+            )
         if isinstance(err.constraint, list) and len(err.constraint) > 1:
             return "KKC111", f"{field}: must be a scalar (string, number or boolean)"
         want = err.constraint if isinstance(err.constraint, str) else err.constraint[0]

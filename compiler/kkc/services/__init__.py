@@ -57,4 +57,11 @@ __all__ = [
 
 
 def enabled_services(site: Site) -> list[ServiceOutput]:
-    return [build(site) for name, build in SERVICES.items() if site.enabled(name)]
+    """The outputs of the enabled services, the secret references of the site's config
+    overrides in their secret drop-ins (:func:`kkc.overrides.add_secret_refs`)."""
+    from ..overrides import add_secret_refs  # it renders the services
+
+    outputs = [build(site) for name, build in SERVICES.items() if site.enabled(name)]
+    for out in outputs:
+        add_secret_refs(site, out)
+    return outputs

@@ -337,10 +337,13 @@ def _describe(ini: Ini) -> str:
     return ", ".join(f"[{s}] {o}" for s, opts in ini.items() for o in opts)
 
 
+DROP_IN_DEST = "/etc/{svc}/{svc}.conf.d/50-kkc-secrets.conf"
+
+
 def secret_drop_in(cfg: KollaConfig, svc: str, name: str = "") -> KollaConfig:
     """Copy the drop-in from the mounted ``<svc>-secrets`` into /etc/<svc>/<svc>.conf.d/."""
     name = name or f"{svc}.conf"
-    cfg.copy(name, f"/etc/{svc}/{svc}.conf.d/50-kkc-secrets.conf", svc, secret=True)
+    cfg.copy(name, DROP_IN_DEST.format(svc=svc), svc, secret=True)
     return cfg
 
 
