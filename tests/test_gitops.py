@@ -198,6 +198,19 @@ def test_emulated_reconcile(
         assert [graph[f"{site}-{s}"] for s in stages] == [set()] + [
             {f"{site}-{s}"} for s in stages[:-1]
         ]
+    # the objects that hold the data survive the controller objects and their pruning
+    kept = [o for o in applied if o["kind"] in ("Namespace", "PersistentVolumeClaim")]
+    assert [o["metadata"]["name"] for o in kept if o["kind"] == "Namespace"] == [site_ns]
+    if site == "site-b":  # the Glance file store
+        assert [o["metadata"]["name"] for o in kept if o["kind"] != "Namespace"] == [
+            "glance-images"
+        ]
+    for obj in kept:
+        annotations = obj["metadata"]["annotations"]
+        if engine == "argocd":
+            assert annotations["argocd.argoproj.io/sync-options"] == "Delete=false", obj
+        else:
+            assert annotations["kustomize.toolkit.fluxcd.io/prune"] == "disabled", obj
     keys = [object_key(o) for o in applied]
     assert len(keys) == len(set(keys)), "an object is applied twice"
     assert set(keys) == validated_objects(clone, site), "the controller applies other objects"

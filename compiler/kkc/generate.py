@@ -13,7 +13,7 @@ from .features import ha
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .patches import SitePatch
 from .releases import image_tag
-from .services import HEADER, STAGES, SecretSpec, ServiceOutput, Workload, enabled_services
+from .services import HEADER, KEEP, STAGES, SecretSpec, ServiceOutput, Workload, enabled_services
 from .site import Site
 from .yamlio import dump
 
@@ -257,7 +257,11 @@ def _stage(
     if stage == "infra":
         files["namespace.yaml"] = _yaml_file(
             site,
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": site.get("namespace")}},
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": site.get("namespace"), "annotations": dict(KEEP)},
+            },
         )
         resources.append("namespace.yaml")
     jobs = []
