@@ -53,6 +53,38 @@ APPSET_NAME = "openstack-sites"
 APPSET_SYNC_PATCH = "spec:\n  syncPolicy: {{ toJson .syncPolicy }}\n"
 
 
+# Flux-only settings an Argo CD site may inherit or set by mistake: why the Application
+# has no place for them.
+ARGO_IGNORES = {
+    "secretRef": "Argo CD takes repository credentials from its own repository Secrets "
+    "(label argocd.argoproj.io/secret-type: repository in its namespace), never from an "
+    "Application",
+    "interval": "Argo CD polls every repository at its own interval (timeout.reconciliation "
+    "in argocd-cm)",
+}
+
+
+def ignored_settings(site: Site) -> list[str]:
+    """Warnings for the Flux settings a site on Argo CD sets (not the compiler defaults):
+    they change nothing, and a site file should not suggest otherwise."""
+    if site.get("gitops.engine") != "argocd":
+        return []
+    out = []
+    for key, why in ARGO_IGNORES.items():
+        origin = site.origins.get(("gitops", key))
+        if origin is None or origin.deleted or origin.layer == "compiler defaults":
+            continue
+        problem = Problem(
+            origin.path,
+            origin.line,
+            origin.col,
+            "KKC160",
+            f"gitops.{key}: ignored with gitops.engine argocd: {why}",
+        )
+        out.append(f"warning: {problem}")
+    return out
+
+
 def output_path(site: Site, path: str | None = None) -> str:
     """Where the site's output lives in the repository the controller watches."""
     return path or site.get("gitops.path") or f"deploy/{site.name}"

@@ -539,6 +539,17 @@ def _semantic_checks(site: Site, where: Any) -> list[Problem]:
             "Flux's GitRepository takes http://, https:// or ssh:// URLs only "
             '(write git@host:path as "ssh://git@host/path")',
         )
+    if (
+        gitops.get("engine") == "flux"
+        and str(gitops.get("repoURL", "")).startswith(("ssh://", "git@"))
+        and not gitops.get("secretRef")
+    ):
+        add(
+            ("gitops", "repoURL"),
+            "KKC160",
+            "Flux reaches an SSH repository only with a key: name the Secret that holds it "
+            "(identity and known_hosts, in gitops.namespace) in gitops.secretRef",
+        )
     from .services import STAGES  # services import this module
 
     longest = max(STAGES, key=len)
