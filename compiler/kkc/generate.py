@@ -1,6 +1,8 @@
 """The pure step: a resolved site -> the file tree of deploy/<site>/ ({relative path: bytes}).
 
 Nothing here touches the disk or the clock: the same site always gives the same bytes.
+The one exception is bootstrap.yaml of an Argo CD site whose gitops.project other sites
+share: its AppProject admits them too, so it reads their site files (gitops.project_sites).
 """
 
 from __future__ import annotations
