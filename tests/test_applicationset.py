@@ -139,6 +139,9 @@ def test_sites_sharing_a_project_get_one_that_admits_both(
         assert application["spec"]["project"] == "openstack"
         assert application["spec"]["destination"] in project["spec"]["destinations"]
         assert application["spec"]["source"]["repoURL"] in project["spec"]["sourceRepos"]
+    # an ApplicationSet over x1 alone still applies the AppProject x2 shares
+    only_x1, _, _ = fleet(kkc, site_repo, "x1")
+    assert only_x1 == [project]
 
 
 def test_sites_in_different_argo_namespaces_are_refused(site_repo: Path, kkc, crd_dir: str) -> None:

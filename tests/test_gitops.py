@@ -198,6 +198,19 @@ def test_emulated_reconcile(
         assert [graph[f"{site}-{s}"] for s in stages] == [set()] + [
             {f"{site}-{s}"} for s in stages[:-1]
         ]
+    # the objects that hold the data survive the controller objects and their pruning
+    kept = [o for o in applied if o["kind"] in ("Namespace", "PersistentVolumeClaim")]
+    assert [o["metadata"]["name"] for o in kept if o["kind"] == "Namespace"] == [site_ns]
+    if site == "site-b":  # the Glance file store
+        assert [o["metadata"]["name"] for o in kept if o["kind"] != "Namespace"] == [
+            "glance-images"
+        ]
+    for obj in kept:
+        annotations = obj["metadata"]["annotations"]
+        if engine == "argocd":
+            assert annotations["argocd.argoproj.io/sync-options"] == "Delete=false", obj
+        else:
+            assert annotations["kustomize.toolkit.fluxcd.io/prune"] == "disabled", obj
     keys = [object_key(o) for o in applied]
     assert len(keys) == len(set(keys)), "an object is applied twice"
     assert set(keys) == validated_objects(clone, site), "the controller applies other objects"
@@ -319,6 +332,95 @@ def test_site_options_reach_the_objects(site_repo: Path, engine: str, crd_dir: s
     assert {
         (k["metadata"]["namespace"], k["spec"]["prune"], k["spec"]["timeout"]) for k in (infra, db)
     } == {("gitops", False, "1h")}
+
+
+def test_sites_sharing_a_project_bootstrap_one_app_project(
+    site_repo: Path, kkc, crd_dir: str
+) -> None:
+    """gitops.project in sites/defaults.yaml: site-a and site-b (both on Argo CD) print the
+    same AppProject, which admits both namespaces; a Flux site of that project and an Argo
+    CD site whose objects live in another namespace (another AppProject) are not in it."""
+    path = site_repo / "sites" / "defaults.yaml"
+    path.write_text(path.read_text().replace("gitops:\n", "gitops:\n  project: fleet\n", 1))
+    set_engine(site_repo, "site-b", "argocd")
+    add_site(
+        site_repo,
+        "fx",
+        minimal("fx", "gitops:\n  engine: flux\n").replace(
+            "namespace: openstack", "namespace: openstack-fx"
+        ),
+    )
+    add_site(
+        site_repo,
+        "gx",
+        minimal("gx", "gitops:\n  namespace: gitops\n").replace(
+            "namespace: openstack", "namespace: openstack-gx"
+        ),
+    )
+    project_a, application_a = bootstrap_json(kkc, site_repo, "site-a")
+    project_b, application_b = bootstrap_json(kkc, site_repo, "site-b")
+    assert project_a == project_b
+    assert project_a["metadata"] == {"name": "fleet", "namespace": "argocd"}
+    assert project_a["spec"]["description"] == "OpenStack sites site-a, site-b, compiled by kkc"
+    assert project_a["spec"]["destinations"] == [
+        {"server": gitops.IN_CLUSTER, "namespace": ns} for ns in ("openstack", "openstack-lab")
+    ]
+    assert validate.validate_objects([project_a], "1.31", crd_dir, "fleet") == ([], [])
+    for application in (application_a, application_b):
+        assert application["spec"]["project"] == "fleet"
+        assert application["spec"]["destination"] in project_a["spec"]["destinations"]
+    project_g, _ = bootstrap_json(kkc, site_repo, "gx")
+    assert project_g["metadata"] == {
+        "name": "fleet",
+        "namespace": "gitops",
+        "labels": {"kkc.openstack.org/site": "gx"},
+    }
+    assert [d["namespace"] for d in project_g["spec"]["destinations"]] == ["openstack-gx"]
+    # the committed bootstrap.yaml is the same AppProject
+    assert kkc(site_repo, "build", "site-b").exit_code == 0
+    committed = list(yaml.safe_load_all((site_repo / "deploy/site-b/bootstrap.yaml").read_text()))
+    assert committed[0] == project_a
+
+
+def test_a_site_that_does_not_load_stops_the_shared_project(
+    site_repo: Path, kkc, crd_dir: str
+) -> None:
+    """The AppProject cannot be computed without every site that may share it."""
+    add_site(site_repo, "bad", minimal("bad", "gitops:\n  project: site-a\n  colour: red\n"))
+    result = kkc(site_repo, "bootstrap", "site-a")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        "sites/bad/site.yaml:9:3: KKC110 gitops.colour: unknown key (allowed: automated, "
+        "engine, interval, namespace, path, project, prune, repoURL, revision, secretRef, "
+        "selfHeal, timeout)"
+    ]
+
+
+def test_flux_settings_on_an_argo_site_warn(site_repo: Path, kkc, crd_dir: str) -> None:
+    """gitops.secretRef and gitops.interval mean nothing to Argo CD: one warning each, at
+    the line that sets it; the objects are those without them."""
+    add_site(
+        site_repo,
+        "argo",
+        minimal("argo", "gitops:\n  secretRef: git-credentials\n  interval: 2m\n"),
+    )
+    result = kkc(site_repo, "bootstrap", "argo")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "warning: sites/argo/site.yaml:8:3: KKC160 gitops.secretRef: ignored with "
+        "gitops.engine argocd: Argo CD takes repository credentials from its own repository "
+        "Secrets (label argocd.argoproj.io/secret-type: repository in its namespace), never "
+        "from an Application",
+        "warning: sites/argo/site.yaml:9:3: KKC160 gitops.interval: ignored with "
+        "gitops.engine argocd: Argo CD polls every repository at its own interval "
+        "(timeout.reconciliation in argocd-cm)",
+    ]
+    assert "git-credentials" not in result.stdout and "2m" not in result.stdout
+    rendered = kkc(site_repo, "render", "argo")
+    assert rendered.exit_code == 0, rendered.output
+    assert [w for w in rendered.stderr.splitlines() if "KKC160" in w] == (
+        result.stderr.splitlines()
+    )
 
 
 # --- a site removed from the repository -------------------------------------------------

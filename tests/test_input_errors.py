@@ -197,9 +197,25 @@ CASES = [
         ),
         [
             "{p}:9:12: KKC160 gitops.repoURL: Flux's GitRepository takes http://, https:// or "
-            'ssh:// URLs only (write git@host:path as "ssh://git@host/path")'
+            'ssh:// URLs only (write git@host:path as "ssh://git@host/path")',
+            "{p}:9:12: KKC160 gitops.repoURL: Flux reaches an SSH repository only with a key: "
+            "name the Secret that holds it (identity and known_hosts, in gitops.namespace) in "
+            "gitops.secretRef",
         ],
         id="KKC160-flux-url",
+    ),
+    pytest.param(
+        "flux-ssh",
+        minimal(
+            "flux-ssh",
+            "gitops:\n  engine: flux\n  repoURL: ssh://git@git.example.com/cloud/sites.git\n",
+        ),
+        [
+            "{p}:9:12: KKC160 gitops.repoURL: Flux reaches an SSH repository only with a key: "
+            "name the Secret that holds it (identity and known_hosts, in gitops.namespace) in "
+            "gitops.secretRef"
+        ],
+        id="KKC160-flux-ssh-without-secret",
     ),
     pytest.param(
         "f" * 55,
@@ -427,4 +443,23 @@ def test_resolved_value_error_points_at_the_layer_that_set_it(site_repo: Path, k
         "and needs memcached; enable memcached or disable keystone",
         "sites/defaults.yaml:19:14: KKC120 services.memcached.enabled: horizon is enabled "
         "and needs memcached; enable memcached or disable horizon",
+    )
+
+
+def test_inherited_ssh_url_without_secret_points_at_the_fleet_defaults(
+    site_repo: Path, kkc
+) -> None:
+    """site-b (Flux) inherits an SSH repoURL from sites/defaults.yaml and names no
+    secretRef: the problem is where the URL is set."""
+    path = site_repo / "sites" / "defaults.yaml"
+    old = "  repoURL: https://git.example.com/cloud/openstack-sites.git\n"
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, old.replace("https://", "ssh://git@")))
+    commit(site_repo, ["sites/defaults.yaml"])
+    result = run_build(kkc, site_repo, "site-b")
+    assert_problems(
+        result,
+        "sites/defaults.yaml:15:12: KKC160 gitops.repoURL: Flux reaches an SSH repository "
+        "only with a key: name the Secret that holds it (identity and known_hosts, in "
+        "gitops.namespace) in gitops.secretRef",
     )

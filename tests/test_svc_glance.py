@@ -123,6 +123,11 @@ def test_file_store_on_a_shared_claim_eventlet_on_2025_1(repo: Path) -> None:
         "resources": {"requests": {"storage": "300Gi"}},
         "storageClassName": "cephfs",
     }
+    # the images outlive the controller objects: neither Flux nor Argo CD deletes the claim
+    assert claim["metadata"]["annotations"] == {
+        "kustomize.toolkit.fluxcd.io/prune": "disabled",
+        "argocd.argoproj.io/sync-options": "Delete=false",
+    }
     kustomization = doc(files, "stages/services/kustomization.yaml")
     assert "objects/glance-images-persistentvolumeclaim.yaml" in kustomization["resources"]
     patch = doc(files, "stages/services/patches/glance-api-deployment-glance.yaml")

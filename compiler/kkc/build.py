@@ -103,7 +103,7 @@ def bootstrap(site: Site, crd_dir: str | None) -> tuple[bytes, list[dict[str, An
     objects, problems, warnings = check_bootstrap(site, tree, crd_dir)
     if problems:
         raise OutputInvalid(problems)
-    return tree[gitops.BOOTSTRAP], objects, warnings
+    return tree[gitops.BOOTSTRAP], objects, gitops.ignored_settings(site) + warnings
 
 
 @dataclass
@@ -138,6 +138,8 @@ def bootstrap_applicationset(sites: list[Site], crd_dir: str | None, name: str) 
     )
     if problems:
         raise OutputInvalid(problems)
+    ignored = [w for s in argo for w in gitops.ignored_settings(s)]
+    warnings = list(dict.fromkeys(ignored)) + warnings
     return Fleet(gitops.applicationset_yaml(argo, objects), objects, warnings, excluded)
 
 
@@ -146,7 +148,7 @@ def _render_in(
 ) -> tuple[str, dict[str, str], list[str]]:
     display = f"deploy/{site.name}/kustomization.yaml"
     _objects, problems, warnings = check_bootstrap(site, tree, crd_dir)
-    warnings = site.warnings + warnings
+    warnings = site.warnings + gitops.ignored_settings(site) + warnings
     manifests = kustomize.build(staged, display)
     objects = load_stream(manifests)
     ini_problems, ini_warnings = lint.check_ini(site, tree, objects, display)

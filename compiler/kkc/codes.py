@@ -44,7 +44,8 @@ CODES: dict[str, str] = {
     "KKC142": "site patch puts literal secret data into the output",
     "KKC155": "Nova's and Cinder's Ceph users and libvirt secret UUIDs disagree "
     "(one UUID per Ceph user)",
-    "KKC160": "GitOps setting the chosen engine cannot use (Flux: repoURL scheme, name length)",
+    "KKC160": "GitOps setting the chosen engine cannot use (Flux: repoURL scheme, SSH URL "
+    "without `secretRef`, name length; warning for Argo CD: `secretRef`, `interval`)",
     "KKC161": "sites of one ApplicationSet disagree in gitops.namespace (the ApplicationSet "
     "creates its Applications in its own namespace)",
     # rendered output (exit 3)

@@ -1,6 +1,8 @@
 """The pure step: a resolved site -> the file tree of deploy/<site>/ ({relative path: bytes}).
 
 Nothing here touches the disk or the clock: the same site always gives the same bytes.
+The one exception is bootstrap.yaml of an Argo CD site whose gitops.project other sites
+share: its AppProject admits them too, so it reads their site files (gitops.project_sites).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from .features import ha
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .patches import SitePatch
 from .releases import image_tag
-from .services import HEADER, STAGES, SecretSpec, ServiceOutput, Workload, enabled_services
+from .services import HEADER, KEEP, STAGES, SecretSpec, ServiceOutput, Workload, enabled_services
 from .site import Site
 from .yamlio import dump
 
@@ -261,7 +263,11 @@ def _stage(
     if stage == "infra":
         files["namespace.yaml"] = _yaml_file(
             site,
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": site.get("namespace")}},
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": site.get("namespace"), "annotations": dict(KEEP)},
+            },
         )
         resources.append("namespace.yaml")
     jobs = []

@@ -1,10 +1,13 @@
 """The GitOps controller objects of a site: what `kkc bootstrap SITE` prints, applied once
 with `kubectl apply -f -`; from then on the controller deploys deploy/<site>/ in order.
 
-A pure function of the resolved site and its bring-up stages, like generate.py.
+A function of the resolved site and its bring-up stages, like generate.py, with one
+exception: an AppProject that several sites name (gitops.project) admits them all, so
+building it reads the other sites of the repository (project_sites).
 
 - Argo CD: an AppProject that allows only the site's repository, the site's namespace and
-  the one cluster-scoped kind of the output (Namespace), and one Application for the whole
+  the one cluster-scoped kind of the output (Namespace), plus the repositories and
+  namespaces of the other sites in that project; and one Application for the whole
   deploy/<site>/. The stages already carry their sync waves, and Argo CD starts wave n+1
   only when everything of wave n is healthy (a Job once it has completed), so one
   Application keeps the bring-up order.
@@ -12,7 +15,8 @@ A pure function of the resolved site and its bring-up stages, like generate.py.
   before it, with `wait: true`: a stage is applied once the previous one is ready.
 - The fleet form (`kkc bootstrap --applicationset`): one ApplicationSet whose list generator
   has one element per Argo CD site, carrying that site's values, so that every Application
-  it generates equals the site's own Application; plus the sites' AppProjects.
+  it generates equals the site's own Application; plus the sites' AppProjects (each the
+  one `kkc bootstrap SITE` prints).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 from .errors import InputError, Problem
 from .services import HEADER
-from .site import Site, locate
+from .site import Site, list_sites, load_site, locate, peek
 from .yamlio import dump_all
 
 BOOTSTRAP = "bootstrap.yaml"  # in deploy/<site>/, never listed in its kustomization.yaml
@@ -51,6 +55,38 @@ APPSET_NAME = "openstack-sites"
 # come from a placeholder; the sync policy, the one per-site value that is not a string,
 # comes in whole through templatePatch (a Go template, rendered as YAML; JSON is YAML).
 APPSET_SYNC_PATCH = "spec:\n  syncPolicy: {{ toJson .syncPolicy }}\n"
+
+
+# Flux-only settings an Argo CD site may inherit or set by mistake: why the Application
+# has no place for them.
+ARGO_IGNORES = {
+    "secretRef": "Argo CD takes repository credentials from its own repository Secrets "
+    "(label argocd.argoproj.io/secret-type: repository in its namespace), never from an "
+    "Application",
+    "interval": "Argo CD polls every repository at its own interval (timeout.reconciliation "
+    "in argocd-cm)",
+}
+
+
+def ignored_settings(site: Site) -> list[str]:
+    """Warnings for the Flux settings a site on Argo CD sets (not the compiler defaults):
+    they change nothing, and a site file should not suggest otherwise."""
+    if site.get("gitops.engine") != "argocd":
+        return []
+    out = []
+    for key, why in ARGO_IGNORES.items():
+        origin = site.origins.get(("gitops", key))
+        if origin is None or origin.deleted or origin.layer == "compiler defaults":
+            continue
+        problem = Problem(
+            origin.path,
+            origin.line,
+            origin.col,
+            "KKC160",
+            f"gitops.{key}: ignored with gitops.engine argocd: {why}",
+        )
+        out.append(f"warning: {problem}")
+    return out
 
 
 def output_path(site: Site, path: str | None = None) -> str:
@@ -168,13 +204,53 @@ def _flux(site: Site, stages: list[str], path: str) -> list[dict[str, Any]]:
     return out
 
 
+def _project_key(data: dict[str, Any], name: str) -> tuple[str, str] | None:
+    """(namespace, name) of the AppProject of a site's data; None for a Flux site."""
+    spec = data.get("gitops")
+    if not isinstance(spec, dict) or spec.get("engine") != "argocd":
+        return None
+    return spec.get("namespace") or ENGINE_NAMESPACE["argocd"], spec.get("project") or name
+
+
+def project_sites(site: Site) -> list[Site]:
+    """The other sites of the repository whose Application is in the site's AppProject (the
+    same gitops.project in the same gitops.namespace), loaded: the one AppProject must admit
+    them all. Only the sites whose files say so are loaded; a site file that does not parse
+    or validate stops this, as a guess could lock a site out of its project."""
+    key = _project_key(site.data, site.name)
+    if key is None:
+        return []
+    out = []
+    for name in list_sites(site.root):
+        if name == site.name or _project_key(peek(site.root, name, site.layers), name) != key:
+            continue
+        other = load_site(site.root, name)
+        if _project_key(other.data, name) == key:
+            out.append(other)
+    return out
+
+
+def app_project(site: Site) -> dict[str, Any]:
+    """The site's AppProject: shared by every site of the repository that names it, it
+    admits them all, and is the same whichever of them is bootstrapped."""
+    own = _argocd(site, output_path(site))[0]
+    others = project_sites(site)
+    if not others:
+        return own
+    sites = sorted([site, *others], key=lambda s: s.name)
+    return _shared_project(
+        [own, *(_argocd(s, output_path(s))[0] for s in others)], [s.name for s in sites]
+    )
+
+
 def bootstrap_objects(site: Site, stages: list[str], path: str | None = None) -> list[dict]:
     """The objects to apply once for the site. ``stages`` are the stage names the output has,
     in order; ``path`` overrides where the output lives in the repository."""
     where = output_path(site, path)
     if site.get("gitops.engine") == "flux":
         return _flux(site, stages, where)
-    return _argocd(site, where)
+    _own_project, application = _argocd(site, where)
+    return [app_project(site), application]
 
 
 def _namespace_origin(site: Site) -> tuple[str, int, int]:
@@ -221,12 +297,13 @@ def applicationset(sites: list[Site], name: str = APPSET_NAME) -> list[dict[str,
         )
     if problems:
         raise InputError(problems)
-    projects: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    projects: dict[str, dict[str, Any]] = {}
     elements = []
     for site in sites:
-        project, app = _argocd(site, output_path(site))
-        projects.setdefault(project["metadata"]["name"], []).append((site.name, project))
+        _own_project, app = _argocd(site, output_path(site))
         spec = app["spec"]
+        if spec["project"] not in projects:  # shared: the same for each of its sites
+            projects[spec["project"]] = app_project(site)
         elements.append(
             {
                 "site": site.name,
@@ -264,11 +341,7 @@ def applicationset(sites: list[Site], name: str = APPSET_NAME) -> list[dict[str,
             "syncPolicy": {"preserveResourcesOnDeletion": True},
         },
     }
-    out = []
-    for _name, users in sorted(projects.items()):
-        names, objects = zip(*users, strict=True)
-        out.append(objects[0] if len(users) == 1 else _shared_project(list(objects), list(names)))
-    return [*out, appset]
+    return [*(projects[name] for name in sorted(projects)), appset]
 
 
 def applicationset_yaml(sites: list[Site], objects: list[dict]) -> bytes:

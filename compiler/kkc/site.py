@@ -278,28 +278,33 @@ def _record(origins: dict[tuple[str, ...], Origin], value: Any, layer: Layer, pa
 
 
 def _load_layers(
-    root: Path, name: str, site_path: Path, skip: frozenset[str] = frozenset()
+    root: Path,
+    name: str,
+    site_path: Path,
+    skip: frozenset[str] = frozenset(),
+    parsed: dict[str, Any] | None = None,
 ) -> tuple[list[Layer], list[Problem]]:
-    """Load all layers; overlays come from the site's (or fleet's) `overlays` list."""
+    """Load all layers; overlays come from the site's (or fleet's) `overlays` list.
+    ``parsed``: documents already loaded, by display path (not read again)."""
     problems: list[Problem] = []
+
+    def load(path: Path, display: str) -> Any:
+        if parsed and display in parsed:
+            return parsed[display]
+        return load_mapping(path, display)
+
     defaults = resources.files("kkc") / "data" / "defaults.yaml"
     with resources.as_file(defaults) as p:
         layers = [
-            Layer(
-                "compiler defaults",
-                "kkc/data/defaults.yaml",
-                load_mapping(p, "kkc/data/defaults.yaml"),
-            )
+            Layer("compiler defaults", "kkc/data/defaults.yaml", load(p, "kkc/data/defaults.yaml"))
         ]
     fleet = root / "sites" / "defaults.yaml"
     if fleet.exists():
         layers.append(
-            Layer(
-                "fleet defaults", "sites/defaults.yaml", load_mapping(fleet, "sites/defaults.yaml")
-            )
+            Layer("fleet defaults", "sites/defaults.yaml", load(fleet, "sites/defaults.yaml"))
         )
     site_display = f"sites/{name}/site.yaml"
-    site_layer = Layer("site", site_display, load_mapping(site_path, site_display))
+    site_layer = Layer("site", site_display, load(site_path, site_display))
     # The overlay list is itself a layered value: the site's list wins over the fleet's.
     overlay_owner = next(
         (lay for lay in (site_layer, *reversed(layers)) if "overlays" in lay.doc), None
@@ -325,9 +330,23 @@ def _load_layers(
             ov_defaults = ov_dir / "defaults.yaml"
             if ov_defaults.exists():
                 disp = f"overlays/{ov}/defaults.yaml"
-                layers.append(Layer(f"overlay {ov}", disp, load_mapping(ov_defaults, disp)))
+                layers.append(Layer(f"overlay {ov}", disp, load(ov_defaults, disp)))
     layers.append(site_layer)
     return layers, problems
+
+
+def peek(root: Path, name: str, known: list[Layer]) -> dict[str, Any]:
+    """Site ``name`` merged from its layers, neither validated nor resolved further: enough
+    to choose the sites worth loading. Files among ``known`` (a loaded site's layers) are
+    not read again; a file that does not parse raises, as loading the site would."""
+    path = root / "sites" / name / "site.yaml"
+    layers, _missing_overlays = _load_layers(
+        root, name, path, parsed={lay.display: lay.doc for lay in known}
+    )
+    data: dict[str, Any] = {}
+    for layer in layers:
+        _merge(data, {}, layer.doc, layer)
+    return data
 
 
 def load_site(root: Path, name: str, skip_overlays: frozenset[str] = frozenset()) -> Site:
@@ -540,6 +559,17 @@ def _semantic_checks(site: Site, where: Any) -> list[Problem]:
             "KKC160",
             "Flux's GitRepository takes http://, https:// or ssh:// URLs only "
             '(write git@host:path as "ssh://git@host/path")',
+        )
+    if (
+        gitops.get("engine") == "flux"
+        and str(gitops.get("repoURL", "")).startswith(("ssh://", "git@"))
+        and not gitops.get("secretRef")
+    ):
+        add(
+            ("gitops", "repoURL"),
+            "KKC160",
+            "Flux reaches an SSH repository only with a key: name the Secret that holds it "
+            "(identity and known_hosts, in gitops.namespace) in gitops.secretRef",
         )
     from .services import STAGES  # services import this module
 

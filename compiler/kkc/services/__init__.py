@@ -11,6 +11,7 @@ from ..site import Site
 from .cinder import cinder
 from .common import (
     HEADER,
+    KEEP,
     STAGES,
     DbSync,
     Registration,
@@ -45,6 +46,7 @@ SERVICES: dict[str, Callable[[Site], ServiceOutput]] = {
 
 __all__ = [
     "HEADER",
+    "KEEP",
     "STAGES",
     "DbSync",
     "Registration",

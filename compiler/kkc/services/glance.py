@@ -27,6 +27,7 @@ from ..kolla import Ini, KollaConfig, render_ini
 from ..releases import RELEASES
 from ..site import Site
 from .common import (
+    KEEP,
     DbSync,
     Endpoint,
     Registration,
@@ -154,6 +155,7 @@ def _file_storage(site: Site) -> tuple[dict[str, Any], dict[str, Any]]:
         "kind": "PersistentVolumeClaim",
         "metadata": {
             "name": IMAGES_CLAIM,
+            "annotations": dict(KEEP),
             "labels": {
                 "app.kubernetes.io/name": "glance",
                 "app.kubernetes.io/component": "api",
