@@ -304,9 +304,25 @@ def _load_layers(
     )
     overlay_names = overlay_owner.doc.get("overlays") if overlay_owner else None
     if isinstance(overlay_names, list):
+        first: dict[str, int] = {}
         for i, ov in enumerate(overlay_names):
             if not isinstance(ov, str) or not DNS_LABEL_RE.match(ov) or ov in skip:
                 continue  # reported by the schema check, or left out on purpose
+            if ov in first:  # kustomize refuses a component listed twice
+                line, col = locate(overlay_owner.doc, ("overlays", i))
+                fline, fcol = locate(overlay_owner.doc, ("overlays", first[ov]))
+                problems.append(
+                    Problem(
+                        overlay_owner.display,
+                        line,
+                        col,
+                        "KKC112",
+                        f'overlays[{i}]: overlay "{ov}" is already listed (at {fline}:{fcol}); '
+                        "an overlay applies once",
+                    )
+                )
+                continue
+            first[ov] = i
             ov_dir = root / "overlays" / ov
             if not ov_dir.is_dir():
                 line, col = locate(overlay_owner.doc, ("overlays", i))
