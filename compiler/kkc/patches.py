@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 OPS = ("add", "remove", "replace", "move", "copy", "test")
 TARGET_KEYS = ("group", "version", "kind", "name", "namespace")
 SECRET_PATHS = re.compile(r"^/(data|stringData)(/|$)")
+# where an ExternalSecret holds the template of the Secret it creates
+TEMPLATE_DATA = ("spec", "target", "template", "data")
 # a ConfigMap or Secret from a generator carries a hash suffix; a patch names it without
 HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
 FORMS = (
@@ -111,6 +113,17 @@ def _secret_problems(display: str, doc: Any, plain: Any, target: dict[str, str])
                     )
                 )
 
+    if target.get("kind") == "ExternalSecret":
+        if isinstance(plain, dict):
+            problems += _template_literals(display, doc, (), plain, ())
+        else:
+            for i, op in enumerate(plain):
+                if isinstance(op, dict) and "value" in op:
+                    path = _tokens(str(op.get("path", "")))
+                    problems += _template_literals(
+                        display, doc, path, op["value"], ("patch", i, "value")
+                    )
+
     def walk(node: Any, path: tuple[Any, ...]) -> None:
         if isinstance(node, dict):
             name = node.get("name")
@@ -136,6 +149,43 @@ def _secret_problems(display: str, doc: Any, plain: Any, target: dict[str, str])
         () if isinstance(plain, dict) else ("patch",),
     )
     return problems
+
+
+def _template_literals(
+    display: str, doc: Any, path: tuple[str, ...], value: Any, at: tuple[Any, ...]
+) -> list[Problem]:
+    """Values of an ExternalSecret's spec.target.template.data that ``value``, set at
+    ``path`` of the object (found at ``at`` in the patch file), gives without a ``{{ }}``
+    reference to the fetched data: literal secret data in the Secret it creates."""
+    if path[: len(TEMPLATE_DATA)] != TEMPLATE_DATA[: len(path)]:
+        return []
+    if len(path) > len(TEMPLATE_DATA):  # one entry of the data
+        entries = {path[len(TEMPLATE_DATA)]: (value, at)} if len(path) == 5 else {}
+    else:
+        node = value
+        for key in TEMPLATE_DATA[len(path) :]:
+            node = node.get(key) if isinstance(node, dict) else None
+            at = (*at, key)
+        entries = {k: (v, (*at, k)) for k, v in node.items()} if isinstance(node, dict) else {}
+    return [
+        _problem(
+            display,
+            doc,
+            where,
+            "KKC142",
+            f"a patch may not put literal data into an ExternalSecret's template "
+            f"(spec.target.template.data.{key}); a template value refers to the data the "
+            "store returns ({{ .key }}); secrets come from the secret store "
+            "(see `kkc secrets SITE`)",
+        )
+        for key, (entry, where) in entries.items()
+        if entry is not None and not (isinstance(entry, str) and "{{" in entry)
+    ]
+
+
+def _tokens(pointer: str) -> tuple[str, ...]:
+    """The reference tokens of a JSON pointer (RFC 6901: ~1 is /, ~0 is ~)."""
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:])
 
 
 def _load_one(path: Path, display: str) -> tuple[SitePatch | None, list[Problem]]:
