@@ -52,9 +52,24 @@ def docs(text: str) -> list[dict]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
+# kustomize's JSON patch (evanphx/json-patch v4) replaces a missing key of a map by adding
+# it, where RFC 6902 refuses: kkc's check of the operations must accept it too
+REPLACE_MISSING = """\
+target: {kind: Deployment, name: keystone-api}
+patch:
+  - {op: replace, path: /spec/template/spec/priorityClassName, value: keystone-critical}
+"""
+
+
 def test_patches_land_in_the_stage_of_their_target_after_kkc_patches(site_repo: Path, kkc) -> None:
     add_patches(
-        site_repo, **{"10-smp.yaml": SMP, "20-json.yaml": JSON6902, "30-cm.yaml": CONFIGMAP}
+        site_repo,
+        **{
+            "10-smp.yaml": SMP,
+            "15-json.yaml": REPLACE_MISSING,
+            "20-json.yaml": JSON6902,
+            "30-cm.yaml": CONFIGMAP,
+        },
     )
     result = kkc(site_repo, "build", "site-a")
     assert result.exit_code == 0, result.output
@@ -81,8 +96,9 @@ def test_patches_land_in_the_stage_of_their_target_after_kkc_patches(site_repo: 
     objs = {(d["kind"], d["metadata"]["name"]): d for d in docs(rendered.stdout)}
     nova = objs[("Deployment", "nova-api")]["spec"]["template"]["spec"]
     assert nova["priorityClassName"] == "openstack-critical"
-    owner = objs[("Deployment", "keystone-api")]["metadata"]["annotations"]["example.com/owner"]
-    assert owner == "team-identity"
+    keystone = objs[("Deployment", "keystone-api")]
+    assert keystone["metadata"]["annotations"]["example.com/owner"] == "team-identity"
+    assert keystone["spec"]["template"]["spec"]["priorityClassName"] == "keystone-critical"
     [cm] = [d for (k, n), d in objs.items() if k == "ConfigMap" and n.startswith("nova-api-kolla-")]
     assert cm["data"]["extra.txt"] == "hello"
 
@@ -157,6 +173,23 @@ P = "sites/site-a/patches/p.yaml"
             f"{P}:5:39: KKC142 environment variable DB_PASSWORD gets a literal value; take it "
             "from a Secret (valueFrom.secretKeyRef)",
             id="KKC142-env",
+        ),
+        pytest.param(
+            "target: {kind: Deployment, name: keystone-api}\npatch:\n"
+            "  - {op: add, path: /spec/template/spec/priorityClassName, value: high}\n"
+            "  - op: replace\n    path: /spec/template/spec/nosuch/field\n    value: x\n",
+            f"{P}:4:5: KKC143 operation 2 (replace /spec/template/spec/nosuch/field) does not "
+            "apply to Deployment/keystone-api: /spec/template/spec/nosuch does not exist",
+            id="KKC143-replace-missing-parent",
+        ),
+        pytest.param(
+            "target: {kind: Deployment, name: keystone-api}\npatch:\n"
+            "  - {op: remove, path: /spec/template/spec/containers/0/name}\n"
+            "  - {op: move, from: /spec/template/spec/containers/0/name, path: /metadata/x}\n",
+            f"{P}:4:5: KKC143 operation 2 (move /metadata/x from "
+            "/spec/template/spec/containers/0/name) does not apply to Deployment/keystone-api: "
+            "/spec/template/spec/containers/0/name does not exist",
+            id="KKC143-move-after-remove",
         ),
         *(
             pytest.param(

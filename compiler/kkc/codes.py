@@ -40,6 +40,7 @@ CODES: dict[str, str] = {
     "KKC140": "site patch file is neither a strategic-merge nor a JSON 6902 patch",
     "KKC141": "site patch target is not in the site's output (with did-you-mean)",
     "KKC142": "site patch puts literal secret data into the output",
+    "KKC143": "JSON 6902 operation of a site patch does not apply to its target",
     "KKC155": "Nova's and Cinder's Ceph users and libvirt secret UUIDs disagree "
     "(one UUID per Ceph user)",
     "KKC160": "GitOps setting the chosen engine cannot use (Flux: repoURL scheme, name length)",
