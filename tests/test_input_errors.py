@@ -177,7 +177,9 @@ CASES = [
     pytest.param(
         "twice",
         minimal("twice", "overlays:\n  - ha\n  - ingress\n  - ha\n"),
-        ['{p}:10:5: KKC112 overlays[2]: overlay "ha" is already listed (at 8:5); an overlay applies once'],
+        [
+            '{p}:10:5: KKC112 overlays[2]: overlay "ha" is already listed (at 8:5); an overlay applies once'
+        ],
         id="KKC112-overlay-twice",
     ),
     pytest.param(

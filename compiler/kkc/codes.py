@@ -26,7 +26,8 @@ CODES: dict[str, str] = {
     "KKC126": "unsupported configuration (a feature kkc does not implement yet)",
     "KKC127": "overlay component invalid (not a Component, resources in the every-stage "
     "component, or a directory that is not a stage)",
-    "KKC128": "two overlays set one value differently (warning; the later listed wins)",
+    "KKC128": "two overlays set one value differently, in their defaults or by their "
+    "components' patches of one field of one object (warning; the later listed wins)",
     "KKC129": "overlay changes nothing for the site (warning, `kkc lint`)",
     "KKC145": "tls is enabled but ingress is not (TLS is terminated by the Ingress objects)",
     "KKC146": "endpoints.scheme disagrees with tls (tls is enabled and the scheme is http)",

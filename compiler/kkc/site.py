@@ -416,7 +416,8 @@ def load_site(root: Path, name: str, skip_overlays: frozenset[str] = frozenset()
     problems += patch_problems
     if problems:
         raise InputError(problems)
-    site.warnings += [f"warning: {p}" for p in overlays.conflicts(layers, site)]
+    conflicts = overlays.conflicts(layers, site) + overlays.component_conflicts(site)
+    site.warnings += [f"warning: {p}" for p in conflicts]
 
     from . import overrides  # it renders the services, which import this module
 
