@@ -175,6 +175,14 @@ CASES = [
         id="KKC124-overlay-missing",
     ),
     pytest.param(
+        "twice",
+        minimal("twice", "overlays:\n  - ha\n  - ingress\n  - ha\n"),
+        [
+            '{p}:10:5: KKC112 overlays[2]: overlay "ha" is already listed (at 8:5); an overlay applies once'
+        ],
+        id="KKC112-overlay-twice",
+    ),
+    pytest.param(
         "mismatch",
         minimal("other"),
         ['{p}:2:7: KKC125 name: is "other" but the site directory is sites/mismatch/'],

@@ -135,6 +135,90 @@ def test_two_overlays_that_disagree_are_reported_unless_the_site_decides(
     ) in result.stderr
 
 
+PRIO_A = COMPONENT + (
+    "patches:\n  - path: keystone-prio.yaml\n    target: {kind: Deployment, name: keystone-api}\n"
+)
+PRIO_A_PATCH = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: keystone-api
+spec:
+  template:
+    spec:
+      priorityClassName: prio-a
+      containers:
+        - name: keystone-api
+          imagePullPolicy: Always
+"""
+PRIO_B = COMPONENT + (
+    "patches:\n"
+    "  - target: {kind: Deployment, name: keystone-api}\n"
+    "    patch: |-\n"
+    "      - {op: replace, path: /spec/template/spec/priorityClassName, value: prio-b}\n"
+    "  - patch: |\n"
+    "      apiVersion: apps/v1\n"
+    "      kind: Deployment\n"
+    "      metadata:\n"
+    "        name: keystone-api\n"
+    "      spec:\n"
+    "        template:\n"
+    "          spec:\n"
+    "            containers:\n"
+    "              - name: keystone-api\n"
+    "                imagePullPolicy: Always\n"
+    "                workingDir: /tmp\n"
+)
+
+
+def test_two_overlay_components_that_patch_one_field_differently_are_reported(
+    site_repo: Path, kkc
+) -> None:
+    use_overlays(
+        site_repo,
+        "prio-a, prio-b",
+        {
+            "overlays/prio-a/kustomization.yaml": PRIO_A,
+            "overlays/prio-a/keystone-prio.yaml": PRIO_A_PATCH,
+            "overlays/prio-b/identity/kustomization.yaml": PRIO_B,
+        },
+    )
+    result = kkc(site_repo, "render", "site-a")
+    assert result.exit_code == 0, result.output
+    # the JSON 6902 operation (inline, line 6) against the strategic-merge patch file;
+    # imagePullPolicy is set to the same value by both, so it is no conflict
+    assert [ln for ln in result.stderr.splitlines() if "KKC128" in ln] == [
+        "warning: overlays/prio-b/identity/kustomization.yaml:6:75: KKC128 "
+        "Deployment/keystone-api spec.template.spec.priorityClassName: overlay prio-b sets "
+        "'prio-b' but overlay prio-a (overlays/prio-a/keystone-prio.yaml:8:26) sets 'prio-a'; "
+        "the later listed overlay wins; set it in a site patch (sites/site-a/patches/) to "
+        "decide"
+    ]
+    assert "priorityClassName: prio-b" in result.stdout  # the later listed overlay won
+
+    from kkc.site import load_site
+
+    # a different value for the container (matched by name) of the inline patch at line 17
+    write(
+        site_repo,
+        "overlays/prio-b/identity/kustomization.yaml",
+        PRIO_B.replace("imagePullPolicy: Always", "imagePullPolicy: Never"),
+    )
+    # a site patch decides priorityClassName
+    write(
+        site_repo,
+        "sites/site-a/patches/prio.yaml",
+        PRIO_A_PATCH.replace("prio-a", "prio-site").split("      containers:")[0],
+    )
+    assert [w for w in load_site(site_repo, "site-a").warnings if "KKC128" in w] == [
+        "warning: overlays/prio-b/identity/kustomization.yaml:17:34: KKC128 "
+        "Deployment/keystone-api spec.template.spec.containers[name=keystone-api]"
+        ".imagePullPolicy: overlay prio-b sets 'Never' but overlay prio-a "
+        "(overlays/prio-a/keystone-prio.yaml:11:28) sets 'Always'; the later listed overlay "
+        "wins; set it in a site patch (sites/site-a/patches/) to decide"
+    ]
+
+
 def test_lint_reports_an_overlay_that_changes_nothing(site_repo: Path, kkc) -> None:
     noop = COMPONENT + (
         "patches:\n  - target: {kind: CronJob, name: no-such-job}\n    patch: |\n"

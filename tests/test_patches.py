@@ -52,9 +52,24 @@ def docs(text: str) -> list[dict]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
+# kustomize's JSON patch (evanphx/json-patch v4) replaces a missing key of a map by adding
+# it, where RFC 6902 refuses: kkc's check of the operations must accept it too
+REPLACE_MISSING = """\
+target: {kind: Deployment, name: keystone-api}
+patch:
+  - {op: replace, path: /spec/template/spec/priorityClassName, value: keystone-critical}
+"""
+
+
 def test_patches_land_in_the_stage_of_their_target_after_kkc_patches(site_repo: Path, kkc) -> None:
     add_patches(
-        site_repo, **{"10-smp.yaml": SMP, "20-json.yaml": JSON6902, "30-cm.yaml": CONFIGMAP}
+        site_repo,
+        **{
+            "10-smp.yaml": SMP,
+            "15-json.yaml": REPLACE_MISSING,
+            "20-json.yaml": JSON6902,
+            "30-cm.yaml": CONFIGMAP,
+        },
     )
     result = kkc(site_repo, "build", "site-a")
     assert result.exit_code == 0, result.output
@@ -81,8 +96,9 @@ def test_patches_land_in_the_stage_of_their_target_after_kkc_patches(site_repo: 
     objs = {(d["kind"], d["metadata"]["name"]): d for d in docs(rendered.stdout)}
     nova = objs[("Deployment", "nova-api")]["spec"]["template"]["spec"]
     assert nova["priorityClassName"] == "openstack-critical"
-    owner = objs[("Deployment", "keystone-api")]["metadata"]["annotations"]["example.com/owner"]
-    assert owner == "team-identity"
+    keystone = objs[("Deployment", "keystone-api")]
+    assert keystone["metadata"]["annotations"]["example.com/owner"] == "team-identity"
+    assert keystone["spec"]["template"]["spec"]["priorityClassName"] == "keystone-critical"
     [cm] = [d for (k, n), d in objs.items() if k == "ConfigMap" and n.startswith("nova-api-kolla-")]
     assert cm["data"]["extra.txt"] == "hello"
 
@@ -158,6 +174,56 @@ P = "sites/site-a/patches/p.yaml"
             "from a Secret (valueFrom.secretKeyRef)",
             id="KKC142-env",
         ),
+        pytest.param(
+            "target: {kind: Deployment, name: keystone-api}\npatch:\n"
+            "  - {op: add, path: /spec/template/spec/priorityClassName, value: high}\n"
+            "  - op: replace\n    path: /spec/template/spec/nosuch/field\n    value: x\n",
+            f"{P}:4:5: KKC143 operation 2 (replace /spec/template/spec/nosuch/field) does not "
+            "apply to Deployment/keystone-api: /spec/template/spec/nosuch does not exist",
+            id="KKC143-replace-missing-parent",
+        ),
+        pytest.param(
+            "target: {kind: Deployment, name: keystone-api}\npatch:\n"
+            "  - {op: remove, path: /spec/template/spec/containers/0/name}\n"
+            "  - {op: move, from: /spec/template/spec/containers/0/name, path: /metadata/x}\n",
+            f"{P}:4:5: KKC143 operation 2 (move /metadata/x from "
+            "/spec/template/spec/containers/0/name) does not apply to Deployment/keystone-api: "
+            "/spec/template/spec/containers/0/name does not exist",
+            id="KKC143-move-after-remove",
+        ),
+        *(
+            pytest.param(
+                "target: {kind: Deployment, name: glance-api}\npatch:\n  - op: add\n"
+                "    path: /spec/template/spec/containers/0/env/-\n"
+                f"    value: {{name: {name}, value: hunter2}}\n",
+                f"{P}:5:{len(name) + 28}: KKC142 environment variable {name} gets a literal "
+                "value; take it from a Secret (valueFrom.secretKeyRef)",
+                id=f"KKC142-env-{name}",
+            )
+            for name in ("AWS_SECRET_ACCESS_KEY", "MYSQL_PWD", "SSH_PRIVATE_KEY", "STRIPE_API_KEY")
+        ),
+        pytest.param(
+            "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n"
+            "  name: keystone-secrets\nspec:\n  target:\n    template:\n      data:\n"
+            '        keystone.conf: "connection = mysql+pymysql://keystone:{{ .x }}@db/keystone"\n'
+            "        admin-password: hunter2\n",
+            f"{P}:10:25: KKC142 a patch may not put literal data into an ExternalSecret's "
+            "template (spec.target.template.data.admin-password); a template value refers to "
+            "the data the store returns ({{ .key }}); secrets come from the secret store "
+            "(see `kkc secrets SITE`)",
+            id="KKC142-externalsecret-template",
+        ),
+        pytest.param(
+            "target: {kind: ExternalSecret, name: keystone-secrets}\npatch:\n"
+            "  - {op: add, path: /spec/target/template/data/a, value: '{{ .a }}'}\n"
+            "  - op: replace\n    path: /spec/target/template\n    value:\n      data:\n"
+            "        admin-password: hunter2\n",
+            f"{P}:8:25: KKC142 a patch may not put literal data into an ExternalSecret's "
+            "template (spec.target.template.data.admin-password); a template value refers to "
+            "the data the store returns ({{ .key }}); secrets come from the secret store "
+            "(see `kkc secrets SITE`)",
+            id="KKC142-externalsecret-json6902",
+        ),
     ],
 )
 def test_bad_patches_exit_2_and_write_nothing(
@@ -170,3 +236,74 @@ def test_bad_patches_exit_2_and_write_nothing(
     assert result.stderr == expected + "\n"
     assert "hunter2" not in result.output and "aHVudGVyMg" not in result.output
     assert snapshot(site_repo) == before
+
+
+def test_secret_looking_names() -> None:
+    """Environment variable names (snake_case) with a secret word anywhere or ending in _KEY
+    are secret-looking; names that say they hold something else are not, nor are the
+    camelCase site keys that only mention a secret (site.py checks site keys with it)."""
+    from kkc.site import SECRETISH_KEY
+
+    secret = [
+        "DB_PASSWORD",
+        "RABBITMQ_PASS",
+        "ERLANG_COOKIE",
+        "OS_CREDENTIALS",
+        "GITHUB_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "MYSQL_PWD",
+        "MYSQL_ROOT_PASSWD",
+        "TOKEN_VALUE",
+        "SSH_PRIVATE_KEY",
+        "STRIPE_API_KEY",
+        "adminPassword",
+        "token",
+        "secret",
+    ]
+    not_secret = [
+        "DB_PASSWORD_FILE",
+        "TOKEN_URL",
+        "SECRET_NAME",
+        "TOKEN_TTL",
+        "SSH_PUBLIC_KEY",
+        "PUBLIC_KEY",
+        "ROUTING_KEY",
+        "PWD",
+        "KEYSTONE_URL",
+        "OS_PROJECT_NAME",
+        "KEY",
+        "secretUuid",
+        "secretRef",
+        "tokenExpiration",
+        "topologyKey",
+        "key",
+        "secrets",
+    ]
+    assert [n for n in secret if not SECRETISH_KEY.search(n)] == []
+    assert [n for n in not_secret if SECRETISH_KEY.search(n)] == []
+
+
+def test_literal_free_patches_are_accepted(tmp_path: Path) -> None:
+    """Non-secret variables and an ExternalSecret template that only refers to the fetched
+    data load without KKC142."""
+    from kkc import patches
+
+    write(
+        tmp_path,
+        "sites/s/patches/env.yaml",
+        "target: {kind: Deployment, name: glance-api}\npatch:\n"
+        "  - {op: add, path: /spec/template/spec/containers/0/env/-, "
+        "value: {name: DB_PASSWORD_FILE, value: /run/secrets/db}}\n"
+        "  - {op: add, path: /spec/template/spec/containers/0/env/-, "
+        "value: {name: SSH_PUBLIC_KEY, value: ssh-ed25519 AAAA}}\n",
+    )
+    write(
+        tmp_path,
+        "sites/s/patches/es.yaml",
+        "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata:\n"
+        "  name: keystone-secrets\nspec:\n  target:\n    template:\n      data:\n"
+        "        admin-password: '{{ .admin }}'\n        old: null\n",
+    )
+    found, problems = patches.load(tmp_path, "s")
+    assert problems == []
+    assert [p.file for p in found] == ["env.yaml", "es.yaml"]

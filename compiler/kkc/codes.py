@@ -26,7 +26,8 @@ CODES: dict[str, str] = {
     "KKC126": "unsupported configuration (a feature kkc does not implement yet)",
     "KKC127": "overlay component invalid (not a Component, resources in the every-stage "
     "component, or a directory that is not a stage)",
-    "KKC128": "two overlays set one value differently (warning; the later listed wins)",
+    "KKC128": "two overlays set one value differently, in their defaults or by their "
+    "components' patches of one field of one object (warning; the later listed wins)",
     "KKC129": "overlay changes nothing for the site (warning, `kkc lint`)",
     "KKC145": "tls is enabled but ingress is not (TLS is terminated by the Ingress objects)",
     "KKC146": "endpoints.scheme disagrees with tls (tls is enabled and the scheme is http)",
@@ -42,6 +43,7 @@ CODES: dict[str, str] = {
     "KKC140": "site patch file is neither a strategic-merge nor a JSON 6902 patch",
     "KKC141": "site patch target is not in the site's output (with did-you-mean)",
     "KKC142": "site patch puts literal secret data into the output",
+    "KKC143": "JSON 6902 operation of a site patch does not apply to its target",
     "KKC155": "Nova's and Cinder's Ceph users and libvirt secret UUIDs disagree "
     "(one UUID per Ceph user)",
     "KKC160": "GitOps setting the chosen engine cannot use (Flux: repoURL scheme, SSH URL "

@@ -18,8 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import Problem, did_you_mean
-from .yamlio import load_mapping, to_plain
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import LiteralScalarString
+
+from .errors import InputError, Problem, did_you_mean
+from .yamlio import load_mapping, read_text, to_plain
 
 if TYPE_CHECKING:
     from .site import Layer, Site
@@ -146,3 +150,160 @@ def conflicts(layers: list[Layer], site: Site) -> list[Problem]:
                 )
             )
     return problems
+
+
+# the keys of a patch target that pick objects (group and version only narrow the kind)
+_PICK = ("kind", "name", "namespace", "labelSelector", "annotationSelector")
+
+
+def _object(target: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, str(target[k])) for k in _PICK if target.get(k) is not None)
+
+
+def _fields(target: dict[str, Any] | None, body: Any) -> list[tuple[Any, tuple, Any, tuple]]:
+    """(object, field, value, where in ``body``) for each field a patch sets: the leaves of a
+    strategic-merge patch (maps merge, and so do lists of items with a ``name``, by name;
+    other lists are one value), and the add/replace operations of a JSON 6902 patch (same
+    object and path). ``object`` is the patch's target, else the kind, name and namespace
+    of the strategic-merge patch."""
+    out: list[tuple[Any, tuple, Any, tuple]] = []
+    if isinstance(body, list):  # JSON 6902
+        if not isinstance(target, dict):
+            return out
+        for i, op in enumerate(body):
+            if not isinstance(op, dict) or op.get("op") not in ("add", "replace"):
+                continue
+            path = str(op.get("path", ""))
+            if not path.startswith("/") or path.endswith("/-") or "value" not in op:
+                continue  # appending to a list changes no field another patch sets
+            field = tuple(t.replace("~1", "/").replace("~0", "~") for t in path.split("/")[1:])
+            out.append((_object(target), field, to_plain(op["value"]), (i, "value")))
+        return out
+    if not isinstance(body, dict):
+        return out
+    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    if not isinstance(target, dict):
+        target = {"kind": body.get("kind"), "name": meta.get("name")}
+        target["namespace"] = meta.get("namespace")
+    obj = _object(target)
+
+    def walk(node: Any, field: tuple, where: tuple) -> None:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                walk(value, (*field, str(key)), (*where, key))
+        elif (
+            isinstance(node, list)
+            and node
+            and all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in node)
+        ):
+            for i, item in enumerate(node):
+                rest = {k: v for k, v in item.items() if k != "name"}
+                walk(rest, (*field, f"[name={item['name']}]"), (*where, i))
+        else:
+            out.append((obj, field, to_plain(node), where))
+
+    for key, value in body.items():
+        if key in ("apiVersion", "kind"):
+            continue
+        if key == "metadata" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in ("name", "namespace")}
+        walk(value, (str(key),), (key,))
+    return out
+
+
+def _docs(text: str) -> list[Any]:
+    try:
+        return [d for d in YAML(typ="rt").load_all(text) if d is not None]
+    except YAMLError:
+        return []  # kustomize reports it
+
+
+def _component_patches(root: Path, name: str, stages: tuple[str, ...]) -> list[tuple]:
+    """(stages, target, body, file, locate) for each patch of an overlay's components;
+    ``locate(where)`` is the file's (line, col) of a place in ``body``."""
+    from .site import locate
+
+    out = []
+    parts = [("", set(stages))] + [(f"{s}/", {s}) for s in stages]
+    for sub, applies in parts:
+        rel = f"overlays/{name}/{sub}{KUSTOMIZATION}"
+        if not (root / rel).is_file():
+            continue
+        try:
+            kust = load_mapping(root / rel, rel)
+        except InputError:
+            continue  # reported as KKC127 or by kustomize
+        entries = kust.get("patches")
+        for n, entry in enumerate(entries if isinstance(entries, list) else []):
+            if not isinstance(entry, dict):
+                continue
+            target = to_plain(entry.get("target"))
+            if isinstance(entry.get("path"), str):
+                file = f"overlays/{name}/{sub}{entry['path']}"
+                try:
+                    docs = _docs(read_text(root / file, file))
+                except InputError:
+                    continue
+                for body in docs:
+                    out.append((applies, target, body, file, lambda w, b=body: locate(b, w)))
+            elif isinstance(entry.get("patch"), str):
+                line, col = locate(kust, ("patches", n, "patch"))
+                text = entry["patch"]
+                lines = read_text(root / rel, rel).splitlines()
+                # a literal block (patch: |) starts on the next line, indented
+                literal = isinstance(text, LiteralScalarString) and line < len(lines)
+                indent = len(lines[line]) - len(lines[line].lstrip()) if literal else 0
+
+                def inline(w: tuple, b: Any, at=(line, col), literal=literal, indent=indent):
+                    if not literal:
+                        return at  # the patch string itself
+                    inner_line, inner_col = locate(b, w)
+                    return at[0] + inner_line, indent + inner_col
+
+                for body in _docs(str(text)):
+                    out.append((applies, target, body, rel, lambda w, b=body, f=inline: f(w, b)))
+    return out
+
+
+def component_conflicts(site: Site) -> list[Problem]:
+    """Two overlays whose components patch one field of one object to different values
+    in a stage they both apply to (KKC128, a warning, at the later overlay's patch): the
+    later listed overlay wins. A field that a site patch sets is decided by the site."""
+    stages = _stages()
+    decided = {(o, f) for p in site.patches for o, f, _v, _w in _fields(p.target, p.body)}
+    seen: dict[tuple, tuple] = {}
+    problems = []
+    for name in site.get("overlays") or []:
+        for applies, target, body, file, where in _component_patches(site.root, name, stages):
+            for obj, field, value, at in _fields(target, body):
+                first = seen.setdefault((obj, field), (name, value, file, where(at), applies))
+                other, other_value, other_file, (oline, ocol), other_applies = first
+                if other == name or other_value == value or not applies & other_applies:
+                    continue
+                if (obj, field) in decided:
+                    continue
+                line, col = where(at)
+                problems.append(
+                    Problem(
+                        file,
+                        line,
+                        col,
+                        "KKC128",
+                        f"{_thing(obj)} {_dotted(field)}: overlay {name} sets {value!r} but "
+                        f"overlay {other} ({other_file}:{oline}:{ocol}) sets {other_value!r}; "
+                        "the later listed overlay wins; set it in a site patch "
+                        f"(sites/{site.name}/patches/) to decide",
+                    )
+                )
+    return problems
+
+
+def _thing(obj: tuple[tuple[str, str], ...]) -> str:
+    what = dict(obj)
+    name = f"{what.get('kind', '*')}/{what['name']}" if "name" in what else what.get("kind", "*")
+    extra = [f"{k} {v}" for k, v in obj if k not in ("kind", "name")]
+    return f"{name} ({', '.join(extra)})" if extra else name
+
+
+def _dotted(field: tuple[str, ...]) -> str:
+    return "".join(p if p.startswith("[") else f".{p}" for p in field).lstrip(".")

@@ -10,6 +10,7 @@ Secret or a secret-looking environment variable, is an input error naming the fi
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 OPS = ("add", "remove", "replace", "move", "copy", "test")
 TARGET_KEYS = ("group", "version", "kind", "name", "namespace")
 SECRET_PATHS = re.compile(r"^/(data|stringData)(/|$)")
+# where an ExternalSecret holds the template of the Secret it creates
+TEMPLATE_DATA = ("spec", "target", "template", "data")
 # a ConfigMap or Secret from a generator carries a hash suffix; a patch names it without
 HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
 FORMS = (
@@ -40,6 +43,7 @@ class SitePatch:
     body: Any  # the strategic-merge patch, or the list of JSON 6902 operations
     where: tuple[int, int]  # line, col of the target in the file
     json6902: bool = field(default=False)
+    ops_at: tuple[tuple[int, int], ...] = ()  # line, col of each JSON 6902 operation
 
     def text(self) -> bytes:
         return dump(self.body).encode()
@@ -111,6 +115,17 @@ def _secret_problems(display: str, doc: Any, plain: Any, target: dict[str, str])
                     )
                 )
 
+    if target.get("kind") == "ExternalSecret":
+        if isinstance(plain, dict):
+            problems += _template_literals(display, doc, (), plain, ())
+        else:
+            for i, op in enumerate(plain):
+                if isinstance(op, dict) and "value" in op:
+                    path = _tokens(str(op.get("path", "")))
+                    problems += _template_literals(
+                        display, doc, path, op["value"], ("patch", i, "value")
+                    )
+
     def walk(node: Any, path: tuple[Any, ...]) -> None:
         if isinstance(node, dict):
             name = node.get("name")
@@ -136,6 +151,43 @@ def _secret_problems(display: str, doc: Any, plain: Any, target: dict[str, str])
         () if isinstance(plain, dict) else ("patch",),
     )
     return problems
+
+
+def _template_literals(
+    display: str, doc: Any, path: tuple[str, ...], value: Any, at: tuple[Any, ...]
+) -> list[Problem]:
+    """Values of an ExternalSecret's spec.target.template.data that ``value``, set at
+    ``path`` of the object (found at ``at`` in the patch file), gives without a ``{{ }}``
+    reference to the fetched data: literal secret data in the Secret it creates."""
+    if path[: len(TEMPLATE_DATA)] != TEMPLATE_DATA[: len(path)]:
+        return []
+    if len(path) > len(TEMPLATE_DATA):  # one entry of the data
+        entries = {path[len(TEMPLATE_DATA)]: (value, at)} if len(path) == 5 else {}
+    else:
+        node = value
+        for key in TEMPLATE_DATA[len(path) :]:
+            node = node.get(key) if isinstance(node, dict) else None
+            at = (*at, key)
+        entries = {k: (v, (*at, k)) for k, v in node.items()} if isinstance(node, dict) else {}
+    return [
+        _problem(
+            display,
+            doc,
+            where,
+            "KKC142",
+            f"a patch may not put literal data into an ExternalSecret's template "
+            f"(spec.target.template.data.{key}); a template value refers to the data the "
+            "store returns ({{ .key }}); secrets come from the secret store "
+            "(see `kkc secrets SITE`)",
+        )
+        for key, (entry, where) in entries.items()
+        if entry is not None and not (isinstance(entry, str) and "{{" in entry)
+    ]
+
+
+def _tokens(pointer: str) -> tuple[str, ...]:
+    """The reference tokens of a JSON pointer (RFC 6901: ~1 is /, ~0 is ~)."""
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:])
 
 
 def _load_one(path: Path, display: str) -> tuple[SitePatch | None, list[Problem]]:
@@ -187,7 +239,9 @@ def _load_one(path: Path, display: str) -> tuple[SitePatch | None, list[Problem]
             problems += _secret_problems(display, doc, ops, target)
         if problems:
             return None, problems
-        return SitePatch(path.name, display, target, ops, _where(doc, ("target", "name")), True), []
+        ops_at = tuple(_where(doc, ("patch", i)) for i in range(len(ops)))
+        where = _where(doc, ("target", "name"))
+        return SitePatch(path.name, display, target, ops, where, True, ops_at), []
     meta = plain.get("metadata")
     if (
         not plain.get("apiVersion")
@@ -266,6 +320,151 @@ def route(
             )
         for stage in stages:
             routed.setdefault(stage, []).append(patch)
+    problems += _dry_run(site.patches, objects)
     if problems:
-        raise InputError(problems)
+        raise InputError(sorted(problems, key=lambda p: (p.path, p.line, p.col)))
     return routed
+
+
+class _NoApply(Exception):
+    """A JSON 6902 operation that kustomize refuses; the message says why."""
+
+
+class _CannotTell(Exception):
+    """An operation whose effect kkc does not model (a negative list index)."""
+
+
+def _dry_run(patches: list[SitePatch], objects: list[dict[str, Any]]) -> list[Problem]:
+    """KKC143 for each JSON 6902 operation that does not apply to a target, found by
+    applying the patches in order to copies of the objects rendered without them, with
+    kustomize's rules (github.com/evanphx/json-patch v4): ``replace`` of a missing key of a
+    map adds it and ``copy`` from one copies null, so only a missing parent, a missing
+    ``remove``/``move`` source or a list index out of range fail; ``test`` fails on a
+    missing path (its value is not compared: the rendered objects already carry the
+    namespace, labels and images that kustomize sets after the patches). An object that a
+    strategic-merge patch changed first is not checked further."""
+    work: dict[int, Any] = {}
+    done: set[int] = set()
+    problems: dict[tuple[str, int], Problem] = {}
+    for patch in patches:
+        for n, obj in enumerate(objects):
+            if n in done or not patch.matches(obj):
+                continue
+            if not patch.json6902:
+                done.add(n)
+                continue
+            doc = work.setdefault(n, copy.deepcopy(obj))
+            for i, op in enumerate(patch.body):
+                try:
+                    _apply(doc, op)
+                except _CannotTell:
+                    done.add(n)
+                    break
+                except _NoApply as exc:
+                    done.add(n)
+                    line, col = patch.ops_at[i]
+                    name = (obj.get("metadata") or {}).get("name")
+                    what = f"{op['op']} {op['path']}"
+                    if op["op"] in ("move", "copy"):
+                        what += f" from {op.get('from')}"
+                    problems.setdefault(
+                        (patch.display, i),
+                        Problem(
+                            patch.display,
+                            line,
+                            col,
+                            "KKC143",
+                            f"operation {i + 1} ({what}) does not apply to "
+                            f"{obj.get('kind')}/{name}: {exc}",
+                        ),
+                    )
+                    break
+    return list(problems.values())
+
+
+def _pointer(tokens: tuple[str, ...]) -> str:
+    return "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens) or "/"
+
+
+def _index(node: list[Any], tokens: tuple[str, ...], *, insert: bool = False) -> int:
+    """The list index ``tokens[-1]`` of ``node`` (at ``tokens[:-1]``); ``-`` appends."""
+    token, at = tokens[-1], _pointer(tokens[:-1])
+    if insert and token == "-":
+        return len(node)
+    if not re.fullmatch(r"[+-]?[0-9]+", token):
+        raise _NoApply(f'{at} is a list and "{token}" is not an index')
+    index = int(token)
+    if index < 0:
+        raise _CannotTell
+    if index > len(node) or (index == len(node) and not insert):
+        raise _NoApply(f"{at} has {len(node)} items, so no index {index}")
+    return index
+
+
+def _resolve(doc: Any, tokens: tuple[str, ...]) -> Any:
+    node = doc
+    for i in range(len(tokens)):
+        here = tokens[: i + 1]
+        if isinstance(node, dict):
+            if tokens[i] not in node:
+                raise _NoApply(f"{_pointer(here)} does not exist")
+            node = node[tokens[i]]
+        elif isinstance(node, list):
+            node = node[_index(node, here)]
+        else:
+            raise _NoApply(f"{_pointer(tokens[:i])} is neither a map nor a list")
+    return node
+
+
+def _parent(doc: Any, tokens: tuple[str, ...]) -> Any:
+    parent = _resolve(doc, tokens[:-1])
+    if not isinstance(parent, dict | list):
+        raise _NoApply(f"{_pointer(tokens[:-1])} is neither a map nor a list")
+    return parent
+
+
+def _apply(doc: Any, op: dict[str, Any]) -> None:
+    """Apply one operation to ``doc`` in place, as kustomize does, or raise."""
+    name, tokens = op["op"], _tokens(str(op["path"]))
+    if name in ("move", "copy"):
+        source = str(op.get("from", ""))
+        if not source.startswith("/"):
+            raise _NoApply('it needs a "from" path starting with "/"')
+        src = _tokens(source)
+        parent = _parent(doc, src)
+        if isinstance(parent, list):
+            index = _index(parent, src)
+            value = parent.pop(index) if name == "move" else parent[index]
+        elif src[-1] in parent:
+            value = parent.pop(src[-1]) if name == "move" else parent[src[-1]]
+        elif name == "copy":
+            value = None  # kustomize copies a missing key as null
+        else:
+            raise _NoApply(f"{_pointer(src)} does not exist")
+        _add(doc, tokens, copy.deepcopy(value))
+        return
+    if name == "add":
+        _add(doc, tokens, copy.deepcopy(op.get("value")))
+        return
+    parent, key = _parent(doc, tokens), tokens[-1]  # remove, replace, test
+    if isinstance(parent, list):
+        index = _index(parent, tokens)
+        if name == "remove":
+            del parent[index]
+        elif name == "replace":
+            parent[index] = copy.deepcopy(op.get("value"))
+    elif name == "replace":
+        parent[key] = copy.deepcopy(op.get("value"))  # kustomize adds a missing key
+    elif key in parent:
+        if name == "remove":
+            del parent[key]
+    elif name == "remove" or op.get("value") is not None:
+        raise _NoApply(f"{_pointer(tokens)} does not exist")
+
+
+def _add(doc: Any, tokens: tuple[str, ...], value: Any) -> None:
+    parent = _parent(doc, tokens)
+    if isinstance(parent, list):
+        parent.insert(_index(parent, tokens, insert=True), value)
+    else:
+        parent[tokens[-1]] = value

@@ -23,7 +23,20 @@ from .releases import RELEASES
 from .yamlio import load_mapping, to_plain
 
 DNS_LABEL_RE = re.compile(rf"^{schema.DNS1123_LABEL}$")
-SECRETISH_KEY = re.compile(r"(?i)(pass(word|wd)?|secret|cookie|token|credentials?)$")
+# Names of keys and environment variables that hold secrets: ending in a secret word
+# (adminPassword, DB_PASSWORD, ERLANG_COOKIE), with one as a word of a snake_case name
+# (AWS_SECRET_ACCESS_KEY, MYSQL_PWD, GITHUB_TOKEN_VALUE) or ending in _KEY (SSH_PRIVATE_KEY,
+# STRIPE_API_KEY); not names that say they hold something else (DB_PASSWORD_FILE,
+# TOKEN_URL, SECRET_NAME, SSH_PUBLIC_KEY, the shell's PWD). camelCase site keys match by
+# their ending only (secretUuid, secretRef and tokenExpiration hold no secret).
+_NOT_SECRET = (
+    r"(?:.*_)?(?:file|path|dir|url|uri|name|type|ttl|timeout|expiry|expiration|length"
+    r"|(?:public|primary|foreign|partition|sort|routing|cache)_key)$"
+)
+SECRETISH_KEY = re.compile(
+    rf"(?i)^(?!{_NOT_SECRET}|pwd$)(?:.*(?:pass(?:word|wd)?|secret|cookie|token|credentials?)$"
+    r"|(?:.*_)?(?:secret|password|passwd|pwd|token)(?:_.*)?$|.*_key$)"
+)
 # Keys that match SECRETISH_KEY by name but hold no secret.
 NOT_SECRET_PATHS = {("secrets",)}
 # Subtrees checked by other means: config overrides against the option catalogs (KKC134).
@@ -311,9 +324,25 @@ def _load_layers(
     )
     overlay_names = overlay_owner.doc.get("overlays") if overlay_owner else None
     if isinstance(overlay_names, list):
+        first: dict[str, int] = {}
         for i, ov in enumerate(overlay_names):
             if not isinstance(ov, str) or not DNS_LABEL_RE.match(ov) or ov in skip:
                 continue  # reported by the schema check, or left out on purpose
+            if ov in first:  # kustomize refuses a component listed twice
+                line, col = locate(overlay_owner.doc, ("overlays", i))
+                fline, fcol = locate(overlay_owner.doc, ("overlays", first[ov]))
+                problems.append(
+                    Problem(
+                        overlay_owner.display,
+                        line,
+                        col,
+                        "KKC112",
+                        f'overlays[{i}]: overlay "{ov}" is already listed (at {fline}:{fcol}); '
+                        "an overlay applies once",
+                    )
+                )
+                continue
+            first[ov] = i
             ov_dir = root / "overlays" / ov
             if not ov_dir.is_dir():
                 line, col = locate(overlay_owner.doc, ("overlays", i))
@@ -408,7 +437,8 @@ def load_site(root: Path, name: str, skip_overlays: frozenset[str] = frozenset()
     problems += patch_problems
     if problems:
         raise InputError(problems)
-    site.warnings += [f"warning: {p}" for p in overlays.conflicts(layers, site)]
+    conflicts = overlays.conflicts(layers, site) + overlays.component_conflicts(site)
+    site.warnings += [f"warning: {p}" for p in conflicts]
 
     from . import overrides  # it renders the services, which import this module
 
