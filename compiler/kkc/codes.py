@@ -45,6 +45,8 @@ CODES: dict[str, str] = {
     "KKC160": "GitOps setting the chosen engine cannot use (Flux: repoURL scheme, name length)",
     "KKC161": "sites of one ApplicationSet disagree in gitops.namespace (the ApplicationSet "
     "creates its Applications in its own namespace)",
+    "KKC162": "gitops.repoURL is not the deploy repository's remote (warning, `kkc build "
+    "--repo`: the controller would read another repository)",
     # rendered output (exit 3)
     "KKC300": "kustomize build failed",
     "KKC301": "object fails the Kubernetes schema of the site's version",
