@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import configparser
+import json
 import re
 from pathlib import Path
 
 import git
 import yaml
 
+from conftest import CRD_DIR
+from kkc import kustomize, validate
+from kkc.build import object_key
 from kkc.generate import render_tree
-from kkc.services import ServiceOutput, enabled_services
+from kkc.services import STAGES, ServiceOutput, enabled_services
 from kkc.site import load_site
+from kkc.yamlio import load_stream
 
 # A minimal valid site: everything else comes from the compiler defaults and the example
 # repository's sites/defaults.yaml (registry, secret store, gitops.repoURL). Extra lines
@@ -99,3 +104,49 @@ def ini(text: bytes | str) -> configparser.RawConfigParser:
 
 def service_output(repo: Path, name: str, service: str) -> ServiceOutput:
     return next(o for o in enabled_services(load_site(repo, name)) if o.name == service)
+
+
+# --- the emulated reconcile: what Argo CD or Flux does with a fresh clone -----------------
+
+GITOPS_GROUPS = ("argoproj.io", "source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io")
+LAST_APPLIED_LIMIT = 262144  # bytes: the annotation limit that ServerSideApply would avoid
+
+
+def set_engine(root: Path, site: str, engine: str) -> None:
+    """Edit sites/<site>/site.yaml to use ``engine`` (its gitops: block sets it or not)."""
+    path = root / "sites" / site / "site.yaml"
+    text, count = re.subn(
+        r"^gitops:\n(  engine: \w+\n)?",
+        f"gitops:\n  engine: {engine}\n",
+        path.read_text(),
+        count=1,
+        flags=re.M,
+    )
+    assert count == 1, f"{path} has no top-level gitops: block"
+    path.write_text(text)
+
+
+def controller_build(clone: Path, path: str, version: str) -> list[dict]:
+    """kustomize build of one path the controller points at, and the objects validated
+    against the schemas of the site's Kubernetes ``version`` and the CRD schemas."""
+    objects = load_stream(kustomize.build(clone / path, path))
+    problems, warnings = validate.validate_objects(objects, version, CRD_DIR, path)
+    assert problems == [] and warnings == []
+    assert objects
+    for obj in objects:
+        assert obj["apiVersion"].split("/")[0] not in GITOPS_GROUPS, (
+            f"{path} applies a GitOps object ({object_key(obj)}): the controller would manage "
+            "itself"
+        )
+        assert len(json.dumps(obj)) < LAST_APPLIED_LIMIT, object_key(obj)
+    return objects
+
+
+def expected_stages(clone: Path, site: str) -> list[str]:
+    present = {p.name for p in (clone / "deploy" / site / "stages").iterdir()}
+    return [s for s in STAGES if s in present]
+
+
+def validated_objects(clone: Path, site: str) -> set[str]:
+    """The objects kkc rendered and validated at build time (its ownership manifest)."""
+    return set(json.loads((clone / "deploy" / site / ".kkc-files").read_text())["objects"])

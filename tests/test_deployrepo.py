@@ -5,17 +5,32 @@ is pushed to a (local, bare) remote; a rejected push is exit 4 and loses nothing
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path, PurePosixPath
 
 import git
 import pytest
+import yaml
 
 from conftest import snapshot
-from helpers import commit, write
+from helpers import commit, controller_build, expected_stages, set_engine, validated_objects, write
 from kkc import __version__, kustomize
+from kkc.build import object_key
+from kkc.gitrepo import same_repository
 from kkc.site import load_site
 
 SOURCE_URL = "https://git.example.com/cloud/openstack-sites.git"
+# what the controller reads: the deploy repository's origin; kkc pushes to the bare
+# repository of the test (origin's push URL)
+DEPLOY_URL = "https://git.example.com/cloud/openstack-deploy.git"
+GENERATED = [
+    "# kkc: begin. Generated: the copies of base/ and overlays/ and their manifest",
+    "/base/** linguist-generated=true gitlab-generated",
+    "/overlays/** linguist-generated=true gitlab-generated",
+    "/.kkc-copies linguist-generated=true gitlab-generated",
+    "# kkc: end",
+]
 # every base directory site-b (no Cinder, Heat or Horizon) uses, transitively
 SITE_B_BASES = [
     "base/common/db",
@@ -42,7 +57,17 @@ SITE_B_BASES = [
 def source(site_repo: Path) -> Path:
     # credentials in the origin URL must never reach the deploy repository
     git.Repo(site_repo).create_remote("origin", SOURCE_URL.replace("://", "://bot:s3cr3t@"))
+    set_repo_url(site_repo, DEPLOY_URL)  # as the README says: the deploy repository
+    commit(site_repo, ["sites/defaults.yaml"], "the controller reads the deploy repository")
     return site_repo
+
+
+def set_repo_url(root: Path, url: str) -> None:
+    """sites/defaults.yaml sets gitops.repoURL (line 15) for every example site."""
+    path = root / "sites" / "defaults.yaml"
+    text = path.read_text()
+    assert text.splitlines()[14].startswith("  repoURL: ")
+    path.write_text(text.replace(text.splitlines()[14], f"  repoURL: {url}", 1))
 
 
 @pytest.fixture
@@ -60,6 +85,8 @@ def deploy(tmp_path: Path, remote: Path) -> Path:
     commit(path, ["README.md"], "start")
     repo.git.push("origin", "HEAD:refs/heads/main")
     repo.heads.main.set_tracking_branch(repo.remotes.origin.refs.main)
+    repo.git.remote("set-url", "origin", DEPLOY_URL)
+    repo.git.remote("set-url", "--push", "origin", str(remote))
     return path
 
 
@@ -74,9 +101,12 @@ def copied_dirs(dest: Path) -> list[str]:
 
 def test_deploy_repository_builds_on_its_own(source: Path, deploy: Path, kkc) -> None:
     repo = git.Repo(deploy)
+    write(deploy, ".gitattributes", "*.md text\n")
+    commit(deploy, [".gitattributes"], "attributes")
     start = repo.head.commit
     result = build(kkc, source, deploy, "site-b", "--commit")
     assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # gitops.repoURL is the deploy repository: no KKC162
     copies_line, site_line = result.stdout.splitlines()
     assert copies_line.startswith(f"{deploy} (branch main): base/ and overlays/ copies: ")
     assert site_line.startswith("site-b: wrote deploy/site-b/ (files: ")
@@ -129,20 +159,28 @@ def test_deploy_repository_builds_on_its_own(source: Path, deploy: Path, kkc) ->
     assert f"- Validated with kustomize v{engine}\n" in readme
     assert "s3cr3t" not in json.dumps(snapshot(deploy), default=repr)
 
-    # generated files are collapsed by review tools, README included
-    attrs = repo.git.check_attr(
-        "linguist-generated",
-        "gitlab-generated",
-        "--",
+    # generated files are collapsed by review tools, README included, and so are the
+    # copies and their manifest (kkc's block in the top-level .gitattributes, committed with
+    # the copies; the lines kkc did not write stay)
+    generated = [
         "deploy/site-b/stages/infra/kustomization.yaml",
-        "README.md",
-    )
-    assert attrs.splitlines() == [
-        "deploy/site-b/stages/infra/kustomization.yaml: linguist-generated: true",
-        "deploy/site-b/stages/infra/kustomization.yaml: gitlab-generated: set",
-        "README.md: linguist-generated: unspecified",
-        "README.md: gitlab-generated: unspecified",
+        "base/nova/services/kustomization.yaml",
+        "overlays/ha/defaults.yaml",  # no example site's output refers to an overlay
+        ".kkc-copies",
     ]
+    attrs = repo.git.check_attr("linguist-generated", "gitlab-generated", "--", *generated)
+    assert attrs.splitlines() == [
+        f"{path}: {attr}: {value}"
+        for path in generated
+        for attr, value in (("linguist-generated", "true"), ("gitlab-generated", "set"))
+    ]
+    attrs = repo.git.check_attr("linguist-generated", "text", "--", "README.md")
+    assert attrs.splitlines() == [
+        "README.md: linguist-generated: unspecified",
+        "README.md: text: set",
+    ]
+    assert (deploy / ".gitattributes").read_text().splitlines() == ["*.md text", *GENERATED]
+    assert ".gitattributes" in {d.a_path for d in copies_commit.diff(start)}
 
     # rebuilding the same source changes nothing and commits nothing
     again = build(kkc, source, deploy, "site-b", "--commit")
@@ -205,9 +243,17 @@ def test_push_to_bare_remote_and_non_fast_forward(
     site_b = source / "sites" / "site-b" / "site.yaml"
     site_b.write_text(site_b.read_text().replace("tokenExpiration: 43200", "tokenExpiration: 3600"))
     commit(source, ["sites/site-b/site.yaml"], "shorter tokens")
-    result = build(kkc, source, deploy, "site-b", "--commit", "--push")
+    # the real CLI: nothing but kkc's one line on stderr (GitPython logs git's stderr)
+    result = subprocess.run(
+        [Path(sys.executable).with_name("kkc"), "build", "site-b", "--commit", "--push"]
+        + ["--repo", str(deploy)],
+        cwd=source,  # the environment (KKC_CRD_DIR, git identity) is the tests'
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
-    assert result.exit_code == 4, result.output
+    assert result.returncode == 4, result.stderr
     assert result.stderr == (
         f"push of main to origin/main rejected (non-fast-forward): the remote has commits "
         f"this clone does not; the local commits are kept. Run `git -C {deploy} pull "
@@ -313,3 +359,128 @@ def test_references_outside_base_and_overlays_are_refused() -> None:
         "base/a/b/kustomization.yaml:1:1: KKC331 resources entry ../../../../../up leaves the "
         "repository; a deploy repository can only hold what is inside it"
     ]
+
+
+def test_repo_url_of_another_repository_warns(source: Path, deploy: Path, remote: Path, kkc):
+    set_repo_url(source, SOURCE_URL)  # the default: the controller would read the sites
+    result = build(kkc, source, deploy, "site-b")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: sites/defaults.yaml:15:12: KKC162 gitops.repoURL {SOURCE_URL} is not the "
+        f"deploy repository ({DEPLOY_URL}, {remote}): the GitOps controller would not read "
+        "what kkc writes there; set gitops.repoURL (and gitops.revision) to the deploy "
+        "repository and its branch"
+    ]
+
+
+def test_same_repository() -> None:
+    for other in (
+        "https://git.example.com/cloud/openstack-deploy",
+        "https://bot@git.example.com/cloud/openstack-deploy.git/",
+        "ssh://git@git.example.com:2222/cloud/openstack-deploy.git",
+        "git@git.example.com:cloud/openstack-deploy.git",
+        "git@GIT.example.com:/cloud/openstack-deploy",
+    ):
+        assert same_repository(DEPLOY_URL, other), other
+    for other in (
+        "https://git.example.com/cloud/openstack-sites.git",
+        "https://git.example.org/cloud/openstack-deploy.git",
+        "/srv/git/cloud/openstack-deploy.git",
+    ):
+        assert not same_repository(DEPLOY_URL, other), other
+    assert same_repository("file:///srv/git/deploy.git", "/srv/git/deploy")
+    assert same_repository("file:///srv/git/deploy.git", "/srv/git/../git/deploy.git")
+
+
+def test_all_removes_deleted_sites_and_their_copies(
+    source: Path, deploy: Path, remote: Path, kkc
+) -> None:
+    """site-a alone uses the cinder, heat and horizon bases: deleting it from the site
+    repository removes its output and those copies from the deploy repository."""
+    result = build(kkc, source, deploy, "--all", "--commit", "--push")
+    assert result.exit_code == 0, result.output
+    repo = git.Repo(deploy)
+    assert {"base/heat/services", "base/cinder/services"} <= set(copied_dirs(deploy))
+    owned = json.loads((deploy / "deploy/site-a/.kkc-files").read_text())
+    before = repo.head.commit
+    git.Repo(source).index.remove(["sites/site-a"], r=True, working_tree=True)
+    git.Repo(source).index.commit("drop site-a")
+
+    result = build(kkc, source, deploy, "--all", "--commit", "--push")
+
+    assert result.exit_code == 0, result.output
+    site_b, copies = repo.head.commit, repo.head.commit.parents[0]
+    [removal] = copies.parents
+    assert removal.parents == (before,)
+    lines = result.stdout.splitlines()
+    gone = len(json.loads(before.tree[".kkc-copies"].data_stream.read())["files"]) - len(
+        json.loads((deploy / ".kkc-copies").read_text())["files"]
+    )
+    assert lines[0] == (
+        f"{deploy} (branch main): base/ and overlays/ copies: 0 added, 0 changed, {gone} "
+        f"removed; committed {copies.hexsha[:12]}"
+    )
+    assert lines[1:] == [
+        # its README names the new source commit, and .kkc-files the README's digest
+        "site-b: wrote deploy/site-b/ (files: 0 added, 2 changed, 0 removed; objects: 0 added, "
+        f"0 changed, 0 removed); committed {site_b.hexsha[:12]}",
+        f"site-a: removed deploy/site-a/ (the site no longer exists; files: "
+        f"{len(owned['files']) + 1} removed; objects: {len(owned['objects'])} removed); "
+        f"committed {removal.hexsha[:12]}",
+        "pushed main to origin/main",
+    ]
+    assert git.Repo(remote).heads.main.commit == site_b
+    # the removal first: every commit holds the copies its sites use
+    assert removal.message.startswith("kkc: remove site-a\n\nObjects: 0 added, 0 changed, ")
+    assert {d.a_path for d in before.diff(removal)} == {
+        f"deploy/site-a/{p}" for p in [*owned["files"], ".kkc-files"]
+    }
+    assert copies.message.startswith("kkc: update base/ and overlays/ copies\n\n")
+    assert "  removed: base/heat/services/kustomization.yaml\n" in copies.message
+    assert not (deploy / "deploy/site-a").exists()
+    assert copied_dirs(deploy) == SITE_B_BASES
+    assert not repo.is_dirty(untracked_files=True)
+    tops = {p.split("/")[0] for p in (b.path for b in site_b.tree.traverse())}
+    assert tops == {"README.md", ".gitattributes", ".kkc-copies", "base", "deploy"}
+
+
+@pytest.mark.parametrize("engine", ["argocd", "flux"])
+def test_emulated_reconcile_of_a_fresh_clone(
+    source: Path, deploy: Path, remote: Path, engine: str, tmp_path: Path, kkc, crd_dir: str
+) -> None:
+    """What Argo CD or Flux does with the deploy repository: clone what was pushed, read the
+    site's bootstrap objects there and build every path they point at."""
+    sites = ["site-a", "site-b"]
+    for site in sites:
+        set_engine(source, site, engine)
+    commit(source, [f"sites/{s}/site.yaml" for s in sites], f"use {engine}")
+    result = build(kkc, source, deploy, "--all", "--branch", "main", "--commit", "--push")
+    assert result.exit_code == 0, result.output
+    assert "KKC162" not in result.stderr
+
+    clone = tmp_path / "clone"
+    git.Repo.clone_from(str(remote), str(clone), branch="main")
+    assert not (clone / "sites").exists()  # only what the deploy repository holds
+    for site in sites:
+        version = load_site(source, site).get("kubernetes.version")
+        path = f"deploy/{site}"
+        objects = list(yaml.safe_load_all((clone / path / "bootstrap.yaml").read_text()))
+        if engine == "argocd":
+            project, application = objects
+            assert project["spec"]["sourceRepos"] == [DEPLOY_URL]
+            source_spec = application["spec"]["source"]
+            assert source_spec == {"repoURL": DEPLOY_URL, "targetRevision": "main", "path": path}
+            applied = controller_build(clone, source_spec["path"], version)
+        else:
+            repository, *kustomizations = objects
+            assert repository["kind"] == "GitRepository"
+            assert (repository["spec"]["url"], repository["spec"]["ref"]) == (
+                DEPLOY_URL,
+                {"branch": "main"},
+            )
+            paths = [k["spec"]["path"] for k in kustomizations]
+            assert paths == [f"./{path}/stages/{s}" for s in expected_stages(clone, site)]
+            applied = [o for p in paths for o in controller_build(clone, p[2:], version)]
+        keys = [object_key(o) for o in applied]
+        assert len(keys) == len(set(keys)), "an object is applied twice"
+        assert set(keys) == validated_objects(clone, site)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import graphlib
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,33 +15,24 @@ import yaml
 from typer.testing import CliRunner
 
 from conftest import CRD_DIR, make_repo, snapshot
-from helpers import add_site, commit, minimal, write
-from kkc import gitops, kustomize, validate
+from helpers import (
+    add_site,
+    commit,
+    controller_build,
+    expected_stages,
+    minimal,
+    set_engine,
+    validated_objects,
+    write,
+)
+from kkc import gitops, validate
 from kkc.build import object_key
 from kkc.cli import app
-from kkc.services import STAGES
 from kkc.site import load_site
-from kkc.yamlio import load_stream
 
 SITES = ("site-a", "site-b")
 ENGINES = ("argocd", "flux")
 WAVE = "argocd.argoproj.io/sync-wave"
-GITOPS_GROUPS = ("argoproj.io", "source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io")
-LAST_APPLIED_LIMIT = 262144  # bytes: the annotation limit that ServerSideApply would avoid
-
-
-def set_engine(root: Path, site: str, engine: str) -> None:
-    """Edit sites/<site>/site.yaml to use ``engine`` (its gitops: block sets it or not)."""
-    path = root / "sites" / site / "site.yaml"
-    text, count = re.subn(
-        r"^gitops:\n(  engine: \w+\n)?",
-        f"gitops:\n  engine: {engine}\n",
-        path.read_text(),
-        count=1,
-        flags=re.M,
-    )
-    assert count == 1, f"{path} has no top-level gitops: block"
-    path.write_text(text)
 
 
 @pytest.fixture(scope="module")
@@ -88,34 +78,6 @@ def bootstrap_json(kkc, cwd: Path, site: str) -> list[dict]:
     return listed["items"]
 
 
-def controller_build(clone: Path, path: str, site: str) -> list[dict]:
-    """kustomize build of one path the controller points at, and the objects validated
-    against the site's Kubernetes schemas and the CRD schemas."""
-    objects = load_stream(kustomize.build(clone / path, path))
-    problems, warnings = validate.validate_objects(
-        objects, load_site(clone, site).get("kubernetes.version"), CRD_DIR, path
-    )
-    assert problems == [] and warnings == []
-    assert objects
-    for obj in objects:
-        assert obj["apiVersion"].split("/")[0] not in GITOPS_GROUPS, (
-            f"{path} applies a GitOps object ({object_key(obj)}): the controller would manage "
-            "itself"
-        )
-        assert len(json.dumps(obj)) < LAST_APPLIED_LIMIT, object_key(obj)
-    return objects
-
-
-def expected_stages(clone: Path, site: str) -> list[str]:
-    present = {p.name for p in (clone / "deploy" / site / "stages").iterdir()}
-    return [s for s in STAGES if s in present]
-
-
-def validated_objects(clone: Path, site: str) -> set[str]:
-    """The objects kkc rendered and validated at build time (its ownership manifest)."""
-    return set(json.loads((clone / "deploy" / site / ".kkc-files").read_text())["objects"])
-
-
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("site", SITES)
 def test_emulated_reconcile(
@@ -128,6 +90,7 @@ def test_emulated_reconcile(
     assert list(committed) == objects, "deploy/<site>/bootstrap.yaml is stale"
     stages = expected_stages(clone, site)
     site_ns = load_site(clone, site).get("namespace")
+    version = load_site(clone, site).get("kubernetes.version")
     repo_url = "https://git.example.com/cloud/openstack-sites.git"
     if engine == "argocd":
         project, application = objects
@@ -147,7 +110,7 @@ def test_emulated_reconcile(
             (r["group"], r["kind"]) for r in project["spec"]["clusterResourceWhitelist"]
         }
         assert allowed_ns == {site_ns}
-        applied = controller_build(clone, spec["source"]["path"], site)
+        applied = controller_build(clone, spec["source"]["path"], version)
         for obj in applied:  # what the AppProject lets the Application sync
             ns = obj["metadata"].get("namespace")
             if ns is None:
@@ -184,7 +147,7 @@ def test_emulated_reconcile(
             graph[name] = {d["name"] for d in spec.get("dependsOn", [])}
             assert graph[name] <= set(names), f"{name} depends on an unknown Kustomization"
             assert spec["path"].startswith("./")
-            built = controller_build(clone, spec["path"][2:], site)
+            built = controller_build(clone, spec["path"][2:], version)
             stage = Path(spec["path"]).name
             assert {o["metadata"]["labels"]["kkc.openstack.org/stage"] for o in built} == {stage}
             for job in (o for o in built if o["kind"] == "Job"):  # immutable: replaced

@@ -309,11 +309,7 @@ def build_sites(
                 if result.files:
                     writer.swap(deploy, site.name, tmp)
             if prune:
-                for name in writer.stale_sites(deploy, {s.name for s in sites}):
-                    objects = writer.read_objects(deploy / name)
-                    files = writer.Changes(removed=writer.remove_owned(deploy / name))
-                    gone = writer.Changes(removed=sorted(objects))
-                    results.append(BuildResult(name, files, gone, removed=True))
+                results += _prune(deploy, sites)
     finally:
         for tmp in staged:
             if tmp.exists():
@@ -325,6 +321,18 @@ def build_sites(
             result.commit = _commit(repo, site.name, site.digest, full, source)
         for result in results[len(sites) :]:
             result.commit = _commit(repo, result.site, None, {}, source)
+    return results
+
+
+def _prune(deploy: Path, sites: list[Site]) -> list[BuildResult]:
+    """Remove the kkc-owned output of the sites in ``deploy`` that are not among ``sites``
+    (they no longer exist). The caller holds the deploy lock."""
+    results = []
+    for name in writer.stale_sites(deploy, {s.name for s in sites}):
+        objects = writer.read_objects(deploy / name)
+        files = writer.Changes(removed=writer.remove_owned(deploy / name))
+        gone = writer.Changes(removed=sorted(objects))
+        results.append(BuildResult(name, files, gone, removed=True))
     return results
 
 
@@ -375,7 +383,21 @@ class DeployResult:
 
 
 # kkc-owned paths of a deploy repository (besides deploy/<site>/)
-_SHARED = [*deployrepo.SHARED_TOPS, deployrepo.COPIES]
+_SHARED = [*deployrepo.SHARED_TOPS, deployrepo.COPIES, deployrepo.ATTRIBUTES]
+
+
+def _repo_url_warning(site: Site, urls: list[str]) -> list[str]:
+    """KKC162 when the site's gitops.repoURL is none of the deploy repository's remote URLs:
+    the controller would read another repository (by default the site repository)."""
+    repo_url = site.get("gitops.repoURL")
+    if not urls or any(gitrepo.same_repository(repo_url, u) for u in urls):
+        return []
+    where = ":".join(map(str, gitops.setting_origin(site, "repoURL")))
+    return [
+        f"warning: {where}: KKC162 gitops.repoURL {repo_url} is not the deploy repository "
+        f"({', '.join(urls)}): the GitOps controller would not read what kkc writes there; "
+        "set gitops.repoURL (and gitops.revision) to the deploy repository and its branch"
+    ]
 
 
 def build_into_repo(
@@ -386,6 +408,7 @@ def build_into_repo(
     branch: str | None,
     crd_dir: str | None,
     commit: bool,
+    prune: bool = False,
 ) -> DeployResult:
     """Build sites into the deploy repository at ``target``: deploy/<site>/ plus byte copies
     of the base/ and overlays/ directories they use, so that it builds on its own.
@@ -393,7 +416,9 @@ def build_into_repo(
     Each site is validated in a scratch copy of exactly what the deploy repository will hold
     for it (proving that it is self-contained) before anything is written. Then ``branch`` is
     checked out, the copies and trees written, copies no kkc-built site uses any more
-    removed, and, with ``commit``, one commit for the copies and one per changed site."""
+    removed, and, with ``commit``, one commit for the copies and one per changed site. With
+    ``prune`` (a build of every site), the kkc-owned output of sites that no longer exist is
+    removed first (one commit each), and with it the copies only they used."""
     deploy_repo = gitrepo.open_work_tree(target)
     top = Path(deploy_repo.working_tree_dir or target).resolve()
     if gitrepo.work_tree_top(root) == top or root.resolve() == top:
@@ -435,7 +460,12 @@ def build_into_repo(
 
     if want != current:  # git refuses to switch over local changes it would overwrite
         gitrepo.switch_branch(deploy_repo, want)
+    urls = gitrepo.push_remote_urls(deploy_repo)
+    for site in sites:
+        warnings[site.name] += _repo_url_warning(site, urls)
+    attributes = deployrepo.attributes_bytes(deployrepo.read_bytes(top / deployrepo.ATTRIBUTES))
     planned = {
+        deployrepo.ATTRIBUTES: attributes,
         **copies,
         **{f"deploy/{s}/{rel}": data for s, full in fulls.items() for rel, data in full.items()},
     }
@@ -461,6 +491,8 @@ def build_into_repo(
             if existing != data:
                 (changes.added if existing is None else changes.changed).append(rel)
                 deployrepo.write_file(top / rel, data)
+        if deployrepo.read_bytes(top / deployrepo.ATTRIBUTES) != attributes:
+            deployrepo.write_file(top / deployrepo.ATTRIBUTES, attributes)
         for site in sites:
             full = fulls[site.name]
             site_dir = deploy / site.name
@@ -473,7 +505,9 @@ def build_into_repo(
                 (staged / writer.MANIFEST).write_bytes(full[writer.MANIFEST])
                 writer.swap(deploy, site.name, staged)
             results.append(BuildResult(site.name, files, objs, warnings=warnings[site.name]))
-        used = deployrepo.in_use(top)
+        if prune:
+            results += _prune(deploy, sites)
+        used = deployrepo.in_use(top)  # without the removed sites
         owned = {**old_owned, **{rel: writer.sha256(data) for rel, data in copies.items()}}
         for rel in sorted(owned):
             path = PurePosixPath(rel)
@@ -486,8 +520,11 @@ def build_into_repo(
             deployrepo.write_file(top / deployrepo.COPIES, manifest)
     out = DeployResult(top, want, results, changes)
     if commit:
+        # removals first: no commit has a site referring to a copy that is already gone
+        for result in results[len(sites) :]:
+            result.commit = _commit(deploy_repo, result.site, None, {}, source, url)
         out.copies_commit = _commit_copies(deploy_repo, top, owned, source, url)
-        for site, result in zip(sites, results, strict=True):
+        for site, result in zip(sites, results, strict=False):
             result.commit = _commit(
                 deploy_repo, site.name, site.digest, fulls[site.name], source, url
             )
@@ -497,18 +534,19 @@ def build_into_repo(
 def _commit_copies(
     repo: Any, top: Path, owned: dict[str, str], source: str | None, url: str | None
 ) -> str | None:
-    """Commit the copies (and their manifest) that differ from HEAD, first: the site commits
-    that follow then refer to bases their commit already has."""
+    """Commit the copies (with their manifest and the .gitattributes block) that differ from
+    HEAD, first: the site commits that follow then refer to bases their commit already has."""
     head = deployrepo.parse_copies(gitrepo.head_bytes(repo, top / deployrepo.COPIES))
-    paths = sorted(set(owned) | set(head) | {deployrepo.COPIES})
+    meta = {deployrepo.COPIES, deployrepo.ATTRIBUTES}  # committed, not counted
+    paths = sorted(set(owned) | set(head) | meta)
     touched = [p for p in paths if (top / p).is_file() and gitrepo.differs_from_head(repo, top / p)]
     gone = [p for p in paths if not (top / p).exists() and gitrepo.differs_from_head(repo, top / p)]
     if not touched and not gone:
         return None
     new = [p for p in touched if gitrepo.head_bytes(repo, top / p) is None]
     files = writer.Changes(
-        added=[p for p in new if p != deployrepo.COPIES],
-        changed=[p for p in touched if p not in new and p != deployrepo.COPIES],
+        added=[p for p in new if p not in meta],
+        changed=[p for p in touched if p not in new and p not in meta],
         removed=gone,
     )
     message = (

@@ -182,7 +182,13 @@ def build_cmd(
         results = build.build_sites(base, chosen, crd_dir=crd_dir, commit=commit, prune=all_sites)
     else:
         deployed = build.build_into_repo(
-            base, chosen, target=repo, branch=branch, crd_dir=crd_dir, commit=commit
+            base,
+            chosen,
+            target=repo,
+            branch=branch,
+            crd_dir=crd_dir,
+            commit=commit,
+            prune=all_sites,
         )
         results = deployed.sites
     for warning in dict.fromkeys(w for r in results for w in r.warnings):

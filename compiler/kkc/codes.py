@@ -50,6 +50,8 @@ CODES: dict[str, str] = {
     "without `secretRef`, name length; warning for Argo CD: `secretRef`, `interval`)",
     "KKC161": "sites of one ApplicationSet disagree in gitops.namespace (the ApplicationSet "
     "creates its Applications in its own namespace)",
+    "KKC162": "gitops.repoURL is not the deploy repository's remote (warning, `kkc build "
+    "--repo`: the controller would read another repository)",
     # rendered output (exit 3)
     "KKC300": "kustomize build failed",
     "KKC301": "object fails the Kubernetes schema of the site's version",

@@ -22,6 +22,7 @@ from .writer import MANIFEST, parse_manifest
 from .yamlio import load_stream
 
 COPIES = ".kkc-copies"
+ATTRIBUTES = ".gitattributes"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 SHARED_TOPS = ("base", "overlays")
 
@@ -159,6 +160,30 @@ def copies_bytes(owned: dict[str, str]) -> bytes:
         "files": dict(sorted(owned.items())),
     }
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+_BEGIN = "# kkc: begin. Generated: the copies of base/ and overlays/ and their manifest"
+_END = "# kkc: end"
+_GENERATED = [
+    _BEGIN,
+    *(f"/{top}/** linguist-generated=true gitlab-generated" for top in SHARED_TOPS),
+    f"/{COPIES} linguist-generated=true gitlab-generated",
+    _END,
+]
+
+
+def attributes_bytes(existing: bytes | None) -> bytes:
+    """The top-level .gitattributes with kkc's block, which marks the copies and .kkc-copies
+    generated as deploy/<site>/.gitattributes marks a site's output. Every line outside the
+    block is kept as it was; a file without the block gets it appended."""
+    lines = (existing or b"").decode("utf-8", "replace").splitlines()
+    if _BEGIN in lines and _END in lines[lines.index(_BEGIN) :]:
+        start = lines.index(_BEGIN)
+        end = lines.index(_END, start)
+        lines[start : end + 1] = _GENERATED
+    else:
+        lines += _GENERATED
+    return ("\n".join(lines) + "\n").encode()
 
 
 def in_use(top: Path) -> set[PurePosixPath]:

@@ -253,12 +253,12 @@ def bootstrap_objects(site: Site, stages: list[str], path: str | None = None) ->
     return [app_project(site), application]
 
 
-def _namespace_origin(site: Site) -> tuple[str, int, int]:
-    """Where the site's gitops.namespace is set: the last layer that sets it (else the site
-    file: the engine's default namespace)."""
+def setting_origin(site: Site, key: str) -> tuple[str, int, int]:
+    """Where the site's gitops.<key> is set: the last layer that sets it (else the site
+    file: the default)."""
     for layer in reversed(site.layers):
-        if "namespace" in (layer.doc.get("gitops") or {}):
-            return layer.display, *locate(layer.doc, ("gitops", "namespace"))
+        if key in (layer.doc.get("gitops") or {}):
+            return layer.display, *locate(layer.doc, ("gitops", key))
     return site.layers[-1].display, 1, 1
 
 
@@ -287,7 +287,7 @@ def applicationset(sites: list[Site], name: str = APPSET_NAME) -> list[dict[str,
             continue
         problems.append(
             Problem(
-                *_namespace_origin(site),
+                *setting_origin(site, "namespace"),
                 "KKC161",
                 f'gitops.namespace: {site.name} puts its Argo CD objects in "{namespace(site)}" '
                 f'but {first.name} in "{usual}"; one ApplicationSet creates all its '

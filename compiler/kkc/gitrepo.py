@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
+import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -206,11 +210,56 @@ def remote_url(repo: Repo, name: str = "origin") -> str | None:
         url = repo.remote(name).url
     except ValueError:
         return None
+    return _without_credentials(url)
+
+
+def _without_credentials(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme and "@" in parts.netloc:
         host = parts.netloc.rsplit("@", 1)[1]
         return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
     return url
+
+
+def push_remote_urls(repo: Repo) -> list[str]:
+    """Every URL (fetch and push, credentials stripped) of origin and of the remote the
+    current branch is pushed to: the repositories a GitOps controller could read it from."""
+    names = {"origin"}
+    with contextlib.suppress(TypeError):  # a detached HEAD has no tracking branch
+        tracking = repo.active_branch.tracking_branch()
+        if tracking is not None:
+            names.add(tracking.remote_name)
+    urls: list[str] = []
+    for name in sorted(n for n in names if n in [r.name for r in repo.remotes]):
+        for extra in ([], ["--push"]):
+            try:
+                out = repo.git.remote("get-url", "--all", *extra, name)
+            except git.GitCommandError:
+                continue
+            urls += [_without_credentials(u) for u in out.splitlines() if u.strip()]
+    return list(dict.fromkeys(urls))
+
+
+_SCP_LIKE = re.compile(r"^(?:[^@/]+@)?([^:/]+):(.*)$")  # git@host:path
+
+
+def same_repository(a: str, b: str) -> bool:
+    """Whether two git URLs name one repository: the same host and path, whatever the
+    scheme, user or port, with or without a trailing .git or /."""
+    return _repository_key(a) == _repository_key(b)
+
+
+def _repository_key(url: str) -> str:
+    parts = urlsplit(url)
+    scp = _SCP_LIKE.match(url)
+    if "://" in url:
+        host, path = ("" if parts.scheme == "file" else parts.hostname or ""), parts.path
+    elif scp:
+        host, path = scp.group(1), scp.group(2)
+    else:  # a local path
+        host, path = "", os.path.normpath(url)
+    path = "/" + path.strip("/")
+    return host.lower() + (path[: -len(".git")] if path.endswith(".git") else path)
 
 
 def current_branch(repo: Repo) -> str | None:
@@ -299,7 +348,8 @@ def push(repo: Repo) -> str:
             f"origin; add one (`git -C {top} remote add origin URL`); the commits are kept"
         ) from None
     try:
-        infos = remote.push(f"refs/heads/{branch.name}:refs/heads/{remote_branch}")
+        with _quiet("git.remote"):  # it logs git's stderr; the error below says it in one line
+            infos = remote.push(f"refs/heads/{branch.name}:refs/heads/{remote_branch}")
     except git.GitCommandError as exc:
         detail = _oneline(exc)
         if "non-fast-forward" in detail or "fetch first" in detail or "rejected" in detail:
@@ -313,6 +363,19 @@ def push(repo: Repo) -> str:
     if tracking is None:
         branch.set_tracking_branch(remote.refs[remote_branch])
     return where
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Silence one GitPython logger for the duration (Python's last-resort handler would
+    print its warnings to stderr)."""
+    logger = logging.getLogger(name)
+    before = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = before
 
 
 def _rejected(top: str | None, where: str) -> EnvironmentProblem:
