@@ -11,9 +11,9 @@ import git
 import yaml
 
 from conftest import CRD_DIR
-from kkc import kustomize, validate
+from kkc import gitops, kustomize, validate
 from kkc.build import object_key
-from kkc.generate import render_tree
+from kkc.generate import WAVE, render_tree
 from kkc.services import STAGES, ServiceOutput, enabled_services
 from kkc.site import load_site
 from kkc.yamlio import load_stream
@@ -150,3 +150,35 @@ def expected_stages(clone: Path, site: str) -> list[str]:
 def validated_objects(clone: Path, site: str) -> set[str]:
     """The objects kkc rendered and validated at build time (its ownership manifest)."""
     return set(json.loads((clone / "deploy" / site / ".kkc-files").read_text())["objects"])
+
+
+def bring_up_order(repo: Path, name: str) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """A site's stages in the order of its kustomization.yaml, each with its Argo CD sync
+    wave, and what each stage's Flux Kustomization would dependsOn were the site on Flux
+    (gitops.engine switched in memory)."""
+    site = load_site(repo, name)
+    files = render_tree(site)
+    stages = [r.removeprefix("stages/") for r in doc(files, "kustomization.yaml")["resources"]]
+    waves = {}
+    for stage in stages:
+        [transformer] = doc(files, f"stages/{stage}/kustomization.yaml")["transformers"]
+        waves[stage] = int(yaml.safe_load(transformer)["annotations"][WAVE])
+    site.data["gitops"]["engine"] = "flux"
+    flux = {
+        k["metadata"]["name"].removeprefix(f"{name}-"): [
+            d["name"].removeprefix(f"{name}-") for d in k["spec"].get("dependsOn", [])
+        ]
+        for k in gitops.bootstrap_objects(site, stages)
+        if k["kind"] == "Kustomization"
+    }
+    assert list(flux) == stages
+    return waves, flux
+
+
+def assert_finish_after_compute(repo: Path, name: str) -> None:
+    """Stage finish is the site's last stage, right after compute: in the stage list, in
+    the Argo CD sync waves (after every other stage's) and in the Flux dependsOn chain."""
+    waves, flux = bring_up_order(repo, name)
+    assert list(waves)[-2:] == ["compute", "finish"]
+    assert waves["finish"] > max(w for s, w in waves.items() if s != "finish")
+    assert flux["finish"] == ["compute"]

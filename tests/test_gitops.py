@@ -89,6 +89,7 @@ def test_emulated_reconcile(
     committed = yaml.safe_load_all((clone / "deploy" / site / "bootstrap.yaml").read_text())
     assert list(committed) == objects, "deploy/<site>/bootstrap.yaml is stale"
     stages = expected_stages(clone, site)
+    assert stages[-2:] == ["compute", "finish"]  # the upgrade's contract Jobs come last
     site_ns = load_site(clone, site).get("namespace")
     version = load_site(clone, site).get("kubernetes.version")
     repo_url = "https://git.example.com/cloud/openstack-sites.git"

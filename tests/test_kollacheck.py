@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import pwd
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ import pytest
 from conftest import PROJECT
 from kkc import kollacheck
 from kkc.codes import CODES
+from kkc.services import enabled_services
+from kkc.site import load_site
 
 RELEASES = kollacheck.releases()
 KOLLA_DIR = Path(os.environ.get("KKC_KOLLA_DIR") or PROJECT / ".venv" / "kolla")
@@ -477,3 +480,94 @@ def test_warnings() -> None:
     assert kollacheck.perm_mode("2025.1", "644") == 644
     assert kollacheck.perm_mode("2026.2", "644") == 0o644
     assert kollacheck.perm_mode("2026.2", "0x1a0") is None
+
+
+# --- the one-shot modes of the database Jobs -------------------------------------------
+
+# (stage, image, mode) of every database Job step of site-a that runs an image's mode; the
+# other steps run their command themselves (KOLLA_SKIP_EXTEND_START).
+MODES = {
+    ("db", "keystone", "KOLLA_UPGRADE"),
+    ("finish", "keystone", "KOLLA_FINISH_UPGRADE"),
+    ("db", "glance-api", "KOLLA_BOOTSTRAP"),
+    ("db", "placement-api", "KOLLA_UPGRADE"),
+    ("finish", "placement-api", "KOLLA_OSM"),
+    ("db", "cinder-api", "KOLLA_BOOTSTRAP"),
+    ("finish", "cinder-api", "KOLLA_OSM"),
+}
+# What must wait until every pod runs the new release (stage finish, never stage db).
+AFTER_THE_ROLL = ("--contract", "online_data_migrations")
+
+
+def mode_commands(script: str, mode: str) -> list[str]:
+    """The commands of the block ``if [[ "${!MODE[@]}" ]]; then ... fi`` of an image's
+    extend_start.sh, without ``sudo -H -u <user>`` and keystone's extra-arguments variable."""
+    lines = [line.strip() for line in script.splitlines()]
+    start = lines.index(f'if [[ "${{!{mode}[@]}}" ]]; then')
+    end = script.splitlines().index("fi", start)  # the block's own fi, not an indented one
+    out = []
+    for line in lines[start + 1 : end]:
+        if line and not line.startswith(("#", "echo ")):
+            line = re.sub(r"^sudo -H -u \w+ ", "", line)
+            out.append(line.replace("${EXTRA_KEYSTONE_MANAGE_ARGS} ", ""))
+    return out
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_database_jobs_run_the_modes_they_name(release: str) -> None:
+    """Each step that sets a one-shot mode runs, in the image of every release, what its
+    config.json command names, then exits; contract and online migrations only in finish."""
+    docker = unpacked_docker(release)
+    steps = [
+        (stage, step)
+        for out in enabled_services(load_site(PROJECT, "site-a"))
+        for stage in ("db", "finish")
+        for job in out.db_jobs(stage)
+        for step in job.steps
+    ]
+    seen = set()
+    for stage, step in steps:
+        env = dict(step.env)
+        modes = [k for k in env if k.startswith("KOLLA_") and k != "KOLLA_SKIP_EXTEND_START"]
+        if not modes:
+            assert "KOLLA_SKIP_EXTEND_START" in env, step.name
+            continue
+        assert "KOLLA_SKIP_EXTEND_START" not in env, f"{step.config.name}: the mode is skipped"
+        [mode] = modes
+        seen.add((stage, step.image, mode))
+        [script] = docker.glob(f"*/{step.image}/extend_start.sh")
+        commands = mode_commands(script.read_text(), mode)
+        assert commands[0] == step.config.command, (step.config.name, commands)
+        assert commands[-1] == "exit 0", (step.config.name, commands)
+        late = [c for c in commands if any(word in c for word in AFTER_THE_ROLL)]
+        if stage == "db":
+            assert late == [], step.config.name
+        else:
+            assert late == commands[:-1], step.config.name
+    assert seen == MODES
+
+
+def test_mode_commands_reads_the_block_of_the_mode() -> None:
+    script = """\
+#!/bin/bash
+if [[ "${!KOLLA_UPGRADE[@]}" ]]; then
+    # expand first
+    sudo -H -u keystone keystone-manage ${EXTRA_KEYSTONE_MANAGE_ARGS} db_sync --expand
+    if [[ "${!X[@]}" ]]; then
+        echo "x"
+    fi
+    exit 0
+fi
+if [[ "${!KOLLA_OSM[@]}" ]]; then
+    placement-manage db online_data_migrations
+fi
+"""
+    assert mode_commands(script, "KOLLA_UPGRADE") == [
+        "keystone-manage db_sync --expand",
+        'if [[ "${!X[@]}" ]]; then',
+        "fi",
+        "exit 0",
+    ]
+    assert mode_commands(script, "KOLLA_OSM") == ["placement-manage db online_data_migrations"]
+    with pytest.raises(ValueError):
+        mode_commands(script, "KOLLA_BOOTSTRAP")

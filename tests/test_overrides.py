@@ -19,6 +19,7 @@ CONF = "sites/site-a/config"
 COMPUTE = "stages/compute/config/nova-compute-kolla/nova.conf"
 API = "stages/services/config/nova-api-kolla/nova.conf"
 DB_SYNC = "stages/db/config/nova-db-sync-kolla/nova.conf"
+DB_FINISH = "stages/finish/config/nova-online-migrations-kolla/nova.conf"
 KEYSTONE = "stages/identity/config/keystone-api-kolla/keystone.conf"
 ML2 = "stages/services/config/neutron-server-kolla/ml2_conf.ini"
 ML2_DB_SYNC = "stages/db/config/neutron-db-sync-kolla/ml2_conf.ini"
@@ -90,6 +91,8 @@ def test_every_source_and_its_precedence(site_repo: Path) -> None:
     # bring-up Jobs get the service's overrides, not a component's
     assert values(files, DB_SYNC, "DEFAULT", "cpu_allocation_ratio") == ["3.0"]
     assert values(files, DB_SYNC, "DEFAULT", "reserved_host_memory_mb") == []
+    assert values(files, DB_FINISH, "DEFAULT", "cpu_allocation_ratio") == ["3.0"]
+    assert values(files, DB_FINISH, "DEFAULT", "reserved_host_memory_mb") == []
     # the fleet's other keys survive the site's YAML (layered like every key)
     assert values(files, API, "DEFAULT", "disk_allocation_ratio") == ["1.1"]
     assert values(files, API, "DEFAULT", "ram_allocation_ratio") == ["1.0"]

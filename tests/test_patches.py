@@ -88,7 +88,7 @@ def test_patches_land_in_the_stage_of_their_target_after_kkc_patches(site_repo: 
         {"op": "add", "path": "/metadata/annotations/example.com~1owner", "value": "team-identity"}
     ]
     # in no other stage
-    for other in ("infra", "db", "register", "compute"):
+    for other in ("infra", "db", "register", "compute", "finish"):
         assert not (stages / other / "site-patches").exists(), other
 
     rendered = kkc(site_repo, "render", "site-a")

@@ -101,8 +101,8 @@ def test_keystone_bring_up_order(built: Path) -> None:
 
 
 def test_an_upgrade_changes_the_db_sync_job(tmp_path: Path, kkc) -> None:
-    """A new release changes the db-sync Job's images: the controller must re-create it
-    (annotations above) and it runs the schema upgrade."""
+    """A new release changes the db-sync and db-finish Jobs' images: the controller must
+    re-create them (annotations above) and they run the schema upgrade."""
     repo = make_repo(tmp_path / "repo")
     assert kkc(repo, "build", "site-a").exit_code == 0
     job = repo / "deploy/site-a/stages/db/jobs/keystone-db-sync-job.yaml"
@@ -115,3 +115,8 @@ def test_an_upgrade_changes_the_db_sync_job(tmp_path: Path, kkc) -> None:
     images = {c["image"] for c in job_obj["spec"]["template"]["spec"]["initContainers"]}
     assert all(i.endswith(":2026.1-rocky-10") for i in images), images
     assert job.read_text() == before  # the Job file is release-independent; images: does it
+    # and the contract runs again, last, with the new image
+    finish = objects(repo / "deploy/site-a/stages/finish")
+    contract = next(o for o in finish if o["metadata"]["name"] == "keystone-db-finish")
+    [container] = contract["spec"]["template"]["spec"]["containers"]
+    assert container["image"].endswith("/keystone:2026.1-rocky-10")

@@ -1,8 +1,9 @@
-"""Cinder: bring-up order (db-sync step, stages of Jobs and workloads), registration, the
-back-end section for rbd and lvm, where cinder-volume runs, the Ceph Secret, the iSCSI
-pieces of lvm (tgtd beside cinder-volume with tgtadm, iscsid on the compute and storage
-nodes, /etc/iscsi shared with nova-compute), and that sites of 2025.1 (rbd, lvm on rocky)
-and 2026.1 (lvm on ubuntu, with and without Nova) build and validate."""
+"""Cinder: bring-up order (db-sync step, online migrations in stage finish, stages of Jobs
+and workloads), registration, the back-end section for rbd and lvm, where cinder-volume
+runs, the Ceph Secret, the iSCSI pieces of lvm (tgtd beside cinder-volume with tgtadm,
+iscsid on the compute and storage nodes, /etc/iscsi shared with nova-compute), and that
+sites of 2025.1 (rbd, lvm on rocky) and 2026.1 (lvm on ubuntu, with and without Nova)
+build and validate."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from conftest import make_repo
-from helpers import add_site, doc, ini, minimal, service_output, tree
+from helpers import (
+    add_site,
+    assert_finish_after_compute,
+    bring_up_order,
+    doc,
+    ini,
+    minimal,
+    service_output,
+    tree,
+)
 from kkc import kustomize
 from kkc.site import load_site
 from kkc.yamlio import load_stream
@@ -126,7 +136,33 @@ def test_db_sync_creates_the_database_then_bootstraps_with_cinder_api(repo: Path
     env = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}
     assert env["DB_NAME"] == "cinder" and env["DB_USER"] == "cinder"
     sync = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    assert sync["KOLLA_BOOTSTRAP"] == ""  # the image's mode: cinder-manage db sync
+    # the image's mode: cinder-manage db sync only (it has no KOLLA_UPGRADE)
+    assert sync == {"KOLLA_CONFIG_STRATEGY": "COPY_ALWAYS", "KOLLA_BOOTSTRAP": ""}
+
+
+@pytest.mark.parametrize("name", ["cinder-a", "site-a"])
+def test_online_data_migrations_in_stage_finish(repo: Path, name: str) -> None:
+    """KOLLA_OSM once cinder-api, -scheduler and -volume run the new release; on site-a
+    (with computes) after stage compute."""
+    files = tree(repo, name)
+    job = doc(files, "stages/finish/jobs/cinder-db-finish-job.yaml")
+    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "db-finish"
+    pod = job["spec"]["template"]["spec"]
+    assert "initContainers" not in pod  # the database exists by then: no db-init
+    [step] = pod["containers"]
+    assert (step["name"], step["image"]) == ("online-data-migrations", "kolla/cinder-api")
+    env = {e["name"]: e.get("value") for e in step["env"]}
+    assert env == {"KOLLA_CONFIG_STRATEGY": "COPY_ALWAYS", "KOLLA_OSM": ""}
+    cfg = "stages/finish/config/cinder-online-migrations-kolla"
+    assert json.loads(files[f"{cfg}/config.json"])["command"] == (
+        "cinder-manage db online_data_migrations"
+    )
+    late = [rel for rel, data in files.items() if b"online_data_migrations" in data]
+    assert late and all(rel.startswith("stages/finish/") for rel in late)
+    if name == "site-a":
+        assert_finish_after_compute(repo, name)
+    else:  # no compute stage: finish follows services
+        assert list(bring_up_order(repo, name)[1].items())[-1] == ("finish", ["services"])
 
 
 def test_stages_of_jobs_and_workloads(repo: Path) -> None:

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from conftest import make_repo
-from helpers import add_site, doc, ini, minimal, service_output, tree
+from helpers import (
+    add_site,
+    assert_finish_after_compute,
+    doc,
+    ini,
+    minimal,
+    service_output,
+    tree,
+)
 from kkc.site import load_site
 
 NOVA = """\
@@ -71,7 +79,6 @@ def test_db_sync_creates_three_databases_then_runs_the_cell_steps_in_order(repo:
         ("map-cell0", "kolla/nova-api"),
         ("create-cell", "kolla/nova-conductor"),
         ("db-sync", "kolla/nova-conductor"),
-        ("online-data-migrations", "kolla/nova-conductor"),
     ]
     env = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}
     assert env["DB_NAME"] == "nova_api,nova,nova_cell0"
@@ -84,11 +91,32 @@ def test_db_sync_creates_three_databases_then_runs_the_cell_steps_in_order(repo:
     # No --database_connection: cell0's URL comes from the drop-in's [database] connection.
     assert command("nova-map-cell0-kolla") == "nova-manage cell_v2 map_cell0"
     assert command("nova-db-sync-kolla") == "nova-manage db sync"  # every cell, cell0 too
-    assert command("nova-online-migrations-kolla") == "nova-manage db online_data_migrations"
     script = files["stages/db/config/nova-create-cell-kolla/kkc-create-cell.sh"].decode()
     assert "create_cell --name cell1" in script and "update_cell" in script
     for step in pod["initContainers"][1:] + pod["containers"]:
         assert {"name": "KOLLA_SKIP_EXTEND_START", "value": ""} in step["env"]
+
+
+def test_online_data_migrations_in_stage_finish_after_compute(repo: Path) -> None:
+    """As kolla-ansible's upgrade: KOLLA_OSM once the conductors and computes run the new
+    release, with the nova-conductor image; every cell (no --local_cell), and nowhere else."""
+    files = tree(repo, "nova-a")
+    job = doc(files, "stages/finish/jobs/nova-db-finish-job.yaml")
+    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "db-finish"
+    pod = job["spec"]["template"]["spec"]
+    assert "initContainers" not in pod  # the databases exist by then: no db-init
+    [step] = pod["containers"]
+    assert (step["name"], step["image"]) == ("online-data-migrations", "kolla/nova-conductor")
+    assert {"name": "KOLLA_SKIP_EXTEND_START", "value": ""} in step["env"]
+    cfg = json.loads(files["stages/finish/config/nova-online-migrations-kolla/config.json"])
+    assert cfg["command"] == "nova-manage db online_data_migrations"
+    late = [rel for rel, data in files.items() if b"online_data_migrations" in data]
+    assert "stages/finish/config/nova-online-migrations-kolla/config.json" in late
+    assert all(rel.startswith("stages/finish/") for rel in late)
+    # the control plane's nova.conf: the API database and the cells' mappings in it
+    conf = ini(files["stages/finish/config/nova-online-migrations-kolla/nova.conf"])
+    assert conf.get("api_database", "max_retries") == "-1"
+    assert_finish_after_compute(repo, "nova-a")
 
 
 def test_stages_of_jobs_and_workloads(repo: Path) -> None:

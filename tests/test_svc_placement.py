@@ -1,5 +1,6 @@
-"""Placement: bring-up order (db-sync step, stages), registration, [placement_database]
-in the drop-in, uwsgi on every release, and that 2025.1 and 2026.1 sites build."""
+"""Placement: bring-up order (db-sync step, online migrations in stage finish, stages),
+registration, [placement_database] in the drop-in, uwsgi on every release, and that 2025.1
+and 2026.1 sites build."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from conftest import make_repo
-from helpers import add_site, doc, ini, minimal, service_output, tree
+from helpers import (
+    add_site,
+    assert_finish_after_compute,
+    bring_up_order,
+    doc,
+    ini,
+    minimal,
+    service_output,
+    tree,
+)
 
 SITE = """\
     placement: placement.example.com
@@ -39,13 +49,40 @@ def test_db_sync_then_registration_then_api(repo: Path) -> None:
     steps = [(c["name"], c["image"]) for c in pod["initContainers"] + pod["containers"]]
     assert steps == [("db-init", "kolla/kolla-toolbox"), ("db-sync", "kolla/placement-api")]
     sync = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    assert sync["KOLLA_BOOTSTRAP"] == ""  # placement-manage db sync + online migrations
+    # KOLLA_UPGRADE: placement-manage db sync only (KOLLA_BOOTSTRAP adds online migrations)
+    assert sync == {"KOLLA_CONFIG_STRATEGY": "COPY_ALWAYS", "KOLLA_UPGRADE": ""}
     assert "stages/register/jobs/placement-ks-register-job.yaml" in files
     out = service_output(repo, "pl-a", "placement")
     assert {w.name: w.stage for w in out.workloads} == {"placement-api": "services"}
     kustomization = doc(files, "stages/services/kustomization.yaml")
     assert "../../../../base/placement/services" in kustomization["resources"]
     assert {"name": "placement-api", "count": 2} in kustomization["replicas"]
+
+
+@pytest.mark.parametrize("name", ["pl-a", "site-a"])
+def test_online_data_migrations_in_stage_finish(repo: Path, name: str) -> None:
+    """KOLLA_OSM once placement-api runs the new release; on site-a (with computes) after
+    stage compute."""
+    files = tree(repo, name)
+    job = doc(files, "stages/finish/jobs/placement-db-finish-job.yaml")
+    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "db-finish"
+    pod = job["spec"]["template"]["spec"]
+    assert "initContainers" not in pod  # the database exists by then: no db-init
+    [step] = pod["containers"]
+    assert (step["name"], step["image"]) == ("online-data-migrations", "kolla/placement-api")
+    env = {e["name"]: e.get("value") for e in step["env"]}
+    assert env == {"KOLLA_CONFIG_STRATEGY": "COPY_ALWAYS", "KOLLA_OSM": ""}
+    cfg = "stages/finish/config/placement-online-migrations-kolla"
+    assert json.loads(files[f"{cfg}/config.json"])["command"] == (
+        "placement-manage db online_data_migrations"
+    )
+    assert ini(files[f"{cfg}/placement.conf"]).has_section("placement_database")
+    late = [rel for rel, data in files.items() if b"online_data_migrations" in data]
+    assert late and all(rel.startswith("stages/finish/") for rel in late)
+    if name == "site-a":
+        assert_finish_after_compute(repo, name)
+    else:  # no compute stage: finish follows services
+        assert list(bring_up_order(repo, name)[1].items())[-1] == ("finish", ["services"])
 
 
 def test_registration(repo: Path) -> None:

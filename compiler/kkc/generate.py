@@ -270,11 +270,10 @@ def _stage(
             },
         )
         resources.append("namespace.yaml")
-    jobs = []
-    if stage == "db":
-        jobs = [db_sync_job(site, o.db_sync) for o in outputs if o.db_sync]
-        if jobs:
-            resources.append(f"{BASE_REL}/base/common/db")
+    db_jobs = [j for o in outputs for j in o.db_jobs(stage)]
+    jobs = [db_sync_job(site, j) for j in db_jobs]
+    if any(j.databases for j in db_jobs):  # the db-init script of kolla-toolbox
+        resources.append(f"{BASE_REL}/base/common/db")
     if stage == "register":
         jobs = [registration_job(site, o.registration) for o in outputs if o.registration]
         if jobs:
@@ -294,8 +293,7 @@ def _stage(
             resources.append(rel)
 
     configs = [c for o in outputs for c in o.configs.get(stage, [])]
-    if stage == "db":
-        configs += [s.config for o in outputs if o.db_sync for s in o.db_sync.steps]
+    configs += [s.config for j in db_jobs for s in j.steps]
     generators = []
     for cfg in configs:
         names = []

@@ -100,7 +100,7 @@ def namespace(site: Site) -> str:
 
 def stage_dependencies(stages: list[str]) -> dict[str, list[str]]:
     """Stage -> the stages it waits for. The bring-up order is a chain (infra, db, identity,
-    register, services, compute; empty stages left out): each stage needs everything before
+    register, services, compute, finish; empty stages left out): each stage needs everything before
     it, and waiting for the one just before it waits for all of them."""
     return {stage: stages[i - 1 : i] for i, stage in enumerate(stages)}
 

@@ -2,7 +2,9 @@
 
 ``<svc>-db-sync`` (stage db): kolla-toolbox creates the databases and the service's
 MariaDB user, then each step runs in a Kolla image through kolla_start, in order (init
-containers, the last step as the main container). ``<svc>-ks-register`` (stage
+containers, the last step as the main container). ``<svc>-db-finish`` (stage finish, after
+every workload has rolled): the same without the database creation, for the contract and
+online data migration steps of an upgrade. ``<svc>-ks-register`` (stage
 register): kolla-toolbox creates the service user, its role assignments, the service
 and its endpoints in Keystone.
 
@@ -156,19 +158,26 @@ def _step(step: Step) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 def db_sync_job(site: Site, spec: DbSync) -> dict[str, Any]:
+    """``<svc>-db-sync`` or ``<svc>-db-finish``: the database creation container first
+    when the spec names databases, then the steps."""
     secret = f"{spec.service}-secrets"
-    db_init = _toolbox(
-        "db-init",
-        "db-init.py",
-        [
-            {"name": "DB_HOST", "value": "mariadb"},
-            {"name": "DB_NAME", "value": ",".join(spec.databases)},
-            {"name": "DB_USER", "value": spec.user or spec.service},
-            _secret_env("DB_ROOT_PASSWORD", "mariadb-secrets", "root-password"),
-            _secret_env("DB_PASSWORD", secret, "database-password"),
-        ],
-    )
-    containers, volumes = [], _toolbox_volumes("kkc-db-init")
+    init, volumes = [], []
+    if spec.databases:
+        init.append(
+            _toolbox(
+                "db-init",
+                "db-init.py",
+                [
+                    {"name": "DB_HOST", "value": "mariadb"},
+                    {"name": "DB_NAME", "value": ",".join(spec.databases)},
+                    {"name": "DB_USER", "value": spec.user or spec.service},
+                    _secret_env("DB_ROOT_PASSWORD", "mariadb-secrets", "root-password"),
+                    _secret_env("DB_PASSWORD", secret, "database-password"),
+                ],
+            )
+        )
+        volumes += _toolbox_volumes("kkc-db-init")
+    containers = []
     for step in spec.steps:
         container, vols = _step(step)
         containers.append(container)
@@ -177,16 +186,18 @@ def db_sync_job(site: Site, spec: DbSync) -> dict[str, Any]:
         {"name": "kolla-secrets", "secret": {"secretName": secret, "defaultMode": 0o440}},
         {"name": "kolla-logs", "emptyDir": {}},
     ]
+    steps = ", ".join(s.name for s in spec.steps)
     return _job(
         site,
         spec.service,
-        "db-sync",
+        spec.job,
         spec.name,
         containers[-1:],
         volumes,
-        init=[db_init, *containers[:-1]],
-        doc=f"creates databases {', '.join(spec.databases)}, then: "
-        + ", ".join(s.name for s in spec.steps),
+        init=[*init, *containers[:-1]],
+        doc=f"creates databases {', '.join(spec.databases)}, then: {steps}"
+        if spec.databases
+        else f"once every pod runs the new images: {steps}",
     )
 
 

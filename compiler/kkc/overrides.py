@@ -159,9 +159,10 @@ def _containers(out: ServiceOutput) -> Iterator[tuple[KollaConfig, str | None]]:
     for kcs in out.configs.values():
         for kc in kcs:
             yield kc, kc.name.removesuffix("-kolla")
-    if out.db_sync:
-        for step in out.db_sync.steps:
-            yield step.config, None
+    for job in (out.db_sync, out.db_finish):
+        if job:
+            for step in job.steps:
+                yield step.config, None
 
 
 def drop_ins(out: ServiceOutput) -> dict[str, set[str | None]]:

@@ -1,5 +1,6 @@
 """Cinder: database and schema (stage db), block-storage in Keystone (stage register),
-cinder-api, cinder-scheduler and cinder-volume (stage services).
+cinder-api, cinder-scheduler and cinder-volume (stage services), online data migrations
+(stage finish).
 
 One back end per site (``services.cinder.backend``), named by
 ``services.cinder.backendName`` (default ``<backend>-1``, as kolla-ansible names them):
@@ -33,6 +34,7 @@ from .common import (
     Workload,
     ceph_secret,
     conf_file,
+    db_finish,
     internal_url,
     iscsi_info_patch,
     keystone_internal,
@@ -254,7 +256,9 @@ def cinder(site: Site) -> ServiceOutput:
     )
     volume = config("cinder-volume-kolla", "cinder-volume --config-file /etc/cinder/cinder.conf")
 
-    # The cinder-api image's KOLLA_BOOTSTRAP mode runs `cinder-manage db sync` and exits.
+    # The cinder-api image's modes run and exit (the commands below are never run):
+    # KOLLA_BOOTSTRAP `cinder-manage db sync` (the image has no KOLLA_UPGRADE), KOLLA_OSM
+    # `cinder-manage db online_data_migrations`, in stage finish.
     db_sync = DbSync(
         "cinder",
         ("cinder",),
@@ -265,6 +269,15 @@ def cinder(site: Site) -> ServiceOutput:
                 config("cinder-db-sync-kolla", "cinder-manage db sync"),
                 ("KOLLA_BOOTSTRAP", ""),
             ),
+        ),
+    )
+    migrations = db_finish(
+        "cinder",
+        kolla_step(
+            "online-data-migrations",
+            "cinder-api",
+            config("cinder-online-migrations-kolla", "cinder-manage db online_data_migrations"),
+            ("KOLLA_OSM", ""),
         ),
     )
     internal = internal_url(site, "cinder-api", API_PORT, CATALOG_PATH)
@@ -320,6 +333,7 @@ def cinder(site: Site) -> ServiceOutput:
         configs,
         _secrets(site),
         db_sync=db_sync,
+        db_finish=migrations,
         registration=registration,
         patches=patches,
     )

@@ -35,6 +35,7 @@ STAGES: dict[str, str] = {
     "register": "Keystone registration Jobs (service users, services, endpoints)",
     "services": "OpenStack APIs, schedulers, conductors and workers",
     "compute": "node agents: nova-compute, libvirt, Open vSwitch, OVN controller",
+    "finish": "upgrade completion Jobs: database contract, online data migrations",
 }
 
 
@@ -85,17 +86,27 @@ class Step:
 
 @dataclass(frozen=True)
 class DbSync:
-    """Job ``<service>-db-sync`` in stage db: creates the databases and their user
-    (kolla-toolbox), then runs ``steps`` in order (the last one is the main container)."""
+    """Job ``<service>-<job>``: creates ``databases`` and their user (kolla-toolbox; no
+    databases, no such container), then runs ``steps`` in order (the last one is the main
+    container). ``<service>-db-sync`` runs in stage db, ``<service>-db-finish`` (see
+    :func:`db_finish`) in stage finish."""
 
     service: str
     databases: tuple[str, ...]
     steps: tuple[Step, ...]
     user: str = ""  # default: the service name
+    job: str = "db-sync"
 
     @property
     def name(self) -> str:
-        return f"{self.service}-db-sync"
+        return f"{self.service}-{self.job}"
+
+
+def db_finish(service: str, *steps: Step) -> DbSync:
+    """Job ``<service>-db-finish`` in stage finish: the database steps of an upgrade that
+    must wait until every pod of the service runs the new image (contract, online data
+    migrations). Its databases exist by then: no creation container."""
+    return DbSync(service, (), steps, job="db-finish")
 
 
 @dataclass(frozen=True)
@@ -132,7 +143,8 @@ class ServiceOutput:
     workloads: list[Workload]
     configs: dict[str, list[KollaConfig]] = field(default_factory=dict)  # stage -> configs
     secrets: list[SecretSpec] = field(default_factory=list)
-    db_sync: DbSync | None = None
+    db_sync: DbSync | None = None  # stage db
+    db_finish: DbSync | None = None  # stage finish
     registration: Registration | None = None
     # stage -> more directories under base/ for that stage (per-release variants such as
     # base/neutron/services/uwsgi/), included after base/<service>/<stage>/
@@ -142,6 +154,11 @@ class ServiceOutput:
     # stage -> strategic-merge patches of objects of the service's bases, beyond the
     # placement/resources patches of its Workloads (file: patches/<name>-<kind>-<svc>.yaml)
     patches: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def db_jobs(self, stage: str) -> list[DbSync]:
+        """The database Jobs of ``stage``: db-sync in stage db, db-finish in stage finish."""
+        job = {"db": self.db_sync, "finish": self.db_finish}.get(stage)
+        return [job] if job else []
 
     def stages(self) -> list[str]:
         """Stages that have a directory base/<service>/<stage>/."""

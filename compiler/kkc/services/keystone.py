@@ -1,4 +1,5 @@
-"""Keystone: keys and bootstrap (stage db), the API (stage identity)."""
+"""Keystone: keys, schema expand and bootstrap (stage db), the API (stage identity),
+the schema contract (stage finish)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .common import (
     ServiceOutput,
     Workload,
     conf_file,
+    db_finish,
     header,
     keystone_internal,
     kolla_step,
@@ -128,8 +130,14 @@ def keystone(site: Site) -> ServiceOutput:
         ]
     )
     # The keystone image's extend_start.sh prepares Apache and appends -DFOREGROUND to
-    # any command: skipped for keystone-manage and the key script.
+    # any command: skipped for keystone-manage bootstrap and the key script.
     skip = ("KOLLA_SKIP_EXTEND_START", "")
+    # Rolling upgrade as kolla-ansible's: the image's KOLLA_UPGRADE mode runs
+    # `keystone-manage db_sync --expand` then `--migrate` and exits (the command below is
+    # never run), which the old release's API pods still work with; on an empty database
+    # it creates the schema as far as the expand branch. KOLLA_FINISH_UPGRADE runs
+    # `db_sync --contract` in stage finish, once no pod runs the old release. A plain
+    # `db_sync` (KOLLA_BOOTSTRAP) would contract here, under the old API pods.
     db_sync = DbSync(
         "keystone",
         ("keystone",),
@@ -137,8 +145,8 @@ def keystone(site: Site) -> ServiceOutput:
             kolla_step(
                 "db-sync",
                 "keystone",
-                config("keystone-db-sync-kolla", "keystone-manage db_sync"),
-                skip,
+                config("keystone-db-sync-kolla", "keystone-manage db_sync --expand"),
+                ("KOLLA_UPGRADE", ""),
             ),
             kolla_step(
                 "bootstrap",
@@ -147,6 +155,15 @@ def keystone(site: Site) -> ServiceOutput:
                 skip,
                 secret_env=(("OS_BOOTSTRAP_PASSWORD", "keystone-secrets", "admin-password"),),
             ),
+        ),
+    )
+    db_contract = db_finish(
+        "keystone",
+        kolla_step(
+            "db-contract",
+            "keystone",
+            config("keystone-db-contract-kolla", "keystone-manage db_sync --contract"),
+            ("KOLLA_FINISH_UPGRADE", ""),
         ),
     )
     keys = config(
@@ -195,4 +212,5 @@ def keystone(site: Site) -> ServiceOutput:
             ),
         ],
         db_sync=db_sync,
+        db_finish=db_contract,
     )

@@ -1,5 +1,6 @@
 """Nova: databases and cells (stage db), the compute service in Keystone (stage register),
-the control plane (stage services) and the node agents (stage compute).
+the control plane (stage services), the node agents (stage compute) and the online data
+migrations (stage finish).
 
 Single-cell layout as in the upstream install guide: every control-plane container has
 ``[api_database] connection`` (nova_api) and ``[database] connection`` (nova, the cell1
@@ -32,6 +33,7 @@ from .common import (
     Workload,
     conf_file,
     database_url,
+    db_finish,
     header,
     internal_url,
     iscsi_info_patch,
@@ -368,12 +370,16 @@ def nova(site: Site) -> ServiceOutput:
                 config("nova-db-sync-kolla", "nova-manage db sync"),
                 SKIP,
             ),
-            kolla_step(
-                "online-data-migrations",
-                "nova-conductor",
-                config("nova-online-migrations-kolla", "nova-manage db online_data_migrations"),
-                SKIP,
-            ),
+        ),
+    )
+    # --- stage finish: once the control plane and the computes run the new release -------
+    migrations = db_finish(
+        "nova",
+        kolla_step(
+            "online-data-migrations",
+            "nova-conductor",
+            config("nova-online-migrations-kolla", "nova-manage db online_data_migrations"),
+            SKIP,
         ),
     )
 
@@ -496,6 +502,7 @@ def nova(site: Site) -> ServiceOutput:
         },
         [s for s in (_secret(site), _ceph_secret(site)) if s],
         db_sync=db_sync,
+        db_finish=migrations,
         registration=registration,
         # Cinder LVM volumes over iSCSI: the node's initiator name, which iscsid created.
         patches=(

@@ -1,6 +1,6 @@
 """Placement: database and schema (stage db), the placement service in Keystone (stage
 register), placement-api under uwsgi on port 8780 (stage services; every supported
-release runs it under uwsgi).
+release runs it under uwsgi), online data migrations (stage finish).
 
 Placement keeps its database in [placement_database] and uses no message queue: the
 drop-in holds that connection and the Keystone password only.
@@ -20,6 +20,7 @@ from .common import (
     Workload,
     conf_file,
     database_url,
+    db_finish,
     internal_url,
     kolla_step,
     openstack_ini,
@@ -84,8 +85,10 @@ def placement(site: Site) -> ServiceOutput:
         "/etc/placement/placement-api-uwsgi.ini",
         "placement",
     )
-    # The placement-api image's KOLLA_BOOTSTRAP mode runs `placement-manage db sync` and
-    # `placement-manage db online_data_migrations`, then exits.
+    # The placement-api image's modes run and exit (the commands below are never run):
+    # KOLLA_UPGRADE `placement-manage db sync` only (KOLLA_BOOTSTRAP would add the online
+    # data migrations under the old API pods), KOLLA_OSM `placement-manage db
+    # online_data_migrations`, in stage finish.
     db_sync = DbSync(
         "placement",
         ("placement",),
@@ -94,8 +97,20 @@ def placement(site: Site) -> ServiceOutput:
                 "db-sync",
                 "placement-api",
                 config("placement-db-sync-kolla", "placement-manage db sync"),
-                ("KOLLA_BOOTSTRAP", ""),
+                ("KOLLA_UPGRADE", ""),
             ),
+        ),
+    )
+    migrations = db_finish(
+        "placement",
+        kolla_step(
+            "online-data-migrations",
+            "placement-api",
+            config(
+                "placement-online-migrations-kolla",
+                "placement-manage db online_data_migrations",
+            ),
+            ("KOLLA_OSM", ""),
         ),
     )
     registration = Registration(
@@ -135,5 +150,6 @@ def placement(site: Site) -> ServiceOutput:
         {"services": [api]},
         [secret],
         db_sync=db_sync,
+        db_finish=migrations,
         registration=registration,
     )
