@@ -182,3 +182,14 @@ def assert_finish_after_compute(repo: Path, name: str) -> None:
     assert list(waves)[-2:] == ["compute", "finish"]
     assert waves["finish"] > max(w for s, w in waves.items() if s != "finish")
     assert flux["finish"] == ["compute"]
+
+
+def finish_step(files: dict[str, bytes], service: str) -> tuple[dict, dict]:
+    """(pod spec, its one container) of the Job ``<service>-db-finish`` in stage finish,
+    which needs no db-init container: the databases exist by then."""
+    job = doc(files, f"stages/finish/jobs/{service}-db-finish-job.yaml")
+    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "db-finish"
+    pod = job["spec"]["template"]["spec"]
+    assert "initContainers" not in pod
+    [step] = pod["containers"]
+    return pod, step

@@ -18,6 +18,7 @@ from helpers import (
     assert_finish_after_compute,
     bring_up_order,
     doc,
+    finish_step,
     ini,
     minimal,
     service_output,
@@ -145,11 +146,7 @@ def test_online_data_migrations_in_stage_finish(repo: Path, name: str) -> None:
     """KOLLA_OSM once cinder-api, -scheduler and -volume run the new release; on site-a
     (with computes) after stage compute."""
     files = tree(repo, name)
-    job = doc(files, "stages/finish/jobs/cinder-db-finish-job.yaml")
-    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "db-finish"
-    pod = job["spec"]["template"]["spec"]
-    assert "initContainers" not in pod  # the database exists by then: no db-init
-    [step] = pod["containers"]
+    _pod, step = finish_step(files, "cinder")
     assert (step["name"], step["image"]) == ("online-data-migrations", "kolla/cinder-api")
     env = {e["name"]: e.get("value") for e in step["env"]}
     assert env == {"KOLLA_CONFIG_STRATEGY": "COPY_ALWAYS", "KOLLA_OSM": ""}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_repo
-from helpers import assert_finish_after_compute, doc, tree, write
+from helpers import assert_finish_after_compute, doc, finish_step, tree, write
 from kkc import kustomize
 from kkc.generate import WAVE
 from kkc.jobs import JOB_REPLACE
@@ -63,11 +63,7 @@ def test_db_finish_contracts_in_stage_finish_after_compute(
     repo: Path, trees: dict, name: str
 ) -> None:
     files = trees[name]
-    job = doc(files, "stages/finish/jobs/keystone-db-finish-job.yaml")
-    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "db-finish"
-    pod = job["spec"]["template"]["spec"]
-    assert "initContainers" not in pod  # the database exists by then: no db-init
-    [contract] = pod["containers"]
+    pod, contract = finish_step(files, "keystone")
     assert (contract["name"], contract["image"]) == ("db-contract", "kolla/keystone")
     assert env(contract) == {"KOLLA_CONFIG_STRATEGY": "COPY_ALWAYS", "KOLLA_FINISH_UPGRADE": ""}
     assert {v["name"]: v.get("configMap", v.get("secret")) for v in pod["volumes"]} == {

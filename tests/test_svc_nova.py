@@ -14,6 +14,7 @@ from helpers import (
     add_site,
     assert_finish_after_compute,
     doc,
+    finish_step,
     ini,
     minimal,
     service_output,
@@ -101,11 +102,7 @@ def test_online_data_migrations_in_stage_finish_after_compute(repo: Path) -> Non
     """As kolla-ansible's upgrade: KOLLA_OSM once the conductors and computes run the new
     release, with the nova-conductor image; every cell (no --local_cell), and nowhere else."""
     files = tree(repo, "nova-a")
-    job = doc(files, "stages/finish/jobs/nova-db-finish-job.yaml")
-    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "db-finish"
-    pod = job["spec"]["template"]["spec"]
-    assert "initContainers" not in pod  # the databases exist by then: no db-init
-    [step] = pod["containers"]
+    _pod, step = finish_step(files, "nova")
     assert (step["name"], step["image"]) == ("online-data-migrations", "kolla/nova-conductor")
     assert {"name": "KOLLA_SKIP_EXTEND_START", "value": ""} in step["env"]
     cfg = json.loads(files["stages/finish/config/nova-online-migrations-kolla/config.json"])

@@ -15,6 +15,7 @@ from helpers import (
     assert_finish_after_compute,
     bring_up_order,
     doc,
+    finish_step,
     ini,
     minimal,
     service_output,
@@ -64,11 +65,7 @@ def test_online_data_migrations_in_stage_finish(repo: Path, name: str) -> None:
     """KOLLA_OSM once placement-api runs the new release; on site-a (with computes) after
     stage compute."""
     files = tree(repo, name)
-    job = doc(files, "stages/finish/jobs/placement-db-finish-job.yaml")
-    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "db-finish"
-    pod = job["spec"]["template"]["spec"]
-    assert "initContainers" not in pod  # the database exists by then: no db-init
-    [step] = pod["containers"]
+    _pod, step = finish_step(files, "placement")
     assert (step["name"], step["image"]) == ("online-data-migrations", "kolla/placement-api")
     env = {e["name"]: e.get("value") for e in step["env"]}
     assert env == {"KOLLA_CONFIG_STRATEGY": "COPY_ALWAYS", "KOLLA_OSM": ""}
