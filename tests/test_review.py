@@ -130,7 +130,9 @@ def test_diff_all_shows_a_removed_site_and_against_an_older_revision(site_repo: 
 def test_diff_unknown_revision_is_a_usage_error(site_repo: Path, kkc) -> None:
     result = kkc(site_repo, "diff", "site-a", "--against", "no-such-branch")
     assert result.exit_code == 2
-    assert result.stderr == "no-such-branch: no such git revision\n"
+    assert result.stderr == (
+        "<command line>:1:1: KKC170 --against no-such-branch: no such git revision\n"
+    )
 
 
 def test_diff_outside_git_is_an_environment_problem(tmp_path: Path, kkc) -> None:
@@ -307,6 +309,76 @@ def test_check_unbuilt_and_orphaned_sites(site_repo: Path, kkc) -> None:
     )
     # a named site: no orphan search
     assert kkc(site_repo, "check", "site-b").exit_code == 0
+
+
+ES_PATCH = """\
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata:
+  name: keystone-secrets
+spec:
+  bogusField: 1
+"""
+NOT_VALIDATED = "warning: external-secrets.io/v1 ExternalSecret objects not validated"
+
+
+def test_check_without_crds_is_refused_unless_told(site_repo: Path, kkc) -> None:
+    built(kkc, site_repo, "site-a")
+    result = kkc(site_repo, "check", "site-a", crd=False)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "<command line>:1:1: KKC172 kkc check cannot validate custom resources "
+        "(ExternalSecret, Application, ...) without their CRDs: set KKC_CRD_DIR or pass "
+        "--crd-dir DIR (the CRDs of the controllers' release manifests), or pass "
+        "--no-require-crds\n"
+    )
+    # opted out: passes, and says on stderr what it could not validate
+    result = kkc(site_repo, "check", "site-a", "--no-require-crds", crd=False)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "site-a: deploy/site-a/ up to date and valid\n"
+    lines = result.stderr.splitlines()
+    assert any(line.startswith(NOT_VALIDATED) for line in lines), lines
+    assert all(line.startswith("warning: ") for line in lines)
+
+
+def test_check_finds_an_external_secret_a_site_patch_broke(site_repo: Path, kkc, crd_dir) -> None:
+    write(site_repo, "sites/site-a/patches/es.yaml", ES_PATCH)
+    # built and committed where no CRDs were at hand: the build only warned
+    result = kkc(site_repo, "build", "site-a", "--commit", crd=False)
+    assert result.exit_code == 0, result.output
+    assert NOT_VALIDATED in result.stderr
+    result = kkc(site_repo, "check", "site-a")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "deploy/site-a/kustomization.yaml:1:1: KKC302 ExternalSecret/keystone-secrets: spec: "
+        "Additional properties are not allowed ('bogusField' was unexpected)\n"
+    )
+    assert result.stderr == "kkc check: 1 problem in site-a\n"
+
+
+@pytest.mark.parametrize("command", ["check", "build", "diff"])
+def test_a_missing_crd_directory_is_one_usage_error(
+    site_repo: Path, kkc, tmp_path: Path, command: str
+) -> None:
+    before = snapshot(site_repo)
+    missing = tmp_path / "no-crds"
+    result = kkc(site_repo, command, "site-a", "--crd-dir", str(missing))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"<command line>:1:1: KKC171 CRD directory {missing} (--crd-dir or KKC_CRD_DIR) "
+        "does not exist or is not a directory\n"
+    )
+    missing.mkdir()
+    write(missing, "notes.yaml", "just: notes\n")
+    result = kkc(site_repo, command, "site-a", "--crd-dir", str(missing))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"<command line>:1:1: KKC171 CRD directory {missing} (--crd-dir or KKC_CRD_DIR) "
+        "has no CustomResourceDefinition (in *.yaml or *.yml files)\n"
+    )
+    assert snapshot(site_repo) == before
 
 
 def test_check_bad_input_is_exit_2(site_repo: Path, kkc) -> None:

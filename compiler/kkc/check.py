@@ -20,12 +20,14 @@ from .site import Site
 class SiteCheck:
     site: str
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # of the render, as `kkc build` prints
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "site": self.site,
             "ok": not self.problems,
             "problems": [p.as_dict() for p in self.problems],
+            "warnings": self.warnings,
         }
 
 
@@ -70,6 +72,7 @@ def check_site(root: Path, site: Site, crd_dir: str | None) -> SiteCheck:
     result = SiteCheck(site.name)
     try:
         rendered = render(root, site, crd_dir)
+        result.warnings = rendered.warnings
     except OutputInvalid as exc:
         result.problems += exc.problems
         rendered = None

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__, build, check, diff, gitops, kustomize, validate
-from .errors import DifferenceFound, KkcError, UsageError
+from .errors import DifferenceFound, KkcError, UsageError, command_line_error
 from .site import find_root, list_sites, load_site
 from .yamlio import dump
 
@@ -61,11 +61,16 @@ RootOpt = Annotated[
         file_okay=False,
     ),
 ]
+def _crd_dir(value: str | None) -> str | None:
+    return validate.check_crd_dir(value)  # before any work: KKC171, exit 2
+
+
 CrdOpt = Annotated[
     str | None,
     typer.Option(
         "--crd-dir",
         envvar=validate.CRD_DIR_ENV,
+        callback=_crd_dir,
         help="Directory of CRD YAML files to validate custom resources "
         "(ExternalSecret, ...) against. Env: KKC_CRD_DIR.",
     ),
@@ -446,6 +451,15 @@ def diff_cmd(
 def check_cmd(
     sites: SitesArg = None,
     all_sites: AllOpt = False,
+    require_crds: Annotated[
+        bool,
+        typer.Option(
+            "--require-crds/--no-require-crds",
+            help="Refuse to run (KKC172, exit 2) without a CRD directory, as custom "
+            "resources could not be validated. --no-require-crds checks them without "
+            "their schemas (a warning per kind).",
+        ),
+    ] = True,
     crd_dir: CrdOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
@@ -455,13 +469,23 @@ def check_cmd(
 
     One line per problem, naming the site and file: stale, missing or obsolete files
     (KKC327), hand edits (KKC328), files kkc does not own (KKC329), sites never built or
-    output of removed sites (KKC330), and invalid output (KKC300-KKC310). Invalid site
-    definitions are exit 2 as everywhere.
+    output of removed sites (KKC330), and invalid output (KKC300-KKC310). Warnings of the
+    render go to stderr. Invalid site definitions are exit 2 as everywhere, and so is a
+    missing CRD directory (--crd-dir / KKC_CRD_DIR) unless --no-require-crds is given.
 
     Example: kkc check --all"""
+    if require_crds and crd_dir is None:
+        raise command_line_error(
+            "KKC172",
+            "kkc check cannot validate custom resources (ExternalSecret, Application, ...) "
+            f"without their CRDs: set {validate.CRD_DIR_ENV} or pass --crd-dir DIR (the CRDs "
+            "of the controllers' release manifests), or pass --no-require-crds",
+        )
     base = _root(root)
     chosen = build.load_sites(base, sites or [], all_sites or not sites)
     results = check.check_sites(base, chosen, crd_dir=crd_dir, all_sites=all_sites or not sites)
+    for warning in dict.fromkeys(w for r in results for w in r.warnings):
+        typer.echo(warning, err=True)
     failed = [r for r in results if r.problems]
     if output is Output.json:
         _json([r.as_dict() for r in results])

@@ -12,7 +12,7 @@ import git
 from git import Blob, IndexFile, Repo
 from git.objects.commit import Commit
 
-from .errors import EnvironmentProblem, UsageError
+from .errors import EnvironmentProblem, command_line_error
 
 
 def open_repo(path: Path, hint: str = "run `git init` or drop --commit") -> Repo:
@@ -100,14 +100,15 @@ def commit_paths(repo: Repo, paths: list[Path], removed: list[Path], message: st
         raise EnvironmentProblem(f"git commit failed: {exc}") from None
 
 
-def resolve(repo: Repo, rev: str) -> Commit | None:
-    """The commit ``rev`` names; None for HEAD of a repository without commits."""
+def resolve(repo: Repo, rev: str, option: str = "--against", where: str = "") -> Commit | None:
+    """The commit ``rev`` (given as ``option``) names; None for HEAD of a repository without
+    commits. ``where`` names the repository in the message, if it is not the site repository."""
     if rev == "HEAD" and not repo.head.is_valid():
         return None
     try:
         return repo.commit(rev)
     except (git.BadName, git.BadObject, ValueError):
-        raise UsageError(f"{rev}: no such git revision") from None
+        raise command_line_error("KKC170", f"{option} {rev}: no such git revision{where}") from None
 
 
 def materialise(repo: Repo, commit: Commit | None, paths: list[Path], dest: Path) -> list[Path]:
