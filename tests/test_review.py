@@ -226,6 +226,46 @@ def test_markdown_fence_is_longer_than_any_backticks_in_the_diff() -> None:
     assert "`````diff\n" in report and "against `HEAD (no commits)`" in report
 
 
+def _configmaps(*names: str) -> str:
+    return "".join(
+        f"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {n}}}\ndata: {{a: '{n * 20}'}}\n"
+        for n in names
+    )
+
+
+def test_markdown_max_bytes_drops_whole_diff_blocks_from_the_end() -> None:
+    sites = [
+        SiteDiff("s1", "HEAD", None, compare("", _configmaps("a", "b"))),
+        SiteDiff("s2", "HEAD", None, compare("", _configmaps("c"))),
+    ]
+    full = markdown_report(sites)
+    blocks = full.count("<details>")
+    assert blocks == 3
+    size = len(full.encode())  # bytes, not characters: the tables have "—"
+    assert markdown_report(sites, size) == full  # fits: unchanged, no note
+    # one byte too few: the last block (s2's ConfigMap c) goes, the tables stay
+    cut = markdown_report(sites, size - 1)
+    assert len(cut.encode()) <= size - 1
+    assert cut == (
+        full[: full.index("<details><summary>added <code>ConfigMap/c")]
+        + "_1 object diff omitted to keep this under the size limit; "
+        "`kkc diff` prints them all._\n"
+    )
+    assert "| added | ConfigMap | — | `c` |" in cut
+    # a limit only the tables fit: every block goes, and the count says so
+    tiny = markdown_report(sites, 1)
+    assert tiny == re.sub(r"(?s)<details>.*?</details>\n\n", "", full) + (
+        "_3 object diffs omitted to keep this under the size limit; `kkc diff` prints them all._\n"
+    )
+    assert "| added | ConfigMap | — | `a` |" in tiny
+
+
+def test_max_bytes_needs_markdown(site_repo: Path, kkc) -> None:
+    result = kkc(site_repo, "diff", "site-a", "--max-bytes", "100")
+    assert result.exit_code == 2
+    assert result.stderr == "--max-bytes needs --format markdown\n"
+
+
 # ---- kkc check ------------------------------------------------------------------------------
 
 REBUILD = "run `kkc build site-a` and commit the result"
@@ -426,3 +466,20 @@ def test_example_ci_uses_existing_commands(workflow: str) -> None:
     assert {c[1] for c in calls} >= {"check", "diff", "build"}
     for words in calls:
         _check_invocation([w for w in words if not w.startswith(("$", '"'))])
+
+
+@pytest.mark.parametrize("workflow", ["github-actions.yml", "gitlab-ci.yml"])
+def test_example_ci_posts_the_diff_first_within_the_size_limit(workflow: str) -> None:
+    text = (PROJECT / "examples" / "ci" / workflow).read_text()
+    doc = yaml.safe_load(text)
+    env = doc.get("env") or doc.get("variables")
+    assert env["KKC_CRD_DIR"]  # set, not commented out: kkc check needs the CRDs
+    assert "release manifests" in text  # and the comment says where they come from
+    lines = text.splitlines()
+    first_diff = next(i for i, line in enumerate(lines) if "kkc diff " in line)
+    first_check = next(i for i, line in enumerate(lines) if "kkc check " in line)
+    assert first_diff < first_check  # a stale PR still gets its diff
+    assert "head -c" not in text  # kkc cuts at whole object diffs, never inside a fence
+    for line in lines:
+        if "--format markdown" in line:
+            assert re.search(r"--max-bytes \d+", line), line

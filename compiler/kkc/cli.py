@@ -61,6 +61,8 @@ RootOpt = Annotated[
         file_okay=False,
     ),
 ]
+
+
 def _crd_dir(value: str | None) -> str | None:
     return validate.check_crd_dir(value)  # before any work: KKC171, exit 2
 
@@ -420,6 +422,16 @@ def diff_cmd(
             "json (the same as data).",
         ),
     ] = Format.text,
+    max_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-bytes",
+            metavar="N",
+            min=1,
+            help="With --format markdown: at most N bytes. Whole per-object diff blocks are "
+            "left out from the end, and a last line says how many (the tables stay).",
+        ),
+    ] = None,
     crd_dir: CrdOpt = None,
     root: RootOpt = None,
 ) -> None:
@@ -432,17 +444,17 @@ def diff_cmd(
     `<masked: changed>` where the value differs. Exit 1 when anything differs, 0 when not.
 
     Examples: kkc diff site-a ; kkc diff --against origin/main --format markdown"""
+    if max_bytes is not None and fmt is not Format.markdown:
+        raise UsageError("--max-bytes needs --format markdown")
     base = _root(root)
     chosen = build.load_sites(base, sites or [], all_sites or not sites)
     results = diff.diff_sites(
         base, chosen, against=against, crd_dir=crd_dir, gone=all_sites or not sites
     )
-    report = {
-        Format.text: diff.text_report,
-        Format.markdown: diff.markdown_report,
-        Format.json: diff.json_report,
-    }[fmt]
-    sys.stdout.write(report(results))
+    if fmt is Format.markdown:
+        sys.stdout.write(diff.markdown_report(results, max_bytes))
+    else:
+        sys.stdout.write((diff.json_report if fmt is Format.json else diff.text_report)(results))
     if any(r.objects for r in results):
         raise DifferenceFound()
 

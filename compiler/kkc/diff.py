@@ -253,30 +253,53 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def markdown_report(diffs: list[SiteDiff]) -> str:
-    """A summary table per site and a collapsible diff per object, for a PR comment."""
-    out = []
+def markdown_report(diffs: list[SiteDiff], max_bytes: int | None = None) -> str:
+    """A summary table per site and a collapsible diff per object, for a PR comment.
+
+    With ``max_bytes``, whole per-object diff blocks are dropped from the end until the
+    report (with a note saying how many were left out) fits; the tables always stay."""
+    parts: list[tuple[bool, str]] = []  # (is an object's diff block, text)
     for d in diffs:
         if not d.objects:
-            out.append(f"### `{d.site}`: no changes against `{_against(d)}`\n\n")
+            parts.append((False, f"### `{d.site}`: no changes against `{_against(d)}`\n\n"))
             continue
-        out.append(f"### `{d.site}`: {_summary(d)} against `{_against(d)}`\n\n")
-        out.append("| change | kind | namespace | name |\n| --- | --- | --- | --- |\n")
+        head = [f"### `{d.site}`: {_summary(d)} against `{_against(d)}`\n\n"]
+        head.append("| change | kind | namespace | name |\n| --- | --- | --- | --- |\n")
         for o in d.objects:
             name = f"`{o.stem}`"
             if o.previous_name:
                 name += f" (`{o.previous_name}` → `{o.name}`)"
-            out.append(f"| {o.change} | {o.kind} | {o.namespace or '—'} | {name} |\n")
-        out.append("\n")
+            head.append(f"| {o.change} | {o.kind} | {o.namespace or '—'} | {name} |\n")
+        parts.append((False, "".join(head) + "\n"))
         for o in d.objects:
             if not o.diff:
                 continue
             fence = _fence(o.diff)
-            out.append(
-                f"<details><summary>{o.change} <code>{html.escape(o.label())}</code></summary>"
-                f"\n\n{fence}diff\n{o.diff}{fence}\n\n</details>\n\n"
+            parts.append(
+                (
+                    True,
+                    f"<details><summary>{o.change} <code>{html.escape(o.label())}</code>"
+                    f"</summary>\n\n{fence}diff\n{o.diff}{fence}\n\n</details>\n\n",
+                )
             )
-    return "".join(out)
+    size = sum(len(text.encode()) for _, text in parts)
+    omitted = 0
+    while max_bytes is not None and size + len(_omitted(omitted).encode()) > max_bytes:
+        last = max((i for i, (block, _) in enumerate(parts) if block), default=None)
+        if last is None:
+            break  # only the tables are left: they stay
+        size -= len(parts.pop(last)[1].encode())
+        omitted += 1
+    return "".join(text for _, text in parts) + _omitted(omitted)
+
+
+def _omitted(count: int) -> str:
+    if not count:
+        return ""
+    return (
+        f"_{count} object diff{'s' if count > 1 else ''} omitted to keep this under the size "
+        "limit; `kkc diff` prints them all._\n"
+    )
 
 
 def json_report(diffs: list[SiteDiff]) -> str:
