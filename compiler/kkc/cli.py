@@ -83,6 +83,26 @@ SitesArg = Annotated[
     list[str] | None,
     typer.Argument(help="Sites (default: every site under sites/).", show_default=False),
 ]
+ReviewRepoOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--repo",
+        metavar="PATH",
+        file_okay=False,
+        help="The output lives in this separate deploy repository (`kkc build --repo PATH`): "
+        "read its committed deploy/SITE/ and base/ and overlays/ copies, and render the "
+        "sites as `kkc build --repo` does.",
+    ),
+]
+ReviewBranchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--branch",
+        metavar="NAME",
+        help="With --repo: read the head of this branch of the deploy repository (the local "
+        "branch, else origin/NAME; nothing is checked out). Default: its HEAD.",
+    ),
+]
 AllOpt = Annotated[
     bool,
     typer.Option("--all", help="Every site under sites/ (the default when no site is named)."),
@@ -394,6 +414,11 @@ def bootstrap_cmd(
     sys.stdout.write(text.decode())
 
 
+def _review_repo(repo: Path | None, branch: str | None) -> None:
+    if branch and repo is None:
+        raise UsageError("--branch needs --repo (the branch of the deploy repository to read)")
+
+
 class Format(StrEnum):
     text = "text"
     markdown = "markdown"
@@ -405,14 +430,16 @@ def diff_cmd(
     sites: SitesArg = None,
     all_sites: AllOpt = False,
     against: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--against",
             metavar="REV",
             help="Compare with the output committed at this git revision "
-            "(a commit, branch or tag; in CI: the PR's base commit).",
+            "(a commit, branch or tag; in CI: the PR's base commit); with --repo, a "
+            "revision of the deploy repository. Default: HEAD.",
+            show_default=False,
         ),
-    ] = "HEAD",
+    ] = None,
     fmt: Annotated[
         Format,
         typer.Option(
@@ -432,6 +459,8 @@ def diff_cmd(
             "left out from the end, and a last line says how many (the tables stay).",
         ),
     ] = None,
+    repo: ReviewRepoOpt = None,
+    branch: ReviewBranchOpt = None,
     crd_dir: CrdOpt = None,
     root: RootOpt = None,
 ) -> None:
@@ -443,13 +472,26 @@ def diff_cmd(
     changed is shown as a change. Secret values are never shown: `<masked>`, or
     `<masked: changed>` where the value differs. Exit 1 when anything differs, 0 when not.
 
-    Examples: kkc diff site-a ; kkc diff --against origin/main --format markdown"""
+    With --repo PATH, the output committed in that deploy repository is compared: at REV
+    of it, or at the head of --branch NAME.
+
+    Examples: kkc diff site-a ; kkc diff --against origin/main --format markdown ;
+    kkc diff --repo ../deploy-repo --branch main"""
     if max_bytes is not None and fmt is not Format.markdown:
         raise UsageError("--max-bytes needs --format markdown")
+    _review_repo(repo, branch)
+    if branch and against:
+        raise UsageError("--against and --branch both name the revision to compare with")
     base = _root(root)
     chosen = build.load_sites(base, sites or [], all_sites or not sites)
     results = diff.diff_sites(
-        base, chosen, against=against, crd_dir=crd_dir, gone=all_sites or not sites
+        base,
+        chosen,
+        against=against or "HEAD",
+        crd_dir=crd_dir,
+        gone=all_sites or not sites,
+        repo=repo,
+        branch=branch,
     )
     if fmt is Format.markdown:
         sys.stdout.write(diff.markdown_report(results, max_bytes))
@@ -472,6 +514,8 @@ def check_cmd(
             "their schemas (a warning per kind).",
         ),
     ] = True,
+    repo: ReviewRepoOpt = None,
+    branch: ReviewBranchOpt = None,
     crd_dir: CrdOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
@@ -485,7 +529,12 @@ def check_cmd(
     render go to stderr. Invalid site definitions are exit 2 as everywhere, and so is a
     missing CRD directory (--crd-dir / KKC_CRD_DIR) unless --no-require-crds is given.
 
-    Example: kkc check --all"""
+    With --repo PATH, checks the output committed in that deploy repository (at the head
+    of --branch NAME, default its HEAD) against what `kkc build --repo PATH [--branch NAME]`
+    produces now, including the base/ and overlays/ copies the sites use.
+
+    Examples: kkc check --all ; kkc check --repo ../deploy-repo --branch main"""
+    _review_repo(repo, branch)
     if require_crds and crd_dir is None:
         raise command_line_error(
             "KKC172",
@@ -495,7 +544,9 @@ def check_cmd(
         )
     base = _root(root)
     chosen = build.load_sites(base, sites or [], all_sites or not sites)
-    results = check.check_sites(base, chosen, crd_dir=crd_dir, all_sites=all_sites or not sites)
+    results = check.check_sites(
+        base, chosen, crd_dir=crd_dir, all_sites=all_sites or not sites, repo=repo, branch=branch
+    )
     for warning in dict.fromkeys(w for r in results for w in r.warnings):
         typer.echo(warning, err=True)
     failed = [r for r in results if r.problems]
@@ -507,7 +558,7 @@ def check_cmd(
                 for p in r.problems:
                     typer.echo(str(p))
             else:
-                typer.echo(f"{r.site}: deploy/{r.site}/ up to date and valid")
+                typer.echo(f"{r.site}: {r.output} up to date and valid")
     if failed:
         count = sum(len(r.problems) for r in failed)
         raise DifferenceFound(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import gitrepo, kustomize
+from . import build, gitrepo, kustomize
 from .build import object_key, render
 from .site import Site
 from .yamlio import dump, load_stream
@@ -193,33 +193,55 @@ def diff_sites(
     against: str = "HEAD",
     crd_dir: str | None,
     gone: bool = False,
+    repo: Path | None = None,
+    branch: str | None = None,
 ) -> list[SiteDiff]:
     """Each site rendered now against its committed output at ``against``.
 
     With ``gone``, sites whose output exists at ``against`` but that have no site definition
-    any more are included too (every object removed)."""
-    repo = gitrepo.open_repo(root, "kkc diff compares with committed output")
-    commit = gitrepo.resolve(repo, against)
-    deploy = root / "deploy"
+    any more are included too (every object removed). With ``repo``, the committed output is
+    that deploy repository's (`kkc build --repo`), at ``against`` or the head of ``branch``
+    there, and the sites are rendered as `kkc build --repo` renders them."""
+    if repo is None:
+        git_repo = gitrepo.open_repo(root, "kkc diff compares with committed output")
+        commit = gitrepo.resolve(git_repo, against)
+        top_dir = root
+
+        def after(site: Site) -> str:
+            return render(root, site, crd_dir).manifests
+
+    else:
+        git_repo, top_dir = build.open_deploy_repo(root, repo)
+        where = f" in deploy repository {repo}"
+        if branch:
+            commit, against = gitrepo.branch_head(git_repo, branch, where), branch
+        else:
+            commit = gitrepo.resolve(git_repo, against, where=where)
+        prov = build.repo_provenance(root, branch)
+
+        def after(site: Site) -> str:
+            return build.render_for_repo(root, site, prov, crd_dir)[0].manifests
+
+    deploy = top_dir / "deploy"
     names = [s.name for s in sites]
     extra = (
-        [n for n in gitrepo.subdirectories(repo, commit, deploy) if n not in names] if gone else []
+        [n for n in gitrepo.subdirectories(git_repo, commit, deploy) if n not in names]
+        if gone
+        else []
     )
     results = []
     with tempfile.TemporaryDirectory(prefix="kkc-diff-") as tmp:
-        wanted = [deploy / n for n in [*names, *extra]] + [root / "base", root / "overlays"]
-        found = set(gitrepo.materialise(repo, commit, wanted, Path(tmp)))
-        top = Path(repo.working_tree_dir or root).resolve()
+        wanted = [deploy / n for n in [*names, *extra]] + [top_dir / "base", top_dir / "overlays"]
+        found = set(gitrepo.materialise(git_repo, commit, wanted, Path(tmp)))
+        top = Path(git_repo.working_tree_dir or root).resolve()
         for name, site in [*((s.name, s) for s in sites), *((n, None) for n in extra)]:
             site_dir = deploy / name
             before = ""
             if site_dir in found:
                 staged = Path(tmp) / site_dir.resolve().relative_to(top)
                 before = kustomize.build(staged, f"{against}:deploy/{name}/kustomization.yaml")
-            after = render(root, site, crd_dir).manifests if site is not None else ""
-            results.append(
-                SiteDiff(name, against, commit.hexsha if commit else None, compare(before, after))
-            )
+            objects = compare(before, after(site) if site is not None else "")
+            results.append(SiteDiff(name, against, commit.hexsha if commit else None, objects))
     return results
 
 

@@ -139,6 +139,33 @@ def materialise(repo: Repo, commit: Commit | None, paths: list[Path], dest: Path
     return found
 
 
+def branch_head(repo: Repo, name: str, where: str = "") -> Commit:
+    """The head of branch ``name``: the local branch, else origin/<name> (as in a fresh
+    clone). ``where`` names the repository in the message."""
+    for ref in (f"refs/heads/{name}", f"refs/remotes/origin/{name}"):
+        try:
+            return repo.commit(ref)
+        except (git.BadName, git.BadObject, ValueError):
+            continue
+    raise command_line_error("KKC170", f"--branch {name}: no such branch{where}")
+
+
+def files_at(repo: Repo, commit: Commit | None, rel: str) -> dict[str, bytes]:
+    """The files under ``rel`` (a path relative to the repository top) in ``commit``, as
+    {path relative to ``rel``: bytes}; a symbolic link as its target. Empty when missing."""
+    try:
+        entry = commit.tree / rel if commit is not None else None
+    except KeyError:
+        return {}
+    if entry is None or entry.type != "tree":
+        return {}
+    return {
+        item.path[len(rel) + 1 :]: item.data_stream.read()
+        for item in entry.traverse()  # type: ignore[union-attr]
+        if item.type == "blob"  # type: ignore[union-attr]
+    }
+
+
 def subdirectories(repo: Repo, commit: Commit | None, path: Path) -> list[str]:
     """Names of the directories directly under ``path`` in ``commit``."""
     try:
