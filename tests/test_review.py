@@ -16,6 +16,7 @@ import yaml
 
 from conftest import PROJECT, snapshot
 from helpers import set_keystone_replicas, write
+from kkc import kustomize
 from kkc.cli import app
 from kkc.diff import (
     MASK,
@@ -419,6 +420,32 @@ def test_a_missing_crd_directory_is_one_usage_error(
         "has no CustomResourceDefinition (in *.yaml or *.yml files)\n"
     )
     assert snapshot(site_repo) == before
+
+
+def test_kustomize_failure_is_one_line_without_klog_or_temp_paths(site_repo: Path, kkc) -> None:
+    shutil.rmtree(site_repo / "base" / "memcached")
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 3
+    [line] = result.stderr.splitlines()
+    prefix = "deploy/site-a/kustomization.yaml:1:1: KKC300 kustomize build failed: "
+    assert line.startswith(prefix), line
+    assert "base/memcached/infra" in line
+    assert ".kkc-tmp-" not in line and str(site_repo) not in line
+    assert not re.search(r"[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+", line), line
+    assert not (site_repo / "deploy").exists()
+
+
+def test_kustomize_error_detail_drops_klog_and_names_the_site_directory(tmp_path: Path) -> None:
+    staged = tmp_path / "deploy" / ".kkc-tmp-site-a.x1_y"
+    stderr = (
+        'E1201 17:07:12.123456    2663 run.go:72] "command failed" err="accumulating resources: '
+        f"'{staged}/stages/infra': evalsymlink failure on '{tmp_path}/base/nope' : lstat "
+        f'{tmp_path}/base/nope: no such file or directory"\n'
+    )
+    assert kustomize._detail(stderr, staged, "deploy/site-a/kustomization.yaml") == (
+        "accumulating resources: 'deploy/site-a/stages/infra': evalsymlink failure on "
+        "'base/nope' : lstat base/nope: no such file or directory"
+    )
 
 
 def test_check_bad_input_is_exit_2(site_repo: Path, kkc) -> None:
