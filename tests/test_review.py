@@ -16,6 +16,7 @@ import yaml
 
 from conftest import PROJECT, snapshot
 from helpers import set_keystone_replicas, write
+from kkc import kustomize
 from kkc.cli import app
 from kkc.diff import (
     MASK,
@@ -130,7 +131,9 @@ def test_diff_all_shows_a_removed_site_and_against_an_older_revision(site_repo: 
 def test_diff_unknown_revision_is_a_usage_error(site_repo: Path, kkc) -> None:
     result = kkc(site_repo, "diff", "site-a", "--against", "no-such-branch")
     assert result.exit_code == 2
-    assert result.stderr == "no-such-branch: no such git revision\n"
+    assert result.stderr == (
+        "<command line>:1:1: KKC170 --against no-such-branch: no such git revision\n"
+    )
 
 
 def test_diff_outside_git_is_an_environment_problem(tmp_path: Path, kkc) -> None:
@@ -224,6 +227,46 @@ def test_markdown_fence_is_longer_than_any_backticks_in_the_diff() -> None:
     assert "`````diff\n" in report and "against `HEAD (no commits)`" in report
 
 
+def _configmaps(*names: str) -> str:
+    return "".join(
+        f"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {n}}}\ndata: {{a: '{n * 20}'}}\n"
+        for n in names
+    )
+
+
+def test_markdown_max_bytes_drops_whole_diff_blocks_from_the_end() -> None:
+    sites = [
+        SiteDiff("s1", "HEAD", None, compare("", _configmaps("a", "b"))),
+        SiteDiff("s2", "HEAD", None, compare("", _configmaps("c"))),
+    ]
+    full = markdown_report(sites)
+    blocks = full.count("<details>")
+    assert blocks == 3
+    size = len(full.encode())  # bytes, not characters: the tables have "—"
+    assert markdown_report(sites, size) == full  # fits: unchanged, no note
+    # one byte too few: the last block (s2's ConfigMap c) goes, the tables stay
+    cut = markdown_report(sites, size - 1)
+    assert len(cut.encode()) <= size - 1
+    assert cut == (
+        full[: full.index("<details><summary>added <code>ConfigMap/c")]
+        + "_1 object diff omitted to keep this under the size limit; "
+        "`kkc diff` prints them all._\n"
+    )
+    assert "| added | ConfigMap | — | `c` |" in cut
+    # a limit only the tables fit: every block goes, and the count says so
+    tiny = markdown_report(sites, 1)
+    assert tiny == re.sub(r"(?s)<details>.*?</details>\n\n", "", full) + (
+        "_3 object diffs omitted to keep this under the size limit; `kkc diff` prints them all._\n"
+    )
+    assert "| added | ConfigMap | — | `a` |" in tiny
+
+
+def test_max_bytes_needs_markdown(site_repo: Path, kkc) -> None:
+    result = kkc(site_repo, "diff", "site-a", "--max-bytes", "100")
+    assert result.exit_code == 2
+    assert result.stderr == "--max-bytes needs --format markdown\n"
+
+
 # ---- kkc check ------------------------------------------------------------------------------
 
 REBUILD = "run `kkc build site-a` and commit the result"
@@ -309,6 +352,102 @@ def test_check_unbuilt_and_orphaned_sites(site_repo: Path, kkc) -> None:
     assert kkc(site_repo, "check", "site-b").exit_code == 0
 
 
+ES_PATCH = """\
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata:
+  name: keystone-secrets
+spec:
+  bogusField: 1
+"""
+NOT_VALIDATED = "warning: external-secrets.io/v1 ExternalSecret objects not validated"
+
+
+def test_check_without_crds_is_refused_unless_told(site_repo: Path, kkc) -> None:
+    built(kkc, site_repo, "site-a")
+    result = kkc(site_repo, "check", "site-a", crd=False)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "<command line>:1:1: KKC172 kkc check cannot validate custom resources "
+        "(ExternalSecret, Application, ...) without their CRDs: set KKC_CRD_DIR or pass "
+        "--crd-dir DIR (the CRDs of the controllers' release manifests), or pass "
+        "--no-require-crds\n"
+    )
+    # opted out: passes, and says on stderr what it could not validate
+    result = kkc(site_repo, "check", "site-a", "--no-require-crds", crd=False)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "site-a: deploy/site-a/ up to date and valid\n"
+    lines = result.stderr.splitlines()
+    assert any(line.startswith(NOT_VALIDATED) for line in lines), lines
+    assert all(line.startswith("warning: ") for line in lines)
+
+
+def test_check_finds_an_external_secret_a_site_patch_broke(site_repo: Path, kkc, crd_dir) -> None:
+    write(site_repo, "sites/site-a/patches/es.yaml", ES_PATCH)
+    # built and committed where no CRDs were at hand: the build only warned
+    result = kkc(site_repo, "build", "site-a", "--commit", crd=False)
+    assert result.exit_code == 0, result.output
+    assert NOT_VALIDATED in result.stderr
+    result = kkc(site_repo, "check", "site-a")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "deploy/site-a/kustomization.yaml:1:1: KKC302 ExternalSecret/keystone-secrets: spec: "
+        "Additional properties are not allowed ('bogusField' was unexpected)\n"
+    )
+    assert result.stderr == "kkc check: 1 problem in site-a\n"
+
+
+@pytest.mark.parametrize("command", ["check", "build", "diff"])
+def test_a_missing_crd_directory_is_one_usage_error(
+    site_repo: Path, kkc, tmp_path: Path, command: str
+) -> None:
+    before = snapshot(site_repo)
+    missing = tmp_path / "no-crds"
+    result = kkc(site_repo, command, "site-a", "--crd-dir", str(missing))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"<command line>:1:1: KKC171 CRD directory {missing} (--crd-dir or KKC_CRD_DIR) "
+        "does not exist or is not a directory\n"
+    )
+    missing.mkdir()
+    write(missing, "notes.yaml", "just: notes\n")
+    result = kkc(site_repo, command, "site-a", "--crd-dir", str(missing))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"<command line>:1:1: KKC171 CRD directory {missing} (--crd-dir or KKC_CRD_DIR) "
+        "has no CustomResourceDefinition (in *.yaml or *.yml files)\n"
+    )
+    assert snapshot(site_repo) == before
+
+
+def test_kustomize_failure_is_one_line_without_klog_or_temp_paths(site_repo: Path, kkc) -> None:
+    shutil.rmtree(site_repo / "base" / "memcached")
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 3
+    [line] = result.stderr.splitlines()
+    prefix = "deploy/site-a/kustomization.yaml:1:1: KKC300 kustomize build failed: "
+    assert line.startswith(prefix), line
+    assert "base/memcached/infra" in line
+    assert ".kkc-tmp-" not in line and str(site_repo) not in line
+    assert not re.search(r"[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+", line), line
+    assert not (site_repo / "deploy").exists()
+
+
+def test_kustomize_error_detail_drops_klog_and_names_the_site_directory(tmp_path: Path) -> None:
+    staged = tmp_path / "deploy" / ".kkc-tmp-site-a.x1_y"
+    stderr = (
+        'E1201 17:07:12.123456    2663 run.go:72] "command failed" err="accumulating resources: '
+        f"'{staged}/stages/infra': evalsymlink failure on '{tmp_path}/base/nope' : lstat "
+        f'{tmp_path}/base/nope: no such file or directory"\n'
+    )
+    assert kustomize._detail(stderr, staged, "deploy/site-a/kustomization.yaml") == (
+        "accumulating resources: 'deploy/site-a/stages/infra': evalsymlink failure on "
+        "'base/nope' : lstat base/nope: no such file or directory"
+    )
+
+
 def test_check_bad_input_is_exit_2(site_repo: Path, kkc) -> None:
     result = kkc(site_repo, "check", "no-such-site")
     assert result.exit_code == 2
@@ -354,3 +493,20 @@ def test_example_ci_uses_existing_commands(workflow: str) -> None:
     assert {c[1] for c in calls} >= {"check", "diff", "build"}
     for words in calls:
         _check_invocation([w for w in words if not w.startswith(("$", '"'))])
+
+
+@pytest.mark.parametrize("workflow", ["github-actions.yml", "gitlab-ci.yml"])
+def test_example_ci_posts_the_diff_first_within_the_size_limit(workflow: str) -> None:
+    text = (PROJECT / "examples" / "ci" / workflow).read_text()
+    doc = yaml.safe_load(text)
+    env = doc.get("env") or doc.get("variables")
+    assert env["KKC_CRD_DIR"]  # set, not commented out: kkc check needs the CRDs
+    assert "release manifests" in text  # and the comment says where they come from
+    lines = text.splitlines()
+    first_diff = next(i for i, line in enumerate(lines) if "kkc diff " in line)
+    first_check = next(i for i, line in enumerate(lines) if "kkc check " in line)
+    assert first_diff < first_check  # a stale PR still gets its diff
+    assert "head -c" not in text  # kkc cuts at whole object diffs, never inside a fence
+    for line in lines:
+        if "--format markdown" in line:
+            assert re.search(r"--max-bytes \d+", line), line

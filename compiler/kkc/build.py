@@ -400,6 +400,51 @@ def _repo_url_warning(site: Site, urls: list[str]) -> list[str]:
     ]
 
 
+def open_deploy_repo(root: Path, target: Path) -> tuple[Any, Path]:
+    """The deploy repository at ``target`` (the top of a git work tree that is not the site
+    repository) and its top directory."""
+    deploy_repo = gitrepo.open_work_tree(target)
+    top = Path(deploy_repo.working_tree_dir or target).resolve()
+    if gitrepo.work_tree_top(root) == top or root.resolve() == top:
+        raise UsageError(f"--repo {target} is the site repository itself; drop --repo")
+    return deploy_repo, top
+
+
+def repo_provenance(root: Path, branch: str | None) -> Provenance:
+    """The provenance of a tree built into a deploy repository from the site repository."""
+    url, source, dirty = gitrepo.source_info(root, ["sites", *deployrepo.SHARED_TOPS])
+    return Provenance(
+        kustomize=kustomize.find_engine().version,
+        deploy_repo=True,
+        source_url=url,
+        source_commit=source,
+        source_dirty=dirty,
+        branch=branch,
+    )
+
+
+def render_for_repo(
+    root: Path, site: Site, prov: Provenance, crd_dir: str | None
+) -> tuple[Rendered, dict[str, bytes]]:
+    """The site as `kkc build --repo` writes it, and the base/ and overlays/ copies it uses.
+
+    It is validated in a scratch copy of exactly what the deploy repository will hold for it,
+    which proves that it is self-contained."""
+    with _staged(root, site, prov) as (_unused, tree):
+        pass  # the tree, with the site's patches routed (built in the site repository)
+    copies = deployrepo.copies_for(root, {site.name: tree})
+    with tempfile.TemporaryDirectory(prefix="kkc-deploy-") as tmp:
+        scratch = Path(tmp)
+        for rel, data in copies.items():
+            deployrepo.write_file(scratch / rel, data)
+        site_dir = scratch / "deploy" / site.name
+        for rel, data in tree.items():
+            deployrepo.write_file(site_dir / rel, data)
+        manifests, objects, warnings = _render_in(site_dir, site, tree, crd_dir)
+    full = writer.full_tree(site.name, tree, objects)
+    return Rendered(site, full, manifests, objects, warnings), copies
+
+
 def build_into_repo(
     root: Path,
     sites: list[Site],
@@ -419,10 +464,7 @@ def build_into_repo(
     removed, and, with ``commit``, one commit for the copies and one per changed site. With
     ``prune`` (a build of every site), the kkc-owned output of sites that no longer exist is
     removed first (one commit each), and with it the copies only they used."""
-    deploy_repo = gitrepo.open_work_tree(target)
-    top = Path(deploy_repo.working_tree_dir or target).resolve()
-    if gitrepo.work_tree_top(root) == top or root.resolve() == top:
-        raise UsageError(f"--repo {target} is the site repository itself; drop --repo")
+    deploy_repo, top = open_deploy_repo(root, target)
     current = gitrepo.current_branch(deploy_repo)
     want = branch or current
     if want is None:
@@ -430,32 +472,16 @@ def build_into_repo(
             f"deploy repository {target} has a detached HEAD; pass --branch NAME"
         )
     owned_prefixes = [*(f"deploy/{s.name}" for s in sites), *_SHARED]
-    url, source, dirty = gitrepo.source_info(root, ["sites", *deployrepo.SHARED_TOPS])
-    prov = Provenance(
-        kustomize=kustomize.find_engine().version,
-        deploy_repo=True,
-        source_url=url,
-        source_commit=source,
-        source_dirty=dirty,
-        branch=branch,
-    )
+    prov = repo_provenance(root, branch)
+    source, url = prov.source_commit, prov.source_url
     trees: dict[str, dict[str, bytes]] = {}
     fulls: dict[str, dict[str, bytes]] = {}
     warnings: dict[str, list[str]] = {}
     for site in sites:
-        with _staged(root, site, prov) as (_unused, tree):
-            pass  # the tree, with the site's patches routed (built in the site repository)
-        copies = deployrepo.copies_for(root, {site.name: tree})
-        with tempfile.TemporaryDirectory(prefix="kkc-deploy-") as tmp:
-            scratch = Path(tmp)
-            for rel, data in copies.items():
-                deployrepo.write_file(scratch / rel, data)
-            site_dir = scratch / "deploy" / site.name
-            for rel, data in tree.items():
-                deployrepo.write_file(site_dir / rel, data)
-            _m, objects, warnings[site.name] = _render_in(site_dir, site, tree, crd_dir)
-        trees[site.name] = tree
-        fulls[site.name] = writer.full_tree(site.name, tree, objects)
+        rendered, _copies = render_for_repo(root, site, prov, crd_dir)
+        fulls[site.name] = rendered.tree
+        trees[site.name] = {k: v for k, v in rendered.tree.items() if k != writer.MANIFEST}
+        warnings[site.name] = rendered.warnings
     copies = deployrepo.copies_for(root, trees)
 
     if want != current:  # git refuses to switch over local changes it would overwrite

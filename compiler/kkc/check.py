@@ -2,16 +2,20 @@
 
 Each site is re-rendered and validated exactly as `kkc build` does (nothing is written), then
 compared byte for byte with deploy/<site>/. A passing check therefore means the committed
-output is the valid output of the current definitions, bases and overlays."""
+output is the valid output of the current definitions, bases and overlays. With a deploy
+repository (`kkc build --repo`), deploy/<site>/ and the base/ and overlays/ copies are read
+from its branch head, and the site is rendered as `kkc build --repo` renders it."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import writer
-from .build import render
+from . import build, deployrepo, gitrepo, writer
+from .build import Rendered, render
 from .errors import OutputInvalid, Problem
 from .site import Site
 
@@ -20,42 +24,112 @@ from .site import Site
 class SiteCheck:
     site: str
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # of the render, as `kkc build` prints
+    output: str = ""  # what was checked: deploy/<site>/, or where in a deploy repository
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "site": self.site,
             "ok": not self.problems,
             "problems": [p.as_dict() for p in self.problems],
+            "warnings": self.warnings,
         }
 
 
-def _file_problem(site: str, rel: str, code: str, what: str) -> Problem:
-    return Problem(f"deploy/{site}/{rel}", 1, 1, code, what)
+@dataclass
+class Output:
+    """Where the committed output is: deploy/ of the site repository on disk, or of a
+    deploy repository (`kkc build --repo`) at the head of a branch."""
+
+    prefix: str  # before deploy/<site>/ in problem paths: "" or the deploy repository + "/"
+    files: Callable[[str], dict[str, bytes]]  # deploy/<site>/'s files {relative path: bytes}
+    built: Callable[[], list[str]]  # the directories under deploy/ that kkc built
+    build_options: str = ""  # how to rebuild, after `kkc build SITE`
+    at: str = ""  # where it was read, after "up to date and valid"
+    git_rm: str = "git rm"
 
 
-def _hand_edits(site_dir: Path, name: str) -> tuple[list[Problem], set[str]]:
+def _disk_files(site_dir: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(site_dir).as_posix(): os.readlink(p).encode()
+        if p.is_symlink()
+        else p.read_bytes()
+        for p in sorted(site_dir.rglob("*"))
+        if p.is_file() or p.is_symlink()
+    }
+
+
+def site_output(root: Path) -> Output:
+    deploy = root / "deploy"
+    return Output(
+        "",
+        lambda name: _disk_files(deploy / name) if (deploy / name).is_dir() else {},
+        lambda: sorted(
+            d.name
+            for d in (deploy.iterdir() if deploy.is_dir() else [])
+            if d.is_dir() and (d / writer.MANIFEST).is_file()
+        ),
+    )
+
+
+def repo_output(root: Path, repo: Path, branch: str | None) -> tuple[Output, Any, Any]:
+    """The committed deploy/ of the deploy repository at ``repo``, at the head of ``branch``
+    (default: the checked-out branch); also the repository and the commit."""
+    deploy_repo, _top = build.open_deploy_repo(root, repo)
+    where = f" in deploy repository {repo}"
+    commit = (
+        gitrepo.branch_head(deploy_repo, branch, where)
+        if branch
+        else gitrepo.resolve(deploy_repo, "HEAD", where=where)
+    )
+
+    def built() -> list[str]:
+        deploy = Path(deploy_repo.working_tree_dir or repo) / "deploy"
+        return [
+            n
+            for n in gitrepo.subdirectories(deploy_repo, commit, deploy)
+            if writer.MANIFEST in gitrepo.files_at(deploy_repo, commit, f"deploy/{n}")
+        ]
+
+    sha = commit.hexsha[:12] if commit else "no commits"
+    output = Output(
+        f"{repo}/",
+        lambda name: gitrepo.files_at(deploy_repo, commit, f"deploy/{name}"),
+        built,
+        f" --repo {repo}{f' --branch {branch}' if branch else ''}",
+        f" at {branch or 'HEAD'} ({sha})",
+        f"git -C {repo} rm",
+    )
+    return output, deploy_repo, commit
+
+
+def _file_problem(out: Output, site: str, rel: str, code: str, what: str) -> Problem:
+    return Problem(f"{out.prefix}deploy/{site}/{rel}", 1, 1, code, what)
+
+
+def _hand_edits(out: Output, files: dict[str, bytes], name: str) -> tuple[list[Problem], set[str]]:
     """Owned files whose content no longer matches the ownership manifest, and files in
     deploy/<site>/ that kkc does not own."""
     problems, edited = [], set()
-    owned = writer.read_manifest(site_dir)
+    owned = writer.parse_manifest(files.get(writer.MANIFEST))
     for rel, digest in sorted(owned.items()):
-        path = site_dir / rel
-        if path.is_file() and writer.sha256(path.read_bytes()) != digest:
+        if rel in files and writer.sha256(files[rel]) != digest:
             edited.add(rel)
             problems.append(
                 _file_problem(
+                    out,
                     name,
                     rel,
                     "KKC328",
-                    f"edited by hand (differs from its digest in "
-                    f"{writer.MANIFEST}); change sites/{name}/ instead and run `kkc build {name}`",
+                    f"edited by hand (differs from its digest in {writer.MANIFEST}); change "
+                    f"sites/{name}/ instead and run `kkc build {name}{out.build_options}`",
                 )
             )
-    for path in sorted(site_dir.rglob("*")):
-        rel = path.relative_to(site_dir).as_posix()
-        if (path.is_file() or path.is_symlink()) and rel not in owned and rel != writer.MANIFEST:
+    for rel in sorted(files):
+        if rel not in owned and rel != writer.MANIFEST:
             problems.append(
                 _file_problem(
+                    out,
                     name,
                     rel,
                     "KKC329",
@@ -66,74 +140,158 @@ def _hand_edits(site_dir: Path, name: str) -> tuple[list[Problem], set[str]]:
     return problems, edited
 
 
-def check_site(root: Path, site: Site, crd_dir: str | None) -> SiteCheck:
+def _changes(files: dict[str, bytes], tree: dict[str, bytes]) -> writer.Changes:
+    """What writing ``tree`` over ``files`` would change among kkc-owned files."""
+    owned = set(writer.parse_manifest(files.get(writer.MANIFEST))) | {writer.MANIFEST}
+    return writer.Changes(
+        added=[p for p in tree if p not in files],
+        changed=[p for p in tree if p in files and files[p] != tree[p]],
+        removed=sorted(p for p in owned - set(tree) if p in files),
+    )
+
+
+def check_site(
+    root: Path,
+    site: Site,
+    crd_dir: str | None,
+    out: Output | None = None,
+    render_site: Callable[[Site], Rendered] | None = None,
+) -> SiteCheck:
+    """The committed output of ``site`` (in ``out``, default deploy/ of the site repository)
+    against the site rendered by ``render_site`` (default: as `kkc build` renders it)."""
+    out = out or site_output(root)
     result = SiteCheck(site.name)
+    rendered = None
     try:
-        rendered = render(root, site, crd_dir)
+        rendered = (render_site or (lambda s: render(root, s, crd_dir)))(site)
+        result.warnings = rendered.warnings
     except OutputInvalid as exc:
         result.problems += exc.problems
-        rendered = None
-    site_dir = root / "deploy" / site.name
-    if not (site_dir / writer.MANIFEST).is_file():
+    build_cmd = f"kkc build {site.name}{out.build_options}"
+    files = out.files(site.name)
+    if writer.MANIFEST not in files:
         result.problems.append(
             Problem(
-                f"deploy/{site.name}/",
+                f"{out.prefix}deploy/{site.name}/",
                 1,
                 1,
                 "KKC330",
-                "not built: no "
-                f"{writer.MANIFEST}; run `kkc build {site.name}` and commit the result",
+                f"not built: no {writer.MANIFEST}; run `{build_cmd}` and commit the result",
             )
         )
         return result
-    hand, edited = _hand_edits(site_dir, site.name)
+    hand, edited = _hand_edits(out, files, site.name)
     result.problems += hand
     if rendered is None:
         return result
-    build = f"run `kkc build {site.name}` and commit the result"
-    changes = writer.diff_against_disk(site_dir, rendered.tree)
+    changes = _changes(files, rendered.tree)
     for label, paths in (
         ("missing (recompiling creates it)", changes.added),
         ("stale (recompiling changes it)", changes.changed),
         ("obsolete (recompiling removes it)", changes.removed),
     ):
         for rel in sorted(set(paths) - edited):
-            result.problems.append(_file_problem(site.name, rel, "KKC327", f"{label}; {build}"))
+            result.problems.append(
+                _file_problem(
+                    out,
+                    site.name,
+                    rel,
+                    "KKC327",
+                    f"{label}; run `{build_cmd}` and commit the result",
+                )
+            )
     result.problems.sort(key=lambda p: (p.path, p.code))
     return result
 
 
-def orphans(root: Path, names: list[str]) -> list[SiteCheck]:
+def orphans(out: Output, names: list[str]) -> list[SiteCheck]:
     """deploy/<dir>/ trees kkc built for a site that has no definition any more."""
-    deploy = root / "deploy"
-    found = sorted(
-        d.name
-        for d in (deploy.iterdir() if deploy.is_dir() else [])
-        if d.is_dir() and (d / writer.MANIFEST).is_file() and d.name not in names
-    )
     return [
         SiteCheck(
             n,
             [
                 Problem(
-                    f"deploy/{n}/",
+                    f"{out.prefix}deploy/{n}/",
                     1,
                     1,
                     "KKC330",
                     f"output of a site that does not exist "
-                    f"(no sites/{n}/site.yaml); remove deploy/{n}/ (git rm -r deploy/{n})",
+                    f"(no sites/{n}/site.yaml); remove deploy/{n}/ ({out.git_rm} -r deploy/{n})",
                 )
             ],
         )
-        for n in found
+        for n in out.built()
+        if n not in names
     ]
 
 
+def _repo_sites(
+    root: Path, sites: list[Site], crd_dir: str | None, repo: Path, branch: str | None
+) -> tuple[Output, list[SiteCheck]]:
+    """Each site checked against the deploy repository: deploy/<site>/ as `kkc build --repo`
+    writes it, and the base/ and overlays/ copies it uses (each copy reported once)."""
+    out, deploy_repo, commit = repo_output(root, repo, branch)
+    prov = build.repo_provenance(root, branch)
+    committed: dict[str, bytes] = {}
+    for top in deployrepo.SHARED_TOPS:
+        committed.update(
+            {
+                f"{top}/{rel}": data
+                for rel, data in gitrepo.files_at(deploy_repo, commit, top).items()
+            }
+        )
+    copies_of: dict[str, dict[str, bytes]] = {}
+
+    def render_site(site: Site) -> Rendered:
+        rendered, copies_of[site.name] = build.render_for_repo(root, site, prov, crd_dir)
+        return rendered
+
+    seen: set[str] = set()
+    results = []
+    for site in sites:
+        result = check_site(root, site, crd_dir, out, render_site)
+        build_cmd = f"kkc build {site.name}{out.build_options}"
+        for rel, data in copies_of.get(site.name, {}).items():
+            if rel in seen or committed.get(rel) == data:
+                continue
+            seen.add(rel)
+            label = (
+                "stale (recompiling changes it)"
+                if rel in committed
+                else "missing (recompiling creates it)"
+            )
+            result.problems.append(
+                Problem(
+                    f"{out.prefix}{rel}",
+                    1,
+                    1,
+                    "KKC327",
+                    f"{label}; run `{build_cmd}` and commit the result",
+                )
+            )
+        result.problems.sort(key=lambda p: (p.path, p.code))
+        results.append(result)
+    return out, results
+
+
 def check_sites(
-    root: Path, sites: list[Site], *, crd_dir: str | None, all_sites: bool
+    root: Path,
+    sites: list[Site],
+    *,
+    crd_dir: str | None,
+    all_sites: bool,
+    repo: Path | None = None,
+    branch: str | None = None,
 ) -> list[SiteCheck]:
-    """One result per site; with ``all_sites`` also every orphaned deploy/<dir>/."""
-    results = [check_site(root, s, crd_dir) for s in sites]
+    """One result per site; with ``all_sites`` also every orphaned deploy/<dir>/. With
+    ``repo``, the committed output of that deploy repository at the head of ``branch``."""
+    if repo is None:
+        out = site_output(root)
+        results = [check_site(root, s, crd_dir, out) for s in sites]
+    else:
+        out, results = _repo_sites(root, sites, crd_dir, repo, branch)
+    for r in results:
+        r.output = f"{out.prefix}deploy/{r.site}/{out.at}"
     if all_sites:
-        results += orphans(root, [s.name for s in sites])
+        results += orphans(out, [s.name for s in sites])
     return results

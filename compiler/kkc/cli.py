@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__, build, check, diff, gitops, kustomize, validate
-from .errors import DifferenceFound, KkcError, UsageError
+from .errors import DifferenceFound, KkcError, UsageError, command_line_error
 from .site import find_root, list_sites, load_site
 from .yamlio import dump
 
@@ -61,11 +61,18 @@ RootOpt = Annotated[
         file_okay=False,
     ),
 ]
+
+
+def _crd_dir(value: str | None) -> str | None:
+    return validate.check_crd_dir(value)  # before any work: KKC171, exit 2
+
+
 CrdOpt = Annotated[
     str | None,
     typer.Option(
         "--crd-dir",
         envvar=validate.CRD_DIR_ENV,
+        callback=_crd_dir,
         help="Directory of CRD YAML files to validate custom resources "
         "(ExternalSecret, ...) against. Env: KKC_CRD_DIR.",
     ),
@@ -75,6 +82,26 @@ SiteArg = Annotated[str, typer.Argument(help="Site name: the directory sites/SIT
 SitesArg = Annotated[
     list[str] | None,
     typer.Argument(help="Sites (default: every site under sites/).", show_default=False),
+]
+ReviewRepoOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--repo",
+        metavar="PATH",
+        file_okay=False,
+        help="The output lives in this separate deploy repository (`kkc build --repo PATH`): "
+        "read its committed deploy/SITE/ and base/ and overlays/ copies, and render the "
+        "sites as `kkc build --repo` does.",
+    ),
+]
+ReviewBranchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--branch",
+        metavar="NAME",
+        help="With --repo: read the head of this branch of the deploy repository (the local "
+        "branch, else origin/NAME; nothing is checked out). Default: its HEAD.",
+    ),
 ]
 AllOpt = Annotated[
     bool,
@@ -393,6 +420,11 @@ def bootstrap_cmd(
     sys.stdout.write(text.decode())
 
 
+def _review_repo(repo: Path | None, branch: str | None) -> None:
+    if branch and repo is None:
+        raise UsageError("--branch needs --repo (the branch of the deploy repository to read)")
+
+
 class Format(StrEnum):
     text = "text"
     markdown = "markdown"
@@ -404,14 +436,16 @@ def diff_cmd(
     sites: SitesArg = None,
     all_sites: AllOpt = False,
     against: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--against",
             metavar="REV",
             help="Compare with the output committed at this git revision "
-            "(a commit, branch or tag; in CI: the PR's base commit).",
+            "(a commit, branch or tag; in CI: the PR's base commit); with --repo, a "
+            "revision of the deploy repository. Default: HEAD.",
+            show_default=False,
         ),
-    ] = "HEAD",
+    ] = None,
     fmt: Annotated[
         Format,
         typer.Option(
@@ -421,6 +455,18 @@ def diff_cmd(
             "json (the same as data).",
         ),
     ] = Format.text,
+    max_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-bytes",
+            metavar="N",
+            min=1,
+            help="With --format markdown: at most N bytes. Whole per-object diff blocks are "
+            "left out from the end, and a last line says how many (the tables stay).",
+        ),
+    ] = None,
+    repo: ReviewRepoOpt = None,
+    branch: ReviewBranchOpt = None,
     crd_dir: CrdOpt = None,
     root: RootOpt = None,
 ) -> None:
@@ -432,18 +478,31 @@ def diff_cmd(
     changed is shown as a change. Secret values are never shown: `<masked>`, or
     `<masked: changed>` where the value differs. Exit 1 when anything differs, 0 when not.
 
-    Examples: kkc diff site-a ; kkc diff --against origin/main --format markdown"""
+    With --repo PATH, the output committed in that deploy repository is compared: at REV
+    of it, or at the head of --branch NAME.
+
+    Examples: kkc diff site-a ; kkc diff --against origin/main --format markdown ;
+    kkc diff --repo ../deploy-repo --branch main"""
+    if max_bytes is not None and fmt is not Format.markdown:
+        raise UsageError("--max-bytes needs --format markdown")
+    _review_repo(repo, branch)
+    if branch and against:
+        raise UsageError("--against and --branch both name the revision to compare with")
     base = _root(root)
     chosen = build.load_sites(base, sites or [], all_sites or not sites)
     results = diff.diff_sites(
-        base, chosen, against=against, crd_dir=crd_dir, gone=all_sites or not sites
+        base,
+        chosen,
+        against=against or "HEAD",
+        crd_dir=crd_dir,
+        gone=all_sites or not sites,
+        repo=repo,
+        branch=branch,
     )
-    report = {
-        Format.text: diff.text_report,
-        Format.markdown: diff.markdown_report,
-        Format.json: diff.json_report,
-    }[fmt]
-    sys.stdout.write(report(results))
+    if fmt is Format.markdown:
+        sys.stdout.write(diff.markdown_report(results, max_bytes))
+    else:
+        sys.stdout.write((diff.json_report if fmt is Format.json else diff.text_report)(results))
     if any(r.objects for r in results):
         raise DifferenceFound()
 
@@ -452,6 +511,17 @@ def diff_cmd(
 def check_cmd(
     sites: SitesArg = None,
     all_sites: AllOpt = False,
+    require_crds: Annotated[
+        bool,
+        typer.Option(
+            "--require-crds/--no-require-crds",
+            help="Refuse to run (KKC172, exit 2) without a CRD directory, as custom "
+            "resources could not be validated. --no-require-crds checks them without "
+            "their schemas (a warning per kind).",
+        ),
+    ] = True,
+    repo: ReviewRepoOpt = None,
+    branch: ReviewBranchOpt = None,
     crd_dir: CrdOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
@@ -461,13 +531,30 @@ def check_cmd(
 
     One line per problem, naming the site and file: stale, missing or obsolete files
     (KKC327), hand edits (KKC328), files kkc does not own (KKC329), sites never built or
-    output of removed sites (KKC330), and invalid output (KKC300-KKC310). Invalid site
-    definitions are exit 2 as everywhere.
+    output of removed sites (KKC330), and invalid output (KKC300-KKC310). Warnings of the
+    render go to stderr. Invalid site definitions are exit 2 as everywhere, and so is a
+    missing CRD directory (--crd-dir / KKC_CRD_DIR) unless --no-require-crds is given.
 
-    Example: kkc check --all"""
+    With --repo PATH, checks the output committed in that deploy repository (at the head
+    of --branch NAME, default its HEAD) against what `kkc build --repo PATH [--branch NAME]`
+    produces now, including the base/ and overlays/ copies the sites use.
+
+    Examples: kkc check --all ; kkc check --repo ../deploy-repo --branch main"""
+    _review_repo(repo, branch)
+    if require_crds and crd_dir is None:
+        raise command_line_error(
+            "KKC172",
+            "kkc check cannot validate custom resources (ExternalSecret, Application, ...) "
+            f"without their CRDs: set {validate.CRD_DIR_ENV} or pass --crd-dir DIR (the CRDs "
+            "of the controllers' release manifests), or pass --no-require-crds",
+        )
     base = _root(root)
     chosen = build.load_sites(base, sites or [], all_sites or not sites)
-    results = check.check_sites(base, chosen, crd_dir=crd_dir, all_sites=all_sites or not sites)
+    results = check.check_sites(
+        base, chosen, crd_dir=crd_dir, all_sites=all_sites or not sites, repo=repo, branch=branch
+    )
+    for warning in dict.fromkeys(w for r in results for w in r.warnings):
+        typer.echo(warning, err=True)
     failed = [r for r in results if r.problems]
     if output is Output.json:
         _json([r.as_dict() for r in results])
@@ -477,7 +564,7 @@ def check_cmd(
                 for p in r.problems:
                     typer.echo(str(p))
             else:
-                typer.echo(f"{r.site}: deploy/{r.site}/ up to date and valid")
+                typer.echo(f"{r.site}: {r.output} up to date and valid")
     if failed:
         count = sum(len(r.problems) for r in failed)
         raise DifferenceFound(

@@ -52,6 +52,11 @@ CODES: dict[str, str] = {
     "creates its Applications in its own namespace)",
     "KKC162": "gitops.repoURL is not the deploy repository's remote (warning, `kkc build "
     "--repo`: the controller would read another repository)",
+    # command line (exit 2)
+    "KKC170": "git revision or branch not found (--against, --branch)",
+    "KKC171": "CRD directory missing or without CRD files (--crd-dir, KKC_CRD_DIR)",
+    "KKC172": "custom resources cannot be validated: no CRD directory (`kkc check`; "
+    "--no-require-crds skips them)",
     # rendered output (exit 3)
     "KKC300": "kustomize build failed",
     "KKC301": "object fails the Kubernetes schema of the site's version",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import gitrepo, kustomize
+from . import build, gitrepo, kustomize
 from .build import object_key, render
 from .site import Site
 from .yamlio import dump, load_stream
@@ -193,33 +193,55 @@ def diff_sites(
     against: str = "HEAD",
     crd_dir: str | None,
     gone: bool = False,
+    repo: Path | None = None,
+    branch: str | None = None,
 ) -> list[SiteDiff]:
     """Each site rendered now against its committed output at ``against``.
 
     With ``gone``, sites whose output exists at ``against`` but that have no site definition
-    any more are included too (every object removed)."""
-    repo = gitrepo.open_repo(root, "kkc diff compares with committed output")
-    commit = gitrepo.resolve(repo, against)
-    deploy = root / "deploy"
+    any more are included too (every object removed). With ``repo``, the committed output is
+    that deploy repository's (`kkc build --repo`), at ``against`` or the head of ``branch``
+    there, and the sites are rendered as `kkc build --repo` renders them."""
+    if repo is None:
+        git_repo = gitrepo.open_repo(root, "kkc diff compares with committed output")
+        commit = gitrepo.resolve(git_repo, against)
+        top_dir = root
+
+        def after(site: Site) -> str:
+            return render(root, site, crd_dir).manifests
+
+    else:
+        git_repo, top_dir = build.open_deploy_repo(root, repo)
+        where = f" in deploy repository {repo}"
+        if branch:
+            commit, against = gitrepo.branch_head(git_repo, branch, where), branch
+        else:
+            commit = gitrepo.resolve(git_repo, against, where=where)
+        prov = build.repo_provenance(root, branch)
+
+        def after(site: Site) -> str:
+            return build.render_for_repo(root, site, prov, crd_dir)[0].manifests
+
+    deploy = top_dir / "deploy"
     names = [s.name for s in sites]
     extra = (
-        [n for n in gitrepo.subdirectories(repo, commit, deploy) if n not in names] if gone else []
+        [n for n in gitrepo.subdirectories(git_repo, commit, deploy) if n not in names]
+        if gone
+        else []
     )
     results = []
     with tempfile.TemporaryDirectory(prefix="kkc-diff-") as tmp:
-        wanted = [deploy / n for n in [*names, *extra]] + [root / "base", root / "overlays"]
-        found = set(gitrepo.materialise(repo, commit, wanted, Path(tmp)))
-        top = Path(repo.working_tree_dir or root).resolve()
+        wanted = [deploy / n for n in [*names, *extra]] + [top_dir / "base", top_dir / "overlays"]
+        found = set(gitrepo.materialise(git_repo, commit, wanted, Path(tmp)))
+        top = Path(git_repo.working_tree_dir or root).resolve()
         for name, site in [*((s.name, s) for s in sites), *((n, None) for n in extra)]:
             site_dir = deploy / name
             before = ""
             if site_dir in found:
                 staged = Path(tmp) / site_dir.resolve().relative_to(top)
                 before = kustomize.build(staged, f"{against}:deploy/{name}/kustomization.yaml")
-            after = render(root, site, crd_dir).manifests if site is not None else ""
-            results.append(
-                SiteDiff(name, against, commit.hexsha if commit else None, compare(before, after))
-            )
+            objects = compare(before, after(site) if site is not None else "")
+            results.append(SiteDiff(name, against, commit.hexsha if commit else None, objects))
     return results
 
 
@@ -253,30 +275,53 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def markdown_report(diffs: list[SiteDiff]) -> str:
-    """A summary table per site and a collapsible diff per object, for a PR comment."""
-    out = []
+def markdown_report(diffs: list[SiteDiff], max_bytes: int | None = None) -> str:
+    """A summary table per site and a collapsible diff per object, for a PR comment.
+
+    With ``max_bytes``, whole per-object diff blocks are dropped from the end until the
+    report (with a note saying how many were left out) fits; the tables always stay."""
+    parts: list[tuple[bool, str]] = []  # (is an object's diff block, text)
     for d in diffs:
         if not d.objects:
-            out.append(f"### `{d.site}`: no changes against `{_against(d)}`\n\n")
+            parts.append((False, f"### `{d.site}`: no changes against `{_against(d)}`\n\n"))
             continue
-        out.append(f"### `{d.site}`: {_summary(d)} against `{_against(d)}`\n\n")
-        out.append("| change | kind | namespace | name |\n| --- | --- | --- | --- |\n")
+        head = [f"### `{d.site}`: {_summary(d)} against `{_against(d)}`\n\n"]
+        head.append("| change | kind | namespace | name |\n| --- | --- | --- | --- |\n")
         for o in d.objects:
             name = f"`{o.stem}`"
             if o.previous_name:
                 name += f" (`{o.previous_name}` → `{o.name}`)"
-            out.append(f"| {o.change} | {o.kind} | {o.namespace or '—'} | {name} |\n")
-        out.append("\n")
+            head.append(f"| {o.change} | {o.kind} | {o.namespace or '—'} | {name} |\n")
+        parts.append((False, "".join(head) + "\n"))
         for o in d.objects:
             if not o.diff:
                 continue
             fence = _fence(o.diff)
-            out.append(
-                f"<details><summary>{o.change} <code>{html.escape(o.label())}</code></summary>"
-                f"\n\n{fence}diff\n{o.diff}{fence}\n\n</details>\n\n"
+            parts.append(
+                (
+                    True,
+                    f"<details><summary>{o.change} <code>{html.escape(o.label())}</code>"
+                    f"</summary>\n\n{fence}diff\n{o.diff}{fence}\n\n</details>\n\n",
+                )
             )
-    return "".join(out)
+    size = sum(len(text.encode()) for _, text in parts)
+    omitted = 0
+    while max_bytes is not None and size + len(_omitted(omitted).encode()) > max_bytes:
+        last = max((i for i, (block, _) in enumerate(parts) if block), default=None)
+        if last is None:
+            break  # only the tables are left: they stay
+        size -= len(parts.pop(last)[1].encode())
+        omitted += 1
+    return "".join(text for _, text in parts) + _omitted(omitted)
+
+
+def _omitted(count: int) -> str:
+    if not count:
+        return ""
+    return (
+        f"_{count} object diff{'s' if count > 1 else ''} omitted to keep this under the size "
+        "limit; `kkc diff` prints them all._\n"
+    )
 
 
 def json_report(diffs: list[SiteDiff]) -> str:

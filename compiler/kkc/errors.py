@@ -66,6 +66,11 @@ class InputError(KkcError):
         return [str(p) for p in self.problems]
 
 
+def command_line_error(code: str, message: str) -> InputError:
+    """A problem with an option's value: ``<command line>:1:1: CODE message`` (exit 2)."""
+    return InputError(Problem("<command line>", 1, 1, code, message))
+
+
 class UsageError(KkcError):
     """Bad command-line usage that is not tied to a file (exit 2)."""
 

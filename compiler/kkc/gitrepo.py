@@ -16,7 +16,7 @@ import git
 from git import Blob, IndexFile, Repo
 from git.objects.commit import Commit
 
-from .errors import EnvironmentProblem, UsageError
+from .errors import EnvironmentProblem, command_line_error
 
 
 def open_repo(path: Path, hint: str = "run `git init` or drop --commit") -> Repo:
@@ -104,14 +104,15 @@ def commit_paths(repo: Repo, paths: list[Path], removed: list[Path], message: st
         raise EnvironmentProblem(f"git commit failed: {exc}") from None
 
 
-def resolve(repo: Repo, rev: str) -> Commit | None:
-    """The commit ``rev`` names; None for HEAD of a repository without commits."""
+def resolve(repo: Repo, rev: str, option: str = "--against", where: str = "") -> Commit | None:
+    """The commit ``rev`` (given as ``option``) names; None for HEAD of a repository without
+    commits. ``where`` names the repository in the message, if it is not the site repository."""
     if rev == "HEAD" and not repo.head.is_valid():
         return None
     try:
         return repo.commit(rev)
     except (git.BadName, git.BadObject, ValueError):
-        raise UsageError(f"{rev}: no such git revision") from None
+        raise command_line_error("KKC170", f"{option} {rev}: no such git revision{where}") from None
 
 
 def materialise(repo: Repo, commit: Commit | None, paths: list[Path], dest: Path) -> list[Path]:
@@ -140,6 +141,33 @@ def materialise(repo: Repo, commit: Commit | None, paths: list[Path], dest: Path
             else:
                 target.write_bytes(data)
     return found
+
+
+def branch_head(repo: Repo, name: str, where: str = "") -> Commit:
+    """The head of branch ``name``: the local branch, else origin/<name> (as in a fresh
+    clone). ``where`` names the repository in the message."""
+    for ref in (f"refs/heads/{name}", f"refs/remotes/origin/{name}"):
+        try:
+            return repo.commit(ref)
+        except (git.BadName, git.BadObject, ValueError):
+            continue
+    raise command_line_error("KKC170", f"--branch {name}: no such branch{where}")
+
+
+def files_at(repo: Repo, commit: Commit | None, rel: str) -> dict[str, bytes]:
+    """The files under ``rel`` (a path relative to the repository top) in ``commit``, as
+    {path relative to ``rel``: bytes}; a symbolic link as its target. Empty when missing."""
+    try:
+        entry = commit.tree / rel if commit is not None else None
+    except KeyError:
+        return {}
+    if entry is None or entry.type != "tree":
+        return {}
+    return {
+        item.path[len(rel) + 1 :]: item.data_stream.read()
+        for item in entry.traverse()  # type: ignore[union-attr]
+        if item.type == "blob"  # type: ignore[union-attr]
+    }
 
 
 def subdirectories(repo: Repo, commit: Commit | None, path: Path) -> list[str]:

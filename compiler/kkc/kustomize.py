@@ -8,7 +8,7 @@ import re
 import shlex
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from . import proc
 from .errors import EnvironmentProblem, OutputInvalid, Problem
@@ -81,6 +81,29 @@ def build(path: Path, display: str) -> str:
     engine = find_engine()
     result = proc.run([*engine.build_argv, str(path)], timeout=300)
     if result.returncode != 0:
-        detail = " ".join(result.stderr.strip().split()) or f"exit code {result.returncode}"
+        detail = _detail(result.stderr, path, display) or f"exit code {result.returncode}"
         raise OutputInvalid(Problem(display, 1, 1, "KKC300", f"kustomize build failed: {detail}"))
     return result.stdout
+
+
+# klog's line header (`E1201 17:07:12.123456    2663 run.go:72] `), which kubectl puts
+# before its error, and the structured message it wraps kustomize's error in
+_KLOG = re.compile(r"^[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d+\s+\d+ [^\]\s]+\] ")
+_KLOG_FAILED = re.compile(r'^"command failed" err="(?P<err>.*)"$')
+_STAGED = re.compile(r"\.kkc-tmp-(?P<site>[a-z0-9-]+)\.[A-Za-z0-9_]+")
+
+
+def _detail(stderr: str, path: Path, display: str) -> str:
+    """kustomize's error as one line: without klog's prefix, the directory that was built
+    (a staging or scratch directory) named as ``display``'s directory, other paths relative
+    to the top of the tree it lies in (<top>/deploy/<dir>)."""
+    lines = []
+    for line in stderr.splitlines():
+        line = _KLOG.sub("", line.strip())
+        m = _KLOG_FAILED.match(line)
+        lines.append(m.group("err").replace('\\"', '"') if m else line)
+    text = " ".join(" ".join(lines).split())
+    for built in dict.fromkeys([path, path.resolve()]):
+        text = text.replace(str(built), str(PurePosixPath(display).parent))
+        text = text.replace(f"{built.parent.parent}/", "")
+    return _STAGED.sub(r"\g<site>", text)

@@ -20,7 +20,7 @@ from kubernetes_validate import utils as kv
 from referencing import Registry, Resource
 from ruamel.yaml import YAML
 
-from .errors import Problem
+from .errors import Problem, command_line_error
 
 CRD_DIR_ENV = "KKC_CRD_DIR"
 
@@ -110,6 +110,22 @@ def crd_validators(crd_dir: str) -> dict[tuple[str, str], Any]:
         for api_version, kind, schema in _crd_schemas(path):
             out[(api_version, kind)] = jsonschema.Draft4Validator(_strict(schema))
     return out
+
+
+def check_crd_dir(crd_dir: str | None) -> str | None:
+    """``crd_dir`` when it is a directory with CRDs; one KKC171 problem (exit 2) otherwise,
+    so that a typo is not reported as "no schema" for every custom resource."""
+    if crd_dir is None:
+        return None
+    where = f"CRD directory {crd_dir} (--crd-dir or {CRD_DIR_ENV})"
+    path = Path(crd_dir)
+    if not path.is_dir():
+        raise command_line_error("KKC171", f"{where} does not exist or is not a directory")
+    if not crd_validators(crd_dir):
+        raise command_line_error(
+            "KKC171", f"{where} has no CustomResourceDefinition (in *.yaml or *.yml files)"
+        )
+    return crd_dir
 
 
 def default_crd_dir() -> str | None:
