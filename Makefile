@@ -29,8 +29,8 @@ venv: $(STAMP) $(KOLLA_STAMP)
 demo: venv  ## compile the example site into a scratch git repository and show the result
 	PATH="$(CURDIR)/$(BIN):$$PATH" tools/demo
 
-test: venv  ## the whole test suite (offline)
-	$(BIN)/python -m pytest -q
+test: venv  ## the whole test suite (offline), one worker per CPU (pytest-xdist)
+	$(BIN)/python -m pytest -q -n auto
 
 lint: venv
 	$(BIN)/ruff check compiler tests tools tools/gen-kolla-data
