@@ -85,13 +85,13 @@ def test_overlay_components_apply_per_stage_and_each_stage_builds_alone(
             "overlays/x/kustomization.yaml:3:1: KKC127 this component applies to every stage, "
             "so its resources would be added once per stage; move them to the stage they "
             "belong to (overlays/<name>/<stage>/, stages: infra, db, identity, register, "
-            "services, compute)",
+            "services, compute, finish)",
             id="resources-every-stage",
         ),
         pytest.param(
             {"overlays/x/servics/kustomization.yaml": COMPONENT},
             'overlays/x/servics/kustomization.yaml:1:1: KKC127 "servics" is not a stage '
-            "(stages: infra, db, identity, register, services, compute); did you mean "
+            "(stages: infra, db, identity, register, services, compute, finish); did you mean "
             '"services"?',
             id="unknown-stage",
         ),
