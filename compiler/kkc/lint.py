@@ -20,7 +20,7 @@ from typing import Any
 from . import catalog, kollacheck, overrides
 from .errors import Problem
 from .releases import image_tag
-from .services import enabled_services
+from .services import SecretSpec, enabled_services
 from .site import Site
 from .validate import pod_images, pod_spec
 
@@ -29,39 +29,53 @@ PROVIDED_BY_KUBERNETES = {("ServiceAccount", "default")}
 _WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 
 
-def _pod_refs(pod: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(kind, name) of every object the pod spec needs; optional references excluded."""
-    yield "ServiceAccount", pod.get("serviceAccountName") or "default"
+def _pod_refs(pod: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    """(kind, name, key) of every object the pod spec needs, and of every key it reads from
+    a ConfigMap or Secret (None: the whole object); optional references excluded."""
+    yield "ServiceAccount", pod.get("serviceAccountName") or "default", None
     for secret in pod.get("imagePullSecrets") or []:
-        yield "Secret", secret.get("name", "")
+        yield "Secret", secret.get("name", ""), None
     for vol in pod.get("volumes") or []:
-        sources = [vol, *((vol.get("projected") or {}).get("sources") or [])]
-        for src in sources:
-            cm, sec = src.get("configMap"), src.get("secret")
-            if cm and not cm.get("optional"):
-                yield "ConfigMap", cm.get("name", "")
-            if sec and not sec.get("optional"):
-                yield "Secret", sec.get("secretName") or sec.get("name", "")
+        for src in [vol, *((vol.get("projected") or {}).get("sources") or [])]:
+            for field, kind in (("configMap", "ConfigMap"), ("secret", "Secret")):
+                ref = src.get(field)
+                if ref and not ref.get("optional"):
+                    name = ref.get("secretName") or ref.get("name", "")
+                    yield kind, name, None
+                    for item in ref.get("items") or []:
+                        yield kind, name, item.get("key", "")
         if vol.get("persistentVolumeClaim"):
-            yield "PersistentVolumeClaim", vol["persistentVolumeClaim"].get("claimName", "")
+            yield "PersistentVolumeClaim", vol["persistentVolumeClaim"].get("claimName", ""), None
     for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
         for env in c.get("env") or []:
             ref = env.get("valueFrom") or {}
-            for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
-                if ref.get(key) and not ref[key].get("optional"):
-                    yield kind, ref[key].get("name", "")
+            for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                if ref.get(field) and not ref[field].get("optional"):
+                    yield kind, ref[field].get("name", ""), ref[field].get("key", "")
         for env in c.get("envFrom") or []:
-            for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
-                if env.get(key) and not env[key].get("optional"):
-                    yield kind, env[key].get("name", "")
+            for field, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+                if env.get(field) and not env[field].get("optional"):
+                    yield kind, env[field].get("name", ""), None
+
+
+def _workload_refs(obj: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    pod = pod_spec(obj) if obj.get("kind") in _WORKLOADS else None
+    if pod:
+        yield from _pod_refs(pod)
+
+
+def _ingress_backends(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The ``service`` of every backend of an Ingress."""
+    spec = obj.get("spec") or {}
+    paths = [p for r in spec.get("rules") or [] for p in (r.get("http") or {}).get("paths") or []]
+    for backend in [spec.get("defaultBackend") or {}] + [p.get("backend") or {} for p in paths]:
+        if backend.get("service"):
+            yield backend["service"]
 
 
 def references(obj: dict[str, Any]) -> Iterator[tuple[str, str]]:
     kind, spec = obj.get("kind"), obj.get("spec") or {}
-    if kind in _WORKLOADS:
-        pod = pod_spec(obj)
-        if pod:
-            yield from _pod_refs(pod)
+    yield from ((kind, name) for kind, name, _key in _workload_refs(obj))
     if kind == "StatefulSet" and spec.get("serviceName"):
         yield "Service", spec["serviceName"]
     if kind == "RoleBinding":
@@ -69,12 +83,8 @@ def references(obj: dict[str, Any]) -> Iterator[tuple[str, str]]:
             if subject.get("kind") == "ServiceAccount" and not subject.get("namespace"):
                 yield "ServiceAccount", subject.get("name", "")
     if kind == "Ingress":
-        rules = spec.get("rules") or []
-        paths = [p for r in rules for p in ((r.get("http") or {}).get("paths") or [])]
-        backends = [spec.get("defaultBackend") or {}] + [p.get("backend") or {} for p in paths]
-        for backend in backends:
-            if backend.get("service"):
-                yield "Service", backend["service"].get("name", "")
+        for service in _ingress_backends(obj):
+            yield "Service", service.get("name", "")
         for tls in spec.get("tls") or []:
             if tls.get("secretName"):
                 yield "Secret", tls["secretName"]
@@ -83,34 +93,15 @@ def references(obj: dict[str, Any]) -> Iterator[tuple[str, str]]:
 def key_references(obj: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     """(kind, name, key) of every key of a ConfigMap or Secret that a pod spec reads
     (env valueFrom, volume items); optional references excluded."""
-    pod = pod_spec(obj) if obj.get("kind") in _WORKLOADS else None
-    if not pod:
-        return
-    for vol in pod.get("volumes") or []:
-        for src in [vol, *((vol.get("projected") or {}).get("sources") or [])]:
-            for field, kind in (("configMap", "ConfigMap"), ("secret", "Secret")):
-                ref = src.get(field)
-                if ref and not ref.get("optional"):
-                    name = ref.get("secretName") or ref.get("name", "")
-                    for item in ref.get("items") or []:
-                        yield kind, name, item.get("key", "")
-    for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
-        for env in c.get("env") or []:
-            ref = env.get("valueFrom") or {}
-            for field, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
-                if ref.get(field) and not ref[field].get("optional"):
-                    yield kind, ref[field].get("name", ""), ref[field].get("key", "")
+    for kind, name, key in _workload_refs(obj):
+        if key is not None:
+            yield kind, name, key
 
 
 def port_references(obj: dict[str, Any]) -> Iterator[tuple[str, str | int]]:
     """(Service name, port name or number) of every Ingress backend."""
-    if obj.get("kind") != "Ingress":
-        return
-    spec = obj.get("spec") or {}
-    paths = [p for r in spec.get("rules") or [] for p in (r.get("http") or {}).get("paths") or []]
-    for backend in [spec.get("defaultBackend") or {}] + [p.get("backend") or {} for p in paths]:
-        service = backend.get("service")
-        if service:
+    if obj.get("kind") == "Ingress":
+        for service in _ingress_backends(obj):
             port = service.get("port") or {}
             yield service.get("name", ""), port.get("name") or port.get("number", "")
 
@@ -118,9 +109,12 @@ def port_references(obj: dict[str, Any]) -> Iterator[tuple[str, str | int]]:
 CERTIFICATE_KEYS = {"tls.crt", "tls.key", "ca.crt"}
 
 
-def known_keys(site: Site, objects: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
-    """The keys of each ConfigMap and Secret the output has or kkc declares, where they are
-    known (an ExternalSecret with dataFrom or templateFrom has keys kkc cannot know)."""
+def known_keys(
+    objects: list[dict[str, Any]], secrets: list[SecretSpec]
+) -> dict[tuple[str, str], set[str]]:
+    """The keys of each ConfigMap and Secret the output has or kkc declares (``secrets``),
+    where they are known (an ExternalSecret with dataFrom or templateFrom has keys kkc
+    cannot know)."""
     keys: dict[tuple[str, str], set[str]] = {}
     for obj in objects:
         kind, name = obj.get("kind"), (obj.get("metadata") or {}).get("name", "")
@@ -137,16 +131,18 @@ def known_keys(site: Site, objects: list[dict[str, Any]]) -> dict[tuple[str, str
                 } | set(template.get("data") or {})
         elif kind == "Certificate":
             keys[("Secret", spec.get("secretName", ""))] = set(CERTIFICATE_KEYS)
-    for out in enabled_services(site):
-        for secret in out.secrets:
-            if secret.keys:
-                keys.setdefault(("Secret", secret.name), {k.key for k in secret.keys})
+    for secret in secrets:
+        if secret.keys:
+            keys.setdefault(("Secret", secret.name), {k.key for k in secret.keys})
     return keys
 
 
-def provided(site: Site, objects: list[dict[str, Any]]) -> set[tuple[str, str]]:
+def provided(
+    site: Site, objects: list[dict[str, Any]], secrets: list[SecretSpec]
+) -> set[tuple[str, str]]:
     """What exists once the output is applied: its objects, the PVCs of StatefulSet claim
-    templates, ExternalSecret targets, and the Secrets kkc declares (`kkc secrets`)."""
+    templates, ExternalSecret targets, and the Secrets kkc declares (``secrets``, as
+    `kkc secrets` lists them)."""
     have = set(PROVIDED_BY_KUBERNETES)
     for obj in objects:
         kind, name = obj.get("kind"), (obj.get("metadata") or {}).get("name", "")
@@ -158,18 +154,14 @@ def provided(site: Site, objects: list[dict[str, Any]]) -> set[tuple[str, str]]:
     # the services' Secrets that kkc Jobs create or (secrets.backend: existing) the operator
     # does; with external-secrets the others exist only through an ExternalSecret above
     outside = site.get("secrets.backend") != "external-secrets"
-    have |= {
-        ("Secret", s.name)
-        for out in enabled_services(site)
-        for s in out.secrets
-        if s.created_by or outside
-    }
+    have |= {("Secret", s.name) for s in secrets if s.created_by or outside}
     return have
 
 
 def check_references(site: Site, objects: list[dict[str, Any]], display: str) -> list[Problem]:
-    have = provided(site, objects)
-    keys = known_keys(site, objects)
+    secrets = [s for out in enabled_services(site) for s in out.secrets]
+    have = provided(site, objects, secrets)
+    keys = known_keys(objects, secrets)
     ports: dict[str, set[str | int]] = {
         (o.get("metadata") or {}).get("name", ""): {
             v
