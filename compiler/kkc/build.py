@@ -238,13 +238,40 @@ def _file_lines(files: writer.Changes, listed: bool) -> list[str]:
     return lines
 
 
-def _trailers(source: str | None, source_url: str | None) -> list[str]:
-    return [
-        "",
-        f"Source-Commit: {source or 'none'}",
-        *([f"Source-Repository: {source_url}"] if source_url else []),
-        f"Kkc-Version: {__version__}",
-    ]
+@dataclass(frozen=True)
+class Source:
+    """The sources a build read, for the commit trailers: the commit checked out and, when
+    the sources on disk are not exactly that commit's (modified, staged or untracked files,
+    or no commit at all), the digest of what was read."""
+
+    commit: str | None = None
+    digest: str | None = None  # None: the sources are exactly ``commit``'s
+    url: str | None = None  # the site repository's origin (deploy repository mode)
+
+    def trailers(self) -> list[str]:
+        commit = self.commit or "none"
+        return [
+            "",
+            f"Source-Commit: {commit}-dirty" if self.digest else f"Source-Commit: {commit}",
+            *([f"Source-Digest: sha256:{self.digest}"] if self.digest else []),
+            *([f"Source-Repository: {self.url}"] if self.url else []),
+            f"Kkc-Version: {__version__}",
+        ]
+
+
+# a deploy repository's README names one source commit for all the sites it holds
+DEPLOY_REPO_SOURCES = ["sites", *deployrepo.SHARED_TOPS]
+
+
+def site_sources(name: str) -> list[str]:
+    """The paths (relative to the site repository) that the output of site ``name`` is built
+    from: its directory, the fleet defaults, the bases and the overlays."""
+    return [f"sites/{name}", "sites/defaults.yaml", *deployrepo.SHARED_TOPS]
+
+
+def source_of(root: Path, prefixes: list[str]) -> Source:
+    url, sha, digest = gitrepo.source_info(root, prefixes)
+    return Source(sha, digest, url)
 
 
 def commit_message(
@@ -252,8 +279,7 @@ def commit_message(
     digest: str | None,
     files: writer.Changes,
     objects: writer.Changes,
-    source: str | None,
-    source_url: str | None = None,
+    source: Source,
 ) -> str:
     """``digest`` is the site's; None when the site is gone and its output removed."""
     lines = [f"kkc: {'build' if digest else 'remove'} {name}", ""]
@@ -271,7 +297,7 @@ def commit_message(
         if len(items) > 50:
             lines.append(f"  {label}: ... and {len(items) - 50} more")
     lines += _file_lines(files, listed=False)
-    lines += _trailers(source, source_url)
+    lines += source.trailers()
     if digest:
         lines.append(f"Site-Digest: sha256:{digest}")
     return "\n".join(lines) + "\n"
@@ -285,7 +311,6 @@ def build_sites(
     Invalid output in any site raises before anything is written. With ``prune`` (a build of
     every site), the kkc-owned output of sites that no longer exist is removed too."""
     deploy = root / "deploy"
-    source = gitrepo.head_sha(root)
     repo = gitrepo.open_repo(root) if commit else None
     prov = _local_provenance()
     created = not deploy.exists()
@@ -303,6 +328,7 @@ def build_sites(
                 site_dir = deploy / site.name
                 files = writer.diff_against_disk(site_dir, full)
                 objs = _object_changes(writer.read_objects(site_dir), objects)
+                warnings = warnings + not_owned_warnings(site_dir, site.name, full)
                 results.append(BuildResult(site.name, files, objs, warnings=warnings))
                 fulls.append(full)
             for site, result, tmp in zip(sites, results, staged, strict=True):
@@ -318,10 +344,24 @@ def build_sites(
             deploy.rmdir()
     if repo is not None:
         for site, result, full in zip(sites, results, fulls, strict=False):
+            source = source_of(root, site_sources(site.name))
             result.commit = _commit(repo, site.name, site.digest, full, source)
         for result in results[len(sites) :]:
+            source = source_of(root, site_sources(result.site))
             result.commit = _commit(repo, result.site, None, {}, source)
     return results
+
+
+def not_owned_warnings(
+    site_dir: Path, name: str, full: dict[str, bytes], prefix: str = ""
+) -> list[str]:
+    """The files a build leaves in deploy/<site>/ that kkc does not own, as `kkc check`
+    reports them (KKC329): build and check give the same verdict about every file, also
+    after `git checkout -- deploy/` restored an older manifest beside newer output."""
+    return [
+        f"warning: {prefix}deploy/{name}/{rel}:1:1: KKC329 {writer.not_owned_message(name)}"
+        for rel in writer.not_owned(site_dir, full)
+    ]
 
 
 def _prune(deploy: Path, sites: list[Site]) -> list[BuildResult]:
@@ -341,8 +381,7 @@ def _commit(
     name: str,
     digest: str | None,
     full: dict[str, bytes],
-    source: str | None,
-    source_url: str | None = None,
+    source: Source,
 ) -> str | None:
     """Commit the kkc-owned paths of deploy/<site>/ that differ from HEAD; None if none do.
 
@@ -367,7 +406,7 @@ def _commit(
         repo,
         [site_dir / p for p in touched],
         [site_dir / p for p in gone],
-        commit_message(name, digest, files, objects, source, source_url),
+        commit_message(name, digest, files, objects, source),
     )
 
 
@@ -412,13 +451,13 @@ def open_deploy_repo(root: Path, target: Path) -> tuple[Any, Path]:
 
 def repo_provenance(root: Path, branch: str | None) -> Provenance:
     """The provenance of a tree built into a deploy repository from the site repository."""
-    url, source, dirty = gitrepo.source_info(root, ["sites", *deployrepo.SHARED_TOPS])
+    source = source_of(root, DEPLOY_REPO_SOURCES)
     return Provenance(
         kustomize=kustomize.find_engine().version,
         deploy_repo=True,
-        source_url=url,
-        source_commit=source,
-        source_dirty=dirty,
+        source_url=source.url,
+        source_commit=source.commit,
+        source_dirty=source.digest is not None,
         branch=branch,
     )
 
@@ -473,7 +512,6 @@ def build_into_repo(
         )
     owned_prefixes = [*(f"deploy/{s.name}" for s in sites), *_SHARED]
     prov = repo_provenance(root, branch)
-    source, url = prov.source_commit, prov.source_url
     trees: dict[str, dict[str, bytes]] = {}
     fulls: dict[str, dict[str, bytes]] = {}
     warnings: dict[str, list[str]] = {}
@@ -530,6 +568,7 @@ def build_into_repo(
                 staged = writer.stage(deploy, site.name, trees[site.name])
                 (staged / writer.MANIFEST).write_bytes(full[writer.MANIFEST])
                 writer.swap(deploy, site.name, staged)
+            warnings[site.name] += not_owned_warnings(site_dir, site.name, full, f"{target}/")
             results.append(BuildResult(site.name, files, objs, warnings=warnings[site.name]))
         if prune:
             results += _prune(deploy, sites)
@@ -547,19 +586,16 @@ def build_into_repo(
     out = DeployResult(top, want, results, changes)
     if commit:
         # removals first: no commit has a site referring to a copy that is already gone
+        source = source_of(root, DEPLOY_REPO_SOURCES)
         for result in results[len(sites) :]:
-            result.commit = _commit(deploy_repo, result.site, None, {}, source, url)
-        out.copies_commit = _commit_copies(deploy_repo, top, owned, source, url)
+            result.commit = _commit(deploy_repo, result.site, None, {}, source)
+        out.copies_commit = _commit_copies(deploy_repo, top, owned, source)
         for site, result in zip(sites, results, strict=False):
-            result.commit = _commit(
-                deploy_repo, site.name, site.digest, fulls[site.name], source, url
-            )
+            result.commit = _commit(deploy_repo, site.name, site.digest, fulls[site.name], source)
     return out
 
 
-def _commit_copies(
-    repo: Any, top: Path, owned: dict[str, str], source: str | None, url: str | None
-) -> str | None:
+def _commit_copies(repo: Any, top: Path, owned: dict[str, str], source: Source) -> str | None:
     """Commit the copies (with their manifest and the .gitattributes block) that differ from
     HEAD, first: the site commits that follow then refer to bases their commit already has."""
     head = deployrepo.parse_copies(gitrepo.head_bytes(repo, top / deployrepo.COPIES))
@@ -581,7 +617,7 @@ def _commit_copies(
                 "kkc: update base/ and overlays/ copies",
                 "",
                 *_file_lines(files, listed=True),
-                *_trailers(source, url),
+                *source.trailers(),
             ]
         )
         + "\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import git
-from git import Blob, IndexFile, Repo
+from git import Blob, Repo
 from git.objects.commit import Commit
 
 from .errors import EnvironmentProblem, command_line_error
@@ -24,15 +24,6 @@ def open_repo(path: Path, hint: str = "run `git init` or drop --commit") -> Repo
         return Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise EnvironmentProblem(f"{path} is not inside a git repository; {hint}") from None
-
-
-def head_sha(path: Path) -> str | None:
-    """The commit checked out at ``path``'s repository, or None (no repository or no commit)."""
-    try:
-        repo = Repo(path, search_parent_directories=True)
-        return repo.head.commit.hexsha if repo.head.is_valid() else None
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return None
 
 
 def _head_entry(repo: Repo, rel: str) -> object | None:
@@ -68,40 +59,53 @@ def differs_from_head(repo: Repo, path: Path) -> bool:
 def commit_paths(repo: Repo, paths: list[Path], removed: list[Path], message: str) -> str:
     """Commit exactly ``paths`` (as they are on disk) and the removal of ``removed``.
 
-    The commit is built from HEAD's tree in a private index, so whatever else is staged or
-    modified in the work tree stays as it was. The real index is then updated for these
-    paths only, so `git status` does not show them as changed. Returns the new commit id.
-    """
+    Everything goes through the git command line, as `git commit -- PATHS` would do it, so the
+    repository ends up exactly as git itself leaves it. GitPython's own index writer is not
+    used: it keeps a stale cache-tree (TREE extension) in .git/index, and the user's next
+    `git commit` builds its tree from that and writes duplicate entries or drops directories.
+
+    1. The commit's tree is built in a private index (GIT_INDEX_FILE) read from HEAD, so
+       whatever else is staged or modified in the work tree stays as it was.
+    2. The real index is updated for these paths only (git invalidates the cache-tree of
+       every directory it touches), so `git status` does not show them as changed.
+    3. The branch moves last, with a compare-and-swap on its old value and a reflog entry.
+       If anything before fails, HEAD is unchanged and the index at worst stages files that
+       are already on disk. Returns the new commit id."""
     rel = [_rel(repo, p) for p in paths]
     gone = [_rel(repo, p) for p in removed]
+    parent = repo.head.commit.hexsha if repo.head.is_valid() else None
     try:
         with tempfile.TemporaryDirectory(prefix="kkc-index-") as tmp:
-            index_file = os.path.join(tmp, "index")
-            parents: list[Commit] = []
-            if repo.head.is_valid():
-                parents = [repo.head.commit]
-                index = IndexFile.from_tree(repo, repo.head.commit)
-                index._file_path = index_file  # keep the private index out of .git/index
-            else:
-                index = IndexFile(repo, file_path=index_file)
-            if rel:
-                index.add(rel)
-            for path in gone:  # IndexFile.remove() only works on the default index
-                index.entries.pop((path, 0), None)
-            tree = index.write_tree()
-            commit = Commit.create_from_tree(repo, tree, message, parent_commits=parents, head=True)
-            real = repo.index
-            if rel:
-                real.add(rel)
-            if gone:
-                known = {path for (path, _stage) in real.entries}
-                drop = [p for p in gone if p in known]
-                if drop:
-                    real.remove(drop)
-            real.write()
-            return commit.hexsha
+            private = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+            if parent:
+                repo.git.read_tree(parent, env=private)
+            _update_index(repo, rel, gone, Path(tmp), private)
+            tree = repo.git.write_tree(env=private)
+            message_file = Path(tmp, "message")
+            message_file.write_text(message, encoding="utf-8")
+            commit = repo.git.commit_tree(
+                tree, *(["-p", parent] if parent else []), "-F", str(message_file)
+            )
+            _update_index(repo, rel, gone, Path(tmp), {})
+            subject = message.splitlines()[0] if message else ""
+            reflog = f"commit{'' if parent else ' (initial)'}: {subject}"
+            repo.git.update_ref("-m", reflog, "HEAD", commit, parent or "")
+            return commit
     except git.GitError as exc:
-        raise EnvironmentProblem(f"git commit failed: {exc}") from None
+        raise EnvironmentProblem(f"git commit failed: {_oneline(exc)}") from None
+
+
+def _update_index(repo: Repo, rel: list[str], gone: list[str], tmp: Path, env: dict) -> None:
+    """`git update-index` of ``rel`` (from the work tree) and the removal of ``gone``, in the
+    index ``env`` names (the repository's own without GIT_INDEX_FILE). Paths go through
+    standard input, NUL-separated, so no argument list grows with the number of files."""
+    for flags, names in ((["--add", "--remove"], rel), (["--force-remove"], gone)):
+        if not names:
+            continue
+        listing = tmp / "paths"
+        listing.write_bytes(b"".join(n.encode() + b"\0" for n in names))
+        with listing.open("rb") as stdin:
+            repo.git.update_index(*flags, "-z", "--stdin", istream=stdin, env=env)
 
 
 def resolve(repo: Repo, rev: str, option: str = "--against", where: str = "") -> Commit | None:
@@ -218,18 +222,30 @@ def work_tree_top(path: Path) -> Path | None:
     return Path(top).resolve() if top else None
 
 
-def source_info(path: Path, prefixes: list[str]) -> tuple[str | None, str | None, bool]:
-    """(origin URL without credentials, HEAD commit, whether files under ``prefixes`` are
-    modified, staged or untracked) of the repository at ``path``; (None, None, False) when
-    ``path`` is in no git repository."""
+def source_info(path: Path, prefixes: list[str]) -> tuple[str | None, str | None, str | None]:
+    """(origin URL without credentials, HEAD commit, digest of the sources) of the repository
+    at ``path``. ``prefixes`` are paths relative to ``path``. The digest is None when nothing
+    under ``prefixes`` is modified, staged or untracked: HEAD then holds exactly these
+    sources. Otherwise it is the sha256 of the files there as they are on disk, so that a
+    build from uncommitted sources says so and names them. (None, None, None) when ``path``
+    is in no git repository."""
     try:
         repo = Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return None, None, False
+        return None, None, None
     sha = repo.head.commit.hexsha if repo.head.is_valid() else None
+    base = _rel(repo, path)
+    prefixes = [p if base == "." else f"{base}/{p}" for p in prefixes]
     # ls-files, not `git status`: status refreshes (rewrites) the index
     untracked = repo.git.ls_files("--others", "--exclude-standard", "--", *prefixes)
-    return remote_url(repo), sha, bool(untracked or dirty_paths(repo, prefixes))
+    if not untracked and not dirty_paths(repo, prefixes) and sha is not None:
+        return remote_url(repo), sha, None
+    listed = repo.git.ls_files("--cached", "--others", "--exclude-standard", "-z", "--", *prefixes)
+    top = Path(repo.working_tree_dir or ".")
+    digest = hashlib.sha256()
+    for name in sorted(set(filter(None, listed.split("\0")))):
+        digest.update(name.encode() + b"\0" + (_blob_id(top / name) or "deleted").encode() + b"\n")
+    return remote_url(repo), sha, digest.hexdigest()
 
 
 def remote_url(repo: Repo, name: str = "origin") -> str | None:
@@ -335,19 +351,19 @@ def dirty_paths(repo: Repo, prefixes: list[str]) -> list[str]:
 
 def switch_branch(repo: Repo, name: str) -> None:
     """Check out ``name``: the local branch, else a new one tracking origin/<name>, else a new
-    one at HEAD (or an unborn one in a repository without commits)."""
+    one at HEAD (or an unborn one in a repository without commits). With the git CLI, like
+    every write kkc makes to a repository."""
     try:
         if name in repo.heads:
-            repo.heads[name].checkout()
+            repo.git.checkout("-q", name)
         elif not repo.head.is_valid():
-            repo.head.reference = git.Head(repo, f"refs/heads/{name}")
+            repo.git.symbolic_ref("HEAD", f"refs/heads/{name}")
         else:
             remote = next((r for r in repo.remotes if r.name == "origin"), None)
-            upstream = remote.refs[name] if remote and name in remote.refs else None
-            head = repo.create_head(name, upstream or repo.head.commit)
-            if upstream is not None:
-                head.set_tracking_branch(upstream)
-            head.checkout()
+            if remote is not None and name in remote.refs:
+                repo.git.checkout("-q", "-b", name, "--track", f"origin/{name}")
+            else:
+                repo.git.checkout("-q", "-b", name)
     except git.GitError as exc:
         raise EnvironmentProblem(f"cannot check out branch {name}: {_oneline(exc)}") from None
 
@@ -389,7 +405,7 @@ def push(repo: Repo) -> str:
                 raise _rejected(top, where)
             raise EnvironmentProblem(f"git push of {where} failed: {info.summary.strip()}")
     if tracking is None:
-        branch.set_tracking_branch(remote.refs[remote_branch])
+        repo.git.branch(f"--set-upstream-to={remote_name}/{remote_branch}", branch.name)
     return where
 
 
