@@ -149,8 +149,10 @@ def build_cmd(
         bool,
         typer.Option(
             "--commit",
-            help="Commit the changed kkc-owned files "
-            "(only those) with GitPython; no commit when nothing changed.",
+            help="Commit the changed kkc-owned files (only those; whatever else is staged "
+            "stays staged) with the git CLI; no commit when nothing changed. The "
+            "Source-Commit trailer names HEAD, or HEAD-dirty plus a Source-Digest when the "
+            "site's sources are uncommitted: commit the source change first.",
         ),
     ] = False,
     push: Annotated[
