@@ -37,7 +37,7 @@ class KkcGroup(TyperGroup):
 
 app = typer.Typer(
     cls=KkcGroup,
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
