@@ -3,8 +3,8 @@ user's next ordinary git command wrong.
 
 The random walk drives sequences of edits, kkc builds (`--commit`, `--all --commit`,
 `--repo --commit --push`) and everyday git commands (add/commit, commit -a, stash/pop, a
-branch and a rebase, `git checkout -- deploy/`) with the real git CLI in temporary
-repositories, and checks after every step:
+branch and a rebase, a cherry-pick, `git checkout -- deploy/`) with the real git CLI in
+temporary repositories, and checks after every step:
 
 - `git fsck --full --strict` is clean, in the site repository and in the deploy repository;
 - `git ls-tree -r HEAD` has no duplicate paths;
@@ -320,6 +320,20 @@ class Walk:
         self.committed.add(note)
         return f"branch side at HEAD~1, commit {note}, rebase main onto it"
 
+    def cherry_pick(self) -> str:
+        if self._dirty():
+            self.add_commit()
+        note = f"notes/picked-{self.counter}.txt"
+        git(self.repo, "checkout", "-q", "-b", "side")
+        self._write(note, f"picked {self.counter}\n")
+        git(self.repo, "add", note)
+        git(self.repo, "commit", "-q", "-m", f"picked {self.counter}")
+        git(self.repo, "checkout", "-q", "main")
+        git(self.repo, "cherry-pick", "side")
+        git(self.repo, "branch", "-q", "-D", "side")
+        self.committed.add(note)
+        return f"commit {note} on a branch, cherry-pick it onto main"
+
     def checkout_deploy(self) -> str:
         if not git(self.repo, "ls-files", "deploy").stdout.strip():
             return "git checkout -- deploy/ (nothing tracked)"
@@ -338,6 +352,7 @@ class Walk:
         ("commit_all", 2),
         ("stash_pop", 1),
         ("branch_rebase", 1),
+        ("cherry_pick", 1),
         ("checkout_deploy", 1),
     ]
 
