@@ -534,3 +534,29 @@ def test_build_and_check_agree_after_checkout_of_deploy(small_repo: Path, kkc) -
     assert kkc(repo, "check", "site-k").exit_code == 0
     built = build(kkc, repo, "site-k")
     assert "KKC329" not in built.stderr
+
+
+def test_no_commit_in_the_middle_of_a_merge(small_repo: Path, kkc) -> None:
+    """A commit during a merge would record one parent and drop the merge: refused, exit 4,
+    before anything is written, and the merge can still be finished."""
+    repo, notes = small_repo, small_repo / "README.md"
+    git(repo, "checkout", "-q", "-b", "other")
+    notes.write_text("# other\n")
+    git(repo, "commit", "-q", "-am", "other")
+    git(repo, "checkout", "-q", "main")
+    notes.write_text("# main\n")
+    git(repo, "commit", "-q", "-am", "main")
+    assert git(repo, "merge", "other", check=False).returncode == 1  # conflict in README.md
+    head = git(repo, "rev-parse", "HEAD").stdout
+    result = kkc(repo, "build", "site-k", "--commit")
+    assert result.exit_code == 4
+    assert result.stderr == (
+        f"{repo} is in the middle of a merge (MERGE_HEAD in .git/); finish or abort it, "
+        "then run kkc again with --commit\n"
+    )
+    assert not (repo / "deploy").exists()
+    assert git(repo, "rev-parse", "HEAD").stdout == head
+    notes.write_text("# merged\n")
+    git(repo, "commit", "-q", "-am", "merge other")
+    assert len(git(repo, "log", "-1", "--format=%P").stdout.split()) == 2
+    assert_sound(repo)

@@ -312,6 +312,8 @@ def build_sites(
     every site), the kkc-owned output of sites that no longer exist is removed too."""
     deploy = root / "deploy"
     repo = gitrepo.open_repo(root) if commit else None
+    if repo is not None:
+        gitrepo.ready_to_commit(repo)
     prov = _local_provenance()
     created = not deploy.exists()
     results: list[BuildResult] = []
@@ -504,6 +506,8 @@ def build_into_repo(
     ``prune`` (a build of every site), the kkc-owned output of sites that no longer exist is
     removed first (one commit each), and with it the copies only they used."""
     deploy_repo, top = open_deploy_repo(root, target)
+    if commit:
+        gitrepo.ready_to_commit(deploy_repo)
     current = gitrepo.current_branch(deploy_repo)
     want = branch or current
     if want is None:

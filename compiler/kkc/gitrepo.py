@@ -56,6 +56,29 @@ def differs_from_head(repo: Repo, path: Path) -> bool:
     return _blob_id(path) != entry.hexsha  # type: ignore[attr-defined]
 
 
+_IN_PROGRESS = {
+    "MERGE_HEAD": "a merge",
+    "CHERRY_PICK_HEAD": "a cherry-pick",
+    "REVERT_HEAD": "a revert",
+    "rebase-merge": "a rebase",
+    "rebase-apply": "a rebase or git am",
+    "BISECT_LOG": "a bisect",
+}
+
+
+def ready_to_commit(repo: Repo) -> None:
+    """Refuse (exit 4, before anything is written) to commit into a repository in the middle
+    of a merge, cherry-pick, revert, rebase or bisect: a commit there would drop the
+    operation's state (a merge commit would get one parent) or land on the wrong branch."""
+    git_dir = Path(repo.git_dir)
+    for name, what in _IN_PROGRESS.items():
+        if (git_dir / name).exists():
+            raise EnvironmentProblem(
+                f"{repo.working_tree_dir} is in the middle of {what} ({name} in "
+                f"{git_dir.name}/); finish or abort it, then run kkc again with --commit"
+            )
+
+
 def commit_paths(repo: Repo, paths: list[Path], removed: list[Path], message: str) -> str:
     """Commit exactly ``paths`` (as they are on disk) and the removal of ``removed``.
 
