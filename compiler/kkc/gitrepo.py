@@ -79,7 +79,9 @@ def ready_to_commit(repo: Repo) -> None:
             )
 
 
-def commit_paths(repo: Repo, paths: list[Path], removed: list[Path], message: str) -> str:
+def commit_paths(
+    repo: Repo, paths: list[Path], removed: list[Path], message: str
+) -> str | None:
     """Commit exactly ``paths`` (as they are on disk) and the removal of ``removed``.
 
     Everything goes through the git command line, as `git commit -- PATHS` would do it, so the
@@ -93,7 +95,8 @@ def commit_paths(repo: Repo, paths: list[Path], removed: list[Path], message: st
        every directory it touches), so `git status` does not show them as changed.
     3. The branch moves last, with a compare-and-swap on its old value and a reflog entry.
        If anything before fails, HEAD is unchanged and the index at worst stages files that
-       are already on disk. Returns the new commit id."""
+       are already on disk. Returns the new commit id; None (no empty commit) when the tree
+       is HEAD's."""
     rel = [_rel(repo, p) for p in paths]
     gone = [_rel(repo, p) for p in removed]
     parent = repo.head.commit.hexsha if repo.head.is_valid() else None
@@ -104,6 +107,8 @@ def commit_paths(repo: Repo, paths: list[Path], removed: list[Path], message: st
                 repo.git.read_tree(parent, env=private)
             _update_index(repo, rel, gone, Path(tmp), private)
             tree = repo.git.write_tree(env=private)
+            if parent and tree == repo.git.rev_parse(f"{parent}^{{tree}}"):
+                return None  # git's filters (.gitattributes) made the files HEAD's again
             message_file = Path(tmp, "message")
             message_file.write_text(message, encoding="utf-8")
             commit = repo.git.commit_tree(
