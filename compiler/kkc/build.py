@@ -153,8 +153,9 @@ def _render_in(
         manifests = kustomize.build(staged, display)
     except OutputInvalid as exc:
         if site.patches:  # the tree built without them (_site_tree): blame them
-            raise _blame_patches(staged, site, tree, exc) from None
-        raise
+            exc = _blame_patches(staged, site, tree, exc)
+        exc.warnings = warnings
+        raise exc from None
     objects = load_stream(manifests)
     ini_problems, ini_warnings = lint.check_ini(site, tree, objects, display)
     problems += ini_problems
@@ -169,7 +170,9 @@ def _render_in(
     problems += kolla_problems
     warnings += kolla_warnings
     if problems:
-        raise OutputInvalid(problems)
+        invalid = OutputInvalid(problems)
+        invalid.warnings = warnings
+        raise invalid
     digests = {
         object_key(o): writer.sha256(json.dumps(o, sort_keys=True, separators=(",", ":")).encode())
         for o in objects
