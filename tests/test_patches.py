@@ -3,6 +3,7 @@ and refused before anything is written when malformed, dangling or carrying secr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -384,3 +385,22 @@ def test_a_kustomize_failure_caused_by_a_patch_names_the_patch_file(site_repo: P
     ), line
     assert "stages/services" in line and line.endswith("oops"), line
     assert snapshot(site_repo) == before
+
+
+def test_output_errors_with_output_json_name_the_patch_file(site_repo: Path, kkc) -> None:
+    """Exit 3 with -o json: the problems report on stdout, as for exit 2."""
+    bad = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: nova-api\n"
+    bad += "spec:\n  template:\n    spec:\n      containers: oops\n"
+    add_patches(site_repo, **{"20-bad.yaml": bad})
+    result = kkc(site_repo, "build", "site-a", "-o", "json")
+    assert result.exit_code == 3, result.output
+    assert result.stderr == ""
+    [problem] = json.loads(result.stdout)["problems"]
+    assert {k: v for k, v in problem.items() if k != "message"} == {
+        "file": "sites/site-a/patches/20-bad.yaml",
+        "line": 1,
+        "col": 1,
+        "code": "KKC300",
+        "severity": "error",
+    }
+    assert problem["message"].startswith("kustomize build failed: ")

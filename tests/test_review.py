@@ -510,3 +510,22 @@ def test_example_ci_posts_the_diff_first_within_the_size_limit(workflow: str) ->
     for line in lines:
         if "--format markdown" in line:
             assert re.search(r"--max-bytes \d+", line), line
+
+
+def test_diff_format_is_a_deprecated_alias_of_output(site_repo: Path, kkc) -> None:
+    built(kkc, site_repo, "site-a")
+    set_keystone_replicas(site_repo, 2)
+    for fmt in ("markdown", "json", "text"):
+        new = kkc(site_repo, "diff", "site-a", "-o", fmt)
+        old = kkc(site_repo, "diff", "site-a", "--format", fmt)
+        assert (new.exit_code, old.exit_code) == (1, 1), old.output
+        assert old.stdout == new.stdout
+        assert new.stderr == ""
+        assert old.stderr == "note: kkc diff --format is deprecated; use -o/--output\n"
+    short = kkc(site_repo, "diff", "site-a", "-f", "json")
+    assert short.stdout == kkc(site_repo, "diff", "site-a", "-o", "json").stdout
+    result = kkc(site_repo, "diff", "site-a", "-o", "json", "--format", "markdown")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "kkc diff: --format markdown and --output json disagree; use --output\n"
+    )
