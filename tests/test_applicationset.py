@@ -185,7 +185,7 @@ def test_sites_in_different_argo_namespaces_are_refused(site_repo: Path, kkc, cr
 def test_usage_errors(site_repo: Path, kkc, args: tuple[str, ...], message: str) -> None:
     result = kkc(site_repo, "bootstrap", *args)
     assert (result.exit_code, result.stdout) == (2, "")
-    assert result.stderr.splitlines()[-1] == message
+    assert result.stderr.splitlines()[-1] == f"kkc bootstrap: {message}"
     assert not (site_repo / "deploy").exists()
 
 

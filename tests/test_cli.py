@@ -47,14 +47,16 @@ def test_list(site_repo: Path, kkc) -> None:
 def test_list_outside_a_site_repository(tmp_path: Path, kkc) -> None:
     result = kkc(tmp_path, "list")
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"no sites/ directory in {tmp_path.resolve()} or above")
+    assert result.stderr.startswith(
+        f"kkc list: no sites/ directory in {tmp_path.resolve()} or above"
+    )
 
 
 def test_build_without_a_site_is_a_usage_error(site_repo: Path, kkc) -> None:
     result = kkc(site_repo, "build")
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert result.stderr == "name at least one site, or pass --all\n"
+    assert result.stderr == "kkc build: name at least one site, or pass --all\n"
     assert not (site_repo / "deploy").exists()
 
 
@@ -180,3 +182,156 @@ def test_render_output_validates(site_repo: Path, kkc, crd_dir: str) -> None:
     assert all(
         o["metadata"].get("namespace") == "openstack" for o in objects if o["kind"] != "Namespace"
     )
+
+
+# ---- one vocabulary: usage errors, -o json errors ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "stderr"),
+    [
+        (("build",), "kkc build: name at least one site, or pass --all"),
+        (("build", "--foo"), "kkc build: No such option: --foo (Possible options: --root)"),
+        (("show",), "kkc show: Missing argument 'site'."),
+        (
+            ("list", "-o", "yaml"),
+            "kkc list: Invalid value for '--output' / '-o': 'yaml' is not one of 'text', 'json'.",
+        ),
+        (
+            ("diff", "-o", "html"),
+            "kkc diff: Invalid value for '--output' / '-o': 'html' is not one of 'text', "
+            "'markdown', 'json'.",
+        ),
+        (("bild",), "kkc: No such command 'bild'. Did you mean 'build'?"),
+        (("--foo",), "kkc: No such option: --foo"),
+    ],
+)
+def test_usage_errors_have_one_style(
+    site_repo: Path, kkc, args: tuple[str, ...], stderr: str
+) -> None:
+    """kkc's own usage errors and Click's: one line `kkc COMMAND: message`, exit 2."""
+    result = kkc(site_repo, *args)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", stderr + "\n")
+
+
+def problems(result) -> list[dict]:
+    assert result.stderr == ""
+    report = json.loads(result.stdout)
+    assert list(report) == ["problems"]
+    return report["problems"]
+
+
+def usage(message: str) -> dict:
+    return {
+        "file": "<command line>",
+        "line": 1,
+        "col": 1,
+        "code": None,
+        "message": message,
+        "severity": "error",
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("build", "-o", "json"), usage("name at least one site, or pass --all")),
+        (
+            ("list", "--output=json", "--foo"),
+            usage("No such option: --foo (Possible options: --root)"),
+        ),
+        (("show", "-ojson"), usage("Missing argument 'site'.")),
+        (
+            ("show", "site-a", "--explain", "nope", "-o", "json"),
+            usage("nope: no such key in the effective definition of site-a"),
+        ),
+        (
+            ("diff", "site-a", "--max-bytes", "9", "-o", "json"),
+            usage("--max-bytes needs -o markdown"),
+        ),
+        (
+            ("check", "site-a", "-o", "json"),
+            {
+                **usage(
+                    "kkc check cannot validate custom resources (ExternalSecret, Application, "
+                    "...) without their CRDs: set KKC_CRD_DIR or pass --crd-dir DIR (the CRDs of "
+                    "the controllers' release manifests), or pass --no-require-crds"
+                ),
+                "code": "KKC172",
+            },
+        ),
+        (
+            ("lint", "site-a", "nosite", "-o", "json"),
+            {
+                "file": "sites/nosite/site.yaml",
+                "line": 1,
+                "col": 1,
+                "code": "KKC123",
+                "message": 'site "nosite" not found (known sites: site-a, site-b)',
+                "severity": "error",
+            },
+        ),
+    ],
+)
+def test_errors_with_output_json_are_a_problems_report_on_stdout(
+    site_repo: Path, kkc, args: tuple[str, ...], expected: dict
+) -> None:
+    """With -o json, usage and input errors are {"problems": [...]} on stdout, nothing on
+    stderr, with the exit code of the text mode (2)."""
+    result = kkc(site_repo, *args, crd=args[0] != "check")
+    assert result.exit_code == 2, result.output
+    assert problems(result) == [expected]
+
+
+def test_input_errors_with_output_json_keep_their_location(site_repo: Path, kkc) -> None:
+    path = site_repo / "sites" / "site-a" / "site.yaml"
+    path.write_text(path.read_text() + "bogus: 1\n")
+    text = kkc(site_repo, "build", "site-a")
+    assert text.exit_code == 2
+    [line] = text.stderr.splitlines()
+    result = kkc(site_repo, "build", "site-a", "-o", "json")
+    assert result.exit_code == 2
+    [problem] = problems(result)
+    assert line == (
+        f"{problem['file']}:{problem['line']}:{problem['col']}: {problem['code']} "
+        f"{problem['message']}"
+    )
+    assert problem["severity"] == "error" and problem["code"].startswith("KKC")
+    assert not (site_repo / "deploy").exists()
+
+
+def test_lint_json_lists_warnings_as_problems(site_repo: Path, kkc) -> None:
+    result = kkc(site_repo, "lint", "site-a", "-o", "json", "--strict", crd=False)
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["sites"] == [
+        {"site": "site-a", "objects": 198, "warnings": len(report["problems"])}
+    ]
+    assert report["problems"][0] == {
+        "file": None,
+        "line": None,
+        "col": None,
+        "code": None,
+        "message": "argoproj.io/v1alpha1 AppProject objects not validated: no CRD directory "
+        "(set KKC_CRD_DIR or --crd-dir)",
+        "severity": "warning",
+    }
+    assert {p["severity"] for p in report["problems"]} == {"warning"}
+    n = len(report["problems"])
+    assert result.stderr == f"kkc lint --strict: {n} warnings\n"
+
+
+def test_warning_lines_become_problem_entries() -> None:
+    from kkc.errors import warning_problem
+
+    assert warning_problem(
+        'warning: sites/site-a/site.yaml:7:5: KKC129 overlay "x" changes nothing'
+    ) == {
+        "file": "sites/site-a/site.yaml",
+        "line": 7,
+        "col": 5,
+        "code": "KKC129",
+        "message": 'overlay "x" changes nothing',
+        "severity": "warning",
+    }
+    assert warning_problem("warning: KKC133 old option")["code"] == "KKC133"

@@ -290,13 +290,17 @@ def test_errors_before_anything_is_written(source: Path, deploy: Path, tmp_path:
 
     result = build(kkc, source, source, "site-b")
     assert result.exit_code == 2
-    assert result.stderr == f"--repo {source} is the site repository itself; drop --repo\n"
+    assert (
+        result.stderr == f"kkc build: --repo {source} is the site repository itself; drop --repo\n"
+    )
 
     result = build(kkc, source, deploy, "site-b", "--push")
-    assert (result.exit_code, result.stderr) == (2, "--push needs --commit\n")
+    assert (result.exit_code, result.stderr) == (2, "kkc build: --push needs --commit\n")
     result = kkc(source, "build", "site-b", "--branch", "lab")
     assert result.exit_code == 2
-    assert result.stderr == "--branch needs --repo (kkc never switches the site repository)\n"
+    assert result.stderr == (
+        "kkc build: --branch needs --repo (kkc never switches the site repository)\n"
+    )
 
     # a hand edit of a kkc-owned file in the deploy repository is not overwritten
     assert build(kkc, source, deploy, "site-b", "--commit").exit_code == 0
@@ -568,17 +572,17 @@ def test_review_of_a_deploy_repository_usage_errors(source: Path, deploy: Path, 
         result = kkc(source, command, "site-b", "--branch", "main")
         assert (result.exit_code, result.stderr) == (
             2,
-            "--branch needs --repo (the branch of the deploy repository to read)\n",
+            f"kkc {command}: --branch needs --repo (the branch of the deploy repository to read)\n",
         )
         result = kkc(source, command, "site-b", "--repo", str(source))
         assert (result.exit_code, result.stderr) == (
             2,
-            f"--repo {source} is the site repository itself; drop --repo\n",
+            f"kkc {command}: --repo {source} is the site repository itself; drop --repo\n",
         )
     result = kkc(
         source, "diff", "site-b", "--repo", str(deploy), "--branch", "main", "--against", "HEAD"
     )
     assert (result.exit_code, result.stderr) == (
         2,
-        "--against and --branch both name the revision to compare with\n",
+        "kkc diff: --against and --branch both name the revision to compare with\n",
     )

@@ -292,7 +292,7 @@ def test_cli_explain_unknown_path(layered: Path, kkc) -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "services.keystone.api.replica: no such key in the effective definition of s1\n"
+        "kkc show: services.keystone.api.replica: no such key in the effective definition of s1\n"
     )
 
 

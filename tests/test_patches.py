@@ -3,6 +3,7 @@ and refused before anything is written when malformed, dangling or carrying secr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -307,3 +308,99 @@ def test_literal_free_patches_are_accepted(tmp_path: Path) -> None:
     found, problems = patches.load(tmp_path, "s")
     assert problems == []
     assert [p.file for p in found] == ["env.yaml", "es.yaml"]
+
+
+def test_a_patch_copied_from_render_keeps_the_site_namespace(site_repo: Path, kkc) -> None:
+    """`kkc render` output names the site's namespace; a patch copied from it matches, and
+    its stage copy leaves the namespace to the stage's kustomization."""
+    smp = SMP.replace("  name: nova-api\n", "  name: nova-api\n  namespace: openstack\n")
+    json6902 = JSON6902.replace(
+        "  name: keystone-.*\n", "  name: keystone-.*\n  namespace: openstack\n"
+    )
+    add_patches(site_repo, **{"10-smp.yaml": smp, "20-json.yaml": json6902})
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 0, result.output
+    stages = site_repo / "deploy" / "site-a" / "stages"
+    staged = yaml.safe_load((stages / "services" / "site-patches" / "10-smp.yaml").read_text())
+    assert staged["metadata"] == {"name": "nova-api"}
+    identity = yaml.safe_load((stages / "identity" / "kustomization.yaml").read_text())
+    assert identity["patches"][-1] == {
+        "path": "site-patches/20-json.yaml",
+        "target": {"kind": "Deployment", "name": "keystone-.*"},
+    }
+    objs = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in docs(kkc(site_repo, "render", "site-a").stdout)
+    }
+    nova = objs[("Deployment", "nova-api")]
+    assert nova["metadata"]["namespace"] == "openstack"
+    assert nova["spec"]["template"]["spec"]["priorityClassName"] == "openstack-critical"
+    keystone = objs[("Deployment", "keystone-api")]
+    assert keystone["metadata"]["annotations"]["example.com/owner"] == "team-identity"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        pytest.param(
+            SMP.replace("  name: nova-api\n", "  name: nova-api\n  namespace: nova\n"),
+            f'{P}:6:14: KKC141 the patch target Deployment/nova-api is not in namespace "nova": '
+            "site site-a renders it in namespace openstack (leave the namespace out, or name "
+            "that one)",
+            id="smp",
+        ),
+        pytest.param(
+            "target: {kind: Deployment, name: keystone-api, namespace: identity}\npatch:\n"
+            "  - {op: remove, path: /spec/replicas}\n",
+            f"{P}:1:59: KKC141 the patch target Deployment/keystone-api is not in namespace "
+            '"identity": site site-a renders it in namespace openstack (leave the namespace '
+            "out, or name that one)",
+            id="json6902",
+        ),
+    ],
+)
+def test_a_patch_naming_another_namespace_is_KKC141_at_the_namespace(
+    site_repo: Path, kkc, text: str, expected: str
+) -> None:
+    add_patches(site_repo, **{"p.yaml": text})
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == expected + "\n"
+    assert snapshot(site_repo) == before
+
+
+def test_a_kustomize_failure_caused_by_a_patch_names_the_patch_file(site_repo: Path, kkc) -> None:
+    """The tree builds without the site's patches; kustomize's error is located at the one
+    patch that fails in its stage, not at deploy/site-a/kustomization.yaml."""
+    bad = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: nova-api\n"
+    bad += "spec:\n  template:\n    spec:\n      containers: oops\n"
+    add_patches(site_repo, **{"10-smp.yaml": SMP, "20-bad.yaml": bad, "30-cm.yaml": CONFIGMAP})
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 3, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith(
+        "sites/site-a/patches/20-bad.yaml:1:1: KKC300 kustomize build failed: "
+    ), line
+    assert "stages/services" in line and line.endswith("oops"), line
+    assert snapshot(site_repo) == before
+
+
+def test_output_errors_with_output_json_name_the_patch_file(site_repo: Path, kkc) -> None:
+    """Exit 3 with -o json: the problems report on stdout, as for exit 2."""
+    bad = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: nova-api\n"
+    bad += "spec:\n  template:\n    spec:\n      containers: oops\n"
+    add_patches(site_repo, **{"20-bad.yaml": bad})
+    result = kkc(site_repo, "build", "site-a", "-o", "json")
+    assert result.exit_code == 3, result.output
+    assert result.stderr == ""
+    [problem] = json.loads(result.stdout)["problems"]
+    assert {k: v for k, v in problem.items() if k != "message"} == {
+        "file": "sites/site-a/patches/20-bad.yaml",
+        "line": 1,
+        "col": 1,
+        "code": "KKC300",
+        "severity": "error",
+    }
+    assert problem["message"].startswith("kustomize build failed: ")

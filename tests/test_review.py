@@ -77,7 +77,7 @@ def test_diff_text_shows_the_changed_object(site_repo: Path, kkc) -> None:
 def test_diff_markdown_for_a_pr_comment(site_repo: Path, kkc) -> None:
     head = built(kkc, site_repo, "site-a")
     set_keystone_replicas(site_repo, 2)
-    result = kkc(site_repo, "diff", "site-a", "--format", "markdown")
+    result = kkc(site_repo, "diff", "site-a", "-o", "markdown")
     assert result.exit_code == 1, result.output
     assert result.stdout == (
         f"### `site-a`: 0 added, 1 changed, 0 removed against `HEAD ({head[:12]})`\n\n"
@@ -90,7 +90,7 @@ def test_diff_markdown_for_a_pr_comment(site_repo: Path, kkc) -> None:
 
 def test_diff_json_lists_every_object_added_when_nothing_is_committed(site_repo: Path, kkc) -> None:
     head = git.Repo(site_repo).head.commit.hexsha
-    result = kkc(site_repo, "diff", "site-a", "--format", "json")
+    result = kkc(site_repo, "diff", "site-a", "--output", "json")
     assert result.exit_code == 1, result.output
     [site] = json.loads(result.stdout)
     assert (site["site"], site["against"], site["commit"]) == ("site-a", "HEAD", head)
@@ -114,7 +114,7 @@ def test_diff_all_shows_a_removed_site_and_against_an_older_revision(site_repo: 
     removed = json.loads((site_repo / "deploy/site-b/.kkc-files").read_text())["objects"]
     shutil.rmtree(site_repo / "sites" / "site-b")
 
-    result = kkc(site_repo, "diff", "--format", "json")  # no site named: every site
+    result = kkc(site_repo, "diff", "-o", "json")  # no site named: every site
     assert result.exit_code == 1, result.output
     by_site = {d["site"]: d for d in json.loads(result.stdout)}
     assert by_site["site-a"]["objects"] == []
@@ -264,7 +264,7 @@ def test_markdown_max_bytes_drops_whole_diff_blocks_from_the_end() -> None:
 def test_max_bytes_needs_markdown(site_repo: Path, kkc) -> None:
     result = kkc(site_repo, "diff", "site-a", "--max-bytes", "100")
     assert result.exit_code == 2
-    assert result.stderr == "--max-bytes needs --format markdown\n"
+    assert result.stderr == "kkc diff: --max-bytes needs -o markdown\n"
 
 
 # ---- kkc check ------------------------------------------------------------------------------
@@ -309,7 +309,7 @@ def test_check_hand_edits_and_foreign_files(site_repo: Path, kkc) -> None:
     assert result.exit_code == 1
     [report] = json.loads(result.stdout)
     assert report["ok"] is False
-    assert [(p["path"], p["code"], p["message"]) for p in report["problems"]] == [
+    assert [(p["file"], p["code"], p["message"]) for p in report["problems"]] == [
         ("deploy/site-a/README.md", "KKC327", f"missing (recompiling creates it); {REBUILD}"),
         (
             "deploy/site-a/notes.txt",
@@ -510,3 +510,22 @@ def test_example_ci_posts_the_diff_first_within_the_size_limit(workflow: str) ->
     for line in lines:
         if "--format markdown" in line:
             assert re.search(r"--max-bytes \d+", line), line
+
+
+def test_diff_format_is_a_deprecated_alias_of_output(site_repo: Path, kkc) -> None:
+    built(kkc, site_repo, "site-a")
+    set_keystone_replicas(site_repo, 2)
+    for fmt in ("markdown", "json", "text"):
+        new = kkc(site_repo, "diff", "site-a", "-o", fmt)
+        old = kkc(site_repo, "diff", "site-a", "--format", fmt)
+        assert (new.exit_code, old.exit_code) == (1, 1), old.output
+        assert old.stdout == new.stdout
+        assert new.stderr == ""
+        assert old.stderr == "note: kkc diff --format is deprecated; use -o/--output\n"
+    short = kkc(site_repo, "diff", "site-a", "-f", "json")
+    assert short.stdout == kkc(site_repo, "diff", "site-a", "-o", "json").stdout
+    result = kkc(site_repo, "diff", "site-a", "-o", "json", "--format", "markdown")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "kkc diff: --format markdown and --output json disagree; use --output\n"
+    )

@@ -18,7 +18,7 @@ from . import patches as patch_files
 from .errors import EnvironmentProblem, InputError, OutputInvalid, Problem, UsageError
 from .generate import STAGE_LABEL, Provenance, render_tree
 from .site import DNS_LABEL_RE, Site, list_sites, load_site, locate
-from .yamlio import load_stream
+from .yamlio import dump, load_stream
 
 
 @dataclass
@@ -149,7 +149,13 @@ def _render_in(
     display = f"deploy/{site.name}/kustomization.yaml"
     _objects, problems, warnings = check_bootstrap(site, tree, crd_dir)
     warnings = site.warnings + gitops.ignored_settings(site) + warnings
-    manifests = kustomize.build(staged, display)
+    try:
+        manifests = kustomize.build(staged, display)
+    except OutputInvalid as exc:
+        if site.patches:  # the tree built without them (_site_tree): blame them
+            exc = _blame_patches(staged, site, tree, exc)
+        exc.warnings = warnings
+        raise exc from None
     objects = load_stream(manifests)
     ini_problems, ini_warnings = lint.check_ini(site, tree, objects, display)
     problems += ini_problems
@@ -164,12 +170,62 @@ def _render_in(
     problems += kolla_problems
     warnings += kolla_warnings
     if problems:
-        raise OutputInvalid(problems)
+        invalid = OutputInvalid(problems)
+        invalid.warnings = warnings
+        raise invalid
     digests = {
         object_key(o): writer.sha256(json.dumps(o, sort_keys=True, separators=(",", ":")).encode())
         for o in objects
     }
     return manifests, dict(sorted(digests.items())), warnings
+
+
+_FAILED_STAGE = re.compile(r"accumulating resources from 'stages/([a-z0-9-]+)'")
+
+
+def _blame_patches(
+    staged: Path, site: Site, tree: dict[str, bytes], exc: OutputInvalid
+) -> OutputInvalid:
+    """The kustomize failure of a tree that built before the site's patches were added,
+    located at the patch that causes it: each site patch of the failing stage is tried
+    alone in that stage (the stage builds on its own). When none fails alone, the first
+    of them is named, with the others in the message."""
+    [problem] = exc.problems
+    named = _FAILED_STAGE.search(problem.message)
+    by_file = {p.file: p for p in site.patches}
+    suspects: list[tuple[str, str]] = []  # (stage, file)
+    for rel in sorted(tree):
+        parts = rel.split("/")
+        if len(parts) == 4 and parts[0] == "stages" and parts[2] == "site-patches":
+            if named is None or parts[1] == named.group(1):
+                suspects.append((parts[1], parts[3]))
+    if not suspects:
+        return exc
+    culprits = []
+    for stage, file in suspects:
+        kust = staged / "stages" / stage / "kustomization.yaml"
+        original = kust.read_bytes()
+        [data] = load_stream(original.decode())
+        data["patches"] = [
+            e
+            for e in data.get("patches") or []
+            if not str(e.get("path", "")).startswith("site-patches/")
+            or e["path"] == f"site-patches/{file}"
+        ]
+        kust.write_text(dump(data), encoding="utf-8")
+        try:
+            kustomize.build(kust.parent, f"deploy/{site.name}/stages/{stage}/kustomization.yaml")
+        except OutputInvalid:
+            culprits.append(file)
+        finally:
+            kust.write_bytes(original)
+    if culprits:
+        return OutputInvalid(
+            [Problem(by_file[f].display, 1, 1, problem.code, problem.message) for f in culprits]
+        )
+    first, *others = [by_file[f] for _stage, f in suspects]
+    also = f" (with the site patches {', '.join(p.display for p in others)})" if others else ""
+    return OutputInvalid(Problem(first.display, 1, 1, problem.code, problem.message + also))
 
 
 def render(root: Path, site: Site, crd_dir: str | None) -> Rendered:

@@ -12,23 +12,94 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click import exceptions as click_errors
+from typer._click.core import ParameterSource
 from typer.core import TyperGroup
 
 from . import __version__, build, check, diff, gitops, kustomize, validate
-from .errors import DifferenceFound, KkcError, UsageError, command_line_error
+from .errors import (
+    DifferenceFound,
+    KkcError,
+    UsageError,
+    command_line_error,
+    unlocated,
+    warning_problem,
+)
 from .site import find_root, list_sites, load_site
 from .yamlio import dump
 
+_PARSE_ERROR = "kkc.parse_error"
+
+
+def _json_requested(args: list[str]) -> bool:
+    """Whether the command line asks for ``-o json`` (the last -o/--output wins; for `kkc
+    diff` also its deprecated --format/-f), read from the words themselves, so that even
+    an error found while parsing them is reported as JSON."""
+    command = next((a for a in args if not a.startswith("-")), None)
+    names = ("-o", "--output", *(("-f", "--format") if command == "diff" else ()))
+    value = None
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg in names and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("--") and arg.split("=", 1)[0] in names and "=" in arg:
+            value = arg.split("=", 1)[1]
+        elif not arg.startswith("--") and arg[:2] in names and len(arg) > 2:
+            value = arg[2:]
+    return value == "json"
+
+
+def _usage_line(prefix: str, message: str) -> str:
+    """The one style of usage errors, kkc's and Click's: ``kkc COMMAND: message``."""
+    message = " ".join(message.replace("Value error, ", "").split())
+    return f"{prefix}: {message}"
+
 
 class KkcGroup(TyperGroup):
-    """Runs a command; a KkcError becomes its lines on stderr and its exit code."""
+    """Runs a command; a KkcError or a usage error becomes its lines on stderr (with -o
+    json: a {"problems": [...]} report on stdout) and its exit code. The only place
+    where errors become messages and exit codes."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click_errors.NoArgsIsHelpError:
+            raise
+        except click_errors.UsageError as exc:  # kkc's own options: reported by invoke
+            ctx.meta[_PARSE_ERROR] = (exc, list(args))
+            return []
 
     def invoke(self, ctx: Any) -> Any:
+        parse_error, args = ctx.meta.pop(_PARSE_ERROR, (None, None))
+        if args is None:
+            args = [*ctx._protected_args, *ctx.args]
+        as_json = _json_requested(args)
         try:
+            if parse_error is not None:
+                raise parse_error
             return super().invoke(ctx)
+        except click_errors.NoArgsIsHelpError:
+            raise
+        except click_errors.UsageError as exc:
+            sub = exc.ctx is not None and exc.ctx.parent is not None
+            prefix = f"kkc {exc.ctx.info_name}" if sub else "kkc"
+            if as_json:
+                message = _usage_line("", exc.format_message())[2:]
+                _json({"problems": [unlocated(message, "<command line>")]})
+            else:
+                typer.echo(_usage_line(prefix, exc.format_message()), err=True)
+            raise typer.Exit(2) from None
         except KkcError as exc:
-            for line in exc.lines():
-                typer.echo(line, err=True)
+            if as_json and not isinstance(exc, DifferenceFound):  # its report is printed
+                warnings = [warning_problem(w) for w in dict.fromkeys(exc.warnings)]
+                _json({"problems": warnings + exc.json_problems()})
+            elif isinstance(exc, UsageError):
+                for line in exc.lines():
+                    typer.echo(_usage_line(f"kkc {ctx.invoked_subcommand}", line), err=True)
+            else:
+                for line in exc.lines():
+                    typer.echo(line, err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("kkc: interrupted", err=True)
@@ -299,30 +370,39 @@ def lint_cmd(
         bool, typer.Option("--strict", help="Exit 1 when there is any warning.")
     ] = False,
     crd_dir: CrdOpt = None,
+    output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
     """Validate sites as `build` does, writing nothing, plus the slower checks.
 
     On top of every build check: each listed overlay must change something for the site
     (KKC129; one extra kustomize build per overlay). Warnings go to stderr; with
-    --strict any warning fails (exit 1), for CI.
+    --strict any warning fails (exit 1), for CI. With -o json: {"sites": [{site, objects,
+    warnings}], "problems": [every warning, with severity "warning"]} on stdout.
 
     Example: kkc lint --strict"""
     base = _root(root)
     warnings: list[str] = []
+    rows = []
     for site in build.load_sites(base, sites or [], all_sites or not sites):
         rendered = build.render(base, site, crd_dir)
         found = list(dict.fromkeys(rendered.warnings + build.overlay_effects(base, site)))
         warnings += found
+        rows.append({"site": site.name, "objects": len(rendered.objects), "warnings": len(found)})
+        if output is Output.json:
+            continue
         for warning in found:
             typer.echo(warning, err=True)
         typer.echo(f"{site.name}: {len(rendered.objects)} objects valid, {len(found)} warnings")
+    if output is Output.json:
+        _json({"sites": rows, "problems": [warning_problem(w) for w in dict.fromkeys(warnings)]})
     if strict and warnings:
         raise DifferenceFound(f"kkc lint --strict: {len(warnings)} warnings")
 
 
 class StreamFormat(StrEnum):
     yaml = "yaml"
+    text = "text"  # the text form of a stream of objects: yaml
     json = "json"
 
 
@@ -364,7 +444,11 @@ def bootstrap_cmd(
     ] = False,
     output: Annotated[
         StreamFormat,
-        typer.Option("--output", "-o", help="yaml (a multi-document stream) or json (a v1 List)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="yaml (a multi-document stream; text is the same) or json (a v1 List).",
+        ),
     ] = StreamFormat.yaml,
     crd_dir: CrdOpt = None,
     root: RootOpt = None,
@@ -435,6 +519,7 @@ class Format(StrEnum):
 
 @app.command("diff")
 def diff_cmd(
+    ctx: typer.Context,
     sites: SitesArg = None,
     all_sites: AllOpt = False,
     against: Annotated[
@@ -448,22 +533,32 @@ def diff_cmd(
             show_default=False,
         ),
     ] = None,
-    fmt: Annotated[
+    output: Annotated[
         Format,
         typer.Option(
-            "--format",
-            "-f",
+            "--output",
+            "-o",
             help="text; markdown (summary table and collapsible diffs, for a PR comment); "
             "json (the same as data).",
         ),
     ] = Format.text,
+    fmt: Annotated[
+        Format | None,
+        typer.Option(
+            "--format",
+            "-f",
+            hidden=True,
+            help="Deprecated: the old name of --output.",
+            show_default=False,
+        ),
+    ] = None,
     max_bytes: Annotated[
         int | None,
         typer.Option(
             "--max-bytes",
             metavar="N",
             min=1,
-            help="With --format markdown: at most N bytes. Whole per-object diff blocks are "
+            help="With -o markdown: at most N bytes. Whole per-object diff blocks are "
             "left out from the end, and a last line says how many (the tables stay).",
         ),
     ] = None,
@@ -483,10 +578,16 @@ def diff_cmd(
     With --repo PATH, the output committed in that deploy repository is compared: at REV
     of it, or at the head of --branch NAME.
 
-    Examples: kkc diff site-a ; kkc diff --against origin/main --format markdown ;
+    Examples: kkc diff site-a ; kkc diff --against origin/main -o markdown ;
     kkc diff --repo ../deploy-repo --branch main"""
-    if max_bytes is not None and fmt is not Format.markdown:
-        raise UsageError("--max-bytes needs --format markdown")
+    if fmt is not None:
+        explicit = ctx.get_parameter_source("output") is not ParameterSource.DEFAULT
+        if explicit and fmt is not output:
+            raise UsageError(f"--format {fmt} and --output {output} disagree; use --output")
+        typer.echo("note: kkc diff --format is deprecated; use -o/--output", err=True)
+        output = fmt
+    if max_bytes is not None and output is not Format.markdown:
+        raise UsageError("--max-bytes needs -o markdown")
     _review_repo(repo, branch)
     if branch and against:
         raise UsageError("--against and --branch both name the revision to compare with")
@@ -501,10 +602,11 @@ def diff_cmd(
         repo=repo,
         branch=branch,
     )
-    if fmt is Format.markdown:
+    if output is Format.markdown:
         sys.stdout.write(diff.markdown_report(results, max_bytes))
     else:
-        sys.stdout.write((diff.json_report if fmt is Format.json else diff.text_report)(results))
+        report = diff.json_report if output is Format.json else diff.text_report
+        sys.stdout.write(report(results))
     if any(r.objects for r in results):
         raise DifferenceFound()
 

@@ -11,17 +11,64 @@ Exit codes: 0 ok, 1 difference found (check/diff), 2 invalid input or usage,
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 
 class KkcError(Exception):
-    """Base class: ``lines()`` are printed, ``exit_code`` is returned."""
+    """Base class: ``lines()`` are printed (or ``json_problems()`` with ``-o json``),
+    ``exit_code`` is returned. ``warnings`` are those met before the failure."""
 
     exit_code = 1
+    warnings: list[str] = []  # noqa: RUF012 (never mutated; set per instance)
 
     def lines(self) -> list[str]:
         return [str(self)]
+
+    def json_problems(self) -> list[dict[str, object]]:
+        """The ``-o json`` form: one entry per line, not located in a file."""
+        return [unlocated(line) for line in self.lines()]
+
+
+def unlocated(message: str, file: str | None = None, severity: str = "error") -> dict[str, object]:
+    """A problem entry of ``-o json`` for a message without a code (line and col are 1
+    when ``file`` is given, else null)."""
+    at = 1 if file else None
+    return {
+        "file": file,
+        "line": at,
+        "col": at,
+        "code": None,
+        "message": message,
+        "severity": severity,
+    }
+
+
+_LOCATED_WARNING = re.compile(
+    r"^warning: (?P<file>\S+?):(?P<line>[0-9]+):(?P<col>[0-9]+): "
+    r"(?:(?P<code>KKC[0-9]{3}) )?(?P<message>.*)$",
+    re.S,
+)
+_WARNING = re.compile(r"^(?:warning: )?(?:(?P<code>KKC[0-9]{3}) )?(?P<message>.*)$", re.S)
+
+
+def warning_problem(text: str) -> dict[str, object]:
+    """The ``-o json`` entry of a warning line (``warning: path:line:col: CODE message``,
+    or ``warning: message``), with severity "warning"."""
+    m = _LOCATED_WARNING.match(text)
+    if m:
+        return {
+            "file": m["file"],
+            "line": int(m["line"]),
+            "col": int(m["col"]),
+            "code": m["code"],
+            "message": m["message"],
+            "severity": "warning",
+        }
+    m = _WARNING.match(text)
+    assert m  # matches any text
+    return {**unlocated(m["message"], severity="warning"), "code": m["code"]}
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -43,13 +90,15 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self, severity: str = "error") -> dict[str, object]:
+        """The entry of a ``problems`` list in ``-o json`` output."""
         return {
-            "path": self.path,
+            "file": self.path,
             "line": self.line,
             "col": self.col,
             "code": self.code,
             "message": self.message,
+            "severity": severity,
         }
 
 
@@ -65,6 +114,9 @@ class InputError(KkcError):
     def lines(self) -> list[str]:
         return [str(p) for p in self.problems]
 
+    def json_problems(self) -> list[dict[str, object]]:
+        return [p.as_dict() for p in self.problems]
+
 
 def command_line_error(code: str, message: str) -> InputError:
     """A problem with an option's value: ``<command line>:1:1: CODE message`` (exit 2)."""
@@ -72,9 +124,13 @@ def command_line_error(code: str, message: str) -> InputError:
 
 
 class UsageError(KkcError):
-    """Bad command-line usage that is not tied to a file (exit 2)."""
+    """Bad command-line usage that is not tied to a file (exit 2). The CLI prints it as
+    ``kkc COMMAND: message``, as it prints Click's own usage errors."""
 
     exit_code = 2
+
+    def json_problems(self) -> list[dict[str, object]]:
+        return [unlocated(line, "<command line>") for line in self.lines()]
 
 
 class OutputInvalid(KkcError):
@@ -88,6 +144,9 @@ class OutputInvalid(KkcError):
 
     def lines(self) -> list[str]:
         return [str(p) for p in self.problems]
+
+    def json_problems(self) -> list[dict[str, object]]:
+        return [p.as_dict() for p in self.problems]
 
 
 class EnvironmentProblem(KkcError):

@@ -90,6 +90,7 @@ def build(path: Path, display: str) -> str:
 # before its error, and the structured message it wraps kustomize's error in
 _KLOG = re.compile(r"^[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d+\s+\d+ [^\]\s]+\] ")
 _KLOG_FAILED = re.compile(r'^"command failed" err="(?P<err>.*)"$')
+_KLOG_BLOCK = re.compile(r'^"command failed" err=< (?P<err>.*) >$')
 _STAGED = re.compile(r"\.kkc-tmp-(?P<site>[a-z0-9-]+)\.[A-Za-z0-9_]+")
 
 
@@ -103,6 +104,7 @@ def _detail(stderr: str, path: Path, display: str) -> str:
         m = _KLOG_FAILED.match(line)
         lines.append(m.group("err").replace('\\"', '"') if m else line)
     text = " ".join(" ".join(lines).split())
+    text = _KLOG_BLOCK.sub(r"\g<err>", text)  # a multi-line error: err=<\n...\n >
     for built in dict.fromkeys([path, path.resolve()]):
         text = text.replace(str(built), str(PurePosixPath(display).parent))
         text = text.replace(f"{built.parent.parent}/", "")

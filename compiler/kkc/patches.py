@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,21 @@ class SitePatch:
     where: tuple[int, int]  # line, col of the target in the file
     json6902: bool = field(default=False)
     ops_at: tuple[tuple[int, int], ...] = ()  # line, col of each JSON 6902 operation
+    namespace_at: tuple[int, int] | None = None  # line, col of the namespace it names
+
+    def in_stage(self) -> SitePatch:
+        """The patch as a stage applies it: without the namespace it names (the site's, as
+        ``route`` checked). A stage's objects get their namespace from the stage's
+        kustomization, which kustomize applies after the patches, so a patch naming it
+        would match nothing there."""
+        if "namespace" not in self.target:
+            return self
+        target = {k: v for k, v in self.target.items() if k != "namespace"}
+        body = self.body
+        if not self.json6902:
+            body = copy.deepcopy(body)
+            del body["metadata"]["namespace"]
+        return replace(self, target=target, body=body, namespace_at=None)
 
     def text(self) -> bytes:
         return dump(self.body).encode()
@@ -241,7 +256,8 @@ def _load_one(path: Path, display: str) -> tuple[SitePatch | None, list[Problem]
             return None, problems
         ops_at = tuple(_where(doc, ("patch", i)) for i in range(len(ops)))
         where = _where(doc, ("target", "name"))
-        return SitePatch(path.name, display, target, ops, where, True, ops_at), []
+        ns_at = _where(doc, ("target", "namespace")) if "namespace" in target else None
+        return SitePatch(path.name, display, target, ops, where, True, ops_at, ns_at), []
     meta = plain.get("metadata")
     if (
         not plain.get("apiVersion")
@@ -257,9 +273,18 @@ def _load_one(path: Path, display: str) -> tuple[SitePatch | None, list[Problem]
         "kind": str(plain["kind"]),
         "name": str(meta["name"]),
     }
+    ns_at = None
     if meta.get("namespace"):
         target["namespace"] = str(meta["namespace"])
-    patch = SitePatch(path.name, display, target, plain, _where(doc, ("metadata", "name")))
+        ns_at = _where(doc, ("metadata", "namespace"))
+    patch = SitePatch(
+        path.name,
+        display,
+        target,
+        plain,
+        _where(doc, ("metadata", "name")),
+        namespace_at=ns_at,
+    )
     return patch, _secret_problems(display, doc, plain, target)
 
 
@@ -298,7 +323,29 @@ def route(
                 if patch.matches(o)
             }
         )
-        if not stages:
+        elsewhere = sorted(
+            {
+                str((o.get("metadata") or {}).get("namespace") or "")
+                for o in objects
+                if not stages and patch.namespace_at and patch.in_stage().matches(o)
+            }
+        )
+        if elsewhere:
+            line, col = patch.namespace_at or patch.where
+            kind, ns = patch.target["kind"], patch.target["namespace"]
+            there = " and ".join(f"namespace {n}" if n else "no namespace" for n in elsewhere)
+            problems.append(
+                Problem(
+                    patch.display,
+                    line,
+                    col,
+                    "KKC141",
+                    f'the patch target {kind}/{patch.target["name"]} is not in namespace "{ns}": '
+                    f"site {site.name} renders it in {there} (leave the namespace out, or name "
+                    "that one)",
+                )
+            )
+        elif not stages:
             kind = patch.target["kind"]
             names = [
                 HASH_SUFFIX.sub("", str((o.get("metadata") or {}).get("name", "")))
@@ -319,7 +366,7 @@ def route(
                 )
             )
         for stage in stages:
-            routed.setdefault(stage, []).append(patch)
+            routed.setdefault(stage, []).append(patch.in_stage())
     problems += _dry_run(site.patches, objects)
     if problems:
         raise InputError(sorted(problems, key=lambda p: (p.path, p.line, p.col)))
