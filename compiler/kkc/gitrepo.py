@@ -79,9 +79,7 @@ def ready_to_commit(repo: Repo) -> None:
             )
 
 
-def commit_paths(
-    repo: Repo, paths: list[Path], removed: list[Path], message: str
-) -> str | None:
+def commit_paths(repo: Repo, paths: list[Path], removed: list[Path], message: str) -> str | None:
     """Commit exactly ``paths`` (as they are on disk) and the removal of ``removed``.
 
     Everything goes through the git command line, as `git commit -- PATHS` would do it, so the
