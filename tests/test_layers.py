@@ -101,14 +101,19 @@ def compiler_default_line(text: str) -> int:
     return n
 
 
-def test_precedence_and_origins(layered: Path) -> None:
+COMPILER_DEFAULTS = Path(str(resources.files("kkc") / "data" / "defaults.yaml")).resolve()
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def test_precedence_and_origins(layered: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(layered)  # kkc is not inside this site repository: an absolute path
     site = load_site(layered, "s1")
     # compiler defaults only
     assert site.get("openstack.namespace") == "openstack.kolla"
     line = compiler_default_line("  namespace: openstack.kolla")
     assert site.explain("openstack.namespace") == (
         "openstack.kolla",
-        [Origin("kkc/data/defaults.yaml", line, 3, "compiler defaults")],
+        [Origin(COMPILER_DEFAULTS.as_posix(), line, 3, "compiler defaults")],
     )
     # fleet defaults over compiler defaults
     assert site.explain("openstack.registry") == (
@@ -300,3 +305,28 @@ def test_cli_show_prints_the_effective_definition(layered: Path, kkc) -> None:
     result = kkc(layered, "show", "s1")
     assert result.exit_code == 0, result.output
     assert yaml.safe_load(result.stdout) == load_site(layered, "s1").data
+
+
+@pytest.mark.skipif(
+    not COMPILER_DEFAULTS.is_relative_to(PROJECT), reason="kkc is not run from this checkout"
+)
+def test_compiler_defaults_are_shown_where_the_checkout_has_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kkc
+) -> None:
+    """In a checkout of kkc (its example sites), the compiler defaults are the file
+    compiler/kkc/data/defaults.yaml, however kkc is started; outside the checkout, from a
+    directory that holds the checkout, relative to the working directory."""
+    line = compiler_default_line('  tagSuffix: ""')
+    result = kkc(PROJECT, "show", "site-a", "--explain", "openstack.tagSuffix")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        'openstack.tagSuffix: ""',
+        f"  compiler/kkc/data/defaults.yaml:{line}:3 (set by layer compiler defaults)",
+    ]
+    root = tmp_path / "repo"
+    write(root, "sites/s1/site.yaml", SITE.format(name="s1", overlays=""))
+    write(root, "sites/defaults.yaml", FLEET)
+    monkeypatch.chdir(PROJECT.parent)
+    site = load_site(root, "s1")
+    [origin] = site.explain("openstack.tagSuffix")[1]
+    assert origin.path == f"{PROJECT.name}/compiler/kkc/data/defaults.yaml"

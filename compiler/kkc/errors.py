@@ -105,3 +105,12 @@ class DifferenceFound(KkcError):
 
     def lines(self) -> list[str]:
         return [str(self)] if str(self) else []
+
+
+class SiteInvalid(InputError):
+    """The problems of a site's inputs (exit 2), with ``site``: what could be resolved of
+    it (a ``kkc.site.Site`` without the values that failed to load), for ``kkc show``."""
+
+    def __init__(self, problems: list[Problem] | Problem, site: object = None):
+        super().__init__(problems)
+        self.site = site
