@@ -15,7 +15,14 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__, build, check, diff, gitops, kustomize, validate
-from .errors import DifferenceFound, KkcError, UsageError, command_line_error
+from .errors import (
+    DifferenceFound,
+    KkcError,
+    SiteInvalid,
+    UsageError,
+    command_line_error,
+    did_you_mean,
+)
 from .site import find_root, list_sites, load_site
 from .yamlio import dump
 
@@ -591,7 +598,18 @@ def show_cmd(
 
     Layers, lowest first: compiler defaults, sites/defaults.yaml, each overlay's
     defaults.yaml, the site. With --explain: the file, line and layer that set the value."""
-    s = load_site(_root(root), site)
+    try:
+        s = load_site(_root(root), site)
+    except SiteInvalid as exc:  # what could be resolved, then the problems
+        if exc.site is not None and not (explain or "").startswith("config."):
+            _show(exc.site, explain, output, fail=False)
+        raise
+    _show(s, explain, output, fail=True)
+
+
+def _show(s: Any, explain: str | None, output: Output, *, fail: bool) -> None:
+    """Print the site's definition or one value's origins; an unknown path fails with a
+    did-you-mean (``fail``), or prints nothing (a site that did not load)."""
     if explain is None:
         if output is Output.json:
             _json(s.data)
@@ -600,7 +618,12 @@ def show_cmd(
         return
     value, origins = s.explain(explain)
     if not origins:
-        raise UsageError(f"{explain}: no such key in the effective definition of {site}")
+        if not fail:
+            return
+        raise UsageError(
+            f"{explain}: no such key in the effective definition of {s.name}"
+            + did_you_mean(explain, s.paths())
+        )
     if output is Output.json:
         _json({"path": explain, "value": value, "origins": [vars(o) for o in origins]})
         return

@@ -112,6 +112,10 @@ class Site:
         blob = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
+    def paths(self) -> list[str]:
+        """The dotted path of every value the layers set (``kkc show --explain``)."""
+        return sorted(".".join(p) for p, o in self.origins.items() if not o.deleted)
+
     def explain(self, dotted: str) -> tuple[Any, list[Origin]]:
         """The value at ``dotted`` and every origin that contributed to it; for a config
         option (``config.<file>.<section>.<option>``) every override source, the winning
@@ -463,6 +467,17 @@ def peek(root: Path, name: str, known: list[Layer]) -> dict[str, Any]:
     return data
 
 
+def _hide_plain_secrets(site: Site, problems: list[Problem]) -> None:
+    """Replace the values of the config options set in plain text that are secrets
+    (KKC134) in the site's data: what ``kkc show`` prints of a site that failed."""
+    secret = {(p.path, p.line, p.col) for p in problems if p.code == "KKC134"}
+    for path, o in site.origins.items():
+        if path[0] == "config" and len(path) == 4 and (o.path, o.line, o.col) in secret:
+            options = site._at(path[:3])
+            if isinstance(options, dict) and path[3] in options:
+                options[path[3]] = "(value not shown)"
+
+
 def _in_order(problems: list[Problem]) -> list[Problem]:
     """By file, line, column and code; problems at one place keep the order found."""
     return sorted(dict.fromkeys(problems), key=lambda p: (p.path, p.line, p.col, p.code))
@@ -540,6 +555,7 @@ def load_site(root: Path, name: str, skip_overlays: frozenset[str] = frozenset()
     try:
         site.overrides, override_warnings = overrides.load(site)
     except InputError as exc:
+        _hide_plain_secrets(site, exc.problems)
         raise SiteInvalid(exc.problems, site) from None
     site.warnings += override_warnings
     return site
