@@ -563,3 +563,23 @@ def test_inherited_ssh_url_without_secret_points_at_the_fleet_defaults(
         "only with a key: name the Secret that holds it (identity and known_hosts, in "
         "gitops.namespace) in gitops.secretRef",
     )
+
+
+def test_required_key_misspelt_is_reported_once(site_repo: Path, kkc) -> None:
+    """A misspelt required key is one problem (KKC110 with its did-you-mean), not also
+    KKC113; a required key missing elsewhere is still reported in the same run."""
+    extra = (
+        "secrets:\n"  # 7
+        "  refs:\n"  # 8
+        "    keystone_admin_password: {kye: openstack/keystone}\n"  # 9
+        "openstack:\n"  # 10
+        "  release: null\n"  # 11
+    )
+    add_site(site_repo, "misspelt", minimal("misspelt", extra))
+    result = run_build(kkc, site_repo, "misspelt")
+    p = "sites/misspelt/site.yaml"
+    assert_problems(
+        result,
+        f'{p}:9:31: KKC110 secrets.refs.keystone_admin_password.kye: unknown key; did you mean "key"?',
+        f"{p}:10:1: KKC113 openstack.release: required key missing",
+    )

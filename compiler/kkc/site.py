@@ -478,6 +478,18 @@ def _hide_plain_secrets(site: Site, problems: list[Problem]) -> None:
                 options[path[3]] = "(value not shown)"
 
 
+def _misspelt(
+    missing: tuple[Any, ...], layer_errors: list[tuple[tuple[Any, ...], Problem]]
+) -> bool:
+    """Whether a layer has an unknown key close to the required key ``missing`` lacks, in
+    its mapping (the problem is that key, reported already)."""
+    mapping, key = missing[:-1], str(missing[-1])
+    return any(
+        p.code == "KKC110" and path[:-1] == mapping and did_you_mean(str(path[-1]), [key])
+        for path, p in layer_errors
+    )
+
+
 def _in_order(problems: list[Problem]) -> list[Problem]:
     """By file, line, column and code; problems at one place keep the order found."""
     return sorted(dict.fromkeys(problems), key=lambda p: (p.path, p.line, p.col, p.code))
@@ -498,12 +510,14 @@ def load_site(root: Path, name: str, skip_overlays: frozenset[str] = frozenset()
     layers = loaded.layers
     problems = list(loaded.problems)
 
+    layer_errors: list[tuple[tuple[Any, ...], Problem]] = []
     for layer in layers:
         problems += _plaintext_secrets(layer)  # fills layer.hidden: the schema skips them
         problems += schema.check(
             _drop_hidden(to_plain(layer.doc), (), layer.hidden),
             lambda path, is_key, _missing, lay=layer: (lay.display, *locate(lay.doc, path, is_key)),
             partial=True,
+            found=layer_errors,
         )
 
     data: dict[str, Any] = {}
@@ -533,9 +547,19 @@ def load_site(root: Path, name: str, skip_overlays: frozenset[str] = frozenset()
         return site_display, line, col
 
     if not loaded.broken:
-        merged = schema.check(data, where, partial=False)
-        # with a layer invalid, only what the merge adds: the layers' problems once
-        problems += [p for p in merged if p.code == "KKC113"] if problems else merged
+        merged_errors: list[tuple[tuple[Any, ...], Problem]] = []
+        merged = schema.check(data, where, partial=False, found=merged_errors)
+        # with a layer invalid, only what the merge adds (the layers' problems once): the
+        # required keys missing, but for one a layer misspelt
+        problems += (
+            [
+                p
+                for path, p in merged_errors
+                if p.code == "KKC113" and not _misspelt(path, layer_errors)
+            ]
+            if problems
+            else merged
+        )
     valid = not problems
     problems += overlays.check_dirs(root, loaded.overlays)
     site.patches, patch_problems = patch_files.load(root, name)
