@@ -580,7 +580,7 @@ def load_site(root: Path, name: str, skip_overlays: frozenset[str] = frozenset()
         site.overrides, override_warnings = overrides.load(site)
     except InputError as exc:
         _hide_plain_secrets(site, exc.problems)
-        raise SiteInvalid(exc.problems, site) from None
+        raise SiteInvalid(_in_order(exc.problems), site) from None
     site.warnings += override_warnings
     return site
 
