@@ -348,6 +348,11 @@ def test_plaintext_secret(extra: str, expected: str, site_repo: Path, kkc) -> No
     result = run_build(kkc, site_repo, "leak")
     assert_problems(result, expected)
     assert SECRET not in result.stdout and SECRET not in result.stderr
+    # kkc show prints the rest of the definition, never the secret's value
+    for args in ((), ("-o", "json")):
+        shown = kkc(site_repo, "show", "leak", *args)
+        assert (shown.exit_code, shown.stderr.splitlines()) == (2, [expected])
+        assert "id.example.com" in shown.stdout and SECRET not in shown.output
 
 
 def test_duplicate_secret_key_does_not_echo_values(site_repo: Path, kkc) -> None:
