@@ -58,7 +58,9 @@ def test_python_dash_m_kkc_reports_errors_like_kkc(tmp_path: Path) -> None:
     result = _run([sys.executable, "-m", "kkc", "list"], tmp_path)
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr.startswith(f"kkc list: no sites/ directory in {tmp_path.resolve()} or above")
+    assert result.stderr.startswith(
+        f"kkc list: no sites/ directory in {tmp_path.resolve()} or above"
+    )
 
 
 def _bash() -> str:

@@ -253,9 +253,13 @@ def test_tls_needs_the_ingress(site_repo: Path, kkc) -> None:
 
 def test_tls_needs_an_issuer(site_repo: Path, kkc) -> None:
     edit_site_a(site_repo, TLS_BLOCK, "")
+    # site-a has no tls: mapping: the problem is at its first key, below the header comment
+    lines = (site_repo / SITE_A).read_text().splitlines()
+    first = next(i for i, ln in enumerate(lines, 1) if ln and not ln.startswith("#"))
+    assert first > 1
     assert run_bad(kkc, site_repo, "site-a") == [
-        "sites/site-a/site.yaml:1:1: KKC113 tls.issuer: tls is enabled and needs issuer.name: "
-        "the cert-manager ClusterIssuer that signs the public certificates"
+        f"sites/site-a/site.yaml:{first}:1: KKC113 tls.issuer: tls is enabled and needs "
+        "issuer.name: the cert-manager ClusterIssuer that signs the public certificates"
     ]
 
 

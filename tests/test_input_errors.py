@@ -6,6 +6,7 @@ lines start at line 7) and committed before the snapshot, then built with --comm
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -170,8 +171,8 @@ CASES = [
     ),
     pytest.param(
         "overlay",
-        minimal("overlay", "overlays:\n  - no-such\n"),
-        ['{p}:8:5: KKC124 overlay "no-such" not found in overlays/'],
+        minimal("overlay", "overlays:\n  - ingres\n"),
+        ['{p}:8:5: KKC124 overlay "ingres" not found in overlays/; did you mean "ingress"?'],
         id="KKC124-overlay-missing",
     ),
     pytest.param(
@@ -348,6 +349,19 @@ def test_plaintext_secret(extra: str, expected: str, site_repo: Path, kkc) -> No
     result = run_build(kkc, site_repo, "leak")
     assert_problems(result, expected)
     assert SECRET not in result.stdout and SECRET not in result.stderr
+    # kkc show prints the rest of the definition, never the secret's value
+    shown = kkc(site_repo, "show", "leak")
+    assert (shown.exit_code, shown.stderr.splitlines()) == (2, [expected])
+    assert "id.example.com" in shown.stdout and SECRET not in shown.output
+    # with -o json: one document on stdout, what resolves and the problems
+    shown = kkc(site_repo, "show", "leak", "-o", "json")
+    assert (shown.exit_code, shown.stderr) == (2, "")
+    report = json.loads(shown.stdout)
+    assert [
+        f"{p['file']}:{p['line']}:{p['col']}: {p['code']} {p['message']}"
+        for p in report["problems"]
+    ] == [expected]
+    assert "id.example.com" in json.dumps(report["resolved"]) and SECRET not in shown.output
 
 
 def test_duplicate_secret_key_does_not_echo_values(site_repo: Path, kkc) -> None:
@@ -403,10 +417,102 @@ def test_missing_overlay_sorted_with_other_problems(site_repo: Path, kkc) -> Non
     add_site(site_repo, "ovmulti", minimal("ovmulti", extra))
     result = run_build(kkc, site_repo, "ovmulti")
     p = "sites/ovmulti/site.yaml"
+    known = sorted(d.name for d in (site_repo / "overlays").iterdir() if d.is_dir())
+    assert {"ha", "ingress"} <= set(known)
     assert_problems(
         result,
         f'{p}:7:1: KKC110 regoin: unknown key; did you mean "region"?',
-        f'{p}:9:5: KKC124 overlay "no-such" not found in overlays/',
+        f'{p}:9:5: KKC124 overlay "no-such" not found in overlays/ (overlays: {", ".join(known)})',
+    )
+
+
+def test_first_contact_every_independent_problem_in_one_run(site_repo: Path, kkc) -> None:
+    """An unknown overlay, a plain-text password, a misspelt key in a flow mapping, a
+    misspelt service and a string for a number: one run reports all five, in file order,
+    without the secret's value, and writes nothing."""
+    extra = (
+        "overlays:\n"  # 7
+        "  - monitorng\n"  # 8
+        "services:\n"  # 9
+        "  keystone:\n"  # 10
+        f"    adminPassword: {SECRET}\n"  # 11
+        "    api: {replica: 3}\n"  # 12
+        "  glanse:\n"  # 13
+        "    enabled: true\n"  # 14
+        "  memcached:\n"  # 15
+        "    server:\n"  # 16
+        "      replicas: three\n"  # 17
+    )
+    add_site(site_repo, "first", minimal("first", extra))
+    result = run_build(kkc, site_repo, "first")
+    p = "sites/first/site.yaml"
+    assert_problems(
+        result,
+        f'{p}:8:5: KKC124 overlay "monitorng" not found in overlays/; did you mean "monitoring"?',
+        f"{p}:11:20: KKC121 services.keystone.adminPassword: looks like a plain-text secret; "
+        "secret values never go in site files: reference one under secrets.refs "
+        "(value not shown)",
+        f'{p}:12:11: KKC110 services.keystone.api.replica: unknown key; did you mean "replicas"?',
+        f'{p}:13:3: KKC110 services.glanse: unknown key; did you mean "glance"?',
+        f"{p}:17:17: KKC111 services.memcached.server.replicas: must be of integer type",
+    )
+    assert SECRET not in result.output
+
+
+def test_problems_of_every_layer_in_one_run(site_repo: Path, kkc) -> None:
+    """A YAML error in the fleet defaults does not hide the problems of the site file."""
+    _break_fleet_defaults(site_repo, "region: [FRA1\n")
+    add_site(site_repo, "both", minimal("both", "regoin: FRA1\n"))
+    result = run_build(kkc, site_repo, "both")
+    assert_problems(
+        result,
+        'sites/both/site.yaml:7:1: KKC110 regoin: unknown key; did you mean "region"?',
+        "sites/defaults.yaml:18:1: KKC101 YAML syntax error: expected ',' or ']', "
+        "but got '<stream end>'",
+    )
+
+
+def test_secret_and_schema_problems_of_one_mapping(site_repo: Path, kkc) -> None:
+    """A plain-text secret is reported once, never validated (its value is in no message),
+    and the schema still checks its neighbours."""
+    extra = f"gitops:\n  token: {SECRET}\n  interval: soon\n"
+    add_site(site_repo, "both", minimal("both", extra))
+    result = run_build(kkc, site_repo, "both")
+    p = "sites/both/site.yaml"
+    assert_problems(
+        result,
+        f"{p}:8:10: KKC121 gitops.token: looks like a plain-text secret; secret values never "
+        "go in site files: reference one under secrets.refs (value not shown)",
+        f'{p}:9:13: KKC112 gitops.interval: "soon" does not match the expected format',
+    )
+    assert SECRET not in result.output
+
+
+def test_missing_required_keys_point_at_the_mapping(site_repo: Path, kkc) -> None:
+    """A required key is missing from a mapping: the problem points at that mapping's key;
+    at the top level, at the document's first key (not at 1:1 above the comments)."""
+    data = (
+        "# a site without a name\n"  # 1
+        "\n"  # 2
+        "schemaVersion: 1\n"  # 3
+        "namespace: openstack\n"  # 4
+        "endpoints:\n"  # 5
+        "  hosts:\n"  # 6
+        "    keystone: id.example.com\n"  # 7
+        "openstack:\n"  # 8
+        "  release: null\n"  # 9
+        "secrets:\n"  # 10
+        "  store:\n"  # 11
+        "    name: null\n"  # 12
+    )
+    add_site(site_repo, "req", data)
+    result = run_build(kkc, site_repo, "req")
+    p = "sites/req/site.yaml"
+    assert_problems(
+        result,
+        f"{p}:3:1: KKC113 name: required key missing",
+        f"{p}:8:1: KKC113 openstack.release: required key missing",
+        f"{p}:11:3: KKC113 secrets.store.name: required key missing",
     )
 
 
@@ -470,4 +576,24 @@ def test_inherited_ssh_url_without_secret_points_at_the_fleet_defaults(
         "sites/defaults.yaml:15:12: KKC160 gitops.repoURL: Flux reaches an SSH repository "
         "only with a key: name the Secret that holds it (identity and known_hosts, in "
         "gitops.namespace) in gitops.secretRef",
+    )
+
+
+def test_required_key_misspelt_is_reported_once(site_repo: Path, kkc) -> None:
+    """A misspelt required key is one problem (KKC110 with its did-you-mean), not also
+    KKC113; a required key missing elsewhere is still reported in the same run."""
+    extra = (
+        "secrets:\n"  # 7
+        "  refs:\n"  # 8
+        "    keystone_admin_password: {kye: openstack/keystone}\n"  # 9
+        "openstack:\n"  # 10
+        "  release: null\n"  # 11
+    )
+    add_site(site_repo, "misspelt", minimal("misspelt", extra))
+    result = run_build(kkc, site_repo, "misspelt")
+    p = "sites/misspelt/site.yaml"
+    assert_problems(
+        result,
+        f'{p}:9:31: KKC110 secrets.refs.keystone_admin_password.kye: unknown key; did you mean "key"?',
+        f"{p}:10:1: KKC113 openstack.release: required key missing",
     )

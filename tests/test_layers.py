@@ -101,14 +101,19 @@ def compiler_default_line(text: str) -> int:
     return n
 
 
-def test_precedence_and_origins(layered: Path) -> None:
+COMPILER_DEFAULTS = Path(str(resources.files("kkc") / "data" / "defaults.yaml")).resolve()
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def test_precedence_and_origins(layered: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(layered)  # kkc is not inside this site repository: an absolute path
     site = load_site(layered, "s1")
     # compiler defaults only
     assert site.get("openstack.namespace") == "openstack.kolla"
     line = compiler_default_line("  namespace: openstack.kolla")
     assert site.explain("openstack.namespace") == (
         "openstack.kolla",
-        [Origin("kkc/data/defaults.yaml", line, 3, "compiler defaults")],
+        [Origin(COMPILER_DEFAULTS.as_posix(), line, 3, "compiler defaults")],
     )
     # fleet defaults over compiler defaults
     assert site.explain("openstack.registry") == (
@@ -292,11 +297,93 @@ def test_cli_explain_unknown_path(layered: Path, kkc) -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "kkc show: services.keystone.api.replica: no such key in the effective definition of s1\n"
+        "kkc show: services.keystone.api.replica: no such key in the effective definition of s1; "
+        'did you mean "services.keystone.api.replicas"?\n'
     )
+    result = kkc(layered, "show", "s1", "--explain", "no.such.thing")
+    assert result.exit_code == 2
+    assert (
+        result.stderr == "kkc show: no.such.thing: no such key in the effective definition of s1\n"
+    )
+
+
+BROKEN = "      memoryMB: lots\nregoin: FRA1\n"  # lines 17 and 18, under memcached's server
+
+
+def test_cli_show_of_an_invalid_site_prints_what_resolves_then_the_problems(
+    layered: Path, kkc
+) -> None:
+    write(layered, "sites/s3/site.yaml", SITE.format(name="s3", overlays="ha, nope") + BROKEN)
+    problems = [
+        'sites/s3/site.yaml:3:16: KKC124 overlay "nope" not found in overlays/ (overlays: big, ha)',
+        "sites/s3/site.yaml:17:17: KKC111 services.memcached.server.memoryMB: must be of "
+        "integer type",
+        'sites/s3/site.yaml:18:1: KKC110 regoin: unknown key; did you mean "region"?',
+    ]
+    result = kkc(layered, "show", "s3")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == problems
+    shown = yaml.safe_load(result.stdout)
+    assert shown["regoin"] == "FRA1"
+    assert shown["services"]["keystone"]["api"]["replicas"] == 3  # overlay ha
+    server = shown["services"]["memcached"]["server"]
+    assert (server["replicas"], server["memoryMB"]) == (2, "lots")
+    assert shown["overlays"] == ["ha", "nope"]
+
+    result = kkc(layered, "show", "s3", "--explain", "services.keystone.api.replicas")
+    assert result.exit_code == 2
+    assert result.stdout == (
+        "services.keystone.api.replicas: 3\n"
+        "  overlays/ha/defaults.yaml:4:7 (set by layer overlay ha)\n"
+    )
+    assert result.stderr.splitlines() == problems
+    # a path the partial definition does not have: the problems only
+    result = kkc(layered, "show", "s3", "--explain", "services.keystone.api.replica")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == problems
+
+
+def test_cli_show_of_a_site_whose_file_does_not_parse(layered: Path, kkc) -> None:
+    """The other layers still resolve: the fleet defaults and the compiler defaults."""
+    write(layered, "sites/s3/site.yaml", "name: [s3\n")
+    result = kkc(layered, "show", "s3", "--explain", "openstack.registry")
+    assert result.exit_code == 2
+    assert result.stdout == (
+        'openstack.registry: "fleet.example.com"\n'
+        "  sites/defaults.yaml:2:3 (set by layer fleet defaults)\n"
+    )
+    assert result.stderr.splitlines() == [
+        "sites/s3/site.yaml:2:1: KKC101 YAML syntax error: expected ',' or ']', but got "
+        "'<stream end>'"
+    ]
 
 
 def test_cli_show_prints_the_effective_definition(layered: Path, kkc) -> None:
     result = kkc(layered, "show", "s1")
     assert result.exit_code == 0, result.output
     assert yaml.safe_load(result.stdout) == load_site(layered, "s1").data
+
+
+@pytest.mark.skipif(
+    not COMPILER_DEFAULTS.is_relative_to(PROJECT), reason="kkc is not run from this checkout"
+)
+def test_compiler_defaults_are_shown_where_the_checkout_has_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kkc
+) -> None:
+    """In a checkout of kkc (its example sites), the compiler defaults are the file
+    compiler/kkc/data/defaults.yaml, however kkc is started; outside the checkout, from a
+    directory that holds the checkout, relative to the working directory."""
+    line = compiler_default_line('  tagSuffix: ""')
+    result = kkc(PROJECT, "show", "site-a", "--explain", "openstack.tagSuffix")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        'openstack.tagSuffix: ""',
+        f"  compiler/kkc/data/defaults.yaml:{line}:3 (set by layer compiler defaults)",
+    ]
+    root = tmp_path / "repo"
+    write(root, "sites/s1/site.yaml", SITE.format(name="s1", overlays=""))
+    write(root, "sites/defaults.yaml", FLEET)
+    monkeypatch.chdir(PROJECT.parent)
+    site = load_site(root, "s1")
+    [origin] = site.explain("openstack.tagSuffix")[1]
+    assert origin.path == f"{PROJECT.name}/compiler/kkc/data/defaults.yaml"

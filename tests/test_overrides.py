@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers import commit, doc, tree, write
 from kkc import catalog, lint
@@ -260,9 +261,44 @@ def test_catalog_errors_in_a_file(site_repo: Path, kkc) -> None:
         f'{CONF}/nova.conf:5:1: KKC132 [libvirt] virt_type: "xen2" is not one of the allowed values: kvm, lxc, qemu, parallels',
         f'{CONF}/nova.conf:7:1: KKC131 [DEFAULT] max_concurrent_builds: expected an integer, got "abc"',
         f"{CONF}/nova.conf:9:1: KKC134 [neutron] password: secret option set in plain text; reference a secret of the store instead, in YAML: config: {{nova: {{neutron: {{password: {{secret: <name>}}}}}}}}",
-        f"{CONF}/nova.conf:11:1: KKC130 [libvrt]: unknown section; did you mean [libvirt]? (nova.conf of 2025.1)",
+        f"{CONF}/nova.conf:10:1: KKC130 [libvrt]: unknown section; did you mean [libvirt]? (nova.conf of 2025.1)",
     )
     assert "s3cret" not in result.output
+
+
+def test_unknown_section_is_reported_at_its_header(site_repo: Path, kkc) -> None:
+    """Once per section, at the [section] line (of the occurrence its first option is
+    in), in a file, in the global file and in YAML (at the section's key)."""
+    configure(
+        site_repo,
+        {
+            "nova.conf": (
+                "[DEFAULT]\n"  # 1
+                "debug = true\n"  # 2
+                "\n"  # 3
+                "# a typo\n"  # 4
+                "[libvrt]\n"  # 5
+                "\n"  # 6
+                "cpu_mode = host-model\n"  # 7
+                "virt_type = kvm\n"  # 8
+                "[DEFAULT]\n"  # 9
+                "[zzz_nothing]\n"  # 10
+                "[libvrt]\n"  # 11
+                "cpu_models = x\n"  # 12
+            ),
+            "global.conf": "[DEFAULT]\ndebug = true\n[nosuchsection]\na = 1\nb = 2\n",
+        },
+        site_yaml="  glance:\n    glance_stor:\n      default_store: file\n",
+    )
+    result = run_build(kkc, site_repo, "site-a")
+    assert_problems(
+        result,
+        f"{CONF}/global.conf:3:1: KKC130 [nosuchsection]: unknown section (in every service)",
+        f"{CONF}/nova.conf:5:1: KKC130 [libvrt]: unknown section; did you mean [libvirt]? "
+        "(nova.conf of 2025.1)",
+        f"{where(site_repo, SITE, 'glance_stor:')}: KKC130 [glance_stor]: unknown section; "
+        "did you mean [glance_store]? (glance-api.conf of 2025.1)",
+    )
 
 
 def test_catalog_errors_in_yaml_never_echo_secrets(site_repo: Path, kkc) -> None:
@@ -281,6 +317,27 @@ def test_catalog_errors_in_yaml_never_echo_secrets(site_repo: Path, kkc) -> None
         f"{where(site_repo, SITE, 'connection')}: KKC134 [database] connection: secret option set in plain text; reference a secret of the store instead, in YAML: config: {{nova: {{database: {{connection: {{secret: <name>}}}}}}}}",
         f'{where(site_repo, SITE, "cpu_allocation_ratio: lots")}: KKC131 [DEFAULT] cpu_allocation_ratio: expected a number, got "lots"',
     )
+    assert "hunter2" not in result.output
+
+
+def test_show_of_a_plain_secret_override_hides_its_value(site_repo: Path, kkc) -> None:
+    """kkc show of a site that fails its override checks prints the definition, but not
+    the value of a secret option set in plain text."""
+    configure(
+        site_repo,
+        {},
+        site_yaml="  nova:\n    database: {connection: 'mysql+pymysql://nova:hunter2@db/nova'}\n",
+    )
+    result = kkc(site_repo, "show", "site-a")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"{where(site_repo, SITE, 'connection')}: KKC134 [database] connection: secret option "
+        "set in plain text; reference a secret of the store instead, in YAML: config: "
+        "{nova: {database: {connection: {secret: <name>}}}}",
+    ]
+    shown = yaml.safe_load(result.stdout)
+    assert shown["config"]["nova"] == {"database": {"connection": "(value not shown)"}}
+    assert shown["name"] == "site-a"
     assert "hunter2" not in result.output
 
 

@@ -20,8 +20,10 @@ from . import __version__, build, check, diff, gitops, kustomize, validate
 from .errors import (
     DifferenceFound,
     KkcError,
+    SiteInvalid,
     UsageError,
     command_line_error,
+    did_you_mean,
     unlocated,
     warning_problem,
 )
@@ -93,7 +95,7 @@ class KkcGroup(TyperGroup):
         except KkcError as exc:
             if as_json and not isinstance(exc, DifferenceFound):  # its report is printed
                 warnings = [warning_problem(w) for w in dict.fromkeys(exc.warnings)]
-                _json({"problems": warnings + exc.json_problems()})
+                _json({**exc.report, "problems": warnings + exc.json_problems()})
             elif isinstance(exc, UsageError):
                 for line in exc.lines():
                     typer.echo(_usage_line(f"kkc {ctx.invoked_subcommand}", line), err=True)
@@ -695,21 +697,54 @@ def show_cmd(
 
     Layers, lowest first: compiler defaults, sites/defaults.yaml, each overlay's
     defaults.yaml, the site. With --explain: the file, line and layer that set the value."""
-    s = load_site(_root(root), site)
-    if explain is None:
-        if output is Output.json:
-            _json(s.data)
-        else:
-            typer.echo(dump(s.data), nl=False)
-        return
-    value, origins = s.explain(explain)
-    if not origins:
-        raise UsageError(f"{explain}: no such key in the effective definition of {site}")
+    try:
+        s = load_site(_root(root), site)
+    except SiteInvalid as exc:  # what could be resolved, then the problems
+        if exc.site is not None and not (explain or "").startswith("config."):
+            if output is Output.json:  # one document: {"resolved": ..., "problems": [...]}
+                exc.report = {"resolved": _shown(exc.site, explain, fail=False)}
+            else:
+                _show(exc.site, explain, fail=False)
+        raise
     if output is Output.json:
-        _json({"path": explain, "value": value, "origins": [vars(o) for o in origins]})
+        _json(_shown(s, explain, fail=True))
+    else:
+        _show(s, explain, fail=True)
+
+
+def _origins(s: Any, explain: str, *, fail: bool) -> tuple[Any, list[Any]] | None:
+    """The value at ``explain`` and its origins; an unknown path fails with a did-you-mean
+    (``fail``), or gives None (a site that did not load)."""
+    value, origins = s.explain(explain)
+    if origins:
+        return value, origins
+    if not fail:
+        return None
+    raise UsageError(
+        f"{explain}: no such key in the effective definition of {s.name}"
+        + did_you_mean(explain, s.paths())
+    )
+
+
+def _shown(s: Any, explain: str | None, *, fail: bool) -> Any:
+    """The -o json form: the definition, or one value with its origins."""
+    if explain is None:
+        return s.data
+    found = _origins(s, explain, fail=fail)
+    if found is None:
+        return None
+    return {"path": explain, "value": found[0], "origins": [vars(o) for o in found[1]]}
+
+
+def _show(s: Any, explain: str | None, *, fail: bool) -> None:
+    if explain is None:
+        typer.echo(dump(s.data), nl=False)
         return
-    typer.echo(f"{explain}: {json.dumps(value, sort_keys=True)}")
-    for o in origins:
+    found = _origins(s, explain, fail=fail)
+    if found is None:
+        return
+    typer.echo(f"{explain}: {json.dumps(found[0], sort_keys=True)}")
+    for o in found[1]:
         typer.echo(f"  {o}")
 
 

@@ -22,6 +22,7 @@ class KkcError(Exception):
 
     exit_code = 1
     warnings: list[str] = []  # noqa: RUF012 (never mutated; set per instance)
+    report: dict[str, object] = {}  # noqa: RUF012 (more keys of the -o json report)
 
     def lines(self) -> list[str]:
         return [str(self)]
@@ -164,3 +165,12 @@ class DifferenceFound(KkcError):
 
     def lines(self) -> list[str]:
         return [str(self)] if str(self) else []
+
+
+class SiteInvalid(InputError):
+    """The problems of a site's inputs (exit 2), with ``site``: what could be resolved of
+    it (a ``kkc.site.Site`` without the values that failed to load), for ``kkc show``."""
+
+    def __init__(self, problems: list[Problem] | Problem, site: object = None):
+        super().__init__(problems)
+        self.site = site

@@ -111,6 +111,7 @@ class Source:
     origin: Origin  # the YAML key or the file
     from_file: bool
     layer: int = 0  # YAML: the index of the site layer that set these settings
+    headers: tuple[tuple[int, str], ...] = ()  # a file's (line, section) of each [section]
 
     @property
     def rank(self) -> tuple[int, int, int]:
@@ -275,8 +276,24 @@ def _file_sources(site: Site) -> tuple[list[Source], list[Problem]]:
             Setting(section, option, value, Origin(display, line, 1, FILE_LAYER))
             for section, option, value, line in entries
         )
-        sources.append(Source(target, settings, Origin(display, 1, 1, FILE_LAYER), True))
+        headers = tuple(
+            (lineno, line.strip()[1:-1])
+            for lineno, line in enumerate(text.splitlines(), start=1)
+            if line.startswith("[") and line.rstrip().endswith("]")
+        )
+        sources.append(
+            Source(target, settings, Origin(display, 1, 1, FILE_LAYER), True, headers=headers)
+        )
     return sources, problems
+
+
+def _section_origin(site: Site, src: Source, section: str, at: Origin) -> Origin:
+    """Where ``section`` of ``src`` begins, seen from its option at ``at``: the file's
+    ``[section]`` header above it, or the section's YAML key."""
+    if src.from_file:
+        above = [line for line, name in src.headers if name == section and line <= at.line]
+        return Origin(at.path, max(above), 1, at.layer) if above else at
+    return site.origins.get(("config", src.target, section), at)
 
 
 def _target_problem(src: Source, outputs: dict[str, ServiceOutput]) -> str | None:
@@ -438,17 +455,22 @@ def load(site: Site) -> tuple[list[Source], list[str]]:
                         f"{_yaml_target(target, f.section, str(f.option))}"
                     )
                 o = f.location
+                if f.code == "KKC130" and f.option is None:  # an unknown section
+                    o = _section_origin(site, src, f.section, o)
                 found[Problem(o.path, o.line, o.col, f.code, message)] = f.severity
     mains = [catalog.load(release, catalog.MAIN_CONF[n]) for n in outputs if n in catalog.MAIN_CONF]
     for s in shared:  # a global option that no service of the site has
         unknown = [
-            f.message
+            f
             for cat in mains
             for f in catalog.check_options(cat, [(s.section, s.option, "", s.origin)])
             if f.code == "KKC130"
         ]
-        message = next((m for m in unknown if "did you mean" in m), unknown[0])
-        o = s.origin
+        first = next((f for f in unknown if "did you mean" in f.message), unknown[0])
+        message, o = first.message, s.origin
+        if first.option is None:  # an unknown section: one problem, at the section
+            src = next(src for src in kept if s in src.settings)
+            o = _section_origin(site, src, s.section, o)
         found[Problem(o.path, o.line, o.col, "KKC130", f"{message} (in every service)")] = (
             catalog.ERROR
         )

@@ -553,11 +553,18 @@ def _strip_nulls(node: Any) -> Any:
     return node
 
 
-def check(doc: Any, locate: Any, *, partial: bool) -> list[Problem]:
+def check(
+    doc: Any,
+    locate: Any,
+    *,
+    partial: bool,
+    found: list[tuple[tuple[Any, ...], Problem]] | None = None,
+) -> list[Problem]:
     """Validate ``doc`` (plain data). ``locate(path, is_key, missing)`` returns
     (file, line, col); ``missing`` asks for the place where a required key should be added.
 
     ``partial`` validates one layer: no required keys, explicit nulls allowed (they delete).
+    ``found`` gets (the path of the key at fault, its problem) of each problem.
     """
     v = _Validator(SCHEMA)
     v.validate(_strip_nulls(doc) if partial else doc, update=partial)
@@ -571,4 +578,6 @@ def check(doc: Any, locate: Any, *, partial: bool) -> list[Problem]:
         is_key = missing or err.code == cerrors.UNKNOWN_FIELD.code
         display, line, col = locate(path, is_key, missing)
         problems.append(Problem(display, line, col, code, msg))
+        if found is not None:
+            found.append((tuple(err.document_path), problems[-1]))
     return sorted(set(problems), key=lambda p: (p.line, p.col, p.code, p.message))

@@ -1,6 +1,6 @@
 """Site definitions: find, load every layer, validate, merge with provenance.
 
-Layers, lowest first: compiler defaults (kkc/data/defaults.yaml) < sites/defaults.yaml
+Layers, lowest first: compiler defaults (compiler/kkc/data/defaults.yaml) < sites/defaults.yaml
 < each listed overlay's defaults.yaml (in order) < sites/<site>/site.yaml.
 Maps merge deeply; scalars and lists replace; an explicit null deletes an inherited key.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from . import overlays, schema
 from . import patches as patch_files
-from .errors import InputError, Problem, UsageError
+from .errors import InputError, Problem, SiteInvalid, UsageError, did_you_mean
 from .releases import RELEASES
 from .yamlio import load_mapping, to_plain
 
@@ -68,6 +68,8 @@ class Layer:
     name: str  # "compiler defaults", "fleet defaults", "overlay ha", "site"
     display: str  # path shown in messages, relative to the repository root
     doc: Any  # ruamel CommentedMap
+    # paths of plain-text secrets (KKC121): left out of validation and of the merge
+    hidden: set[tuple[str, ...]] = field(default_factory=set)
 
 
 @dataclass
@@ -109,6 +111,10 @@ class Site:
         doc: Any = {"data": self.data, **extra} if extra else self.data
         blob = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
+
+    def paths(self) -> list[str]:
+        """The dotted path of every value the layers set (``kkc show --explain``)."""
+        return sorted(".".join(p) for p, o in self.origins.items() if not o.deleted)
 
     def explain(self, dotted: str) -> tuple[Any, list[Origin]]:
         """The value at ``dotted`` and every origin that contributed to it; for a config
@@ -180,7 +186,7 @@ def check_site_name(root: Path, name: str) -> Path:
 def locate(doc: Any, path: tuple[Any, ...], is_key: bool = False) -> tuple[int, int]:
     """1-based (line, col) of ``path`` in a ruamel document; the deepest part found."""
     node = doc
-    best = (1, 1)
+    best = first_key(doc)
     for i, part in enumerate(path):
         last = i == len(path) - 1
         try:
@@ -199,8 +205,21 @@ def locate(doc: Any, path: tuple[Any, ...], is_key: bool = False) -> tuple[int, 
     return best
 
 
+def first_key(doc: Any) -> tuple[int, int]:
+    """1-based (line, col) of the first key of a ruamel mapping: where a problem of the
+    document as a whole (a required key it lacks) is shown; (1, 1) for anything else."""
+    if isinstance(doc, dict) and doc:
+        try:
+            line, col = doc.lc.key(next(iter(doc)))
+            return line + 1, col + 1
+        except (AttributeError, KeyError, TypeError):
+            pass
+    return 1, 1
+
+
 def _plaintext_secrets(layer: Layer) -> list[Problem]:
-    """Secret-looking keys with literal values, and literal values where a reference is due."""
+    """Secret-looking keys with literal values, and literal values where a reference is due.
+    Their paths go into ``layer.hidden``: neither validated nor merged (nothing shows them)."""
     problems: list[Problem] = []
 
     def walk(node: Any, path: tuple[str, ...]) -> None:
@@ -212,6 +231,7 @@ def _plaintext_secrets(layer: Layer) -> list[Problem]:
                 continue
             if path == ("secrets", "refs") and value is not None and not isinstance(value, dict):
                 line, col = locate(layer.doc, here)
+                layer.hidden.add(here)
                 problems.append(
                     Problem(
                         layer.display,
@@ -231,6 +251,7 @@ def _plaintext_secrets(layer: Layer) -> list[Problem]:
                 and not isinstance(value, bool)
             ):
                 line, col = locate(layer.doc, here)
+                layer.hidden.add(here)
                 problems.append(
                     Problem(
                         layer.display,
@@ -259,6 +280,8 @@ def _merge(
     for key, value in doc.items():
         key = str(key)
         path = (*prefix, key)
+        if path in layer.hidden:
+            continue
         line, col = locate(layer.doc, path, is_key=True)
         if value is None:
             target.pop(key, None)
@@ -271,7 +294,7 @@ def _merge(
         else:
             for p in [p for p in origins if p[: len(path)] == path]:
                 del origins[p]
-            target[key] = to_plain(_drop_nulls(value))
+            target[key] = to_plain(_drop_nulls(_drop_hidden(value, path, layer.hidden)))
             _record(origins, value, layer, path)
 
 
@@ -281,13 +304,48 @@ def _drop_nulls(node: Any) -> Any:
     return node
 
 
+def _drop_hidden(node: Any, path: tuple[str, ...], hidden: set[tuple[str, ...]]) -> Any:
+    """``node`` (the value at ``path``) without the plain-text secrets under it."""
+    if not hidden or not isinstance(node, dict):
+        return node
+    return {
+        k: _drop_hidden(v, (*path, str(k)), hidden)
+        for k, v in node.items()
+        if (*path, str(k)) not in hidden
+    }
+
+
 def _record(origins: dict[tuple[str, ...], Origin], value: Any, layer: Layer, path: tuple) -> None:
     line, col = locate(layer.doc, path, is_key=True)
     origins[path] = Origin(layer.display, line, col, layer.name)
     if isinstance(value, dict):
         for k, v in value.items():
-            if v is not None:
+            if v is not None and (*path, str(k)) not in layer.hidden:
                 _record(origins, v, layer, (*path, str(k)))
+
+
+@dataclass
+class _Loaded:
+    layers: list[Layer]
+    problems: list[Problem]  # files that do not load, overlays missing or listed twice
+    overlays: list[str]  # the listed overlays that exist, in order, each once
+    broken: bool  # a file did not load: the merged layers are not the site
+
+
+def defaults_display(root: Path, path: Path) -> str:
+    """The compiler defaults' path as an operator finds the file: relative to the site
+    repository (in a checkout of kkc: compiler/kkc/data/defaults.yaml) or to the working
+    directory, else absolute (kkc installed in site-packages)."""
+    real = path.resolve()
+    bases = [root.resolve()]
+    try:
+        bases.append(Path.cwd().resolve())
+    except OSError:  # the working directory is gone
+        pass
+    for base in bases:
+        if real.is_relative_to(base):
+            return real.relative_to(base).as_posix()
+    return real.as_posix()
 
 
 def _load_layers(
@@ -296,35 +354,64 @@ def _load_layers(
     site_path: Path,
     skip: frozenset[str] = frozenset(),
     parsed: dict[str, Any] | None = None,
-) -> tuple[list[Layer], list[Problem]]:
+    *,
+    collect: bool = False,
+) -> _Loaded:
     """Load all layers; overlays come from the site's (or fleet's) `overlays` list.
-    ``parsed``: documents already loaded, by display path (not read again)."""
+    ``parsed``: documents already loaded, by display path (not read again). ``collect``:
+    a file that does not load is a problem of the result (the other files still load),
+    else it raises."""
     problems: list[Problem] = []
+    broken = False
 
     def load(path: Path, display: str) -> Any:
+        nonlocal broken
         if parsed and display in parsed:
             return parsed[display]
-        return load_mapping(path, display)
+        try:
+            return load_mapping(path, display)
+        except InputError as exc:
+            if not collect:
+                raise
+            problems.extend(exc.problems)
+            broken = True
+            return None
+
+    layers: list[Layer] = []
+
+    def add(layer_name: str, display: str, doc: Any) -> None:
+        if doc is not None:
+            layers.append(Layer(layer_name, display, doc))
 
     defaults = resources.files("kkc") / "data" / "defaults.yaml"
     with resources.as_file(defaults) as p:
-        layers = [
-            Layer("compiler defaults", "kkc/data/defaults.yaml", load(p, "kkc/data/defaults.yaml"))
-        ]
+        shown = defaults_display(root, p)
+        add("compiler defaults", shown, load(p, shown))
     fleet = root / "sites" / "defaults.yaml"
     if fleet.exists():
-        layers.append(
-            Layer("fleet defaults", "sites/defaults.yaml", load(fleet, "sites/defaults.yaml"))
-        )
+        add("fleet defaults", "sites/defaults.yaml", load(fleet, "sites/defaults.yaml"))
     site_display = f"sites/{name}/site.yaml"
-    site_layer = Layer("site", site_display, load(site_path, site_display))
+    site_doc = load(site_path, site_display)
     # The overlay list is itself a layered value: the site's list wins over the fleet's.
-    overlay_owner = next(
-        (lay for lay in (site_layer, *reversed(layers)) if "overlays" in lay.doc), None
+    # Unknown while a file that may hold it does not load.
+    overlay_owner = (
+        None
+        if broken
+        else next(
+            (
+                lay
+                for lay in (Layer("site", site_display, site_doc), *reversed(layers))
+                if "overlays" in lay.doc
+            ),
+            None,
+        )
     )
     overlay_names = overlay_owner.doc.get("overlays") if overlay_owner else None
-    if isinstance(overlay_names, list):
+    found: list[str] = []
+    if overlay_owner and isinstance(overlay_names, list):
         first: dict[str, int] = {}
+        ov_root = root / "overlays"
+        known = sorted(p.name for p in ov_root.iterdir() if p.is_dir()) if ov_root.is_dir() else []
         for i, ov in enumerate(overlay_names):
             if not isinstance(ov, str) or not DNS_LABEL_RE.match(ov) or ov in skip:
                 continue  # reported by the schema check, or left out on purpose
@@ -343,25 +430,29 @@ def _load_layers(
                 )
                 continue
             first[ov] = i
-            ov_dir = root / "overlays" / ov
+            ov_dir = ov_root / ov
             if not ov_dir.is_dir():
                 line, col = locate(overlay_owner.doc, ("overlays", i))
+                hint = did_you_mean(ov, known) or (
+                    f" (overlays: {', '.join(known)})" if known else " (overlays/ has none)"
+                )
                 problems.append(
                     Problem(
                         overlay_owner.display,
                         line,
                         col,
                         "KKC124",
-                        f'overlay "{ov}" not found in overlays/',
+                        f'overlay "{ov}" not found in overlays/{hint}',
                     )
                 )
                 continue
+            found.append(ov)
             ov_defaults = ov_dir / "defaults.yaml"
             if ov_defaults.exists():
                 disp = f"overlays/{ov}/defaults.yaml"
-                layers.append(Layer(f"overlay {ov}", disp, load(ov_defaults, disp)))
-    layers.append(site_layer)
-    return layers, problems
+                add(f"overlay {ov}", disp, load(ov_defaults, disp))
+    add("site", site_display, site_doc)
+    return _Loaded(layers, problems, found, broken)
 
 
 def peek(root: Path, name: str, known: list[Layer]) -> dict[str, Any]:
@@ -369,44 +460,73 @@ def peek(root: Path, name: str, known: list[Layer]) -> dict[str, Any]:
     to choose the sites worth loading. Files among ``known`` (a loaded site's layers) are
     not read again; a file that does not parse raises, as loading the site would."""
     path = root / "sites" / name / "site.yaml"
-    layers, _missing_overlays = _load_layers(
-        root, name, path, parsed={lay.display: lay.doc for lay in known}
-    )
+    loaded = _load_layers(root, name, path, parsed={lay.display: lay.doc for lay in known})
     data: dict[str, Any] = {}
-    for layer in layers:
+    for layer in loaded.layers:
         _merge(data, {}, layer.doc, layer)
     return data
 
 
+def _hide_plain_secrets(site: Site, problems: list[Problem]) -> None:
+    """Replace the values of the config options set in plain text that are secrets
+    (KKC134) in the site's data: what ``kkc show`` prints of a site that failed."""
+    secret = {(p.path, p.line, p.col) for p in problems if p.code == "KKC134"}
+    for path, o in site.origins.items():
+        if path[0] == "config" and len(path) == 4 and (o.path, o.line, o.col) in secret:
+            options = site._at(path[:3])
+            if isinstance(options, dict) and path[3] in options:
+                options[path[3]] = "(value not shown)"
+
+
+def _misspelt(
+    missing: tuple[Any, ...], layer_errors: list[tuple[tuple[Any, ...], Problem]]
+) -> bool:
+    """Whether a layer has an unknown key close to the required key ``missing`` lacks, in
+    its mapping (the problem is that key, reported already)."""
+    mapping, key = missing[:-1], str(missing[-1])
+    return any(
+        p.code == "KKC110" and path[:-1] == mapping and did_you_mean(str(path[-1]), [key])
+        for path, p in layer_errors
+    )
+
+
+def _in_order(problems: list[Problem]) -> list[Problem]:
+    """By file, line, column and code; problems at one place keep the order found."""
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.path, p.line, p.col, p.code))
+
+
 def load_site(root: Path, name: str, skip_overlays: frozenset[str] = frozenset()) -> Site:
-    """Load, validate and resolve one site. Raises InputError listing every problem found.
+    """Load, validate and resolve one site. Raises :class:`SiteInvalid` listing every
+    problem found, with what could be resolved of the site.
+
+    Every file is checked on its own (YAML, plain-text secrets, the schema), and the
+    overlay list, the overlays' components and the site's patches besides; the merged
+    definition is checked for required keys, and once all that passes, the checks that
+    need valid values (dependencies, features, config overrides) run.
 
     ``skip_overlays``: resolve the site as if these were not in its overlays list."""
     site_path = check_site_name(root, name)
-    layers, problems = _load_layers(root, name, site_path, skip_overlays)
+    loaded = _load_layers(root, name, site_path, skip_overlays, collect=True)
+    layers = loaded.layers
+    problems = list(loaded.problems)
 
+    layer_errors: list[tuple[tuple[Any, ...], Problem]] = []
     for layer in layers:
-        secret_problems = _plaintext_secrets(layer)
-        problems += secret_problems
-        if secret_problems:
-            continue  # do not run the schema over values that may be secrets
+        problems += _plaintext_secrets(layer)  # fills layer.hidden: the schema skips them
         problems += schema.check(
-            to_plain(layer.doc),
+            _drop_hidden(to_plain(layer.doc), (), layer.hidden),
             lambda path, is_key, _missing, lay=layer: (lay.display, *locate(lay.doc, path, is_key)),
             partial=True,
+            found=layer_errors,
         )
-    if problems:
-        raise InputError(sorted(problems, key=lambda p: (p.path, p.line, p.col)))
 
     data: dict[str, Any] = {}
     origins: dict[tuple[str, ...], Origin] = {}
     for layer in layers:
         _merge(data, origins, layer.doc, layer)
-    if skip_overlays and data.get("overlays"):
+    if skip_overlays and isinstance(data.get("overlays"), list):
         data["overlays"] = [ov for ov in data["overlays"] if ov not in skip_overlays]
     site = Site(name=name, root=root, data=data, origins=origins, layers=layers)
-
-    site_layer = layers[-1]
 
     def where(
         path: tuple[Any, ...], is_key: bool = False, in_site: bool = False
@@ -421,28 +541,46 @@ def load_site(root: Path, name: str, skip_overlays: frozenset[str] = frozenset()
                 layer = next(lay for lay in layers if lay.display == origin.path)
                 line, col = locate(layer.doc, path, is_key)
                 return origin.path, line, col
-        line, col = locate(site_layer.doc, path, is_key)
-        return site_layer.display, line, col
+        site_display = f"sites/{name}/site.yaml"
+        site_doc = next((lay.doc for lay in layers if lay.display == site_display), None)
+        line, col = locate(site_doc, path, is_key)
+        return site_display, line, col
 
-    problems += schema.check(data, where, partial=False)
-    if problems:
-        raise InputError(problems)
-
-    problems += _semantic_checks(site, where)
-    from . import features  # features build on the services, which import this module
-
-    problems += features.check(site, where)
-    problems += overlays.check_dirs(root, site.get("overlays") or [])
+    if not loaded.broken:
+        merged_errors: list[tuple[tuple[Any, ...], Problem]] = []
+        merged = schema.check(data, where, partial=False, found=merged_errors)
+        # with a layer invalid, only what the merge adds (the layers' problems once): the
+        # required keys missing, but for one a layer misspelt
+        problems += (
+            [
+                p
+                for path, p in merged_errors
+                if p.code == "KKC113" and not _misspelt(path, layer_errors)
+            ]
+            if problems
+            else merged
+        )
+    valid = not problems
+    problems += overlays.check_dirs(root, loaded.overlays)
     site.patches, patch_problems = patch_files.load(root, name)
     problems += patch_problems
+    if valid:  # the checks that need every value valid
+        problems += _semantic_checks(site, where)
+        from . import features  # features build on the services, which import this module
+
+        problems += features.check(site, where)
     if problems:
-        raise InputError(problems)
+        raise SiteInvalid(_in_order(problems), site)
     conflicts = overlays.conflicts(layers, site) + overlays.component_conflicts(site)
     site.warnings += [f"warning: {p}" for p in conflicts]
 
     from . import overrides  # it renders the services, which import this module
 
-    site.overrides, override_warnings = overrides.load(site)
+    try:
+        site.overrides, override_warnings = overrides.load(site)
+    except InputError as exc:
+        _hide_plain_secrets(site, exc.problems)
+        raise SiteInvalid(_in_order(exc.problems), site) from None
     site.warnings += override_warnings
     return site
 
