@@ -651,14 +651,21 @@ def list_cmd(output: OutputOpt = Output.text, root: RootOpt = None) -> None:
 
 @app.command("doctor")
 def doctor_cmd(crd_dir: CrdOpt = None, output: OutputOpt = Output.text) -> None:
-    """Show the kustomize engine kkc will use, its version, and the other tools found."""
+    """Show the kustomize engine kkc will use, its version, the other tools found, and the
+    CRD schemas custom resources are validated against (embedded, and --crd-dir's)."""
     import git as gitpython
     import kubernetes_validate
 
     from .gitrepo import git_version
 
     engine = kustomize.find_engine()
-    crds = validate.crd_validators(crd_dir) if crd_dir else {}
+    embedded = validate.embedded_kinds()
+    known = {(f"{k['group']}/{k['version']}", k["kind"]) for k in embedded}
+    dir_kinds = [
+        {"apiVersion": api, "kind": kind, "overrides": (api, kind) in known}
+        for api, kind in (validate.crd_dir_kinds(crd_dir) if crd_dir else [])
+    ]
+    overridden = {(k["apiVersion"], k["kind"]) for k in dir_kinds}
     info = {
         "kkc": __version__,
         "python": platform.python_version(),
@@ -666,15 +673,32 @@ def doctor_cmd(crd_dir: CrdOpt = None, output: OutputOpt = Output.text) -> None:
         "git": git_version(),
         "gitpython": gitpython.__version__,
         "kubernetes-validate": kubernetes_validate.__version__,
-        "crd-dir": f"{crd_dir} ({len(crds)} served CRD versions)"
+        "crd-dir": f"{crd_dir} ({len(dir_kinds)} served CRD versions, "
+        f"{sum(k['overrides'] for k in dir_kinds)} overriding embedded ones)"
         if crd_dir
-        else "not set (KKC_CRD_DIR)",
+        else "not set (KKC_CRD_DIR): the embedded CRD schemas only",
     }
     if output is Output.json:
-        _json(info)
+        _json({**info, "crd-dir-kinds": dir_kinds, "crd-schemas": embedded})
         return
     for k, v in info.items():
         typer.echo(f"{k:20} {v}")
+    for k in dir_kinds:
+        what = "overrides the embedded schema" if k["overrides"] else "adds a kind"
+        typer.echo(f"  {k['apiVersion']} {k['kind']}: {what}")
+    typer.echo(f"{'crd-schemas':20} {len(embedded)} served CRD versions embedded in kkc")
+    for k in embedded:
+        src = k["source"]
+        release = f" {src['version']}" if src["version"] else ""
+        note = (
+            " (overridden by crd-dir)"
+            if (f"{k['group']}/{k['version']}", k["kind"]) in overridden
+            else ""
+        )
+        typer.echo(
+            f"  {k['group']}/{k['version']} {k['kind']}: "
+            f"{src['repository']}@{src['commit'][:12]}{release}{note}"
+        )
 
 
 def main() -> None:
