@@ -13,7 +13,7 @@ import yaml
 
 from conftest import PROJECT
 from kkc.codes import CODES
-from kkc.validate import crd_validators
+from kkc.validate import crd_validator
 
 README = PROJECT / "README.md"
 COMMANDS = ("build", "render", "show", "secrets", "list", "doctor")
@@ -146,20 +146,19 @@ def test_secrets_json(site_repo: Path, kkc) -> None:
                 assert_no_values(k["content"])
 
 
-def test_render_output_validates(site_repo: Path, kkc, crd_dir: str) -> None:
+def test_render_output_validates(site_repo: Path, kkc) -> None:
     result = kkc(site_repo, "render", "site-a")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert not (site_repo / "deploy").exists(), "render must write nothing"
     objects = [o for o in yaml.safe_load_all(result.stdout) if o is not None]
     assert objects
-    crds = crd_validators(crd_dir)
     kinds = set()
     for obj in objects:
         kinds.add(obj["kind"])
         group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
         if "." in group and not group.endswith("k8s.io"):
-            validator = crds[(obj["apiVersion"], obj["kind"])]
+            validator = crd_validator(obj["apiVersion"], obj["kind"])  # embedded
             errors = [e.message for e in validator.iter_errors(obj)]
             assert errors == [], (obj["kind"], obj["metadata"]["name"], errors)
         else:
