@@ -1,5 +1,6 @@
-"""The embedded CRD schemas: tools/gen-crd-schemas (on CRDs written here, never on
-../shared), the data kkc loads from it, and what `kkc doctor` says about them."""
+"""The embedded CRD schemas: tools/gen-crd-schemas (on CRDs written in tmp_path, never on
+the project's CRD source directory), the data kkc loads from it, and what `kkc doctor`
+says about them."""
 
 from __future__ import annotations
 
