@@ -4,11 +4,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# CRD schemas for validating custom resources: ../shared/crds when present (CI, dev).
-KKC_CRD_DIR ?= $(abspath $(wildcard ../shared/crds))
-export KKC_CRD_DIR
 
-.PHONY: venv demo test lint goldens bench clean
+.PHONY: venv demo test lint goldens bench crd-schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +30,7 @@ test: venv  ## the whole test suite (offline), one worker per CPU (pytest-xdist)
 	$(BIN)/python -m pytest -q -n auto
 
 lint: venv
-	$(BIN)/ruff check compiler tests tools tools/gen-kolla-data
+	$(BIN)/ruff check compiler tests tools tools/gen-kolla-data tools/gen-crd-schemas
 
 goldens: venv  ## regenerate tests/golden/ from the example sites; review with `git diff`
 	KKC_UPDATE_GOLDENS=1 $(BIN)/python -m pytest -q tests/test_golden.py
@@ -41,6 +38,9 @@ goldens: venv  ## regenerate tests/golden/ from the example sites; review with `
 
 bench: venv  ## time `kkc build site-a` against the bare kustomize build of its output
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/bench.py
+
+crd-schemas: venv  ## regenerate compiler/kkc/data/crds/ (CRDS=DIR for another CRD directory; docs/crd-schemas.md)
+	$(BIN)/python tools/gen-crd-schemas $(if $(CRDS),--crds $(CRDS))
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -14,8 +14,6 @@ from typer.testing import CliRunner
 from kkc.cli import app
 
 PROJECT = Path(__file__).resolve().parent.parent
-SHARED_CRDS = PROJECT.parent / "shared" / "crds"
-CRD_DIR = os.environ.get("KKC_CRD_DIR") or (str(SHARED_CRDS) if SHARED_CRDS.is_dir() else "")
 
 
 @pytest.fixture(autouse=True)
@@ -31,11 +29,11 @@ def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@kkc.invalid")
 
 
-@pytest.fixture
-def crd_dir() -> str:
-    if not CRD_DIR:
-        pytest.skip("no CRD directory: set KKC_CRD_DIR or provide ../shared/crds")
-    return CRD_DIR
+@pytest.fixture(autouse=True)
+def _no_crd_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No KKC_CRD_DIR from the caller's environment: custom resources are validated against
+    the CRD schemas embedded in kkc; a test that wants a CRD directory writes one."""
+    monkeypatch.delenv("KKC_CRD_DIR", raising=False)
 
 
 def make_repo(dest: Path) -> Path:
@@ -68,12 +66,8 @@ def kkc(monkeypatch: pytest.MonkeyPatch):
     """Run the CLI in a directory: kkc(cwd, *args) -> result (exit_code, stdout, stderr)."""
     runner = CliRunner()
 
-    def run(cwd: Path, *args: str, crd: bool = True):
+    def run(cwd: Path, *args: str):
         monkeypatch.chdir(cwd)
-        if crd and CRD_DIR:
-            monkeypatch.setenv("KKC_CRD_DIR", CRD_DIR)
-        else:
-            monkeypatch.delenv("KKC_CRD_DIR", raising=False)
         return runner.invoke(app, list(args))
 
     return run

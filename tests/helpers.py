@@ -10,7 +10,6 @@ from pathlib import Path
 import git
 import yaml
 
-from conftest import CRD_DIR
 from kkc import gitops, kustomize, validate
 from kkc.build import object_key
 from kkc.generate import WAVE, render_tree
@@ -130,7 +129,7 @@ def controller_build(clone: Path, path: str, version: str) -> list[dict]:
     """kustomize build of one path the controller points at, and the objects validated
     against the schemas of the site's Kubernetes ``version`` and the CRD schemas."""
     objects = load_stream(kustomize.build(clone / path, path))
-    problems, warnings = validate.validate_objects(objects, version, CRD_DIR, path)
+    problems, warnings = validate.validate_objects(objects, version, None, path)
     assert problems == [] and warnings == []
     assert objects
     for obj in objects:
@@ -193,3 +192,83 @@ def finish_step(files: dict[str, bytes], service: str) -> tuple[dict, dict]:
     assert "initContainers" not in pod
     [step] = pod["containers"]
     return pod, step
+
+
+def crd_yaml(group: str, kind: str, versions: dict[str, dict], *, served: bool = True) -> str:
+    """One CustomResourceDefinition: ``versions`` maps a version name to its
+    openAPIV3Schema; every version has ``served`` and the first one is the storage version."""
+    plural = kind.lower() + "s"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": name,
+                    "served": served,
+                    "storage": i == 0,
+                    "schema": {"openAPIV3Schema": s},
+                }
+                for i, (name, s) in enumerate(versions.items())
+            ],
+        },
+    }
+    return yaml.safe_dump(crd, sort_keys=False)
+
+
+def object_schema(spec: dict, required: list[str] | None = None) -> dict:
+    """A custom resource's openAPIV3Schema with the given ``spec`` schema."""
+    return {
+        "type": "object",
+        "description": "a custom resource",
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+        },
+        **({"required": required} if required else {}),
+    }
+
+
+# the embedded ExternalSecret schema, but a cluster's own CRD of it that requires
+# spec.refreshInterval and has no spec.data (a controller release that removed it)
+STRICT_EXTERNAL_SECRET_CRD = crd_yaml(
+    "external-secrets.io",
+    "ExternalSecret",
+    {
+        "v1": object_schema(
+            {
+                "type": "object",
+                "required": ["refreshInterval"],
+                "properties": {
+                    "refreshInterval": {"type": "string"},
+                    "secretStoreRef": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    },
+                    "target": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    "dataFrom": {"type": "array", "items": {"type": "object"}},
+                },
+            }
+        )
+    },
+)
+# a kind kkc embeds no schema for
+WIDGET_CRD = crd_yaml(
+    "example.com",
+    "Widget",
+    {
+        "v1": object_schema(
+            {
+                "type": "object",
+                "required": ["size"],
+                "properties": {"size": {"type": "integer", "minimum": 1}},
+            }
+        )
+    },
+)

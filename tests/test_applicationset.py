@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import add_site, minimal
+from helpers import add_site, crd_yaml, minimal, object_schema, write
 from kkc import gitops, validate
 from test_gitops import bootstrap_json, set_engine
 
@@ -79,11 +79,11 @@ def fleet(kkc, cwd: Path, *args: str) -> tuple[list[dict], dict, str]:
     return projects, appset, result.stderr
 
 
-def test_generated_applications_equal_the_per_site_ones(site_repo: Path, kkc, crd_dir: str) -> None:
+def test_generated_applications_equal_the_per_site_ones(site_repo: Path, kkc) -> None:
     """site-a and site-b on Argo CD, and a third site in another repository at a pinned
     commit, with its own path, project and manual sync: one ApplicationSet carries them all,
     since every element has its own repoURL and revision."""
-    assert ("argoproj.io/v1alpha1", "ApplicationSet") in validate.crd_validators(crd_dir)
+    assert validate.crd_validator("argoproj.io/v1alpha1", "ApplicationSet") is not None
     set_engine(site_repo, "site-b", "argocd")
     add_site(site_repo, "opt", minimal("opt", OTHER_REPO))
     projects, appset, stderr = fleet(kkc, site_repo)
@@ -102,14 +102,14 @@ def test_generated_applications_equal_the_per_site_ones(site_repo: Path, kkc, cr
     assert "automated" not in generated["opt"]["spec"]["syncPolicy"]
 
 
-def test_named_sites_only(site_repo: Path, kkc, crd_dir: str) -> None:
+def test_named_sites_only(site_repo: Path, kkc) -> None:
     set_engine(site_repo, "site-b", "argocd")
     projects, appset, _ = fleet(kkc, site_repo, "site-b")
     assert list(expand(appset)) == ["site-b"]
     assert [p["metadata"]["name"] for p in projects] == ["site-b"]
 
 
-def test_flux_sites_are_left_out_with_a_note(site_repo: Path, kkc, crd_dir: str) -> None:
+def test_flux_sites_are_left_out_with_a_note(site_repo: Path, kkc) -> None:
     projects, appset, stderr = fleet(kkc, site_repo, "--all")
     assert stderr.splitlines() == [
         "note: site-b uses gitops.engine flux: not in the ApplicationSet "
@@ -119,9 +119,7 @@ def test_flux_sites_are_left_out_with_a_note(site_repo: Path, kkc, crd_dir: str)
     assert [p["metadata"]["name"] for p in projects] == ["site-a"]
 
 
-def test_sites_sharing_a_project_get_one_that_admits_both(
-    site_repo: Path, kkc, crd_dir: str
-) -> None:
+def test_sites_sharing_a_project_get_one_that_admits_both(site_repo: Path, kkc) -> None:
     add_site(site_repo, "x1", minimal("x1", "gitops:\n  project: openstack\n"))
     text = minimal("x2", "gitops:\n  project: openstack\n").replace(
         "namespace: openstack", "namespace: openstack-x2"
@@ -144,7 +142,7 @@ def test_sites_sharing_a_project_get_one_that_admits_both(
     assert only_x1 == [project]
 
 
-def test_sites_in_different_argo_namespaces_are_refused(site_repo: Path, kkc, crd_dir: str) -> None:
+def test_sites_in_different_argo_namespaces_are_refused(site_repo: Path, kkc) -> None:
     """The site that differs from the namespace most sites use is named, at the line that
     sets it."""
     set_engine(site_repo, "site-b", "argocd")
@@ -189,18 +187,25 @@ def test_usage_errors(site_repo: Path, kkc, args: tuple[str, ...], message: str)
     assert not (site_repo / "deploy").exists()
 
 
-def test_without_crd_dir_warns(site_repo: Path, kkc) -> None:
-    result = kkc(site_repo, "bootstrap", "--applicationset", "site-a", crd=False)
+def test_validated_against_the_embedded_schemas_without_configuration(
+    site_repo: Path, kkc, tmp_path: Path
+) -> None:
+    result = kkc(site_repo, "bootstrap", "--applicationset", "site-a")
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines() == [
-        f"warning: argoproj.io/v1alpha1 {kind} objects not validated: no CRD directory "
-        "(set KKC_CRD_DIR or --crd-dir)"
-        for kind in ("AppProject", "ApplicationSet")
-    ]
+    assert result.stderr == ""  # no "not validated" warning
+    # a cluster whose ApplicationSet CRD requires a field kkc does not set: its CRD wins
+    crds = tmp_path / "crds"
+    spec = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    strict = object_schema({**spec, "required": ["strategy"]}, ["spec"])
+    write(crds, "appset.yaml", crd_yaml("argoproj.io", "ApplicationSet", {"v1alpha1": strict}))
+    result = kkc(site_repo, "bootstrap", "--applicationset", "site-a", "--crd-dir", str(crds))
+    assert result.exit_code == 3
+    assert "KKC302 ApplicationSet/" in result.stderr
+    assert "spec: 'strategy' is a required property" in result.stderr
 
 
 def test_invalid_applicationset_is_refused(
-    site_repo: Path, kkc, crd_dir: str, monkeypatch: pytest.MonkeyPatch
+    site_repo: Path, kkc, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = gitops.applicationset
 

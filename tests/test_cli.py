@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from kkc.validate import crd_validators
+from kkc.validate import crd_validator
 
 COMMANDS = ("build", "render", "show", "secrets", "list", "doctor")
 
@@ -145,20 +145,19 @@ def test_secrets_json(site_repo: Path, kkc) -> None:
                 assert_no_values(k["content"])
 
 
-def test_render_output_validates(site_repo: Path, kkc, crd_dir: str) -> None:
+def test_render_output_validates(site_repo: Path, kkc) -> None:
     result = kkc(site_repo, "render", "site-a")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert not (site_repo / "deploy").exists(), "render must write nothing"
     objects = [o for o in yaml.safe_load_all(result.stdout) if o is not None]
     assert objects
-    crds = crd_validators(crd_dir)
     kinds = set()
     for obj in objects:
         kinds.add(obj["kind"])
         group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
         if "." in group and not group.endswith("k8s.io"):
-            validator = crds[(obj["apiVersion"], obj["kind"])]
+            validator = crd_validator(obj["apiVersion"], obj["kind"])  # embedded
             errors = [e.message for e in validator.iter_errors(obj)]
             assert errors == [], (obj["kind"], obj["metadata"]["name"], errors)
         else:
@@ -250,17 +249,6 @@ def usage(message: str) -> dict:
             usage("--max-bytes needs -o markdown"),
         ),
         (
-            ("check", "site-a", "-o", "json"),
-            {
-                **usage(
-                    "kkc check cannot validate custom resources (ExternalSecret, Application, "
-                    "...) without their CRDs: set KKC_CRD_DIR or pass --crd-dir DIR (the CRDs of "
-                    "the controllers' release manifests), or pass --no-require-crds"
-                ),
-                "code": "KKC172",
-            },
-        ),
-        (
             ("lint", "site-a", "nosite", "-o", "json"),
             {
                 "file": "sites/nosite/site.yaml",
@@ -278,7 +266,7 @@ def test_errors_with_output_json_are_a_problems_report_on_stdout(
 ) -> None:
     """With -o json, usage and input errors are {"problems": [...]} on stdout, nothing on
     stderr, with the exit code of the text mode (2)."""
-    result = kkc(site_repo, *args, crd=args[0] != "check")
+    result = kkc(site_repo, *args)
     assert result.exit_code == 2, result.output
     assert problems(result) == [expected]
 
@@ -301,21 +289,23 @@ def test_input_errors_with_output_json_keep_their_location(site_repo: Path, kkc)
 
 
 def test_lint_json_lists_warnings_as_problems(site_repo: Path, kkc) -> None:
-    result = kkc(site_repo, "lint", "site-a", "-o", "json", "--strict", crd=False)
+    (site_repo / "sites/site-a/config/keystone.conf").write_text(
+        "[DEFAULT]\nlogdir = /var/log/kolla/keystone\n"
+    )
+    result = kkc(site_repo, "lint", "site-a", "-o", "json", "--strict")
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
-    assert report["sites"] == [
-        {"site": "site-a", "objects": 198, "warnings": len(report["problems"])}
+    assert report["sites"] == [{"site": "site-a", "objects": 198, "warnings": 1}]
+    assert report["problems"] == [
+        {
+            "file": "sites/site-a/config/keystone.conf",
+            "line": 2,
+            "col": 1,
+            "code": "KKC133",
+            "message": "[DEFAULT] logdir: deprecated; use [DEFAULT] log_dir instead",
+            "severity": "warning",
+        }
     ]
-    assert report["problems"][0] == {
-        "file": None,
-        "line": None,
-        "col": None,
-        "code": None,
-        "message": "argoproj.io/v1alpha1 AppProject objects not validated: no CRD directory "
-        "(set KKC_CRD_DIR or --crd-dir)",
-        "severity": "warning",
-    }
     assert {p["severity"] for p in report["problems"]} == {"warning"}
     n = len(report["problems"])
     assert result.stderr == f"kkc lint --strict: {n} warnings\n"

@@ -450,7 +450,7 @@ def test_all_removes_deleted_sites_and_their_copies(
 
 @pytest.mark.parametrize("engine", ["argocd", "flux"])
 def test_emulated_reconcile_of_a_fresh_clone(
-    source: Path, deploy: Path, remote: Path, engine: str, tmp_path: Path, kkc, crd_dir: str
+    source: Path, deploy: Path, remote: Path, engine: str, tmp_path: Path, kkc
 ) -> None:
     """What Argo CD or Flux does with the deploy repository: clone what was pushed, read the
     site's bootstrap objects there and build every path they point at."""

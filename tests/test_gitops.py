@@ -14,13 +14,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import CRD_DIR, make_repo, snapshot
+from conftest import make_repo, snapshot
 from helpers import (
     add_site,
     commit,
     controller_build,
+    crd_yaml,
     expected_stages,
     minimal,
+    object_schema,
     set_engine,
     validated_objects,
     write,
@@ -47,8 +49,7 @@ def repos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[
             mp.setenv(key, "test@kkc.invalid")
         mp.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
         mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        if CRD_DIR:
-            mp.setenv("KKC_CRD_DIR", CRD_DIR)
+        mp.delenv("KKC_CRD_DIR", raising=False)  # the embedded CRD schemas
         for engine in ENGINES:
             repo = make_repo(tmp_path_factory.mktemp(engine) / "repo")
             for site in SITES:
@@ -80,9 +81,7 @@ def bootstrap_json(kkc, cwd: Path, site: str) -> list[dict]:
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("site", SITES)
-def test_emulated_reconcile(
-    repos, engine: str, site: str, kkc, tmp_path: Path, crd_dir: str
-) -> None:
+def test_emulated_reconcile(repos, engine: str, site: str, kkc, tmp_path: Path) -> None:
     repo, sha = repos[engine]
     clone = clone_at(repo, sha, tmp_path / "clone")
     objects = bootstrap_json(kkc, clone, site)
@@ -188,7 +187,7 @@ def test_stage_dependencies_chain_the_present_stages() -> None:
     }
 
 
-def test_bootstrap_prints_a_stream_kubectl_applies(site_repo: Path, kkc, crd_dir: str) -> None:
+def test_bootstrap_prints_a_stream_kubectl_applies(site_repo: Path, kkc) -> None:
     result = kkc(site_repo, "bootstrap", "site-a")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
@@ -202,21 +201,25 @@ def test_bootstrap_prints_a_stream_kubectl_applies(site_repo: Path, kkc, crd_dir
     assert not (site_repo / "deploy").exists(), "bootstrap without --write wrote something"
 
 
-def test_bootstrap_without_crd_dir_warns(site_repo: Path, kkc) -> None:
-    result = kkc(site_repo, "bootstrap", "site-b", crd=False)
+def test_bootstrap_validates_flux_objects_without_configuration(
+    site_repo: Path, kkc, tmp_path: Path
+) -> None:
+    result = kkc(site_repo, "bootstrap", "site-b")
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines() == [
-        f"warning: {api} {kind} objects not validated: no CRD directory "
-        "(set KKC_CRD_DIR or --crd-dir)"
-        for api, kind in (
-            ("source.toolkit.fluxcd.io/v1", "GitRepository"),
-            ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
-        )
-    ]
+    assert result.stderr == ""  # the embedded schemas: no "not validated" warning
+    # a cluster whose Kustomization CRD knows only spec.path: its own CRD wins
+    crds = tmp_path / "crds"
+    spec = {"type": "object", "properties": {"path": {"type": "string"}}}
+    kust = crd_yaml("kustomize.toolkit.fluxcd.io", "Kustomization", {"v1": object_schema(spec)})
+    write(crds, "kustomizations.yaml", kust)
+    result = kkc(site_repo, "bootstrap", "site-b", "--crd-dir", str(crds))
+    assert result.exit_code == 3
+    assert "KKC302 Kustomization/" in result.stderr
+    assert "GitRepository" not in result.stderr  # still the embedded schema, and valid
 
 
 def test_invalid_bootstrap_object_is_refused(
-    site_repo: Path, kkc, crd_dir: str, monkeypatch: pytest.MonkeyPatch
+    site_repo: Path, kkc, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = gitops.bootstrap_objects
 
@@ -239,7 +242,7 @@ def test_invalid_bootstrap_object_is_refused(
     assert snapshot(site_repo) == before
 
 
-def test_bootstrap_write_restores_the_file(site_repo: Path, kkc, crd_dir: str) -> None:
+def test_bootstrap_write_restores_the_file(site_repo: Path, kkc) -> None:
     assert kkc(site_repo, "build", "site-b").exit_code == 0
     target = site_repo / "deploy" / "site-b" / "bootstrap.yaml"
     good = target.read_bytes()
@@ -267,10 +270,10 @@ gitops:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_site_options_reach_the_objects(site_repo: Path, engine: str, crd_dir: str) -> None:
+def test_site_options_reach_the_objects(site_repo: Path, engine: str) -> None:
     add_site(site_repo, "opt", minimal("opt", SITE_OPTIONS.format(engine=engine)))
     objects = gitops.bootstrap_objects(load_site(site_repo, "opt"), ["infra", "db"])
-    assert validate.validate_objects(objects, "1.31", crd_dir, "opt") == ([], [])
+    assert validate.validate_objects(objects, "1.31", None, "opt") == ([], [])
     if engine == "argocd":
         project, application = objects
         assert project["metadata"] == {
@@ -298,9 +301,7 @@ def test_site_options_reach_the_objects(site_repo: Path, engine: str, crd_dir: s
     } == {("gitops", False, "1h")}
 
 
-def test_sites_sharing_a_project_bootstrap_one_app_project(
-    site_repo: Path, kkc, crd_dir: str
-) -> None:
+def test_sites_sharing_a_project_bootstrap_one_app_project(site_repo: Path, kkc) -> None:
     """gitops.project in sites/defaults.yaml: site-a and site-b (both on Argo CD) print the
     same AppProject, which admits both namespaces; a Flux site of that project and an Argo
     CD site whose objects live in another namespace (another AppProject) are not in it."""
@@ -329,7 +330,7 @@ def test_sites_sharing_a_project_bootstrap_one_app_project(
     assert project_a["spec"]["destinations"] == [
         {"server": gitops.IN_CLUSTER, "namespace": ns} for ns in ("openstack", "openstack-lab")
     ]
-    assert validate.validate_objects([project_a], "1.31", crd_dir, "fleet") == ([], [])
+    assert validate.validate_objects([project_a], "1.31", None, "fleet") == ([], [])
     for application in (application_a, application_b):
         assert application["spec"]["project"] == "fleet"
         assert application["spec"]["destination"] in project_a["spec"]["destinations"]
@@ -346,9 +347,7 @@ def test_sites_sharing_a_project_bootstrap_one_app_project(
     assert committed[0] == project_a
 
 
-def test_a_site_that_does_not_load_stops_the_shared_project(
-    site_repo: Path, kkc, crd_dir: str
-) -> None:
+def test_a_site_that_does_not_load_stops_the_shared_project(site_repo: Path, kkc) -> None:
     """The AppProject cannot be computed without every site that may share it."""
     add_site(site_repo, "bad", minimal("bad", "gitops:\n  project: site-a\n  colour: red\n"))
     result = kkc(site_repo, "bootstrap", "site-a")
@@ -360,7 +359,7 @@ def test_a_site_that_does_not_load_stops_the_shared_project(
     ]
 
 
-def test_flux_settings_on_an_argo_site_warn(site_repo: Path, kkc, crd_dir: str) -> None:
+def test_flux_settings_on_an_argo_site_warn(site_repo: Path, kkc) -> None:
     """gitops.secretRef and gitops.interval mean nothing to Argo CD: one warning each, at
     the line that sets it; the objects are those without them."""
     add_site(
@@ -390,7 +389,7 @@ def test_flux_settings_on_an_argo_site_warn(site_repo: Path, kkc, crd_dir: str) 
 # --- a site removed from the repository -------------------------------------------------
 
 
-def test_removed_site_leaves_no_stale_output(site_repo: Path, kkc, crd_dir: str) -> None:
+def test_removed_site_leaves_no_stale_output(site_repo: Path, kkc) -> None:
     assert kkc(site_repo, "build", "--all", "--commit").exit_code == 0
     repo = git.Repo(site_repo)
     write(site_repo, "deploy/site-b/NOTES.md", "kept: kkc does not own this\n")

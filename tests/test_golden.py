@@ -24,7 +24,7 @@ HINT = "run `make goldens` and review `git diff tests/golden` if the change is i
 
 
 @pytest.mark.parametrize("site", SITES)
-def test_site_matches_golden(site: str, site_repo: Path, kkc, crd_dir: str) -> None:
+def test_site_matches_golden(site: str, site_repo: Path, kkc) -> None:
     result = kkc(site_repo, "build", site)
     assert result.exit_code == 0, result.output
     built = snapshot(site_repo / "deploy" / site)

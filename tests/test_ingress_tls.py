@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import CRD_DIR, PROJECT, make_repo, snapshot
+from conftest import PROJECT, make_repo, snapshot
 from helpers import add_site, commit, doc, drop_overlays, minimal, tree, write
 from kkc.cli import app
 from kkc.features.ingress import BACKENDS
@@ -59,14 +59,12 @@ def stage_objects(repo: Path, site: str, stage: str, kind: str) -> dict[str, dic
 
 @pytest.fixture(scope="module")
 def built_a(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
-    """site-a as committed (overlays: [ingress, tls]), built with the CRD schemas."""
-    if not CRD_DIR:
-        pytest.skip("no CRD directory: set KKC_CRD_DIR or provide ../shared/crds")
+    """site-a as committed (overlays: [ingress, tls]), built with the embedded CRD schemas."""
     repo = make_repo(tmp_path_factory.mktemp("ingress") / "repo")
     cwd = os.getcwd()
     os.chdir(repo)
     try:
-        runner = CliRunner(env={"KKC_CRD_DIR": CRD_DIR})
+        runner = CliRunner(env={"KKC_CRD_DIR": None})
         result = runner.invoke(app, ["build", "site-a"])
         rendered = runner.invoke(app, ["render", "site-a"])
     finally:
@@ -148,7 +146,7 @@ def test_public_endpoints_are_https(built_a) -> None:
     assert "http://image." not in register
 
 
-def test_ingress_without_tls(site_repo: Path, kkc, crd_dir: str) -> None:
+def test_ingress_without_tls(site_repo: Path, kkc) -> None:
     edit_site_a(site_repo, TLS_BLOCK, "")
     drop_overlays(site_repo, "site-a", "tls")
     result = kkc(site_repo, "build", "site-a")

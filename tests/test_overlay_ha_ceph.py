@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import CRD_DIR, make_repo, snapshot
+from conftest import make_repo, snapshot
 from helpers import add_site, doc, ini, minimal, tree
 from kkc.build import render, secret_requirements
 from kkc.site import load_site
@@ -58,7 +58,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def objects(repo: Path) -> dict[tuple[str, str], dict]:
     """site-a as kustomize builds it, validated (Kubernetes and CRD schemas, lint)."""
-    rendered = render(repo, load_site(repo, "site-a"), CRD_DIR or None)
+    rendered = render(repo, load_site(repo, "site-a"), None)
     docs = [d for d in yaml.safe_load_all(rendered.manifests) if d]
     return {(d["kind"], d["metadata"]["name"]): d for d in docs}
 

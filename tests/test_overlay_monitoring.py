@@ -139,7 +139,7 @@ def test_without_the_overlay_nothing_is_monitored(site_repo: Path) -> None:
     assert not [p for p in files if "monitor" in p or "networkpolicy" in p or "exporter" in p]
 
 
-def test_site_a_builds_and_validates_with_the_overlay(site_repo: Path, kkc, crd_dir) -> None:
+def test_site_a_builds_and_validates_with_the_overlay(site_repo: Path, kkc) -> None:
     result = kkc(site_repo, "build", "site-a")
     assert result.exit_code == 0, result.output
     out = site_repo / "deploy/site-a/stages"

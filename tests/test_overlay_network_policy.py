@@ -159,7 +159,7 @@ def test_a_site_without_node_agents_needs_no_node_cidrs(repo: Path) -> None:
     ]
 
 
-def test_site_a_builds_and_validates_with_the_overlay(site_repo: Path, kkc, crd_dir) -> None:
+def test_site_a_builds_and_validates_with_the_overlay(site_repo: Path, kkc) -> None:
     result = kkc(site_repo, "build", "site-a")
     assert result.exit_code == 0, result.output
     assert (site_repo / "deploy/site-a/stages/infra/objects/mariadb-networkpolicy.yaml").is_file()

@@ -56,40 +56,6 @@ for obj in yaml.safe_load_all(sys.stdin):
     print(f"{{kind}}/{{obj['metadata']['name']}} created")
 """
 
-# TODO(crd-embed): remove. Until kkc embeds the CRD schemas, validating the custom resources
-# (and running `kkc check` at all) needs a CRD directory, and the walkthrough shows the output
-# without "not validated" warnings. These CRDs accept any object of their kind.
-CRDS = [
-    ("argoproj.io", "v1alpha1", "AppProject", "appprojects"),
-    ("argoproj.io", "v1alpha1", "Application", "applications"),
-    ("external-secrets.io", "v1", "ExternalSecret", "externalsecrets"),
-]
-
-
-def _crd_dir(path: Path) -> Path:  # TODO(crd-embed): remove
-    path.mkdir()
-    for group, version, kind, plural in CRDS:
-        (path / f"{plural}.yaml").write_text(
-            f"""\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: {plural}.{group}
-spec:
-  group: {group}
-  names: {{kind: {kind}, plural: {plural}}}
-  scope: Namespaced
-  versions:
-    - name: {version}
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
-""",
-            encoding="utf-8",
-        )
-    return path
-
 
 def walkthrough(text: str) -> list[tuple[str, str, list[str]]]:
     """The README's steps in order: ("file", PATH, lines) and ("run", COMMAND, output lines)."""
@@ -146,7 +112,6 @@ def test_the_walkthrough_prints_what_the_readme_shows(tmp_path: Path) -> None:
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
         PYTHONUNBUFFERED="1",  # stdout and stderr in the order they are written
         KKC_CACHE_DIR=str(tmp_path / "cache"),
-        KKC_CRD_DIR=str(_crd_dir(tmp_path / "crds")),  # TODO(crd-embed): remove
     )
 
     steps = walkthrough(README.read_text(encoding="utf-8"))

@@ -15,8 +15,16 @@ import typer.main
 import yaml
 
 from conftest import PROJECT, snapshot
-from helpers import set_keystone_replicas, write
-from kkc import kustomize
+from helpers import (
+    STRICT_EXTERNAL_SECRET_CRD,
+    WIDGET_CRD,
+    add_overlays,
+    crd_yaml,
+    object_schema,
+    set_keystone_replicas,
+    write,
+)
+from kkc import check, kustomize
 from kkc.cli import app
 from kkc.diff import (
     MASK,
@@ -27,6 +35,7 @@ from kkc.diff import (
     markdown_report,
     text_report,
 )
+from kkc.site import load_site
 
 KEYSTONE_DIFF = """\
 --- a/Deployment/openstack/keystone-api
@@ -360,35 +369,89 @@ metadata:
 spec:
   bogusField: 1
 """
-NOT_VALIDATED = "warning: external-secrets.io/v1 ExternalSecret objects not validated"
+LAX_EXTERNAL_SECRET_CRD = crd_yaml(
+    "external-secrets.io",
+    "ExternalSecret",
+    {"v1": object_schema({"type": "object", "x-kubernetes-preserve-unknown-fields": True})},
+)
+# an overlay whose infra stage adds a custom resource of a kind kkc embeds no schema for
+WIDGET_OVERLAY = {
+    "overlays/widgets/infra/kustomization.yaml": (
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+        "resources:\n  - widget.yaml\n"
+    ),
+    "overlays/widgets/infra/widget.yaml": (
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n"
+    ),
+}
+WIDGET_NOT_VALIDATED = (
+    "warning: example.com/v1 Widget objects not validated: kkc embeds no schema for them "
+    "(pass --crd-dir DIR with their CRD, or set KKC_CRD_DIR)\n"
+)
 
 
-def test_check_without_crds_is_refused_unless_told(site_repo: Path, kkc) -> None:
+def test_check_needs_no_configuration(site_repo: Path, kkc) -> None:
     built(kkc, site_repo, "site-a")
-    result = kkc(site_repo, "check", "site-a", crd=False)
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    assert result.stderr == (
-        "<command line>:1:1: KKC172 kkc check cannot validate custom resources "
-        "(ExternalSecret, Application, ...) without their CRDs: set KKC_CRD_DIR or pass "
-        "--crd-dir DIR (the CRDs of the controllers' release manifests), or pass "
-        "--no-require-crds\n"
-    )
-    # opted out: passes, and says on stderr what it could not validate
-    result = kkc(site_repo, "check", "site-a", "--no-require-crds", crd=False)
+    result = kkc(site_repo, "check", "site-a")
     assert result.exit_code == 0, result.output
     assert result.stdout == "site-a: deploy/site-a/ up to date and valid\n"
-    lines = result.stderr.splitlines()
-    assert any(line.startswith(NOT_VALIDATED) for line in lines), lines
-    assert all(line.startswith("warning: ") for line in lines)
+    assert result.stderr == ""  # every custom resource met its embedded CRD schema
 
 
-def test_check_finds_an_external_secret_a_site_patch_broke(site_repo: Path, kkc, crd_dir) -> None:
-    write(site_repo, "sites/site-a/patches/es.yaml", ES_PATCH)
-    # built and committed where no CRDs were at hand: the build only warned
-    result = kkc(site_repo, "build", "site-a", "--commit", crd=False)
+def test_check_refuses_custom_resources_no_schema_covers(
+    site_repo: Path, kkc, tmp_path: Path
+) -> None:
+    add_overlays(site_repo, "site-a", "widgets")
+    for rel, text in WIDGET_OVERLAY.items():
+        write(site_repo, rel, text)
+    result = kkc(site_repo, "build", "site-a", "--commit")
     assert result.exit_code == 0, result.output
-    assert NOT_VALIDATED in result.stderr
+    assert result.stderr == WIDGET_NOT_VALIDATED  # the build says what it could not check
+    result = kkc(site_repo, "check", "site-a")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "<command line>:1:1: KKC172 kkc check cannot validate custom resources that no "
+        "schema covers: example.com/v1 Widget (site-a); kkc embeds no CRD for them: pass "
+        "--crd-dir DIR with their CRDs (or set KKC_CRD_DIR), or pass --no-require-crds\n"
+    )
+    # opted out: the same site passes, with the warning
+    [res] = check.check_sites(
+        site_repo,
+        [load_site(site_repo, "site-a")],
+        crd_dir=None,
+        all_sites=False,
+        require_crds=False,
+    )
+    assert (res.problems, res.warnings) == ([], [WIDGET_NOT_VALIDATED.rstrip("\n")])
+    result = kkc(site_repo, "check", "site-a", "--no-require-crds")
+    assert (result.exit_code, result.stderr) == (0, WIDGET_NOT_VALIDATED)
+    # a CRD directory that adds the kind: validated, and a broken Widget is found
+    crds = tmp_path / "crds"
+    write(crds, "widget.yaml", WIDGET_CRD)
+    result = kkc(site_repo, "check", "site-a", "--crd-dir", str(crds))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    bigger = tmp_path / "bigger"
+    write(bigger, "widget.yaml", WIDGET_CRD.replace("minimum: 1", "minimum: 5"))
+    result = kkc(site_repo, "check", "site-a", "--crd-dir", str(bigger))
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "deploy/site-a/kustomization.yaml:1:1: KKC302 Widget/w: spec.size: 3 is less than "
+        "the minimum of 5\n"
+    )
+
+
+def test_check_finds_an_external_secret_a_site_patch_broke(
+    site_repo: Path, kkc, tmp_path: Path
+) -> None:
+    write(site_repo, "sites/site-a/patches/es.yaml", ES_PATCH)
+    # built and committed against a cluster CRD that allows anything in spec (it wins over
+    # the embedded schema); without it, the embedded schema catches the broken field
+    lax = tmp_path / "lax"
+    write(lax, "es.yaml", LAX_EXTERNAL_SECRET_CRD)
+    result = kkc(site_repo, "build", "site-a", "--commit", "--crd-dir", str(lax))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
     result = kkc(site_repo, "check", "site-a")
     assert result.exit_code == 1
     assert result.stdout == (
@@ -396,6 +459,29 @@ def test_check_finds_an_external_secret_a_site_patch_broke(site_repo: Path, kkc,
         "Additional properties are not allowed ('bogusField' was unexpected)\n"
     )
     assert result.stderr == "kkc check: 1 problem in site-a\n"
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 3
+    assert result.stderr.startswith(
+        "deploy/site-a/kustomization.yaml:1:1: KKC302 ExternalSecret/keystone-secrets: spec: "
+        "Additional properties are not allowed ('bogusField' was unexpected)\n"
+    )
+
+
+def test_a_crd_directory_overrides_the_embedded_schema(
+    site_repo: Path, kkc, tmp_path: Path
+) -> None:
+    crds = tmp_path / "crds"
+    write(crds, "es.yaml", STRICT_EXTERNAL_SECRET_CRD)  # no spec.data in this cluster's CRD
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "build", "site-a", "--crd-dir", str(crds))
+    assert result.exit_code == 3
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        "deploy/site-a/kustomization.yaml:1:1: KKC302 ExternalSecret/cinder-ceph: spec: "
+        "Additional properties are not allowed ('data' was unexpected)"
+    )
+    assert all("ExternalSecret/" in line for line in lines[:-1]), lines
+    assert snapshot(site_repo) == before
 
 
 @pytest.mark.parametrize("command", ["check", "build", "diff"])
@@ -500,7 +586,7 @@ def test_example_ci_posts_the_diff_first_within_the_size_limit(workflow: str) ->
     text = (PROJECT / "examples" / "ci" / workflow).read_text()
     doc = yaml.safe_load(text)
     env = doc.get("env") or doc.get("variables")
-    assert env["KKC_CRD_DIR"]  # set, not commented out: kkc check needs the CRDs
+    assert env["KKC_CRD_DIR"]  # set, not commented out: the cluster's CRDs win over kkc's
     assert "release manifests" in text  # and the comment says where they come from
     lines = text.splitlines()
     first_diff = next(i for i, line in enumerate(lines) if "kkc diff " in line)

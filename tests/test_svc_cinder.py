@@ -258,7 +258,7 @@ def test_rbd_needs_the_secret_uuid(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["cinder-a", "cinder-b", "cinder-c", "cinder-d"])
-def test_site_builds_and_validates(repo: Path, kkc, crd_dir: str, name: str) -> None:
+def test_site_builds_and_validates(repo: Path, kkc, name: str) -> None:
     result = kkc(repo, "build", name)
     assert result.exit_code == 0, result.output
 
@@ -277,7 +277,7 @@ def mounts(container: dict) -> dict[str, str]:
     return {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
 
 
-def test_lvm_tgtadm_runs_tgtd_beside_cinder_volume(repo: Path, kkc, crd_dir: str) -> None:
+def test_lvm_tgtadm_runs_tgtd_beside_cinder_volume(repo: Path, kkc) -> None:
     objs = built(repo, kkc, "cinder-c", "services")
     pod = objs[("Deployment", "cinder-volume")]["spec"]["template"]["spec"]
     # a native sidecar: started (and answering tgtadm) before cinder-volume re-exports
@@ -305,7 +305,7 @@ def test_lvm_tgtadm_runs_tgtd_beside_cinder_volume(repo: Path, kkc, crd_dir: str
     assert conf.get("lvm-1", "target_helper") == "tgtadm"
 
 
-def test_lvm_iscsid_on_compute_and_storage_nodes(repo: Path, kkc, crd_dir: str) -> None:
+def test_lvm_iscsid_on_compute_and_storage_nodes(repo: Path, kkc) -> None:
     objs = built(repo, kkc, "cinder-c", "compute")
     # the nodes of nova-compute or of cinder-volume (nodeSelectors merged with the defaults)
     iscsid = objs[("DaemonSet", "iscsid")]["spec"]["template"]["spec"]

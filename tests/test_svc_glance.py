@@ -176,6 +176,6 @@ def test_rbd_store_with_ceph_secret_uwsgi_on_2026_1(repo: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["glance-a", "glance-b"])
-def test_site_builds_and_validates(repo: Path, kkc, crd_dir: str, name: str) -> None:
+def test_site_builds_and_validates(repo: Path, kkc, name: str) -> None:
     result = kkc(repo, "build", name)
     assert result.exit_code == 0, result.output

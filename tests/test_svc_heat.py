@@ -138,6 +138,6 @@ def test_apache_in_2025_1_uwsgi_in_2026_1(repo: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["heat-a", "heat-b"])
-def test_site_builds_and_validates(repo: Path, kkc, crd_dir: str, name: str) -> None:
+def test_site_builds_and_validates(repo: Path, kkc, name: str) -> None:
     result = kkc(repo, "build", name)
     assert result.exit_code == 0, result.output

@@ -119,6 +119,6 @@ def test_uwsgi_on_2026_1(repo: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["hz-a", "hz-b"])
-def test_site_builds_and_validates(repo: Path, kkc, crd_dir: str, name: str) -> None:
+def test_site_builds_and_validates(repo: Path, kkc, name: str) -> None:
     result = kkc(repo, "build", name)
     assert result.exit_code == 0, result.output

@@ -254,6 +254,6 @@ def test_needs_the_novncproxy_host(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["nova-a", "nova-b"])
-def test_site_builds_and_validates(repo: Path, kkc, crd_dir: str, name: str) -> None:
+def test_site_builds_and_validates(repo: Path, kkc, name: str) -> None:
     result = kkc(repo, "build", name)
     assert result.exit_code == 0, result.output

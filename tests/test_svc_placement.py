@@ -137,6 +137,6 @@ def test_uwsgi_on_every_release(repo: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["pl-a", "pl-b"])
-def test_site_builds_and_validates(repo: Path, kkc, crd_dir: str, name: str) -> None:
+def test_site_builds_and_validates(repo: Path, kkc, name: str) -> None:
     result = kkc(repo, "build", name)
     assert result.exit_code == 0, result.output

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import build, deployrepo, gitrepo, writer
+from . import build, deployrepo, gitrepo, validate, writer
 from .build import Rendered, render
-from .errors import OutputInvalid, Problem
+from .errors import OutputInvalid, Problem, command_line_error
 from .site import Site
 
 
@@ -281,16 +281,38 @@ def check_sites(
     all_sites: bool,
     repo: Path | None = None,
     branch: str | None = None,
+    require_crds: bool = True,
 ) -> list[SiteCheck]:
     """One result per site; with ``all_sites`` also every orphaned deploy/<dir>/. With
-    ``repo``, the committed output of that deploy repository at the head of ``branch``."""
+    ``repo``, the committed output of that deploy repository at the head of ``branch``.
+
+    Custom resources that no schema covers (neither an embedded one nor one in
+    ``crd_dir``; e.g. added by a site patch) are one KKC172 (exit 2) with
+    ``require_crds``, else a warning per kind."""
     if repo is None:
         out = site_output(root)
         results = [check_site(root, s, crd_dir, out) for s in sites]
     else:
         out, results = _repo_sites(root, sites, crd_dir, repo, branch)
+    if require_crds:
+        _require_schemas(results)
     for r in results:
         r.output = f"{out.prefix}deploy/{r.site}/{out.at}"
     if all_sites:
         results += orphans(out, [s.name for s in sites])
     return results
+
+
+def _require_schemas(results: list[SiteCheck]) -> None:
+    uncovered: dict[str, list[str]] = {}
+    for r in results:
+        for kind in validate.not_validated(r.warnings):
+            uncovered.setdefault(kind, []).append(r.site)
+    if uncovered:
+        kinds = "; ".join(f"{k} ({', '.join(sites)})" for k, sites in sorted(uncovered.items()))
+        raise command_line_error(
+            "KKC172",
+            f"kkc check cannot validate custom resources that no schema covers: {kinds}; "
+            f"kkc embeds no CRD for them: pass --crd-dir DIR with their CRDs (or set "
+            f"{validate.CRD_DIR_ENV}), or pass --no-require-crds",
+        )

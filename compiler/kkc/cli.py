@@ -22,7 +22,6 @@ from .errors import (
     KkcError,
     SiteInvalid,
     UsageError,
-    command_line_error,
     did_you_mean,
     unlocated,
     warning_problem,
@@ -146,8 +145,8 @@ CrdOpt = Annotated[
         "--crd-dir",
         envvar=validate.CRD_DIR_ENV,
         callback=_crd_dir,
-        help="Directory of CRD YAML files to validate custom resources "
-        "(ExternalSecret, ...) against. Env: KKC_CRD_DIR.",
+        help="Directory of CRD YAML files that add kinds to, and override, the CRD schemas "
+        "embedded in kkc. Env: KKC_CRD_DIR.",
     ),
 ]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text or json.")]
@@ -461,8 +460,9 @@ def bootstrap_cmd(
     namespace, and one Application for deploy/SITE/ whose stages run in sync-wave order.
     Flux (gitops.engine: flux): a GitRepository and one Kustomization per stage, each
     depending on the one before. Every object is validated against its CRD schema
-    (--crd-dir / KKC_CRD_DIR; a warning without one). From then on the controller deploys
-    each commit of deploy/SITE/; the same objects are in deploy/SITE/bootstrap.yaml.
+    (embedded in kkc; --crd-dir / KKC_CRD_DIR adds and overrides). From then on the
+    controller deploys each commit of deploy/SITE/; the same objects are in
+    deploy/SITE/bootstrap.yaml.
 
     With --applicationset, for a fleet: one ApplicationSet whose list generator has an
     element per Argo CD site (its project, repoURL, revision, path, namespace and sync
@@ -621,9 +621,9 @@ def check_cmd(
         bool,
         typer.Option(
             "--require-crds/--no-require-crds",
-            help="Refuse to run (KKC172, exit 2) without a CRD directory, as custom "
-            "resources could not be validated. --no-require-crds checks them without "
-            "their schemas (a warning per kind).",
+            help="Refuse (KKC172, exit 2) custom resources of kinds no CRD schema covers "
+            "(neither embedded in kkc nor in --crd-dir). --no-require-crds checks them "
+            "without a schema (a warning per kind).",
         ),
     ] = True,
     repo: ReviewRepoOpt = None,
@@ -638,8 +638,8 @@ def check_cmd(
     One line per problem, naming the site and file: stale, missing or obsolete files
     (KKC327), hand edits (KKC328), files kkc does not own (KKC329), sites never built or
     output of removed sites (KKC330), and invalid output (KKC300-KKC310). Warnings of the
-    render go to stderr. Invalid site definitions are exit 2 as everywhere, and so is a
-    missing CRD directory (--crd-dir / KKC_CRD_DIR) unless --no-require-crds is given.
+    render go to stderr. Invalid site definitions are exit 2 as everywhere, and so are custom
+    resources that no CRD schema covers (KKC172) unless --no-require-crds is given.
 
     With --repo PATH, checks the output committed in that deploy repository (at the head
     of --branch NAME, default its HEAD) against what `kkc build --repo PATH [--branch NAME]`
@@ -647,17 +647,16 @@ def check_cmd(
 
     Examples: kkc check --all ; kkc check --repo ../deploy-repo --branch main"""
     _review_repo(repo, branch)
-    if require_crds and crd_dir is None:
-        raise command_line_error(
-            "KKC172",
-            "kkc check cannot validate custom resources (ExternalSecret, Application, ...) "
-            f"without their CRDs: set {validate.CRD_DIR_ENV} or pass --crd-dir DIR (the CRDs "
-            "of the controllers' release manifests), or pass --no-require-crds",
-        )
     base = _root(root)
     chosen = build.load_sites(base, sites or [], all_sites or not sites)
     results = check.check_sites(
-        base, chosen, crd_dir=crd_dir, all_sites=all_sites or not sites, repo=repo, branch=branch
+        base,
+        chosen,
+        crd_dir=crd_dir,
+        all_sites=all_sites or not sites,
+        repo=repo,
+        branch=branch,
+        require_crds=require_crds,
     )
     for warning in dict.fromkeys(w for r in results for w in r.warnings):
         typer.echo(warning, err=True)
@@ -790,14 +789,21 @@ def list_cmd(output: OutputOpt = Output.text, root: RootOpt = None) -> None:
 
 @app.command("doctor")
 def doctor_cmd(crd_dir: CrdOpt = None, output: OutputOpt = Output.text) -> None:
-    """Show the kustomize engine kkc will use, its version, and the other tools found."""
+    """Show the kustomize engine kkc will use, its version, the other tools found, and the
+    CRD schemas custom resources are validated against (embedded, and --crd-dir's)."""
     import git as gitpython
     import kubernetes_validate
 
     from .gitrepo import git_version
 
     engine = kustomize.find_engine()
-    crds = validate.crd_validators(crd_dir) if crd_dir else {}
+    embedded = validate.embedded_kinds()
+    known = {(f"{k['group']}/{k['version']}", k["kind"]) for k in embedded}
+    dir_kinds = [
+        {"apiVersion": api, "kind": kind, "overrides": (api, kind) in known}
+        for api, kind in (validate.crd_dir_kinds(crd_dir) if crd_dir else [])
+    ]
+    overridden = {(k["apiVersion"], k["kind"]) for k in dir_kinds}
     info = {
         "kkc": __version__,
         "python": platform.python_version(),
@@ -805,15 +811,32 @@ def doctor_cmd(crd_dir: CrdOpt = None, output: OutputOpt = Output.text) -> None:
         "git": git_version(),
         "gitpython": gitpython.__version__,
         "kubernetes-validate": kubernetes_validate.__version__,
-        "crd-dir": f"{crd_dir} ({len(crds)} served CRD versions)"
+        "crd-dir": f"{crd_dir} ({len(dir_kinds)} served CRD versions, "
+        f"{sum(k['overrides'] for k in dir_kinds)} overriding embedded ones)"
         if crd_dir
-        else "not set (KKC_CRD_DIR)",
+        else "not set (KKC_CRD_DIR): the embedded CRD schemas only",
     }
     if output is Output.json:
-        _json(info)
+        _json({**info, "crd-dir-kinds": dir_kinds, "crd-schemas": embedded})
         return
     for k, v in info.items():
         typer.echo(f"{k:20} {v}")
+    for k in dir_kinds:
+        what = "overrides the embedded schema" if k["overrides"] else "adds a kind"
+        typer.echo(f"  {k['apiVersion']} {k['kind']}: {what}")
+    typer.echo(f"{'crd-schemas':20} {len(embedded)} served CRD versions embedded in kkc")
+    for k in embedded:
+        src = k["source"]
+        release = f" {src['version']}" if src["version"] else ""
+        note = (
+            " (overridden by crd-dir)"
+            if (f"{k['group']}/{k['version']}", k["kind"]) in overridden
+            else ""
+        )
+        typer.echo(
+            f"  {k['group']}/{k['version']} {k['kind']}: "
+            f"{src['repository']}@{src['commit'][:12]}{release}{note}"
+        )
 
 
 def main() -> None:

@@ -55,13 +55,14 @@ CODES: dict[str, str] = {
     # command line (exit 2)
     "KKC170": "git revision or branch not found (--against, --branch)",
     "KKC171": "CRD directory missing or without CRD files (--crd-dir, KKC_CRD_DIR)",
-    "KKC172": "custom resources cannot be validated: no CRD directory (`kkc check`; "
-    "--no-require-crds skips them)",
+    "KKC172": "custom resources of a kind no schema covers, embedded or in --crd-dir "
+    "(`kkc check`; --no-require-crds skips them with a warning)",
     # rendered output (exit 3)
     "KKC300": "kustomize build failed",
     "KKC301": "object fails the Kubernetes schema of the site's version",
     "KKC302": "custom resource fails its CRD schema",
-    "KKC303": "no schema known for the object's apiVersion and kind",
+    "KKC303": "no schema known for the object's apiVersion and kind (custom resources: "
+    "with --crd-dir, neither embedded nor in it)",
     "KKC304": "object lacks the metadata kkc needs (kind, apiVersion, name)",
     "KKC305": "Secret with literal data in the output",
     "KKC306": "container image without a tag or digest",

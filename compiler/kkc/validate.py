@@ -1,5 +1,6 @@
 """Validation of rendered objects: Kubernetes schemas (kubernetes-validate's bundled
-schemas, strict), CRD schemas from a directory, and kkc's own lint rules.
+schemas, strict), CRD schemas (embedded in kkc, see docs/crd-schemas.md, and from a
+directory, whose CRDs win), and kkc's own lint rules.
 
 Schemas are loaded once per process and per (version, kind), so a fleet build pays for
 each schema once."""
@@ -7,11 +8,13 @@ each schema once."""
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import json
 import os
 import re
 from collections.abc import Iterable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -102,26 +105,109 @@ def _crd_schemas(path: Path) -> list[list[Any]]:
     return out
 
 
+def _data_dir():  # -> Traversable
+    return resources.files("kkc") / "data" / "crds"
+
+
 @functools.cache
-def crd_validators(crd_dir: str) -> dict[tuple[str, str], Any]:
-    """(apiVersion, kind) -> validator, for every served version of every CRD in crd_dir."""
+def embedded_index() -> dict[str, Any]:
+    """The embedded CRD schemas' index (written by tools/gen-crd-schemas): ``controllers``
+    (id -> repository, commit, release version, data file) and ``kinds`` (group, version,
+    kind, controller), sorted."""
+    return json.loads((_data_dir() / "index.json").read_bytes())
+
+
+@functools.cache
+def _embedded_controller(controller: str) -> dict[tuple[str, str], Any]:
+    """(apiVersion, kind) -> schema, of every served version of one controller's CRDs."""
+    info = embedded_index()["controllers"][controller]
+    data = json.loads(gzip.decompress((_data_dir() / info["file"]).read_bytes()))
+    return {
+        (f"{crd['group']}/{ver['name']}", crd["kind"]): ver["schema"]
+        for crd in data["crds"]
+        for ver in crd["versions"]
+    }
+
+
+@functools.cache
+def _embedded_kinds() -> dict[tuple[str, str], str]:
+    """(apiVersion, kind) -> controller id, of every embedded schema."""
+    return {
+        (f"{k['group']}/{k['version']}", k["kind"]): k["controller"]
+        for k in embedded_index()["kinds"]
+    }
+
+
+def embedded_kinds() -> list[dict[str, Any]]:
+    """The embedded schemas for `kkc doctor`: group, version, kind and the controller's
+    source (repository, commit, release version when known), sorted."""
+    controllers = embedded_index()["controllers"]
+    return [
+        {
+            "group": k["group"],
+            "version": k["version"],
+            "kind": k["kind"],
+            "source": {
+                key: controllers[k["controller"]][key]
+                for key in ("repository", "commit", "version")
+            },
+        }
+        for k in embedded_index()["kinds"]
+    ]
+
+
+@functools.cache
+def _crd_dir_schemas(crd_dir: str) -> dict[tuple[str, str], Any]:
+    """(apiVersion, kind) -> schema, for every served version of every CRD in crd_dir."""
     out: dict[tuple[str, str], Any] = {}
     for path in sorted(Path(crd_dir).glob("*.y*ml")):
         for api_version, kind, schema in _crd_schemas(path):
-            out[(api_version, kind)] = jsonschema.Draft4Validator(_strict(schema))
+            out[(api_version, kind)] = schema
     return out
 
 
-def check_crd_dir(crd_dir: str | None) -> str | None:
-    """``crd_dir`` when it is a directory with CRDs; one KKC171 problem (exit 2) otherwise,
-    so that a typo is not reported as "no schema" for every custom resource."""
-    if crd_dir is None:
+@functools.cache
+def _embedded_validator(api_version: str, kind: str) -> Any | None:
+    controller = _embedded_kinds().get((api_version, kind))
+    if controller is None:
         return None
+    schema = _embedded_controller(controller)[(api_version, kind)]
+    return jsonschema.Draft4Validator(_strict(schema))
+
+
+@functools.cache
+def _dir_validator(crd_dir: str, api_version: str, kind: str) -> Any | None:
+    schema = _crd_dir_schemas(crd_dir).get((api_version, kind))
+    return None if schema is None else jsonschema.Draft4Validator(_strict(schema))
+
+
+def crd_validator(api_version: str, kind: str, crd_dir: str | None = None) -> Any | None:
+    """The validator of a custom resource kind: from ``crd_dir`` when it has that
+    (apiVersion, kind) -- a cluster's own CRDs win --, else the embedded schema, else
+    None. Each validator is built once per process."""
+    if crd_dir:
+        found = _dir_validator(crd_dir, api_version, kind)
+        if found is not None:
+            return found
+    return _embedded_validator(api_version, kind)
+
+
+def crd_dir_kinds(crd_dir: str) -> list[tuple[str, str]]:
+    """(apiVersion, kind) of every served CRD version in ``crd_dir``, sorted."""
+    return sorted(_crd_dir_schemas(crd_dir))
+
+
+def check_crd_dir(crd_dir: str | None) -> str:
+    """``crd_dir`` when it is a directory with CRDs, ``""`` (embedded schemas only) when
+    none is given; one KKC171 problem (exit 2) otherwise, so that a typo is not reported
+    as "no schema" for every custom resource it was meant to add."""
+    if not crd_dir:
+        return ""
     where = f"CRD directory {crd_dir} (--crd-dir or {CRD_DIR_ENV})"
     path = Path(crd_dir)
     if not path.is_dir():
         raise command_line_error("KKC171", f"{where} does not exist or is not a directory")
-    if not crd_validators(crd_dir):
+    if not _crd_dir_schemas(crd_dir):
         raise command_line_error(
             "KKC171", f"{where} has no CustomResourceDefinition (in *.yaml or *.yml files)"
         )
@@ -130,6 +216,15 @@ def check_crd_dir(crd_dir: str | None) -> str | None:
 
 def default_crd_dir() -> str | None:
     return os.environ.get(CRD_DIR_ENV) or None
+
+
+# The warning for custom resources no schema covers; `kkc check` turns them into KKC172.
+NOT_VALIDATED = re.compile(r"^warning: (\S+) (\S+) objects not validated: ")
+
+
+def not_validated(warnings: Iterable[str]) -> list[str]:
+    """The "apiVersion kind" of each custom resource kind the warnings say went unvalidated."""
+    return [f"{m[1]} {m[2]}" for w in warnings if (m := NOT_VALIDATED.match(w))]
 
 
 def _describe(obj: dict[str, Any]) -> str:
@@ -163,16 +258,15 @@ def pod_images(obj: dict[str, Any]) -> Iterable[str]:
 def validate_objects(
     objects: list[dict[str, Any]], k8s_version: str, crd_dir: str | None, display: str
 ) -> tuple[list[Problem], list[str]]:
-    """(problems, warnings). Without a CRD directory, custom resources are not validated
-    and each kind is named in a warning; with one, a custom resource of a kind it lacks
-    is an error."""
+    """(problems, warnings). Custom resources are validated against the CRD schemas of
+    ``crd_dir`` (when given) and the embedded ones. A custom resource kind neither covers
+    is named in a warning without a CRD directory, and is an error (KKC303) with one."""
     problems: list[Problem] = []
     warnings: list[str] = []
 
     def bad(code: str, msg: str) -> None:
         problems.append(Problem(display, 1, 1, code, msg))
 
-    crds = crd_validators(crd_dir) if crd_dir else {}
     for obj in objects:
         if (
             not isinstance(obj, dict)
@@ -186,12 +280,13 @@ def validate_objects(
         validator = _k8s_validator(k8s_version, obj["apiVersion"], obj["kind"])
         code = "KKC301"
         if validator is None:
-            validator = crds.get((obj["apiVersion"], obj["kind"]))
+            validator = crd_validator(obj["apiVersion"], obj["kind"], crd_dir)
             code = "KKC302"
         if validator is None and not crd_dir and "." in obj["apiVersion"].split("/")[0]:
             warning = (
-                f"warning: {obj['apiVersion']} {obj['kind']} objects not validated: no CRD "
-                f"directory (set {CRD_DIR_ENV} or --crd-dir)"
+                f"warning: {obj['apiVersion']} {obj['kind']} objects not validated: kkc "
+                f"embeds no schema for them (pass --crd-dir DIR with their CRD, or set "
+                f"{CRD_DIR_ENV})"
             )
             if warning not in warnings:
                 warnings.append(warning)
@@ -200,7 +295,8 @@ def validate_objects(
             bad(
                 "KKC303",
                 f"{what}: no schema for {obj['apiVersion']} {obj['kind']} "
-                f"(Kubernetes {k8s_version}{', CRDs in ' + crd_dir if crd_dir else ''})",
+                f"(Kubernetes {k8s_version}, CRDs embedded in kkc"
+                f"{', CRDs in ' + crd_dir if crd_dir else ''})",
             )
             continue
         for err in sorted(
