@@ -42,8 +42,9 @@ def make_repo(dest: Path) -> Path:
         if (PROJECT / part).is_dir():
             shutil.copytree(PROJECT / part, dest / part)
     repo = git.Repo.init(dest, initial_branch="main")
-    repo.index.add([p for p in ("sites", "base", "overlays") if (dest / p).is_dir()])
-    repo.index.commit("site repository")
+    # the git CLI, as a user would: GitPython's index writer leaves a stale cache-tree
+    repo.git.add("--", *(p for p in ("sites", "base", "overlays") if (dest / p).is_dir()))
+    repo.git.commit("-q", "-m", "site repository")
     return dest
 
 

@@ -65,8 +65,9 @@ def write(root: Path, rel: str, data: str | bytes) -> Path:
 
 def commit(root: Path, paths: list[str], message: str = "test change") -> str:
     repo = git.Repo(root)
-    repo.index.add(paths)
-    return repo.index.commit(message).hexsha
+    repo.git.add("--", *paths)  # the git CLI, as a user would
+    repo.git.commit("-q", "-m", message)
+    return repo.head.commit.hexsha
 
 
 def add_site(root: Path, name: str, data: str | bytes) -> None:

@@ -88,7 +88,7 @@ def test_unrelated_changes_stay_staged_or_unstaged(site_repo: Path, kkc) -> None
     site_file = site_repo / "sites" / "site-a" / "site.yaml"
     site_file.write_text(site_file.read_text().replace("# site-a:", "# site-a (FRA1):", 1))
     write(site_repo, "docs/runbook.md", "staged new file\n")
-    repo.index.add(["sites/site-a/site.yaml", "docs/runbook.md"])
+    repo.git.add("sites/site-a/site.yaml", "docs/runbook.md")
     # unstaged: a comment in the fleet defaults, and a staged file modified again
     fleet = site_repo / "sites" / "defaults.yaml"
     fleet.write_text(fleet.read_text() + "# unstaged comment\n")

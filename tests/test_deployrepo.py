@@ -235,8 +235,8 @@ def test_push_to_bare_remote_and_non_fast_forward(
     # someone else pushes first
     other = git.Repo.clone_from(remote, tmp_path / "other")
     write(Path(other.working_tree_dir), "NOTES.md", "pushed by someone else\n")
-    other.index.add(["NOTES.md"])
-    other.index.commit("elsewhere")
+    other.git.add("NOTES.md")
+    other.git.commit("-q", "-m", "elsewhere")
     other.git.push("origin", "main")
     theirs = other.head.commit
 
@@ -407,8 +407,8 @@ def test_all_removes_deleted_sites_and_their_copies(
     assert {"base/heat/services", "base/cinder/services"} <= set(copied_dirs(deploy))
     owned = json.loads((deploy / "deploy/site-a/.kkc-files").read_text())
     before = repo.head.commit
-    git.Repo(source).index.remove(["sites/site-a"], r=True, working_tree=True)
-    git.Repo(source).index.commit("drop site-a")
+    git.Repo(source).git.rm("-r", "-q", "sites/site-a")
+    git.Repo(source).git.commit("-q", "-m", "drop site-a")
 
     result = build(kkc, source, deploy, "--all", "--commit", "--push")
 
