@@ -270,7 +270,7 @@ def test_branch_is_created_and_used(source: Path, deploy: Path, kkc) -> None:
     assert result.exit_code == 0, result.output
     repo = git.Repo(deploy)
     assert repo.active_branch.name == "lab"
-    assert repo.heads.main.commit.message == "start"
+    assert repo.heads.main.commit.message == "start\n"  # made with git commit -m
     readme = (deploy / "deploy" / "site-b" / "README.md").read_text()
     assert "`kkc build site-b --repo PATH-OF-THIS-REPOSITORY --branch lab --commit`" in readme
 
