@@ -26,11 +26,15 @@ from ..kolla import Ini, KollaConfig
 from ..releases import RELEASES, rhel_family
 from ..site import Site
 from .common import (
+    ConfigFile,
     DbSync,
     Endpoint,
+    Port,
     Registration,
     SecretSpec,
+    ServiceConfig,
     ServiceOutput,
+    ServiceSpec,
     Workload,
     ceph_secret,
     conf_file,
@@ -39,14 +43,19 @@ from .common import (
     iscsi_info_patch,
     keystone_internal,
     kolla_step,
+    log_dir,
     openstack_ini,
+    permission,
     public_url,
-    secret_drop_in,
     service_secret,
-    uwsgi_ini,
 )
+from .wsgi import uwsgi_ini
 
 API_PORT = 8776
+SPEC = ServiceSpec(
+    requires=("keystone", "mariadb", "rabbitmq"),
+    ports=(Port("cinder-api", API_PORT, "services", public="cinder"),),
+)
 CATALOG_PATH = "/v3/%(project_id)s"
 # tgtadm talks to tgtd over /run/tgtd (the host's /run, in both containers).
 TGTADM_SHOW = ["tgtadm", "--lld", "iscsi", "--mode", "system", "--op", "show"]
@@ -226,21 +235,17 @@ def cinder(site: Site) -> ServiceOutput:
     release = RELEASES[site.get("openstack.release")]
     if "cinder" not in release.uwsgi:  # every supported release runs cinder-api under uwsgi
         raise NotImplementedError(f"cinder-api without uwsgi ({release.name})")
-    conf = conf_file(site, _ini(site))
-
-    def config(name: str, command: str) -> KollaConfig:
-        cfg = KollaConfig(name, command)
-        cfg.add_file("cinder.conf", conf, "/etc/cinder/cinder.conf", "cinder")
-        secret_drop_in(cfg, "cinder")
-        cfg.permissions = [
-            {"path": "/var/lib/cinder", "owner": "cinder:cinder", "recurse": True},
-            {"path": "/var/log/kolla/cinder", "owner": "cinder:cinder", "recurse": True},
-        ]
-        return cfg
-
-    api = config("cinder-api-kolla", "uwsgi /etc/cinder/cinder-api-uwsgi.ini")
-    api.add_file(
-        "cinder-api-uwsgi.ini",
+    kolla = ServiceConfig(
+        "cinder",
+        (ConfigFile("cinder.conf", conf_file(site, _ini(site)), "/etc/cinder/cinder.conf"),),
+        permissions=(
+            permission("/var/lib/cinder", "cinder:cinder", recurse=True),
+            log_dir("cinder"),
+        ),
+    )
+    config = kolla.config
+    api = kolla.uwsgi(
+        "cinder-api",
         uwsgi_ini(
             site,
             "cinder",
@@ -248,8 +253,6 @@ def cinder(site: Site) -> ServiceOutput:
             API_PORT,
             site.get("services.cinder.api.workers"),
         ),
-        "/etc/cinder/cinder-api-uwsgi.ini",
-        "cinder",
     )
     scheduler = config(
         "cinder-scheduler-kolla", "cinder-scheduler --config-file /etc/cinder/cinder.conf"

@@ -4,57 +4,37 @@ the schema contract (stage finish)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
-from ..kolla import KollaConfig
-from ..releases import RELEASES, rhel_family
+from ..releases import RELEASES
 from ..site import Site
 from .common import (
+    KEYSTONE_PORT,
+    ConfigFile,
     DbSync,
+    Port,
     SecretKey,
     SecretSpec,
+    ServiceConfig,
     ServiceOutput,
+    ServiceSpec,
     Workload,
     conf_file,
     db_finish,
-    header,
     keystone_internal,
     kolla_step,
+    log_dir,
     memcache_servers,
     public_url,
-    secret_drop_in,
     service_secret,
-    uwsgi_ini,
 )
+from .wsgi import apache, uwsgi_ini, wsgi_vhost
 
 EXPIRED_WINDOW = 172800  # [token] allow_expired_window default
-
-
-def _apache_vhost(site: Site, workers: int) -> str:
-    return "\n".join(
-        [
-            f"# {header(site)}",
-            "Listen 0.0.0.0:5000",
-            "ServerSignature Off",
-            "ServerTokens Prod",
-            "TraceEnable off",
-            "TimeOut 60",
-            "KeepAliveTimeout 60",
-            "ErrorLog /dev/stderr",
-            "",
-            "<VirtualHost *:5000>",
-            f"    WSGIDaemonProcess keystone-public processes={workers} threads=1 "
-            "user=keystone group=keystone display-name=keystone-public",
-            "    WSGIProcessGroup keystone-public",
-            "    WSGIScriptAlias / /var/lib/kolla/venv/bin/keystone-wsgi-public",
-            "    WSGIApplicationGroup %{GLOBAL}",
-            "    WSGIPassAuthorization On",
-            '    ErrorLogFormat "%{cu}t %M"',
-            "    ErrorLog /dev/stderr",
-            '    CustomLog /dev/stdout "%h %l %u %t \\"%r\\" %>s %b %D"',
-            "</VirtualHost>",
-            "",
-        ]
-    )
+SPEC = ServiceSpec(
+    requires=("mariadb", "memcached"),
+    ports=(Port("keystone-api", KEYSTONE_PORT, "identity", public="keystone"),),
+)
 
 
 def keystone(site: Site) -> ServiceOutput:
@@ -86,35 +66,36 @@ def keystone(site: Site) -> ServiceOutput:
         },
     )
 
-    def config(name: str, command: str, *, secrets: bool = True) -> KollaConfig:
-        cfg = KollaConfig(name, command)
-        cfg.add_file("keystone.conf", conf, "/etc/keystone/keystone.conf", "keystone")
-        return secret_drop_in(cfg, "keystone") if secrets else cfg
-
+    kolla = ServiceConfig(
+        "keystone", (ConfigFile("keystone.conf", conf, "/etc/keystone/keystone.conf"),)
+    )
+    config = kolla.config
+    api_kolla = replace(kolla, permissions=(log_dir("keystone"),))
     if "keystone" in release.uwsgi:
-        api = config("keystone-api-kolla", "uwsgi /etc/keystone/keystone-api-uwsgi.ini")
-        api.add_file(
-            "keystone-api-uwsgi.ini",
-            uwsgi_ini(site, "keystone", "keystone.wsgi.api:application", 5000, workers),
-            "/etc/keystone/keystone-api-uwsgi.ini",
-            "keystone",
+        api = api_kolla.uwsgi(
+            "keystone-api",
+            uwsgi_ini(site, "keystone", "keystone.wsgi.api:application", KEYSTONE_PORT, workers),
         )
     else:
         # Apache in the foreground: the image's extend_start.sh cleans stale run files and
         # appends -DFOREGROUND. (kolla-ansible's keystone-startup.sh is not in the image;
         # the wait for fernet key 0 is the kubelet's: the key Secret volume is required.)
-        rhel = rhel_family(site.get("openstack.distro"))
-        api = config("keystone-api-kolla", "/usr/sbin/httpd" if rhel else "/usr/sbin/apache2")
-        apache_dir = "/etc/httpd/conf.d" if rhel else "/etc/apache2/conf-enabled"
-        api.add_file(
-            "wsgi-keystone.conf",
-            _apache_vhost(site, workers),
-            f"{apache_dir}/wsgi-keystone.conf",
+        httpd = apache(site)
+        vhost = wsgi_vhost(
+            site,
             "keystone",
+            "keystone-public",
+            "keystone-public",
+            KEYSTONE_PORT,
+            "keystone-wsgi-public",
+            workers,
+            client="%h",
         )
-    api.permissions = [
-        {"path": "/var/log/kolla/keystone", "owner": "keystone:keystone", "recurse": True}
-    ]
+        api = api_kolla.config(
+            "keystone-api-kolla",
+            httpd.binary,
+            ConfigFile("wsgi-keystone.conf", vhost, f"{httpd.conf_dir}/wsgi-keystone.conf"),
+        )
 
     bootstrap = " ".join(
         [
