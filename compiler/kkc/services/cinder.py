@@ -231,6 +231,50 @@ def _secrets(site: Site) -> list[SecretSpec]:
     return specs
 
 
+def _db_jobs(kolla: ServiceConfig) -> tuple[DbSync, DbSync]:
+    """Stage db: the schema; stage finish: the online data migrations."""
+    config = kolla.config
+    # The cinder-api image's modes run and exit (the commands below are never run):
+    # KOLLA_BOOTSTRAP `cinder-manage db sync` (the image has no KOLLA_UPGRADE), KOLLA_OSM
+    # `cinder-manage db online_data_migrations`, in stage finish.
+    db_sync = DbSync(
+        "cinder",
+        ("cinder",),
+        (
+            kolla_step(
+                "db-sync",
+                "cinder-api",
+                config("cinder-db-sync-kolla", "cinder-manage db sync"),
+                ("KOLLA_BOOTSTRAP", ""),
+            ),
+        ),
+    )
+    migrations = db_finish(
+        "cinder",
+        kolla_step(
+            "online-data-migrations",
+            "cinder-api",
+            config("cinder-online-migrations-kolla", "cinder-manage db online_data_migrations"),
+            ("KOLLA_OSM", ""),
+        ),
+    )
+    return db_sync, migrations
+
+
+def _registration(site: Site) -> Registration:
+    internal = internal_url(site, "cinder-api", API_PORT, CATALOG_PATH)
+    public = public_url(site, "cinder", CATALOG_PATH)
+    return Registration(
+        "cinder",
+        (
+            Endpoint("block-storage", "cinder", "OpenStack Block Storage", internal, public),
+            # The legacy type, still looked up by older clients (kolla-ansible registers both).
+            Endpoint("volumev3", "cinderv3", "OpenStack Block Storage", internal, public),
+        ),
+        roles=("admin", "service"),
+    )
+
+
 def cinder(site: Site) -> ServiceOutput:
     release = RELEASES[site.get("openstack.release")]
     if "cinder" not in release.uwsgi:  # every supported release runs cinder-api under uwsgi
@@ -259,41 +303,8 @@ def cinder(site: Site) -> ServiceOutput:
     )
     volume = config("cinder-volume-kolla", "cinder-volume --config-file /etc/cinder/cinder.conf")
 
-    # The cinder-api image's modes run and exit (the commands below are never run):
-    # KOLLA_BOOTSTRAP `cinder-manage db sync` (the image has no KOLLA_UPGRADE), KOLLA_OSM
-    # `cinder-manage db online_data_migrations`, in stage finish.
-    db_sync = DbSync(
-        "cinder",
-        ("cinder",),
-        (
-            kolla_step(
-                "db-sync",
-                "cinder-api",
-                config("cinder-db-sync-kolla", "cinder-manage db sync"),
-                ("KOLLA_BOOTSTRAP", ""),
-            ),
-        ),
-    )
-    migrations = db_finish(
-        "cinder",
-        kolla_step(
-            "online-data-migrations",
-            "cinder-api",
-            config("cinder-online-migrations-kolla", "cinder-manage db online_data_migrations"),
-            ("KOLLA_OSM", ""),
-        ),
-    )
-    internal = internal_url(site, "cinder-api", API_PORT, CATALOG_PATH)
-    public = public_url(site, "cinder", CATALOG_PATH)
-    registration = Registration(
-        "cinder",
-        (
-            Endpoint("block-storage", "cinder", "OpenStack Block Storage", internal, public),
-            # The legacy type, still looked up by older clients (kolla-ansible registers both).
-            Endpoint("volumev3", "cinderv3", "OpenStack Block Storage", internal, public),
-        ),
-        roles=("admin", "service"),
-    )
+    db_sync, migrations = _db_jobs(kolla)
+    registration = _registration(site)
     lvm = site.get("services.cinder.backend") == "lvm"
     images = ["cinder-api", "cinder-scheduler", "cinder-volume", "kolla-toolbox"]
     configs = {"services": [api, scheduler, volume]}

@@ -108,6 +108,45 @@ def _ini(site: Site) -> Ini:
     )
 
 
+def _registration(site: Site) -> Registration:
+    """The two APIs in the catalog; the stack domain, its admin and the heat roles."""
+    return Registration(
+        "heat",
+        (
+            Endpoint(
+                "orchestration",
+                "heat",
+                "Orchestration",
+                internal_url(site, "heat-api", API_PORT, "/v1/%(tenant_id)s"),
+                public_url(site, "heat", "/v1/%(tenant_id)s"),
+            ),
+            Endpoint(
+                "cloudformation",
+                "heat-cfn",
+                "Orchestration (CloudFormation)",
+                internal_url(site, "heat-api-cfn", CFN_PORT, "/v1"),
+                public_url(site, "heat-cfn", "/v1"),
+            ),
+        ),
+        roles=("admin",),
+        extra=(
+            ("roles_to_create", [STACK_OWNER_ROLE, STACK_USER_ROLE]),
+            (
+                "domains",
+                [
+                    {
+                        "name": DOMAIN,
+                        "description": "Owns the users and projects Heat creates for stacks",
+                        "admin": DOMAIN_ADMIN,
+                        "admin_password_env": DOMAIN_PASSWORD_ENV,
+                    }
+                ],
+            ),
+        ),
+        secret_env=((DOMAIN_PASSWORD_ENV, "heat-secrets", "domain-admin-password"),),
+    )
+
+
 def heat(site: Site) -> ServiceOutput:
     release = RELEASES[site.get("openstack.release")]
     kolla = ServiceConfig(
@@ -150,41 +189,7 @@ def heat(site: Site) -> ServiceOutput:
             ),
         ),
     )
-    registration = Registration(
-        "heat",
-        (
-            Endpoint(
-                "orchestration",
-                "heat",
-                "Orchestration",
-                internal_url(site, "heat-api", API_PORT, "/v1/%(tenant_id)s"),
-                public_url(site, "heat", "/v1/%(tenant_id)s"),
-            ),
-            Endpoint(
-                "cloudformation",
-                "heat-cfn",
-                "Orchestration (CloudFormation)",
-                internal_url(site, "heat-api-cfn", CFN_PORT, "/v1"),
-                public_url(site, "heat-cfn", "/v1"),
-            ),
-        ),
-        roles=("admin",),
-        extra=(
-            ("roles_to_create", [STACK_OWNER_ROLE, STACK_USER_ROLE]),
-            (
-                "domains",
-                [
-                    {
-                        "name": DOMAIN,
-                        "description": "Owns the users and projects Heat creates for stacks",
-                        "admin": DOMAIN_ADMIN,
-                        "admin_password_env": DOMAIN_PASSWORD_ENV,
-                    }
-                ],
-            ),
-        ),
-        secret_env=((DOMAIN_PASSWORD_ENV, "heat-secrets", "domain-admin-password"),),
-    )
+    registration = _registration(site)
     password = '{{ index . "keystone-password" }}'
     secret = service_secret(
         "heat",

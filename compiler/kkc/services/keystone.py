@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from ..kolla import IniFile, KollaConfig
 from ..releases import RELEASES
 from ..site import Site
 from .common import (
@@ -37,14 +38,12 @@ SPEC = ServiceSpec(
 )
 
 
-def keystone(site: Site) -> ServiceOutput:
-    release = RELEASES[site.get("openstack.release")]
+def _conf(site: Site) -> IniFile:
+    """keystone.conf: Fernet tokens and keys, the cache in memcached."""
     ks = site.get("services.keystone")
-    workers = ks["api"]["workers"]
     expiry = ks["tokenExpiration"]
     rotation = ks["fernetRotationHours"] * 3600
-    internal = keystone_internal(site)
-    conf = conf_file(
+    return conf_file(
         site,
         {
             "DEFAULT": {"use_stderr": True, "debug": False},
@@ -66,10 +65,10 @@ def keystone(site: Site) -> ServiceOutput:
         },
     )
 
-    kolla = ServiceConfig(
-        "keystone", (ConfigFile("keystone.conf", conf, "/etc/keystone/keystone.conf"),)
-    )
-    config = kolla.config
+
+def _api(site: Site, kolla: ServiceConfig, workers: int) -> KollaConfig:
+    """keystone-api: under uwsgi, or Apache with mod_wsgi (2025.1)."""
+    release = RELEASES[site.get("openstack.release")]
     api_kolla = replace(kolla, permissions=(log_dir("keystone"),))
     if "keystone" in release.uwsgi:
         api = api_kolla.uwsgi(
@@ -96,8 +95,47 @@ def keystone(site: Site) -> ServiceOutput:
             httpd.binary,
             ConfigFile("wsgi-keystone.conf", vhost, f"{httpd.conf_dir}/wsgi-keystone.conf"),
         )
+    return api
 
-    bootstrap = " ".join(
+
+def _secrets() -> list[SecretSpec]:
+    """keystone-secrets (passwords, drop-in) and the key Secrets its Jobs create."""
+    secret = service_secret(
+        "keystone",
+        "Keystone database password, admin password and the keystone.conf drop-in",
+        {},
+        rabbitmq=False,
+        keystone=False,
+        extra=(
+            SecretKey(
+                "admin-password",
+                "password of the OpenStack admin user",
+                source="keystone_admin_password",
+            ),
+        ),
+    )
+    return [
+        secret,
+        SecretSpec(
+            "keystone-fernet-keys",
+            "Fernet token keys (files 0..N)",
+            (SecretKey("0", "staged key; 1..N primary and secondary keys"),),
+            created_by="Job keystone-keys-setup; rotated by CronJob keystone-fernet-rotate",
+        ),
+        SecretSpec(
+            "keystone-credential-keys",
+            "Credential encryption keys (files 0, 1)",
+            (SecretKey("0", "credential key"), SecretKey("1", "credential key")),
+            created_by="Job keystone-keys-setup",
+        ),
+    ]
+
+
+def _bootstrap(site: Site) -> str:
+    """keystone-manage bootstrap: the admin user, project and role; the identity service
+    and its endpoints in the catalog."""
+    internal = keystone_internal(site)
+    return " ".join(
         [
             "keystone-manage bootstrap",
             "--bootstrap-username admin",
@@ -110,6 +148,16 @@ def keystone(site: Site) -> ServiceOutput:
             f"--bootstrap-public-url {public_url(site, 'keystone')}",
         ]
     )
+
+
+def keystone(site: Site) -> ServiceOutput:
+    kolla = ServiceConfig(
+        "keystone", (ConfigFile("keystone.conf", _conf(site), "/etc/keystone/keystone.conf"),)
+    )
+    config = kolla.config
+    api = _api(site, kolla, site.get("services.keystone.api.workers"))
+
+    bootstrap = _bootstrap(site)
     # The keystone image's extend_start.sh prepares Apache and appends -DFOREGROUND to
     # any command: skipped for keystone-manage bootstrap and the key script.
     skip = ("KOLLA_SKIP_EXTEND_START", "")
@@ -152,20 +200,6 @@ def keystone(site: Site) -> ServiceOutput:
         "/var/lib/kolla/venv/bin/python3 /var/lib/kkc/scripts/keystone-keys.py",
         secrets=False,
     )
-    secret = service_secret(
-        "keystone",
-        "Keystone database password, admin password and the keystone.conf drop-in",
-        {},
-        rabbitmq=False,
-        keystone=False,
-        extra=(
-            SecretKey(
-                "admin-password",
-                "password of the OpenStack admin user",
-                source="keystone_admin_password",
-            ),
-        ),
-    )
     return ServiceOutput(
         "keystone",
         ["keystone", "kolla-toolbox"],
@@ -177,21 +211,7 @@ def keystone(site: Site) -> ServiceOutput:
             ),
         ],
         {"db": [keys], "identity": [api]},
-        [
-            secret,
-            SecretSpec(
-                "keystone-fernet-keys",
-                "Fernet token keys (files 0..N)",
-                (SecretKey("0", "staged key; 1..N primary and secondary keys"),),
-                created_by="Job keystone-keys-setup; rotated by CronJob keystone-fernet-rotate",
-            ),
-            SecretSpec(
-                "keystone-credential-keys",
-                "Credential encryption keys (files 0, 1)",
-                (SecretKey("0", "credential key"), SecretKey("1", "credential key")),
-                created_by="Job keystone-keys-setup",
-            ),
-        ],
+        _secrets(),
         db_sync=db_sync,
         db_finish=db_contract,
     )

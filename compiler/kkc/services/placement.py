@@ -18,6 +18,7 @@ from .common import (
     Port,
     Registration,
     SecretKey,
+    SecretSpec,
     ServiceConfig,
     ServiceOutput,
     ServiceSpec,
@@ -63,6 +64,24 @@ def _ini(site: Site) -> Ini:
     ):
         ini.pop(section, None)
     return ini
+
+
+def _secret() -> SecretSpec:
+    """placement-secrets: no RabbitMQ; the connection is in [placement_database]."""
+    return service_secret(
+        "placement",
+        "Placement database and Keystone passwords and the placement.conf drop-in",
+        {"placement_database": {"connection": database_url("placement", "placement")}},
+        database=False,
+        rabbitmq=False,
+        extra=(
+            SecretKey(
+                "database-password",
+                "password of the MariaDB user placement",
+                source="placement_database_password",
+            ),
+        ),
+    )
 
 
 def placement(site: Site) -> ServiceOutput:
@@ -129,20 +148,7 @@ def placement(site: Site) -> ServiceOutput:
             ),
         ),
     )
-    secret = service_secret(
-        "placement",
-        "Placement database and Keystone passwords and the placement.conf drop-in",
-        {"placement_database": {"connection": database_url("placement", "placement")}},
-        database=False,
-        rabbitmq=False,
-        extra=(
-            SecretKey(
-                "database-password",
-                "password of the MariaDB user placement",
-                source="placement_database_password",
-            ),
-        ),
-    )
+    secret = _secret()
     return ServiceOutput(
         "placement",
         ["placement-api", "kolla-toolbox"],
