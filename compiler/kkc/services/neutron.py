@@ -29,6 +29,7 @@ from .common import (
     Port,
     Registration,
     SecretKey,
+    SecretSpec,
     ServiceConfig,
     ServiceOutput,
     ServiceSpec,
@@ -182,6 +183,60 @@ def _server(
     )
 
 
+def _secret() -> SecretSpec:
+    """neutron-secrets: passwords, the metadata proxy secret, the drop-ins of neutron.conf
+    and of the OVN metadata agent."""
+    return service_secret(
+        "neutron",
+        "Neutron passwords, the metadata proxy secret and the neutron.conf drop-ins",
+        # Port events to nova authenticate as neutron (see [nova] in neutron.conf).
+        {"nova": {"password": '{{ index . "keystone-password" }}'}},
+        extra=(
+            # The same kolla password nova's nova-secrets/metadata-secret comes from,
+            # so both ends of the metadata proxy agree without sharing a Secret.
+            SecretKey(
+                "metadata-secret",
+                "shared secret of the metadata proxy (nova-metadata and neutron's OVN "
+                "metadata agent must agree)",
+                source="metadata_secret",
+            ),
+            SecretKey(
+                METADATA_DROP_IN,
+                "oslo.config drop-in of the OVN metadata agent: "
+                "[DEFAULT] metadata_proxy_shared_secret",
+                template=render_ini(
+                    {
+                        "DEFAULT": {
+                            "metadata_proxy_shared_secret": '{{ index . "metadata-secret" }}'
+                        }
+                    },
+                    "",
+                ),
+                conf_file="neutron_ovn_metadata_agent.ini",
+            ),
+        ),
+    )
+
+
+def _metadata_agent(site: Site, cfg: dict, conf: IniFile) -> KollaConfig:
+    """The OVN metadata agent: neutron.conf, its own ini and drop-in, its state directory."""
+    return ServiceConfig(
+        "neutron",
+        (
+            ConfigFile("neutron.conf", conf, CONF),
+            ConfigFile("neutron_ovn_metadata_agent.ini", _metadata_ini(site, cfg), METADATA_INI),
+        ),
+        drop_in=METADATA_DROP_IN,
+        permissions=(
+            log_dir("neutron"),
+            permission("/var/lib/neutron/kolla", "neutron:neutron", recurse=True),
+        ),
+    ).config(
+        "neutron-ovn-metadata-agent-kolla",
+        f"neutron-ovn-metadata-agent --config-file {CONF} --config-file {METADATA_INI}",
+    )
+
+
 def neutron(site: Site) -> ServiceOutput:
     cfg = site.get("services.neutron")
     release = RELEASES[site.get("openstack.release")]
@@ -223,52 +278,9 @@ def neutron(site: Site) -> ServiceOutput:
 
     server_workloads, server_configs, extra = _server(site, cfg, kolla)
 
-    metadata = ServiceConfig(
-        "neutron",
-        (
-            ConfigFile("neutron.conf", conf, CONF),
-            ConfigFile("neutron_ovn_metadata_agent.ini", _metadata_ini(site, cfg), METADATA_INI),
-        ),
-        drop_in=METADATA_DROP_IN,
-        permissions=(
-            log_dir("neutron"),
-            permission("/var/lib/neutron/kolla", "neutron:neutron", recurse=True),
-        ),
-    ).config(
-        "neutron-ovn-metadata-agent-kolla",
-        f"neutron-ovn-metadata-agent --config-file {CONF} --config-file {METADATA_INI}",
-    )
+    metadata = _metadata_agent(site, cfg, conf)
 
-    secret = service_secret(
-        "neutron",
-        "Neutron passwords, the metadata proxy secret and the neutron.conf drop-ins",
-        # Port events to nova authenticate as neutron (see [nova] in neutron.conf).
-        {"nova": {"password": '{{ index . "keystone-password" }}'}},
-        extra=(
-            # The same kolla password nova's nova-secrets/metadata-secret comes from,
-            # so both ends of the metadata proxy agree without sharing a Secret.
-            SecretKey(
-                "metadata-secret",
-                "shared secret of the metadata proxy (nova-metadata and neutron's OVN "
-                "metadata agent must agree)",
-                source="metadata_secret",
-            ),
-            SecretKey(
-                METADATA_DROP_IN,
-                "oslo.config drop-in of the OVN metadata agent: "
-                "[DEFAULT] metadata_proxy_shared_secret",
-                template=render_ini(
-                    {
-                        "DEFAULT": {
-                            "metadata_proxy_shared_secret": '{{ index . "metadata-secret" }}'
-                        }
-                    },
-                    "",
-                ),
-                conf_file="neutron_ovn_metadata_agent.ini",
-            ),
-        ),
-    )
+    secret = _secret()
 
     ovn_infra, ovn_infra_configs = ovn.infra(site)
     ovn_compute, ovn_compute_configs = ovn.compute(site)
