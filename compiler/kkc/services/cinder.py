@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kolla import Ini, KollaConfig
+from ..kolla import Ini
 from ..releases import RELEASES, rhel_family
 from ..site import Site
 from .common import (
@@ -311,13 +311,15 @@ def cinder(site: Site) -> ServiceOutput:
     workloads: list[Workload] = []
     patches: dict[str, list[dict[str, Any]]] = {}
     if lvm:
+        # iscsid and tgtd: no cinder.conf, no secrets, nothing to own
+        bare = ServiceConfig("cinder", drop_in=None)
         # Placed by _iscsid_placement (nodes of two components).
         workloads.append(Workload("DaemonSet", "iscsid", "iscsid", "compute", placed=False))
-        configs["compute"] = [KollaConfig("iscsid-kolla", "iscsid -d 8 -f")]
+        configs["compute"] = [bare.config("iscsid-kolla", "iscsid -d 8 -f")]
         patches = {"services": [_volume_patch(site)], "compute": [_iscsid_placement(site)]}
         images.append("iscsid")
         if target_helper(site) == "tgtadm":
-            configs["services"].append(KollaConfig("tgtd-kolla", "tgtd -d 1 -f"))
+            configs["services"].append(bare.config("tgtd-kolla", "tgtd -d 1 -f"))
             images.append("tgtd")
     return ServiceOutput(
         "cinder",

@@ -389,14 +389,8 @@ def _describe(ini: Ini) -> str:
     return ", ".join(f"[{s}] {o}" for s, opts in ini.items() for o in opts)
 
 
+# Where a container finds the drop-in of <svc>-secrets (oslo.config reads <svc>.conf.d/).
 DROP_IN_DEST = "/etc/{svc}/{svc}.conf.d/50-kkc-secrets.conf"
-
-
-def secret_drop_in(cfg: KollaConfig, svc: str, name: str = "") -> KollaConfig:
-    """Copy the drop-in from the mounted ``<svc>-secrets`` into /etc/<svc>/<svc>.conf.d/."""
-    name = name or f"{svc}.conf"
-    cfg.copy(name, DROP_IN_DEST.format(svc=svc), svc, secret=True)
-    return cfg
 
 
 def kolla_step(
@@ -436,7 +430,7 @@ class ServiceConfig:
 
     Every container of the service gets, in this order: ``files`` (the main config file,
     site config overrides are merged into its INI), the secret drop-in (key ``drop_in`` of
-    ``<svc>-secrets``, see :func:`secret_drop_in`; ``None``: no drop-in; ``drop_in_dest``:
+    ``<svc>-secrets``, copied to :data:`DROP_IN_DEST`; ``None``: no drop-in; ``drop_in_dest``:
     another destination than /etc/<svc>/<svc>.conf.d/), then the container's own files
     (uwsgi ini, scripts); kolla_set_configs applies ``permissions``. Files belong to
     ``owner`` (default: the service's user ``<svc>``).
