@@ -11,47 +11,18 @@ specific: the ingress overlay sets body size and timeouts for ingress-nginx). Wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from ..services import ServiceOutput
-from ..services.cinder import API_PORT as CINDER_PORT
-from ..services.common import KEYSTONE_PORT
-from ..services.glance import API_PORT as GLANCE_PORT
-from ..services.heat import API_PORT as HEAT_PORT
-from ..services.heat import CFN_PORT as HEAT_CFN_PORT
-from ..services.horizon import PORT as HORIZON_PORT
-from ..services.neutron import PORT as NEUTRON_PORT
-from ..services.nova import API_PORT as NOVA_PORT
-from ..services.nova import NOVNCPROXY_PORT
-from ..services.placement import API_PORT as PLACEMENT_PORT
+from ..services import PUBLIC_PORTS, Port, ServiceOutput
 from ..site import PUBLIC_HOSTS, Site
 from . import tls
 
-
-@dataclass(frozen=True)
-class Backend:
-    service: str  # the Service in base/<svc>/<stage>/ (also the Ingress's name)
-    port: int
-    stage: str
+# Public endpoint (a key of endpoints.hosts) -> the Service behind it, as the services
+# declare it (their SPEC): the Ingress's name, backend port and stage.
+BACKENDS: dict[str, Port] = PUBLIC_PORTS
 
 
-# Public endpoint (a key of endpoints.hosts) -> the Service behind it.
-BACKENDS: dict[str, Backend] = {
-    "keystone": Backend("keystone-api", KEYSTONE_PORT, "identity"),
-    "glance": Backend("glance-api", GLANCE_PORT, "services"),
-    "placement": Backend("placement-api", PLACEMENT_PORT, "services"),
-    "nova": Backend("nova-api", NOVA_PORT, "services"),
-    "novncproxy": Backend("nova-novncproxy", NOVNCPROXY_PORT, "services"),
-    "neutron": Backend("neutron-server", NEUTRON_PORT, "services"),
-    "cinder": Backend("cinder-api", CINDER_PORT, "services"),
-    "heat": Backend("heat-api", HEAT_PORT, "services"),
-    "heat-cfn": Backend("heat-api-cfn", HEAT_CFN_PORT, "services"),
-    "horizon": Backend("horizon", HORIZON_PORT, "services"),
-}
-
-
-def _ingress(site: Site, endpoint: str, backend: Backend, host: str) -> dict[str, Any]:
+def _ingress(site: Site, endpoint: str, backend: Port, host: str) -> dict[str, Any]:
     annotations = {
         **(site.get("ingress.annotations") or {}),
         **((site.get("ingress.endpoints") or {}).get(endpoint) or {}).get("annotations", {}),

@@ -24,9 +24,8 @@ from urllib.parse import urlsplit
 
 from ..jobs import _KOLLA_SECURITY, _labels, control_plane_placement
 from ..kolla import CONFIG_DIR, KollaConfig
-from ..services import ServiceOutput
+from ..services import PUBLIC_PORTS, ServiceOutput
 from ..services.common import header, keystone_internal
-from ..services.horizon import PORT as HORIZON_PORT
 from ..site import Site
 from ..yamlio import dump
 
@@ -90,7 +89,9 @@ def api_targets(site: Site, services: list[ServiceOutput]) -> list[tuple[str, st
                 for e in o.registration.endpoints
             ]
     if site.enabled("horizon"):
-        out.append(("horizon", f"http://horizon.{site.get('namespace')}.svc:{HORIZON_PORT}/"))
+        horizon = PUBLIC_PORTS["horizon"]
+        url = f"http://{horizon.service}.{site.get('namespace')}.svc:{horizon.port}/"
+        out.append((horizon.service, url))
     return list(dict.fromkeys(out))
 
 

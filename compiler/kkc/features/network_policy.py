@@ -11,22 +11,14 @@ the servers they reach also admit ``networkPolicy.nodeCIDRs``.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
-from ..services import ServiceOutput
-from ..services.common import keystone_internal
-from ..services.horizon import PORT as HORIZON_PORT
-from ..services.nova import METADATA_PORT, NOVNCPROXY_PORT
-from ..services.ovn import NB_PORT, SB_PORT
-from ..site import REQUIRES, Site
+from ..services import SPECS, Port, ServiceOutput
+from ..site import Site
 from .monitoring import scrape_targets
 
 NAME = "app.kubernetes.io/name"
 COMPONENT = "app.kubernetes.io/component"
 NS_NAME = "kubernetes.io/metadata.name"  # set by Kubernetes on every Namespace
-MARIADB_PORT = 3306
-RABBITMQ_PORT = 5672
-MEMCACHED_PORT = 11211
 
 # The hostNetwork agents of a service and the Services (by name) they connect to.
 NODE_AGENTS: dict[str, tuple[str, frozenset[str]]] = {
@@ -98,99 +90,47 @@ def _server(
     return _policy(name, pods, [_rule(peers, port)] if peers else [])
 
 
-def _apis(site: Site, services: list[ServiceOutput]) -> list[tuple[str, str, str, str, int]]:
-    """(stage, Service name, service, component, port) of every API-like server."""
-    by_name = {(o.name, w.name): w for o in services for w in o.workloads}
-    out: dict[str, tuple[str, str, str, str, int]] = {}
-    for o in services:
-        urls = [e.internal for e in o.registration.endpoints] if o.registration else []
-        if o.name == "keystone":
-            urls = [keystone_internal(site)]
-        if o.name == "horizon":
-            urls = [f"http://horizon:{HORIZON_PORT}"]
-        if o.name == "nova":
-            urls += [
-                f"http://nova-metadata:{METADATA_PORT}",
-                f"http://nova-novncproxy:{NOVNCPROXY_PORT}",
-            ]
-        for url in urls:
-            parts = urlsplit(url)
-            name = parts.hostname.split(".")[0]
-            wl = by_name[(o.name, name)]
-            out.setdefault(name, (wl.stage, name, o.name, wl.component, parts.port))
-    return list(out.values())
+def _clients(services: list[ServiceOutput], server: str) -> list[str]:
+    """The enabled services that connect to the infrastructure ``server`` (a Port with
+    reach ``clients``)."""
+    if server == "mariadb":
+        return [o.name for o in services if o.db_sync]
+    if server == "rabbitmq":
+        return [o.name for o in services if "rabbitmq" in SPECS[o.name].requires]
+    # memcached: keystone's cache, horizon's sessions, every keystonemiddleware's token cache
+    return [o.name for o in services if SPECS[o.name].requires]
+
+
+def _peers(
+    site: Site, services: list[ServiceOutput], out: ServiceOutput, port: Port
+) -> list[dict[str, Any]]:
+    """Who may connect to ``port`` of ``out`` (the nodes are added by :func:`_server`)."""
+    if port.reach == "namespace":  # an API: every pod of the namespace and the ingress
+        return [{"podSelector": {}}, _namespace(site.get("networkPolicy.ingressNamespace"))]
+    if port.reach == "service":  # the service's own Deployments
+        own = sorted(w.component for w in out.workloads if w.kind == "Deployment")
+        selector = {
+            "matchLabels": {NAME: out.name},
+            "matchExpressions": [{"key": COMPONENT, "operator": "In", "values": own}],
+        }
+        return [{"podSelector": selector}]
+    if port.reach == "clients":
+        return [{"podSelector": _names(_clients(services, port.service))}]
+    return []  # nodes: only the node agents
 
 
 def network_policy(site: Site, services: list[ServiceOutput]) -> ServiceOutput:
     out = ServiceOutput("network-policy", [], [])
-    enabled = [o.name for o in services]
     add = lambda stage, obj: out.manifests.setdefault(stage, []).append(obj)  # noqa: E731
 
     add("infra", _policy("default-deny-ingress", {}, []))
-    if "mariadb" in enabled:
-        with_db = [o.name for o in services if o.db_sync]
-        add(
-            "infra",
-            _server(
-                site,
-                "mariadb",
-                _pods("mariadb", "server"),
-                [{"podSelector": _names(with_db)}],
-                MARIADB_PORT,
-            ),
-        )
-    if "rabbitmq" in enabled:
-        users = [s for s in enabled if "rabbitmq" in REQUIRES.get(s, ())]
-        add(
-            "infra",
-            _server(
-                site,
-                "rabbitmq",
-                _pods("rabbitmq", "server"),
-                [{"podSelector": _names(users)}],
-                RABBITMQ_PORT,
-            ),
-        )
-    if "memcached" in enabled:
-        # keystone's cache, horizon's sessions, every keystonemiddleware's token cache
-        users = [s for s in enabled if s in REQUIRES]
-        add(
-            "infra",
-            _server(
-                site,
-                "memcached",
-                _pods("memcached", "server"),
-                [{"podSelector": _names(users)}],
-                MEMCACHED_PORT,
-            ),
-        )
-    if "neutron" in enabled:
-        neutron = next(o for o in services if o.name == "neutron")
-        ovn_clients = {
-            "matchLabels": {NAME: "neutron"},
-            "matchExpressions": [
-                {
-                    "key": COMPONENT,
-                    "operator": "In",
-                    "values": sorted(
-                        w.component for w in neutron.workloads if w.kind == "Deployment"
-                    ),
-                }
-            ],
-        }
-        for name, comp, port in (
-            ("ovn-nb-db", "ovnNbDb", NB_PORT),
-            ("ovn-sb-db", "ovnSbDb", SB_PORT),
-        ):
-            add(
-                "infra",
-                _server(site, name, _pods("neutron", comp), [{"podSelector": ovn_clients}], port),
-            )
-
-    ingress = _namespace(site.get("networkPolicy.ingressNamespace"))
-    for stage, name, svc, comp, port in _apis(site, services):
-        peers = [] if name == "nova-metadata" else [{"podSelector": {}}, ingress]
-        add(stage, _server(site, name, _pods(svc, comp), peers, port))
+    # every Service the enabled services declare, in their order (SPEC.ports)
+    for o in services:
+        workloads = {w.name: w for w in o.workloads}
+        for port in SPECS[o.name].ports:
+            pods = _pods(o.name, workloads[port.service].component)
+            peers = _peers(site, services, o, port)
+            add(port.stage, _server(site, port.service, pods, peers, port.port))
 
     if site.get("monitoring.enabled"):
         prometheus = _namespace(site.get("monitoring.namespace"))

@@ -8,16 +8,27 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..site import Site
+from . import cinder as _cinder
+from . import glance as _glance
+from . import heat as _heat
+from . import horizon as _horizon
+from . import infra as _infra
+from . import keystone as _keystone
+from . import neutron as _neutron
+from . import nova as _nova
+from . import placement as _placement
 from .cinder import cinder
 from .common import (
     HEADER,
     KEEP,
     STAGES,
     DbSync,
+    Port,
     Registration,
     SecretKey,
     SecretSpec,
     ServiceOutput,
+    ServiceSpec,
     Workload,
 )
 from .glance import glance
@@ -43,16 +54,41 @@ SERVICES: dict[str, Callable[[Site], ServiceOutput]] = {
     "heat": heat,
     "horizon": horizon,
 }
+# What each service declares about itself (its module's SPEC), in the same order.
+SPECS: dict[str, ServiceSpec] = {
+    "mariadb": _infra.MARIADB,
+    "rabbitmq": _infra.RABBITMQ,
+    "memcached": _infra.MEMCACHED,
+    "keystone": _keystone.SPEC,
+    "glance": _glance.SPEC,
+    "placement": _placement.SPEC,
+    "cinder": _cinder.SPEC,
+    "neutron": _neutron.SPEC,
+    "nova": _nova.SPEC,
+    "heat": _heat.SPEC,
+    "horizon": _horizon.SPEC,
+}
+# service -> the services it needs enabled
+REQUIRES: dict[str, tuple[str, ...]] = {n: s.requires for n, s in SPECS.items() if s.requires}
+# public endpoint (a key of endpoints.hosts) -> the Service and port behind it
+PUBLIC_PORTS: dict[str, Port] = {
+    p.public: p for spec in SPECS.values() for p in spec.ports if p.public
+}
 
 __all__ = [
     "HEADER",
     "KEEP",
     "STAGES",
+    "PUBLIC_PORTS",
+    "REQUIRES",
+    "SPECS",
     "DbSync",
+    "Port",
     "Registration",
     "SecretKey",
     "SecretSpec",
     "ServiceOutput",
+    "ServiceSpec",
     "Workload",
     "enabled_services",
 ]

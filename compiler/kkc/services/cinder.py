@@ -22,15 +22,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kolla import Ini, KollaConfig
+from ..kolla import Ini
 from ..releases import RELEASES, rhel_family
 from ..site import Site
 from .common import (
+    ConfigFile,
     DbSync,
     Endpoint,
+    Port,
     Registration,
     SecretSpec,
+    ServiceConfig,
     ServiceOutput,
+    ServiceSpec,
     Workload,
     ceph_secret,
     conf_file,
@@ -39,14 +43,19 @@ from .common import (
     iscsi_info_patch,
     keystone_internal,
     kolla_step,
+    log_dir,
     openstack_ini,
+    permission,
     public_url,
-    secret_drop_in,
     service_secret,
-    uwsgi_ini,
 )
+from .wsgi import uwsgi_ini
 
 API_PORT = 8776
+SPEC = ServiceSpec(
+    requires=("keystone", "mariadb", "rabbitmq"),
+    ports=(Port("cinder-api", API_PORT, "services", public="cinder"),),
+)
 CATALOG_PATH = "/v3/%(project_id)s"
 # tgtadm talks to tgtd over /run/tgtd (the host's /run, in both containers).
 TGTADM_SHOW = ["tgtadm", "--lld", "iscsi", "--mode", "system", "--op", "show"]
@@ -222,40 +231,9 @@ def _secrets(site: Site) -> list[SecretSpec]:
     return specs
 
 
-def cinder(site: Site) -> ServiceOutput:
-    release = RELEASES[site.get("openstack.release")]
-    if "cinder" not in release.uwsgi:  # every supported release runs cinder-api under uwsgi
-        raise NotImplementedError(f"cinder-api without uwsgi ({release.name})")
-    conf = conf_file(site, _ini(site))
-
-    def config(name: str, command: str) -> KollaConfig:
-        cfg = KollaConfig(name, command)
-        cfg.add_file("cinder.conf", conf, "/etc/cinder/cinder.conf", "cinder")
-        secret_drop_in(cfg, "cinder")
-        cfg.permissions = [
-            {"path": "/var/lib/cinder", "owner": "cinder:cinder", "recurse": True},
-            {"path": "/var/log/kolla/cinder", "owner": "cinder:cinder", "recurse": True},
-        ]
-        return cfg
-
-    api = config("cinder-api-kolla", "uwsgi /etc/cinder/cinder-api-uwsgi.ini")
-    api.add_file(
-        "cinder-api-uwsgi.ini",
-        uwsgi_ini(
-            site,
-            "cinder",
-            "cinder.wsgi.api:application",
-            API_PORT,
-            site.get("services.cinder.api.workers"),
-        ),
-        "/etc/cinder/cinder-api-uwsgi.ini",
-        "cinder",
-    )
-    scheduler = config(
-        "cinder-scheduler-kolla", "cinder-scheduler --config-file /etc/cinder/cinder.conf"
-    )
-    volume = config("cinder-volume-kolla", "cinder-volume --config-file /etc/cinder/cinder.conf")
-
+def _db_jobs(kolla: ServiceConfig) -> tuple[DbSync, DbSync]:
+    """Stage db: the schema; stage finish: the online data migrations."""
+    config = kolla.config
     # The cinder-api image's modes run and exit (the commands below are never run):
     # KOLLA_BOOTSTRAP `cinder-manage db sync` (the image has no KOLLA_UPGRADE), KOLLA_OSM
     # `cinder-manage db online_data_migrations`, in stage finish.
@@ -280,9 +258,13 @@ def cinder(site: Site) -> ServiceOutput:
             ("KOLLA_OSM", ""),
         ),
     )
+    return db_sync, migrations
+
+
+def _registration(site: Site) -> Registration:
     internal = internal_url(site, "cinder-api", API_PORT, CATALOG_PATH)
     public = public_url(site, "cinder", CATALOG_PATH)
-    registration = Registration(
+    return Registration(
         "cinder",
         (
             Endpoint("block-storage", "cinder", "OpenStack Block Storage", internal, public),
@@ -291,19 +273,53 @@ def cinder(site: Site) -> ServiceOutput:
         ),
         roles=("admin", "service"),
     )
+
+
+def cinder(site: Site) -> ServiceOutput:
+    release = RELEASES[site.get("openstack.release")]
+    if "cinder" not in release.uwsgi:  # every supported release runs cinder-api under uwsgi
+        raise NotImplementedError(f"cinder-api without uwsgi ({release.name})")
+    kolla = ServiceConfig(
+        "cinder",
+        (ConfigFile("cinder.conf", conf_file(site, _ini(site)), "/etc/cinder/cinder.conf"),),
+        permissions=(
+            permission("/var/lib/cinder", "cinder:cinder", recurse=True),
+            log_dir("cinder"),
+        ),
+    )
+    config = kolla.config
+    api = kolla.uwsgi(
+        "cinder-api",
+        uwsgi_ini(
+            site,
+            "cinder",
+            "cinder.wsgi.api:application",
+            API_PORT,
+            site.get("services.cinder.api.workers"),
+        ),
+    )
+    scheduler = config(
+        "cinder-scheduler-kolla", "cinder-scheduler --config-file /etc/cinder/cinder.conf"
+    )
+    volume = config("cinder-volume-kolla", "cinder-volume --config-file /etc/cinder/cinder.conf")
+
+    db_sync, migrations = _db_jobs(kolla)
+    registration = _registration(site)
     lvm = site.get("services.cinder.backend") == "lvm"
     images = ["cinder-api", "cinder-scheduler", "cinder-volume", "kolla-toolbox"]
     configs = {"services": [api, scheduler, volume]}
     workloads: list[Workload] = []
     patches: dict[str, list[dict[str, Any]]] = {}
     if lvm:
+        # iscsid and tgtd: no cinder.conf, no secrets, nothing to own
+        bare = ServiceConfig("cinder", drop_in=None)
         # Placed by _iscsid_placement (nodes of two components).
         workloads.append(Workload("DaemonSet", "iscsid", "iscsid", "compute", placed=False))
-        configs["compute"] = [KollaConfig("iscsid-kolla", "iscsid -d 8 -f")]
+        configs["compute"] = [bare.config("iscsid-kolla", "iscsid -d 8 -f")]
         patches = {"services": [_volume_patch(site)], "compute": [_iscsid_placement(site)]}
         images.append("iscsid")
         if target_helper(site) == "tgtadm":
-            configs["services"].append(KollaConfig("tgtd-kolla", "tgtd -d 1 -f"))
+            configs["services"].append(bare.config("tgtd-kolla", "tgtd -d 1 -f"))
             images.append("tgtd")
     return ServiceOutput(
         "cinder",

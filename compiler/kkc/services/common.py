@@ -166,6 +166,32 @@ class ServiceOutput:
         return [s for s in STAGES if s in used]
 
 
+@dataclass(frozen=True)
+class Port:
+    """A Kubernetes Service of ``base/<svc>/<stage>/`` that other pods connect to, and who
+    may: ``reach`` is ``namespace`` (any pod of the namespace and the ingress controller:
+    the APIs), ``nodes`` (only the hostNetwork node agents), ``service`` (the service's own
+    Deployments) or ``clients`` (the services that use it, see
+    :mod:`kkc.features.network_policy`). ``public``: the key of ``endpoints.hosts`` whose
+    Ingress routes to it."""
+
+    service: str
+    port: int
+    stage: str
+    public: str = ""
+    reach: str = "namespace"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What a service module declares about itself, without rendering anything: the
+    services it needs enabled, and its Services' ports (features such as ingress and
+    network policies read them here, not from the module's constants)."""
+
+    requires: tuple[str, ...] = ()
+    ports: tuple[Port, ...] = ()
+
+
 KEYSTONE_PORT = 5000  # the keystone-api Service
 
 
@@ -363,14 +389,8 @@ def _describe(ini: Ini) -> str:
     return ", ".join(f"[{s}] {o}" for s, opts in ini.items() for o in opts)
 
 
+# Where a container finds the drop-in of <svc>-secrets (oslo.config reads <svc>.conf.d/).
 DROP_IN_DEST = "/etc/{svc}/{svc}.conf.d/50-kkc-secrets.conf"
-
-
-def secret_drop_in(cfg: KollaConfig, svc: str, name: str = "") -> KollaConfig:
-    """Copy the drop-in from the mounted ``<svc>-secrets`` into /etc/<svc>/<svc>.conf.d/."""
-    name = name or f"{svc}.conf"
-    cfg.copy(name, DROP_IN_DEST.format(svc=svc), svc, secret=True)
-    return cfg
 
 
 def kolla_step(
@@ -379,29 +399,82 @@ def kolla_step(
     return Step(name, image, cfg, tuple(env), tuple(secret_env))
 
 
-def uwsgi_ini(site: Site, svc: str, module: str, port: int, workers: int) -> str:
-    """uwsgi in the foreground for a Kolla API image (the 2025.2+ way)."""
-    return render_ini(
-        {
-            "uwsgi": {
-                "add-header": "Connection: close",
-                "buffer-size": 65535,
-                "die-on-term": True,
-                "enable-threads": True,
-                "exit-on-reload": False,
-                "hook-master-start": "unix_signal:15 gracefully_kill_them_all",
-                "http-socket": f"0.0.0.0:{port}",
-                "lazy-apps": True,
-                "master": True,
-                "module": module,
-                "need-app": True,
-                "processes": workers,
-                "threads": 1,
-                "thunder-lock": True,
-                "uid": svc,
-                "gid": svc,
-                "worker-reload-mercy": 80,
-            }
-        },
-        header(site),
-    )
+def permission(path: str, owner: str, *, recurse: bool = False) -> dict[str, Any]:
+    """A kolla_set_configs permission: ``path`` (``recurse``: and all below) owned by
+    ``owner`` (user:group)."""
+    entry: dict[str, Any] = {"path": path, "owner": owner}
+    if recurse:
+        entry["recurse"] = True
+    return entry
+
+
+def log_dir(svc: str, owner: str = "") -> dict[str, Any]:
+    """The service's log directory /var/log/kolla/<svc>, recursively owned by ``owner``
+    (default ``<svc>:<svc>``)."""
+    return permission(f"/var/log/kolla/{svc}", owner or f"{svc}:{svc}", recurse=True)
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A file of a container's ConfigMap, copied by kolla_set_configs to ``dest``."""
+
+    name: str
+    content: str | IniFile
+    dest: str
+    perm: str = "0600"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The one way a service builds the Kolla configuration of its containers.
+
+    Every container of the service gets, in this order: ``files`` (the main config file,
+    site config overrides are merged into its INI), the secret drop-in (key ``drop_in`` of
+    ``<svc>-secrets``, copied to :data:`DROP_IN_DEST`; ``None``: no drop-in; ``drop_in_dest``:
+    another destination than /etc/<svc>/<svc>.conf.d/), then the container's own files
+    (uwsgi ini, scripts); kolla_set_configs applies ``permissions``. Files belong to
+    ``owner`` (default: the service's user ``<svc>``).
+
+    ``config = ServiceConfig(...).config`` then ``config(name, command, *files)``: a
+    KollaConfig (config.json and its files) per container."""
+
+    service: str
+    files: tuple[ConfigFile, ...] = ()
+    drop_in: str | None = ""
+    drop_in_dest: str = ""
+    permissions: tuple[dict[str, Any], ...] = ()
+    owner: str = ""
+
+    def config(
+        self,
+        name: str,
+        command: str,
+        *files: ConfigFile,
+        secrets: bool = True,
+        permissions: tuple[dict[str, Any], ...] | None = None,
+    ) -> KollaConfig:
+        """ConfigMap ``name`` of a container running ``command``; ``secrets=False``: without
+        the drop-in (a container that has no ``<svc>-secrets``); ``permissions`` replace the
+        service's."""
+        owner = self.owner or self.service
+        cfg = KollaConfig(name, command)
+        for f in self.files:
+            cfg.add_file(f.name, f.content, f.dest, owner, f.perm)
+        if secrets and self.drop_in is not None:
+            key = self.drop_in or f"{self.service}.conf"
+            dest = self.drop_in_dest or DROP_IN_DEST.format(svc=self.service)
+            cfg.copy(key, dest, owner, secret=True)
+        for f in files:
+            cfg.add_file(f.name, f.content, f.dest, owner, f.perm)
+        cfg.permissions = [
+            dict(p) for p in (self.permissions if permissions is None else permissions)
+        ]
+        return cfg
+
+    def uwsgi(self, container: str, ini: str) -> KollaConfig:
+        """ConfigMap ``<container>-kolla``: uwsgi in the foreground with ``ini`` (see
+        :func:`kkc.services.wsgi.uwsgi_ini`) at /etc/<svc>/<container>-uwsgi.ini."""
+        dest = f"/etc/{self.service}/{container}-uwsgi.ini"
+        return self.config(
+            f"{container}-kolla", f"uwsgi {dest}", ConfigFile(f"{container}-uwsgi.ini", ini, dest)
+        )

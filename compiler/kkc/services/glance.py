@@ -23,29 +23,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kolla import Ini, KollaConfig, render_ini
+from ..kolla import Ini
 from ..releases import RELEASES
 from ..site import Site
 from .common import (
     KEEP,
+    ConfigFile,
     DbSync,
     Endpoint,
+    Port,
     Registration,
     SecretSpec,
+    ServiceConfig,
     ServiceOutput,
+    ServiceSpec,
     Workload,
     ceph_secret,
     conf_file,
-    header,
     internal_url,
     kolla_step,
+    log_dir,
     openstack_ini,
+    permission,
     public_url,
-    secret_drop_in,
     service_secret,
 )
+from .wsgi import uwsgi_ini
 
 API_PORT = 9292
+SPEC = ServiceSpec(
+    requires=("keystone", "mariadb", "rabbitmq"),
+    ports=(Port("glance-api", API_PORT, "services", public="glance"),),
+)
 IMAGES_CLAIM = "glance-images"
 IMAGES_DIR = "/var/lib/glance/images/"
 
@@ -92,39 +101,6 @@ def _ini(site: Site) -> Ini:
             "os_glance_tasks_store": {"filesystem_store_datadir": "/var/lib/glance/tasks_work_dir"},
             "os_glance_staging_store": {"filesystem_store_datadir": "/var/lib/glance/staging"},
         },
-    )
-
-
-def _uwsgi_ini(site: Site) -> str:
-    """kolla-ansible's service-uwsgi-config for glance-api (2026.1): the HTTP router with
-    chunked input (image uploads without Content-Length), in the foreground."""
-    return render_ini(
-        {
-            "uwsgi": {
-                "add-header": "Connection: close",
-                "buffer-size": 65535,
-                "chunked-input-limit": 64 * 1024 * 1024,
-                "die-on-term": True,
-                "enable-threads": True,
-                "exit-on-reload": False,
-                "hook-master-start": "unix_signal:15 gracefully_kill_them_all",
-                "http": f"0.0.0.0:{API_PORT}",
-                "http-auto-chunked": True,
-                "http-chunked-input": True,
-                "http-raw-body": True,
-                "lazy-apps": True,
-                "master": True,
-                "module": "glance.wsgi.api:application",
-                "need-app": True,
-                "processes": site.get("services.glance.api.workers"),
-                "socket-timeout": 30,
-                "thunder-lock": True,
-                "uid": "glance",
-                "gid": "glance",
-                "worker-reload-mercy": 80,
-            }
-        },
-        header(site),
     )
 
 
@@ -190,25 +166,29 @@ def _file_storage(site: Site) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def glance(site: Site) -> ServiceOutput:
-    conf = conf_file(site, _ini(site))
-
-    def config(name: str, command: str) -> KollaConfig:
-        cfg = KollaConfig(name, command)
-        cfg.add_file("glance-api.conf", conf, "/etc/glance/glance-api.conf", "glance")
-        secret_drop_in(cfg, "glance")
-        cfg.permissions = [
-            {"path": "/var/lib/glance", "owner": "glance:glance"},
-            {"path": "/var/log/kolla/glance", "owner": "glance:glance", "recurse": True},
-        ]
-        return cfg
-
+    kolla = ServiceConfig(
+        "glance",
+        (
+            ConfigFile(
+                "glance-api.conf", conf_file(site, _ini(site)), "/etc/glance/glance-api.conf"
+            ),
+        ),
+        permissions=(permission("/var/lib/glance", "glance:glance"), log_dir("glance")),
+    )
+    config = kolla.config
     if uses_uwsgi(site):
-        api = config("glance-api-kolla", "uwsgi /etc/glance/glance-api-uwsgi.ini")
-        api.add_file(
-            "glance-api-uwsgi.ini",
-            _uwsgi_ini(site),
-            "/etc/glance/glance-api-uwsgi.ini",
-            "glance",
+        # kolla-ansible's service-uwsgi-config for glance-api (2026.1): the HTTP router with
+        # chunked input (image uploads without Content-Length), in the foreground.
+        api = kolla.uwsgi(
+            "glance-api",
+            uwsgi_ini(
+                site,
+                "glance",
+                "glance.wsgi.api:application",
+                API_PORT,
+                site.get("services.glance.api.workers"),
+                chunked_input=True,
+            ),
         )
     else:
         api = config("glance-api-kolla", "glance-api")

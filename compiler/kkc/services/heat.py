@@ -11,30 +11,40 @@ admin ``heat_domain_admin``) is created by the registration Job, when Keystone i
 from __future__ import annotations
 
 from ..kolla import Ini, KollaConfig
-from ..releases import RELEASES, rhel_family
+from ..releases import RELEASES
 from ..site import Site
 from .common import (
+    ConfigFile,
     DbSync,
     Endpoint,
+    Port,
     Registration,
     SecretKey,
+    ServiceConfig,
     ServiceOutput,
+    ServiceSpec,
     Workload,
     conf_file,
-    header,
     internal_url,
     keystone_internal,
     kolla_step,
+    log_dir,
     memcache_servers,
     openstack_ini,
     public_url,
-    secret_drop_in,
     service_secret,
-    uwsgi_ini,
 )
+from .wsgi import apache, uwsgi_ini, wsgi_vhost
 
 API_PORT = 8004
 CFN_PORT = 8000
+SPEC = ServiceSpec(
+    requires=("keystone", "mariadb", "rabbitmq"),
+    ports=(
+        Port("heat-api", API_PORT, "services", public="heat"),
+        Port("heat-api-cfn", CFN_PORT, "services", public="heat-cfn"),
+    ),
+)
 DOMAIN = "heat_user_domain"
 DOMAIN_ADMIN = "heat_domain_admin"
 STACK_OWNER_ROLE = "heat_stack_owner"
@@ -98,86 +108,9 @@ def _ini(site: Site) -> Ini:
     )
 
 
-def _apache_vhost(site: Site, name: str, port: int, script: str, workers: int) -> str:
-    return "\n".join(
-        [
-            f"# {header(site)}",
-            f"Listen 0.0.0.0:{port}",
-            "ServerSignature Off",
-            "ServerTokens Prod",
-            "TraceEnable off",
-            "TimeOut 60",
-            "KeepAliveTimeout 60",
-            "ErrorLog /dev/stderr",
-            "",
-            f"<VirtualHost *:{port}>",
-            f"    WSGIDaemonProcess {name} processes={workers} threads=1 "
-            f"user=heat group=heat display-name={name}",
-            f"    WSGIProcessGroup {name}",
-            f"    WSGIScriptAlias / /var/lib/kolla/venv/bin/{script}",
-            "    WSGIApplicationGroup %{GLOBAL}",
-            "    WSGIPassAuthorization On",
-            '    ErrorLogFormat "%{cu}t %M"',
-            "    ErrorLog /dev/stderr",
-            '    CustomLog /dev/stdout "%{X-Forwarded-For}i %l %u %t \\"%r\\" %>s %b %D"',
-            "</VirtualHost>",
-            "",
-        ]
-    )
-
-
-def heat(site: Site) -> ServiceOutput:
-    release = RELEASES[site.get("openstack.release")]
-    conf = conf_file(site, _ini(site))
-
-    def config(name: str, command: str) -> KollaConfig:
-        cfg = KollaConfig(name, command)
-        cfg.add_file("heat.conf", conf, "/etc/heat/heat.conf", "heat")
-        secret_drop_in(cfg, "heat")
-        cfg.permissions = [{"path": "/var/log/kolla/heat", "owner": "heat:heat", "recurse": True}]
-        return cfg
-
-    configs = []
-    for container, (component, port, module, script) in APIS.items():
-        workers = site.get(f"services.heat.{component}.workers")
-        if "heat" in release.uwsgi:
-            cfg = config(f"{container}-kolla", f"uwsgi /etc/heat/{container}-uwsgi.ini")
-            cfg.add_file(
-                f"{container}-uwsgi.ini",
-                uwsgi_ini(site, "heat", module, port, workers),
-                f"/etc/heat/{container}-uwsgi.ini",
-                "heat",
-            )
-        else:
-            # Apache in the foreground, as kolla-ansible's heat-api.json (2025.1); the image's
-            # extend_start.sh removes stale Apache run files first.
-            rhel = rhel_family(site.get("openstack.distro"))
-            binary = "/usr/sbin/httpd" if rhel else "/usr/sbin/apache2"
-            cfg = config(f"{container}-kolla", f"{binary} -DFOREGROUND")
-            apache_dir = "/etc/httpd/conf.d" if rhel else "/etc/apache2/conf-enabled"
-            cfg.add_file(
-                f"wsgi-{container}.conf",
-                _apache_vhost(site, container, port, script, workers),
-                f"{apache_dir}/wsgi-{container}.conf",
-                "heat",
-            )
-        configs.append(cfg)
-    engine = config("heat-engine-kolla", "heat-engine --config-file /etc/heat/heat.conf")
-    configs.append(engine)
-
-    db_sync = DbSync(
-        "heat",
-        ("heat",),
-        (
-            kolla_step(
-                "db-sync",
-                "heat-api",
-                config("heat-db-sync-kolla", "heat-manage db_sync"),
-                SKIP,
-            ),
-        ),
-    )
-    registration = Registration(
+def _registration(site: Site) -> Registration:
+    """The two APIs in the catalog; the stack domain, its admin and the heat roles."""
+    return Registration(
         "heat",
         (
             Endpoint(
@@ -212,6 +145,51 @@ def heat(site: Site) -> ServiceOutput:
         ),
         secret_env=((DOMAIN_PASSWORD_ENV, "heat-secrets", "domain-admin-password"),),
     )
+
+
+def heat(site: Site) -> ServiceOutput:
+    release = RELEASES[site.get("openstack.release")]
+    kolla = ServiceConfig(
+        "heat",
+        (ConfigFile("heat.conf", conf_file(site, _ini(site)), "/etc/heat/heat.conf"),),
+        permissions=(log_dir("heat"),),
+    )
+    config = kolla.config
+    configs: list[KollaConfig] = []
+    for container, (component, port, module, script) in APIS.items():
+        workers = site.get(f"services.heat.{component}.workers")
+        if "heat" in release.uwsgi:
+            cfg = kolla.uwsgi(container, uwsgi_ini(site, "heat", module, port, workers))
+        else:
+            # Apache in the foreground, as kolla-ansible's heat-api.json (2025.1); the image's
+            # extend_start.sh removes stale Apache run files first.
+            httpd = apache(site)
+            cfg = config(
+                f"{container}-kolla",
+                f"{httpd.binary} -DFOREGROUND",
+                ConfigFile(
+                    f"wsgi-{container}.conf",
+                    wsgi_vhost(site, "heat", container, container, port, script, workers),
+                    f"{httpd.conf_dir}/wsgi-{container}.conf",
+                ),
+            )
+        configs.append(cfg)
+    engine = config("heat-engine-kolla", "heat-engine --config-file /etc/heat/heat.conf")
+    configs.append(engine)
+
+    db_sync = DbSync(
+        "heat",
+        ("heat",),
+        (
+            kolla_step(
+                "db-sync",
+                "heat-api",
+                config("heat-db-sync-kolla", "heat-manage db_sync"),
+                SKIP,
+            ),
+        ),
+    )
+    registration = _registration(site)
     password = '{{ index . "keystone-password" }}'
     secret = service_secret(
         "heat",

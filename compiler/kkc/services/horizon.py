@@ -15,20 +15,28 @@ extend_start.sh collects and compresses the static files before the server start
 
 from __future__ import annotations
 
-from ..kolla import KollaConfig, render_ini
 from ..releases import RELEASES, rhel_family
 from ..site import Site
 from .common import (
+    ConfigFile,
+    Port,
     SecretKey,
     SecretSpec,
+    ServiceConfig,
     ServiceOutput,
+    ServiceSpec,
     Workload,
     header,
     keystone_internal,
     memcache_servers,
 )
+from .wsgi import apache, apache_server, uwsgi_ini
 
 PORT = 80
+SPEC = ServiceSpec(
+    requires=("keystone", "memcached"),
+    ports=(Port("horizon", PORT, "services", public="horizon"),),
+)
 SITE_PACKAGES = "/var/lib/kolla/venv/lib/python3/site-packages"
 SECRET_KEY_FILE = "/etc/openstack-dashboard/.secret_key"
 SETTINGS_D = "/etc/openstack-dashboard/local_settings.d"
@@ -41,6 +49,63 @@ def uses_uwsgi(site: Site) -> bool:
 def _py(value: object) -> str:
     """A Python literal (repr of str/bool/int/list/tuple of those)."""
     return repr(value)
+
+
+# The settings without site values, after OPENSTACK_KEYSTONE_URL.
+STATIC_SETTINGS = (
+    "OPENSTACK_KEYSTONE_DEFAULT_ROLE = 'member'",
+    "OPENSTACK_KEYSTONE_MULTIDOMAIN_SUPPORT = False",
+    "OPENSTACK_ENDPOINT_TYPE = 'internalURL'",
+    "OPENSTACK_KEYSTONE_BACKEND = {",
+    "    'name': 'native',",
+    "    'can_edit_user': True,",
+    "    'can_edit_group': True,",
+    "    'can_edit_project': True,",
+    "    'can_edit_domain': True,",
+    "    'can_edit_role': True,",
+    "}",
+    "OPENSTACK_HYPERVISOR_FEATURES = {",
+    "    'can_set_mount_point': False,",
+    "    'can_set_password': False,",
+    "    'requires_keypair': False,",
+    "    'enable_quotas': True,",
+    "}",
+    "OPENSTACK_NEUTRON_NETWORK = {",
+    "    'enable_router': True,",
+    "    'enable_quotas': True,",
+    "    'enable_ipv6': True,",
+    "    'enable_distributed_router': False,",
+    "    'enable_ha_router': False,",
+    "    'enable_fip_topology_check': True,",
+    "    'supported_vnic_types': ['*'],",
+    "}",
+    "OPENSTACK_HEAT_STACK = {'enable_user_pass': True}",
+    "HORIZON_IMAGES_UPLOAD_MODE = 'direct'",
+    "API_RESULT_LIMIT = 1000",
+    "API_RESULT_PAGE_SIZE = 20",
+    "DROPDOWN_MAX_ITEMS = 30",
+    "TIME_ZONE = 'UTC'",
+    "LOCAL_PATH = '/tmp'",
+    "EMAIL_BACKEND = 'django.core.mail.backends.console.EmailBackend'",
+    "POLICY_FILES_PATH = '/etc/openstack-dashboard'",
+    "",
+    "# Everything to stderr (the container log).",
+    "LOGGING = {",
+    "    'version': 1,",
+    "    'disable_existing_loggers': False,",
+    "    'handlers': {",
+    "        'null': {'level': 'DEBUG', 'class': 'logging.NullHandler'},",
+    "        'console': {'level': 'INFO', 'class': 'logging.StreamHandler'},",
+    "    },",
+    "    'loggers': {",
+    "        'django.db.backends': {'handlers': ['null'], 'propagate': False},",
+    "        'requests': {'handlers': ['null'], 'propagate': False},",
+    "        'iso8601': {'handlers': ['null'], 'propagate': False},",
+    "        'scss': {'handlers': ['null'], 'propagate': False},",
+    "    },",
+    "    'root': {'handlers': ['console'], 'level': 'INFO'},",
+    "}",
+)
 
 
 def settings(site: Site) -> str:
@@ -86,149 +151,68 @@ def settings(site: Site) -> str:
         "",
         "OPENSTACK_API_VERSIONS = {'identity': 3}",
         f"OPENSTACK_KEYSTONE_URL = {_py(keystone_internal(site) + '/v3')}",
-        "OPENSTACK_KEYSTONE_DEFAULT_ROLE = 'member'",
-        "OPENSTACK_KEYSTONE_MULTIDOMAIN_SUPPORT = False",
-        "OPENSTACK_ENDPOINT_TYPE = 'internalURL'",
-        "OPENSTACK_KEYSTONE_BACKEND = {",
-        "    'name': 'native',",
-        "    'can_edit_user': True,",
-        "    'can_edit_group': True,",
-        "    'can_edit_project': True,",
-        "    'can_edit_domain': True,",
-        "    'can_edit_role': True,",
-        "}",
-        "OPENSTACK_HYPERVISOR_FEATURES = {",
-        "    'can_set_mount_point': False,",
-        "    'can_set_password': False,",
-        "    'requires_keypair': False,",
-        "    'enable_quotas': True,",
-        "}",
-        "OPENSTACK_NEUTRON_NETWORK = {",
-        "    'enable_router': True,",
-        "    'enable_quotas': True,",
-        "    'enable_ipv6': True,",
-        "    'enable_distributed_router': False,",
-        "    'enable_ha_router': False,",
-        "    'enable_fip_topology_check': True,",
-        "    'supported_vnic_types': ['*'],",
-        "}",
-        "OPENSTACK_HEAT_STACK = {'enable_user_pass': True}",
-        "HORIZON_IMAGES_UPLOAD_MODE = 'direct'",
-        "API_RESULT_LIMIT = 1000",
-        "API_RESULT_PAGE_SIZE = 20",
-        "DROPDOWN_MAX_ITEMS = 30",
-        "TIME_ZONE = 'UTC'",
-        "LOCAL_PATH = '/tmp'",
-        "EMAIL_BACKEND = 'django.core.mail.backends.console.EmailBackend'",
-        "POLICY_FILES_PATH = '/etc/openstack-dashboard'",
-        "",
-        "# Everything to stderr (the container log).",
-        "LOGGING = {",
-        "    'version': 1,",
-        "    'disable_existing_loggers': False,",
-        "    'handlers': {",
-        "        'null': {'level': 'DEBUG', 'class': 'logging.NullHandler'},",
-        "        'console': {'level': 'INFO', 'class': 'logging.StreamHandler'},",
-        "    },",
-        "    'loggers': {",
-        "        'django.db.backends': {'handlers': ['null'], 'propagate': False},",
-        "        'requests': {'handlers': ['null'], 'propagate': False},",
-        "        'iso8601': {'handlers': ['null'], 'propagate': False},",
-        "        'scss': {'handlers': ['null'], 'propagate': False},",
-        "    },",
-        "    'root': {'handlers': ['console'], 'level': 'INFO'},",
-        "}",
+        *STATIC_SETTINGS,
     ]
     return "\n".join(lines) + "\n"
 
 
 def _apache_vhost(site: Site, workers: int) -> str:
     """kolla-ansible's horizon.conf on every address (Apache, 2025.1)."""
-    return "\n".join(
+    return apache_server(
+        site,
+        PORT,
         [
-            f"# {header(site)}",
-            f"Listen 0.0.0.0:{PORT}",
-            "ServerSignature Off",
-            "ServerTokens Prod",
-            "TraceEnable off",
+            "LogLevel warn",
+            'ErrorLogFormat "%{cu}t %M"',
             "ErrorLog /dev/stderr",
-            "",
-            f"<VirtualHost *:{PORT}>",
-            "    LogLevel warn",
-            '    ErrorLogFormat "%{cu}t %M"',
-            "    ErrorLog /dev/stderr",
-            '    LogFormat "%{X-Forwarded-For}i %l %u %t \\"%r\\" %>s %b %D '
+            'LogFormat "%{X-Forwarded-For}i %l %u %t \\"%r\\" %>s %b %D '
             '\\"%{Referer}i\\" \\"%{User-Agent}i\\"" logformat',
-            "    CustomLog /dev/stdout logformat",
-            f"    WSGIDaemonProcess horizon-http processes={workers} threads=1 "
+            "CustomLog /dev/stdout logformat",
+            f"WSGIDaemonProcess horizon-http processes={workers} threads=1 "
             "user=horizon group=horizon display-name=horizon",
-            "    WSGIProcessGroup horizon-http",
-            f"    WSGIScriptAlias / {SITE_PACKAGES}/openstack_dashboard/wsgi.py",
-            "    WSGIPassAuthorization On",
-            "    WSGIApplicationGroup %{GLOBAL}",
-            '    <Location "/">',
-            "        Require all granted",
-            "    </Location>",
-            f"    Alias /static {SITE_PACKAGES}/static",
-            '    <Location "/static">',
-            "        SetHandler None",
-            "    </Location>",
-            "</VirtualHost>",
-            "",
-        ]
-    )
-
-
-def _uwsgi_ini(site: Site, workers: int) -> str:
-    """kolla-ansible's service-uwsgi-config for horizon (2026.1): /static from disk."""
-    return render_ini(
-        {
-            "uwsgi": {
-                "add-header": "Connection: close",
-                "buffer-size": 65535,
-                "die-on-term": True,
-                "enable-threads": True,
-                "exit-on-reload": False,
-                "hook-master-start": "unix_signal:15 gracefully_kill_them_all",
-                "http-socket": f"0.0.0.0:{PORT}",
-                "lazy-apps": True,
-                "master": True,
-                "module": "openstack_dashboard.wsgi:application",
-                "need-app": True,
-                "processes": workers,
-                "threads": 1,
-                "thunder-lock": True,
-                "uid": "horizon",
-                "gid": "horizon",
-                "worker-reload-mercy": 80,
-                "static-map": f"/static={SITE_PACKAGES}/static",
-            }
-        },
-        header(site),
+            "WSGIProcessGroup horizon-http",
+            f"WSGIScriptAlias / {SITE_PACKAGES}/openstack_dashboard/wsgi.py",
+            "WSGIPassAuthorization On",
+            "WSGIApplicationGroup %{GLOBAL}",
+            '<Location "/">',
+            "    Require all granted",
+            "</Location>",
+            f"Alias /static {SITE_PACKAGES}/static",
+            '<Location "/static">',
+            "    SetHandler None",
+            "</Location>",
+        ],
+        timeouts=False,
     )
 
 
 def horizon(site: Site) -> ServiceOutput:
     workers = site.get("services.horizon.server.workers")
+    # No oslo.config file and no drop-in: the settings are Python (below).
+    kolla = ServiceConfig("horizon", drop_in=None)
     if uses_uwsgi(site):
-        cfg = KollaConfig("horizon-kolla", "uwsgi /etc/horizon/horizon-uwsgi.ini")
-        cfg.add_file(
-            "horizon-uwsgi.ini",
-            _uwsgi_ini(site, workers),
-            "/etc/horizon/horizon-uwsgi.ini",
+        # kolla-ansible's service-uwsgi-config for horizon (2026.1): /static from disk.
+        cfg = kolla.uwsgi(
             "horizon",
+            uwsgi_ini(
+                site,
+                "horizon",
+                "openstack_dashboard.wsgi:application",
+                PORT,
+                workers,
+                static_map=f"{SITE_PACKAGES}/static",
+            ),
         )
     else:
+        httpd = apache(site)
         rhel = rhel_family(site.get("openstack.distro"))
-        server = "/usr/sbin/httpd" if rhel else "/usr/sbin/apache2"
-        cfg = KollaConfig("horizon-kolla", f"{server} -DFOREGROUND")
-        vhost = (
-            "/etc/httpd/conf.d/horizon.conf"
-            if rhel
-            else ("/etc/apache2/conf-enabled/000-default.conf")
-        )
+        vhost = f"{httpd.conf_dir}/horizon.conf" if rhel else f"{httpd.conf_dir}/000-default.conf"
         # Not named *.conf here: an Apache vhost, not an oslo.config file.
-        cfg.add_file("horizon-vhost.apache", _apache_vhost(site, workers), vhost, "horizon")
+        cfg = kolla.config(
+            "horizon-kolla",
+            f"{httpd.binary} -DFOREGROUND",
+            ConfigFile("horizon-vhost.apache", _apache_vhost(site, workers), vhost),
+        )
     cfg.add_file(
         "_9998-kolla-settings.py",
         settings(site),

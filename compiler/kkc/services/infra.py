@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from ..kolla import KollaConfig, render_ini
+from ..kolla import render_ini
 from ..releases import rhel_family
 from ..site import Site
-from .common import SecretKey, SecretSpec, ServiceOutput, Workload, header
+from .common import (
+    ConfigFile,
+    Port,
+    SecretKey,
+    SecretSpec,
+    ServiceConfig,
+    ServiceOutput,
+    ServiceSpec,
+    Workload,
+    header,
+    log_dir,
+    permission,
+)
+
+# Their clients are the services that use them (see kkc.features.network_policy).
+MARIADB = ServiceSpec(ports=(Port("mariadb", 3306, "infra", reach="clients"),))
+RABBITMQ = ServiceSpec(ports=(Port("rabbitmq", 5672, "infra", reach="clients"),))
+MEMCACHED = ServiceSpec(ports=(Port("memcached", 11211, "infra", reach="clients"),))
 
 
 def mariadb(site: Site) -> ServiceOutput:
@@ -32,12 +49,16 @@ def mariadb(site: Site) -> ServiceOutput:
         },
         header(site),
     )
-    cfg = KollaConfig("mariadb-kolla", "/usr/bin/mariadbd-safe")
-    cfg.add_file("my.cnf", cnf, "/etc/mysql/my.cnf" if deb else "/etc/my.cnf", "mysql")
-    cfg.permissions = [
-        {"path": "/var/log/kolla/mariadb", "owner": "mysql:mysql", "recurse": True},
-        {"path": "/var/lib/mysql", "owner": "mysql:mysql", "recurse": True},
-    ]
+    cfg = ServiceConfig(
+        "mariadb",
+        (ConfigFile("my.cnf", cnf, "/etc/mysql/my.cnf" if deb else "/etc/my.cnf"),),
+        drop_in=None,
+        permissions=(
+            log_dir("mariadb", "mysql:mysql"),
+            permission("/var/lib/mysql", "mysql:mysql", recurse=True),
+        ),
+        owner="mysql",
+    ).config("mariadb-kolla", "/usr/bin/mariadbd-safe")
     return ServiceOutput(
         "mariadb",
         ["mariadb-server", "kolla-toolbox"],
@@ -54,8 +75,7 @@ def mariadb(site: Site) -> ServiceOutput:
 
 
 def rabbitmq(site: Site) -> ServiceOutput:
-    cfg = KollaConfig("rabbitmq-kolla", "/usr/sbin/rabbitmq-server")
-    cfg.add_file(
+    conf = ConfigFile(
         "rabbitmq.conf",
         "\n".join(
             [
@@ -71,21 +91,23 @@ def rabbitmq(site: Site) -> ServiceOutput:
             ]
         ),
         "/etc/rabbitmq/rabbitmq.conf",
-        "rabbitmq",
     )
-    cfg.add_file(
+    plugins = ConfigFile(
         "enabled_plugins",
         "[rabbitmq_management,rabbitmq_prometheus].\n",
         "/etc/rabbitmq/enabled_plugins",
+    )
+    # The drop-in of rabbitmq-secrets: the openstack user and its password.
+    cfg = ServiceConfig(
         "rabbitmq",
-    )
-    cfg.copy(
-        "rabbitmq-users.conf", "/etc/rabbitmq/conf.d/20-kkc-users.conf", "rabbitmq", secret=True
-    )
-    cfg.permissions = [
-        {"path": "/var/lib/rabbitmq", "owner": "rabbitmq:rabbitmq", "recurse": True},
-        {"path": "/var/log/kolla/rabbitmq", "owner": "rabbitmq:rabbitmq", "recurse": True},
-    ]
+        (conf, plugins),
+        drop_in="rabbitmq-users.conf",
+        drop_in_dest="/etc/rabbitmq/conf.d/20-kkc-users.conf",
+        permissions=(
+            permission("/var/lib/rabbitmq", "rabbitmq:rabbitmq", recurse=True),
+            log_dir("rabbitmq"),
+        ),
+    ).config("rabbitmq-kolla", "/usr/sbin/rabbitmq-server")
     users_conf = (
         "default_user = openstack\n"
         "default_pass = {{ .password }}\n"
@@ -127,7 +149,7 @@ def rabbitmq(site: Site) -> ServiceOutput:
 
 def memcached(site: Site) -> ServiceOutput:
     mem = site.get("services.memcached.server.memoryMB", 256)
-    cfg = KollaConfig(
+    cfg = ServiceConfig("memcached", drop_in=None).config(
         "memcached-kolla", f"/usr/bin/memcached -v -l 0.0.0.0 -p 11211 -c 5000 -U 0 -m {mem}"
     )
     return ServiceOutput(

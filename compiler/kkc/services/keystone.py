@@ -4,67 +4,46 @@ the schema contract (stage finish)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
-from ..kolla import KollaConfig
-from ..releases import RELEASES, rhel_family
+from ..kolla import IniFile, KollaConfig
+from ..releases import RELEASES
 from ..site import Site
 from .common import (
+    KEYSTONE_PORT,
+    ConfigFile,
     DbSync,
+    Port,
     SecretKey,
     SecretSpec,
+    ServiceConfig,
     ServiceOutput,
+    ServiceSpec,
     Workload,
     conf_file,
     db_finish,
-    header,
     keystone_internal,
     kolla_step,
+    log_dir,
     memcache_servers,
     public_url,
-    secret_drop_in,
     service_secret,
-    uwsgi_ini,
 )
+from .wsgi import apache, uwsgi_ini, wsgi_vhost
 
 EXPIRED_WINDOW = 172800  # [token] allow_expired_window default
+SPEC = ServiceSpec(
+    requires=("mariadb", "memcached"),
+    ports=(Port("keystone-api", KEYSTONE_PORT, "identity", public="keystone"),),
+)
 
 
-def _apache_vhost(site: Site, workers: int) -> str:
-    return "\n".join(
-        [
-            f"# {header(site)}",
-            "Listen 0.0.0.0:5000",
-            "ServerSignature Off",
-            "ServerTokens Prod",
-            "TraceEnable off",
-            "TimeOut 60",
-            "KeepAliveTimeout 60",
-            "ErrorLog /dev/stderr",
-            "",
-            "<VirtualHost *:5000>",
-            f"    WSGIDaemonProcess keystone-public processes={workers} threads=1 "
-            "user=keystone group=keystone display-name=keystone-public",
-            "    WSGIProcessGroup keystone-public",
-            "    WSGIScriptAlias / /var/lib/kolla/venv/bin/keystone-wsgi-public",
-            "    WSGIApplicationGroup %{GLOBAL}",
-            "    WSGIPassAuthorization On",
-            '    ErrorLogFormat "%{cu}t %M"',
-            "    ErrorLog /dev/stderr",
-            '    CustomLog /dev/stdout "%h %l %u %t \\"%r\\" %>s %b %D"',
-            "</VirtualHost>",
-            "",
-        ]
-    )
-
-
-def keystone(site: Site) -> ServiceOutput:
-    release = RELEASES[site.get("openstack.release")]
+def _conf(site: Site) -> IniFile:
+    """keystone.conf: Fernet tokens and keys, the cache in memcached."""
     ks = site.get("services.keystone")
-    workers = ks["api"]["workers"]
     expiry = ks["tokenExpiration"]
     rotation = ks["fernetRotationHours"] * 3600
-    internal = keystone_internal(site)
-    conf = conf_file(
+    return conf_file(
         site,
         {
             "DEFAULT": {"use_stderr": True, "debug": False},
@@ -86,37 +65,77 @@ def keystone(site: Site) -> ServiceOutput:
         },
     )
 
-    def config(name: str, command: str, *, secrets: bool = True) -> KollaConfig:
-        cfg = KollaConfig(name, command)
-        cfg.add_file("keystone.conf", conf, "/etc/keystone/keystone.conf", "keystone")
-        return secret_drop_in(cfg, "keystone") if secrets else cfg
 
+def _api(site: Site, kolla: ServiceConfig, workers: int) -> KollaConfig:
+    """keystone-api: under uwsgi, or Apache with mod_wsgi (2025.1)."""
+    release = RELEASES[site.get("openstack.release")]
+    api_kolla = replace(kolla, permissions=(log_dir("keystone"),))
     if "keystone" in release.uwsgi:
-        api = config("keystone-api-kolla", "uwsgi /etc/keystone/keystone-api-uwsgi.ini")
-        api.add_file(
-            "keystone-api-uwsgi.ini",
-            uwsgi_ini(site, "keystone", "keystone.wsgi.api:application", 5000, workers),
-            "/etc/keystone/keystone-api-uwsgi.ini",
-            "keystone",
+        api = api_kolla.uwsgi(
+            "keystone-api",
+            uwsgi_ini(site, "keystone", "keystone.wsgi.api:application", KEYSTONE_PORT, workers),
         )
     else:
         # Apache in the foreground: the image's extend_start.sh cleans stale run files and
         # appends -DFOREGROUND. (kolla-ansible's keystone-startup.sh is not in the image;
         # the wait for fernet key 0 is the kubelet's: the key Secret volume is required.)
-        rhel = rhel_family(site.get("openstack.distro"))
-        api = config("keystone-api-kolla", "/usr/sbin/httpd" if rhel else "/usr/sbin/apache2")
-        apache_dir = "/etc/httpd/conf.d" if rhel else "/etc/apache2/conf-enabled"
-        api.add_file(
-            "wsgi-keystone.conf",
-            _apache_vhost(site, workers),
-            f"{apache_dir}/wsgi-keystone.conf",
+        httpd = apache(site)
+        vhost = wsgi_vhost(
+            site,
             "keystone",
+            "keystone-public",
+            "keystone-public",
+            KEYSTONE_PORT,
+            "keystone-wsgi-public",
+            workers,
+            client="%h",
         )
-    api.permissions = [
-        {"path": "/var/log/kolla/keystone", "owner": "keystone:keystone", "recurse": True}
+        api = api_kolla.config(
+            "keystone-api-kolla",
+            httpd.binary,
+            ConfigFile("wsgi-keystone.conf", vhost, f"{httpd.conf_dir}/wsgi-keystone.conf"),
+        )
+    return api
+
+
+def _secrets() -> list[SecretSpec]:
+    """keystone-secrets (passwords, drop-in) and the key Secrets its Jobs create."""
+    secret = service_secret(
+        "keystone",
+        "Keystone database password, admin password and the keystone.conf drop-in",
+        {},
+        rabbitmq=False,
+        keystone=False,
+        extra=(
+            SecretKey(
+                "admin-password",
+                "password of the OpenStack admin user",
+                source="keystone_admin_password",
+            ),
+        ),
+    )
+    return [
+        secret,
+        SecretSpec(
+            "keystone-fernet-keys",
+            "Fernet token keys (files 0..N)",
+            (SecretKey("0", "staged key; 1..N primary and secondary keys"),),
+            created_by="Job keystone-keys-setup; rotated by CronJob keystone-fernet-rotate",
+        ),
+        SecretSpec(
+            "keystone-credential-keys",
+            "Credential encryption keys (files 0, 1)",
+            (SecretKey("0", "credential key"), SecretKey("1", "credential key")),
+            created_by="Job keystone-keys-setup",
+        ),
     ]
 
-    bootstrap = " ".join(
+
+def _bootstrap(site: Site) -> str:
+    """keystone-manage bootstrap: the admin user, project and role; the identity service
+    and its endpoints in the catalog."""
+    internal = keystone_internal(site)
+    return " ".join(
         [
             "keystone-manage bootstrap",
             "--bootstrap-username admin",
@@ -129,6 +148,16 @@ def keystone(site: Site) -> ServiceOutput:
             f"--bootstrap-public-url {public_url(site, 'keystone')}",
         ]
     )
+
+
+def keystone(site: Site) -> ServiceOutput:
+    kolla = ServiceConfig(
+        "keystone", (ConfigFile("keystone.conf", _conf(site), "/etc/keystone/keystone.conf"),)
+    )
+    config = kolla.config
+    api = _api(site, kolla, site.get("services.keystone.api.workers"))
+
+    bootstrap = _bootstrap(site)
     # The keystone image's extend_start.sh prepares Apache and appends -DFOREGROUND to
     # any command: skipped for keystone-manage bootstrap and the key script.
     skip = ("KOLLA_SKIP_EXTEND_START", "")
@@ -171,20 +200,6 @@ def keystone(site: Site) -> ServiceOutput:
         "/var/lib/kolla/venv/bin/python3 /var/lib/kkc/scripts/keystone-keys.py",
         secrets=False,
     )
-    secret = service_secret(
-        "keystone",
-        "Keystone database password, admin password and the keystone.conf drop-in",
-        {},
-        rabbitmq=False,
-        keystone=False,
-        extra=(
-            SecretKey(
-                "admin-password",
-                "password of the OpenStack admin user",
-                source="keystone_admin_password",
-            ),
-        ),
-    )
     return ServiceOutput(
         "keystone",
         ["keystone", "kolla-toolbox"],
@@ -196,21 +211,7 @@ def keystone(site: Site) -> ServiceOutput:
             ),
         ],
         {"db": [keys], "identity": [api]},
-        [
-            secret,
-            SecretSpec(
-                "keystone-fernet-keys",
-                "Fernet token keys (files 0..N)",
-                (SecretKey("0", "staged key; 1..N primary and secondary keys"),),
-                created_by="Job keystone-keys-setup; rotated by CronJob keystone-fernet-rotate",
-            ),
-            SecretSpec(
-                "keystone-credential-keys",
-                "Credential encryption keys (files 0, 1)",
-                (SecretKey("0", "credential key"), SecretKey("1", "credential key")),
-                created_by="Job keystone-keys-setup",
-            ),
-        ],
+        _secrets(),
         db_sync=db_sync,
         db_finish=db_contract,
     )

@@ -23,24 +23,39 @@ from ..releases import RELEASES
 from ..site import Site
 from . import ovn
 from .common import (
+    ConfigFile,
     DbSync,
     Endpoint,
+    Port,
     Registration,
     SecretKey,
+    SecretSpec,
+    ServiceConfig,
     ServiceOutput,
+    ServiceSpec,
     Workload,
     conf_file,
     internal_url,
     keystone_internal,
     kolla_step,
+    log_dir,
     openstack_ini,
+    permission,
     public_url,
-    secret_drop_in,
     service_secret,
-    uwsgi_ini,
 )
+from .wsgi import uwsgi_ini
 
 PORT = 9696
+SPEC = ServiceSpec(
+    requires=("keystone", "mariadb", "rabbitmq"),
+    ports=(
+        # neutron's own Deployments (server, RPC, workers) are the OVN databases' clients
+        Port("ovn-nb-db", ovn.NB_PORT, "infra", reach="service"),
+        Port("ovn-sb-db", ovn.SB_PORT, "infra", reach="service"),
+        Port("neutron-server", PORT, "services", public="neutron"),
+    ),
+)
 NOVA_METADATA_PORT = 8775  # nova's nova-metadata Service
 CONF = "/etc/neutron/neutron.conf"
 ML2 = "/etc/neutron/plugins/ml2/ml2_conf.ini"
@@ -134,18 +149,8 @@ def _metadata_ini(site: Site, cfg: dict) -> IniFile:
     )
 
 
-def _config(name: str, command: str, conf: IniFile, ml2: IniFile) -> KollaConfig:
-    cfg = KollaConfig(name, command)
-    cfg.add_file("neutron.conf", conf, CONF, "neutron")
-    cfg.add_file("ml2_conf.ini", ml2, ML2, "neutron")
-    cfg.permissions = [
-        {"path": "/var/log/kolla/neutron", "owner": "neutron:neutron", "recurse": True}
-    ]
-    return secret_drop_in(cfg, "neutron")
-
-
 def _server(
-    site: Site, cfg: dict, conf: IniFile, ml2: IniFile
+    site: Site, cfg: dict, kolla: ServiceConfig
 ) -> tuple[list[Workload], list[KollaConfig], list[str]]:
     """The services-stage workloads: the one place eventlet and uwsgi releases differ.
     Returns (workloads, configs, extra base directories)."""
@@ -154,14 +159,11 @@ def _server(
         "Deployment", "neutron-server", "neutron-server", "services", "server", scalable=True
     )
     if "neutron" not in release.uwsgi:
-        api = _config("neutron-server-kolla", f"neutron-server {CONFIG_FILES}", conf, ml2)
+        api = kolla.config("neutron-server-kolla", f"neutron-server {CONFIG_FILES}")
         return [server], [api], []
-    api = _config("neutron-server-kolla", "uwsgi /etc/neutron/neutron-server-uwsgi.ini", conf, ml2)
-    api.add_file(
-        "neutron-server-uwsgi.ini",
+    api = kolla.uwsgi(
+        "neutron-server",
         uwsgi_ini(site, "neutron", "neutron.wsgi.api:application", PORT, cfg["server"]["workers"]),
-        "/etc/neutron/neutron-server-uwsgi.ini",
-        "neutron",
     )
     # Without --config-file these read neutron.conf and plugins/ml2/ml2_conf.ini
     # (neutron.server._get_config_files), as kolla-ansible runs them.
@@ -176,66 +178,15 @@ def _server(
             Workload("Deployment", name, name, "services", comp, scalable=scalable)
             for name, comp, scalable in workers
         ],
-        [api] + [_config(f"{name}-kolla", name, conf, ml2) for name, _, _ in workers],
+        [api] + [kolla.config(f"{name}-kolla", name) for name, _, _ in workers],
         ["neutron/services/uwsgi"],
     )
 
 
-def neutron(site: Site) -> ServiceOutput:
-    cfg = site.get("services.neutron")
-    release = RELEASES[site.get("openstack.release")]
-    uwsgi = "neutron" in release.uwsgi
-    conf = _neutron_conf(site, cfg, uwsgi)
-    ml2 = _ml2_conf(site)
-
-    db_sync = DbSync(
-        "neutron",
-        ("neutron",),
-        (
-            kolla_step(
-                "db-sync",
-                "neutron-server",
-                _config(
-                    "neutron-db-sync-kolla",
-                    f"neutron-db-manage {CONFIG_FILES} upgrade heads",
-                    conf,
-                    ml2,
-                ),
-                ("KOLLA_SKIP_EXTEND_START", ""),
-            ),
-        ),
-    )
-    registration = Registration(
-        "neutron",
-        (
-            Endpoint(
-                "network",
-                "neutron",
-                "OpenStack Networking",
-                internal_url(site, "neutron-server", PORT),
-                public_url(site, "neutron"),
-            ),
-        ),
-        roles=("admin", "service"),
-    )
-
-    server_workloads, server_configs, extra = _server(site, cfg, conf, ml2)
-
-    metadata = KollaConfig(
-        "neutron-ovn-metadata-agent-kolla",
-        f"neutron-ovn-metadata-agent --config-file {CONF} --config-file {METADATA_INI}",
-    )
-    metadata.add_file("neutron.conf", conf, CONF, "neutron")
-    metadata.add_file(
-        "neutron_ovn_metadata_agent.ini", _metadata_ini(site, cfg), METADATA_INI, "neutron"
-    )
-    secret_drop_in(metadata, "neutron", METADATA_DROP_IN)
-    metadata.permissions = [
-        {"path": "/var/log/kolla/neutron", "owner": "neutron:neutron", "recurse": True},
-        {"path": "/var/lib/neutron/kolla", "owner": "neutron:neutron", "recurse": True},
-    ]
-
-    secret = service_secret(
+def _secret() -> SecretSpec:
+    """neutron-secrets: passwords, the metadata proxy secret, the drop-ins of neutron.conf
+    and of the OVN metadata agent."""
+    return service_secret(
         "neutron",
         "Neutron passwords, the metadata proxy secret and the neutron.conf drop-ins",
         # Port events to nova authenticate as neutron (see [nova] in neutron.conf).
@@ -265,6 +216,71 @@ def neutron(site: Site) -> ServiceOutput:
             ),
         ),
     )
+
+
+def _metadata_agent(site: Site, cfg: dict, conf: IniFile) -> KollaConfig:
+    """The OVN metadata agent: neutron.conf, its own ini and drop-in, its state directory."""
+    return ServiceConfig(
+        "neutron",
+        (
+            ConfigFile("neutron.conf", conf, CONF),
+            ConfigFile("neutron_ovn_metadata_agent.ini", _metadata_ini(site, cfg), METADATA_INI),
+        ),
+        drop_in=METADATA_DROP_IN,
+        permissions=(
+            log_dir("neutron"),
+            permission("/var/lib/neutron/kolla", "neutron:neutron", recurse=True),
+        ),
+    ).config(
+        "neutron-ovn-metadata-agent-kolla",
+        f"neutron-ovn-metadata-agent --config-file {CONF} --config-file {METADATA_INI}",
+    )
+
+
+def neutron(site: Site) -> ServiceOutput:
+    cfg = site.get("services.neutron")
+    release = RELEASES[site.get("openstack.release")]
+    uwsgi = "neutron" in release.uwsgi
+    conf = _neutron_conf(site, cfg, uwsgi)
+    kolla = ServiceConfig(
+        "neutron",
+        (ConfigFile("neutron.conf", conf, CONF), ConfigFile("ml2_conf.ini", _ml2_conf(site), ML2)),
+        permissions=(log_dir("neutron"),),
+    )
+
+    db_sync = DbSync(
+        "neutron",
+        ("neutron",),
+        (
+            kolla_step(
+                "db-sync",
+                "neutron-server",
+                kolla.config(
+                    "neutron-db-sync-kolla", f"neutron-db-manage {CONFIG_FILES} upgrade heads"
+                ),
+                ("KOLLA_SKIP_EXTEND_START", ""),
+            ),
+        ),
+    )
+    registration = Registration(
+        "neutron",
+        (
+            Endpoint(
+                "network",
+                "neutron",
+                "OpenStack Networking",
+                internal_url(site, "neutron-server", PORT),
+                public_url(site, "neutron"),
+            ),
+        ),
+        roles=("admin", "service"),
+    )
+
+    server_workloads, server_configs, extra = _server(site, cfg, kolla)
+
+    metadata = _metadata_agent(site, cfg, conf)
+
+    secret = _secret()
 
     ovn_infra, ovn_infra_configs = ovn.infra(site)
     ovn_compute, ovn_compute_configs = ovn.compute(site)

@@ -17,19 +17,23 @@ ever come from that Secret; the UUIDs are site values (not secret).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..kolla import Ini, KollaConfig, render_ini
 from ..releases import RELEASES
 from ..site import Site
 from .common import (
     TRANSPORT_URL,
+    ConfigFile,
     DbSync,
     Endpoint,
+    Port,
     Registration,
     SecretKey,
     SecretSpec,
+    ServiceConfig,
     ServiceOutput,
+    ServiceSpec,
     Workload,
     conf_file,
     database_url,
@@ -39,18 +43,28 @@ from .common import (
     iscsi_info_patch,
     keystone_internal,
     kolla_step,
+    log_dir,
     memcache_servers,
     openstack_ini,
+    permission,
     public_url,
-    secret_drop_in,
     service_secret,
     uses_iscsi,
-    uwsgi_ini,
 )
+from .wsgi import uwsgi_ini
 
 API_PORT = 8774
 METADATA_PORT = 8775
 NOVNCPROXY_PORT = 6080
+SPEC = ServiceSpec(
+    requires=("keystone", "mariadb", "rabbitmq", "placement", "glance", "neutron"),
+    ports=(
+        Port("nova-api", API_PORT, "services", public="nova"),
+        # only the OVN metadata agents (hostNetwork) ask nova-metadata
+        Port("nova-metadata", METADATA_PORT, "services", reach="nodes"),
+        Port("nova-novncproxy", NOVNCPROXY_PORT, "services", public="novncproxy"),
+    ),
+)
 SKIP = ("KOLLA_SKIP_EXTEND_START", "")
 COMPUTE_CONF = "nova-compute.conf"  # drop-in key without database connections
 CEPH_CONF = "/etc/ceph/ceph.conf"
@@ -318,31 +332,19 @@ def _secret(site: Site) -> SecretSpec:
     return SecretSpec(spec.name, spec.purpose, (*spec.keys, key))
 
 
-def nova(site: Site) -> ServiceOutput:
-    release = RELEASES[site.get("openstack.release")]
-    if "nova" not in release.uwsgi:  # every supported release runs nova-api under uwsgi
-        raise NotImplementedError(f"nova-api without uwsgi ({release.name})")
-    cfg = site.get("services.nova")
-    controller = conf_file(site, _controller_ini(site, cfg))
-    compute = conf_file(site, _compute_ini(site, cfg))
-
-    def config(name: str, command: str, *, node: bool = False) -> KollaConfig:
-        kc = KollaConfig(name, command)
-        kc.add_file("nova.conf", compute if node else controller, "/etc/nova/nova.conf", "nova")
-        return secret_drop_in(kc, "nova", COMPUTE_CONF if node else "")
-
-    def log_permissions(kc: KollaConfig) -> KollaConfig:
-        kc.permissions = [{"path": "/var/log/kolla/nova", "owner": "nova:nova", "recurse": True}]
-        return kc
-
-    # --- stage db: nova_api, nova, nova_cell0 and the cell mappings -----------------------
-    create_cell = config("nova-create-cell-kolla", "/bin/bash /etc/nova/kkc-create-cell.sh")
-    create_cell.add_file(
-        "kkc-create-cell.sh",
-        CREATE_CELL.format(header=header(site)),
-        "/etc/nova/kkc-create-cell.sh",
-        "nova",
-        "0700",
+def _db_jobs(site: Site, kolla: ServiceConfig) -> tuple[DbSync, DbSync]:
+    """Stage db: nova_api, nova, nova_cell0 and the cell mappings; stage finish: the online
+    data migrations, once the control plane and the computes run the new release."""
+    config = kolla.config
+    create_cell = config(
+        "nova-create-cell-kolla",
+        "/bin/bash /etc/nova/kkc-create-cell.sh",
+        ConfigFile(
+            "kkc-create-cell.sh",
+            CREATE_CELL.format(header=header(site)),
+            "/etc/nova/kkc-create-cell.sh",
+            "0700",
+        ),
     )
     db_sync = DbSync(
         "nova",
@@ -372,7 +374,6 @@ def nova(site: Site) -> ServiceOutput:
             ),
         ),
     )
-    # --- stage finish: once the control plane and the computes run the new release -------
     migrations = db_finish(
         "nova",
         kolla_step(
@@ -382,64 +383,105 @@ def nova(site: Site) -> ServiceOutput:
             SKIP,
         ),
     )
+    return db_sync, migrations
 
-    # --- stage services --------------------------------------------------------------------
-    api = log_permissions(config("nova-api-kolla", "uwsgi /etc/nova/nova-api-uwsgi.ini"))
-    api.add_file(
-        "nova-api-uwsgi.ini",
-        uwsgi_ini(
-            site, "nova", "nova.wsgi.osapi_compute:application", API_PORT, cfg["api"]["workers"]
-        ),
-        "/etc/nova/nova-api-uwsgi.ini",
-        "nova",
-    )
-    metadata = log_permissions(
-        config("nova-metadata-kolla", "uwsgi /etc/nova/nova-metadata-uwsgi.ini")
-    )
-    metadata.add_file(
-        "nova-metadata-uwsgi.ini",
-        uwsgi_ini(
-            site,
-            "nova",
+
+def _control_plane(site: Site, cfg: dict, kolla: ServiceConfig) -> list[KollaConfig]:
+    """Stage services: the APIs under uwsgi, conductor, scheduler and the VNC proxy."""
+    apis = [
+        ("nova-api", "nova.wsgi.osapi_compute:application", API_PORT, cfg["api"]["workers"]),
+        (
+            "nova-metadata",
             "nova.wsgi.metadata:application",
             METADATA_PORT,
             cfg["metadata"]["workers"],
         ),
-        "/etc/nova/nova-metadata-uwsgi.ini",
-        "nova",
-    )
-    conductor = log_permissions(config("nova-conductor-kolla", "nova-conductor"))
-    scheduler = log_permissions(config("nova-scheduler-kolla", "nova-scheduler"))
-    novncproxy = log_permissions(config("nova-novncproxy-kolla", "nova-novncproxy"))
-
-    # --- stage compute ---------------------------------------------------------------------
-    nova_compute = config("nova-compute-kolla", "nova-compute", node=True)
-    nova_compute.permissions = [
-        {"path": "/var/log/kolla/nova", "owner": "nova:nova", "recurse": True},
-        {"path": "/var/lib/nova", "owner": "nova:nova"},
-        {"path": "/var/lib/nova/instances", "owner": "nova:nova"},
     ]
-    libvirt = KollaConfig("nova-libvirt-kolla", "/usr/local/bin/kolla_nova_libvirt_start")
-    libvirt.add_file(
-        "libvirtd.conf",
-        LIBVIRTD_CONF.format(header=header(site)),
-        "/etc/libvirt/libvirtd.conf",
-        "root",
-    )
-    libvirt.add_file(
-        "qemu.conf", QEMU_CONF.format(header=header(site)), "/etc/libvirt/qemu.conf", "root"
-    )
+    return [
+        *(
+            kolla.uwsgi(name, uwsgi_ini(site, "nova", module, port, workers))
+            for name, module, port, workers in apis
+        ),
+        kolla.config("nova-conductor-kolla", "nova-conductor"),
+        kolla.config("nova-scheduler-kolla", "nova-scheduler"),
+        kolla.config("nova-novncproxy-kolla", "nova-novncproxy"),
+    ]
+
+
+def _libvirt(site: Site) -> KollaConfig:
+    """nova-libvirt: libvirtd and qemu configuration, the libvirt secrets of the Ceph users."""
+    libvirt = ServiceConfig(
+        "nova",
+        (
+            ConfigFile(
+                "libvirtd.conf",
+                LIBVIRTD_CONF.format(header=header(site)),
+                "/etc/libvirt/libvirtd.conf",
+            ),
+            ConfigFile(
+                "qemu.conf", QEMU_CONF.format(header=header(site)), "/etc/libvirt/qemu.conf"
+            ),
+        ),
+        drop_in=None,
+        owner="root",
+    ).config("nova-libvirt-kolla", "/usr/local/bin/kolla_nova_libvirt_start")
     for sec in libvirt_secrets(site):
         libvirt.add_file(f"{sec.uuid}.xml", sec.xml(), f"{LIBVIRT_SECRETS}/{sec.uuid}.xml", "root")
         libvirt.copy(
             f"{sec.uuid}.base64", f"{LIBVIRT_SECRETS}/{sec.uuid}.base64", "root", secret=True
         )
-    if cfg["backend"] == "rbd":
+    if site.get("services.nova.backend") == "rbd":
         libvirt.copy("ceph.conf", CEPH_CONF, "root", "0644", secret=True)
-    discover = config(
+    return libvirt
+
+
+def _workloads() -> list[Workload]:
+    def deployment(name: str, component: str) -> Workload:
+        return Workload("Deployment", name, name, "services", component, scalable=True)
+
+    def node_agent(name: str, component: str) -> Workload:
+        return Workload(
+            "DaemonSet", name, name, "compute", component, placed=False, nodes="compute"
+        )
+
+    return [
+        deployment("nova-api", "api"),
+        deployment("nova-metadata", "metadata"),
+        deployment("nova-conductor", "conductor"),
+        deployment("nova-scheduler", "scheduler"),
+        deployment("nova-novncproxy", "novncproxy"),
+        node_agent("nova-libvirt", "libvirt"),
+        node_agent("nova-compute", "compute"),
+        Workload("CronJob", "nova-discover-hosts", "discover-hosts", "compute", "discoverHosts"),
+    ]
+
+
+def nova(site: Site) -> ServiceOutput:
+    release = RELEASES[site.get("openstack.release")]
+    if "nova" not in release.uwsgi:  # every supported release runs nova-api under uwsgi
+        raise NotImplementedError(f"nova-api without uwsgi ({release.name})")
+    cfg = site.get("services.nova")
+    nova_conf = "/etc/nova/nova.conf"
+    # the Jobs' containers; the control plane's, with their log directory
+    jobs = ServiceConfig(
+        "nova", (ConfigFile("nova.conf", conf_file(site, _controller_ini(site, cfg)), nova_conf),)
+    )
+    control = replace(jobs, permissions=(log_dir("nova"),))
+    # nova-compute: its own nova.conf and drop-in, without database connections
+    compute = ServiceConfig(
+        "nova",
+        (ConfigFile("nova.conf", conf_file(site, _compute_ini(site, cfg)), nova_conf),),
+        drop_in=COMPUTE_CONF,
+        permissions=(
+            log_dir("nova"),
+            permission("/var/lib/nova", "nova:nova"),
+            permission("/var/lib/nova/instances", "nova:nova"),
+        ),
+    )
+    db_sync, migrations = _db_jobs(site, jobs)
+    discover = jobs.config(
         "nova-discover-hosts-kolla", "nova-manage cell_v2 discover_hosts --by-service --verbose"
     )
-
     registration = Registration(
         "nova",
         (
@@ -453,10 +495,6 @@ def nova(site: Site) -> ServiceOutput:
         ),
         roles=("admin", "service"),
     )
-
-    def deployment(name: str, component: str) -> Workload:
-        return Workload("Deployment", name, name, "services", component, scalable=True)
-
     return ServiceOutput(
         "nova",
         [
@@ -468,37 +506,14 @@ def nova(site: Site) -> ServiceOutput:
             "nova-libvirt",
             "kolla-toolbox",
         ],
-        [
-            deployment("nova-api", "api"),
-            deployment("nova-metadata", "metadata"),
-            deployment("nova-conductor", "conductor"),
-            deployment("nova-scheduler", "scheduler"),
-            deployment("nova-novncproxy", "novncproxy"),
-            Workload(
-                "DaemonSet",
-                "nova-libvirt",
-                "nova-libvirt",
-                "compute",
-                "libvirt",
-                placed=False,
-                nodes="compute",
-            ),
-            Workload(
-                "DaemonSet",
-                "nova-compute",
-                "nova-compute",
-                "compute",
-                "compute",
-                placed=False,
-                nodes="compute",
-            ),
-            Workload(
-                "CronJob", "nova-discover-hosts", "discover-hosts", "compute", "discoverHosts"
-            ),
-        ],
+        _workloads(),
         {
-            "services": [api, metadata, conductor, scheduler, novncproxy],
-            "compute": [libvirt, nova_compute, discover],
+            "services": _control_plane(site, cfg, control),
+            "compute": [
+                _libvirt(site),
+                compute.config("nova-compute-kolla", "nova-compute"),
+                discover,
+            ],
         },
         [s for s in (_secret(site), _ceph_secret(site)) if s],
         db_sync=db_sync,

@@ -28,7 +28,7 @@ import shlex
 
 from ..kolla import KollaConfig
 from ..site import Site
-from .common import Workload, header
+from .common import ConfigFile, ServiceConfig, Workload, header, permission
 
 NB_PORT = 6641
 SB_PORT = 6642
@@ -59,9 +59,13 @@ def bridge_mappings(site: Site) -> list[tuple[str, str]]:
     return out
 
 
-def _log_permissions(cfg: KollaConfig) -> KollaConfig:
-    cfg.permissions = [{"path": LOG_DIR, "owner": "root:root", "recurse": True}]
-    return cfg
+# The daemons run as root and log to LOG_DIR; no oslo.config, no secrets.
+KOLLA = ServiceConfig(
+    "openvswitch",
+    drop_in=None,
+    permissions=(permission(LOG_DIR, "root:root", recurse=True),),
+    owner="root",
+)
 
 
 def _db_command(db: str) -> str:
@@ -91,9 +95,9 @@ def infra(site: Site) -> tuple[list[Workload], list[KollaConfig]]:
         ]
     )
     configs = [
-        _log_permissions(KollaConfig("ovn-nb-db-kolla", _db_command("nb"))),
-        _log_permissions(KollaConfig("ovn-sb-db-kolla", _db_command("sb"))),
-        _log_permissions(KollaConfig("ovn-northd-kolla", northd)),
+        KOLLA.config("ovn-nb-db-kolla", _db_command("nb")),
+        KOLLA.config("ovn-sb-db-kolla", _db_command("sb")),
+        KOLLA.config("ovn-northd-kolla", northd),
     ]
     workloads = [
         Workload(
@@ -164,55 +168,59 @@ def _controller_setup(site: Site) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _start_ovsdb(site: Site) -> str:
+    return "\n".join(
+        [
+            "#!/bin/bash",
+            f"# {header(site)}",
+            "# kolla-ansible's start-ovsdb-server, listening on 127.0.0.1 (host network).",
+            "set -e",
+            "db=/var/lib/openvswitch/conf.db",
+            'if [ -f "$db" ] && [ "$(ovsdb-tool needs-conversion "$db")" = "yes" ]; then',
+            '    ovsdb-tool convert "$db"',
+            "fi",
+            'if [ ! -e "$db" ]; then ovsdb-tool create "$db"; fi',
+            'exec /usr/sbin/ovsdb-server "$db" -vconsole:info -vsyslog:off -vfile:info'
+            " --remote=punix:/run/openvswitch/db.sock"
+            f" --remote=ptcp:{OVSDB_PORT}:127.0.0.1"
+            " --remote=db:Open_vSwitch,Open_vSwitch,manager_options"
+            f" --log-file={LOG_DIR}/ovsdb-server.log --pidfile",
+            "",
+        ]
+    )
+
+
 def compute(site: Site) -> tuple[list[Workload], list[KollaConfig]]:
     """Open vSwitch (database and vswitchd) and ovn-controller on the nodes chosen by
     services.neutron.nodeSelector/tolerations (stage compute)."""
-    ovsdb = KollaConfig("openvswitch-db-server-kolla", "/usr/local/bin/start-ovsdb-server")
-    ovsdb.add_file(
-        "start-ovsdb-server",
-        "\n".join(
-            [
-                "#!/bin/bash",
-                f"# {header(site)}",
-                "# kolla-ansible's start-ovsdb-server, listening on 127.0.0.1 (host network).",
-                "set -e",
-                "db=/var/lib/openvswitch/conf.db",
-                'if [ -f "$db" ] && [ "$(ovsdb-tool needs-conversion "$db")" = "yes" ]; then',
-                '    ovsdb-tool convert "$db"',
-                "fi",
-                'if [ ! -e "$db" ]; then ovsdb-tool create "$db"; fi',
-                'exec /usr/sbin/ovsdb-server "$db" -vconsole:info -vsyslog:off -vfile:info'
-                " --remote=punix:/run/openvswitch/db.sock"
-                f" --remote=ptcp:{OVSDB_PORT}:127.0.0.1"
-                " --remote=db:Open_vSwitch,Open_vSwitch,manager_options"
-                f" --log-file={LOG_DIR}/ovsdb-server.log --pidfile",
-                "",
-            ]
-        ),
+    ovsdb = KOLLA.config(
+        "openvswitch-db-server-kolla",
         "/usr/local/bin/start-ovsdb-server",
-        "root",
-        "0755",
+        ConfigFile(
+            "start-ovsdb-server", _start_ovsdb(site), "/usr/local/bin/start-ovsdb-server", "0755"
+        ),
     )
-    vswitchd = KollaConfig(
+    vswitchd = KOLLA.config(
         "openvswitch-vswitchd-kolla",
         "/usr/sbin/ovs-vswitchd unix:/run/openvswitch/db.sock -vconsole:info -vsyslog:off"
         f" -vfile:info --mlockall --log-file={LOG_DIR}/ovs-vswitchd.log --pidfile",
     )
-    setup = KollaConfig("ovn-controller-setup-kolla", "/usr/local/bin/kkc-ovn-controller-setup")
-    setup.add_file(
-        "kkc-ovn-controller-setup",
-        _controller_setup(site),
+    setup = KOLLA.config(
+        "ovn-controller-setup-kolla",
         "/usr/local/bin/kkc-ovn-controller-setup",
-        "root",
-        "0755",
+        ConfigFile(
+            "kkc-ovn-controller-setup",
+            _controller_setup(site),
+            "/usr/local/bin/kkc-ovn-controller-setup",
+            "0755",
+        ),
+        permissions=(),
     )
-    controller = _log_permissions(
-        KollaConfig(
-            "ovn-controller-kolla",
-            "/usr/bin/ovn-controller -vconsole:info -vsyslog:off -vfile:info"
-            f" --pidfile=/run/ovn/ovn-controller.pid --unixctl=/run/ovn/ovn-controller.ctl"
-            f" --log-file={LOG_DIR}/ovn-controller.log tcp:127.0.0.1:{OVSDB_PORT}",
-        )
+    controller = KOLLA.config(
+        "ovn-controller-kolla",
+        "/usr/bin/ovn-controller -vconsole:info -vsyslog:off -vfile:info"
+        f" --pidfile=/run/ovn/ovn-controller.pid --unixctl=/run/ovn/ovn-controller.ctl"
+        f" --log-file={LOG_DIR}/ovn-controller.log tcp:127.0.0.1:{OVSDB_PORT}",
     )
     node = {"stage": "compute", "placed": False, "nodes": ""}
     workloads = [
@@ -228,4 +236,4 @@ def compute(site: Site) -> tuple[list[Workload], list[KollaConfig]]:
             "DaemonSet", "ovn-controller", "ovn-controller", component="ovnController", **node
         ),
     ]
-    return workloads, [_log_permissions(ovsdb), _log_permissions(vswitchd), setup, controller]
+    return workloads, [ovsdb, vswitchd, setup, controller]

@@ -8,29 +8,38 @@ drop-in holds that connection and the Keystone password only.
 
 from __future__ import annotations
 
-from ..kolla import Ini, KollaConfig
+from ..kolla import Ini
 from ..releases import RELEASES
 from ..site import Site
 from .common import (
+    ConfigFile,
     DbSync,
     Endpoint,
+    Port,
     Registration,
     SecretKey,
+    SecretSpec,
+    ServiceConfig,
     ServiceOutput,
+    ServiceSpec,
     Workload,
     conf_file,
     database_url,
     db_finish,
     internal_url,
     kolla_step,
+    log_dir,
     openstack_ini,
     public_url,
-    secret_drop_in,
     service_secret,
-    uwsgi_ini,
 )
+from .wsgi import uwsgi_ini
 
 API_PORT = 8780
+SPEC = ServiceSpec(
+    requires=("keystone", "mariadb"),
+    ports=(Port("placement-api", API_PORT, "services", public="placement"),),
+)
 
 
 def _ini(site: Site) -> Ini:
@@ -57,24 +66,40 @@ def _ini(site: Site) -> Ini:
     return ini
 
 
+def _secret() -> SecretSpec:
+    """placement-secrets: no RabbitMQ; the connection is in [placement_database]."""
+    return service_secret(
+        "placement",
+        "Placement database and Keystone passwords and the placement.conf drop-in",
+        {"placement_database": {"connection": database_url("placement", "placement")}},
+        database=False,
+        rabbitmq=False,
+        extra=(
+            SecretKey(
+                "database-password",
+                "password of the MariaDB user placement",
+                source="placement_database_password",
+            ),
+        ),
+    )
+
+
 def placement(site: Site) -> ServiceOutput:
     release = RELEASES[site.get("openstack.release")]
     if "placement" not in release.uwsgi:  # every supported release runs it under uwsgi
         raise NotImplementedError(f"placement-api without uwsgi ({release.name})")
-    conf = conf_file(site, _ini(site))
-
-    def config(name: str, command: str) -> KollaConfig:
-        cfg = KollaConfig(name, command)
-        cfg.add_file("placement.conf", conf, "/etc/placement/placement.conf", "placement")
-        secret_drop_in(cfg, "placement")
-        cfg.permissions = [
-            {"path": "/var/log/kolla/placement", "owner": "placement:kolla", "recurse": True}
-        ]
-        return cfg
-
-    api = config("placement-api-kolla", "uwsgi /etc/placement/placement-api-uwsgi.ini")
-    api.add_file(
-        "placement-api-uwsgi.ini",
+    kolla = ServiceConfig(
+        "placement",
+        (
+            ConfigFile(
+                "placement.conf", conf_file(site, _ini(site)), "/etc/placement/placement.conf"
+            ),
+        ),
+        permissions=(log_dir("placement", "placement:kolla"),),
+    )
+    config = kolla.config
+    api = kolla.uwsgi(
+        "placement-api",
         uwsgi_ini(
             site,
             "placement",
@@ -82,8 +107,6 @@ def placement(site: Site) -> ServiceOutput:
             API_PORT,
             site.get("services.placement.api.workers"),
         ),
-        "/etc/placement/placement-api-uwsgi.ini",
-        "placement",
     )
     # The placement-api image's modes run and exit (the commands below are never run):
     # KOLLA_UPGRADE `placement-manage db sync` only (KOLLA_BOOTSTRAP would add the online
@@ -125,20 +148,7 @@ def placement(site: Site) -> ServiceOutput:
             ),
         ),
     )
-    secret = service_secret(
-        "placement",
-        "Placement database and Keystone passwords and the placement.conf drop-in",
-        {"placement_database": {"connection": database_url("placement", "placement")}},
-        database=False,
-        rabbitmq=False,
-        extra=(
-            SecretKey(
-                "database-password",
-                "password of the MariaDB user placement",
-                source="placement_database_password",
-            ),
-        ),
-    )
+    secret = _secret()
     return ServiceOutput(
         "placement",
         ["placement-api", "kolla-toolbox"],
