@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..model import PUBLIC_HOSTS, Site
 from ..services import ServiceOutput
 from ..services.cinder import API_PORT as CINDER_PORT
 from ..services.common import KEYSTONE_PORT
@@ -25,7 +26,6 @@ from ..services.neutron import PORT as NEUTRON_PORT
 from ..services.nova import API_PORT as NOVA_PORT
 from ..services.nova import NOVNCPROXY_PORT
 from ..services.placement import API_PORT as PLACEMENT_PORT
-from ..site import PUBLIC_HOSTS, Site
 from . import tls
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..model import REQUIRES, Site
 from ..services import ServiceOutput
 from ..services.common import keystone_internal
 from ..services.horizon import PORT as HORIZON_PORT
 from ..services.nova import METADATA_PORT, NOVNCPROXY_PORT
 from ..services.ovn import NB_PORT, SB_PORT
-from ..site import REQUIRES, Site
 from .monitoring import scrape_targets
 
 NAME = "app.kubernetes.io/name"

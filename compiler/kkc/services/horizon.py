@@ -16,8 +16,8 @@ extend_start.sh collects and compresses the static files before the server start
 from __future__ import annotations
 
 from ..kolla import KollaConfig, render_ini
+from ..model import Site
 from ..releases import RELEASES, rhel_family
-from ..site import Site
 from .common import (
     SecretKey,
     SecretSpec,

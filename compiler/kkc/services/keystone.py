@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 
 from ..kolla import KollaConfig
+from ..model import Site
 from ..releases import RELEASES, rhel_family
-from ..site import Site
 from .common import (
     DbSync,
     SecretKey,
