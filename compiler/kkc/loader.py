@@ -284,53 +284,64 @@ def _load_layers(
             None,
         )
     )
-    overlay_names = overlay_owner.doc.get("overlays") if overlay_owner else None
-    found: list[str] = []
-    if overlay_owner and isinstance(overlay_names, list):
-        first: dict[str, int] = {}
-        ov_root = root / "overlays"
-        known = sorted(p.name for p in ov_root.iterdir() if p.is_dir()) if ov_root.is_dir() else []
-        for i, ov in enumerate(overlay_names):
-            if not isinstance(ov, str) or not DNS_LABEL_RE.match(ov) or ov in skip:
-                continue  # reported by the schema check, or left out on purpose
-            if ov in first:  # kustomize refuses a component listed twice
-                line, col = locate(overlay_owner.doc, ("overlays", i))
-                fline, fcol = locate(overlay_owner.doc, ("overlays", first[ov]))
-                problems.append(
-                    Problem(
-                        overlay_owner.display,
-                        line,
-                        col,
-                        "KKC112",
-                        f'overlays[{i}]: overlay "{ov}" is already listed (at {fline}:{fcol}); '
-                        "an overlay applies once",
-                    )
-                )
-                continue
-            first[ov] = i
-            ov_dir = ov_root / ov
-            if not ov_dir.is_dir():
-                line, col = locate(overlay_owner.doc, ("overlays", i))
-                hint = did_you_mean(ov, known) or (
-                    f" (overlays: {', '.join(known)})" if known else " (overlays/ has none)"
-                )
-                problems.append(
-                    Problem(
-                        overlay_owner.display,
-                        line,
-                        col,
-                        "KKC124",
-                        f'overlay "{ov}" not found in overlays/{hint}',
-                    )
-                )
-                continue
-            found.append(ov)
-            ov_defaults = ov_dir / "defaults.yaml"
-            if ov_defaults.exists():
-                disp = f"overlays/{ov}/defaults.yaml"
-                add(f"overlay {ov}", disp, load(ov_defaults, disp))
+    found, listed_problems = _listed_overlays(root, overlay_owner, skip)
+    problems += listed_problems
+    for ov in found:
+        ov_defaults = root / "overlays" / ov / "defaults.yaml"
+        if ov_defaults.exists():
+            disp = f"overlays/{ov}/defaults.yaml"
+            add(f"overlay {ov}", disp, load(ov_defaults, disp))
     add("site", site_display, site_doc)
     return _Loaded(layers, problems, found, broken)
+
+
+def _listed_overlays(
+    root: Path, owner: Layer | None, skip: frozenset[str]
+) -> tuple[list[str], list[Problem]]:
+    """The overlays of the list in ``owner`` (the layer whose ``overlays`` wins) that exist,
+    in order, each once; and the problems of the others (listed twice, not found)."""
+    names = owner.doc.get("overlays") if owner else None
+    if owner is None or not isinstance(names, list):
+        return [], []
+    found: list[str] = []
+    problems: list[Problem] = []
+    first: dict[str, int] = {}
+    ov_root = root / "overlays"
+    known = sorted(p.name for p in ov_root.iterdir() if p.is_dir()) if ov_root.is_dir() else []
+    for i, ov in enumerate(names):
+        if not isinstance(ov, str) or not DNS_LABEL_RE.match(ov) or ov in skip:
+            continue  # reported by the schema check, or left out on purpose
+        line, col = locate(owner.doc, ("overlays", i))
+        if ov in first:  # kustomize refuses a component listed twice
+            fline, fcol = locate(owner.doc, ("overlays", first[ov]))
+            problems.append(
+                Problem(
+                    owner.display,
+                    line,
+                    col,
+                    "KKC112",
+                    f'overlays[{i}]: overlay "{ov}" is already listed (at {fline}:{fcol}); '
+                    "an overlay applies once",
+                )
+            )
+            continue
+        first[ov] = i
+        if not (ov_root / ov).is_dir():
+            hint = did_you_mean(ov, known) or (
+                f" (overlays: {', '.join(known)})" if known else " (overlays/ has none)"
+            )
+            problems.append(
+                Problem(
+                    owner.display,
+                    line,
+                    col,
+                    "KKC124",
+                    f'overlay "{ov}" not found in overlays/{hint}',
+                )
+            )
+            continue
+        found.append(ov)
+    return found, problems
 
 
 def peek(root: Path, name: str, known: list[Layer]) -> dict[str, Any]:
@@ -390,49 +401,15 @@ def load_site(
     reads no other file; off for what renders nothing (``kkc show``, ``kkc secrets``)."""
     site_path = check_site_name(root, name)
     loaded = _load_layers(root, name, site_path, skip_overlays, collect=True)
-    layers = loaded.layers
     problems = list(loaded.problems)
-
     layer_errors: list[tuple[tuple[Any, ...], Problem]] = []
-    for layer in layers:
-        problems += _plaintext_secrets(layer)  # fills layer.hidden: the schema skips them
-        problems += schema.check(
-            _drop_hidden(to_plain(layer.doc), (), layer.hidden),
-            lambda path, is_key, _missing, lay=layer: (lay.display, *locate(lay.doc, path, is_key)),
-            partial=True,
-            found=layer_errors,
-        )
-
-    data: dict[str, Any] = {}
-    origins: dict[tuple[str, ...], Origin] = {}
-    for layer in layers:
-        _merge(data, origins, layer.doc, layer)
-    if skip_overlays and isinstance(data.get("overlays"), list):
-        data["overlays"] = [ov for ov in data["overlays"] if ov not in skip_overlays]
-    site = Site(name=name, root=root, data=data, origins=origins, layers=layers)
-    site.explain_config = functools.partial(overrides.explain_dotted, site)
-
-    def where(
-        path: tuple[Any, ...], is_key: bool = False, in_site: bool = False
-    ) -> tuple[str, int, int]:
-        """Locate a resolved path: in the layer that set it (unless ``in_site``: a value the
-        site must add), else in the site file."""
-        for depth in range(len(path), 0, -1):
-            if in_site:
-                break
-            origin = origins.get(tuple(str(p) for p in path[:depth]))
-            if origin and not origin.deleted:
-                layer = next(lay for lay in layers if lay.display == origin.path)
-                line, col = locate(layer.doc, path, is_key)
-                return origin.path, line, col
-        site_display = f"sites/{name}/site.yaml"
-        site_doc = next((lay.doc for lay in layers if lay.display == site_display), None)
-        line, col = locate(site_doc, path, is_key)
-        return site_display, line, col
-
+    for layer in loaded.layers:
+        problems += _check_layer(layer, layer_errors)
+    site = _merged(root, name, loaded.layers, skip_overlays)
+    where = _locator(site)
     if not loaded.broken:
         merged_errors: list[tuple[tuple[Any, ...], Problem]] = []
-        merged = schema.check(data, where, partial=False, found=merged_errors)
+        merged = schema.check(site.data, where, partial=False, found=merged_errors)
         # with a layer invalid, only what the merge adds (the layers' problems once): the
         # required keys missing, but for one a layer misspelt
         problems += (
@@ -453,7 +430,7 @@ def load_site(
         problems += features.check(site, where)
     if problems:
         raise SiteInvalid(_in_order(problems), site)
-    conflicts = overlays.conflicts(layers, site) + overlays.component_conflicts(site)
+    conflicts = overlays.conflicts(site.layers, site) + overlays.component_conflicts(site)
     site.warnings += [f"warning: {p}" for p in conflicts]
 
     try:
@@ -465,6 +442,57 @@ def load_site(
     if cross_site:
         site.project_peers = _project_peers(site)
     return site
+
+
+def _check_layer(layer: Layer, found: list[tuple[tuple[Any, ...], Problem]]) -> list[Problem]:
+    """The problems of one file on its own: plain-text secrets, then the schema (which
+    skips them; their paths go into ``layer.hidden``). ``found``: each schema problem
+    with its path, added to."""
+    problems = _plaintext_secrets(layer)
+    problems += schema.check(
+        _drop_hidden(to_plain(layer.doc), (), layer.hidden),
+        lambda path, is_key, _missing: (layer.display, *locate(layer.doc, path, is_key)),
+        partial=True,
+        found=found,
+    )
+    return problems
+
+
+def _merged(root: Path, name: str, layers: list[Layer], skip_overlays: frozenset[str]) -> Site:
+    """The site the layers make, lowest first, each value with its origin."""
+    data: dict[str, Any] = {}
+    origins: dict[tuple[str, ...], Origin] = {}
+    for layer in layers:
+        _merge(data, origins, layer.doc, layer)
+    if skip_overlays and isinstance(data.get("overlays"), list):
+        data["overlays"] = [ov for ov in data["overlays"] if ov not in skip_overlays]
+    site = Site(name=name, root=root, data=data, origins=origins, layers=layers)
+    site.explain_config = functools.partial(overrides.explain_dotted, site)
+    return site
+
+
+def _locator(site: Site) -> Callable[..., tuple[str, int, int]]:
+    """``where(path, is_key=False, in_site=False)``: where a problem at a resolved path is
+    shown: in the layer that set it (unless ``in_site``: a value the site must add), else
+    in the site file."""
+    site_display = f"sites/{site.name}/site.yaml"
+
+    def where(
+        path: tuple[Any, ...], is_key: bool = False, in_site: bool = False
+    ) -> tuple[str, int, int]:
+        for depth in range(len(path), 0, -1):
+            if in_site:
+                break
+            origin = site.origins.get(tuple(str(p) for p in path[:depth]))
+            if origin and not origin.deleted:
+                layer = next(lay for lay in site.layers if lay.display == origin.path)
+                line, col = locate(layer.doc, path, is_key)
+                return origin.path, line, col
+        site_doc = next((lay.doc for lay in site.layers if lay.display == site_display), None)
+        line, col = locate(site_doc, path, is_key)
+        return site_display, line, col
+
+    return where
 
 
 def _project_peers(site: Site) -> tuple[ProjectPeer, ...]:
@@ -601,6 +629,28 @@ def _network_policy_nodes(site: Site, add: Add) -> None:
         )
 
 
+def _libvirt_secret_conflict(site: Site) -> str:
+    """Nova's and Cinder's RBD users become libvirt secrets on the computes, one per Ceph
+    user (libvirt refuses a second secret for the usage name ``client.<user> secret``): one
+    user must have one UUID, and one UUID belongs to one user (KKC155)."""
+    if not all(site.enabled(s) and site.get(f"services.{s}.backend") == "rbd" for s in RBD_USERS):
+        return ""
+    nova, cinder = site.get("services.nova.rbd"), site.get("services.cinder.rbd")
+    nova_uuid, cinder_uuid = nova.get("secretUuid"), cinder.get("secretUuid")
+    same_user = nova["user"] == cinder["user"]
+    if not nova_uuid or not cinder_uuid or same_user == (nova_uuid == cinder_uuid):
+        return ""
+    if same_user:
+        return (
+            f"must be services.cinder.rbd.secretUuid ({cinder_uuid}): Nova and Cinder both "
+            f"use client.{nova['user']}, and libvirt holds one secret per Ceph user"
+        )
+    return (
+        f"is already the libvirt secret of client.{cinder['user']} "
+        f"(services.cinder.rbd.secretUuid); client.{nova['user']} needs a UUID of its own"
+    )
+
+
 def _libvirt_secrets(site: Site, add: Add) -> None:
     conflict = _libvirt_secret_conflict(site)
     if conflict:
@@ -692,25 +742,3 @@ def _semantic_checks(site: Site, where: Any) -> list[Problem]:
     for check in SEMANTIC_CHECKS:
         check(site, add)
     return problems
-
-
-def _libvirt_secret_conflict(site: Site) -> str:
-    """Nova's and Cinder's RBD users become libvirt secrets on the computes, one per Ceph
-    user (libvirt refuses a second secret for the usage name ``client.<user> secret``): one
-    user must have one UUID, and one UUID belongs to one user (KKC155)."""
-    if not all(site.enabled(s) and site.get(f"services.{s}.backend") == "rbd" for s in RBD_USERS):
-        return ""
-    nova, cinder = site.get("services.nova.rbd"), site.get("services.cinder.rbd")
-    nova_uuid, cinder_uuid = nova.get("secretUuid"), cinder.get("secretUuid")
-    same_user = nova["user"] == cinder["user"]
-    if not nova_uuid or not cinder_uuid or same_user == (nova_uuid == cinder_uuid):
-        return ""
-    if same_user:
-        return (
-            f"must be services.cinder.rbd.secretUuid ({cinder_uuid}): Nova and Cinder both "
-            f"use client.{nova['user']}, and libvirt holds one secret per Ceph user"
-        )
-    return (
-        f"is already the libvirt secret of client.{cinder['user']} "
-        f"(services.cinder.rbd.secretUuid); client.{nova['user']} needs a UUID of its own"
-    )
