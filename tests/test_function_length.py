@@ -35,9 +35,6 @@ PENDING = {
     ("kkc/generate.py", "_stage"),
     ("kkc/overrides.py", "load"),
     ("kkc/patches.py", "_load_one"),
-    ("kkc/site.py", "_load_layers"),
-    ("kkc/site.py", "load_site"),
-    ("kkc/site.py", "_semantic_checks"),
 }
 
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import __version__, deployrepo, gitops, gitrepo, kustomize, lint, validate, writer
+from . import __version__, deployrepo, features, gitops, gitrepo, kustomize, lint, validate, writer
 from . import patches as patch_files
 from .errors import EnvironmentProblem, InputError, OutputInvalid, Problem, UsageError
-from .generate import STAGE_LABEL, Provenance, render_tree
-from .site import DNS_LABEL_RE, Site, list_sites, load_site, locate
+from .generate import STAGE_LABEL, Provenance, all_secrets, remote_key, render_tree
+from .loader import list_sites, load_site
+from .model import DNS_LABEL_RE, Site, locate
 from .yamlio import dump, load_stream
 
 
@@ -708,9 +709,6 @@ def _placeholders(template: str) -> str:
 
 def secret_requirements(site: Site) -> list[dict[str, Any]]:
     """Every Secret the site's output reads, its keys, and where each comes from."""
-    from . import features
-    from .generate import all_secrets, remote_key
-
     backend = site.get("secrets.backend")
     out = []
     for spec in all_secrets(features.site_outputs(site)):

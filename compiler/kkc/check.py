@@ -17,7 +17,7 @@ from typing import Any
 from . import build, deployrepo, gitrepo, validate, writer
 from .build import Rendered, render
 from .errors import OutputInvalid, Problem, command_line_error
-from .site import Site
+from .model import Site
 
 
 @dataclass

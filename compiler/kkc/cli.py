@@ -11,6 +11,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import git as gitpython
+import kubernetes_validate
 import typer
 from typer._click import exceptions as click_errors
 from typer._click.core import ParameterSource
@@ -26,7 +28,8 @@ from .errors import (
     unlocated,
     warning_problem,
 )
-from .site import find_root, list_sites, load_site
+from .gitrepo import git_version
+from .loader import find_root, list_sites, load_site
 from .yamlio import dump
 
 _PARSE_ERROR = "kkc.parse_error"
@@ -697,7 +700,7 @@ def show_cmd(
     Layers, lowest first: compiler defaults, sites/defaults.yaml, each overlay's
     defaults.yaml, the site. With --explain: the file, line and layer that set the value."""
     try:
-        s = load_site(_root(root), site)
+        s = load_site(_root(root), site, cross_site=False)  # nothing is rendered
     except SiteInvalid as exc:  # what could be resolved, then the problems
         if exc.site is not None and not (explain or "").startswith("config."):
             if output is Output.json:  # one document: {"resolved": ..., "problems": [...]}
@@ -752,7 +755,7 @@ def secrets_cmd(site: SiteArg, output: OutputOpt = Output.text, root: RootOpt = 
     """List every Secret the site expects, its keys, and where each comes from.
 
     Prints names and references only, never values."""
-    reqs = build.secret_requirements(load_site(_root(root), site))
+    reqs = build.secret_requirements(load_site(_root(root), site, cross_site=False))
     if output is Output.json:
         _json(reqs)
         return
@@ -791,11 +794,6 @@ def list_cmd(output: OutputOpt = Output.text, root: RootOpt = None) -> None:
 def doctor_cmd(crd_dir: CrdOpt = None, output: OutputOpt = Output.text) -> None:
     """Show the kustomize engine kkc will use, its version, the other tools found, and the
     CRD schemas custom resources are validated against (embedded, and --crd-dir's)."""
-    import git as gitpython
-    import kubernetes_validate
-
-    from .gitrepo import git_version
-
     engine = kustomize.find_engine()
     embedded = validate.embedded_kinds()
     known = {(f"{k['group']}/{k['version']}", k["kind"]) for k in embedded}

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import build, gitrepo, kustomize
 from .build import object_key, render
-from .site import Site
+from .model import Site
 from .yamlio import dump, load_stream
 
 MASK = "<masked>"

@@ -169,7 +169,7 @@ class DifferenceFound(KkcError):
 
 class SiteInvalid(InputError):
     """The problems of a site's inputs (exit 2), with ``site``: what could be resolved of
-    it (a ``kkc.site.Site`` without the values that failed to load), for ``kkc show``."""
+    it (a ``kkc.model.Site`` without the values that failed to load), for ``kkc show``."""
 
     def __init__(self, problems: list[Problem] | Problem, site: object = None):
         super().__init__(problems)

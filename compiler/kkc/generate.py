@@ -1,8 +1,8 @@
 """The pure step: a resolved site -> the file tree of deploy/<site>/ ({relative path: bytes}).
 
-Nothing here touches the disk or the clock: the same site always gives the same bytes.
-The one exception is bootstrap.yaml of an Argo CD site whose gitops.project other sites
-share: its AppProject admits them too, so it reads their site files (gitops.project_sites).
+Nothing here touches the clock or loads another site: the same site always gives the same
+bytes. An Argo CD site whose gitops.project other sites share has an AppProject that admits
+them too: the loader found them (``Site.project_peers``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 from . import __version__, features, gitops, overlays, overrides
 from .features import ha
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
+from .model import Site
 from .patches import SitePatch
 from .releases import image_tag
 from .services import HEADER, KEEP, STAGES, SecretSpec, ServiceOutput, Workload, enabled_services
-from .site import Site
 from .yamlio import dump
 
 KKC_LABEL = "kkc.openstack.org/site"

@@ -1,9 +1,9 @@
 """The GitOps controller objects of a site: what `kkc bootstrap SITE` prints, applied once
 with `kubectl apply -f -`; from then on the controller deploys deploy/<site>/ in order.
 
-A function of the resolved site and its bring-up stages, like generate.py, with one
-exception: an AppProject that several sites name (gitops.project) admits them all, so
-building it reads the other sites of the repository (project_sites).
+A function of the resolved site and its bring-up stages, like generate.py: it reads no
+file. An AppProject that several sites name (gitops.project) admits them all; the loader
+finds those sites before rendering (:attr:`kkc.model.Site.project_peers`).
 
 - Argo CD: an AppProject that allows only the site's repository, the site's namespace and
   the one cluster-scoped kind of the output (Namespace), plus the repositories and
@@ -27,8 +27,8 @@ from collections import Counter
 from typing import Any
 
 from .errors import InputError, Problem
+from .model import ProjectPeer, Site, locate
 from .services import HEADER
-from .site import Site, list_sites, load_site, locate, peek
 from .yamlio import dump_all
 
 BOOTSTRAP = "bootstrap.yaml"  # in deploy/<site>/, never listed in its kustomization.yaml
@@ -131,9 +131,7 @@ def _argocd(site: Site, path: str) -> list[dict[str, Any]]:
             "metadata": _metadata(site, project),
             "spec": {
                 "description": f"OpenStack site {site.name}, compiled by kkc",
-                "sourceRepos": [site.get("gitops.repoURL")],
-                "destinations": [destination],
-                "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+                **_project_spec(site.get("gitops.repoURL"), site.get("namespace")),
             },
         },
         {
@@ -204,43 +202,36 @@ def _flux(site: Site, stages: list[str], path: str) -> list[dict[str, Any]]:
     return out
 
 
-def _project_key(data: dict[str, Any], name: str) -> tuple[str, str] | None:
-    """(namespace, name) of the AppProject of a site's data; None for a Flux site."""
+def project_key(data: dict[str, Any], name: str) -> tuple[str, str] | None:
+    """(namespace, name) of the AppProject of a site's data (resolved, or merged from its
+    layers only); None for a Flux site."""
     spec = data.get("gitops")
     if not isinstance(spec, dict) or spec.get("engine") != "argocd":
         return None
     return spec.get("namespace") or ENGINE_NAMESPACE["argocd"], spec.get("project") or name
 
 
-def project_sites(site: Site) -> list[Site]:
-    """The other sites of the repository whose Application is in the site's AppProject (the
-    same gitops.project in the same gitops.namespace), loaded: the one AppProject must admit
-    them all. Only the sites whose files say so are loaded; a site file that does not parse
-    or validate stops this, as a guess could lock a site out of its project."""
-    key = _project_key(site.data, site.name)
-    if key is None:
-        return []
-    out = []
-    for name in list_sites(site.root):
-        if name == site.name or _project_key(peek(site.root, name, site.layers), name) != key:
-            continue
-        other = load_site(site.root, name)
-        if _project_key(other.data, name) == key:
-            out.append(other)
-    return out
-
-
 def app_project(site: Site) -> dict[str, Any]:
     """The site's AppProject: shared by every site of the repository that names it, it
     admits them all, and is the same whichever of them is bootstrapped."""
     own = _argocd(site, output_path(site))[0]
-    others = project_sites(site)
-    if not others:
+    if not site.project_peers:
         return own
-    sites = sorted([site, *others], key=lambda s: s.name)
-    return _shared_project(
-        [own, *(_argocd(s, output_path(s))[0] for s in others)], [s.name for s in sites]
-    )
+    names = sorted([site.name, *(p.name for p in site.project_peers)])
+    return _shared_project([own, *map(_peer_project, site.project_peers)], names)
+
+
+def _peer_project(peer: ProjectPeer) -> dict[str, Any]:
+    """What the AppProject of another site in the project admits of that site."""
+    return {"spec": _project_spec(peer.repo_url, peer.namespace)}
+
+
+def _project_spec(repo_url: str, destination_namespace: str) -> dict[str, Any]:
+    return {
+        "sourceRepos": [repo_url],
+        "destinations": [{"server": IN_CLUSTER, "namespace": destination_namespace}],
+        "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+    }
 
 
 def bootstrap_objects(site: Site, stages: list[str], path: str | None = None) -> list[dict]:

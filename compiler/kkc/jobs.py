@@ -18,8 +18,8 @@ import json
 from typing import Any
 
 from .kolla import CONFIG_DIR, SECRET_DIR
+from .model import Site
 from .services.common import DbSync, Registration, Step, keystone_internal
-from .site import Site
 
 TOOLBOX_UID = 42401  # ansible user of kolla-toolbox
 # Argo CD deletes and re-creates a Job whose spec changed; so does Flux (force).

@@ -19,9 +19,9 @@ from typing import Any
 
 from . import catalog, kollacheck, overrides
 from .errors import Problem
+from .model import Site
 from .releases import image_tag
 from .services import SecretSpec, enabled_services
-from .site import Site
 from .validate import pod_images, pod_spec
 
 _GO_TEMPLATE = re.compile(r"\{\{.*?\}\}")  # an ExternalSecret template's placeholder

@@ -2,7 +2,7 @@
 
 An overlay has up to three parts, all optional:
 
-- ``defaults.yaml``: a layer beneath the site (loaded by :mod:`kkc.site`);
+- ``defaults.yaml``: a layer beneath the site (loaded by :mod:`kkc.loader`);
 - ``kustomization.yaml`` (``kind: Component``): applied to every stage of the site, so it
   holds patches and transformers only (a resource would be added once per stage);
 - ``<stage>/kustomization.yaml`` (``kind: Component``): applied to that stage only; the
@@ -16,26 +16,18 @@ stage builds on its own exactly as it builds inside the whole site.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from .errors import InputError, Problem, did_you_mean
+from .model import STAGES, Layer, Site, locate
 from .yamlio import load_mapping, read_text, to_plain
-
-if TYPE_CHECKING:
-    from .site import Layer, Site
 
 COMPONENT = "Component"
 KUSTOMIZATION = "kustomization.yaml"
-
-
-def _stages() -> tuple[str, ...]:
-    from .services import STAGES
-
-    return tuple(STAGES)
 
 
 def components(site: Site, stage: str) -> list[str]:
@@ -52,8 +44,6 @@ def components(site: Site, stage: str) -> list[str]:
 
 
 def _check_component(path: Path, display: str, *, every_stage: bool) -> list[Problem]:
-    from .site import locate
-
     doc = load_mapping(path, display)
     problems = []
 
@@ -72,7 +62,7 @@ def _check_component(path: Path, display: str, *, every_stage: bool) -> list[Pro
             "resources",
             "this component applies to every stage, so its resources would be added "
             "once per stage; move them to the stage they belong to "
-            f"(overlays/<name>/<stage>/, stages: {', '.join(_stages())})",
+            f"(overlays/<name>/<stage>/, stages: {', '.join(STAGES)})",
             is_key=True,
         )
     return problems
@@ -81,7 +71,7 @@ def _check_component(path: Path, display: str, *, every_stage: bool) -> list[Pro
 def check_dirs(root: Path, names: list[str]) -> list[Problem]:
     """The component parts of the named (existing) overlays."""
     problems: list[Problem] = []
-    stages = _stages()
+    stages = tuple(STAGES)
     for name in names:
         ov = root / "overlays" / name
         if not ov.is_dir():
@@ -123,8 +113,6 @@ def conflicts(layers: list[Layer], site: Site) -> list[Problem]:
     """Two overlays whose defaults set one value differently, where the site does not
     decide it (KKC128, a warning): the later listed overlay wins, so the result depends
     on the order of the overlays list, which is easy to change by accident."""
-    from .site import locate
-
     seen: dict[tuple[str, ...], tuple[Layer, Any]] = {}
     problems = []
     for layer in (lay for lay in layers if lay.name.startswith("overlay ")):
@@ -221,8 +209,6 @@ def _docs(text: str) -> list[Any]:
 def _component_patches(root: Path, name: str, stages: tuple[str, ...]) -> list[tuple]:
     """(stages, target, body, file, locate) for each patch of an overlay's components;
     ``locate(where)`` is the file's (line, col) of a place in ``body``."""
-    from .site import locate
-
     out = []
     parts = [("", set(stages))] + [(f"{s}/", {s}) for s in stages]
     for sub, applies in parts:
@@ -269,7 +255,7 @@ def component_conflicts(site: Site) -> list[Problem]:
     """Two overlays whose components patch one field of one object to different values
     in a stage they both apply to (KKC128, a warning, at the later overlay's patch): the
     later listed overlay wins. A field that a site patch sets is decided by the site."""
-    stages = _stages()
+    stages = tuple(STAGES)
     decided = {(o, f) for p in site.patches for o, f, _v, _w in _fields(p.target, p.body)}
     seen: dict[tuple, tuple] = {}
     problems = []

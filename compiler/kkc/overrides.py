@@ -34,38 +34,28 @@ goes into the service's secret drop-in (a key of ``<svc>-secrets`` whose
 ``/etc/<svc>/<svc>.conf.d/`` copy overrides the main file), filled from the secret store
 entry ``<name>`` (:func:`kkc.generate.remote_key`), and out of the ConfigMaps. Only main
 files take references, from ``global``, ``<service>`` and a ``<service>/<component>`` with
-a drop-in of its own (``nova/nova-compute``); see :func:`add_secret_refs`.
+a drop-in of its own (``nova/nova-compute``); see :func:`kkc.services.secret_refs.add_secret_refs`.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from . import catalog
 from .errors import InputError, Problem
-from .kolla import SECRET_DIR, Ini, IniFile, KollaConfig, ini_entries, ini_value, render_ini
-from .services import SecretKey, SecretSpec, ServiceOutput, enabled_services
-from .services.common import DROP_IN_DEST
-from .site import Origin, Site
+from .kolla import Ini, IniFile, KollaConfig, ini_entries, ini_value
+from .model import GLOBAL, Origin, SecretRef, Setting, Site, Source, parse_target, sources_for
+from .services import ServiceOutput, enabled_services
+from .services.secret_refs import containers, drop_ins, settings_in
 from .yamlio import read_text
 
-GLOBAL = "global"
 FILE_LAYER = "config file"
 LAYOUT = (
     "config/global.conf, config/<service>.conf, config/<service>/<component>.conf, "
     "config/<service>/<file> or config/<service>/<component>/<file>"
 )
-
-
-def parse_target(target: str) -> tuple[str, str | None, str | None]:
-    """(service, component, file) of an override target; file None: the main file. The
-    last part names a file when it has a dot (``neutron/ml2_conf.ini``)."""
-    parts = target.split("/")
-    file = parts.pop() if len(parts) > 1 and "." in parts[-1] else None
-    return parts[0], "/".join(parts[1:]) or None, file
 
 
 def dotted_path(dotted: str) -> tuple[str, ...]:
@@ -79,62 +69,6 @@ def dotted_path(dotted: str) -> tuple[str, ...]:
             tail = rest[end + 1 :]
             return (head, rest[:end], *(tail.split(".") if tail else ()))
     return tuple(dotted.split("."))
-
-
-@dataclass(frozen=True)
-class SecretRef:
-    """A YAML ``{secret: <name>}``: the value is the secret store entry ``name``."""
-
-    name: str
-
-    def template(self, key: str) -> str:
-        """The drop-in value: the ``<svc>-secrets`` key ``key`` that holds the entry."""
-        return f'{{{{ index . "{key}" }}}}'
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One override line (or YAML key): ``value`` is a tuple for a YAML list."""
-
-    section: str
-    option: str
-    value: str | tuple[str, ...] | SecretRef
-    origin: Origin
-
-
-@dataclass(frozen=True)
-class Source:
-    """The overrides of one target from one place (a YAML ``config.<target>`` or a file)."""
-
-    target: str  # "global", "<service>[/<component>]" or "<service>[/<component>]/<file>"
-    settings: tuple[Setting, ...]
-    origin: Origin  # the YAML key or the file
-    from_file: bool
-    layer: int = 0  # YAML: the index of the site layer that set these settings
-    headers: tuple[tuple[int, str], ...] = ()  # a file's (line, section) of each [section]
-
-    @property
-    def rank(self) -> tuple[int, int, int]:
-        """Precedence: YAML before files; YAML by layer (fleet defaults < overlays <
-        site); then global < service < component."""
-        service, component, _ = parse_target(self.target)
-        level = 0 if service == GLOBAL else 2 if component else 1
-        return (int(self.from_file), self.layer, level)
-
-    def applies(self, service: str, component: str | None, file: str | None) -> bool:
-        """Whether this source overrides ``file`` (None: the main file) of ``component``
-        (None: a bring-up Job) of ``service``."""
-        svc, comp, own = parse_target(self.target)
-        if own != file:
-            return False
-        return svc == GLOBAL or (svc == service and comp in (None, component))
-
-    def meaning(self) -> list[Any]:
-        return [self.target, [[s.section, s.option, s.value] for s in self.settings]]
-
-    @property
-    def refs(self) -> list[Setting]:
-        return [s for s in self.settings if isinstance(s.value, SecretRef)]
 
 
 def components(out: ServiceOutput, conf: str | None = None) -> list[str]:
@@ -151,32 +85,8 @@ def components(out: ServiceOutput, conf: str | None = None) -> list[str]:
 
 def files(out: ServiceOutput) -> list[str]:
     """The INI files of a service other than its main file that can be overridden."""
-    found = {conf for kc, _ in _containers(out) for conf in kc.inis}
+    found = {conf for kc, _ in containers(out) for conf in kc.inis}
     return sorted(found & set(catalog.CONF_FILES) - {catalog.MAIN_CONF[out.name]})
-
-
-def _containers(out: ServiceOutput) -> Iterator[tuple[KollaConfig, str | None]]:
-    """Every container config of the service, with its component (None: a bring-up Job)."""
-    for kcs in out.configs.values():
-        for kc in kcs:
-            yield kc, kc.name.removesuffix("-kolla")
-    for job in (out.db_sync, out.db_finish):
-        if job:
-            for step in job.steps:
-                yield step.config, None
-
-
-def drop_ins(out: ServiceOutput) -> dict[str, set[str | None]]:
-    """The secret drop-ins of a service: ``<svc>-secrets`` key -> the components whose
-    containers copy it into /etc/<svc>/<svc>.conf.d/ (None: a bring-up Job)."""
-    dest = DROP_IN_DEST.format(svc=out.name)
-    found: dict[str, set[str | None]] = {}
-    for kc, component in _containers(out):
-        for copy in kc.copies:
-            if copy["dest"] == dest:
-                key = copy["source"].removeprefix(f"{SECRET_DIR}/")
-                found.setdefault(key, set()).add(component)
-    return found
 
 
 def _ref_target_problem(target: str, out: ServiceOutput) -> str | None:
@@ -334,14 +244,6 @@ def _target_problem(src: Source, outputs: dict[str, ServiceOutput]) -> str | Non
     return None
 
 
-def _settings(src: Source, cat: catalog.Catalog) -> Iterator[Setting]:
-    """The settings of ``src`` for a file of catalog ``cat``: global ones only where the
-    service has the option (as oslo.config ignores the others, kolla-ansible's global.conf
-    serves every service that knows an option)."""
-    shared = src.target == GLOBAL
-    return (s for s in src.settings if not shared or cat.lookup(s.section, s.option))
-
-
 def _lines(cat: catalog.Catalog, setting: Setting) -> list[str]:
     if isinstance(setting.value, SecretRef):
         return [catalog.Reference()]
@@ -351,20 +253,12 @@ def _lines(cat: catalog.Catalog, setting: Setting) -> list[str]:
     return list(setting.value) if opt is not None and opt.multi else [",".join(setting.value)]
 
 
-def _chain(
-    sources: list[Source], service: str, component: str | None, file: str | None
-) -> list[Source]:
-    """The sources that apply to ``file`` (None: the main file) of ``component`` of
-    ``service``, lowest first."""
-    return [s for s in sources if s.applies(service, component, file)]
-
-
 def merge(ini: Ini, chain: list[Source], cat: catalog.Catalog) -> Ini:
     """``ini`` with the overrides of ``chain`` merged in (kolla-ansible's merge_configs)."""
     out = {section: dict(options) for section, options in ini.items()}
     for src in chain:
         new: dict[tuple[str, str], list[str]] = {}
-        for s in _settings(src, cat):
+        for s in settings_in(src, cat):
             new.setdefault((s.section, s.option), []).extend(_lines(cat, s))
         for (section, option), values in new.items():
             if isinstance(values[0], catalog.Reference):  # in the secret drop-in instead
@@ -381,12 +275,12 @@ def _targets(
     the service that some override applies to."""
     if out.name not in catalog.MAIN_CONF:
         return
-    for kc, component in _containers(out):
+    for kc, component in containers(out):
         for conf in kc.inis:
             if conf not in catalog.CONF_FILES:
                 continue
             file = None if conf == catalog.MAIN_CONF[out.name] else conf
-            chain = _chain(sources, out.name, component, file)
+            chain = sources_for(sources, out.name, component, file)
             if chain:
                 yield kc, conf, chain
 
@@ -434,7 +328,7 @@ def load(site: Site) -> tuple[list[Source], list[str]]:
             entries += [
                 (s.section, s.option, line, s.origin)
                 for src in chain
-                for s in _settings(src, cat)
+                for s in settings_in(src, cat)
                 for line in _lines(cat, s)
             ]
             shared -= {s for s in shared if cat.lookup(s.section, s.option)}
@@ -513,56 +407,6 @@ def _plain_over_ref(chain: list[Source]) -> list[Problem]:
     return problems
 
 
-def add_secret_refs(site: Site, out: ServiceOutput) -> None:
-    """Put the secret references of the site's overrides into the secret drop-ins of
-    ``out``: each drop-in gets those of the sources that reach every container copying it
-    (``global``, ``<service>``, and ``<service>/<component>`` when that component is its
-    only user), as a template over a key of ``<svc>-secrets`` filled from the store entry
-    (a key already filled from that entry, else a new key named like the entry)."""
-    if out.name not in catalog.MAIN_CONF or not any(src.refs for src in site.overrides):
-        return
-    conf_of = {k.key: k.conf_file for spec in out.secrets for k in spec.keys if k.conf_file}
-    for key, users in sorted(drop_ins(out).items()):
-        component = next(iter(users)) if len(users) == 1 else None
-        cat = catalog.load(site.get("openstack.release"), conf_of[key])
-        won: dict[tuple[str, str], Setting] = {}
-        for src in _chain(site.overrides, out.name, component, None):
-            won.update({(s.section, s.option): s for s in _settings(src, cat)})
-        refs = [s for s in won.values() if isinstance(s.value, SecretRef)]
-        if refs:
-            out.secrets = [
-                _with_refs(spec, key, refs) if any(k.key == key for k in spec.keys) else spec
-                for spec in out.secrets
-            ]
-
-
-def _with_refs(spec: SecretSpec, drop_in: str, refs: list[Setting]) -> SecretSpec:
-    keys = list(spec.keys)
-    filled = {k.source: k.key for k in keys if k.source}
-    at = next(i for i, k in enumerate(keys) if k.key == drop_in)
-    ini: Ini = {}
-    for section, option, value, _ in catalog.parse_ini(keys[at].template or ""):
-        ini.setdefault(section, {})[option] = value
-    for s in refs:
-        assert isinstance(s.value, SecretRef)
-        name = s.value.name
-        if name not in filled:
-            filled[name] = name
-            what = f"secret store entry {name} (config override [{s.section}] {s.option})"
-            keys.insert(at, SecretKey(name, what, source=name))
-            at += 1
-        ini.setdefault(s.section, {})[s.option] = s.value.template(filled[name])
-    old = keys[at]
-    overrides = ", ".join(f"[{s.section}] {s.option}" for s in refs)
-    keys[at] = SecretKey(
-        old.key,
-        f"{old.description}; config overrides {overrides}",
-        template=render_ini(ini, ""),
-        conf_file=old.conf_file,
-    )
-    return SecretSpec(spec.name, spec.purpose, tuple(keys), spec.created_by)
-
-
 def apply(site: Site, outputs: list[ServiceOutput]) -> None:
     """Merge the site's overrides into the config files of every container."""
     release = site.get("openstack.release")
@@ -578,12 +422,21 @@ def overridden(site: Site) -> set[tuple[str, str]]:
     return {(s.section, s.option) for src in site.overrides for s in src.settings}
 
 
+def explain_dotted(site: Site, dotted: str) -> tuple[Any, list[Origin]]:
+    """``kkc show --explain config.<target>.<section>.<option>``: :func:`explain`; a
+    shorter config path (a target, a section): what the layers set there."""
+    path = dotted_path(dotted)
+    if len(path) >= 4:
+        return explain(site, path[1], ".".join(path[2:-1]), path[-1])
+    return site.explain_at(path)
+
+
 def explain(site: Site, target: str, section: str, option: str) -> tuple[Any, list[Origin]]:
     """The value ``target`` (``global``, a service or ``<service>/<component>``, each
     optionally followed by ``/<file>``) gets for [section] option from the overrides, and
     their origins: the winning ones first, then the overridden ones (latest first).
     (None, []) when no override sets it."""
-    chain = _chain(site.overrides, *parse_target(target))
+    chain = sources_for(site.overrides, *parse_target(target))
     hits = [
         [s for s in src.settings if (s.section, s.option) == (section, option)] for src in chain
     ]

@@ -14,13 +14,11 @@ import copy
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import InputError, Problem, did_you_mean
+from .model import SECRETISH_KEY, Site, locate
 from .yamlio import dump, load_mapping, to_plain
-
-if TYPE_CHECKING:
-    from .site import Site
 
 OPS = ("add", "remove", "replace", "move", "copy", "test")
 TARGET_KEYS = ("group", "version", "kind", "name", "namespace")
@@ -89,16 +87,12 @@ _GENERATED = ("ConfigMap", "Secret")
 def _problem(
     display: str, doc: Any, path: tuple[Any, ...], code: str, msg: str, is_key: bool = False
 ) -> Problem:
-    from .site import locate
-
     line, col = locate(doc, path, is_key)
     return Problem(display, line, col, code, msg)
 
 
 def _secret_problems(display: str, doc: Any, plain: Any, target: dict[str, str]) -> list[Problem]:
     """Literal Secret data, or literal values of secret-looking environment variables."""
-    from .site import SECRETISH_KEY
-
     problems = []
     is_secret = target.get("kind") == "Secret"
     if isinstance(plain, dict):  # strategic merge
@@ -289,8 +283,6 @@ def _load_one(path: Path, display: str) -> tuple[SitePatch | None, list[Problem]
 
 
 def _where(doc: Any, path: tuple[Any, ...]) -> tuple[int, int]:
-    from .site import locate
-
     return locate(doc, path)
 
 

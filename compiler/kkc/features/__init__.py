@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import Problem
+from ..model import Site
 from ..services import ServiceOutput, enabled_services
-from ..site import Site
 from . import ingress, tls
 from .monitoring import monitoring
 from .network_policy import network_policy
@@ -48,5 +48,5 @@ def site_outputs(site: Site) -> list[ServiceOutput]:
 
 
 def check(site: Site, where: Any) -> list[Problem]:
-    """Semantic checks of the features; ``where`` locates a path as in kkc.site."""
+    """Semantic checks of the features; ``where`` locates a path as in kkc.loader."""
     return [p for chk in CHECKS for p in chk(site, where)]

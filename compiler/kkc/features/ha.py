@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..site import Site
+from ..model import Site
 
 
 def selector(svc: str, component: str | None) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..model import PUBLIC_HOSTS, Site
 from ..services import PUBLIC_PORTS, Port, ServiceOutput
-from ..site import PUBLIC_HOSTS, Site
 from . import tls
 
 # Public endpoint (a key of endpoints.hosts) -> the Service behind it, as the services

@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 
 from ..jobs import _KOLLA_SECURITY, _labels, control_plane_placement
 from ..kolla import CONFIG_DIR, KollaConfig
+from ..model import Site
 from ..services import PUBLIC_PORTS, ServiceOutput
 from ..services.common import header, keystone_internal
-from ..site import Site
 from ..yamlio import dump
 
 MONITORING_API = "monitoring.coreos.com/v1"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..model import Site
 from ..services import SPECS, Port, ServiceOutput
-from ..site import Site
 from .monitoring import scrape_targets
 
 NAME = "app.kubernetes.io/name"

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Problem
+from ..model import Site
 from ..schema import dotted
 from ..services import SecretKey, SecretSpec
-from ..site import Site
 
 
 def enabled(site: Site) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..site import Site
+from ..model import Site
 from . import cinder as _cinder
 from . import glance as _glance
 from . import heat as _heat
@@ -39,6 +39,7 @@ from .keystone import keystone
 from .neutron import neutron
 from .nova import nova
 from .placement import placement
+from .secret_refs import add_secret_refs
 
 # In bring-up order; within a stage, the generated kustomization lists bases in this order.
 SERVICES: dict[str, Callable[[Site], ServiceOutput]] = {
@@ -96,9 +97,7 @@ __all__ = [
 
 def enabled_services(site: Site) -> list[ServiceOutput]:
     """The outputs of the enabled services, the secret references of the site's config
-    overrides in their secret drop-ins (:func:`kkc.overrides.add_secret_refs`)."""
-    from ..overrides import add_secret_refs  # it renders the services
-
+    overrides in their secret drop-ins (:func:`kkc.services.secret_refs.add_secret_refs`)."""
     outputs = [build(site) for name, build in SERVICES.items() if site.enabled(name)]
     for out in outputs:
         add_secret_refs(site, out)

@@ -23,8 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..kolla import Ini
+from ..model import Site
 from ..releases import RELEASES, rhel_family
-from ..site import Site
 from .common import (
     ConfigFile,
     DbSync,

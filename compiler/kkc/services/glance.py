@@ -24,8 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..kolla import Ini
+from ..model import Site
 from ..releases import RELEASES
-from ..site import Site
 from .common import (
     KEEP,
     ConfigFile,

@@ -11,8 +11,8 @@ admin ``heat_domain_admin``) is created by the registration Job, when Keystone i
 from __future__ import annotations
 
 from ..kolla import Ini, KollaConfig
+from ..model import Site
 from ..releases import RELEASES
-from ..site import Site
 from .common import (
     ConfigFile,
     DbSync,

@@ -15,8 +15,8 @@ extend_start.sh collects and compresses the static files before the server start
 
 from __future__ import annotations
 
+from ..model import Site
 from ..releases import RELEASES, rhel_family
-from ..site import Site
 from .common import (
     ConfigFile,
     Port,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..kolla import render_ini
+from ..model import Site
 from ..releases import rhel_family
-from ..site import Site
 from .common import (
     ConfigFile,
     Port,

@@ -7,8 +7,8 @@ import math
 from dataclasses import replace
 
 from ..kolla import IniFile, KollaConfig
+from ..model import Site
 from ..releases import RELEASES
-from ..site import Site
 from .common import (
     KEYSTONE_PORT,
     ConfigFile,

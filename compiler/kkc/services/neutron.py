@@ -19,8 +19,8 @@ as their own Deployments (base/neutron/services/uwsgi/), as kolla-ansible does.
 from __future__ import annotations
 
 from ..kolla import Ini, IniFile, KollaConfig, render_ini
+from ..model import Site
 from ..releases import RELEASES
-from ..site import Site
 from . import ovn
 from .common import (
     ConfigFile,

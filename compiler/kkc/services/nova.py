@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..kolla import Ini, KollaConfig, render_ini
+from ..model import Site
 from ..releases import RELEASES
-from ..site import Site
 from .common import (
     TRANSPORT_URL,
     ConfigFile,

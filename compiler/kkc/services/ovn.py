@@ -27,7 +27,7 @@ from __future__ import annotations
 import shlex
 
 from ..kolla import KollaConfig
-from ..site import Site
+from ..model import Site
 from .common import ConfigFile, ServiceConfig, Workload, header, permission
 
 NB_PORT = 6641

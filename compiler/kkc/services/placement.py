@@ -9,8 +9,8 @@ drop-in holds that connection and the Keystone password only.
 from __future__ import annotations
 
 from ..kolla import Ini
+from ..model import Site
 from ..releases import RELEASES
-from ..site import Site
 from .common import (
     ConfigFile,
     DbSync,

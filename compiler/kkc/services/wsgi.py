@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..kolla import render_ini
+from ..model import Site
 from ..releases import rhel_family
-from ..site import Site
 from .common import header
 
 # kolla-ansible's service-uwsgi-config: image uploads (glance) need the HTTP router with
