@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import build, gitrepo, kustomize
-from .build import object_key, render
+from .pipeline import object_key, render, render_for_repo
 from .site import Site
 from .yamlio import dump, load_stream
 
@@ -220,7 +220,7 @@ def diff_sites(
         prov = build.repo_provenance(root, branch)
 
         def after(site: Site) -> str:
-            return build.render_for_repo(root, site, prov, crd_dir)[0].manifests
+            return render_for_repo(root, site, prov, crd_dir)[0].manifests
 
     deploy = top_dir / "deploy"
     names = [s.name for s in sites]
