@@ -11,7 +11,7 @@ from typing import Any
 from . import kustomize
 from .errors import InputError
 from .outputs import compute
-from .pipeline import display, local_provenance, scratch, site_tree
+from .pipeline import display, linked, local_provenance, scratch, site_tree
 from .site import Site, load_site, locate
 from .yamlio import load_stream
 
@@ -20,7 +20,7 @@ def _objects(root: Path, site: Site) -> list[Any]:
     """The objects of the site's tree as kustomize builds it (not validated)."""
     tree = site_tree(root, site, compute(site), local_provenance())
     with scratch(root, site.name, tree) as site_dir:
-        return load_stream(kustomize.build(site_dir, display(site)))
+        return load_stream(kustomize.build(site_dir, display(site), linked(root)))
 
 
 def overlay_effects(root: Path, site: Site, manifests: str | None = None) -> list[str]:

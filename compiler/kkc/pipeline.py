@@ -76,6 +76,12 @@ def scratch(
         yield site_dir
 
 
+def linked(root: Path) -> tuple[Path, ...]:
+    """What kustomize errors name a scratch directory's links by: the repository they point
+    into (kustomize resolves links), shown relative to it as in deploy/."""
+    return (root.resolve(),)
+
+
 def _write(top: Path, files: dict[str, bytes]) -> None:
     for rel, data in files.items():
         path = top / rel
@@ -99,7 +105,7 @@ def site_tree(root: Path, site: Site, outputs: Outputs, provenance: Provenance) 
     if not site.patches:
         return tree
     with scratch(root, site.name, tree) as site_dir:
-        objects = load_stream(kustomize.build(site_dir, display(site)))
+        objects = load_stream(kustomize.build(site_dir, display(site), linked(root)))
     routed = patch_files.route(site, objects, STAGE_LABEL)
     return render_tree(site, routed, provenance, outputs=outputs)
 
@@ -150,7 +156,7 @@ def _built(
     raises OutputInvalid, with the warnings."""
     warnings = site.warnings + gitops.ignored_settings(site)
     try:
-        manifests = kustomize.build(site_dir, display(site))
+        manifests = kustomize.build(site_dir, display(site), linked(site.root))
     except OutputInvalid as exc:
         if site.patches:  # the tree built without them (site_tree): blame them
             exc = _blame_patches(site_dir, site, tree, exc)
@@ -204,7 +210,8 @@ def _blame_patches(
         ]
         kust.write_text(dump(data), encoding="utf-8")
         try:
-            kustomize.build(kust.parent, f"deploy/{site.name}/stages/{stage}/kustomization.yaml")
+            where = f"deploy/{site.name}/stages/{stage}/kustomization.yaml"
+            kustomize.build(kust.parent, where, linked(site.root))
         except OutputInvalid:
             culprits.append(file)
         finally:
