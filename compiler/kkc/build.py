@@ -202,23 +202,21 @@ def build_into_repo(
     removed first (one commit each), and with it the copies only they used."""
     deploy_repo, top = open_deploy_repo(root, target)
     if commit:
-        gitrepo.ready_tocommit_site(deploy_repo)
+        gitrepo.ready_to_commit(deploy_repo)
     current = gitrepo.current_branch(deploy_repo)
     want = branch or current
     if want is None:
         raise EnvironmentProblem(
             f"deploy repository {target} has a detached HEAD; pass --branch NAME"
         )
-    owned_prefixes = [*(f"deploy/{s.name}" for s in sites), *_SHARED]
     prov = repo_provenance(root, branch)
-    trees: dict[str, dict[str, bytes]] = {}
     fulls: dict[str, dict[str, bytes]] = {}
     warnings: dict[str, list[str]] = {}
     for site in sites:
         rendered, _copies = render_for_repo(root, site, prov, crd_dir)
         fulls[site.name] = rendered.tree
-        trees[site.name] = {k: v for k, v in rendered.tree.items() if k != writer.MANIFEST}
         warnings[site.name] = rendered.warnings
+    trees = {n: {k: v for k, v in f.items() if k != writer.MANIFEST} for n, f in fulls.items()}
     copies = deployrepo.copies_for(root, trees)
 
     if want != current:  # git refuses to switch over local changes it would overwrite
@@ -232,56 +230,14 @@ def build_into_repo(
         **copies,
         **{f"deploy/{s}/{rel}": data for s, full in fulls.items() for rel, data in full.items()},
     }
-    edited = [
-        p
-        for p in gitrepo.dirty_paths(deploy_repo, owned_prefixes)
-        if p in planned and deployrepo.read_bytes(top / p) != planned[p]
-    ]
-    if edited:
-        raise EnvironmentProblem(
-            f"deploy repository {target} has uncommitted changes in {', '.join(edited[:5])}"
-            f"{' ...' if len(edited) > 5 else ''}; commit or discard them first "
-            "(kkc would overwrite them)"
+    owned_prefixes = [*(f"deploy/{s.name}" for s in sites), *_SHARED]
+    _refuse_edits(deploy_repo, top, target, owned_prefixes, planned)
+    with writer.locked(top / "deploy"):
+        results, changes, owned = _write_repo(
+            top, sites, fulls, copies, attributes, prune, f"{target}/"
         )
-
-    results: list[BuildResult] = []
-    deploy = top / "deploy"
-    with writer.locked(deploy):
-        old_owned = deployrepo.read_copies(top)
-        changes = writer.Changes()
-        for rel, data in copies.items():
-            existing = deployrepo.read_bytes(top / rel)
-            if existing != data:
-                (changes.added if existing is None else changes.changed).append(rel)
-                deployrepo.write_file(top / rel, data)
-        if deployrepo.read_bytes(top / deployrepo.ATTRIBUTES) != attributes:
-            deployrepo.write_file(top / deployrepo.ATTRIBUTES, attributes)
-        for site in sites:
-            full = fulls[site.name]
-            site_dir = deploy / site.name
-            files = writer.diff_against_disk(site_dir, full)
-            objs = object_changes(
-                writer.read_objects(site_dir), writer.parse_objects(full[writer.MANIFEST])
-            )
-            if files:
-                staged = writer.stage(deploy, site.name, trees[site.name])
-                (staged / writer.MANIFEST).write_bytes(full[writer.MANIFEST])
-                writer.swap(deploy, site.name, staged)
-            warnings[site.name] += not_owned_warnings(site_dir, site.name, full, f"{target}/")
-            results.append(BuildResult(site.name, files, objs, warnings=warnings[site.name]))
-        if prune:
-            results += _prune(deploy, sites)
-        used = deployrepo.in_use(top)  # without the removed sites
-        owned = {**old_owned, **{rel: writer.sha256(data) for rel, data in copies.items()}}
-        for rel in sorted(owned):
-            path = PurePosixPath(rel)
-            if not any(d == path or d in path.parents for d in used):
-                deployrepo.remove_file(top, rel)
-                del owned[rel]
-                changes.removed.append(rel)
-        manifest = deployrepo.copies_bytes(owned)
-        if deployrepo.read_bytes(top / deployrepo.COPIES) != manifest:
-            deployrepo.write_file(top / deployrepo.COPIES, manifest)
+    for site, result in zip(sites, results, strict=False):
+        result.warnings = warnings[site.name] + result.warnings
     out = DeployResult(top, want, results, changes)
     if commit:
         # removals first: no commit has a site referring to a copy that is already gone
@@ -294,6 +250,75 @@ def build_into_repo(
                 deploy_repo, site.name, site.digest, fulls[site.name], source
             )
     return out
+
+
+def _refuse_edits(
+    deploy_repo: Any, top: Path, target: Path, prefixes: list[str], planned: dict[str, bytes]
+) -> None:
+    """Refuse to overwrite uncommitted changes of the deploy repository under ``prefixes``
+    (the paths kkc owns there) that differ from what kkc is about to write."""
+    edited = [
+        p
+        for p in gitrepo.dirty_paths(deploy_repo, prefixes)
+        if p in planned and deployrepo.read_bytes(top / p) != planned[p]
+    ]
+    if edited:
+        raise EnvironmentProblem(
+            f"deploy repository {target} has uncommitted changes in {', '.join(edited[:5])}"
+            f"{' ...' if len(edited) > 5 else ''}; commit or discard them first "
+            "(kkc would overwrite them)"
+        )
+
+
+def _write_repo(
+    top: Path,
+    sites: list[Site],
+    fulls: dict[str, dict[str, bytes]],
+    copies: dict[str, bytes],
+    attributes: bytes,
+    prune: bool,
+    shown: str,
+) -> tuple[list[BuildResult], writer.Changes, dict[str, str]]:
+    """Write the copies, the .gitattributes block and each site's tree into the deploy
+    repository at ``top``, prune (with ``prune``) and drop the copies no site uses any more:
+    (the sites' results, the copies' changes, the copies kkc owns now); ``shown`` prefixes
+    the paths of the warnings. The caller holds the deploy/ lock."""
+    deploy = top / "deploy"
+    old_owned = deployrepo.read_copies(top)
+    changes = writer.Changes()
+    for rel, data in copies.items():
+        existing = deployrepo.read_bytes(top / rel)
+        if existing != data:
+            (changes.added if existing is None else changes.changed).append(rel)
+            deployrepo.write_file(top / rel, data)
+    if deployrepo.read_bytes(top / deployrepo.ATTRIBUTES) != attributes:
+        deployrepo.write_file(top / deployrepo.ATTRIBUTES, attributes)
+    results: list[BuildResult] = []
+    for site in sites:
+        full = fulls[site.name]
+        site_dir = deploy / site.name
+        files = writer.diff_against_disk(site_dir, full)
+        objs = object_changes(
+            writer.read_objects(site_dir), writer.parse_objects(full[writer.MANIFEST])
+        )
+        if files:
+            writer.swap(deploy, site.name, writer.stage(deploy, site.name, full))
+        warnings = not_owned_warnings(site_dir, site.name, full, shown)
+        results.append(BuildResult(site.name, files, objs, warnings=warnings))
+    if prune:
+        results += _prune(deploy, sites)
+    used = deployrepo.in_use(top)  # without the removed sites
+    owned = {**old_owned, **{rel: writer.sha256(data) for rel, data in copies.items()}}
+    for rel in sorted(owned):
+        path = PurePosixPath(rel)
+        if not any(d == path or d in path.parents for d in used):
+            deployrepo.remove_file(top, rel)
+            del owned[rel]
+            changes.removed.append(rel)
+    manifest = deployrepo.copies_bytes(owned)
+    if deployrepo.read_bytes(top / deployrepo.COPIES) != manifest:
+        deployrepo.write_file(top / deployrepo.COPIES, manifest)
+    return results, changes, owned
 
 
 def push(path: Path) -> str:
