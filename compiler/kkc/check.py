@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from . import build, deployrepo, gitrepo, validate, writer
-from .build import Rendered, render
 from .errors import OutputInvalid, Problem, command_line_error
 from .model import Site
+from .pipeline import Rendered, render, render_for_repo
 
 
 @dataclass
@@ -242,7 +242,7 @@ def _repo_sites(
     copies_of: dict[str, dict[str, bytes]] = {}
 
     def render_site(site: Site) -> Rendered:
-        rendered, copies_of[site.name] = build.render_for_repo(root, site, prov, crd_dir)
+        rendered, copies_of[site.name] = render_for_repo(root, site, prov, crd_dir)
         return rendered
 
     seen: set[str] = set()

@@ -18,7 +18,7 @@ from typer._click import exceptions as click_errors
 from typer._click.core import ParameterSource
 from typer.core import TyperGroup
 
-from . import __version__, build, check, diff, gitops, kustomize, validate
+from . import __version__, bootstrap, build, check, diff, gitops, kustomize, pipeline, validate
 from .errors import (
     DifferenceFound,
     KkcError,
@@ -30,6 +30,8 @@ from .errors import (
 )
 from .gitrepo import git_version
 from .loader import find_root, list_sites, load_site
+from .overlaylint import overlay_effects
+from .secretreqs import secret_requirements
 from .yamlio import dump
 
 _PARSE_ERROR = "kkc.parse_error"
@@ -360,7 +362,7 @@ def render_cmd(site: SiteArg, crd_dir: CrdOpt = None, root: RootOpt = None) -> N
 
     This is what the controller will apply. Writes nothing."""
     base = _root(root)
-    rendered = build.render(base, load_site(base, site), crd_dir)
+    rendered = pipeline.render(base, load_site(base, site), crd_dir)
     for warning in rendered.warnings:
         typer.echo(warning, err=True)
     sys.stdout.write(rendered.manifests)
@@ -389,8 +391,9 @@ def lint_cmd(
     warnings: list[str] = []
     rows = []
     for site in build.load_sites(base, sites or [], all_sites or not sites):
-        rendered = build.render(base, site, crd_dir)
-        found = list(dict.fromkeys(rendered.warnings + build.overlay_effects(base, site)))
+        rendered = pipeline.render(base, site, crd_dir)
+        effects = overlay_effects(base, site, rendered.manifests)
+        found = list(dict.fromkeys(rendered.warnings + effects))
         warnings += found
         rows.append({"site": site.name, "objects": len(rendered.objects), "warnings": len(found)})
         if output is Output.json:
@@ -485,7 +488,7 @@ def bootstrap_cmd(
                 "ApplicationSet to a file instead"
             )
         chosen = build.load_sites(base, sites or [], all_sites or not sites)
-        fleet = build.bootstrap_applicationset(chosen, crd_dir, name)
+        fleet = bootstrap.bootstrap_applicationset(chosen, crd_dir, name)
         for site in fleet.excluded:
             typer.echo(
                 f"note: {site.name} uses gitops.engine {site.get('gitops.engine')}: not in "
@@ -498,7 +501,7 @@ def bootstrap_cmd(
             raise UsageError("name one site, or pass --applicationset for several")
         [site] = sites or []
         loaded = load_site(base, site)
-        text, objects, warnings = build.bootstrap(loaded, crd_dir)
+        text, objects, warnings = bootstrap.bootstrap(loaded, crd_dir)
     for warning in warnings:
         typer.echo(warning, err=True)
     if write:
@@ -755,7 +758,7 @@ def secrets_cmd(site: SiteArg, output: OutputOpt = Output.text, root: RootOpt = 
     """List every Secret the site expects, its keys, and where each comes from.
 
     Prints names and references only, never values."""
-    reqs = build.secret_requirements(load_site(_root(root), site, cross_site=False))
+    reqs = secret_requirements(load_site(_root(root), site, cross_site=False))
     if output is Output.json:
         _json(reqs)
         return

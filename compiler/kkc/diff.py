@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from . import build, gitrepo, kustomize
-from .build import object_key, render
 from .model import Site
+from .pipeline import object_key, render, render_for_repo
 from .yamlio import dump, load_stream
 
 MASK = "<masked>"
@@ -220,7 +220,7 @@ def diff_sites(
         prov = build.repo_provenance(root, branch)
 
         def after(site: Site) -> str:
-            return build.render_for_repo(root, site, prov, crd_dir)[0].manifests
+            return render_for_repo(root, site, prov, crd_dir)[0].manifests
 
     deploy = top_dir / "deploy"
     names = [s.name for s in sites]

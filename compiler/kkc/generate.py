@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import __version__, features, gitops, overlays, overrides
+from . import __version__, gitops, overlays
 from .features import ha
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .model import Site
+from .outputs import Outputs, compute
 from .patches import SitePatch
 from .releases import image_tag
-from .services import HEADER, KEEP, STAGES, SecretSpec, ServiceOutput, Workload, enabled_services
+from .services import HEADER, KEEP, STAGES, SecretSpec, ServiceOutput, Workload
 from .yamlio import dump
 
 KKC_LABEL = "kkc.openstack.org/site"
@@ -368,25 +369,27 @@ def render_tree(
     site: Site,
     site_patches: dict[str, list[SitePatch]] | None = None,
     provenance: Provenance | None = None,
+    *,
+    outputs: Outputs | None = None,
 ) -> dict[str, bytes]:
-    """deploy/<site>/ as {relative path: bytes}; ``site_patches`` are the site's own
-    patches by the stage of their targets (see :func:`kkc.patches.route`)."""
-    services = enabled_services(site)
-    overrides.apply(site, services)
-    # the site features (ingress, tls, monitoring, ...) place their objects like a service
-    outputs = services + features.outputs(site, services)
+    """deploy/<site>/ as {relative path: bytes} from the site's ``outputs`` (computed here
+    when not given: :func:`kkc.outputs.compute`); ``site_patches`` are the site's own
+    patches by the stage of their targets (see :func:`kkc.patches.route`). Changes nothing
+    it is given, so one ``outputs`` renders any number of trees."""
+    computed = outputs or compute(site)
+    services, every = computed.services, computed.all
     release, distro = site.get("openstack.release"), site.get("openstack.distro")
     tag = image_tag(release, distro, site.get("openstack.tagSuffix", ""))
     prefix = f"{site.get('openstack.registry')}/{site.get('openstack.namespace')}"
     images = [
         {"name": f"kolla/{img}", "newName": f"{prefix}/{img}", "newTag": tag}
-        for img in sorted({img for o in outputs for img in o.images})
+        for img in sorted({img for o in every for img in o.images})
     ]
     files: dict[str, bytes] = {}
     stages = []
     for index, stage in enumerate(STAGES):
         stage_files = _stage(
-            site, stage, index * 10, outputs, images, (site_patches or {}).get(stage, [])
+            site, stage, index * 10, every, images, (site_patches or {}).get(stage, [])
         )
         if stage_files:
             stages.append(f"stages/{stage}")

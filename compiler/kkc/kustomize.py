@@ -75,13 +75,15 @@ def find_engine() -> Engine:
     raise EnvironmentProblem(f"no usable kustomize engine ({found}); {INSTALL_HINT}")
 
 
-def build(path: Path, display: str) -> str:
+def build(path: Path, display: str, tops: tuple[Path, ...] = ()) -> str:
     """`kustomize build path` with the controller's defaults (root-only load restrictor, no
-    plugins, no helm, no exec functions); returns the YAML stream it prints."""
+    plugins, no helm, no exec functions); returns the YAML stream it prints. ``tops``: more
+    directories whose paths an error names relative to them (the repository that a
+    scratch directory links to)."""
     engine = find_engine()
     result = proc.run([*engine.build_argv, str(path)], timeout=300)
     if result.returncode != 0:
-        detail = _detail(result.stderr, path, display) or f"exit code {result.returncode}"
+        detail = _detail(result.stderr, path, display, tops) or f"exit code {result.returncode}"
         raise OutputInvalid(Problem(display, 1, 1, "KKC300", f"kustomize build failed: {detail}"))
     return result.stdout
 
@@ -94,7 +96,7 @@ _KLOG_BLOCK = re.compile(r'^"command failed" err=< (?P<err>.*) >$')
 _STAGED = re.compile(r"\.kkc-tmp-(?P<site>[a-z0-9-]+)\.[A-Za-z0-9_]+")
 
 
-def _detail(stderr: str, path: Path, display: str) -> str:
+def _detail(stderr: str, path: Path, display: str, tops: tuple[Path, ...] = ()) -> str:
     """kustomize's error as one line: without klog's prefix, the directory that was built
     (a staging or scratch directory) named as ``display``'s directory, other paths relative
     to the top of the tree it lies in (<top>/deploy/<dir>)."""
@@ -108,4 +110,6 @@ def _detail(stderr: str, path: Path, display: str) -> str:
     for built in dict.fromkeys([path, path.resolve()]):
         text = text.replace(str(built), str(PurePosixPath(display).parent))
         text = text.replace(f"{built.parent.parent}/", "")
+    for top in tops:
+        text = text.replace(f"{top}/", "")
     return _STAGED.sub(r"\g<site>", text)

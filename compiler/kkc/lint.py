@@ -158,8 +158,16 @@ def provided(
     return have
 
 
-def check_references(site: Site, objects: list[dict[str, Any]], display: str) -> list[Problem]:
-    secrets = [s for out in enabled_services(site) for s in out.secrets]
+def check_references(
+    site: Site,
+    objects: list[dict[str, Any]],
+    display: str,
+    secrets: list[SecretSpec] | None = None,
+) -> list[Problem]:
+    """KKC307 for the built ``objects``; ``secrets``: the Secrets the site's services read
+    (:meth:`kkc.outputs.Outputs.service_secrets`; rendered here when not given)."""
+    if secrets is None:
+        secrets = [s for out in enabled_services(site) for s in out.secrets]
     have = provided(site, objects, secrets)
     keys = known_keys(objects, secrets)
     ports: dict[str, set[str | int]] = {
@@ -240,13 +248,19 @@ def check_kolla(
 
 
 def check_ini(
-    site: Site, tree: dict[str, bytes], objects: list[dict[str, Any]], display: str
+    site: Site,
+    tree: dict[str, bytes],
+    objects: list[dict[str, Any]],
+    display: str,
+    secrets: list[SecretSpec] | None = None,
 ) -> tuple[list[Problem], list[str]]:
     """Every OpenStack INI file the output carries against the option catalog of the site's
     release: (problems, warnings). The files of ``tree`` (deploy/<site>/ relative paths)
     are reported at their line; what only the built ``objects`` hold (a ConfigMap a site
     patch changed) and the services' secret drop-ins (placeholders for their values) are
-    reported at ``display``."""
+    reported at ``display``. ``secrets`` as for :func:`check_references`."""
+    if secrets is None:
+        secrets = [s for out in enabled_services(site) for s in out.secrets]
     release = site.get("openstack.release")
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -279,11 +293,10 @@ def check_ini(
             if conf in catalog.CONF_FILES and (conf, text) not in seen:
                 seen.add((conf, text))
                 judge(conf, text, display, f"{_what(obj)} {conf}")
-    for out in enabled_services(site):
-        for spec in out.secrets:
-            for key in spec.keys:
-                if key.template and key.conf_file:
-                    text = _GO_TEMPLATE.sub("x", key.template)
-                    where = f"Secret/{spec.name} {key.key}"
-                    judge(key.conf_file, text, display, where, drop_in=True)
+    for spec in secrets:
+        for key in spec.keys:
+            if key.template and key.conf_file:
+                text = _GO_TEMPLATE.sub("x", key.template)
+                where = f"Secret/{spec.name} {key.key}"
+                judge(key.conf_file, text, display, where, drop_in=True)
     return problems, warnings

@@ -40,14 +40,16 @@ a drop-in of its own (``nova/nova-compute``); see :func:`kkc.services.secret_ref
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterator
+from copy import deepcopy
 from typing import Any
 
 from . import catalog
 from .errors import InputError, Problem
 from .kolla import Ini, IniFile, KollaConfig, ini_entries, ini_value
 from .model import GLOBAL, Origin, SecretRef, Setting, Site, Source, parse_target, sources_for
-from .services import ServiceOutput, enabled_services
+from .services import SERVICES, ServiceOutput
 from .services.secret_refs import containers, drop_ins, settings_in
 from .yamlio import read_text
 
@@ -285,10 +287,27 @@ def _targets(
                 yield kc, conf, chain
 
 
+_RENDERED = "_kkc_service_outputs"  # where service_outputs keeps them on the Site
+
+
+def service_outputs(site: Site) -> list[ServiceOutput]:
+    """The enabled services' outputs as their render functions return them, before any
+    override: rendered once per site and handed out as copies (callers change them). The
+    check of the override targets (:func:`load`, while the site is loaded) needs them, and
+    so does :func:`kkc.outputs.compute`, which then adds the overrides: one render of each
+    service per command. Rendered anew when the site's values changed since."""
+    key = json.dumps(site.data, sort_keys=True, default=str)
+    kept = site.__dict__.get(_RENDERED)
+    if kept is None or kept[0] != key:
+        kept = (key, [build(site) for name, build in SERVICES.items() if site.enabled(name)])
+        site.__dict__[_RENDERED] = kept
+    return deepcopy(kept[1])
+
+
 def load(site: Site) -> tuple[list[Source], list[str]]:
     """Every override source of the site, checked: (sources in precedence order,
     warnings). Raises InputError listing every problem."""
-    outputs = {o.name: o for o in enabled_services(site)}
+    outputs = {o.name: o for o in service_outputs(site)}
     sources, problems = _file_sources(site)
     kept = []
     for src in [*_yaml_sources(site), *sources]:
@@ -469,7 +488,7 @@ def _unoverridden(site: Site, target: str, section: str, option: str) -> tuple[A
     if service not in catalog.MAIN_CONF or not site.enabled(service):
         return None, []
     conf = file or catalog.MAIN_CONF[service]
-    out = next(o for o in enabled_services(site) if o.name == service)
+    out = next(o for o in service_outputs(site) if o.name == service)
     apply(site, [out])  # the lines as written: other overrides move them
     for stage, kcs in out.configs.items():
         for kc in kcs:
