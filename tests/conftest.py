@@ -165,6 +165,15 @@ class Built:
             self._streams[rel] = load_stream(kustomize.build(self.root / rel, rel))
         return copy.deepcopy(self._streams[rel])
 
+    def rendered(self, site: str) -> list[dict]:
+        """The objects ``kkc render SITE`` printed (a fresh copy each call); it exited 0."""
+        result = self.renders[site]
+        assert result.exit_code == 0, result.output
+        key = f"render {site}"
+        if key not in self._streams:
+            self._streams[key] = load_stream(result.stdout)
+        return copy.deepcopy(self._streams[key])
+
 
 @pytest.fixture(scope="session")
 def _built_sites(tmp_path_factory: pytest.TempPathFactory) -> tuple[Built, Shared]:
