@@ -16,12 +16,10 @@ import git
 import pytest
 from typer.testing import CliRunner
 
-from helpers import tree
+from helpers import PROJECT, tree
 from kkc import kustomize
 from kkc.cli import app
 from kkc.yamlio import load_stream
-
-PROJECT = Path(__file__).resolve().parent.parent
 
 
 def pin_environment(monkeypatch: pytest.MonkeyPatch) -> None:
