@@ -145,12 +145,12 @@ def add_site(root: Path, name: str, data: str | bytes) -> None:
     commit(root, [rel], f"add site {name}")
 
 
-def set_keystone_replicas(root: Path, replicas: int) -> None:
+def set_keystone_replicas(root: Path, replicas: int, site: str = "site-a") -> None:
     """site-a sets services.keystone.api.replicas: 3; change that value in the work tree."""
-    path = root / "sites" / "site-a" / "site.yaml"
+    path = root / "sites" / site / "site.yaml"
     text = path.read_text()
     old = "    api:\n      replicas: 3\n"
-    assert old in text, "sites/site-a/site.yaml no longer sets keystone api replicas 3"
+    assert old in text, f"sites/{site}/site.yaml no longer sets keystone api replicas 3"
     path.write_text(text.replace(old, f"    api:\n      replicas: {replicas}\n"))
 
 
