@@ -16,7 +16,7 @@ import git
 import pytest
 from typer.testing import CliRunner
 
-from helpers import PROJECT, tree
+from helpers import PROJECT, commit, keystone_repo, tree
 from kkc import kustomize
 from kkc.cli import app
 from kkc.yamlio import load_stream
@@ -66,6 +66,20 @@ def snapshot(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+@pytest.fixture
+def small_site_repo(tmp_path: Path) -> Path:
+    """A site repository of the keystone-only sites of helpers.KEYSTONE_SITES (site-k,
+    site-l), site-k with 3 keystone-api replicas as site-a has (helpers.set_keystone_replicas
+    works on it): for the tests of kkc's mechanisms, on sites that build in about a second."""
+    root = keystone_repo(tmp_path / "repo")
+    path = root / "sites/site-k/site.yaml"
+    text = path.read_text()
+    assert "  keystone:\n" in text
+    path.write_text(text.replace("  keystone:\n", "  keystone:\n    api:\n      replicas: 3\n", 1))
+    commit(root, ["sites/site-k/site.yaml"], "site-k: 3 keystone-api replicas")
+    return root
 
 
 @pytest.fixture

@@ -11,25 +11,11 @@ from pathlib import Path
 import git
 import pytest
 
-from helpers import commit, keystone_repo, set_keystone_replicas, write
+from helpers import commit, set_keystone_replicas, write
 from kkc import __version__
 from kkc.site import load_site
 
-SITE_FILE = "sites/site-k/site.yaml"
 COMMITTED = re.compile(r"; committed ([0-9a-f]{12})\n\Z")
-
-
-@pytest.fixture
-def small_repo(tmp_path: Path) -> Path:
-    """The keystone-only sites of helpers.KEYSTONE_SITES, site-k with 3 keystone-api replicas
-    (as site-a has): commits are about kkc's bookkeeping, not what the site deploys."""
-    root = keystone_repo(tmp_path / "repo")
-    path = root / SITE_FILE
-    path.write_text(
-        path.read_text().replace("  keystone:\n", "  keystone:\n    api:\n      replicas: 3\n", 1)
-    )
-    commit(root, [SITE_FILE], "site-k: 3 keystone replicas")
-    return root
 
 
 def build_commit(kkc, repo: Path, site: str = "site-k"):
@@ -78,11 +64,11 @@ def test_commit_creates_exactly_one_commit(site_repo: Path, kkc) -> None:
     assert repo.untracked_files == []
 
 
-def test_second_commit_build_creates_no_commit(small_repo: Path, kkc) -> None:
-    repo = git.Repo(small_repo)
-    build_commit(kkc, small_repo)
+def test_second_commit_build_creates_no_commit(small_site_repo: Path, kkc) -> None:
+    repo = git.Repo(small_site_repo)
+    build_commit(kkc, small_site_repo)
     head = repo.head.commit.hexsha
-    result = build_commit(kkc, small_repo)
+    result = build_commit(kkc, small_site_repo)
     assert result.stdout == "site-k: deploy/site-k/ up to date; nothing to commit\n"
     assert repo.head.commit.hexsha == head
 
@@ -97,18 +83,18 @@ def _status(repo: git.Repo) -> tuple[list[str], list[str], list[str], str, str]:
     )
 
 
-def test_unrelated_changes_stay_staged_or_unstaged(small_repo: Path, kkc) -> None:
-    repo = git.Repo(small_repo)
+def test_unrelated_changes_stay_staged_or_unstaged(small_site_repo: Path, kkc) -> None:
+    repo = git.Repo(small_site_repo)
     # staged: a comment in the site file (no change in meaning) and a new file
-    site_file = small_repo / "sites" / "site-k" / "site.yaml"
+    site_file = small_site_repo / "sites" / "site-k" / "site.yaml"
     site_file.write_text(site_file.read_text().replace("# site-k:", "# site-k (FRA1):", 1))
-    write(small_repo, "docs/runbook.md", "staged new file\n")
+    write(small_site_repo, "docs/runbook.md", "staged new file\n")
     repo.git.add("sites/site-k/site.yaml", "docs/runbook.md")
     # unstaged: a comment in the fleet defaults, and a staged file modified again
-    fleet = small_repo / "sites" / "defaults.yaml"
+    fleet = small_site_repo / "sites" / "defaults.yaml"
     fleet.write_text(fleet.read_text() + "# unstaged comment\n")
-    write(small_repo, "docs/runbook.md", "staged new file\nplus an unstaged line\n")
-    write(small_repo, "scratch.txt", "untracked\n")
+    write(small_site_repo, "docs/runbook.md", "staged new file\nplus an unstaged line\n")
+    write(small_site_repo, "scratch.txt", "untracked\n")
     before = _status(repo)
     assert before[:3] == (
         ["docs/runbook.md", "sites/site-k/site.yaml"],
@@ -116,7 +102,7 @@ def test_unrelated_changes_stay_staged_or_unstaged(small_repo: Path, kkc) -> Non
         ["scratch.txt"],
     )
 
-    build_commit(kkc, small_repo)
+    build_commit(kkc, small_site_repo)
 
     assert _status(repo) == before
     assert all(p.startswith("deploy/site-k/") for p in changed_paths(repo.head.commit))
@@ -128,13 +114,13 @@ def test_unrelated_changes_stay_staged_or_unstaged(small_repo: Path, kkc) -> Non
     ).data_stream.read()
 
 
-def test_commit_catches_up_on_an_uncommitted_build(small_repo: Path, kkc) -> None:
-    repo = git.Repo(small_repo)
-    first = kkc(small_repo, "build", "site-k")
+def test_commit_catches_up_on_an_uncommitted_build(small_site_repo: Path, kkc) -> None:
+    repo = git.Repo(small_site_repo)
+    first = kkc(small_site_repo, "build", "site-k")
     assert first.exit_code == 0 and "committed" not in first.stdout
-    result = build_commit(kkc, small_repo)
+    result = build_commit(kkc, small_site_repo)
     assert result.stdout.startswith("site-k: deploy/site-k/ up to date; committed ")
-    doc = json.loads((small_repo / "deploy" / "site-k" / ".kkc-files").read_text())
+    doc = json.loads((small_site_repo / "deploy" / "site-k" / ".kkc-files").read_text())
     assert changed_paths(repo.head.commit) == sorted(
         f"deploy/site-k/{p}" for p in [*doc["files"], ".kkc-files"]
     )
@@ -144,12 +130,12 @@ def test_commit_catches_up_on_an_uncommitted_build(small_repo: Path, kkc) -> Non
     assert repo.index.diff(None) == [] and repo.untracked_files == []
 
 
-def test_commit_message_lists_changed_objects(small_repo: Path, kkc) -> None:
-    repo = git.Repo(small_repo)
-    build_commit(kkc, small_repo)
-    set_keystone_replicas(small_repo, site="site-k", replicas=2)
-    source = commit(small_repo, ["sites/site-k/site.yaml"], "keystone: 2 replicas")
-    result = build_commit(kkc, small_repo)
+def test_commit_message_lists_changed_objects(small_site_repo: Path, kkc) -> None:
+    repo = git.Repo(small_site_repo)
+    build_commit(kkc, small_site_repo)
+    set_keystone_replicas(small_site_repo, site="site-k", replicas=2)
+    source = commit(small_site_repo, ["sites/site-k/site.yaml"], "keystone: 2 replicas")
+    result = build_commit(kkc, small_site_repo)
     assert result.stdout.startswith(
         "site-k: wrote deploy/site-k/ (files: 0 added, 2 changed, 0 removed; "
         "objects: 0 added, 1 changed, 0 removed); committed "
@@ -160,7 +146,7 @@ def test_commit_message_lists_changed_objects(small_repo: Path, kkc) -> None:
         "Objects: 0 added, 1 changed, 0 removed\n"
         "  changed: Deployment/openstack-k/keystone-api\n"
         "Files: 0 added, 2 changed, 0 removed\n"
-        + trailers(load_site(small_repo, "site-k").digest, source)
+        + trailers(load_site(small_site_repo, "site-k").digest, source)
     )
     assert changed_paths(head) == [
         "deploy/site-k/.kkc-files",
@@ -168,14 +154,14 @@ def test_commit_message_lists_changed_objects(small_repo: Path, kkc) -> None:
     ]
 
 
-def test_commit_records_removed_files(small_repo: Path, kkc) -> None:
-    repo = git.Repo(small_repo)
-    build_commit(kkc, small_repo)
+def test_commit_records_removed_files(small_site_repo: Path, kkc) -> None:
+    repo = git.Repo(small_site_repo)
+    build_commit(kkc, small_site_repo)
     set_keystone_replicas(
-        small_repo, site="site-k", replicas=1
+        small_site_repo, site="site-k", replicas=1
     )  # no PodDisruptionBudget for a single replica
-    commit(small_repo, ["sites/site-k/site.yaml"], "keystone: 1 replica")
-    result = kkc(small_repo, "build", "site-k", "--commit")
+    commit(small_site_repo, ["sites/site-k/site.yaml"], "keystone: 1 replica")
+    result = kkc(small_site_repo, "build", "site-k", "--commit")
     assert result.exit_code == 0, (result.exit_code, result.output, result.exception)
     head = repo.head.commit
     assert "  removed: PodDisruptionBudget/openstack-k/keystone-api\n" in head.message
@@ -189,19 +175,19 @@ def test_commit_records_removed_files(small_repo: Path, kkc) -> None:
 
 
 def test_commit_only_touches_the_site_directory_even_with_a_bad_manifest(
-    small_repo: Path, kkc
+    small_site_repo: Path, kkc
 ) -> None:
-    repo = git.Repo(small_repo)
-    build_commit(kkc, small_repo)
-    manifest = small_repo / "deploy" / "site-k" / ".kkc-files"
+    repo = git.Repo(small_site_repo)
+    build_commit(kkc, small_site_repo)
+    manifest = small_site_repo / "deploy" / "site-k" / ".kkc-files"
     doc = json.loads(manifest.read_text())
     doc["files"]["../../sites/site-k/site.yaml"] = "0" * 64
     manifest.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    commit(small_repo, ["deploy/site-k/.kkc-files"], "hand-edited manifest")
+    commit(small_site_repo, ["deploy/site-k/.kkc-files"], "hand-edited manifest")
     set_keystone_replicas(
-        small_repo, site="site-k", replicas=2
+        small_site_repo, site="site-k", replicas=2
     )  # uncommitted edit of the site file
-    result = kkc(small_repo, "build", "site-k", "--commit")
+    result = kkc(small_site_repo, "build", "site-k", "--commit")
     assert result.exit_code == 0, (result.exit_code, result.output, result.exception)
     assert all(p.startswith("deploy/site-k/") for p in changed_paths(repo.head.commit))
     assert "sites/site-k/site.yaml" in [d.a_path for d in repo.index.diff(None)]
