@@ -18,7 +18,6 @@ from conftest import PROJECT, snapshot
 from helpers import (
     STRICT_EXTERNAL_SECRET_CRD,
     WIDGET_CRD,
-    add_overlays,
     crd_yaml,
     object_schema,
     set_keystone_replicas,
@@ -410,70 +409,71 @@ def test_check_needs_no_configuration(site_repo: Path, kkc) -> None:
 
 
 def test_check_refuses_custom_resources_no_schema_covers(
-    site_repo: Path, kkc, tmp_path: Path
+    small_site_repo: Path, kkc, tmp_path: Path
 ) -> None:
-    add_overlays(site_repo, "site-a", "widgets")
+    site_file = small_site_repo / "sites/site-k/site.yaml"
+    site_file.write_text(site_file.read_text() + "overlays: [widgets]\n")
     for rel, text in WIDGET_OVERLAY.items():
-        write(site_repo, rel, text)
-    result = kkc(site_repo, "build", "site-a", "--commit")
+        write(small_site_repo, rel, text)
+    result = kkc(small_site_repo, "build", "site-k", "--commit")
     assert result.exit_code == 0, result.output
     assert result.stderr == WIDGET_NOT_VALIDATED  # the build says what it could not check
-    result = kkc(site_repo, "check", "site-a")
+    result = kkc(small_site_repo, "check", "site-k")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
         "<command line>:1:1: KKC172 kkc check cannot validate custom resources that no "
-        "schema covers: example.com/v1 Widget (site-a); kkc embeds no CRD for them: pass "
+        "schema covers: example.com/v1 Widget (site-k); kkc embeds no CRD for them: pass "
         "--crd-dir DIR with their CRDs (or set KKC_CRD_DIR), or pass --no-require-crds\n"
     )
     # opted out: the same site passes, with the warning
     [res] = check.check_sites(
-        site_repo,
-        [load_site(site_repo, "site-a")],
+        small_site_repo,
+        [load_site(small_site_repo, "site-k")],
         crd_dir=None,
         all_sites=False,
         require_crds=False,
     )
     assert (res.problems, res.warnings) == ([], [WIDGET_NOT_VALIDATED.rstrip("\n")])
-    result = kkc(site_repo, "check", "site-a", "--no-require-crds")
+    result = kkc(small_site_repo, "check", "site-k", "--no-require-crds")
     assert (result.exit_code, result.stderr) == (0, WIDGET_NOT_VALIDATED)
     # a CRD directory that adds the kind: validated, and a broken Widget is found
     crds = tmp_path / "crds"
     write(crds, "widget.yaml", WIDGET_CRD)
-    result = kkc(site_repo, "check", "site-a", "--crd-dir", str(crds))
+    result = kkc(small_site_repo, "check", "site-k", "--crd-dir", str(crds))
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     bigger = tmp_path / "bigger"
     write(bigger, "widget.yaml", WIDGET_CRD.replace("minimum: 1", "minimum: 5"))
-    result = kkc(site_repo, "check", "site-a", "--crd-dir", str(bigger))
+    result = kkc(small_site_repo, "check", "site-k", "--crd-dir", str(bigger))
     assert result.exit_code == 1
     assert result.stdout == (
-        "deploy/site-a/kustomization.yaml:1:1: KKC302 Widget/w: spec.size: 3 is less than "
+        "deploy/site-k/kustomization.yaml:1:1: KKC302 Widget/w: spec.size: 3 is less than "
         "the minimum of 5\n"
     )
 
 
 def test_check_finds_an_external_secret_a_site_patch_broke(
-    site_repo: Path, kkc, tmp_path: Path
+    small_site_repo: Path, kkc, tmp_path: Path
 ) -> None:
-    write(site_repo, "sites/site-a/patches/es.yaml", ES_PATCH)
+    write(small_site_repo, "sites/site-k/patches/es.yaml", ES_PATCH)
     # built and committed against a cluster CRD that allows anything in spec (it wins over
     # the embedded schema); without it, the embedded schema catches the broken field
     lax = tmp_path / "lax"
     write(lax, "es.yaml", LAX_EXTERNAL_SECRET_CRD)
-    result = kkc(site_repo, "build", "site-a", "--commit", "--crd-dir", str(lax))
+    result = kkc(small_site_repo, "build", "site-k", "--commit", "--crd-dir", str(lax))
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
-    result = kkc(site_repo, "check", "site-a")
+    result = kkc(small_site_repo, "check", "site-k")
     assert result.exit_code == 1
     assert result.stdout == (
-        "deploy/site-a/kustomization.yaml:1:1: KKC302 ExternalSecret/keystone-secrets: spec: "
+        "deploy/site-k/kustomization.yaml:1:1: KKC302 ExternalSecret/keystone-secrets: spec: "
         "Additional properties are not allowed ('bogusField' was unexpected)\n"
     )
-    assert result.stderr == "kkc check: 1 problem in site-a\n"
-    result = kkc(site_repo, "build", "site-a")
+    assert result.stderr == "kkc check: 1 problem in site-k\n"
+    result = kkc(small_site_repo, "build", "site-k")
     assert result.exit_code == 3
     assert result.stderr.startswith(
-        "deploy/site-a/kustomization.yaml:1:1: KKC302 ExternalSecret/keystone-secrets: spec: "
+        "deploy/site-k/kustomization.yaml:1:1: KKC302 ExternalSecret/keystone-secrets: spec: "
         "Additional properties are not allowed ('bogusField' was unexpected)\n"
     )
 
