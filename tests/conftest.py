@@ -22,6 +22,14 @@ from kkc.cli import app
 from kkc.yamlio import load_stream
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "slow: a long end-to-end scenario (random git walks, the README walkthrough, emulated "
+        'reconciles); `make test-fast` (-m "not slow") skips it, `make test` runs it',
+    )
+
+
 def pin_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pinned git identity and no user/system git config, so commits are reproducible."""
     for key in [k for k in os.environ if k.startswith("GIT_")]:

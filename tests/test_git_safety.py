@@ -325,6 +325,7 @@ class Walk:
         git(self.repo, "push", "-q", "--force", "origin", "HEAD:refs/heads/main")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("walk", range(4), ids=lambda w: f"walk{w}")
 def test_random_walk_keeps_git_sound(tmp_path: Path, kkc, walk: int) -> None:
     seed = SEED + walk
