@@ -76,18 +76,22 @@ def snapshot(root: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.fixture
-def small_site_repo(tmp_path: Path) -> Path:
+def make_small_repo(dest: Path) -> Path:
     """A site repository of the keystone-only sites of helpers.KEYSTONE_SITES (site-k,
     site-l), site-k with 3 keystone-api replicas as site-a has (helpers.set_keystone_replicas
     works on it): for the tests of kkc's mechanisms, on sites that build in about a second."""
-    root = keystone_repo(tmp_path / "repo")
+    root = keystone_repo(dest)
     path = root / "sites/site-k/site.yaml"
     text = path.read_text()
     assert "  keystone:\n" in text
     path.write_text(text.replace("  keystone:\n", "  keystone:\n    api:\n      replicas: 3\n", 1))
     commit(root, ["sites/site-k/site.yaml"], "site-k: 3 keystone-api replicas")
     return root
+
+
+@pytest.fixture
+def small_site_repo(tmp_path: Path) -> Path:
+    return make_small_repo(tmp_path / "repo")
 
 
 @pytest.fixture
