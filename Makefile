@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint goldens bench crd-schemas clean
+.PHONY: venv demo test test-fast lint goldens bench crd-schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,11 @@ venv: $(STAMP) $(KOLLA_STAMP)
 demo: venv  ## compile the example site into a scratch git repository and show the result
 	PATH="$(CURDIR)/$(BIN):$$PATH" tools/demo
 
-test: venv  ## the whole test suite (offline), one worker per CPU (pytest-xdist)
-	$(BIN)/python -m pytest -q -n auto
+test: venv  ## the whole test suite (offline), one worker per CPU (pytest-xdist); lists the 15 slowest
+	$(BIN)/python -m pytest -q -n auto --durations=15
+
+test-fast: venv  ## the inner loop: every test but the slow end-to-end scenarios (-m "not slow")
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
 
 lint: venv
 	$(BIN)/ruff check compiler tests tools tools/gen-kolla-data tools/gen-crd-schemas

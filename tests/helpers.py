@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import json
 import re
+import shutil
 from pathlib import Path
 
 import git
@@ -16,6 +17,8 @@ from kkc.generate import WAVE, render_tree
 from kkc.services import STAGES, ServiceOutput, enabled_services
 from kkc.site import load_site
 from kkc.yamlio import load_stream
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 # A minimal valid site: everything else comes from the compiler defaults and the example
 # repository's sites/defaults.yaml (registry, secret store, gitops.repoURL). Extra lines
@@ -32,6 +35,71 @@ endpoints:
 
 def minimal(name: str, extra: str = "") -> str:
     return MINIMAL.format(name=name) + extra
+
+
+# Two keystone-only sites (with mariadb, rabbitmq and memcached, 32 objects each) that build
+# in about a second, where site-a takes several: for the tests of kkc's mechanisms (git
+# safety, commits, diff formatting, check codes, deploy-repo copies), which do not depend on
+# what a site deploys.
+KEYSTONE_SITES = {
+    "site-k": """\
+# site-k: keystone only, External Secrets and Argo CD from the fleet defaults
+schemaVersion: 1
+name: site-k
+namespace: openstack-k
+region: K1
+openstack:
+  release: "2026.1"
+  distro: ubuntu
+endpoints:
+  scheme: http
+  hosts:
+    keystone: keystone.k.example.com
+services:
+  keystone:
+    tokenExpiration: 3600
+""",
+    "site-l": """\
+# site-l: keystone only, Secrets created by hand, Flux
+schemaVersion: 1
+name: site-l
+namespace: openstack-l
+region: L1
+openstack:
+  release: "2025.1"
+  distro: rocky
+endpoints:
+  scheme: http
+  hosts:
+    keystone: keystone.l.example.com
+services:
+  keystone:
+    tokenExpiration: 7200
+secrets:
+  backend: existing
+  store: null
+gitops:
+  engine: flux
+""",
+}
+
+
+def keystone_repo(dest: Path, extra: dict[str, str] | None = None) -> Path:
+    """A site repository with this project's base/, overlays/ and fleet defaults
+    (sites/defaults.yaml), the sites of KEYSTONE_SITES and the ``extra`` files (path ->
+    text), committed with the git CLI."""
+    for part in ("base", "overlays"):
+        shutil.copytree(PROJECT / part, dest / part)
+    (dest / "sites").mkdir()
+    shutil.copy(PROJECT / "sites" / "defaults.yaml", dest / "sites" / "defaults.yaml")
+    for name, text in KEYSTONE_SITES.items():
+        write(dest, f"sites/{name}/site.yaml", text)
+    for rel, text in (extra or {}).items():
+        write(dest, rel, text)
+    repo = git.Repo.init(dest, initial_branch="main")
+    repo.git.add("-A")  # the git CLI, as a user would
+    repo.git.commit("-q", "-m", "site repository")
+    return dest
 
 
 def _edit_overlays(root: Path, site: str, edit) -> None:
@@ -77,12 +145,12 @@ def add_site(root: Path, name: str, data: str | bytes) -> None:
     commit(root, [rel], f"add site {name}")
 
 
-def set_keystone_replicas(root: Path, replicas: int) -> None:
+def set_keystone_replicas(root: Path, replicas: int, site: str = "site-a") -> None:
     """site-a sets services.keystone.api.replicas: 3; change that value in the work tree."""
-    path = root / "sites" / "site-a" / "site.yaml"
+    path = root / "sites" / site / "site.yaml"
     text = path.read_text()
     old = "    api:\n      replicas: 3\n"
-    assert old in text, "sites/site-a/site.yaml no longer sets keystone api replicas 3"
+    assert old in text, f"sites/{site}/site.yaml no longer sets keystone api replicas 3"
     path.write_text(text.replace(old, f"    api:\n      replicas: {replicas}\n"))
 
 

@@ -449,6 +449,7 @@ def test_all_removes_deleted_sites_and_their_copies(
 
 
 @pytest.mark.parametrize("engine", ["argocd", "flux"])
+@pytest.mark.slow
 def test_emulated_reconcile_of_a_fresh_clone(
     source: Path, deploy: Path, remote: Path, engine: str, tmp_path: Path, kkc
 ) -> None:

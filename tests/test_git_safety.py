@@ -34,53 +34,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT
+from helpers import KEYSTONE_SITES, keystone_repo
 
 STEPS = int(os.environ.get("KKC_GIT_STEPS", "50"))
 SEED = int(os.environ.get("KKC_GIT_SEED", "0"))
 
-SITES = {
-    # keystone only: the walk is about git, so its sites build in about a second
-    "site-k": """\
-# site-k: keystone only, External Secrets and Argo CD from the fleet defaults
-schemaVersion: 1
-name: site-k
-namespace: openstack-k
-region: K1
-openstack:
-  release: "2026.1"
-  distro: ubuntu
-endpoints:
-  scheme: http
-  hosts:
-    keystone: keystone.k.example.com
-services:
-  keystone:
-    tokenExpiration: 3600
-""",
-    "site-l": """\
-# site-l: keystone only, Secrets created by hand, Flux
-schemaVersion: 1
-name: site-l
-namespace: openstack-l
-region: L1
-openstack:
-  release: "2025.1"
-  distro: rocky
-endpoints:
-  scheme: http
-  hosts:
-    keystone: keystone.l.example.com
-services:
-  keystone:
-    tokenExpiration: 7200
-secrets:
-  backend: existing
-  store: null
-gitops:
-  engine: flux
-""",
-}
+SITES = KEYSTONE_SITES  # keystone only: the walk is about git, so its sites build in about a second
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -99,19 +58,10 @@ def bare_remote(path: Path) -> Path:
 
 
 def site_repository(dest: Path) -> Path:
-    """base/, overlays/ and the fleet defaults of this project, the two small sites above,
-    committed with the git CLI, with a bare remote `origin` that checks every object."""
-    for part in ("base", "overlays"):
-        shutil.copytree(PROJECT / part, dest / part)
-    (dest / "sites").mkdir()
-    shutil.copy(PROJECT / "sites" / "defaults.yaml", dest / "sites" / "defaults.yaml")
-    for name, text in SITES.items():
-        (dest / "sites" / name).mkdir()
-        (dest / "sites" / name / "site.yaml").write_text(text)
-    (dest / "README.md").write_text("# sites\n")
-    git(dest, "init", "-q", "-b", "main")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "site repository")
+    """base/, overlays/ and the fleet defaults of this project, the two small sites of
+    helpers.KEYSTONE_SITES, committed with the git CLI, with a bare remote `origin` that
+    checks every object."""
+    keystone_repo(dest, extra={"README.md": "# sites\n"})
     git(dest, "remote", "add", "origin", str(bare_remote(dest.parent / "site-remote.git")))
     git(dest, "push", "-q", "-u", "origin", "main")
     return dest
@@ -375,6 +325,7 @@ class Walk:
         git(self.repo, "push", "-q", "--force", "origin", "HEAD:refs/heads/main")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("walk", range(4), ids=lambda w: f"walk{w}")
 def test_random_walk_keeps_git_sound(tmp_path: Path, kkc, walk: int) -> None:
     seed = SEED + walk

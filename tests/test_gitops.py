@@ -79,6 +79,7 @@ def bootstrap_json(kkc, cwd: Path, site: str) -> list[dict]:
     return listed["items"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("site", SITES)
 def test_emulated_reconcile(repos, engine: str, site: str, kkc, tmp_path: Path) -> None:

@@ -9,11 +9,10 @@ import difflib
 import os
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, snapshot
+from conftest import EXAMPLE_SITES, PROJECT, Built, snapshot
 from kkc.yamlio import load_stream
 
 GOLDEN = PROJECT / "tests" / "golden"
@@ -23,12 +22,18 @@ ENGINE_LINE = re.compile(rb"^- Validated with kustomize v[0-9.]+$", re.MULTILINE
 HINT = "run `make goldens` and review `git diff tests/golden` if the change is intended"
 
 
+def test_golden_sites_are_the_shared_built_sites() -> None:
+    """The shared build (conftest.built_sites) builds every example site: the test below
+    compares each of them."""
+    assert tuple(SITES) == EXAMPLE_SITES
+
+
 @pytest.mark.parametrize("site", SITES)
-def test_site_matches_golden(site: str, site_repo: Path, kkc) -> None:
-    result = kkc(site_repo, "build", site)
+def test_site_matches_golden(site: str, built_sites: Built) -> None:
+    result = built_sites.builds[site]
     assert result.exit_code == 0, result.output
-    built = snapshot(site_repo / "deploy" / site)
-    rendered = kkc(site_repo, "render", site)
+    built = snapshot(built_sites.root / "deploy" / site)
+    rendered = built_sites.renders[site]
     assert rendered.exit_code == 0, rendered.output
     built["../rendered.yaml"] = rendered.stdout.encode()
     target = GOLDEN / site / "deploy"

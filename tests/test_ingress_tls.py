@@ -5,21 +5,18 @@ Certificate per host whose Secret the Ingress serves; the catalog then says http
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from conftest import PROJECT, make_repo, snapshot
+from conftest import PROJECT, Built, snapshot
 from helpers import add_site, commit, doc, drop_overlays, minimal, tree, write
-from kkc.cli import app
 from kkc.features.ingress import BACKENDS
 from kkc.lint import check_references
 from kkc.schema import PUBLIC_HOST_NAMES
 from kkc.site import load_site
-from kkc.yamlio import load_stream
 
 SITE_A = "sites/site-a/site.yaml"
 TLS_BLOCK = "tls:\n  issuer:\n    name: fra1-acme\n"
@@ -57,21 +54,14 @@ def stage_objects(repo: Path, site: str, stage: str, kind: str) -> dict[str, dic
     return out
 
 
-@pytest.fixture(scope="module")
-def built_a(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
-    """site-a as committed (overlays: [ingress, tls]), built with the embedded CRD schemas."""
-    repo = make_repo(tmp_path_factory.mktemp("ingress") / "repo")
-    cwd = os.getcwd()
-    os.chdir(repo)
-    try:
-        runner = CliRunner(env={"KKC_CRD_DIR": None})
-        result = runner.invoke(app, ["build", "site-a"])
-        rendered = runner.invoke(app, ["render", "site-a"])
-    finally:
-        os.chdir(cwd)
+@pytest.fixture
+def built_a(built_sites: Built) -> tuple[Path, list[dict]]:
+    """site-a as committed (overlays: [ingress, tls]), built with the embedded CRD schemas
+    (the shared build of conftest.py), and what `kkc render site-a` printed."""
+    result = built_sites.builds["site-a"]
     assert result.exit_code == 0, result.output
     assert "not validated" not in result.output  # the Certificates met their CRD schema
-    return repo, load_stream(rendered.stdout)
+    return built_sites.root, built_sites.rendered("site-a")
 
 
 def test_site_a_uses_the_ingress_and_tls_overlays() -> None:
@@ -194,15 +184,17 @@ def test_disabled_services_get_no_ingress(site_repo: Path) -> None:
     ]
 
 
-def test_features_are_off_by_default(site_repo: Path) -> None:
-    files = tree(site_repo, "site-b")
+def test_features_are_off_by_default(example_trees: Mapping) -> None:
+    files = example_trees["site-b"]
     assert not [p for p in files if p.endswith(("-ingress.yaml", "-certificate.yaml"))]
 
 
-def test_ingress_tls_secret_is_provided_only_by_its_certificate(site_repo: Path) -> None:
+def test_ingress_tls_secret_is_provided_only_by_its_certificate(
+    example_repo: Path, example_trees: Mapping
+) -> None:
     """KKC307 sees the Ingress's tls Secret, and knows the Certificate provides it."""
-    site = load_site(site_repo, "site-a")
-    files = tree(site_repo, "site-a")
+    site = load_site(example_repo, "site-a")
+    files = example_trees["site-a"]
     objects = [
         yaml.safe_load(data)
         for rel, data in files.items()

@@ -6,14 +6,15 @@ a Ceph site missing or mixing up its libvirt secret UUIDs."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import make_repo, snapshot
+from conftest import Built, make_repo, snapshot
 from helpers import add_site, doc, ini, minimal, tree
-from kkc.build import render, secret_requirements
+from kkc.build import secret_requirements
 from kkc.site import load_site
 
 UUID = "5b9b4a4e-9b43-4c2c-8d8a-6f1f4c3f0c11"  # site-a's libvirt secret of client.cinder
@@ -55,11 +56,11 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_repo(tmp_path_factory.mktemp("haceph") / "repo")
 
 
-@pytest.fixture(scope="module")
-def objects(repo: Path) -> dict[tuple[str, str], dict]:
-    """site-a as kustomize builds it, validated (Kubernetes and CRD schemas, lint)."""
-    rendered = render(repo, load_site(repo, "site-a"), None)
-    docs = [d for d in yaml.safe_load_all(rendered.manifests) if d]
+@pytest.fixture
+def objects(built_sites: Built) -> dict[tuple[str, str], dict]:
+    """site-a as kustomize builds it, validated (Kubernetes and CRD schemas, lint): what
+    `kkc render site-a` printed."""
+    docs = [d for d in built_sites.rendered("site-a") if d]
     return {(d["kind"], d["metadata"]["name"]): d for d in docs}
 
 
@@ -181,8 +182,8 @@ def test_ha_overlay_leaves_the_stateful_tier_alone(repo: Path) -> None:
     assert not {"ovnNbDb", "ovnSbDb"} & set(defaults["services"]["neutron"])
 
 
-def test_ceph_nova_conf_of_the_computes(repo: Path) -> None:
-    files = tree(repo, "site-a")
+def test_ceph_nova_conf_of_the_computes(example_trees: Mapping) -> None:
+    files = example_trees["site-a"]
     conf = ini(files["stages/compute/config/nova-compute-kolla/nova.conf"])
     assert _section(conf, "libvirt") == {
         "virt_type": "kvm",
@@ -207,8 +208,8 @@ def test_ceph_nova_conf_of_the_computes(repo: Path) -> None:
     assert cinder.get("rbd-1", "rbd_secret_uuid") == UUID
 
 
-def test_ceph_libvirt_secret_in_nova_libvirt(repo: Path) -> None:
-    files = tree(repo, "site-a")
+def test_ceph_libvirt_secret_in_nova_libvirt(example_trees: Mapping) -> None:
+    files = example_trees["site-a"]
     cfg = "stages/compute/config/nova-libvirt-kolla"
     assert files[f"{cfg}/{UUID}.xml"].decode() == (
         "<secret ephemeral='no' private='no'>\n"
@@ -322,8 +323,8 @@ def test_ceph_nova_with_its_own_user_gets_a_second_libvirt_secret(repo: Path) ->
     }
 
 
-def test_local_disks_need_no_ceph_for_nova(repo: Path) -> None:
-    files = tree(repo, "site-b")  # no cinder, nova on local disks
+def test_local_disks_need_no_ceph_for_nova(repo: Path, example_trees: Mapping) -> None:
+    files = example_trees["site-b"]  # no cinder, nova on local disks
     conf = ini(files["stages/compute/config/nova-compute-kolla/nova.conf"])
     assert _section(conf, "libvirt") == {"virt_type": "qemu", "connection_uri": "qemu:///system"}
     names = {s["name"] for s in secret_requirements(load_site(repo, "site-b"))}

@@ -6,12 +6,13 @@ instance; site-a builds and validates (CRD schemas included) with it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import make_repo
+from conftest import Built, make_repo
 from helpers import add_site, doc, drop_overlays, minimal, tree
 from kkc import kollacheck
 from kkc.features.monitoring import BLACKBOX
@@ -27,9 +28,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def files(repo: Path) -> dict[str, bytes]:
-    return tree(repo, "site-a")
+@pytest.fixture
+def files(example_trees: Mapping) -> Mapping[str, bytes]:
+    return example_trees["site-a"]
 
 
 def test_exporter_images_exist_in_every_release() -> None:
@@ -139,9 +140,10 @@ def test_without_the_overlay_nothing_is_monitored(site_repo: Path) -> None:
     assert not [p for p in files if "monitor" in p or "networkpolicy" in p or "exporter" in p]
 
 
-def test_site_a_builds_and_validates_with_the_overlay(site_repo: Path, kkc) -> None:
-    result = kkc(site_repo, "build", "site-a")
+def test_site_a_builds_and_validates_with_the_overlay(built_sites: Built) -> None:
+    result = built_sites.builds["site-a"]
     assert result.exit_code == 0, result.output
+    site_repo = built_sites.root
     out = site_repo / "deploy/site-a/stages"
     assert (out / "infra/objects/memcached-podmonitor.yaml").is_file()
     assert (out / "services/objects/openstack-api-servicemonitor.yaml").is_file()

@@ -4,11 +4,12 @@ CIDRs) that need it; the site must list its node CIDRs; site-a builds with it.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from conftest import make_repo
+from conftest import Built, make_repo
 from helpers import add_site, doc, minimal, tree
 
 NAME, COMP = "app.kubernetes.io/name", "app.kubernetes.io/component"
@@ -26,9 +27,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def files(repo: Path) -> dict[str, bytes]:
-    return tree(repo, "site-a")
+@pytest.fixture
+def files(example_trees: Mapping) -> Mapping[str, bytes]:
+    return example_trees["site-a"]
 
 
 def policy(files: dict[str, bytes], stage: str, name: str) -> dict:
@@ -159,9 +160,10 @@ def test_a_site_without_node_agents_needs_no_node_cidrs(repo: Path) -> None:
     ]
 
 
-def test_site_a_builds_and_validates_with_the_overlay(site_repo: Path, kkc) -> None:
-    result = kkc(site_repo, "build", "site-a")
+def test_site_a_builds_and_validates_with_the_overlay(built_sites: Built) -> None:
+    result = built_sites.builds["site-a"]
     assert result.exit_code == 0, result.output
+    site_repo = built_sites.root
     assert (site_repo / "deploy/site-a/stages/infra/objects/mariadb-networkpolicy.yaml").is_file()
 
 

@@ -29,10 +29,12 @@ INFRA = COMPONENT + "resources:\n  - marker-configmap.yaml\n"
 MARKER = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: overlay-marker\ndata:\n  a: b\n"
 
 
-def use_overlays(root: Path, names: str, files: dict[str, str]) -> None:
-    add_overlays(root, "site-a", *names.split(", "))
+def use_overlays(root: Path, names: str, files: dict[str, str], site: str = "site-a") -> None:
+    add_overlays(root, site, *names.split(", "))
     paths = [write(root, rel, text) for rel, text in files.items()]
-    commit(root, ["sites/site-a/site.yaml", *(p.relative_to(root).as_posix() for p in paths)], "ov")
+    commit(
+        root, [f"sites/{site}/site.yaml", *(p.relative_to(root).as_posix() for p in paths)], "ov"
+    )
 
 
 def test_overlay_components_apply_per_stage_and_each_stage_builds_alone(
@@ -219,13 +221,17 @@ def test_two_overlay_components_that_patch_one_field_differently_are_reported(
     ]
 
 
-def test_lint_reports_an_overlay_that_changes_nothing(site_repo: Path, kkc) -> None:
+def test_lint_reports_an_overlay_that_changes_nothing(small_site_repo: Path, kkc) -> None:
+    """KKC129 on the keystone-only site-k (lint builds the site once per listed overlay);
+    that site-a's own six overlays draw no KKC129 is test_cli's lint of site-a (1 warning)."""
     noop = COMPONENT + (
         "patches:\n  - target: {kind: CronJob, name: no-such-job}\n    patch: |\n"
         "      - {op: add, path: /metadata/labels/x, value: y}\n"
     )
+    site_file = small_site_repo / "sites/site-k/site.yaml"  # no overlays of its own
+    site_file.write_text(site_file.read_text() + "overlays: []\n")
     use_overlays(
-        site_repo,
+        small_site_repo,
         "noop, team",
         {
             # the site sets keystone's replicas itself, so this default changes nothing
@@ -233,19 +239,20 @@ def test_lint_reports_an_overlay_that_changes_nothing(site_repo: Path, kkc) -> N
             "overlays/noop/kustomization.yaml": noop,
             "overlays/team/kustomization.yaml": EVERY_STAGE,
         },
+        site="site-k",
     )
-    before = snapshot(site_repo)
-    result = kkc(site_repo, "lint", "site-a")
+    before = snapshot(small_site_repo)
+    result = kkc(small_site_repo, "lint", "site-k")
     assert result.exit_code == 0, result.output
-    lines = (site_repo / "sites/site-a/site.yaml").read_text().splitlines()
+    lines = (small_site_repo / "sites/site-k/site.yaml").read_text().splitlines()
     [(line, col)] = [(i + 1, t.index("noop") + 1) for i, t in enumerate(lines) if "noop" in t]
     warning = (
-        f'warning: sites/site-a/site.yaml:{line}:{col}: KKC129 overlay "noop" changes nothing '
-        "for site site-a\n"
+        f'warning: sites/site-k/site.yaml:{line}:{col}: KKC129 overlay "noop" changes nothing '
+        "for site site-k\n"
     )
     assert result.stderr == warning
-    assert result.stdout.startswith("site-a: ") and result.stdout.endswith(" 1 warnings\n")
-    strict = kkc(site_repo, "lint", "site-a", "--strict")
+    assert result.stdout.startswith("site-k: ") and result.stdout.endswith(" 1 warnings\n")
+    strict = kkc(small_site_repo, "lint", "site-k", "--strict")
     assert strict.exit_code == 1
     assert strict.stderr == warning + "kkc lint --strict: 1 warnings\n"
-    assert snapshot(site_repo) == before
+    assert snapshot(small_site_repo) == before

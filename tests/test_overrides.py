@@ -5,6 +5,7 @@ nothing written on bad input."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -219,8 +220,8 @@ def test_yaml_list_for_a_list_option_is_comma_joined(site_repo: Path) -> None:
     assert values(files, conductor, "DEFAULT", "enabled_apis") == ["osapi_compute,metadata"]
 
 
-def test_example_site_overrides_are_rendered(site_repo: Path) -> None:
-    files = tree(site_repo, "site-a")
+def test_example_site_overrides_are_rendered(example_trees: Mapping) -> None:
+    files = example_trees["site-a"]
     assert values(files, COMPUTE, "libvirt", "cpu_mode") == ["host-model"]
     assert values(files, API, "libvirt", "cpu_mode") == []
     scheduler = "stages/services/config/nova-scheduler-kolla/nova.conf"

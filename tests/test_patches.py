@@ -44,8 +44,8 @@ data:
 """
 
 
-def add_patches(root: Path, **files: str) -> None:
-    paths = [write(root, f"sites/site-a/patches/{name}", text) for name, text in files.items()]
+def add_patches(root: Path, site: str = "site-a", **files: str) -> None:
+    paths = [write(root, f"sites/{site}/patches/{name}", text) for name, text in files.items()]
     commit(root, [p.relative_to(root).as_posix() for p in paths], "patches")
 
 
@@ -104,16 +104,20 @@ def test_patches_land_in_the_stage_of_their_target_after_kkc_patches(site_repo: 
     assert cm["data"]["extra.txt"] == "hello"
 
 
-def test_a_patch_changes_the_site_digest_and_rebuilds_identically(site_repo: Path, kkc) -> None:
+def test_a_patch_changes_the_site_digest_and_rebuilds_identically(
+    small_site_repo: Path, kkc
+) -> None:
+    """On the keystone-only site-k, with the JSON 6902 patch of keystone's Deployments."""
     from kkc.site import load_site
 
-    before = load_site(site_repo, "site-a").digest
-    add_patches(site_repo, **{"10-smp.yaml": SMP})
-    assert load_site(site_repo, "site-a").digest != before
-    assert kkc(site_repo, "build", "site-a").exit_code == 0
-    tree = snapshot(site_repo / "deploy")
-    assert kkc(site_repo, "build", "site-a").exit_code == 0
-    assert snapshot(site_repo / "deploy") == tree
+    before = load_site(small_site_repo, "site-k").digest
+    add_patches(small_site_repo, site="site-k", **{"10-json.yaml": JSON6902})
+    assert load_site(small_site_repo, "site-k").digest != before
+    assert kkc(small_site_repo, "build", "site-k").exit_code == 0
+    tree = snapshot(small_site_repo / "deploy")
+    assert any(b"team-identity" in data for data in tree.values()), "the patch is not built"
+    assert kkc(small_site_repo, "build", "site-k").exit_code == 0
+    assert snapshot(small_site_repo / "deploy") == tree
 
 
 P = "sites/site-a/patches/p.yaml"

@@ -23,6 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import PROJECT, make_repo
 
 README = PROJECT / "README.md"
@@ -94,6 +96,7 @@ def test_the_walkthrough_has_the_day_one_steps() -> None:
     assert commands.index("kkc build site-c") < commands.index("kkc build site-c --commit")
 
 
+@pytest.mark.slow
 def test_the_walkthrough_prints_what_the_readme_shows(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     bin_dir = tmp_path / "bin"

@@ -18,7 +18,6 @@ from conftest import PROJECT, snapshot
 from helpers import (
     STRICT_EXTERNAL_SECRET_CRD,
     WIDGET_CRD,
-    add_overlays,
     crd_yaml,
     object_schema,
     set_keystone_replicas,
@@ -51,6 +50,10 @@ KEYSTONE_DIFF = """\
      matchLabels:
 """
 
+# the same change on the keystone-only site-k (namespace openstack-k) of small_site_repo
+KEYSTONE_K_DIFF = KEYSTONE_DIFF.replace("namespace: openstack\n", "namespace: openstack-k\n")
+KEYSTONE_K_DIFF = KEYSTONE_K_DIFF.replace("/Deployment/openstack/", "/Deployment/openstack-k/")
+
 
 def built(kkc, repo: Path, *sites: str) -> str:
     """Build and commit ``sites``; returns the new HEAD."""
@@ -62,51 +65,53 @@ def built(kkc, repo: Path, *sites: str) -> str:
 # ---- kkc diff -------------------------------------------------------------------------------
 
 
-def test_diff_without_changes_exits_0(site_repo: Path, kkc) -> None:
-    head = built(kkc, site_repo, "site-a")
-    before = snapshot(site_repo)
-    result = kkc(site_repo, "diff", "site-a")
+def test_diff_without_changes_exits_0(small_site_repo: Path, kkc) -> None:
+    head = built(kkc, small_site_repo, "site-k")
+    before = snapshot(small_site_repo)
+    result = kkc(small_site_repo, "diff", "site-k")
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"site-a: no changes against HEAD ({head[:12]})\n"
-    assert snapshot(site_repo) == before  # writes nothing
+    assert result.stdout == f"site-k: no changes against HEAD ({head[:12]})\n"
+    assert snapshot(small_site_repo) == before  # writes nothing
 
 
-def test_diff_text_shows_the_changed_object(site_repo: Path, kkc) -> None:
-    head = built(kkc, site_repo, "site-a")
-    set_keystone_replicas(site_repo, 2)
-    result = kkc(site_repo, "diff", "site-a")
+def test_diff_text_shows_the_changed_object(small_site_repo: Path, kkc) -> None:
+    head = built(kkc, small_site_repo, "site-k")
+    set_keystone_replicas(small_site_repo, 2, "site-k")
+    result = kkc(small_site_repo, "diff", "site-k")
     assert result.exit_code == 1, result.output
     assert result.stdout == (
-        f"site-a: 0 added, 1 changed, 0 removed against HEAD ({head[:12]})\n"
-        "  changed  Deployment/openstack/keystone-api\n" + KEYSTONE_DIFF
+        f"site-k: 0 added, 1 changed, 0 removed against HEAD ({head[:12]})\n"
+        "  changed  Deployment/openstack-k/keystone-api\n" + KEYSTONE_K_DIFF
     )
     assert result.stderr == ""
 
 
-def test_diff_markdown_for_a_pr_comment(site_repo: Path, kkc) -> None:
-    head = built(kkc, site_repo, "site-a")
-    set_keystone_replicas(site_repo, 2)
-    result = kkc(site_repo, "diff", "site-a", "-o", "markdown")
+def test_diff_markdown_for_a_pr_comment(small_site_repo: Path, kkc) -> None:
+    head = built(kkc, small_site_repo, "site-k")
+    set_keystone_replicas(small_site_repo, 2, "site-k")
+    result = kkc(small_site_repo, "diff", "site-k", "-o", "markdown")
     assert result.exit_code == 1, result.output
     assert result.stdout == (
-        f"### `site-a`: 0 added, 1 changed, 0 removed against `HEAD ({head[:12]})`\n\n"
+        f"### `site-k`: 0 added, 1 changed, 0 removed against `HEAD ({head[:12]})`\n\n"
         "| change | kind | namespace | name |\n| --- | --- | --- | --- |\n"
-        "| changed | Deployment | openstack | `keystone-api` |\n\n"
-        "<details><summary>changed <code>Deployment/openstack/keystone-api</code></summary>"
-        f"\n\n```diff\n{KEYSTONE_DIFF}```\n\n</details>\n\n"
+        "| changed | Deployment | openstack-k | `keystone-api` |\n\n"
+        "<details><summary>changed <code>Deployment/openstack-k/keystone-api</code></summary>"
+        f"\n\n```diff\n{KEYSTONE_K_DIFF}```\n\n</details>\n\n"
     )
 
 
-def test_diff_json_lists_every_object_added_when_nothing_is_committed(site_repo: Path, kkc) -> None:
-    head = git.Repo(site_repo).head.commit.hexsha
-    result = kkc(site_repo, "diff", "site-a", "--output", "json")
+def test_diff_json_lists_every_object_added_when_nothing_is_committed(
+    small_site_repo: Path, kkc
+) -> None:
+    head = git.Repo(small_site_repo).head.commit.hexsha
+    result = kkc(small_site_repo, "diff", "site-k", "--output", "json")
     assert result.exit_code == 1, result.output
     [site] = json.loads(result.stdout)
-    assert (site["site"], site["against"], site["commit"]) == ("site-a", "HEAD", head)
-    assert not (site_repo / "deploy").exists()
+    assert (site["site"], site["against"], site["commit"]) == ("site-k", "HEAD", head)
+    assert not (small_site_repo / "deploy").exists()
     # exactly the objects `kkc build` records
-    assert kkc(site_repo, "build", "site-a").exit_code == 0
-    objects = json.loads((site_repo / "deploy/site-a/.kkc-files").read_text())["objects"]
+    assert kkc(small_site_repo, "build", "site-k").exit_code == 0
+    objects = json.loads((small_site_repo / "deploy/site-k/.kkc-files").read_text())["objects"]
     keys = [
         f"{o['kind']}/{o['namespace'] + '/' if o['namespace'] else ''}{o['name']}"
         for o in site["objects"]
@@ -117,28 +122,30 @@ def test_diff_json_lists_every_object_added_when_nothing_is_committed(site_repo:
     assert all(o["diff"].startswith("--- /dev/null\n+++ b/") for o in site["objects"])
 
 
-def test_diff_all_shows_a_removed_site_and_against_an_older_revision(site_repo: Path, kkc) -> None:
-    first = built(kkc, site_repo, "site-a")
-    second = built(kkc, site_repo, "site-b")
-    removed = json.loads((site_repo / "deploy/site-b/.kkc-files").read_text())["objects"]
-    shutil.rmtree(site_repo / "sites" / "site-b")
+def test_diff_all_shows_a_removed_site_and_against_an_older_revision(
+    small_site_repo: Path, kkc
+) -> None:
+    first = built(kkc, small_site_repo, "site-k")
+    second = built(kkc, small_site_repo, "site-l")
+    removed = json.loads((small_site_repo / "deploy/site-l/.kkc-files").read_text())["objects"]
+    shutil.rmtree(small_site_repo / "sites" / "site-l")
 
-    result = kkc(site_repo, "diff", "-o", "json")  # no site named: every site
+    result = kkc(small_site_repo, "diff", "-o", "json")  # no site named: every site
     assert result.exit_code == 1, result.output
     by_site = {d["site"]: d for d in json.loads(result.stdout)}
-    assert by_site["site-a"]["objects"] == []
-    assert by_site["site-b"]["summary"] == {"added": 0, "changed": 0, "removed": len(removed)}
-    assert all(o["diff"] == "" for o in by_site["site-b"]["objects"])
+    assert by_site["site-k"]["objects"] == []
+    assert by_site["site-l"]["summary"] == {"added": 0, "changed": 0, "removed": len(removed)}
+    assert all(o["diff"] == "" for o in by_site["site-l"]["objects"])
 
-    # at the first build, site-b had no output: against it site-b is gone from both sides
-    result = kkc(site_repo, "diff", "--all", "--against", first[:10])
+    # at the first build, site-l had no output: against it site-l is gone from both sides
+    result = kkc(small_site_repo, "diff", "--all", "--against", first[:10])
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"site-a: no changes against {first[:10]} ({first[:12]})\n"
+    assert result.stdout == f"site-k: no changes against {first[:10]} ({first[:12]})\n"
     assert second != first
 
 
-def test_diff_unknown_revision_is_a_usage_error(site_repo: Path, kkc) -> None:
-    result = kkc(site_repo, "diff", "site-a", "--against", "no-such-branch")
+def test_diff_unknown_revision_is_a_usage_error(small_site_repo: Path, kkc) -> None:
+    result = kkc(small_site_repo, "diff", "site-k", "--against", "no-such-branch")
     assert result.exit_code == 2
     assert result.stderr == (
         "<command line>:1:1: KKC170 --against no-such-branch: no such git revision\n"
@@ -270,8 +277,8 @@ def test_markdown_max_bytes_drops_whole_diff_blocks_from_the_end() -> None:
     assert "| added | ConfigMap | — | `a` |" in tiny
 
 
-def test_max_bytes_needs_markdown(site_repo: Path, kkc) -> None:
-    result = kkc(site_repo, "diff", "site-a", "--max-bytes", "100")
+def test_max_bytes_needs_markdown(small_site_repo: Path, kkc) -> None:
+    result = kkc(small_site_repo, "diff", "site-k", "--max-bytes", "100")
     assert result.exit_code == 2
     assert result.stderr == "kkc diff: --max-bytes needs -o markdown\n"
 
@@ -279,86 +286,89 @@ def test_max_bytes_needs_markdown(site_repo: Path, kkc) -> None:
 # ---- kkc check ------------------------------------------------------------------------------
 
 REBUILD = "run `kkc build site-a` and commit the result"
+REBUILD_K = REBUILD.replace("site-a", "site-k")
 
 
-def test_check_clean_tree_exits_0_and_writes_nothing(site_repo: Path, kkc) -> None:
-    built(kkc, site_repo, "site-a", "site-b")
-    before = snapshot(site_repo)
-    result = kkc(site_repo, "check")
+def test_check_clean_tree_exits_0_and_writes_nothing(small_site_repo: Path, kkc) -> None:
+    built(kkc, small_site_repo, "site-k", "site-l")
+    before = snapshot(small_site_repo)
+    result = kkc(small_site_repo, "check")
     assert result.exit_code == 0, result.output
     assert result.stdout == (
-        "site-a: deploy/site-a/ up to date and valid\nsite-b: deploy/site-b/ up to date and valid\n"
+        "site-k: deploy/site-k/ up to date and valid\nsite-l: deploy/site-l/ up to date and valid\n"
     )
-    assert snapshot(site_repo) == before
+    assert snapshot(small_site_repo) == before
 
 
-def test_check_stale_output_names_each_file(site_repo: Path, kkc) -> None:
-    built(kkc, site_repo, "site-a")
-    set_keystone_replicas(site_repo, 2)
-    before = snapshot(site_repo)
-    result = kkc(site_repo, "check", "site-a")
+def test_check_stale_output_names_each_file(small_site_repo: Path, kkc) -> None:
+    built(kkc, small_site_repo, "site-k")
+    set_keystone_replicas(small_site_repo, 2, "site-k")
+    before = snapshot(small_site_repo)
+    result = kkc(small_site_repo, "check", "site-k")
     assert result.exit_code == 1
     assert result.stdout == (
-        f"deploy/site-a/.kkc-files:1:1: KKC327 stale (recompiling changes it); {REBUILD}\n"
-        "deploy/site-a/stages/identity/kustomization.yaml:1:1: KKC327 stale (recompiling "
-        f"changes it); {REBUILD}\n"
+        f"deploy/site-k/.kkc-files:1:1: KKC327 stale (recompiling changes it); {REBUILD_K}\n"
+        "deploy/site-k/stages/identity/kustomization.yaml:1:1: KKC327 stale (recompiling "
+        f"changes it); {REBUILD_K}\n"
     )
-    assert result.stderr == "kkc check: 2 problems in site-a\n"
-    assert snapshot(site_repo) == before
+    assert result.stderr == "kkc check: 2 problems in site-k\n"
+    assert snapshot(small_site_repo) == before
 
 
-def test_check_hand_edits_and_foreign_files(site_repo: Path, kkc) -> None:
-    built(kkc, site_repo, "site-a")
-    site = site_repo / "deploy" / "site-a"
+def test_check_hand_edits_and_foreign_files(small_site_repo: Path, kkc) -> None:
+    built(kkc, small_site_repo, "site-k")
+    site = small_site_repo / "deploy" / "site-k"
     patch = site / "stages/identity/patches/keystone-api-deployment.yaml"
     patch.write_text(patch.read_text() + "# tuned by hand\n")
     write(site, "notes.txt", "hello\n")
     (site / "README.md").unlink()
-    result = kkc(site_repo, "check", "site-a", "-o", "json")
+    result = kkc(small_site_repo, "check", "site-k", "-o", "json")
     assert result.exit_code == 1
     [report] = json.loads(result.stdout)
     assert report["ok"] is False
     assert [(p["file"], p["code"], p["message"]) for p in report["problems"]] == [
-        ("deploy/site-a/README.md", "KKC327", f"missing (recompiling creates it); {REBUILD}"),
+        ("deploy/site-k/README.md", "KKC327", f"missing (recompiling creates it); {REBUILD_K}"),
         (
-            "deploy/site-a/notes.txt",
+            "deploy/site-k/notes.txt",
             "KKC329",
-            "not generated by kkc (not in .kkc-files); remove it, or use sites/site-a/patches/",
+            "not generated by kkc (not in .kkc-files); remove it, or use sites/site-k/patches/",
         ),
         (
-            "deploy/site-a/stages/identity/patches/keystone-api-deployment.yaml",
+            "deploy/site-k/stages/identity/patches/keystone-api-deployment.yaml",
             "KKC328",
-            "edited by hand (differs from its digest in .kkc-files); change sites/site-a/ "
-            "instead and run `kkc build site-a`",
+            "edited by hand (differs from its digest in .kkc-files); change sites/site-k/ "
+            "instead and run `kkc build site-k`",
         ),
     ]
 
 
-def test_check_invalid_output_even_when_the_files_are_up_to_date(site_repo: Path, kkc) -> None:
-    built(kkc, site_repo, "site-a")
-    base = site_repo / "base/keystone/identity/keystone-api-deployment.yaml"
+def test_check_invalid_output_even_when_the_files_are_up_to_date(
+    small_site_repo: Path, kkc
+) -> None:
+    built(kkc, small_site_repo, "site-k")
+    base = small_site_repo / "base/keystone/identity/keystone-api-deployment.yaml"
     base.write_text(base.read_text().replace("\nspec:\n", "\nspec:\n  bogusField: 1\n", 1))
-    result = kkc(site_repo, "check", "site-a")
+    result = kkc(small_site_repo, "check", "site-k")
     assert result.exit_code == 1
     assert result.stdout == (
-        "deploy/site-a/kustomization.yaml:1:1: KKC301 Deployment/keystone-api: spec: "
+        "deploy/site-k/kustomization.yaml:1:1: KKC301 Deployment/keystone-api: spec: "
         "Additional properties are not allowed ('bogusField' was unexpected)\n"
     )
 
 
-def test_check_unbuilt_and_orphaned_sites(site_repo: Path, kkc) -> None:
-    built(kkc, site_repo, "site-b")
-    shutil.copytree(site_repo / "deploy" / "site-b", site_repo / "deploy" / "site-z")
-    result = kkc(site_repo, "check", "--all")
+def test_check_unbuilt_and_orphaned_sites(small_site_repo: Path, kkc) -> None:
+    built(kkc, small_site_repo, "site-l")
+    shutil.copytree(small_site_repo / "deploy" / "site-l", small_site_repo / "deploy" / "site-z")
+    result = kkc(small_site_repo, "check", "--all")
     assert result.exit_code == 1
     assert result.stdout == (
-        "deploy/site-a/:1:1: KKC330 not built: no .kkc-files; " + REBUILD + "\n"
-        "site-b: deploy/site-b/ up to date and valid\n"
+        "deploy/site-k/:1:1: KKC330 not built: no .kkc-files; " + REBUILD_K + "\n"
+        "site-l: deploy/site-l/ up to date and valid\n"
         "deploy/site-z/:1:1: KKC330 output of a site that does not exist (no "
         "sites/site-z/site.yaml); remove deploy/site-z/ (git rm -r deploy/site-z)\n"
     )
     # a named site: no orphan search
-    assert kkc(site_repo, "check", "site-b").exit_code == 0
+    assert kkc(small_site_repo, "check", "site-l").exit_code == 0
 
 
 ES_PATCH = """\
@@ -399,70 +409,71 @@ def test_check_needs_no_configuration(site_repo: Path, kkc) -> None:
 
 
 def test_check_refuses_custom_resources_no_schema_covers(
-    site_repo: Path, kkc, tmp_path: Path
+    small_site_repo: Path, kkc, tmp_path: Path
 ) -> None:
-    add_overlays(site_repo, "site-a", "widgets")
+    site_file = small_site_repo / "sites/site-k/site.yaml"
+    site_file.write_text(site_file.read_text() + "overlays: [widgets]\n")
     for rel, text in WIDGET_OVERLAY.items():
-        write(site_repo, rel, text)
-    result = kkc(site_repo, "build", "site-a", "--commit")
+        write(small_site_repo, rel, text)
+    result = kkc(small_site_repo, "build", "site-k", "--commit")
     assert result.exit_code == 0, result.output
     assert result.stderr == WIDGET_NOT_VALIDATED  # the build says what it could not check
-    result = kkc(site_repo, "check", "site-a")
+    result = kkc(small_site_repo, "check", "site-k")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
         "<command line>:1:1: KKC172 kkc check cannot validate custom resources that no "
-        "schema covers: example.com/v1 Widget (site-a); kkc embeds no CRD for them: pass "
+        "schema covers: example.com/v1 Widget (site-k); kkc embeds no CRD for them: pass "
         "--crd-dir DIR with their CRDs (or set KKC_CRD_DIR), or pass --no-require-crds\n"
     )
     # opted out: the same site passes, with the warning
     [res] = check.check_sites(
-        site_repo,
-        [load_site(site_repo, "site-a")],
+        small_site_repo,
+        [load_site(small_site_repo, "site-k")],
         crd_dir=None,
         all_sites=False,
         require_crds=False,
     )
     assert (res.problems, res.warnings) == ([], [WIDGET_NOT_VALIDATED.rstrip("\n")])
-    result = kkc(site_repo, "check", "site-a", "--no-require-crds")
+    result = kkc(small_site_repo, "check", "site-k", "--no-require-crds")
     assert (result.exit_code, result.stderr) == (0, WIDGET_NOT_VALIDATED)
     # a CRD directory that adds the kind: validated, and a broken Widget is found
     crds = tmp_path / "crds"
     write(crds, "widget.yaml", WIDGET_CRD)
-    result = kkc(site_repo, "check", "site-a", "--crd-dir", str(crds))
+    result = kkc(small_site_repo, "check", "site-k", "--crd-dir", str(crds))
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     bigger = tmp_path / "bigger"
     write(bigger, "widget.yaml", WIDGET_CRD.replace("minimum: 1", "minimum: 5"))
-    result = kkc(site_repo, "check", "site-a", "--crd-dir", str(bigger))
+    result = kkc(small_site_repo, "check", "site-k", "--crd-dir", str(bigger))
     assert result.exit_code == 1
     assert result.stdout == (
-        "deploy/site-a/kustomization.yaml:1:1: KKC302 Widget/w: spec.size: 3 is less than "
+        "deploy/site-k/kustomization.yaml:1:1: KKC302 Widget/w: spec.size: 3 is less than "
         "the minimum of 5\n"
     )
 
 
 def test_check_finds_an_external_secret_a_site_patch_broke(
-    site_repo: Path, kkc, tmp_path: Path
+    small_site_repo: Path, kkc, tmp_path: Path
 ) -> None:
-    write(site_repo, "sites/site-a/patches/es.yaml", ES_PATCH)
+    write(small_site_repo, "sites/site-k/patches/es.yaml", ES_PATCH)
     # built and committed against a cluster CRD that allows anything in spec (it wins over
     # the embedded schema); without it, the embedded schema catches the broken field
     lax = tmp_path / "lax"
     write(lax, "es.yaml", LAX_EXTERNAL_SECRET_CRD)
-    result = kkc(site_repo, "build", "site-a", "--commit", "--crd-dir", str(lax))
+    result = kkc(small_site_repo, "build", "site-k", "--commit", "--crd-dir", str(lax))
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
-    result = kkc(site_repo, "check", "site-a")
+    result = kkc(small_site_repo, "check", "site-k")
     assert result.exit_code == 1
     assert result.stdout == (
-        "deploy/site-a/kustomization.yaml:1:1: KKC302 ExternalSecret/keystone-secrets: spec: "
+        "deploy/site-k/kustomization.yaml:1:1: KKC302 ExternalSecret/keystone-secrets: spec: "
         "Additional properties are not allowed ('bogusField' was unexpected)\n"
     )
-    assert result.stderr == "kkc check: 1 problem in site-a\n"
-    result = kkc(site_repo, "build", "site-a")
+    assert result.stderr == "kkc check: 1 problem in site-k\n"
+    result = kkc(small_site_repo, "build", "site-k")
     assert result.exit_code == 3
     assert result.stderr.startswith(
-        "deploy/site-a/kustomization.yaml:1:1: KKC302 ExternalSecret/keystone-secrets: spec: "
+        "deploy/site-k/kustomization.yaml:1:1: KKC302 ExternalSecret/keystone-secrets: spec: "
         "Additional properties are not allowed ('bogusField' was unexpected)\n"
     )
 
@@ -598,19 +609,19 @@ def test_example_ci_posts_the_diff_first_within_the_size_limit(workflow: str) ->
             assert re.search(r"--max-bytes \d+", line), line
 
 
-def test_diff_format_is_a_deprecated_alias_of_output(site_repo: Path, kkc) -> None:
-    built(kkc, site_repo, "site-a")
-    set_keystone_replicas(site_repo, 2)
+def test_diff_format_is_a_deprecated_alias_of_output(small_site_repo: Path, kkc) -> None:
+    built(kkc, small_site_repo, "site-k")
+    set_keystone_replicas(small_site_repo, 2, "site-k")
     for fmt in ("markdown", "json", "text"):
-        new = kkc(site_repo, "diff", "site-a", "-o", fmt)
-        old = kkc(site_repo, "diff", "site-a", "--format", fmt)
+        new = kkc(small_site_repo, "diff", "site-k", "-o", fmt)
+        old = kkc(small_site_repo, "diff", "site-k", "--format", fmt)
         assert (new.exit_code, old.exit_code) == (1, 1), old.output
         assert old.stdout == new.stdout
         assert new.stderr == ""
         assert old.stderr == "note: kkc diff --format is deprecated; use -o/--output\n"
-    short = kkc(site_repo, "diff", "site-a", "-f", "json")
-    assert short.stdout == kkc(site_repo, "diff", "site-a", "-o", "json").stdout
-    result = kkc(site_repo, "diff", "site-a", "-o", "json", "--format", "markdown")
+    short = kkc(small_site_repo, "diff", "site-k", "-f", "json")
+    assert short.stdout == kkc(small_site_repo, "diff", "site-k", "-o", "json").stdout
+    result = kkc(small_site_repo, "diff", "site-k", "-o", "json", "--format", "markdown")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
         "kkc diff: --format markdown and --output json disagree; use --output\n"

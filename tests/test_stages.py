@@ -5,57 +5,52 @@ sync wave, and every Job is replaced, not patched, when it changes."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import make_repo
+from conftest import EXAMPLE_SITES, Built, make_repo
 from helpers import write
 from kkc import kustomize
 from kkc.build import object_key
-from kkc.cli import app
 from kkc.jobs import JOB_REPLACE
 from kkc.services import STAGES
 from kkc.yamlio import load_stream
 
 WAVE = "argocd.argoproj.io/sync-wave"
-SITES = ("site-a", "site-b")
+SITES = EXAMPLE_SITES
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = make_repo(tmp_path_factory.mktemp("stages") / "repo")
-    cwd = os.getcwd()
-    os.chdir(repo)
-    try:
-        result = CliRunner().invoke(app, ["build", *SITES])
-    finally:
-        os.chdir(cwd)
-    assert result.exit_code == 0, result.output
-    return repo
+@pytest.fixture
+def built(built_sites: Built) -> Built:
+    """site-a and site-b built (the shared build of conftest.py)."""
+    for site in SITES:
+        assert built_sites.builds[site].exit_code == 0, built_sites.builds[site].output
+    return built_sites
 
 
 def objects(path: Path) -> list[dict]:
     return load_stream(kustomize.build(path, str(path)))
 
 
-def stage_dirs(repo: Path, site: str) -> list[Path]:
-    return sorted(
-        (repo / "deploy" / site / "stages").iterdir(), key=lambda p: list(STAGES).index(p.name)
-    )
+def stage_dirs(built: Built, site: str) -> list[str]:
+    """deploy/SITE/stages/STAGE of each stage directory, in stage order."""
+    stages = (built.root / "deploy" / site / "stages").iterdir()
+    return [
+        f"deploy/{site}/stages/{p.name}"
+        for p in sorted(stages, key=lambda p: list(STAGES).index(p.name))
+    ]
 
 
 @pytest.mark.parametrize("site", SITES)
-def test_each_stage_builds_alone_and_together_they_are_the_site(built: Path, site: str) -> None:
-    whole = objects(built / "deploy" / site)
+def test_each_stage_builds_alone_and_together_they_are_the_site(built: Built, site: str) -> None:
+    whole = built.objects(f"deploy/{site}")
     parts: list[dict] = []
     for stage in stage_dirs(built, site):
-        stage_objects = objects(stage)
+        stage_objects = built.objects(stage)
         assert stage_objects, stage
         assert {o["metadata"]["labels"]["kkc.openstack.org/stage"] for o in stage_objects} == {
-            stage.name
+            stage.rpartition("/")[2]
         }
         parts += stage_objects
     assert sorted(map(object_key, parts)) == sorted(map(object_key, whole))
@@ -63,18 +58,18 @@ def test_each_stage_builds_alone_and_together_they_are_the_site(built: Path, sit
 
 
 @pytest.mark.parametrize("site", SITES)
-def test_sync_waves_follow_the_stage_order(built: Path, site: str) -> None:
+def test_sync_waves_follow_the_stage_order(built: Built, site: str) -> None:
     for stage in stage_dirs(built, site):
-        wave = str(list(STAGES).index(stage.name) * 10)
-        for obj in objects(stage):
+        wave = str(list(STAGES).index(stage.rpartition("/")[2]) * 10)
+        for obj in built.objects(stage):
             assert obj["metadata"]["annotations"][WAVE] == wave, object_key(obj)
             template = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
             assert WAVE not in (template.get("annotations") or {}), "a wave must not roll pods"
 
 
 @pytest.mark.parametrize("site", SITES)
-def test_every_job_is_replaced_when_it_changes(built: Path, site: str) -> None:
-    jobs = [o for o in objects(built / "deploy" / site) if o["kind"] == "Job"]
+def test_every_job_is_replaced_when_it_changes(built: Built, site: str) -> None:
+    jobs = [o for o in built.objects(f"deploy/{site}") if o["kind"] == "Job"]
     assert jobs
     for job in jobs:
         annotations = job["metadata"]["annotations"]
@@ -83,8 +78,8 @@ def test_every_job_is_replaced_when_it_changes(built: Path, site: str) -> None:
         assert "ttlSecondsAfterFinished" not in job["spec"]  # kept, so never "missing"
 
 
-def test_keystone_bring_up_order(built: Path) -> None:
-    by_stage = {s.name: objects(s) for s in stage_dirs(built, "site-a")}
+def test_keystone_bring_up_order(built: Built) -> None:
+    by_stage = {s.rpartition("/")[2]: built.objects(s) for s in stage_dirs(built, "site-a")}
     names = {
         stage: {f"{o['kind']}/{o['metadata']['name']}" for o in objs}
         for stage, objs in by_stage.items()

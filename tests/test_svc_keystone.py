@@ -7,28 +7,29 @@ The modes themselves are checked against Kolla's extend_start.sh in test_kollach
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from conftest import make_repo
-from helpers import assert_finish_after_compute, doc, finish_step, tree, write
+from conftest import EXAMPLE_SITES
+from helpers import assert_finish_after_compute, doc, finish_step, write
 from kkc import kustomize
 from kkc.generate import WAVE
 from kkc.jobs import JOB_REPLACE
 from kkc.yamlio import load_stream
 
-SITES = ("site-a", "site-b")  # Argo CD 2025.1 rocky, Flux 2026.1 ubuntu
+SITES = EXAMPLE_SITES  # site-a, site-b: Argo CD 2025.1 rocky, Flux 2026.1 ubuntu
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_repo(tmp_path_factory.mktemp("keystone") / "repo")
+@pytest.fixture
+def repo(example_repo: Path) -> Path:
+    return example_repo
 
 
-@pytest.fixture(scope="module")
-def trees(repo: Path) -> dict[str, dict[str, bytes]]:
-    return {name: tree(repo, name) for name in SITES}
+@pytest.fixture
+def trees(example_trees: Mapping) -> Mapping[str, Mapping[str, bytes]]:
+    return example_trees
 
 
 def env(container: dict) -> dict[str, str | None]:
