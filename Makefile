@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 KKC_CRD_DIR ?= $(abspath $(wildcard ../shared/crds))
 export KKC_CRD_DIR
 
-.PHONY: venv demo test lint goldens bench clean
+.PHONY: venv demo test lint goldens bench clean e2e
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ goldens: venv  ## regenerate tests/golden/ from the example sites; review with `
 
 bench: venv  ## time `kkc build site-a` against the bare kustomize build of its output
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/bench.py
+
+e2e: venv  ## bring up every example site for real, as root (docs/e2e.md); not part of make test
+	PYTHONPATH="$(CURDIR)/e2e" KKC_E2E_KOLLA_DIR="$(CURDIR)/$(KOLLA_DIR)" $(BIN)/python -m kkc_e2e $(E2E_ARGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
