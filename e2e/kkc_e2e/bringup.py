@@ -4,6 +4,8 @@ workloads in sync-wave order, with the API checks of each stage."""
 from __future__ import annotations
 
 import copy
+import shutil
+import tempfile
 import json
 import socket
 import subprocess
@@ -158,25 +160,48 @@ class Run:
             capture_output=True,
         )
         sql = (
-            "FLUSH PRIVILEGES;\n"
             f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{password}';\n"
-            f"CREATE USER 'root'@'%' IDENTIFIED BY '{password}';\n"
+            f"CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '{password}';\n"
             "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;\n"
+            # as mysql_secure_installation: no password-less root for other hosts
+            "DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1', "
+            f"'root'@'{socket.gethostname()}';\n"
+            "FLUSH PRIVILEGES;\n"
         )
-        subprocess.run(
+        sockdir = Path(tempfile.mkdtemp(prefix="kkc-mdb-"))  # a socket path is short
+        _chown(sockdir, uid, gid)
+        sock = sockdir / "s"
+        log = open(data.parent / "mariadb-bootstrap.log", "wb")  # noqa: SIM115
+        server = subprocess.Popen(
             [
                 "mariadbd",
                 "--no-defaults",
-                "--bootstrap",
                 f"--datadir={data}",
                 "--user=mysql",
                 "--skip-networking",
+                f"--socket={sock}",
+                f"--pid-file={sockdir}/pid",
             ],
-            input=sql,
-            text=True,
-            check=True,
-            capture_output=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
+        try:
+            for _ in range(120):
+                done = subprocess.run(
+                    ["mariadb", f"--socket={sock}", "-uroot"],
+                    input=sql,
+                    text=True,
+                    capture_output=True,
+                )
+                if done.returncode == 0 or "ERROR 2002" not in done.stderr:
+                    break
+                time.sleep(0.5)
+            if done.returncode != 0:
+                raise PodError(f"mariadb bootstrap failed: {done.stderr.strip()[:300]}")
+        finally:
+            server.terminate()
+            server.wait(60)
+            shutil.rmtree(sockdir, ignore_errors=True)
 
     def stop_all(self) -> None:
         for ctr in reversed(self.running):

@@ -71,6 +71,12 @@ def main() -> int:
     env = dict(spec["env"])
     enter(spec)
     if spec.get("set_configs"):
+        # the image's own directories that config.json's permissions name (the
+        # Dockerfiles create /var/log/kolla/<service> and the state directories)
+        cfg = json.loads(Path("/var/lib/kolla/config_files/config.json").read_text())
+        for perm in cfg.get("permissions", []):
+            if perm["path"].startswith(("/var/log/kolla/", "/var/lib/")):
+                Path(perm["path"]).mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
             ["/usr/bin/python3", spec["set_configs"]],
             env={**env, "KOLLA_CONFIG_STRATEGY": env.get("KOLLA_CONFIG_STRATEGY", "COPY_ALWAYS")},
