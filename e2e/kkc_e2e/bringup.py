@@ -4,11 +4,11 @@ workloads in sync-wave order, with the API checks of each stage."""
 from __future__ import annotations
 
 import copy
-import shutil
-import tempfile
 import json
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
