@@ -100,6 +100,13 @@ class Run:
                 raise PodError(f"postStart hook of {c['name']} failed")
         return started
 
+    def secrets_exist(self, obj: dict) -> bool:
+        for vol in obj["spec"]["template"]["spec"].get("volumes", []):
+            sec = vol.get("secret")
+            if sec and not sec.get("optional") and self.env.secret(sec["secretName"]) is None:
+                return False
+        return True
+
     # -- infrastructure ----------------------------------------------------------
     def infra(self, obj: dict) -> None:
         name = obj["metadata"]["name"]
@@ -249,6 +256,8 @@ def bring_up(
         + "".join(f"127.0.0.1 {h}\n" for h in hostnames(site))
     )
     kube = KubeStandIn(workdir / "kube", site.namespace)
+    from .venvs import image_users
+
     env = Env(
         workdir,
         venv,
@@ -258,6 +267,7 @@ def bring_up(
         kube,
         site.configmaps(),
         site.namespace,
+        image_users(set_configs),
     )
     run = Run(site, env)
     with kube:
@@ -287,9 +297,15 @@ def _walk(run: Run, only_waves: int | None) -> None:
         infra = [o for o in _workloads(site, w) if o["metadata"]["name"] in INFRA]
         for obj in sorted(infra, key=lambda o: INFRA.index(o["metadata"]["name"])):
             run.infra(obj)
-        for job in sorted(
+        # The Jobs of a wave start together in a cluster; a pod whose Secret volume does
+        # not exist yet waits for it (keystone's bootstrap for keystone-keys-setup).
+        pending = sorted(
             (j for j in site.of_kind("Job") if wave(j) == w), key=lambda j: j["metadata"]["name"]
-        ):
+        )
+        while pending:
+            ready = [j for j in pending if run.secrets_exist(j)] or pending
+            job = ready[0]
+            pending.remove(job)
             for attempt in (1, 2):
                 if not run.run_job(job, attempt):
                     break

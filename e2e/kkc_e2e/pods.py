@@ -94,6 +94,7 @@ class Env:
     kube: object  # KubeStandIn
     configmaps: dict[str, dict]
     namespace: str
+    image_users: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=passwd_files)
     counter: int = 0
 
@@ -216,7 +217,8 @@ class Container:
             return _uid_name(int(uid))
         if self.spec.get("command"):
             return "root"
-        return IMAGE_USER.get(image_name(self.spec["image"]), "root")
+        image = image_name(self.spec["image"])
+        return self.env.image_users.get(image, IMAGE_USER.get(image, "root"))
 
     def inns_spec(self, argv: list[str] | None = None) -> dict:
         binds: list[list] = []

@@ -45,3 +45,18 @@ def set_configs(release: str, kolla_dir: Path) -> Path:
             raise FileNotFoundError(f"no set_configs.py under {tree}")
         return found[0]
     return docker / "base" / "set_configs.py"
+
+
+def image_users(set_configs_path: Path) -> dict[str, str]:
+    """The user each Kolla image of the release runs as: the last ``USER`` of its
+    Dockerfile.j2 (root where it sets none), read from the release's kolla package."""
+    docker = set_configs_path.parent.parent
+    users: dict[str, str] = {}
+    for dockerfile in sorted(docker.glob("**/Dockerfile.j2")):
+        found = [
+            line.split()[1]
+            for line in dockerfile.read_text().splitlines()
+            if line.startswith("USER ") and len(line.split()) > 1
+        ]
+        users[dockerfile.parent.name] = found[-1] if found else "root"
+    return users
