@@ -76,12 +76,17 @@ def install_packages() -> None:
 
 
 def in_namespaces(argv: list[str]) -> int:
-    """Re-run this command inside new PID, mount and network namespaces."""
+    """Re-run this command inside new PID, mount and network namespaces. The inner
+    harness is PID 1 there: when it ends, for any reason, the kernel kills every process
+    it started; ``--kill-child`` ends it when this process is killed."""
+    import signal
+
     env = {**os.environ, "KKC_E2E_INNER": "1"}
     cmd = [
         "unshare",
         "--pid",
         "--fork",
+        "--kill-child",
         "--mount-proc",
         "--mount",
         "--net",
@@ -92,7 +97,15 @@ def in_namespaces(argv: list[str]) -> int:
         "kkc_e2e",
         *argv,
     ]
-    return subprocess.run(cmd, env=env).returncode
+    proc = subprocess.Popen(cmd, env=env)
+
+    def stop(signum, frame):  # unshare ignores SIGTERM while it waits: SIGKILL it
+        proc.kill()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    return proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
                 venvs.ensure(release, args.venv_base)
         return in_namespaces([*argv, "--no-install"] if "--no-install" not in argv else argv)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    import signal
+
+    def stop(signum, frame):  # PID 1 of the namespace: default actions do not apply
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     from . import bringup, render, venvs
 
     started = time.monotonic()

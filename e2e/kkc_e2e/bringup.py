@@ -270,6 +270,13 @@ def bring_up(
         image_users(set_configs),
     )
     run = Run(site, env)
+    from . import optcheck
+
+    try:
+        for label, unknown in optcheck.check(site, venv, env.secrets):
+            run.record(f"options {label}", not unknown, "; ".join(unknown))
+    except (RuntimeError, OSError, SystemExit) as exc:
+        run.record("options of the rendered INI files", False, str(exc))
     with kube:
         try:
             _walk(run, only_waves)

@@ -160,6 +160,13 @@ class Container:
                 (path / item["path"]).chmod(vol["secret"].get("defaultMode", 0o644))
         else:  # emptyDir, persistentVolumeClaim: a directory of this run
             path.chmod(0o777)
+        fs_group = (self.pod.get("securityContext") or {}).get("fsGroup")
+        if fs_group is not None:
+            # the kubelet gives the pod's volumes to fsGroup (files keep their mode)
+            for item in [path, *path.rglob("*")]:
+                os.chown(item, 0, int(fs_group))
+            if "secret" not in vol and "configMap" not in vol:
+                path.chmod(0o2777)
         return path
 
     def volume_dir(self, name: str) -> Path:
