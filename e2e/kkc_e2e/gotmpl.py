@@ -20,7 +20,15 @@ def urlquery(value: str) -> str:
     return urllib.parse.quote_plus(value)
 
 
+def regex_find(value: str, pattern: str) -> str:
+    """Sprig's regexFind: the first match of a Go (RE2) pattern, or ""."""
+    found = re.search(pattern, value)
+    return found.group(0) if found else ""
+
+
 FUNCTIONS = {"urlquery": urlquery}
+WITH_ARGUMENT = {"regexFind": regex_find}
+CALL = re.compile(r"^(\w+)\s+`([^`]*)`$")
 
 
 def render(template: str, data: dict[str, str]) -> str:
@@ -34,9 +42,13 @@ def render(template: str, data: dict[str, str]) -> str:
             raise TemplateError(f"template reads key {key!r}, which the Secret does not have")
         value = data[key]
         for name in parts[1:]:
-            if name not in FUNCTIONS:
+            call = CALL.match(name)
+            if call and call.group(1) in WITH_ARGUMENT:
+                value = WITH_ARGUMENT[call.group(1)](value, call.group(2))
+            elif name in FUNCTIONS:
+                value = FUNCTIONS[name](value)
+            else:
                 raise TemplateError(f"unsupported template function {name!r}")
-            value = FUNCTIONS[name](value)
         return value
 
     return ACTION.sub(action, template)

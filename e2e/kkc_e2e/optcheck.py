@@ -36,12 +36,29 @@ for path, namespaces in req.items():
                                           default_section="kkc-no-default")
     parser.optionxform = str
     parser.read(path)
+    if not parser.has_section("DEFAULT"):
+        parser.add_section("DEFAULT")
     unknown = []
     for section in parser.sections():
         known = groups.get(section)
-        if known is None and section in ("os_glance_tasks_store", "os_glance_staging_store"):
-            # glance registers its reserved stores at run time with glance_store's options
-            known = groups.get("glance_store")
+        backends = [b.split(":")[0].strip() for b in parser.get(
+            "DEFAULT", "enabled_backends", fallback="").split(",") if b.strip()] if (
+            parser.has_section("DEFAULT")) else []
+        if known is None and (section in backends or section in (
+                "os_glance_tasks_store", "os_glance_staging_store")):
+            # groups the services register at run time: cinder's volume backends (the
+            # driver options, as in [backend_defaults]) and glance's stores (glance_store)
+            if "backend_defaults" in groups:  # cinder: the driver options and volume_backend_opts
+                # cinder-volume registers backend_host in each backend section
+                # (cinder/cmd/volume.py host_opt)
+                known = groups["backend_defaults"] | groups.get("DEFAULT", set()) | {
+                    "backend_host"}
+            else:
+                known = groups.get("glance_store")
+        if known is None and section.startswith("privsep"):
+            # an oslo.privsep context registers its options under its own section
+            from oslo_privsep import priv_context
+            known = {o.dest for o in priv_context.OPTS}
         if known is None:
             if "." in section and section.split(".")[0] in groups:
                 continue  # dynamic sub-sections ([ec2authtoken.<cloud>], backends)

@@ -4,6 +4,7 @@ Secrets that ``kkc secrets SITE`` lists, filled with generated values."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets as pysecrets
@@ -114,12 +115,20 @@ def generated_secrets(site: Site) -> dict[str, dict[str, str]]:
         values: dict[str, str] = {}
         for key in secret["keys"]:
             if "template" not in key:
-                values[key["key"]] = pysecrets.token_hex(16)
+                values[key["key"]] = _generated(key["key"])
         for key in secret["keys"]:
             if "template" in key:
                 values[key["key"]] = gotmpl.render(key["template"], values)
         out[secret["name"]] = values
     return out
+
+
+def _generated(key: str) -> str:
+    if key.endswith(".keyring"):  # a Ceph keyring as `ceph auth get-or-create` prints it
+        client = key.removeprefix("ceph.").removesuffix(".keyring")
+        secret = base64.b64encode(pysecrets.token_bytes(28)).decode()
+        return f"[{client}]\n\tkey = {secret}\n"
+    return pysecrets.token_hex(16)
 
 
 def hostnames(site: Site) -> list[str]:
