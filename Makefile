@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast lint goldens bench crd-schemas clean
+.PHONY: venv demo test test-fast lint goldens bench crd-schemas clean e2e
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench: venv  ## time `kkc build site-a` against the bare kustomize build of its 
 
 crd-schemas: venv  ## regenerate compiler/kkc/data/crds/ (CRDS=DIR for another CRD directory; docs/crd-schemas.md)
 	$(BIN)/python tools/gen-crd-schemas $(if $(CRDS),--crds $(CRDS))
+
+e2e: venv  ## bring up every example site for real, as root (docs/e2e.md); not part of make test
+	PYTHONPATH="$(CURDIR)/e2e" KKC_E2E_KOLLA_DIR="$(CURDIR)/$(KOLLA_DIR)" $(BIN)/python -m kkc_e2e $(E2E_ARGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -60,6 +60,31 @@ def test_db_sync_expands_and_never_contracts(trees: dict, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", SITES)
+def test_bootstrap_reads_the_fernet_key_repository(trees: dict, name: str) -> None:
+    """keystone-manage bootstrap loads the fernet token provider, which exits with
+    "/etc/keystone/fernet-keys does not exist" when the repository is missing (found by
+    the e2e bring-up: the keystone image has no such directory). The keys that
+    keystone-keys-setup stores in keystone-fernet-keys are mounted there."""
+    files = trees[name]
+    pod = doc(files, "stages/db/jobs/keystone-db-sync-job.yaml")["spec"]["template"]["spec"]
+    [bootstrap] = pod["containers"]
+    mounts = {m["mountPath"]: m for m in bootstrap["volumeMounts"]}
+    assert mounts["/etc/keystone/fernet-keys"] == {
+        "name": "fernet-keys",
+        "mountPath": "/etc/keystone/fernet-keys",
+        "readOnly": True,
+    }
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["fernet-keys"] == {
+        "name": "fernet-keys",
+        "secret": {"secretName": "keystone-fernet-keys", "defaultMode": 0o440},
+    }
+    # only the bootstrap step reads the keys; the schema steps do not wait for them
+    for init in pod["initContainers"]:
+        assert "fernet-keys" not in {m["name"] for m in init["volumeMounts"]}
+
+
+@pytest.mark.parametrize("name", SITES)
 def test_db_finish_contracts_in_stage_finish_after_compute(
     repo: Path, trees: dict, name: str
 ) -> None:

@@ -154,7 +154,11 @@ def _step(step: Step) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             {"name": "kolla-logs", "mountPath": "/var/log/kolla"},
         ],
     }
-    return container, [{"name": config_vol, "configMap": {"name": step.config.name}}]
+    volumes = [{"name": config_vol, "configMap": {"name": step.config.name}}]
+    for volume, secret, path in step.secret_mounts:
+        container["volumeMounts"].append({"name": volume, "mountPath": path, "readOnly": True})
+        volumes.append({"name": volume, "secret": {"secretName": secret, "defaultMode": 0o440}})
+    return container, volumes
 
 
 def db_sync_job(site: Site, spec: DbSync) -> dict[str, Any]:

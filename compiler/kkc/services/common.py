@@ -70,6 +70,9 @@ class Step:
     config: KollaConfig
     env: tuple[tuple[str, str], ...] = ()  # plain values; KOLLA_* one-shot modes etc.
     secret_env: tuple[tuple[str, str, str], ...] = ()  # (variable, Secret, key)
+    # (volume, Secret, mount path): Secrets the step reads as files (a required Secret
+    # volume also makes the kubelet wait until the Secret exists)
+    secret_mounts: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -382,9 +385,14 @@ DROP_IN_DEST = "/etc/{svc}/{svc}.conf.d/50-kkc-secrets.conf"
 
 
 def kolla_step(
-    name: str, image: str, cfg: KollaConfig, *env: tuple[str, str], secret_env=()
+    name: str,
+    image: str,
+    cfg: KollaConfig,
+    *env: tuple[str, str],
+    secret_env=(),
+    secret_mounts=(),
 ) -> Step:
-    return Step(name, image, cfg, tuple(env), tuple(secret_env))
+    return Step(name, image, cfg, tuple(env), tuple(secret_env), tuple(secret_mounts))
 
 
 def permission(path: str, owner: str, *, recurse: bool = False) -> dict[str, Any]:

@@ -177,12 +177,19 @@ def keystone(site: Site) -> ServiceOutput:
                 config("keystone-db-sync-kolla", "keystone-manage db_sync --expand"),
                 ("KOLLA_UPGRADE", ""),
             ),
+            # keystone-manage bootstrap loads the fernet token provider, which exits
+            # ("/etc/keystone/fernet-keys does not exist") without a key repository; the
+            # image has none, so the keys that keystone-keys-setup stores are mounted
+            # (the kubelet starts the container once that Secret exists).
             kolla_step(
                 "bootstrap",
                 "keystone",
                 config("keystone-bootstrap-kolla", bootstrap),
                 skip,
                 secret_env=(("OS_BOOTSTRAP_PASSWORD", "keystone-secrets", "admin-password"),),
+                secret_mounts=(
+                    ("fernet-keys", "keystone-fernet-keys", "/etc/keystone/fernet-keys"),
+                ),
             ),
         ),
     )

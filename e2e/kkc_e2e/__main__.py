@@ -1,0 +1,217 @@
+"""``python -m kkc_e2e``: bring up every example site (see docs/e2e.md).
+
+The whole run happens in private PID, mount and network namespaces (``unshare -p -m
+-n``): the network has only a loopback interface, so no port outside loopback is ever
+used, and when the harness exits the kernel ends every process it started."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# (site, release of the variant or None, name of the variant)
+SITES = {
+    "site-b": ("site-b", None, None),
+    "site-b-2026.2": ("site-b", "2026.2", "site-b-2026-2"),
+    "site-a": ("site-a", None, None),
+}
+APT = (
+    "mariadb-server",
+    "rabbitmq-server",
+    "memcached",
+    "ovn-central",
+    "openvswitch-switch",
+    "openssl",
+    "iproute2",
+    "util-linux",
+)
+# What runs nowhere here, listed in every summary.
+NOT_HERE = [
+    ("nova-compute with libvirt", "no KVM/libvirt hypervisor on this machine"),
+    (
+        "Open vSwitch datapath (ovs-vswitchd, ovn-controller, metadata agent)",
+        "no openvswitch kernel datapath in this sandbox",
+    ),
+    ("cinder-volume (LVM/iSCSI)", "no block devices, LVM or iSCSI target here"),
+    ("Ceph", "no Ceph cluster here"),
+]
+
+
+def install_packages() -> None:
+    missing = [
+        p
+        for p in APT
+        if subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True
+        ).stdout
+        != "install ok installed"
+    ]
+    if not missing:
+        return
+    print(f"e2e: installing {' '.join(missing)}", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # policy-rc.d keeps the packages' system services from starting
+    policy = Path("/usr/sbin/policy-rc.d")
+    made = not policy.exists()
+    if made:
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+    try:
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+            check=True,
+            env=env,
+        )
+    finally:
+        if made:
+            policy.unlink()
+
+
+def in_namespaces(argv: list[str]) -> int:
+    """Re-run this command inside new PID, mount and network namespaces. The inner
+    harness is PID 1 there: when it ends, for any reason, the kernel kills every process
+    it started; ``--kill-child`` ends it when this process is killed."""
+    import signal
+
+    env = {**os.environ, "KKC_E2E_INNER": "1"}
+    cmd = [
+        "unshare",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--mount-proc",
+        "--mount",
+        "--net",
+        "--propagation",
+        "private",
+        sys.executable,
+        "-m",
+        "kkc_e2e",
+        *argv,
+    ]
+    proc = subprocess.Popen(cmd, env=env)
+
+    def stop(signum, frame):  # unshare ignores SIGTERM while it waits: SIGKILL it
+        proc.kill()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    return proc.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="kkc-e2e", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--site",
+        action="append",
+        choices=sorted(SITES),
+        help="site to bring up (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--kolla-dir",
+        type=Path,
+        default=Path(os.environ.get("KKC_E2E_KOLLA_DIR", ROOT / ".venv" / "kolla")),
+    )
+    parser.add_argument("--venv-base", type=Path, default=ROOT / ".venv")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument("--until-wave", type=int, help="stop after this sync-wave")
+    parser.add_argument(
+        "--no-install", action="store_true", help="do not install Debian packages or venvs"
+    )
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("e2e: must run as root (it mounts and starts services)", file=sys.stderr)
+        return 2
+    chosen = args.site or list(SITES)
+    if not os.environ.get("KKC_E2E_INNER"):
+        if not args.no_install:
+            install_packages()
+            from . import venvs
+
+            releases = []
+            for key in chosen:
+                site, release, _ = SITES[key]
+                releases.append(release or _release_of(site))
+            for release in dict.fromkeys(releases):
+                print(f"e2e: venv for {release}", flush=True)
+                venvs.ensure(release, args.venv_base)
+        return in_namespaces([*argv, "--no-install"] if "--no-install" not in argv else argv)
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    import signal
+
+    def stop(signum, frame):  # PID 1 of the namespace: default actions do not apply
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    from . import bringup, render, venvs
+
+    started = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix="kkc-e2e-"))
+    scratch.chmod(0o755)  # the services' users read their volumes below it
+    passed = failed = 0
+    lines: list[str] = []
+    try:
+        for key in chosen:
+            site_name, release, variant = SITES[key]
+            t0 = time.monotonic()
+            try:
+                site = render.prepare(ROOT, scratch / "repo", site_name, release, variant)
+            except render.RenderError as exc:
+                print(f"[{key}] FAIL render: {exc}", flush=True)
+                failed += 1
+                continue
+            venv = args.venv_base / f"e2e-{site.release}"
+            run = bringup.bring_up(
+                site,
+                scratch / site.name,
+                venv,
+                venvs.set_configs(site.release, args.kolla_dir),
+                args.until_wave,
+            )
+            p = sum(r.ok for r in run.results)
+            f = len(run.results) - p
+            passed, failed = passed + p, failed + f
+            lines.append(
+                f"{site.name} ({site.release}): {p} passed, {f} failed in "
+                f"{time.monotonic() - t0:.0f} s"
+            )
+            for name, why in sorted(set(run.not_run)):
+                lines.append(f"  not run here: {name}: {why}")
+            for r in run.results:
+                if not r.ok:
+                    lines.append(f"  FAILED {r.name}")
+    finally:
+        if args.keep:
+            print(f"e2e: scratch directory kept: {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print("\n== e2e summary")
+    for line in lines:
+        print(line)
+    for name, why in NOT_HERE:
+        print(f"not run on this machine: {name}: {why}")
+    print(f"total time {time.monotonic() - started:.0f} s")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 and passed else 1
+
+
+def _release_of(site: str) -> str:
+    import yaml
+
+    return str(
+        yaml.safe_load((ROOT / "sites" / site / "site.yaml").read_text())["openstack"]["release"]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The API checks of each stage: every started HTTP workload must answer its readiness
+path and its real requests; the others must stay up for 30 s."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from . import checks
+from .pods import Container, wait_port
+from .render import wave
+
+STAY_UP = 30.0
+
+
+def admin(run) -> tuple[str, dict]:
+    ns = run.site.namespace
+    password = run.env.secrets["keystone-secrets"]["admin-password"]
+    return checks.token(f"http://keystone-api.{ns}.svc:5000", "admin", password, "admin")
+
+
+def _keystone(run, ctr):
+    tok, _ = admin(run)
+    return "token for admin"
+
+
+def _glance(run, ctr):
+    tok, body = admin(run)
+    url = checks.endpoint(body, "image")
+    img = checks.call(
+        "POST",
+        f"{url}/v2/images",
+        tok,
+        {"name": "kkc-e2e", "disk_format": "raw", "container_format": "bare"},
+        expect=(201,),
+    )
+    listed = checks.call("GET", f"{url}/v2/images", tok)
+    if img["id"] not in [i["id"] for i in listed["images"]]:
+        raise checks.CheckError("created image not listed")
+    return f"created and listed image {img['id']}"
+
+
+def _placement(run, ctr):
+    tok, body = admin(run)
+    url = checks.endpoint(body, "placement")
+    rps = checks.call(
+        "GET", f"{url}/resource_providers", tok, headers={"OpenStack-API-Version": "placement 1.0"}
+    )
+    return f"{len(rps['resource_providers'])} resource providers"
+
+
+def _nova(run, ctr):
+    tok, body = admin(run)
+    url = checks.endpoint(body, "compute")
+    servers = checks.call("GET", f"{url}/servers", tok)["servers"]
+    flavors = checks.call("GET", f"{url}/flavors", tok)["flavors"]
+    services = checks.call("GET", f"{url}/os-services", tok)["services"]
+    names = sorted({s["binary"] for s in services})
+    return f"{len(servers)} servers, {len(flavors)} flavors, compute services {names}"
+
+
+def _neutron(run, ctr):
+    tok, body = admin(run)
+    url = checks.endpoint(body, "network").rstrip("/")
+    net = checks.call(
+        "POST", f"{url}/v2.0/networks", tok, {"network": {"name": "kkc-e2e"}}, expect=(201,)
+    )["network"]
+    sub = checks.call(
+        "POST",
+        f"{url}/v2.0/subnets",
+        tok,
+        {
+            "subnet": {
+                "network_id": net["id"],
+                "ip_version": 4,
+                "cidr": "192.0.2.0/24",
+                "name": "kkc-e2e",
+            }
+        },
+        expect=(201,),
+    )["subnet"]
+    return f"network {net['id']} with subnet {sub['cidr']}"
+
+
+def _cinder(run, ctr):
+    tok, body = admin(run)
+    url = checks.endpoint(body, "volumev3")
+    types = checks.call("GET", f"{url}/types", tok)["volume_types"]
+    return f"{len(types)} volume types"
+
+
+def _heat(run, ctr):
+    tok, body = admin(run)
+    url = checks.endpoint(body, "orchestration")
+    stacks = checks.call("GET", f"{url}/stacks", tok)["stacks"]
+    return f"{len(stacks)} stacks"
+
+
+def _horizon(run, ctr):
+    status, text, _ = checks.call("GET", "http://127.0.0.1:80/auth/login/", raw=True)
+    if "login" not in text.lower():
+        raise checks.CheckError("no login form")
+    return "login page"
+
+
+REQUESTS = {
+    "keystone-api": _keystone,
+    "glance-api": _glance,
+    "placement-api": _placement,
+    "nova-api": _nova,
+    "neutron-server": _neutron,
+    "cinder-api": _cinder,
+    "heat-api": _heat,
+    "horizon": _horizon,
+}
+
+
+def _port(ctr: Container) -> tuple[int, str] | None:
+    probe = (ctr.spec.get("readinessProbe") or {}).get("httpGet")
+    ports = {p.get("name"): p["containerPort"] for p in ctr.spec.get("ports", [])}
+    if probe:
+        port = probe["port"]
+        return (ports.get(port, port) if isinstance(port, str) else port), probe.get("path", "/")
+    return None
+
+
+def check_wave(run, started: list[tuple[str, Container]]) -> None:
+    for name, ctr in started:
+        port = _port(ctr)
+        if port is None:
+            continue
+        if not wait_port(port[0], 180, ctr):
+            run.record(f"api {name} listens on {port[0]}", False, f"log {ctr.log}:\n{ctr.tail()}")
+            continue
+        try:
+            # readiness path first (an API answering 401/300 is up)
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    checks.call(
+                        "GET",
+                        f"http://127.0.0.1:{port[0]}{port[1]}",
+                        expect=(200, 300, 401),
+                        raw=True,
+                    )
+                    break
+                except checks.CheckError:
+                    if time.monotonic() > deadline or not ctr.alive():
+                        raise
+                    time.sleep(2)
+            detail = REQUESTS[name](run, ctr) if name in REQUESTS else f"GET {port[1]}"
+            run.record(f"api {name}", True, detail)
+        except (checks.CheckError, KeyError, ValueError) as exc:
+            run.record(f"api {name}", False, f"{exc}; log {ctr.log}:\n{ctr.tail()}")
+    background = [(n, c) for n, c in started if _port(c) is None]
+    if background:
+        time.sleep(STAY_UP)
+        for name, ctr in background:
+            run.record(
+                f"up {name} for {STAY_UP:.0f}s",
+                ctr.alive(),
+                "" if ctr.alive() else f"exited; log {ctr.log}:\n{ctr.tail()}",
+            )
+
+
+def service_tokens(run, w: int) -> None:
+    ns = run.site.namespace
+    for job in sorted(run.site.of_kind("Job"), key=lambda j: j["metadata"]["name"]):
+        if wave(job) != w or not job["metadata"]["name"].endswith("-ks-register"):
+            continue
+        c = job["spec"]["template"]["spec"]["containers"][0]
+        envs = {e["name"]: e for e in c.get("env", [])}
+        reg = json.loads(envs["KKC_REGISTRATION"]["value"])
+        ref = envs["SERVICE_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        password = run.env.secrets[ref["name"]][ref["key"]]
+        user = reg.get("user") or job["metadata"]["name"].removesuffix("-ks-register")
+        try:
+            checks.token(f"http://keystone-api.{ns}.svc:5000", user, password, "service")
+            run.record(f"api keystone token for {user}", True)
+        except checks.CheckError as exc:
+            run.record(f"api keystone token for {user}", False, str(exc))

@@ -1,0 +1,336 @@
+"""One site's bring-up: infrastructure, then every stage's Jobs (each run twice) and
+workloads in sync-wave order, with the API checks of each stage."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .kube import KubeStandIn
+from .pods import Container, Env, PodError, wait_port
+from .render import Site, generated_secrets, hostnames, wave
+
+JOB_TIMEOUT = 900.0
+# Workloads that cannot run on this machine, and why (named in the summary).
+CANNOT_RUN = {
+    "nova-compute": "needs libvirt/KVM and the OVS datapath of a hypervisor",
+    "nova-libvirt": "libvirtd with KVM/qemu domains cannot run outside a hypervisor host",
+    "openvswitch-db": "the Open vSwitch datapath (kernel module) is not available here",
+    "openvswitch-vswitchd": "the Open vSwitch datapath (kernel module) is not available here",
+    "ovn-controller": "programs the local Open vSwitch datapath, which is not available",
+    "neutron-ovn-metadata-agent": "needs ovn-controller, OVS ports and network namespaces "
+    "of a compute host",
+    "cinder-volume": "LVM/iSCSI (or Ceph) storage backend is not available here",
+    "cinder-backup": "needs the volume backend and its storage",
+}
+INFRA = ("mariadb", "rabbitmq", "memcached", "ovn-nb-db", "ovn-sb-db", "ovn-northd")
+
+
+@dataclass
+class Result:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Run:
+    site: Site
+    env: Env
+    results: list[Result] = field(default_factory=list)
+    running: list[Container] = field(default_factory=list)
+    not_run: list[tuple[str, str]] = field(default_factory=list)
+
+    def record(self, name: str, ok: bool, detail: str = "") -> bool:
+        self.results.append(Result(name, ok, detail))
+        mark = "PASS" if ok else "FAIL"
+        print(f"[{self.site.name}] {mark} {name}" + (f": {detail}" if detail else ""), flush=True)
+        return ok
+
+    # -- pods ------------------------------------------------------------------
+    def pod(self, obj: dict) -> tuple[dict, Path]:
+        spec = copy.deepcopy(obj["spec"]["template"]["spec"])
+        for tmpl in obj["spec"].get("volumeClaimTemplates", []):
+            spec.setdefault("volumes", []).append(
+                {"name": tmpl["metadata"]["name"], "emptyDir": {}}
+            )
+        self.env.counter += 1
+        poddir = self.env.workdir / "pods" / f"{self.env.counter:03d}-{obj['metadata']['name']}"
+        poddir.mkdir(parents=True)
+        return spec, poddir
+
+    def run_job(self, job: dict, attempt: int) -> bool:
+        name = job["metadata"]["name"]
+        spec, poddir = self.pod(job)
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            ctr = Container(self.env, spec, c, f"{name}-{c['name']}", poddir)
+            try:
+                code = ctr.run(JOB_TIMEOUT)
+            except PodError as exc:
+                return self.record(f"job {name} run {attempt}", False, str(exc))
+            if code != 0:
+                return self.record(
+                    f"job {name} run {attempt}",
+                    False,
+                    f"container {c['name']} exited with {code}; log {ctr.log}:\n{ctr.tail()}",
+                )
+        return self.record(f"job {name} run {attempt}", True)
+
+    def start_workload(self, obj: dict) -> list[Container]:
+        name = obj["metadata"]["name"]
+        spec, poddir = self.pod(obj)
+        for c in spec.get("initContainers", []):
+            ctr = Container(self.env, spec, c, f"{name}-{c['name']}", poddir)
+            if ctr.run(JOB_TIMEOUT) != 0:
+                raise PodError(f"init container {c['name']} failed:\n{ctr.tail()}")
+        started = []
+        for c in spec["containers"]:
+            ctr = Container(self.env, spec, c, f"{name}-{c['name']}", poddir)
+            ctr.start()
+            self.running.append(ctr)
+            started.append(ctr)
+            if ctr.post_start() not in (None, 0):
+                raise PodError(f"postStart hook of {c['name']} failed")
+        return started
+
+    def secrets_exist(self, obj: dict) -> bool:
+        for vol in obj["spec"]["template"]["spec"].get("volumes", []):
+            sec = vol.get("secret")
+            if sec and not sec.get("optional") and self.env.secret(sec["secretName"]) is None:
+                return False
+        return True
+
+    # -- infrastructure ----------------------------------------------------------
+    def infra(self, obj: dict) -> None:
+        name = obj["metadata"]["name"]
+        spec, poddir = self.pod(obj)
+        main = spec["containers"][0]
+        ctr = Container(self.env, spec, main, name, poddir)
+        port = None
+        if name == "mariadb":
+            self.bootstrap_mariadb(ctr)
+            port = 3306
+        elif name == "rabbitmq":
+            cookie = self.env.secrets["rabbitmq-secrets"]["erlang-cookie"]
+            data = ctr.volume_dir("rabbitmq-data")
+            (data / ".erlang.cookie").write_text(cookie)
+            (data / ".erlang.cookie").chmod(0o400)
+            ids = _ids(self.env.files, "rabbitmq")
+            for p in (data, data / ".erlang.cookie"):
+                _chown(p, *ids)
+            port = 5672
+        elif name == "memcached":
+            port = 11211
+        elif name in ("ovn-nb-db", "ovn-sb-db"):
+            port = 6641 if name == "ovn-nb-db" else 6642
+        ctr.start()
+        self.running.append(ctr)
+        hook = ctr.post_start()
+        if hook not in (None, 0):
+            self.record(f"infra {name} postStart hook", False, f"exited with {hook}")
+        if port is None:
+            time.sleep(3)
+            ok = ctr.alive()
+        else:
+            ok = wait_port(port, 120, ctr)
+        self.record(
+            f"infra {name} ({' '.join(_command(self.env, ctr))})",
+            ok,
+            "" if ok else f"not listening; log {ctr.log}:\n{ctr.tail()}",
+        )
+        if name == "rabbitmq" and ok:
+            time.sleep(5)  # the default user is created after the listener opens
+
+    def bootstrap_mariadb(self, ctr: Container) -> None:
+        """What kolla's mariadb extend_start does for KOLLA_BOOTSTRAP: initialise the
+        data directory and set the root password from the site's Secret."""
+        data = ctr.volume_dir("mariadb-data")
+        password = self.env.secrets["mariadb-secrets"]["root-password"]
+        uid, gid = _ids(self.env.files, "mysql")
+        _chown(data, uid, gid)
+        subprocess.run(
+            [
+                "mariadb-install-db",
+                f"--datadir={data}",
+                "--user=mysql",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        sql = (
+            f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{password}';\n"
+            f"CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '{password}';\n"
+            "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;\n"
+            # as mysql_secure_installation: no password-less root for other hosts
+            "DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1', "
+            f"'root'@'{socket.gethostname()}';\n"
+            "FLUSH PRIVILEGES;\n"
+        )
+        sockdir = Path(tempfile.mkdtemp(prefix="kkc-mdb-"))  # a socket path is short
+        _chown(sockdir, uid, gid)
+        sock = sockdir / "s"
+        log = open(data.parent / "mariadb-bootstrap.log", "wb")  # noqa: SIM115
+        server = subprocess.Popen(
+            [
+                "mariadbd",
+                "--no-defaults",
+                f"--datadir={data}",
+                "--user=mysql",
+                "--skip-networking",
+                f"--socket={sock}",
+                f"--pid-file={sockdir}/pid",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            for _ in range(120):
+                done = subprocess.run(
+                    ["mariadb", f"--socket={sock}", "-uroot"],
+                    input=sql,
+                    text=True,
+                    capture_output=True,
+                )
+                if done.returncode == 0 or "ERROR 2002" not in done.stderr:
+                    break
+                time.sleep(0.5)
+            if done.returncode != 0:
+                raise PodError(f"mariadb bootstrap failed: {done.stderr.strip()[:300]}")
+        finally:
+            server.terminate()
+            server.wait(60)
+            shutil.rmtree(sockdir, ignore_errors=True)
+
+    def stop_all(self) -> None:
+        for ctr in reversed(self.running):
+            ctr.stop()
+        self.running.clear()
+
+
+def _ids(files: dict[str, str], user: str) -> tuple[int, int]:
+    for line in files["/etc/passwd"].splitlines():
+        parts = line.split(":")
+        if parts[0] == user:
+            return int(parts[2]), int(parts[3])
+    raise PodError(f"no user {user}")
+
+
+def _chown(path: Path, uid: int, gid: int) -> None:
+    import os
+
+    os.chown(path, uid, gid)
+
+
+def _command(env: Env, ctr: Container) -> str:
+    if ctr.spec.get("command"):
+        return ctr.spec["command"]
+    cm = next(
+        v["configMap"]["name"]
+        for v in ctr.pod["volumes"]
+        if v["name"]
+        == next(
+            m["name"]
+            for m in ctr.spec["volumeMounts"]
+            if m["mountPath"] == "/var/lib/kolla/config_files"
+        )
+    )
+    return json.loads(env.configmaps[cm]["data"]["config.json"])["command"].split()[:1]
+
+
+def bring_up(
+    site: Site, workdir: Path, venv: Path, set_configs: Path, only_waves: int | None = None
+) -> Run:
+    hosts = (
+        "127.0.0.1 localhost "
+        + socket.gethostname()
+        + "\n"
+        + "".join(f"127.0.0.1 {h}\n" for h in hostnames(site))
+    )
+    kube = KubeStandIn(workdir / "kube", site.namespace)
+    from .venvs import image_users
+
+    env = Env(
+        workdir,
+        venv,
+        set_configs,
+        hosts,
+        generated_secrets(site),
+        kube,
+        site.configmaps(),
+        site.namespace,
+        image_users(set_configs),
+    )
+    run = Run(site, env)
+    from . import optcheck
+
+    try:
+        for label, unknown in optcheck.check(site, venv, env.secrets):
+            run.record(f"options {label}", not unknown, "; ".join(unknown))
+    except (RuntimeError, OSError, SystemExit) as exc:
+        run.record("options of the rendered INI files", False, str(exc))
+    with kube:
+        try:
+            _walk(run, only_waves)
+        finally:
+            run.stop_all()
+    return run
+
+
+def _workloads(site: Site, w: int) -> list[dict]:
+    return [
+        o
+        for o in site.objects
+        if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet") and wave(o) == w
+    ]
+
+
+def _walk(run: Run, only_waves: int | None) -> None:
+    site = run.site
+    from . import apis
+
+    for w in site.waves():
+        if only_waves is not None and w > only_waves:
+            break
+        print(f"[{site.name}] == sync-wave {w}", flush=True)
+        infra = [o for o in _workloads(site, w) if o["metadata"]["name"] in INFRA]
+        for obj in sorted(infra, key=lambda o: INFRA.index(o["metadata"]["name"])):
+            run.infra(obj)
+        # The Jobs of a wave start together in a cluster; a pod whose Secret volume does
+        # not exist yet waits for it (keystone's bootstrap for keystone-keys-setup).
+        pending = sorted(
+            (j for j in site.of_kind("Job") if wave(j) == w), key=lambda j: j["metadata"]["name"]
+        )
+        while pending:
+            ready = [j for j in pending if run.secrets_exist(j)] or pending
+            job = ready[0]
+            pending.remove(job)
+            for attempt in (1, 2):
+                if not run.run_job(job, attempt):
+                    break
+        started: list[tuple[str, Container]] = []
+        for obj in _workloads(site, w):
+            name = obj["metadata"]["name"]
+            if name in INFRA:
+                continue
+            if name in CANNOT_RUN:
+                run.not_run.append((name, CANNOT_RUN[name]))
+                continue
+            try:
+                started += [(name, c) for c in run.start_workload(obj)]
+            except PodError as exc:
+                run.record(f"start {name}", False, str(exc))
+        apis.check_wave(run, started)
+        apis.service_tokens(run, w)
+    for cj in site.of_kind("CronJob"):
+        run.not_run.append(
+            (f"cronjob {cj['metadata']['name']}", "scheduled CronJob; not part of the bring-up")
+        )

@@ -1,0 +1,62 @@
+"""The venv of each release under .venv/e2e-<release>/, built the way
+tools/gen-option-catalog builds its own (same pins, same release-day cutoff: its
+``build_env`` is imported, not copied), plus what the harness's Jobs and APIs need:
+the database and cache clients, openstacksdk (kolla-toolbox's ks-register.py) and uWSGI
+(the rendered start command of the APIs)."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EXTRA = ("PyMySQL", "python-memcached", "pymemcache", "openstacksdk", "pyuwsgi")
+
+
+def catalog_tool():
+    path = ROOT / "tools" / "gen-option-catalog"
+    loader = importlib.machinery.SourceFileLoader("gen_option_catalog", str(path))
+    spec = importlib.util.spec_from_loader("gen_option_catalog", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def ensure(release: str, base: Path | None = None) -> Path:
+    base = base or ROOT / ".venv"
+    venv = base / f"e2e-{release}"
+    work = venv / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    tool = catalog_tool()
+    tool.build_env(release, work, "https://pypi.org/simple", venv=venv, extra=EXTRA)
+    return venv
+
+
+def set_configs(release: str, kolla_dir: Path) -> Path:
+    """Kolla's own set_configs.py of the release (unpacked by tools/gen-kolla-data)."""
+    tree = kolla_dir / release
+    facts = json.loads((tree / "kkc-unpacked.json").read_text())
+    docker = tree / facts["docker"] if "docker" in facts else None
+    if docker is None or not (docker / "base" / "set_configs.py").exists():
+        found = sorted(tree.glob("**/docker/base/set_configs.py"))
+        if not found:
+            raise FileNotFoundError(f"no set_configs.py under {tree}")
+        return found[0]
+    return docker / "base" / "set_configs.py"
+
+
+def image_users(set_configs_path: Path) -> dict[str, str]:
+    """The user each Kolla image of the release runs as: the last ``USER`` of its
+    Dockerfile.j2 (root where it sets none), read from the release's kolla package."""
+    docker = set_configs_path.parent.parent
+    users: dict[str, str] = {}
+    for dockerfile in sorted(docker.glob("**/Dockerfile.j2")):
+        found = [
+            line.split()[1]
+            for line in dockerfile.read_text().splitlines()
+            if line.startswith("USER ") and len(line.split()) > 1
+        ]
+        users[dockerfile.parent.name] = found[-1] if found else "root"
+    return users

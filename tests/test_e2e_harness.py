@@ -1,0 +1,189 @@
+"""The e2e harness's own pieces that run without root or OpenStack: the Kubernetes
+Secrets stand-in (driven by the real base/keystone/db/scripts/keystone-keys.py) and the
+Go-template subset of the Secret templates."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "e2e"))
+
+from kkc_e2e import gotmpl  # noqa: E402
+from kkc_e2e.kube import KubeStandIn  # noqa: E402
+
+NS = "openstack-lab"
+
+
+def load_keys_script():
+    spec = importlib.util.spec_from_file_location(
+        "keystone_keys", ROOT / "base" / "keystone" / "db" / "scripts" / "keystone-keys.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def keys(tmp_path, monkeypatch):
+    """keystone-keys.py pointed at the stand-in; keystone-manage writes fixed keys."""
+    module = load_keys_script()
+    kube = KubeStandIn(tmp_path / "kube", NS)
+    kube.__enter__()
+    monkeypatch.setattr(module, "SA_DIR", str(kube.sa_dir))
+    for k, v in kube.env.items():
+        monkeypatch.setenv(k, v)
+    repos = {
+        "fernet_setup": tmp_path / "fernet",
+        "credential_setup": tmp_path / "cred",
+        "fernet_rotate": tmp_path / "fernet",
+    }
+    monkeypatch.setattr(
+        module, "FERNET", ("keystone-fernet-keys", str(tmp_path / "fernet"), "fernet_setup")
+    )
+    monkeypatch.setattr(
+        module,
+        "CREDENTIAL",
+        ("keystone-credential-keys", str(tmp_path / "cred"), "credential_setup"),
+    )
+    calls = []
+
+    def fake_manage(action, *args):
+        calls.append(action)
+        repo = repos[action]
+        repo.mkdir(exist_ok=True)
+        if action == "fernet_rotate":
+            existing = sorted(int(p.name) for p in repo.iterdir())
+            (repo / str(max(existing) + 1)).write_bytes((repo / "0").read_bytes())
+            (repo / "0").write_bytes(b"new-staged")
+        else:
+            (repo / "0").write_bytes(b"staged")
+            (repo / "1").write_bytes(b"primary")
+
+    monkeypatch.setattr(module, "keystone_manage", fake_manage)
+    monkeypatch.setattr(module, "write_keys", lambda d, data: _write(d, data))
+    yield module, kube, calls
+    kube.__exit__(None, None, None)
+
+
+def _write(directory, data):
+    path = Path(directory)
+    path.mkdir(exist_ok=True)
+    for entry in path.iterdir():
+        entry.unlink()
+    for name, value in data.items():
+        (path / name).write_bytes(base64.b64decode(value))
+
+
+def test_setup_creates_both_secrets_and_a_rerun_changes_nothing(keys, monkeypatch, capsys):
+    module, kube, calls = keys
+    monkeypatch.setenv("KKC_KEYS_ACTION", "setup")
+    assert module.main() == 0
+    fernet = kube.store.get(NS, "keystone-fernet-keys")
+    assert sorted(fernet["data"]) == ["0", "1"]
+    assert (
+        kube.store.get(NS, "keystone-credential-keys")["data"]["1"]
+        == base64.b64encode(b"primary").decode()
+    )
+    version = fernet["metadata"]["resourceVersion"]
+    assert calls == ["fernet_setup", "credential_setup"]
+    assert module.main() == 0
+    assert calls == ["fernet_setup", "credential_setup"]  # nothing run again
+    assert kube.store.get(NS, "keystone-fernet-keys")["metadata"]["resourceVersion"] == version
+    out = capsys.readouterr().out
+    assert "keystone-keys: secret keystone-fernet-keys exists with 2 keys; nothing to do" in out
+    assert "primary" not in out and base64.b64encode(b"primary").decode() not in out
+
+
+def test_rotate_writes_back_with_the_resource_version_it_read(keys, monkeypatch, capsys):
+    module, kube, calls = keys
+    monkeypatch.setenv("KKC_KEYS_ACTION", "setup")
+    assert module.main() == 0
+    monkeypatch.setenv("KKC_KEYS_ACTION", "rotate")
+    assert module.main() == 0
+    assert sorted(kube.store.get(NS, "keystone-fernet-keys")["data"]) == ["0", "1", "2"]
+    assert "rotated keystone-fernet-keys: 2 keys before, 3 after" in capsys.readouterr().out
+
+
+def test_rotate_does_not_overwrite_a_concurrent_change(keys, monkeypatch, capsys):
+    module, kube, calls = keys
+    monkeypatch.setenv("KKC_KEYS_ACTION", "setup")
+    assert module.main() == 0
+    before = kube.store.get(NS, "keystone-fernet-keys")["data"]
+    kube.store.conflicts_before_put = 1  # another writer changes the Secret meanwhile
+    monkeypatch.setenv("KKC_KEYS_ACTION", "rotate")
+    assert module.main() == 1
+    assert kube.store.get(NS, "keystone-fernet-keys")["data"] == before
+    assert (
+        "keystone-keys: error: secret keystone-fernet-keys changed during rotation; "
+        "not overwritten (the next run retries)"
+    ) in capsys.readouterr().out
+    assert ("PUT", f"/api/v1/namespaces/{NS}/secrets/keystone-fernet-keys", 409) in (
+        kube.store.requests
+    )
+
+
+def test_setup_keeps_a_secret_created_concurrently(keys, monkeypatch, capsys):
+    module, kube, calls = keys
+    theirs = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "keystone-fernet-keys"},
+        "data": {"0": base64.b64encode(b"theirs").decode()},
+    }
+    real_get = module.Kube.get
+    first = {"done": False}
+
+    def get_then_race(self, name):
+        obj = real_get(self, name)
+        if name == "keystone-fernet-keys" and not first["done"]:
+            first["done"] = True
+            kube.store.create(NS, theirs)  # created between our GET and our POST
+        return obj
+
+    monkeypatch.setattr(module.Kube, "get", get_then_race)
+    monkeypatch.setenv("KKC_KEYS_ACTION", "setup")
+    assert module.main() == 0
+    assert kube.store.get(NS, "keystone-fernet-keys")["data"] == theirs["data"]
+    assert "secret keystone-fernet-keys was created concurrently; keeping it" in (
+        capsys.readouterr().out
+    )
+
+
+def test_stand_in_rejects_a_wrong_token(keys):
+    import json
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    module, kube, calls = keys
+    ctx = ssl.create_default_context(cafile=str(kube.sa_dir / "ca.crt"))
+    req = urllib.request.Request(
+        f"https://127.0.0.1:{kube.port}/api/v1/namespaces/{NS}/secrets/x",
+        headers={"Authorization": "Bearer wrong"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, context=ctx, timeout=10)
+    assert err.value.code == 401
+    assert json.load(err.value)["reason"] == "Unauthorized"
+
+
+def test_templates_fill_keys_and_url_quote():
+    data = {"password": "p@ss word/+", "database-password": "a:b"}
+    assert gotmpl.render("x={{ .password }}", data) == "x=p@ss word/+"
+    assert gotmpl.render('u={{ index . "database-password" | urlquery }}', data) == "u=a%3Ab"
+    assert gotmpl.render("{{ .password | urlquery }}", data) == "p%40ss+word%2F%2B"
+
+
+def test_templates_reject_unknown_keys_and_functions():
+    with pytest.raises(gotmpl.TemplateError, match="template reads key 'nope'"):
+        gotmpl.render("{{ .nope }}", {})
+    with pytest.raises(gotmpl.TemplateError, match="unsupported template function 'b64enc'"):
+        gotmpl.render("{{ .a | b64enc }}", {"a": "1"})
+    with pytest.raises(gotmpl.TemplateError, match="unsupported template action"):
+        gotmpl.render("{{ range . }}", {})
