@@ -1,4 +1,4 @@
-"""Stable problem codes. Each appears in the README; tests check the two agree."""
+"""Stable problem codes. Each appears in docs/errors.md; tests/test_docs.py checks the two agree."""
 
 CODES: dict[str, str] = {
     # input files (exit 2)

@@ -1,4 +1,4 @@
-"""All git access of kkc, through GitPython, in one place."""
+"""All git access of kkc in one place: GitPython reads, the git CLI writes."""
 
 from __future__ import annotations
 
