@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import graphlib
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from helpers import (
 from kkc import gitops, validate
 from kkc.build import object_key
 from kkc.cli import app
+from kkc.generate import render_tree
 from kkc.site import load_site
 
 SITES = ("site-a", "site-b")
@@ -346,6 +348,32 @@ def test_sites_sharing_a_project_bootstrap_one_app_project(site_repo: Path, kkc)
     assert kkc(site_repo, "build", "site-b").exit_code == 0
     committed = list(yaml.safe_load_all((site_repo / "deploy/site-b/bootstrap.yaml").read_text()))
     assert committed[0] == project_a
+
+
+def test_rendering_reads_nothing_of_the_repository(site_repo: Path, tmp_path: Path) -> None:
+    """What site-a's output needs from the repository (the overlay components of each
+    stage, the other sites in its AppProject) is found when it loads: rendered again with
+    the repository gone, it gives the same bytes."""
+    path = site_repo / "sites" / "defaults.yaml"
+    path.write_text(path.read_text().replace("gitops:\n", "gitops:\n  project: fleet\n", 1))
+    set_engine(site_repo, "site-b", "argocd")
+    write(
+        site_repo,
+        "overlays/ha/services/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n",
+    )
+    site = load_site(site_repo, "site-a")
+    assert [p.name for p in site.project_peers] == ["site-b"]
+    assert site.overlay_components["services"] == ("overlays/ha/services",)
+    tree = render_tree(site)
+    shutil.move(site_repo, tmp_path / "elsewhere")
+    assert render_tree(site) == tree
+    project = next(yaml.safe_load_all(tree["bootstrap.yaml"]))
+    assert project["spec"]["description"] == "OpenStack sites site-a, site-b, compiled by kkc"
+    assert (
+        "../../../../overlays/ha/services"
+        in yaml.safe_load(tree["stages/services/kustomization.yaml"])["components"]
+    )
 
 
 def test_a_site_that_does_not_load_stops_the_shared_project(site_repo: Path, kkc) -> None:

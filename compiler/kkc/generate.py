@@ -1,8 +1,9 @@
 """The pure step: a resolved site -> the file tree of deploy/<site>/ ({relative path: bytes}).
 
-Nothing here touches the clock or loads another site: the same site always gives the same
-bytes. An Argo CD site whose gitops.project other sites share has an AppProject that admits
-them too: the loader found them (``Site.project_peers``).
+Nothing here reads the site repository, touches the clock or loads another site: the same
+site always gives the same bytes. What the output needs from the repository the loader found:
+the overlay components of each stage (``Site.overlay_components``) and, for an Argo CD site
+whose gitops.project other sites share, those sites (``Site.project_peers``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import __version__, gitops, overlays
+from . import __version__, gitops
 from .features import ha
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .model import Site
@@ -352,7 +353,7 @@ def _stage(
         "transformers": [_wave_transformer(wave)],
         "images": images,
     }
-    ov_components = overlays.components(site, stage)
+    ov_components = site.overlay_components.get(stage, ())
     if ov_components:
         kustomization["components"] = [f"{BASE_REL}/{c}" for c in ov_components]
     if replicas:

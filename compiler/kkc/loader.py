@@ -430,6 +430,7 @@ def load_site(
         problems += features.check(site, where)
     if problems:
         raise SiteInvalid(_in_order(problems), site)
+    site.overlay_components = {stage: tuple(overlays.components(site, stage)) for stage in STAGES}
     conflicts = overlays.conflicts(site.layers, site) + overlays.component_conflicts(site)
     site.warnings += [f"warning: {p}" for p in conflicts]
 

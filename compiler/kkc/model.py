@@ -126,6 +126,9 @@ class Site:
     warnings: list[str] = field(default_factory=list)  # "warning: path:line:col: CODE ..."
     patches: list[Any] = field(default_factory=list)  # kkc.patches.SitePatch: patches/
     overrides: list[Source] = field(default_factory=list)  # config overrides, in order
+    # the overlay component directories each stage lists, relative to the repository root
+    # (the loader finds them: rendering reads no file)
+    overlay_components: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # the other sites whose Application is in this site's AppProject (the loader finds them)
     project_peers: tuple[ProjectPeer, ...] = ()
     # explains a dotted config path (config.<target>.<section>.<option>): set by the
