@@ -218,3 +218,23 @@ def test_scratch_links_keep_the_root_only_load_restrictor(repo: Path, kkc) -> No
     ) in result.stderr
     assert "kkc-render-" not in result.stderr and str(repo) not in result.stderr
     assert not (repo / "deploy").exists()
+
+
+def test_lint_renders_the_site_and_each_overlay_variant_once(
+    repo: Path, kkc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KKC129 resolves the site once more without each overlay: that variant is a site of
+    its own, rendered once; the site itself is rendered once."""
+    site = repo / "sites" / "site-k" / "site.yaml"
+    site.write_text(SITE_K + "overlays: [ingress]\n")
+    counts: Counter = Counter()
+    keystone = services.SERVICES["keystone"]
+
+    def counting(s):
+        counts[tuple(s.get("overlays") or ())] += 1
+        return keystone(s)
+
+    monkeypatch.setitem(services.SERVICES, "keystone", counting)
+    result = kkc(repo, "lint", "site-k")
+    assert result.exit_code == 0, result.output
+    assert counts == {("ingress",): 1, (): 1}
