@@ -16,24 +16,10 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT
+from helpers import KEYSTONE_SITES
 from kkc import services, writer
 
-SITE_K = """\
-schemaVersion: 1
-name: site-k
-namespace: openstack-k
-region: K1
-openstack:
-  release: "2026.1"
-  distro: ubuntu
-endpoints:
-  scheme: http
-  hosts:
-    keystone: keystone.k.example.com
-services:
-  keystone:
-    tokenExpiration: 3600
-"""
+SITE_K = KEYSTONE_SITES["site-k"]
 PATCH = (
     "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: keystone-api\n"
     "  annotations:\n    example.com/note: pipeline\n"
