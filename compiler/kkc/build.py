@@ -13,6 +13,7 @@ from typing import Any
 from . import deployrepo, gitops, gitrepo, kustomize, writer
 from .commits import (
     DEPLOY_REPO_SOURCES,
+    Source,
     commit_copies,
     commit_site,
     object_changes,
@@ -169,9 +170,10 @@ def open_deploy_repo(root: Path, target: Path) -> tuple[Any, Path]:
     return deploy_repo, top
 
 
-def repo_provenance(root: Path, branch: str | None) -> Provenance:
-    """The provenance of a tree built into a deploy repository from the site repository."""
-    source = source_of(root, DEPLOY_REPO_SOURCES)
+def repo_provenance(root: Path, branch: str | None, source: Source | None = None) -> Provenance:
+    """The provenance of a tree built into a deploy repository from the site repository
+    (whose sources ``source`` describes, when the caller has read them already)."""
+    source = source or source_of(root, DEPLOY_REPO_SOURCES)
     return Provenance(
         kustomize=kustomize.find_engine().version,
         deploy_repo=True,
@@ -210,7 +212,8 @@ def build_into_repo(
         raise EnvironmentProblem(
             f"deploy repository {target} has a detached HEAD; pass --branch NAME"
         )
-    prov = repo_provenance(root, branch)
+    source = source_of(root, DEPLOY_REPO_SOURCES)  # the README's and the commits' source
+    prov = repo_provenance(root, branch, source)
     fulls: dict[str, dict[str, bytes]] = {}
     warnings: dict[str, list[str]] = {}
     for site in sites:
@@ -242,7 +245,6 @@ def build_into_repo(
     out = DeployResult(top, want, results, changes)
     if commit:
         # removals first: no commit has a site referring to a copy that is already gone
-        source = source_of(root, DEPLOY_REPO_SOURCES)
         for result in results[len(sites) :]:
             result.commit = commit_site(deploy_repo, result.site, None, {}, source)
         out.copies_commit = commit_copies(deploy_repo, top, owned, source)
