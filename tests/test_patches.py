@@ -123,6 +123,18 @@ def test_a_patch_changes_the_site_digest_and_rebuilds_identically(
 P = "sites/site-a/patches/p.yaml"
 
 
+def build_with_bad_patch(site_repo: Path, kkc, text: str, expected: str):
+    """`kkc build site-a` with the patch ``text``: exit 2, exactly ``expected`` on stderr,
+    and not a byte of the repository changed."""
+    add_patches(site_repo, **{"p.yaml": text})
+    before = snapshot(site_repo)
+    result = kkc(site_repo, "build", "site-a")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == expected + "\n"
+    assert snapshot(site_repo) == before
+    return result
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
@@ -234,13 +246,8 @@ P = "sites/site-a/patches/p.yaml"
 def test_bad_patches_exit_2_and_write_nothing(
     site_repo: Path, kkc, text: str, expected: str
 ) -> None:
-    add_patches(site_repo, **{"p.yaml": text})
-    before = snapshot(site_repo)
-    result = kkc(site_repo, "build", "site-a")
-    assert result.exit_code == 2, result.output
-    assert result.stderr == expected + "\n"
+    result = build_with_bad_patch(site_repo, kkc, text, expected)
     assert "hunter2" not in result.output and "aHVudGVyMg" not in result.output
-    assert snapshot(site_repo) == before
 
 
 def test_secret_looking_names() -> None:
@@ -366,12 +373,7 @@ def test_a_patch_copied_from_render_keeps_the_site_namespace(site_repo: Path, kk
 def test_a_patch_naming_another_namespace_is_KKC141_at_the_namespace(
     site_repo: Path, kkc, text: str, expected: str
 ) -> None:
-    add_patches(site_repo, **{"p.yaml": text})
-    before = snapshot(site_repo)
-    result = kkc(site_repo, "build", "site-a")
-    assert result.exit_code == 2, result.output
-    assert result.stderr == expected + "\n"
-    assert snapshot(site_repo) == before
+    build_with_bad_patch(site_repo, kkc, text, expected)
 
 
 def test_a_kustomize_failure_caused_by_a_patch_names_the_patch_file(site_repo: Path, kkc) -> None:
