@@ -287,9 +287,6 @@ def _targets(
                 yield kc, conf, chain
 
 
-_RENDERED = "_kkc_service_outputs"  # where service_outputs keeps them on the Site
-
-
 def service_outputs(site: Site) -> list[ServiceOutput]:
     """The enabled services' outputs as their render functions return them, before any
     override: rendered once per site and handed out as copies (callers change them). The
@@ -297,11 +294,10 @@ def service_outputs(site: Site) -> list[ServiceOutput]:
     so does :func:`kkc.outputs.compute`, which then adds the overrides: one render of each
     service per command. Rendered anew when the site's values changed since."""
     key = json.dumps(site.data, sort_keys=True, default=str)
-    kept = site.__dict__.get(_RENDERED)
-    if kept is None or kept[0] != key:
-        kept = (key, [build(site) for name, build in SERVICES.items() if site.enabled(name)])
-        site.__dict__[_RENDERED] = kept
-    return deepcopy(kept[1])
+    if site.rendered is None or site.rendered[0] != key:
+        outputs = [build(site) for name, build in SERVICES.items() if site.enabled(name)]
+        site.rendered = (key, outputs)
+    return deepcopy(site.rendered[1])
 
 
 def load(site: Site) -> tuple[list[Source], list[str]]:
