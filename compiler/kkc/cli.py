@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 from . import __version__, bootstrap, build, check, diff, gitops, kustomize, pipeline, validate
 from .errors import (
     DifferenceFound,
+    InputError,
     KkcError,
     SiteInvalid,
     UsageError,
@@ -31,7 +32,7 @@ from .errors import (
 from .gitrepo import git_version
 from .loader import find_root, list_sites, load_site
 from .overlaylint import overlay_effects
-from .secretreqs import secret_requirements
+from .secretreqs import secret_requirements, shared_remote_keys
 from .yamlio import dump
 
 _PARSE_ERROR = "kkc.parse_error"
@@ -192,6 +193,16 @@ def _root(root: Path | None) -> Path:
 
 def _json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _fleet(base: Path, sites: list[str] | None, all_sites: bool) -> list[Any]:
+    """The sites lint and check judge, loaded; several sites must not share passwords
+    through one secret store (KKC152, exit 2)."""
+    chosen = build.load_sites(base, sites or [], all_sites or not sites)
+    shared = shared_remote_keys(chosen) if len(chosen) > 1 else []
+    if shared:
+        raise InputError(shared)
+    return chosen
 
 
 def _version(value: bool) -> None:
@@ -390,7 +401,7 @@ def lint_cmd(
     base = _root(root)
     warnings: list[str] = []
     rows = []
-    for site in build.load_sites(base, sites or [], all_sites or not sites):
+    for site in _fleet(base, sites, all_sites):
         rendered = pipeline.render(base, site, crd_dir)
         effects = overlay_effects(base, site, rendered.manifests)
         found = list(dict.fromkeys(rendered.warnings + effects))
@@ -654,7 +665,7 @@ def check_cmd(
     Examples: kkc check --all ; kkc check --repo ../deploy-repo --branch main"""
     _review_repo(repo, branch)
     base = _root(root)
-    chosen = build.load_sites(base, sites or [], all_sites or not sites)
+    chosen = _fleet(base, sites, all_sites)
     results = check.check_sites(
         base,
         chosen,

@@ -44,6 +44,12 @@ CODES: dict[str, str] = {
     "KKC141": "site patch target is not in the site's output (with did-you-mean)",
     "KKC142": "site patch puts literal secret data into the output",
     "KKC143": "JSON 6902 operation of a site patch does not apply to its target",
+    "KKC150": "empty secrets section or null secrets.backend (would switch the site to "
+    "backend existing and remove its ExternalSecrets)",
+    "KKC151": "secrets.keyPrefix is empty with ExternalSecrets: sites sharing the store would "
+    "share passwords (warning)",
+    "KKC152": "two sites read the same remote key of the secret store for a password "
+    "(`kkc lint --all`, `kkc check --all`)",
     "KKC155": "Nova's and Cinder's Ceph users and libvirt secret UUIDs disagree "
     "(one UUID per Ceph user)",
     "KKC160": "GitOps setting the chosen engine cannot use (Flux: repoURL scheme, SSH URL "

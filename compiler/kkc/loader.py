@@ -432,7 +432,7 @@ def load_site(
         raise SiteInvalid(_in_order(problems), site)
     site.overlay_components = {stage: tuple(overlays.components(site, stage)) for stage in STAGES}
     conflicts = overlays.conflicts(site.layers, site) + overlays.component_conflicts(site)
-    site.warnings += [f"warning: {p}" for p in conflicts]
+    site.warnings += [f"warning: {p}" for p in conflicts + _empty_key_prefix(site, where)]
 
     try:
         site.overrides, override_warnings = overrides.load(site)
@@ -445,11 +445,39 @@ def load_site(
     return site
 
 
+def _secrets_emptied(layer: Layer) -> list[Problem]:
+    """KKC150: ``secrets:`` left empty, or its ``backend`` nulled. An explicit null deletes
+    what the layers below set, which would switch the site to ``backend: existing`` and
+    drop every ExternalSecret (their Secrets are owned: a prune deletes them too)."""
+    doc = layer.doc if isinstance(layer.doc, dict) else {}
+    section = doc.get("secrets", {})
+    if "secrets" in doc and (section is None or section == {}):
+        path: tuple[str, ...] = ("secrets",)
+        what = "an empty secrets: section"
+    elif isinstance(section, dict) and "backend" in section and section["backend"] is None:
+        path = ("secrets", "backend")
+        what = "secrets.backend: null"
+    else:
+        return []
+    line, col = locate(layer.doc, path, is_key=True)
+    return [
+        Problem(
+            layer.display,
+            line,
+            col,
+            "KKC150",
+            f"{what} would delete the secret settings of the layers below and switch the "
+            "site to secrets.backend existing, removing its ExternalSecrets (and, once "
+            "pruned, the Secrets they own); set secrets.backend explicitly, or remove the line",
+        )
+    ]
+
+
 def _check_layer(layer: Layer, found: list[tuple[tuple[Any, ...], Problem]]) -> list[Problem]:
-    """The problems of one file on its own: plain-text secrets, then the schema (which
-    skips them; their paths go into ``layer.hidden``). ``found``: each schema problem
-    with its path, added to."""
-    problems = _plaintext_secrets(layer)
+    """The problems of one file on its own: plain-text secrets, an emptied secrets
+    section, then the schema (which skips the secrets; their paths go into
+    ``layer.hidden``). ``found``: each schema problem with its path, added to."""
+    problems = _plaintext_secrets(layer) + _secrets_emptied(layer)
     problems += schema.check(
         _drop_hidden(to_plain(layer.doc), (), layer.hidden),
         lambda path, is_key, _missing: (layer.display, *locate(layer.doc, path, is_key)),
@@ -467,9 +495,43 @@ def _merged(root: Path, name: str, layers: list[Layer], skip_overlays: frozenset
         _merge(data, origins, layer.doc, layer)
     if skip_overlays and isinstance(data.get("overlays"), list):
         data["overlays"] = [ov for ov in data["overlays"] if ov not in skip_overlays]
+    _default_key_prefix(name, data, origins)
     site = Site(name=name, root=root, data=data, origins=origins, layers=layers)
     site.explain_config = functools.partial(overrides.explain_dotted, site)
     return site
+
+
+def _default_key_prefix(
+    name: str, data: dict[str, Any], origins: dict[tuple[str, ...], Origin]
+) -> None:
+    """An ExternalSecrets site that sets no ``secrets.keyPrefix`` reads its passwords under
+    ``openstack/<site>/``: through a store that several sites share, a bare key would give
+    every such site the same passwords."""
+    secrets = data.get("secrets")
+    if not isinstance(secrets, dict) or secrets.get("backend") != "external-secrets":
+        return
+    if "keyPrefix" not in secrets:
+        secrets["keyPrefix"] = f"openstack/{name}/"
+        origins[("secrets", "keyPrefix")] = Origin(
+            "secrets.keyPrefix", 0, 0, "kkc default openstack/<site>/"
+        )
+
+
+def _empty_key_prefix(site: Site, where: Callable[..., tuple[str, int, int]]) -> list[Problem]:
+    """KKC151 (a warning): ``keyPrefix: ""`` reads bare remote keys, which every other site
+    on the same store that does so reads too."""
+    if site.get("secrets.backend") != "external-secrets" or site.get("secrets.keyPrefix") != "":
+        return []
+    store = site.get("secrets.store") or {}
+    return [
+        Problem(
+            *where(("secrets", "keyPrefix")),
+            "KKC151",
+            f"secrets.keyPrefix is empty: the site reads bare keys (database_password, ...) "
+            f"from {store.get('kind')}/{store.get('name')}, and every site of that store "
+            f"without a prefix reads the same passwords; set one such as openstack/{site.name}/",
+        )
+    ]
 
 
 def _locator(site: Site) -> Callable[..., tuple[str, int, int]]:
@@ -485,7 +547,7 @@ def _locator(site: Site) -> Callable[..., tuple[str, int, int]]:
             if in_site:
                 break
             origin = site.origins.get(tuple(str(p) for p in path[:depth]))
-            if origin and not origin.deleted:
+            if origin and not origin.deleted and origin.line:  # line 0: no file set it
                 layer = next(lay for lay in site.layers if lay.display == origin.path)
                 line, col = locate(layer.doc, path, is_key)
                 return origin.path, line, col

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .errors import Problem
 from .generate import remote_key
 from .model import Site
 from .outputs import Outputs, compute
@@ -60,3 +61,65 @@ def secret_requirements(site: Site, outputs: Outputs | None = None) -> list[dict
             }
         )
     return out
+
+
+def _store_of(site: Site) -> tuple[str, ...]:
+    """The secret store a site reads, as the controller resolves it: a ClusterSecretStore
+    by name, a SecretStore by name in the site's namespace."""
+    store = site.get("secrets.store") or {}
+    scope = () if store.get("kind") == "ClusterSecretStore" else (site.get("namespace"),)
+    return (store.get("kind"), store.get("name"), *scope)
+
+
+def _remote_reads(site: Site) -> dict[tuple[str, ...], tuple[str, bool]]:
+    """(store, remote key, property) -> (kolla password name, set in secrets.refs) for
+    every password the site's ExternalSecrets fetch."""
+    refs = site.get("secrets.refs", {}) or {}
+    reads: dict[tuple[str, ...], tuple[str, bool]] = {}
+    for req in secret_requirements(site):
+        for key in req["keys"]:
+            ref = key.get("remoteRef")
+            if ref:
+                at = (*_store_of(site), ref["key"], ref.get("property", ""))
+                reads.setdefault(at, (key["kollaPassword"], key["kollaPassword"] in refs))
+    return reads
+
+
+def shared_remote_keys(sites: list[Site]) -> list[Problem]:
+    """KKC152: two sites whose ExternalSecrets would fetch the same remote key of one store,
+    so that a password of one is the other's (one problem per pair of sites, at the later
+    site's ``secrets.keyPrefix``). A key both sites name in ``secrets.refs`` is shared on
+    purpose (one Ceph cluster, say) and allowed."""
+    first: dict[tuple[str, ...], tuple[Site, bool]] = {}
+    shared: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for site in sites:
+        if site.get("secrets.backend") != "external-secrets":
+            continue
+        for at, (password, explicit) in _remote_reads(site).items():
+            owner, owner_explicit = first.setdefault(at, (site, explicit))
+            if owner is not site and not (explicit and owner_explicit):
+                shared.setdefault((owner.name, site.name), []).append((password, at[-2]))
+    problems = []
+    by_name = {s.name: s for s in sites}
+    for (one, other), keys in shared.items():
+        password, key = keys[0]
+        more = f" and {len(keys) - 1} more" if len(keys) > 1 else ""
+        problems.append(
+            Problem(
+                *_where_prefix(by_name[other]),
+                "KKC152",
+                f"sites {one} and {other} both read the remote key {key} ({password}){more} "
+                f"from {by_name[other].get('secrets.store.kind')}/"
+                f"{by_name[other].get('secrets.store.name')}: each would use the other's "
+                "passwords; give each site its own secrets.keyPrefix (or secrets.refs)",
+            )
+        )
+    return problems
+
+
+def _where_prefix(site: Site) -> tuple[str, int, int]:
+    """Where the site decides its remote keys: its ``secrets.keyPrefix``, else its file."""
+    origin = site.origins.get(("secrets", "keyPrefix"))
+    if origin and origin.line:
+        return origin.path, origin.line, origin.col
+    return f"sites/{site.name}/site.yaml", 1, 1

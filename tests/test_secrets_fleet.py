@@ -1,0 +1,113 @@
+"""Issue 16, no accidental sharing: an ExternalSecrets site reads its passwords under its
+own key prefix; an empty secrets section is refused; two sites that would fetch the same
+remote key are refused by `kkc lint` and `kkc check` of several sites."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import snapshot
+from helpers import KEYSTONE_SITES, write
+
+
+def _site_m(extra: str = "") -> str:
+    """site-k's definition as site-m (another namespace and region), plus ``extra``."""
+    text = (
+        KEYSTONE_SITES["site-k"].replace("site-k", "site-m").replace("openstack-k", "openstack-m")
+    )
+    return text.replace("region: K1", "region: M1") + extra
+
+
+def test_default_prefix_is_the_site(small_site_repo: Path, kkc) -> None:
+    r = kkc(small_site_repo, "show", "site-k", "--explain", "secrets.keyPrefix")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == (
+        'secrets.keyPrefix: "openstack/site-k/"\n'
+        "  not set: the kkc default openstack/<site>/ of secrets.keyPrefix\n"
+    )
+    r = kkc(small_site_repo, "secrets", "site-k", "-o", "json")
+    reqs = json.loads(r.stdout)
+    keys = {k["remoteRef"]["key"] for s in reqs for k in s["keys"] if "remoteRef" in k}
+    assert keys and all(k.startswith("openstack/site-k/") for k in keys), keys
+
+
+def test_empty_prefix_is_a_warning(small_site_repo: Path, kkc) -> None:
+    text = KEYSTONE_SITES["site-k"] + 'secrets:\n  keyPrefix: ""\n'
+    write(small_site_repo, "sites/site-k/site.yaml", text)
+    r = kkc(small_site_repo, "render", "site-k")
+    assert r.exit_code == 0, r.output
+    line = text.count("\n") - 1 + 1  # keyPrefix is on the last line
+    assert r.stderr == (
+        f"warning: sites/site-k/site.yaml:{line}:14: KKC151 secrets.keyPrefix is empty: the "
+        "site reads bare keys (database_password, ...) from ClusterSecretStore/openbao, and "
+        "every site of that store without a prefix reads the same passwords; set one such as "
+        "openstack/site-k/\n"
+    )
+
+
+def test_null_secrets_section_is_refused(small_site_repo: Path, kkc) -> None:
+    text = KEYSTONE_SITES["site-k"] + "secrets:\n"
+    write(small_site_repo, "sites/site-k/site.yaml", text)
+    before = snapshot(small_site_repo)
+    r = kkc(small_site_repo, "build", "site-k")
+    assert r.exit_code == 2
+    line = text.count("\n")
+    assert r.stderr == (
+        f"sites/site-k/site.yaml:{line}:1: KKC150 an empty secrets: section would delete the "
+        "secret settings of the layers below and switch the site to secrets.backend existing, "
+        "removing its ExternalSecrets (and, once pruned, the Secrets they own); set "
+        "secrets.backend explicitly, or remove the line\n"
+    )
+    assert snapshot(small_site_repo) == before
+
+
+def test_null_backend_is_refused(small_site_repo: Path, kkc) -> None:
+    text = KEYSTONE_SITES["site-k"] + "secrets:\n  backend: null\n"
+    write(small_site_repo, "sites/site-k/site.yaml", text)
+    r = kkc(small_site_repo, "show", "site-k")
+    assert r.exit_code == 2
+    line = text.count("\n")
+    assert f"sites/site-k/site.yaml:{line}:3: KKC150 secrets.backend: null would delete" in (
+        r.stderr
+    )
+
+
+def test_sites_sharing_remote_keys_are_refused(small_site_repo: Path, kkc) -> None:
+    text = _site_m("secrets:\n  keyPrefix: openstack/site-k/\n")
+    write(small_site_repo, "sites/site-m/site.yaml", text)
+    line = text.count("\n")
+    expected = (
+        f"sites/site-m/site.yaml:{line}:3: KKC152 sites site-k and site-m both read the remote "
+        "key openstack/site-k/database_password (database_password) and 4 more from "
+        "ClusterSecretStore/openbao: each would use the other's passwords; give each site its "
+        "own secrets.keyPrefix (or secrets.refs)\n"
+    )
+    for command in ("lint", "check"):
+        r = kkc(small_site_repo, command, "--all")
+        assert r.exit_code == 2, (command, r.output)
+        assert r.stderr == expected
+    # one site alone is judged on its own; with its own prefix the two are fine
+    assert kkc(small_site_repo, "lint", "site-m").exit_code == 0
+    write(small_site_repo, "sites/site-m/site.yaml", _site_m())
+    r = kkc(small_site_repo, "lint", "--all")
+    assert r.exit_code == 0, r.output
+
+
+def test_refs_both_sites_name_are_shared_on_purpose(small_site_repo: Path, kkc) -> None:
+    ref = "  refs:\n    keystone_admin_password: {key: shared/admin}\n"
+    write(small_site_repo, "sites/site-k/site.yaml", KEYSTONE_SITES["site-k"] + "secrets:\n" + ref)
+    write(small_site_repo, "sites/site-m/site.yaml", _site_m("secrets:\n" + ref))
+    r = kkc(small_site_repo, "lint", "--all")
+    assert r.exit_code == 0, r.output
+    # one of the two reading the other's key by prefix is not on purpose
+    write(
+        small_site_repo,
+        "sites/site-m/site.yaml",
+        _site_m(
+            "secrets:\n  refs:\n    database_password: {key: openstack/site-k/database_password}\n"
+        ),
+    )
+    r = kkc(small_site_repo, "lint", "--all")
+    assert r.exit_code == 2
+    assert "KKC152 sites site-k and site-m both read the remote key " in r.stderr
