@@ -206,25 +206,40 @@ def _represent_str(representer: Any, value: str) -> Any:
     return representer.represent_scalar("tag:yaml.org,2002:str", value)
 
 
+class _Dumper(pyyaml.SafeDumper):
+    """PyYAML's emitter, with sequences indented under their key (``key:\n  - item``) as
+    ruamel.yaml wrote them (mapping=2, sequence=4, offset=2), so the bytes are unchanged.
+    It is about twice as fast as ruamel's. libyaml's C emitter would be faster still but
+    can only write sequences unindented, which would change every generated file."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+_Dumper.add_representer(str, _represent_str)
+_Dumper.add_multi_representer(str, _represent_str)
+_Dumper.add_multi_representer(dict, pyyaml.SafeDumper.represent_dict)
+_Dumper.add_multi_representer(list, pyyaml.SafeDumper.represent_list)
+
+
 def dump(data: Any) -> str:
     """Deterministic block-style YAML (keys in the order given; callers sort if needed)."""
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.representer.add_representer(str, _represent_str)
-    yaml.representer.default_flow_style = False
-    yaml.representer.sort_base_mapping_type_on_output = False
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    out = io.StringIO()
-    yaml.dump(data, out)
-    return out.getvalue()
+    return pyyaml.dump(
+        data,
+        Dumper=_Dumper,
+        default_flow_style=False,
+        sort_keys=False,
+        allow_unicode=True,
+        width=4096,
+        indent=2,
+    )
 
 
 def dump_all(docs: list[Any]) -> str:
     return "---\n".join(dump(d) for d in docs)
 
 
-class _MachineLoader(pyyaml.CSafeLoader):
+class _MachineLoader(getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader)):  # type: ignore[misc]
     """libyaml's C parser with the YAML 1.2 core schema, as ruamel.yaml's safe loader reads
     it (true/false only; 0o17 octal, 017 decimal; no sexagesimal numbers), except that
     timestamps, ``=`` and ``<<`` values stay strings, as Kubernetes reads them (ruamel
