@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml  # PyYAML: a YAML 1.1 reader, the strictest test of "ambiguous" strings
+from ruamel.yaml import YAML
 
 from kkc.yamlio import dump, dump_all, load_stream
+
+GOLDEN = Path(__file__).parent / "golden"
 
 AMBIGUOUS = [
     "on",
@@ -165,3 +170,75 @@ def test_load_stream_skips_empty_documents_and_returns_plain_data() -> None:
 def test_load_stream_empty() -> None:
     assert load_stream("") == []
     assert load_stream("---\n...\n") == []
+
+
+# (plain scalar, what load_stream makes of it): YAML 1.2's core schema, as ruamel.yaml's safe
+# loader (the reader load_stream replaced) and Kubernetes read it; a YAML 1.1 reader would
+# take the first ones for booleans, octal or sexagesimal numbers
+MACHINE_SCALARS = [
+    ("yes", "yes"),
+    ("no", "no"),
+    ("on", "on"),
+    ("Off", "Off"),
+    ("y", "y"),
+    ("1:20", "1:20"),
+    ("1:20.5", "1:20.5"),
+    ("017", 17),
+    ("09", 9),
+    ("0o17", 15),
+    ("-0o17", -15),
+    ("0x1F", 31),
+    ("+0x10", 16),
+    ("0b101", 5),
+    ("-0b11", -3),
+    ("1_000", 1000),
+    ("-0", 0),
+    ("1e3", 1000.0),
+    ("1.0e+3", 1000.0),
+    ("-1_0.5_0", -10.5),
+    (".5", 0.5),
+    ("-.inf", float("-inf")),
+    ("12e", "12e"),
+    ("0o", "0o"),
+    ("0x", "0x"),
+    ("true", True),
+    ("TRUE", True),
+    ("False", False),
+    ("tRue", "tRue"),
+    ("~", None),
+    ("null", None),
+    ("", None),
+    ('"017"', "017"),
+    # kept as strings: ruamel.yaml made date/datetime objects of timestamps and refused `=`
+    ("2024-01-01", "2024-01-01"),
+    ("2024-01-01T10:00:00Z", "2024-01-01T10:00:00Z"),
+    ("=", "="),
+    ("<<", "<<"),
+]
+
+
+@pytest.mark.parametrize(("plain", "expected"), MACHINE_SCALARS)
+def test_load_stream_reads_scalars_as_yaml_1_2(plain: str, expected: object) -> None:
+    [doc] = load_stream(f"v: {plain}\n")
+    assert doc == {"v": expected} and type(doc["v"]) is type(expected)
+
+
+def test_load_stream_matches_ruamel_on_everything_ruamel_can_represent() -> None:
+    """The C loader reads every scalar of the table and every golden tree's YAML file as
+    ruamel.yaml's safe loader does (bar the timestamp, `=` and `<<` rows, which ruamel
+    turns into dates or refuses)."""
+    ruamel = YAML(typ="safe", pure=True)
+    for plain, _expected in MACHINE_SCALARS[:-4]:
+        assert load_stream(f"v: {plain}\n") == [ruamel.load(f"v: {plain}\n")], plain
+    files = sorted(GOLDEN.rglob("*.yaml"))
+    assert len(files) > 100
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        expected = [d for d in ruamel.load_all(text) if d is not None]
+        assert load_stream(text) == expected, path
+
+
+def test_load_stream_merges_keys_and_keeps_the_last_duplicate() -> None:
+    text = "base: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  y: 3\n"
+    assert load_stream(text) == [{"base": {"x": 1, "y": 2}, "derived": {"x": 1, "y": 3}}]
+    assert load_stream("a: 1\na: 2\n") == [{"a": 2}]
