@@ -18,7 +18,18 @@ from typer._click import exceptions as click_errors
 from typer._click.core import ParameterSource
 from typer.core import TyperGroup
 
-from . import __version__, bootstrap, build, check, diff, gitops, kustomize, pipeline, validate
+from . import (
+    __version__,
+    bootstrap,
+    build,
+    check,
+    diff,
+    gitops,
+    kustomize,
+    pipeline,
+    upgrade,
+    validate,
+)
 from .errors import (
     DifferenceFound,
     InputError,
@@ -365,6 +376,31 @@ def build_cmd(
         typer.echo(line)
     if push:
         typer.echo(f"pushed {build.push(pushed_repo)}")
+
+
+@app.command("upgrade")
+def upgrade_cmd(
+    site: SiteArg,
+    to: Annotated[str, typer.Option("--to", metavar="RELEASE", help="The OpenStack release.")],
+    crd_dir: CrdOpt = None,
+    output: OutputOpt = Output.text,
+    root: RootOpt = None,
+) -> None:
+    """Upgrade a site to another OpenStack release: check the path, set openstack.release
+    in sites/SITE/site.yaml (comments kept) and build the site.
+
+    Refused (exit 2, nothing written): an unsupported release, the same release, a
+    downgrade, a skip that is not SLURP -> SLURP, a RabbitMQ jump kolla-ansible refuses.
+
+    Example: kkc upgrade site-a --to 2026.1"""
+    done = upgrade.upgrade(_root(root), site, to, crd_dir)
+    for warning in dict.fromkeys(done.result.warnings):
+        typer.echo(warning, err=True)
+    if output is Output.json:
+        _json(upgrade.report(done))
+        return
+    for line in upgrade.summary(done):
+        typer.echo(line)
 
 
 @app.command("render")

@@ -63,6 +63,11 @@ CODES: dict[str, str] = {
     "KKC171": "CRD directory missing or without CRD files (--crd-dir, KKC_CRD_DIR)",
     "KKC172": "custom resources of a kind no schema covers, embedded or in --crd-dir "
     "(`kkc check`; --no-require-crds skips them with a warning)",
+    # kkc upgrade (exit 2)
+    "KKC190": "upgrade path refused: unsupported target release, the same release, a "
+    "downgrade, or a skip that is not SLURP -> SLURP (names the release to go through)",
+    "KKC195": "upgrade moves RabbitMQ outside the allowed ladder (one minor version at a "
+    "time, or a jump kolla-ansible lists)",
     # rendered output (exit 3)
     "KKC300": "kustomize build failed",
     "KKC301": "object fails the Kubernetes schema of the site's version",

@@ -1,0 +1,182 @@
+"""kkc upgrade: the release facts, the path refusals (exit 2, one located line, nothing
+written) and the accepted upgrade (site.yaml edited with its comments, the site built)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import snapshot
+from kkc import upgrade
+from kkc.catalog import _data_path
+from kkc.releases import RELEASES
+
+SITE_K = "sites/site-k/site.yaml"  # release "2026.1" on line 7, column 3
+SITE_L = "sites/site-l/site.yaml"  # release "2025.1" on line 7
+
+
+def test_facts_agree_with_the_supported_releases():
+    facts = upgrade.facts()
+    assert facts.supported == tuple(sorted(RELEASES))
+    assert facts.slurp == {"2024.1", "2025.1", "2026.1"}
+    assert set(facts.rabbitmq) == set(RELEASES)
+    for release in facts.supported:  # each has its option catalog
+        assert _data_path(release).is_file()
+    assert list(facts.series) == sorted(facts.series)
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "problem"),
+    [
+        ("2025.1", "2026.1", None),
+        ("2026.1", "2026.2", None),
+        (
+            "2025.1",
+            "2026.2",
+            "2025.1 -> 2026.2 skips 2025.2, 2026.1 (a SLURP release: a skip ends at the "
+            "next SLURP release, 2026.1); upgrade to 2026.1 first",
+        ),
+        (
+            "2025.1",
+            "2025.2",
+            'OpenStack release "2025.2" is not supported by kkc (supported: 2025.1, 2026.1, '
+            "2026.2)",
+        ),
+        ("2026.1", "2026.1", "the site is already on 2026.1"),
+        (
+            "2026.2",
+            "2026.1",
+            "2026.2 -> 2026.1 is a downgrade: database migrations and RabbitMQ feature flags "
+            "cannot be undone; restore the old release from a backup instead",
+        ),
+    ],
+)
+def test_paths(current, target, problem):
+    assert upgrade.path_problem(current, target) == problem
+
+
+def test_a_skip_from_a_release_that_is_not_slurp_names_the_next_release(monkeypatch):
+    facts = upgrade.facts()
+    monkeypatch.setattr(
+        upgrade,
+        "facts",
+        lambda: upgrade.Facts(
+            facts.series, facts.slurp, ("2024.2", "2025.1", "2026.2"), facts.rabbitmq, {}
+        ),
+    )
+    assert upgrade.path_problem("2024.2", "2026.2") == (
+        "2024.2 -> 2026.2 skips 2025.1, 2025.2, 2026.1 (a SLURP release: a skip ends at the "
+        "next SLURP release, 2025.1); 2024.2 is not a SLURP release; upgrade to 2025.1 first"
+    )
+
+
+def test_rabbitmq_ladder():
+    assert upgrade.rabbitmq_problem("2025.1", "2026.1") is None  # 4.0 -> 4.2: listed
+    assert upgrade.rabbitmq_problem("2026.1", "2026.2") is None  # 4.2 -> 4.3: one minor
+    assert upgrade.rabbitmq_problem("2025.1", "2026.2") == (
+        "2025.1 -> 2026.2 moves RabbitMQ 4.0 -> 4.3, outside the allowed ladder (one minor "
+        "version at a time, or from 4.0 to 4.1, 4.2); upgrade RabbitMQ to 4.1 first"
+    )
+
+
+@pytest.mark.parametrize(
+    ("site", "target", "line"),
+    [
+        (
+            "site-l",
+            "2026.2",
+            f"{SITE_L}:7:3: KKC190 2025.1 -> 2026.2 skips 2025.2, 2026.1 (a SLURP release: a "
+            "skip ends at the next SLURP release, 2026.1); upgrade to 2026.1 first",
+        ),
+        (
+            "site-k",
+            "2025.1",
+            f"{SITE_K}:7:3: KKC190 2026.1 -> 2025.1 is a downgrade: database migrations and "
+            "RabbitMQ feature flags cannot be undone; restore the old release from a backup "
+            "instead",
+        ),
+        ("site-k", "2026.1", f"{SITE_K}:7:3: KKC190 the site is already on 2026.1"),
+        (
+            "site-k",
+            "2025.2",
+            f'{SITE_K}:7:3: KKC190 OpenStack release "2025.2" is not supported by kkc '
+            "(supported: 2025.1, 2026.1, 2026.2)",
+        ),
+    ],
+)
+def test_refusals_write_nothing(small_site_repo: Path, kkc, site, target, line):
+    before = snapshot(small_site_repo)
+    result = kkc(small_site_repo, "upgrade", site, "--to", target)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == line + "\n"
+    assert result.stdout == ""
+    assert snapshot(small_site_repo) == before
+
+
+def test_rabbitmq_refusal_is_located(small_site_repo: Path, monkeypatch, kkc):
+    facts = upgrade.facts()
+    ladder = upgrade.Facts(
+        facts.series, facts.slurp, facts.supported, {**facts.rabbitmq, "2026.1": "4.3"}, {}
+    )
+    monkeypatch.setattr(upgrade, "facts", lambda: ladder)
+    before = snapshot(small_site_repo)
+    result = kkc(small_site_repo, "upgrade", "site-l", "--to", "2026.1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"{SITE_L}:7:3: KKC195 2025.1 -> 2026.1 moves RabbitMQ 4.0 -> 4.3, outside the "
+        "allowed ladder (one minor version at a time, or no listed jump from 4.0); upgrade "
+        "RabbitMQ to 4.1 first\n"
+    )
+    assert snapshot(small_site_repo) == before
+
+
+def test_set_release_keeps_comments_and_layout():
+    text = (
+        "# head comment\n"
+        "name: s  # trailing\n"
+        "openstack:\n"
+        "  release: '2025.1'   # the decision\n"
+        "  distro: rocky\n"
+        "services: {keystone: {enabled: true}}\n"
+    )
+    assert upgrade.set_release(text, "2026.1") == text.replace("'2025.1'", '"2026.1"')
+    missing = text.replace("  release: '2025.1'   # the decision\n", "")
+    assert upgrade.set_release(missing, "2026.1") == missing.replace(
+        "openstack:\n", 'openstack:\n  release: "2026.1"\n'
+    )
+    assert upgrade.set_release("# c\nname: s\n", "2026.1") == (
+        '# c\nname: s\nopenstack:\n  release: "2026.1"\n'
+    )
+
+
+def test_upgrade_edits_the_site_and_builds(small_site_repo: Path, kkc):
+    path = small_site_repo / SITE_L
+    before = path.read_text()
+    result = kkc(small_site_repo, "upgrade", "site-l", "--to", "2026.1")
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == before.replace('release: "2025.1"', 'release: "2026.1"')
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"site-l: openstack.release 2025.1 -> 2026.1 in {SITE_L}"
+    assert lines[1].startswith("site-l: wrote deploy/site-l/ (files: ")
+    readme = (small_site_repo / "deploy/site-l/README.md").read_text()
+    assert "- OpenStack 2026.1 on rocky" in readme
+    # the same again is refused: the site is on 2026.1 now
+    again = kkc(small_site_repo, "upgrade", "site-l", "--to", "2026.1")
+    assert again.exit_code == 2
+    assert again.stderr == f"{SITE_L}:7:3: KKC190 the site is already on 2026.1\n"
+
+
+def test_release_from_the_fleet_defaults_goes_into_the_site(small_site_repo: Path, kkc):
+    defaults = small_site_repo / "sites/defaults.yaml"
+    defaults.write_text(
+        defaults.read_text().replace("openstack:\n", 'openstack:\n  release: "2025.1"\n', 1)
+    )
+    path = small_site_repo / SITE_L
+    text = path.read_text()
+    path.write_text(text.replace('  release: "2025.1"\n', "", 1))
+    text = text.replace('release: "2025.1"', 'release: "2026.1"')
+    result = kkc(small_site_repo, "upgrade", "site-l", "--to", "2026.1", "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == text  # release first in the openstack mapping
+    assert 'release: "2025.1"' in defaults.read_text()  # the fleet default is not moved
