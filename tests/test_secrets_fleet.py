@@ -111,3 +111,64 @@ def test_refs_both_sites_name_are_shared_on_purpose(small_site_repo: Path, kkc) 
     r = kkc(small_site_repo, "lint", "--all")
     assert r.exit_code == 2
     assert "KKC152 sites site-k and site-m both read the remote key " in r.stderr
+
+
+def _expected(root: Path, kkc) -> list[dict]:
+    r = kkc(root, "secrets", "site-k", "-o", "json")
+    return [s for s in json.loads(r.stdout) if any("remoteRef" in k for k in s["keys"])]
+
+
+def test_check_against_a_key_list(small_site_repo: Path, kkc, tmp_path: Path) -> None:
+    reads = [k for s in _expected(small_site_repo, kkc) for k in s["keys"] if "remoteRef" in k]
+    keys = sorted(k["remoteRef"]["key"] for k in reads)
+    listing = tmp_path / "keys.txt"
+    listing.write_text("# bao kv list\n" + "\n".join(keys) + "\n")
+    r = kkc(small_site_repo, "secrets", "site-k", "--check", str(listing))
+    assert (r.exit_code, r.stdout) == (0, "site-k: 0 missing, 0 unused\n")
+    listing.write_text("\n".join([*keys[1:], "openstack/site-k/old", "openstack/site-l/x"]))
+    r = kkc(small_site_repo, "secrets", "site-k", "--check", str(listing), "-o", "json")
+    assert r.exit_code == 1
+    found = json.loads(r.stdout)
+    assert found["unused"] == ["openstack/site-k/old"]  # another prefix is another site's
+    assert len(found["missing"]) == 1 and found["missing"][0].startswith(keys[0] + " (")
+
+
+def test_check_against_kubectl_json(small_site_repo: Path, kkc, tmp_path: Path) -> None:
+    expected = _expected(small_site_repo, kkc)
+    items = [
+        {
+            "kind": "ExternalSecret",
+            "metadata": {"name": s["name"], "namespace": "openstack-k"},
+            "spec": {
+                "data": [{"remoteRef": k["remoteRef"]} for k in s["keys"] if "remoteRef" in k]
+            },
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        }
+        for s in expected
+    ]
+    listing = tmp_path / "es.json"
+    listing.write_text(json.dumps({"kind": "List", "items": items}))
+    r = kkc(small_site_repo, "secrets", "site-k", "--check", str(listing))
+    assert (r.exit_code, r.stdout) == (0, "site-k: 0 missing, 0 unused\n")
+    first = items[0]["metadata"]["name"]
+    items[0]["status"]["conditions"][0].update(status="False", message="key not found")
+    items.append({**items[0], "metadata": {"name": "old-secret", "namespace": "openstack-k"}})
+    listing.write_text(json.dumps({"kind": "List", "items": items}))
+    r = kkc(small_site_repo, "secrets", "site-k", "--check", str(listing))
+    assert r.exit_code == 1
+    assert r.stdout == (
+        f"missing: ExternalSecret openstack-k/{first}: not synced (key not found)\n"
+        "unused: ExternalSecret openstack-k/old-secret\n"
+        "site-k: 1 missing, 1 unused\n"
+    )
+
+
+def test_check_refuses_what_it_cannot_read(small_site_repo: Path, kkc, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "List", "items": [{"kind": "Secret"}]}')
+    r = kkc(small_site_repo, "secrets", "site-k", "--check", str(bad))
+    assert r.exit_code == 2
+    assert r.stderr == (
+        f"{bad}:1:1: KKC153 neither the JSON of `kubectl get externalsecrets -o json` nor a "
+        "list of remote keys\n"
+    )

@@ -43,7 +43,7 @@ from .errors import (
 from .gitrepo import git_version
 from .loader import find_root, list_sites, load_site
 from .overlaylint import overlay_effects
-from .secretreqs import secret_requirements, shared_remote_keys
+from .secretreqs import check_store, secret_requirements, shared_remote_keys
 from .yamlio import dump
 
 _PARSE_ERROR = "kkc.parse_error"
@@ -801,11 +801,33 @@ def _show(s: Any, explain: str | None, *, fail: bool) -> None:
 
 
 @app.command("secrets")
-def secrets_cmd(site: SiteArg, output: OutputOpt = Output.text, root: RootOpt = None) -> None:
+def secrets_cmd(
+    site: SiteArg,
+    check_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--check",
+            metavar="FILE",
+            help="Compare with a listing of the store, offline: the JSON of `kubectl get "
+            "externalsecrets -n NAMESPACE -o json`, or remote keys (a JSON list, or one per "
+            "line). Prints what is missing or not synced, and what is unused; exit 1 when "
+            "anything is missing.",
+        ),
+    ] = None,
+    output: OutputOpt = Output.text,
+    root: RootOpt = None,
+) -> None:
     """List every Secret the site expects, its keys, and where each comes from.
 
-    Prints names and references only, never values."""
-    reqs = secret_requirements(load_site(_root(root), site, cross_site=False))
+    Prints names and references only, never values.
+
+    Examples: kkc secrets site-a ; kubectl get externalsecrets -n openstack -o json >
+    es.json && kkc secrets site-a --check es.json"""
+    loaded = load_site(_root(root), site, cross_site=False)
+    if check_file is not None:
+        _store_report(check_store(loaded, check_file, str(check_file)), output, site)
+        return
+    reqs = secret_requirements(loaded)
     if output is Output.json:
         _json(reqs)
         return
@@ -823,6 +845,18 @@ def secrets_cmd(site: SiteArg, output: OutputOpt = Output.text, root: RootOpt = 
             typer.echo(f"  - {k['key']}: {k['description']}{kind}{origin}")
             for line in k.get("content", "").splitlines():
                 typer.echo(f"      | {line}")
+
+
+def _store_report(found: dict[str, list[str]], output: Output, site: str) -> None:
+    if output is Output.json:
+        _json(found)
+    else:
+        for what in ("missing", "unused"):
+            for item in found[what]:
+                typer.echo(f"{what}: {item}")
+        typer.echo(f"{site}: {len(found['missing'])} missing, {len(found['unused'])} unused")
+    if found["missing"]:
+        raise DifferenceFound(f"kkc secrets --check: {len(found['missing'])} missing")
 
 
 @app.command("list")

@@ -50,6 +50,8 @@ CODES: dict[str, str] = {
     "share passwords (warning)",
     "KKC152": "two sites read the same remote key of the secret store for a password "
     "(`kkc lint --all`, `kkc check --all`)",
+    "KKC153": "kkc secrets --check: the file is neither ExternalSecrets JSON nor a list of "
+    "remote keys",
     "KKC155": "Nova's and Cinder's Ceph users and libvirt secret UUIDs disagree "
     "(one UUID per Ceph user)",
     "KKC160": "GitOps setting the chosen engine cannot use (Flux: repoURL scheme, SSH URL "

@@ -3,10 +3,12 @@ names and references only, never a value."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
-from .errors import Problem
+from .errors import InputError, Problem, UsageError
 from .generate import remote_key
 from .model import Site
 from .outputs import Outputs, compute
@@ -123,3 +125,96 @@ def _where_prefix(site: Site) -> tuple[str, int, int]:
     if origin and origin.line:
         return origin.path, origin.line, origin.col
     return f"sites/{site.name}/site.yaml", 1, 1
+
+
+def _expected(site: Site) -> dict[str, set[str]]:
+    """ExternalSecret name -> the remote keys it fetches."""
+    out: dict[str, set[str]] = {}
+    for req in secret_requirements(site):
+        keys = {k["remoteRef"]["key"] for k in req["keys"] if "remoteRef" in k}
+        if keys:
+            out[req["name"]] = keys
+    return out
+
+
+_NOT_A_LISTING = (
+    "neither the JSON of `kubectl get externalsecrets -o json` nor a list of remote keys"
+)
+
+
+def _listing(path: Path, display: str) -> list[Any] | list[str]:
+    """The store listing: ExternalSecret objects (``kubectl get externalsecrets -o json``,
+    a List or one object) or remote keys (a JSON list of strings, or one per line, ``#``
+    comments and blank lines ignored)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--check {display}: cannot read it ({exc.__class__.__name__})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        if text.lstrip().startswith(("{", "[")):
+            raise InputError(Problem(display, 1, 1, "KKC153", _NOT_A_LISTING)) from None
+        lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+        return [line for line in lines if line]
+    if isinstance(doc, dict):
+        doc = doc["items"] if isinstance(doc.get("items"), list) else [doc]
+    if isinstance(doc, list) and all(isinstance(k, str) for k in doc):
+        return doc
+    if isinstance(doc, list) and all(_is_external_secret(o) for o in doc):
+        return doc
+    raise InputError(Problem(display, 1, 1, "KKC153", _NOT_A_LISTING))
+
+
+def _is_external_secret(obj: Any) -> bool:
+    return (
+        isinstance(obj, dict)
+        and obj.get("kind") == "ExternalSecret"
+        and isinstance((obj.get("metadata") or {}).get("name"), str)
+        and isinstance(obj.get("spec"), dict)
+    )
+
+
+def _ready(obj: dict[str, Any]) -> tuple[bool, str]:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("status") == "True", cond.get("message") or cond.get("reason") or ""
+    return False, "no Ready condition yet"
+
+
+def check_store(site: Site, path: Path, display: str) -> dict[str, list[str]]:
+    """Offline: what the site expects against a listing of the store (``missing``: expected
+    and absent or not synced; ``unused``: listed, under the site's prefix or in its
+    namespace, and expected by nothing). Names and keys only, never a value."""
+    expected = _expected(site)
+    listing = _listing(path, display)
+    missing: list[str] = []
+    unused: list[str] = []
+    if all(isinstance(k, str) for k in listing):
+        keys = set(listing)
+        wanted = {k: name for name, ks in expected.items() for k in ks}
+        missing = [f"{k} (ExternalSecret {wanted[k]})" for k in sorted(wanted) if k not in keys]
+        prefix = site.get("secrets.keyPrefix") or ""
+        unused = sorted(k for k in keys if k.startswith(prefix) and k not in wanted)
+        return {"missing": missing, "unused": unused}
+    namespace = site.get("namespace")
+    found = {
+        o["metadata"]["name"]: o
+        for o in listing
+        if (o.get("metadata") or {}).get("namespace", namespace) == namespace
+    }
+    for name, keys in sorted(expected.items()):
+        obj = found.get(name)
+        if obj is None:
+            missing.append(f"ExternalSecret {namespace}/{name}: not in the cluster")
+            continue
+        ready, why = _ready(obj)
+        if not ready:
+            missing.append(f"ExternalSecret {namespace}/{name}: not synced ({why})")
+        reads = {d["remoteRef"]["key"] for d in obj["spec"].get("data") or [] if "remoteRef" in d}
+        missing += [
+            f"ExternalSecret {namespace}/{name}: does not read {k} yet (output not applied?)"
+            for k in sorted(keys - reads)
+        ]
+    unused = [f"ExternalSecret {namespace}/{n}" for n in sorted(found) if n not in expected]
+    return {"missing": missing, "unused": unused}
