@@ -228,3 +228,17 @@ def test_overrides_the_target_removed_are_refused(small_site_repo: Path, kkc):
         "(keystone.conf)",
     ]
     assert snapshot(small_site_repo) == before
+
+
+def test_a_setting_the_target_does_not_support_restores_the_site(small_site_repo: Path, kkc):
+    path = small_site_repo / SITE_K
+    path.write_text(path.read_text().replace("distro: ubuntu", "distro: centos"))
+    assert kkc(small_site_repo, "build", "site-k").exit_code == 0  # Kolla 22 builds CentOS
+    before = snapshot(small_site_repo)
+    result = kkc(small_site_repo, "upgrade", "site-k", "--to", "2026.2")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f'{SITE_K}:8:11: KKC115 openstack.distro: Kolla builds no "centos" images for '
+        "OpenStack 2026.2 (available: debian, rocky, ubuntu)\n"
+    )
+    assert snapshot(small_site_repo) == before
