@@ -3,6 +3,7 @@ written) and the accepted upgrade (site.yaml edited with its comments, the site 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,64 @@ def test_release_from_the_fleet_defaults_goes_into_the_site(small_site_repo: Pat
     assert result.exit_code == 0, result.output
     assert path.read_text() == text  # release first in the openstack mapping
     assert 'release: "2025.1"' in defaults.read_text()  # the fleet default is not moved
+
+
+def _with_overrides(root: Path) -> None:
+    path = root / SITE_L
+    path.write_text(
+        path.read_text()
+        + "config:\n"
+        + "  keystone:\n"
+        + "    DEFAULT: {watch_log_file: true}\n"  # line 23: removed in 2026.1
+        + "    cache:\n"
+        + "      dead_timeout: 60\n"  # line 25: renamed
+        + "      enforce_fips_mode: false\n"  # line 26: deprecated for removal
+    )
+    (root / "sites/site-l/config").mkdir()
+    (root / "sites/site-l/config/keystone.conf").write_text(
+        "[DEFAULT]\ndebug = true\n\n[healthcheck]\npath = /healthcheck\n"
+    )
+
+
+def test_overrides_the_target_removed_are_refused(small_site_repo: Path, kkc):
+    _with_overrides(small_site_repo)
+    assert kkc(small_site_repo, "build", "site-l").exit_code == 0  # valid on 2025.1
+    before = snapshot(small_site_repo)
+    result = kkc(small_site_repo, "upgrade", "site-l", "--to", "2026.1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        "sites/site-l/config/keystone.conf:5:1: KKC191 [healthcheck] path: removed in 2026.1 "
+        "(keystone.conf)",
+        f"{SITE_L}:23:15: KKC191 [DEFAULT] watch_log_file: removed in 2026.1 (keystone.conf)",
+    ]
+    assert snapshot(small_site_repo) == before
+    as_json = kkc(small_site_repo, "upgrade", "site-l", "--to", "2026.1", "-o", "json")
+    assert as_json.exit_code == 2
+    assert [
+        f"{p['severity']}: {p['file']}:{p['line']}:{p['col']}: {p['code']} {p['message']}"
+        for p in json.loads(as_json.stdout)["problems"]
+    ] == [
+        f"warning: {SITE_L}:25:7: KKC192 [cache] dead_timeout: renamed in 2026.1 "
+        "(keystone.conf): use [cache] hashclient_dead_timeout",
+        f"warning: {SITE_L}:26:7: KKC193 [cache] enforce_fips_mode: deprecated for removal in "
+        "2026.1 (keystone.conf)",
+        "error: sites/site-l/config/keystone.conf:5:1: KKC191 [healthcheck] path: removed in "
+        "2026.1 (keystone.conf)",
+        f"error: {SITE_L}:23:15: KKC191 [DEFAULT] watch_log_file: removed in 2026.1 "
+        "(keystone.conf)",
+    ]
+    assert snapshot(small_site_repo) == before
+
+
+def test_a_setting_the_target_does_not_support_restores_the_site(small_site_repo: Path, kkc):
+    path = small_site_repo / SITE_K
+    path.write_text(path.read_text().replace("distro: ubuntu", "distro: centos"))
+    assert kkc(small_site_repo, "build", "site-k").exit_code == 0  # Kolla 22 builds CentOS
+    before = snapshot(small_site_repo)
+    result = kkc(small_site_repo, "upgrade", "site-k", "--to", "2026.2")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f'{SITE_K}:8:11: KKC115 openstack.distro: Kolla builds no "centos" images for '
+        "OpenStack 2026.2 (available: debian, rocky, ubuntu)\n"
+    )
+    assert snapshot(small_site_repo) == before

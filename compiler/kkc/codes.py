@@ -68,6 +68,11 @@ CODES: dict[str, str] = {
     # kkc upgrade (exit 2)
     "KKC190": "upgrade path refused: unsupported target release, the same release, a "
     "downgrade, or a skip that is not SLURP -> SLURP (names the release to go through)",
+    "KKC191": "config override uses an option the target release removed (names the "
+    "replacement when there is one)",
+    "KKC192": "config override uses an option the target release renamed (warning; names "
+    "the new name)",
+    "KKC193": "config override uses an option the target release deprecated for removal (warning)",
     "KKC195": "upgrade moves RabbitMQ outside the allowed ladder (one minor version at a "
     "time, or a jump kolla-ansible lists)",
     # rendered output (exit 3)

@@ -27,10 +27,10 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from . import build
+from . import build, catalog
 from .errors import InputError, Problem
 from .loader import load_site
-from .model import Origin, Site
+from .model import GLOBAL, Origin, Setting, Site, parse_target
 
 SITE_LAYER = "site"
 
@@ -131,9 +131,11 @@ def release_origin(site: Site) -> Origin:
     return site.origins[("openstack", "release")]
 
 
-def check(site: Site, target: str) -> None:
-    """Raise InputError (exit 2) when the site cannot go to ``target``: one line at the
-    file and key that set its release."""
+def check(site: Site, target: str) -> list[str]:
+    """Raise InputError (exit 2) when the site cannot go to ``target``: the path (one line
+    at the file and key that set its release), then the config overrides the target's
+    option catalog removed (KKC191). Returns the warnings: overrides the target renamed
+    (KKC192) or deprecated for removal (KKC193)."""
     current = site.get("openstack.release")
     origin = release_origin(site)
     why = path_problem(current, target)
@@ -142,6 +144,75 @@ def check(site: Site, target: str) -> None:
         why, code = rabbitmq_problem(current, target), "KKC195"
     if why:
         raise InputError(Problem(origin.path, origin.line, origin.col, code, why))
+    found = override_findings(site, current, target)
+    errors = [p for p in found if p.code == "KKC191"]
+    warnings = [f"warning: {p}" for p in found if p.code != "KKC191"]
+    if errors:
+        exc = InputError(errors)
+        exc.warnings = warnings
+        raise exc
+    return warnings
+
+
+def _conf_files(site: Site, target: str) -> list[str]:
+    """The option catalogs an override target's settings are read against."""
+    service, _component, file = parse_target(target)
+    if service == GLOBAL:
+        return [conf for svc, conf in catalog.MAIN_CONF.items() if site.enabled(svc)]
+    if file:
+        return [file] if file in catalog.CONF_FILES else []
+    return [catalog.MAIN_CONF[service]] if service in catalog.MAIN_CONF else []
+
+
+def _finding(setting: Setting, conf: str, current: str, target: str) -> tuple[str, str] | None:
+    """(code, message) for one override setting in one config file, or None: only what
+    changes between the two releases (an option the current release does not know is the
+    build's business, KKC130)."""
+    old = catalog.load(current, conf).lookup(setting.section, setting.option)
+    if old is None:
+        return None
+    new_cat = catalog.load(target, conf)
+    new = new_cat.lookup(setting.section, setting.option)
+    what = f"[{setting.section}] {setting.option}"
+    if new is None:
+        moved = [g for g in new_cat.sections() if setting.option in new_cat.options(g)]
+        if old.replacement:
+            hint = f"; use [{old.replacement[0]}] {old.replacement[1]}"
+        elif moved:
+            hint = f"; [{moved[0]}] {setting.option} exists"
+        else:
+            hint = ""
+        return "KKC191", f"{what}: removed in {target} ({conf}){hint}"
+    if new.replacement and not old.replacement:
+        group, name = new.replacement
+        return "KKC192", f"{what}: renamed in {target} ({conf}): use [{group}] {name}"
+    if new.deprecated and not old.deprecated:
+        return "KKC193", f"{what}: deprecated for removal in {target} ({conf})"
+    return None
+
+
+def override_findings(site: Site, current: str, target: str) -> list[Problem]:
+    """The site's config overrides (YAML and config/ files) checked against the target
+    release's option catalogs, at the file, line and column of each setting. An override
+    of every service (``global``) is removed only when no file of the target has it."""
+    found: dict[Problem, None] = {}
+    for src in site.overrides:
+        confs = _conf_files(site, src.target)
+        for setting in src.settings:
+            results = [_finding(setting, conf, current, target) for conf in confs]
+            known = [
+                r for r, conf in zip(results, confs, strict=True) if _knows(conf, current, setting)
+            ]
+            if not known or any(r is None for r in known):
+                continue  # unknown to the current release, or unchanged somewhere
+            code, message = next(r for r in known if r)
+            o = setting.origin
+            found[Problem(o.path, o.line, o.col, code, message)] = None
+    return sorted(found, key=lambda p: (p.path, p.line, p.col, p.message))
+
+
+def _knows(conf: str, release: str, setting: Setting) -> bool:
+    return catalog.load(release, conf).lookup(setting.section, setting.option) is not None
 
 
 def set_release(text: str, target: str, display: str = "site.yaml") -> str:
@@ -201,7 +272,7 @@ def upgrade(root: Path, name: str, target: str, crd_dir: str | None) -> Upgraded
     """Check the path, set openstack.release in sites/<name>/site.yaml and build the site.
     On refusal nothing is written; when the build fails, site.yaml is restored."""
     site = load_site(root, name)
-    check(site, target)
+    warnings = check(site, target)
     current = site.get("openstack.release")
     path = root / "sites" / name / "site.yaml"
     original = path.read_bytes()
@@ -211,6 +282,7 @@ def upgrade(root: Path, name: str, target: str, crd_dir: str | None) -> Upgraded
     except BaseException:
         path.write_bytes(original)
         raise
+    result.warnings = warnings + result.warnings
     return Upgraded(name, current, target, f"sites/{name}/site.yaml", result)
 
 
