@@ -179,3 +179,37 @@ def test_a_cycle_and_a_nested_import_are_seen(tmp_path: Path, monkeypatch) -> No
     assert nested == ["kkc/sub/mod.py:2: from ..low import x"]
     graph["kkc.sub.mod"].add("kkc.low")  # as if the import were at the top
     assert _cycles(graph) == [["kkc.low", "kkc.sub", "kkc.sub.mod"]]
+
+
+# the one module that may spell a warning's prefix: it formats every finding
+REPORT_MODULE = "kkc.report"
+
+
+def _warning_literals(modules: dict[str, Path]) -> list[str]:
+    """Each string literal (f-string parts included) outside kkc.report that holds the
+    ``warning: `` prefix of a warning's line: a checker that formats its own lines."""
+    found = []
+    for module, path in sorted(modules.items()):
+        if module == REPORT_MODULE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if "warning: " in node.value:
+                    found.append(f"{path.relative_to(path.parents[1])}:{node.lineno}")
+    return found
+
+
+def test_only_the_report_formats_warning_lines() -> None:
+    """Checkers return kkc.errors.Problem objects (severity "warning"); the text of a
+    warning, ``warning: path:line:col: CODE message``, is made in kkc.report alone."""
+    assert REPORT_MODULE in MODULES
+    assert _warning_literals(MODULES) == []
+
+
+def test_a_formatted_warning_line_is_seen(tmp_path: Path) -> None:
+    pkg = tmp_path / "kkc"
+    pkg.mkdir()
+    (pkg / "lint.py").write_text('def f(p):\n    return [f"warning: {p}", "x"]\n')
+    (pkg / "report.py").write_text('PREFIX = "warning: "\n')
+    modules = {"kkc.lint": pkg / "lint.py", "kkc.report": pkg / "report.py"}
+    assert _warning_literals(modules) == ["kkc/lint.py:2"]

@@ -314,12 +314,18 @@ def test_lint_json_lists_warnings_as_problems(small_site_repo: Path, kkc) -> Non
     assert result.stderr == f"kkc lint --strict: {n} warnings\n"
 
 
-def test_warning_lines_become_problem_entries() -> None:
-    from kkc.errors import warning_problem
+def test_a_warning_is_a_problem_with_severity_warning() -> None:
+    """One findings type: a warning's line and -o json entry come from the same Problem."""
+    from kkc import report
+    from kkc.errors import WARNING, Problem, warning
 
-    assert warning_problem(
+    found = Problem(
+        "sites/site-a/site.yaml", 7, 5, "KKC129", 'overlay "x" changes nothing', WARNING
+    )
+    assert report.line(found) == (
         'warning: sites/site-a/site.yaml:7:5: KKC129 overlay "x" changes nothing'
-    ) == {
+    )
+    assert found.as_dict() == {
         "file": "sites/site-a/site.yaml",
         "line": 7,
         "col": 5,
@@ -327,4 +333,29 @@ def test_warning_lines_become_problem_entries() -> None:
         "message": 'overlay "x" changes nothing',
         "severity": "warning",
     }
-    assert warning_problem("warning: KKC133 old option")["code"] == "KKC133"
+    assert report.line(found.as_warning()) == report.line(found)
+    error = Problem("sites/site-a/site.yaml", 7, 5, "KKC110", "unknown key")
+    assert report.line(error) == "sites/site-a/site.yaml:7:5: KKC110 unknown key"
+    assert report.line(warning("old option", "KKC133")) == "warning: KKC133 old option"
+    assert warning("no schema").as_dict() == {
+        "file": None,
+        "line": None,
+        "col": None,
+        "code": None,
+        "message": "no schema",
+        "severity": "warning",
+    }
+
+
+def test_the_report_decides_the_exit_code() -> None:
+    from kkc import report
+    from kkc.errors import DifferenceFound, Problem, warning
+
+    error = Problem("deploy/x/a.yaml", 1, 1, "KKC327", "stale")
+    assert report.Report([warning("w")]).exit_code == 0
+    assert report.Report([warning("w")], strict=True).exit_code == 1
+    assert report.Report([error, error]).exit_code == 1
+    assert report.Report([warning("w"), warning("w")]).lines() == ["warning: w"]
+    report.Report([warning("w")]).verdict("not raised")
+    with pytest.raises(DifferenceFound, match="^kkc lint --strict: 1 warnings$"):
+        report.Report([warning("w")], strict=True).verdict("kkc lint --strict: 1 warnings")

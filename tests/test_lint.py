@@ -12,6 +12,7 @@ import pytest
 
 from conftest import snapshot
 from helpers import commit, write
+from kkc import report
 from kkc.lint import check_ini, check_kolla, check_references, references
 from kkc.releases import RELEASES
 
@@ -229,7 +230,7 @@ def test_rendered_ini_checks_only_openstack_files_and_warns_on_deprecations() ->
         'cpu_alocation_ratio: unknown option; did you mean "cpu_allocation_ratio"? '
         "(nova.conf of 2026.1)"
     ]
-    assert warnings == [
+    assert [report.line(w) for w in warnings] == [
         "warning: deploy/x/stages/services/config/n-kolla/ml2_conf.ini:2:1: KKC133 [ml2] "
         "tenant_network_types: deprecated; use [ml2] project_network_types instead"
     ]

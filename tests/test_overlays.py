@@ -10,7 +10,7 @@ import yaml
 
 from conftest import snapshot
 from helpers import add_overlays, commit, write
-from kkc import kustomize
+from kkc import kustomize, report
 from kkc.yamlio import load_stream
 
 COMPONENT = "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
@@ -212,7 +212,8 @@ def test_two_overlay_components_that_patch_one_field_differently_are_reported(
         "sites/site-a/patches/prio.yaml",
         PRIO_A_PATCH.replace("prio-a", "prio-site").split("      containers:")[0],
     )
-    assert [w for w in load_site(site_repo, "site-a").warnings if "KKC128" in w] == [
+    found = load_site(site_repo, "site-a").warnings
+    assert [report.line(w) for w in found if w.code == "KKC128"] == [
         "warning: overlays/prio-b/identity/kustomization.yaml:17:34: KKC128 "
         "Deployment/keystone-api spec.template.spec.containers[name=keystone-api]"
         ".imagePullPolicy: overlay prio-b sets 'Never' but overlay prio-a "

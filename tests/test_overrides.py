@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from helpers import commit, doc, tree, write
-from kkc import catalog, lint
+from kkc import catalog, lint, report
 from kkc.site import load_site
 from test_input_errors import assert_problems, run_build
 
@@ -368,7 +368,7 @@ def test_global_option_no_service_has_is_an_error(site_repo: Path, kkc) -> None:
 def test_deprecated_option_is_a_warning_naming_its_replacement(site_repo: Path) -> None:
     configure(site_repo, {"nova.conf": "[DEFAULT]\napi_paste_config = /etc/nova/api-paste.ini\n"})
     site = load_site(site_repo, "site-a")
-    assert site.warnings == [
+    assert [report.line(w) for w in site.warnings] == [
         f"warning: {CONF}/nova.conf:2:1: KKC133 [DEFAULT] api_paste_config: deprecated; "
         "use [wsgi] api_paste_config instead"
     ]

@@ -23,7 +23,7 @@ from helpers import (
     set_keystone_replicas,
     write,
 )
-from kkc import check, kustomize
+from kkc import check, kustomize, report
 from kkc.cli import app
 from kkc.diff import (
     MASK,
@@ -433,7 +433,10 @@ def test_check_refuses_custom_resources_no_schema_covers(
         all_sites=False,
         require_crds=False,
     )
-    assert (res.problems, res.warnings) == ([], [WIDGET_NOT_VALIDATED.rstrip("\n")])
+    assert (res.problems, [report.line(w) for w in res.warnings]) == (
+        [],
+        [WIDGET_NOT_VALIDATED.rstrip("\n")],
+    )
     result = kkc(small_site_repo, "check", "site-k", "--no-require-crds")
     assert (result.exit_code, result.stderr) == (0, WIDGET_NOT_VALIDATED)
     # a CRD directory that adds the kind: validated, and a broken Widget is found
@@ -450,6 +453,31 @@ def test_check_refuses_custom_resources_no_schema_covers(
         "deploy/site-k/kustomization.yaml:1:1: KKC302 Widget/w: spec.size: 3 is less than "
         "the minimum of 5\n"
     )
+
+
+def test_successful_json_runs_carry_their_warnings(small_site_repo: Path, kkc) -> None:
+    """-o json of a run that succeeds: its warnings are entries with severity "warning"
+    in the JSON (per site), and nothing is printed on stderr."""
+    site_file = small_site_repo / "sites/site-k/site.yaml"
+    site_file.write_text(site_file.read_text() + "overlays: [widgets]\n")
+    for rel, text in WIDGET_OVERLAY.items():
+        write(small_site_repo, rel, text)
+    entry = {
+        "file": None,
+        "line": None,
+        "col": None,
+        "code": None,
+        "message": WIDGET_NOT_VALIDATED.removeprefix("warning: ").rstrip("\n"),
+        "severity": "warning",
+    }
+    result = kkc(small_site_repo, "build", "site-k", "--commit", "-o", "json")
+    assert (result.exit_code, result.stderr) == (0, ""), result.output
+    [row] = json.loads(result.stdout)
+    assert row["warnings"] == [entry]
+    result = kkc(small_site_repo, "check", "site-k", "--no-require-crds", "-o", "json")
+    assert (result.exit_code, result.stderr) == (0, ""), result.output
+    [row] = json.loads(result.stdout)
+    assert (row["ok"], row["problems"], row["warnings"]) == (True, [], [entry])
 
 
 def test_check_finds_an_external_secret_a_site_patch_broke(

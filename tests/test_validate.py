@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers import STRICT_EXTERNAL_SECRET_CRD, WIDGET_CRD, write
-from kkc import validate
+from kkc import report, validate
 from kkc.errors import InputError
 from kkc.validate import validate_objects
 
@@ -93,7 +93,7 @@ def test_custom_resource_checked_against_its_embedded_crd() -> None:
 def test_custom_resource_no_schema_covers_is_a_warning_not_silence() -> None:
     problems, warnings = validate_objects([WIDGET, WIDGET], "1.31", None, "d")
     assert problems == []
-    assert warnings == [
+    assert [report.line(w) for w in warnings] == [
         "warning: example.com/v1 Widget objects not validated: kkc embeds no schema for "
         "them (pass --crd-dir DIR with their CRD, or set KKC_CRD_DIR)"
     ]

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import gitops, validate
-from .errors import OutputInvalid, UsageError
+from .errors import OutputInvalid, Problem, UsageError
 from .generate import render_tree
 from .model import DNS_LABEL_RE, Site
 from .pipeline import check_bootstrap
 
 
-def bootstrap(site: Site, crd_dir: str | None) -> tuple[bytes, list[dict[str, Any]], list[str]]:
+def bootstrap(site: Site, crd_dir: str | None) -> tuple[bytes, list[dict[str, Any]], list[Problem]]:
     """`kkc bootstrap`: (the YAML stream, its objects, warnings); invalid objects raise."""
     tree = render_tree(site)
     objects, problems, warnings = check_bootstrap(site, tree, crd_dir)
@@ -29,7 +29,7 @@ class Fleet:
 
     text: bytes
     objects: list[dict[str, Any]]
-    warnings: list[str]
+    warnings: list[Problem]
     excluded: list[Site]
 
 

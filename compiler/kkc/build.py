@@ -20,7 +20,7 @@ from .commits import (
     site_sources,
     source_of,
 )
-from .errors import EnvironmentProblem, UsageError
+from .errors import WARNING, EnvironmentProblem, Problem, UsageError
 from .generate import Provenance
 from .loader import list_sites, load_site
 from .model import Site
@@ -50,7 +50,7 @@ class BuildResult:
     files: writer.Changes
     objects: writer.Changes = field(default_factory=writer.Changes)
     commit: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     removed: bool = False  # the site is gone; its kkc-owned output was removed
 
 
@@ -109,12 +109,14 @@ def build_sites(
 
 def not_owned_warnings(
     site_dir: Path, name: str, full: dict[str, bytes], prefix: str = ""
-) -> list[str]:
+) -> list[Problem]:
     """The files a build leaves in deploy/<site>/ that kkc does not own, as `kkc check`
     reports them (KKC329): build and check give the same verdict about every file, also
     after `git checkout -- deploy/` restored an older manifest beside newer output."""
     return [
-        f"warning: {prefix}deploy/{name}/{rel}:1:1: KKC329 {writer.not_owned_message(name)}"
+        Problem(
+            f"{prefix}deploy/{name}/{rel}", 1, 1, "KKC329", writer.not_owned_message(name), WARNING
+        )
         for rel in writer.not_owned(site_dir, full)
     ]
 
@@ -146,17 +148,21 @@ class DeployResult:
 _SHARED = [*deployrepo.SHARED_TOPS, deployrepo.COPIES, deployrepo.ATTRIBUTES]
 
 
-def _repo_url_warning(site: Site, urls: list[str]) -> list[str]:
+def _repo_url_warning(site: Site, urls: list[str]) -> list[Problem]:
     """KKC162 when the site's gitops.repoURL is none of the deploy repository's remote URLs:
     the controller would read another repository (by default the site repository)."""
     repo_url = site.get("gitops.repoURL")
     if not urls or any(gitrepo.same_repository(repo_url, u) for u in urls):
         return []
-    where = ":".join(map(str, gitops.setting_origin(site, "repoURL")))
     return [
-        f"warning: {where}: KKC162 gitops.repoURL {repo_url} is not the deploy repository "
-        f"({', '.join(urls)}): the GitOps controller would not read what kkc writes there; "
-        "set gitops.repoURL (and gitops.revision) to the deploy repository and its branch"
+        Problem(
+            *gitops.setting_origin(site, "repoURL"),
+            "KKC162",
+            f"gitops.repoURL {repo_url} is not the deploy repository ({', '.join(urls)}): the "
+            "GitOps controller would not read what kkc writes there; set gitops.repoURL (and "
+            "gitops.revision) to the deploy repository and its branch",
+            WARNING,
+        )
     ]
 
 
@@ -215,7 +221,7 @@ def build_into_repo(
     source = source_of(root, DEPLOY_REPO_SOURCES)  # the README's and the commits' source
     prov = repo_provenance(root, branch, source)
     fulls: dict[str, dict[str, bytes]] = {}
-    warnings: dict[str, list[str]] = {}
+    warnings: dict[str, list[Problem]] = {}
     for site in sites:
         rendered, _copies = render_for_repo(root, site, prov, crd_dir)
         fulls[site.name] = rendered.tree

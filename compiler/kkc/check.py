@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import build, deployrepo, gitrepo, validate, writer
+from . import build, deployrepo, gitrepo, report, validate, writer
 from .errors import OutputInvalid, Problem, command_line_error
 from .model import Site
 from .pipeline import Rendered, render, render_for_repo
@@ -24,7 +24,7 @@ from .pipeline import Rendered, render, render_for_repo
 class SiteCheck:
     site: str
     problems: list[Problem] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # of the render, as `kkc build` prints
+    warnings: list[Problem] = field(default_factory=list)  # of the render, as `kkc build` prints
     output: str = ""  # what was checked: deploy/<site>/, or where in a deploy repository
 
     def as_dict(self) -> dict[str, Any]:
@@ -32,7 +32,7 @@ class SiteCheck:
             "site": self.site,
             "ok": not self.problems,
             "problems": [p.as_dict() for p in self.problems],
-            "warnings": self.warnings,
+            "warnings": report.entries(report.unique(self.warnings)),
         }
 
 

@@ -27,6 +27,7 @@ from . import (
     gitops,
     kustomize,
     pipeline,
+    report,
     upgrade,
     validate,
 )
@@ -34,11 +35,11 @@ from .errors import (
     DifferenceFound,
     InputError,
     KkcError,
+    Problem,
     SiteInvalid,
     UsageError,
     did_you_mean,
     unlocated,
-    warning_problem,
 )
 from .gitrepo import git_version
 from .loader import find_root, list_sites, load_site
@@ -104,14 +105,13 @@ class KkcGroup(TyperGroup):
             prefix = f"kkc {exc.ctx.info_name}" if sub else "kkc"
             if as_json:
                 message = _usage_line("", exc.format_message())[2:]
-                _json({"problems": [unlocated(message, "<command line>")]})
+                _json({"problems": report.entries([unlocated(message, "<command line>")])})
             else:
                 typer.echo(_usage_line(prefix, exc.format_message()), err=True)
             raise typer.Exit(2) from None
         except KkcError as exc:
             if as_json and not isinstance(exc, DifferenceFound):  # its report is printed
-                warnings = [warning_problem(w) for w in dict.fromkeys(exc.warnings)]
-                _json({**exc.report, "problems": warnings + exc.json_problems()})
+                _json({**exc.report, "problems": report.failure_entries(exc)})
             elif isinstance(exc, UsageError):
                 for line in exc.lines():
                     typer.echo(_usage_line(f"kkc {ctx.invoked_subcommand}", line), err=True)
@@ -214,6 +214,12 @@ def _fleet(base: Path, sites: list[str] | None, all_sites: bool) -> list[Any]:
     if shared:
         raise InputError(shared)
     return chosen
+
+
+def _warn(warnings: list[Problem]) -> None:
+    """The warnings of a command's text output, each once, on stderr."""
+    for warning in report.unique(warnings):
+        typer.echo(report.line(warning), err=True)
 
 
 def _version(value: bool) -> None:
@@ -319,8 +325,6 @@ def build_cmd(
             prune=all_sites,
         )
         results = deployed.sites
-    for warning in dict.fromkeys(w for r in results for w in r.warnings):
-        typer.echo(warning, err=True)
     pushed_repo = deployed.repo if deployed else base
     if output is Output.json:
         rows: Any = [
@@ -330,6 +334,7 @@ def build_cmd(
                 "objects": vars(r.objects),
                 "commit": r.commit,
                 "removed": r.removed,
+                "warnings": report.entries(report.unique(r.warnings)),
             }
             for r in results
         ]
@@ -343,6 +348,7 @@ def build_cmd(
             )
         _json(rows)
         return
+    _warn([w for r in results for w in r.warnings])
     if deployed:
         c = deployed.copies
         line = (
@@ -394,8 +400,7 @@ def upgrade_cmd(
 
     Example: kkc upgrade site-a --to 2026.1"""
     done = upgrade.upgrade(_root(root), site, to, crd_dir)
-    for warning in dict.fromkeys(done.result.warnings):
-        typer.echo(warning, err=True)
+    _warn(done.result.warnings)
     if output is Output.json:
         _json(upgrade.report(done))
         return
@@ -410,8 +415,7 @@ def render_cmd(site: SiteArg, crd_dir: CrdOpt = None, root: RootOpt = None) -> N
     This is what the controller will apply. Writes nothing."""
     base = _root(root)
     rendered = pipeline.render(base, load_site(base, site), crd_dir)
-    for warning in rendered.warnings:
-        typer.echo(warning, err=True)
+    _warn(rendered.warnings)
     sys.stdout.write(rendered.manifests)
 
 
@@ -435,23 +439,23 @@ def lint_cmd(
 
     Example: kkc lint --strict"""
     base = _root(root)
-    warnings: list[str] = []
+    found = report.Report(strict=strict)
     rows = []
     for site in _fleet(base, sites, all_sites):
         rendered = pipeline.render(base, site, crd_dir)
         effects = overlay_effects(base, site, rendered.manifests)
-        found = list(dict.fromkeys(rendered.warnings + effects))
-        warnings += found
-        rows.append({"site": site.name, "objects": len(rendered.objects), "warnings": len(found)})
+        warnings = report.unique(rendered.warnings + effects)
+        found.add(warnings)
+        rows.append(
+            {"site": site.name, "objects": len(rendered.objects), "warnings": len(warnings)}
+        )
         if output is Output.json:
             continue
-        for warning in found:
-            typer.echo(warning, err=True)
-        typer.echo(f"{site.name}: {len(rendered.objects)} objects valid, {len(found)} warnings")
+        _warn(warnings)
+        typer.echo(f"{site.name}: {len(rendered.objects)} objects valid, {len(warnings)} warnings")
     if output is Output.json:
-        _json({"sites": rows, "problems": [warning_problem(w) for w in dict.fromkeys(warnings)]})
-    if strict and warnings:
-        raise DifferenceFound(f"kkc lint --strict: {len(warnings)} warnings")
+        _json({"sites": rows, "problems": found.json()})
+    found.verdict(f"kkc lint --strict: {sum(r['warnings'] for r in rows)} warnings")
 
 
 class StreamFormat(StrEnum):
@@ -549,8 +553,7 @@ def bootstrap_cmd(
         [site] = sites or []
         loaded = load_site(base, site)
         text, objects, warnings = bootstrap.bootstrap(loaded, crd_dir)
-    for warning in warnings:
-        typer.echo(warning, err=True)
+    _warn(warnings)
     if write:
         [result] = build.build_sites(base, [loaded], crd_dir=crd_dir, commit=False)
         state = "written" if result.files else "up to date"
@@ -711,24 +714,23 @@ def check_cmd(
         branch=branch,
         require_crds=require_crds,
     )
-    for warning in dict.fromkeys(w for r in results for w in r.warnings):
-        typer.echo(warning, err=True)
     failed = [r for r in results if r.problems]
+    found = report.Report([p for r in results for p in r.problems])
     if output is Output.json:
         _json([r.as_dict() for r in results])
     else:
+        _warn([w for r in results for w in r.warnings])
         for r in results:
             if r.problems:
                 for p in r.problems:
                     typer.echo(str(p))
             else:
                 typer.echo(f"{r.site}: {r.output} up to date and valid")
-    if failed:
-        count = sum(len(r.problems) for r in failed)
-        raise DifferenceFound(
-            f"kkc check: {count} problem{'s' if count > 1 else ''} in "
-            f"{', '.join(r.site for r in failed)}"
-        )
+    count = sum(len(r.problems) for r in failed)
+    found.verdict(
+        f"kkc check: {count} problem{'s' if count > 1 else ''} in "
+        f"{', '.join(r.site for r in failed)}"
+    )
 
 
 @app.command("show")

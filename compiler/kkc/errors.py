@@ -11,87 +11,40 @@ Exit codes: 0 ok, 1 difference found (check/diff), 2 invalid input or usage,
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-
-class KkcError(Exception):
-    """Base class: ``lines()`` are printed (or ``json_problems()`` with ``-o json``),
-    ``exit_code`` is returned. ``warnings`` are those met before the failure."""
-
-    exit_code = 1
-    warnings: list[str] = []  # noqa: RUF012 (never mutated; set per instance)
-    report: dict[str, object] = {}  # noqa: RUF012 (more keys of the -o json report)
-
-    def lines(self) -> list[str]:
-        return [str(self)]
-
-    def json_problems(self) -> list[dict[str, object]]:
-        """The ``-o json`` form: one entry per line, not located in a file."""
-        return [unlocated(line) for line in self.lines()]
-
-
-def unlocated(message: str, file: str | None = None, severity: str = "error") -> dict[str, object]:
-    """A problem entry of ``-o json`` for a message without a code (line and col are 1
-    when ``file`` is given, else null)."""
-    at = 1 if file else None
-    return {
-        "file": file,
-        "line": at,
-        "col": at,
-        "code": None,
-        "message": message,
-        "severity": severity,
-    }
-
-
-_LOCATED_WARNING = re.compile(
-    r"^warning: (?P<file>\S+?):(?P<line>[0-9]+):(?P<col>[0-9]+): "
-    r"(?:(?P<code>KKC[0-9]{3}) )?(?P<message>.*)$",
-    re.S,
-)
-_WARNING = re.compile(r"^(?:warning: )?(?:(?P<code>KKC[0-9]{3}) )?(?P<message>.*)$", re.S)
-
-
-def warning_problem(text: str) -> dict[str, object]:
-    """The ``-o json`` entry of a warning line (``warning: path:line:col: CODE message``,
-    or ``warning: message``), with severity "warning"."""
-    m = _LOCATED_WARNING.match(text)
-    if m:
-        return {
-            "file": m["file"],
-            "line": int(m["line"]),
-            "col": int(m["col"]),
-            "code": m["code"],
-            "message": m["message"],
-            "severity": "warning",
-        }
-    m = _WARNING.match(text)
-    assert m  # matches any text
-    return {**unlocated(m["message"], severity="warning"), "code": m["code"]}
-
-
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """'; did you mean "x"?' for the closest candidate, or '' when none is close."""
-    near = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f'; did you mean "{near[0]}"?' if near else ""
+ERROR = "error"
+WARNING = "warning"
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One located problem: ``path:line:col: CODE message`` (line and col are 1-based)."""
+    """One finding, an error or a warning (``severity``): ``path:line:col: CODE message``
+    (line and col are 1-based). A finding that no file holds has no path, line or col, and
+    a message without a code has none; :mod:`kkc.report` formats findings as lines and as
+    ``-o json`` entries."""
 
-    path: str
-    line: int
-    col: int
-    code: str
+    path: str | None
+    line: int | None
+    col: int | None
+    code: str | None
     message: str
+    severity: str = ERROR
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
+        at = f"{self.path}:{self.line}:{self.col}: " if self.path is not None else ""
+        return f"{at}{self.code + ' ' if self.code else ''}{self.message}"
 
-    def as_dict(self, severity: str = "error") -> dict[str, object]:
+    @property
+    def is_warning(self) -> bool:
+        return self.severity == WARNING
+
+    def as_warning(self) -> Problem:
+        """The same finding, reported as a warning."""
+        return replace(self, severity=WARNING)
+
+    def as_dict(self) -> dict[str, object]:
         """The entry of a ``problems`` list in ``-o json`` output."""
         return {
             "file": self.path,
@@ -99,8 +52,41 @@ class Problem:
             "col": self.col,
             "code": self.code,
             "message": self.message,
-            "severity": severity,
+            "severity": self.severity,
         }
+
+
+def warning(message: str, code: str | None = None) -> Problem:
+    """A warning that no file holds (``message``, with ``code`` when it has one)."""
+    return Problem(None, None, None, code, message, WARNING)
+
+
+def unlocated(message: str, file: str | None = None) -> Problem:
+    """An error without a code; at line and col 1 of ``file`` when given."""
+    at = 1 if file else None
+    return Problem(file, at, at, None, message)
+
+
+class KkcError(Exception):
+    """Base class: ``problems()`` are reported (one line each, or ``-o json`` entries),
+    ``exit_code`` is returned. ``warnings`` are those met before the failure."""
+
+    exit_code = 1
+    warnings: list[Problem] = []  # noqa: RUF012 (never mutated; set per instance)
+    report: dict[str, object] = {}  # noqa: RUF012 (more keys of the -o json report)
+
+    def findings(self) -> list[Problem]:
+        """The findings of the failure: by default its message, at no file."""
+        return [unlocated(line) for line in self.lines()]
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """'; did you mean "x"?' for the closest candidate, or '' when none is close."""
+    near = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f'; did you mean "{near[0]}"?' if near else ""
 
 
 class InputError(KkcError):
@@ -115,8 +101,8 @@ class InputError(KkcError):
     def lines(self) -> list[str]:
         return [str(p) for p in self.problems]
 
-    def json_problems(self) -> list[dict[str, object]]:
-        return [p.as_dict() for p in self.problems]
+    def findings(self) -> list[Problem]:
+        return self.problems
 
 
 def command_line_error(code: str, message: str) -> InputError:
@@ -130,7 +116,7 @@ class UsageError(KkcError):
 
     exit_code = 2
 
-    def json_problems(self) -> list[dict[str, object]]:
+    def findings(self) -> list[Problem]:
         return [unlocated(line, "<command line>") for line in self.lines()]
 
 
@@ -146,8 +132,8 @@ class OutputInvalid(KkcError):
     def lines(self) -> list[str]:
         return [str(p) for p in self.problems]
 
-    def json_problems(self) -> list[dict[str, object]]:
-        return [p.as_dict() for p in self.problems]
+    def findings(self) -> list[Problem]:
+        return self.problems
 
 
 class EnvironmentProblem(KkcError):

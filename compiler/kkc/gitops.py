@@ -26,7 +26,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from .errors import InputError, Problem
+from .errors import WARNING, InputError, Problem
 from .model import ProjectPeer, Site, locate
 from .services import HEADER
 from .yamlio import dump_all
@@ -68,7 +68,7 @@ ARGO_IGNORES = {
 }
 
 
-def ignored_settings(site: Site) -> list[str]:
+def ignored_settings(site: Site) -> list[Problem]:
     """Warnings for the Flux settings a site on Argo CD sets (not the compiler defaults):
     they change nothing, and a site file should not suggest otherwise."""
     if site.get("gitops.engine") != "argocd":
@@ -84,8 +84,9 @@ def ignored_settings(site: Site) -> list[str]:
             origin.col,
             "KKC160",
             f"gitops.{key}: ignored with gitops.engine argocd: {why}",
+            WARNING,
         )
-        out.append(f"warning: {problem}")
+        out.append(problem)
     return out
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import catalog, kollacheck, overrides
-from .errors import Problem
+from .errors import WARNING, Problem, warning
 from .model import Site
 from .releases import image_tag
 from .services import SecretSpec, enabled_services
@@ -222,7 +222,7 @@ def _image_problem(image: str, prefix: str, tag: str, release: str, distro: str)
 
 def check_kolla(
     site: Site, objects: list[dict[str, Any]], display: str
-) -> tuple[list[Problem], list[str]]:
+) -> tuple[list[Problem], list[Problem]]:
     """Images and config.json documents against the Kolla release: (problems, warnings)."""
     release, distro = site.get("openstack.release"), site.get("openstack.distro")
     prefix = f"{site.get('openstack.registry')}/{site.get('openstack.namespace')}/"
@@ -241,7 +241,7 @@ def check_kolla(
         for why in kollacheck.check_config_json(release, text):
             problems.append(Problem(display, 1, 1, "KKC309", f"{_what(obj)}: config.json {why}"))
         warnings += [
-            f"warning: {_what(obj)}: config.json {why}"
+            warning(f"{_what(obj)}: config.json {why}")
             for why in kollacheck.config_json_warnings(release, text)
         ]
     return problems, warnings
@@ -253,7 +253,7 @@ def check_ini(
     objects: list[dict[str, Any]],
     display: str,
     secrets: list[SecretSpec] | None = None,
-) -> tuple[list[Problem], list[str]]:
+) -> tuple[list[Problem], list[Problem]]:
     """Every OpenStack INI file the output carries against the option catalog of the site's
     release: (problems, warnings). The files of ``tree`` (deploy/<site>/ relative paths)
     are reported at their line; what only the built ``objects`` hold (a ConfigMap a site
@@ -263,7 +263,7 @@ def check_ini(
         secrets = [s for out in enabled_services(site) for s in out.secrets]
     release = site.get("openstack.release")
     problems: list[Problem] = []
-    warnings: list[str] = []
+    warnings: list[Problem] = []
     # a deprecated option set by an override is reported at the override (kkc.overrides)
     overridden = overrides.overridden(site)
 
@@ -277,7 +277,7 @@ def check_ini(
             if f.severity == catalog.ERROR:
                 problems.append(Problem(*at, 1, f.code, message))
             elif (f.section, f.option) not in overridden:
-                warnings.append(f"warning: {at[0]}:{at[1]}:1: {f.code} {message}")
+                warnings.append(Problem(*at, 1, f.code, message, WARNING))
 
     seen = set()
     for rel in sorted(tree):

@@ -432,7 +432,7 @@ def load_site(
         raise SiteInvalid(_in_order(problems), site)
     site.overlay_components = {stage: tuple(overlays.components(site, stage)) for stage in STAGES}
     conflicts = overlays.conflicts(site.layers, site) + overlays.component_conflicts(site)
-    site.warnings += [f"warning: {p}" for p in conflicts + _empty_key_prefix(site, where)]
+    site.warnings += [p.as_warning() for p in conflicts + _empty_key_prefix(site, where)]
 
     try:
         site.overrides, override_warnings = overrides.load(site)

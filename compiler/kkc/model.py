@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import schema
+from .errors import Problem
 
 DNS_LABEL_RE = re.compile(rf"^{schema.DNS1123_LABEL}$")
 # Names of keys and environment variables that hold secrets: ending in a secret word
@@ -123,7 +124,7 @@ class Site:
     data: dict[str, Any]
     origins: dict[tuple[str, ...], Origin] = field(default_factory=dict)
     layers: list[Layer] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # "warning: path:line:col: CODE ..."
+    warnings: list[Problem] = field(default_factory=list)  # severity "warning"
     patches: list[Any] = field(default_factory=list)  # kkc.patches.SitePatch: patches/
     overrides: list[Source] = field(default_factory=list)  # config overrides, in order
     # the overlay component directories each stage lists, relative to the repository root

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import kustomize
-from .errors import InputError
+from .errors import WARNING, InputError, Problem
 from .loader import load_site
 from .model import Site, locate
 from .outputs import compute
@@ -24,7 +24,7 @@ def _objects(root: Path, site: Site) -> list[Any]:
         return load_stream(kustomize.build(site_dir, display(site), linked(root)))
 
 
-def overlay_effects(root: Path, site: Site, manifests: str | None = None) -> list[str]:
+def overlay_effects(root: Path, site: Site, manifests: str | None = None) -> list[Problem]:
     """KKC129 warnings: each listed overlay whose removal leaves the site's rendered
     objects unchanged (its defaults are all overridden and its components match
     nothing). ``manifests``: what the site's tree built to, when the caller has it."""
@@ -43,8 +43,13 @@ def overlay_effects(root: Path, site: Site, manifests: str | None = None) -> lis
         return _objects(root, without) == full
 
     return [
-        f"warning: {origin.path}:{':'.join(map(str, locate(layer.doc, ('overlays', i))))}: "
-        f'KKC129 overlay "{name}" changes nothing for site {site.name}'
+        Problem(
+            origin.path,
+            *locate(layer.doc, ("overlays", i)),
+            "KKC129",
+            f'overlay "{name}" changes nothing for site {site.name}',
+            WARNING,
+        )
         for i, name in enumerate(names)
         if changes_nothing(name)
     ]

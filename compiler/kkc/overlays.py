@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-from .errors import InputError, Problem, did_you_mean
+from .errors import WARNING, InputError, Problem, did_you_mean
 from .model import STAGES, Layer, Site, locate
 from .yamlio import load_mapping, read_text, to_plain
 
@@ -135,6 +135,7 @@ def conflicts(layers: list[Layer], site: Site) -> list[Problem]:
                     f"{'.'.join(path)}: {layer.name} sets {value!r} but {other.name} "
                     f"({other.display}:{oline}:{ocol}) sets {other_value!r}; the later listed "
                     "overlay wins; set the value in the site to decide",
+                    WARNING,
                 )
             )
     return problems
@@ -279,6 +280,7 @@ def component_conflicts(site: Site) -> list[Problem]:
                         f"overlay {other} ({other_file}:{oline}:{ocol}) sets {other_value!r}; "
                         "the later listed overlay wins; set it in a site patch "
                         f"(sites/{site.name}/patches/) to decide",
+                        WARNING,
                     )
                 )
     return problems

@@ -300,7 +300,7 @@ def service_outputs(site: Site) -> list[ServiceOutput]:
     return deepcopy(site.rendered[1])
 
 
-def load(site: Site) -> tuple[list[Source], list[str]]:
+def load(site: Site) -> tuple[list[Source], list[Problem]]:
     """Every override source of the site, checked: (sources in precedence order,
     warnings). Raises InputError listing every problem."""
     outputs = {o.name: o for o in service_outputs(site)}
@@ -393,7 +393,7 @@ def load(site: Site) -> tuple[list[Source], list[str]]:
         (p for p, sev in found.items() if sev != catalog.ERROR),
         key=lambda p: (p.path, p.line, p.col, p.message),
     )
-    return kept, [f"warning: {p}" for p in warnings]
+    return kept, [p.as_warning() for p in warnings]
 
 
 def _plain_over_ref(chain: list[Source]) -> list[Problem]:

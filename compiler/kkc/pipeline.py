@@ -32,7 +32,7 @@ class Rendered:
     tree: dict[str, bytes]  # deploy/<site>/ including the ownership manifest
     manifests: str  # what `kustomize build` printed
     objects: dict[str, str]  # "Kind/namespace/name" -> sha256 of the object's YAML
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def object_key(obj: dict[str, Any]) -> str:
@@ -112,7 +112,7 @@ def site_tree(root: Path, site: Site, outputs: Outputs, provenance: Provenance) 
 
 def check_bootstrap(
     site: Site, tree: dict[str, bytes], crd_dir: str | None
-) -> tuple[list[dict[str, Any]], list[Problem], list[str]]:
+) -> tuple[list[dict[str, Any]], list[Problem], list[Problem]]:
     """The bootstrap objects of a rendered tree, validated against their CRD schemas."""
     objects = load_stream(tree[gitops.BOOTSTRAP].decode())
     problems, warnings = validate.validate_objects(
@@ -127,7 +127,7 @@ def validate_output(
     objects: list[dict[str, Any]],
     crd_dir: str | None,
     outputs: Outputs,
-) -> tuple[list[Problem], list[str]]:
+) -> tuple[list[Problem], list[Problem]]:
     """Every check of a site's output: (problems, warnings). ``tree`` is deploy/<site>/,
     ``objects`` what kustomize built from it, ``outputs`` what the tree was rendered from.
 
@@ -151,7 +151,7 @@ def validate_output(
 
 def _built(
     site_dir: Path, site: Site, tree: dict[str, bytes], crd_dir: str | None, outputs: Outputs
-) -> tuple[str, dict[str, str], list[str]]:
+) -> tuple[str, dict[str, str], list[Problem]]:
     """(manifests, object digests, warnings) of the tree at ``site_dir``; invalid output
     raises OutputInvalid, with the warnings."""
     warnings = site.warnings + gitops.ignored_settings(site)

@@ -131,7 +131,7 @@ def release_origin(site: Site) -> Origin:
     return site.origins[("openstack", "release")]
 
 
-def check(site: Site, target: str) -> list[str]:
+def check(site: Site, target: str) -> list[Problem]:
     """Raise InputError (exit 2) when the site cannot go to ``target``: the path (one line
     at the file and key that set its release), then the config overrides the target's
     option catalog removed (KKC191). Returns the warnings: overrides the target renamed
@@ -146,7 +146,7 @@ def check(site: Site, target: str) -> list[str]:
         raise InputError(Problem(origin.path, origin.line, origin.col, code, why))
     found = override_findings(site, current, target)
     errors = [p for p in found if p.code == "KKC191"]
-    warnings = [f"warning: {p}" for p in found if p.code != "KKC191"]
+    warnings = [p.as_warning() for p in found if p.code != "KKC191"]
     if errors:
         exc = InputError(errors)
         exc.warnings = warnings

@@ -22,7 +22,7 @@ import jsonschema
 from kubernetes_validate import utils as kv
 from referencing import Registry, Resource
 
-from .errors import Problem, command_line_error
+from .errors import Problem, command_line_error, warning
 from .yamlio import load_stream
 
 CRD_DIR_ENV = "KKC_CRD_DIR"
@@ -220,12 +220,16 @@ def default_crd_dir() -> str | None:
 
 
 # The warning for custom resources no schema covers; `kkc check` turns them into KKC172.
-NOT_VALIDATED = re.compile(r"^warning: (\S+) (\S+) objects not validated: ")
+NOT_VALIDATED = re.compile(r"^(\S+) (\S+) objects not validated: ")
 
 
-def not_validated(warnings: Iterable[str]) -> list[str]:
+def not_validated(warnings: Iterable[Problem]) -> list[str]:
     """The "apiVersion kind" of each custom resource kind the warnings say went unvalidated."""
-    return [f"{m[1]} {m[2]}" for w in warnings if (m := NOT_VALIDATED.match(w))]
+    return [
+        f"{m[1]} {m[2]}"
+        for w in warnings
+        if w.path is None and (m := NOT_VALIDATED.match(w.message))
+    ]
 
 
 def _describe(obj: dict[str, Any]) -> str:
@@ -258,12 +262,12 @@ def pod_images(obj: dict[str, Any]) -> Iterable[str]:
 
 def validate_objects(
     objects: list[dict[str, Any]], k8s_version: str, crd_dir: str | None, display: str
-) -> tuple[list[Problem], list[str]]:
+) -> tuple[list[Problem], list[Problem]]:
     """(problems, warnings). Custom resources are validated against the CRD schemas of
     ``crd_dir`` (when given) and the embedded ones. A custom resource kind neither covers
     is named in a warning without a CRD directory, and is an error (KKC303) with one."""
     problems: list[Problem] = []
-    warnings: list[str] = []
+    warnings: list[Problem] = []
 
     def bad(code: str, msg: str) -> None:
         problems.append(Problem(display, 1, 1, code, msg))
@@ -284,13 +288,13 @@ def validate_objects(
             validator = crd_validator(obj["apiVersion"], obj["kind"], crd_dir)
             code = "KKC302"
         if validator is None and not crd_dir and "." in obj["apiVersion"].split("/")[0]:
-            warning = (
-                f"warning: {obj['apiVersion']} {obj['kind']} objects not validated: kkc "
+            unchecked = warning(
+                f"{obj['apiVersion']} {obj['kind']} objects not validated: kkc "
                 f"embeds no schema for them (pass --crd-dir DIR with their CRD, or set "
                 f"{CRD_DIR_ENV})"
             )
-            if warning not in warnings:
-                warnings.append(warning)
+            if unchecked not in warnings:
+                warnings.append(unchecked)
             continue
         if validator is None:
             bad(
