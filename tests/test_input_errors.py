@@ -530,8 +530,8 @@ def test_the_release_is_never_a_default(site_repo: Path, kkc) -> None:
     add_site(site_repo, "bare", minimal("bare"))
     hint = (
         "openstack.release: required key missing: kkc has no default OpenStack release; pin "
-        "one in the site or in sites/defaults.yaml (`kkc set {} openstack.release=RELEASE`; "
-        "supported: 2025.1, 2026.1, 2026.2)"
+        "one in sites/{0}/site.yaml or in sites/defaults.yaml (supported: 2025.1, 2026.1, "
+        "2026.2)"
     )
     result = run_build(kkc, site_repo, "norel")
     assert_problems(result, f"sites/norel/site.yaml:7:1: KKC113 {hint.format('norel')}")

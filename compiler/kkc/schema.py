@@ -433,8 +433,8 @@ SCHEMA: dict[str, Any] = {
 
 # kkc has no default release: a newer kkc must never move a site to another release.
 RELEASE_MISSING = (
-    "required key missing: kkc has no default OpenStack release; pin one in the site or "
-    "in sites/defaults.yaml (`kkc set {site} openstack.release=RELEASE`; supported: "
+    "required key missing: kkc has no default OpenStack release; pin one in "
+    "sites/{site}/site.yaml or in sites/defaults.yaml (supported: "
     f"{', '.join(sorted(RELEASES))})"
 )
 
