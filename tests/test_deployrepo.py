@@ -63,11 +63,11 @@ def source(site_repo: Path) -> Path:
 
 
 def set_repo_url(root: Path, url: str) -> None:
-    """sites/defaults.yaml sets gitops.repoURL (line 15) for every example site."""
+    """sites/defaults.yaml sets gitops.repoURL (line 16) for every example site."""
     path = root / "sites" / "defaults.yaml"
     text = path.read_text()
-    assert text.splitlines()[14].startswith("  repoURL: ")
-    path.write_text(text.replace(text.splitlines()[14], f"  repoURL: {url}", 1))
+    assert text.splitlines()[15].startswith("  repoURL: ")
+    path.write_text(text.replace(text.splitlines()[15], f"  repoURL: {url}", 1))
 
 
 @pytest.fixture
@@ -370,7 +370,7 @@ def test_repo_url_of_another_repository_warns(source: Path, deploy: Path, remote
     result = build(kkc, source, deploy, "site-b")
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [
-        f"warning: sites/defaults.yaml:15:12: KKC162 gitops.repoURL {SOURCE_URL} is not the "
+        f"warning: sites/defaults.yaml:16:12: KKC162 gitops.repoURL {SOURCE_URL} is not the "
         f"deploy repository ({DEPLOY_URL}, {remote}): the GitOps controller would not read "
         "what kkc writes there; set gitops.repoURL (and gitops.revision) to the deploy "
         "repository and its branch"

@@ -15,6 +15,7 @@ import pytest
 from conftest import snapshot
 from helpers import add_site, commit, minimal, write
 from kkc.releases import RELEASES
+from kkc.schema import RELEASE_MISSING
 
 SECRET = "hunter2"
 PADDING = "# padding padding padding padding padding padding padding\n"  # 58 bytes
@@ -467,7 +468,7 @@ def test_problems_of_every_layer_in_one_run(site_repo: Path, kkc) -> None:
     assert_problems(
         result,
         'sites/both/site.yaml:7:1: KKC110 regoin: unknown key; did you mean "region"?',
-        "sites/defaults.yaml:18:1: KKC101 YAML syntax error: expected ',' or ']', "
+        "sites/defaults.yaml:19:1: KKC101 YAML syntax error: expected ',' or ']', "
         "but got '<stream end>'",
     )
 
@@ -511,15 +512,40 @@ def test_missing_required_keys_point_at_the_mapping(site_repo: Path, kkc) -> Non
     assert_problems(
         result,
         f"{p}:3:1: KKC113 name: required key missing",
-        f"{p}:8:1: KKC113 openstack.release: required key missing",
+        f"{p}:8:1: KKC113 openstack.release: {RELEASE_MISSING.format(site='req')}",
         f"{p}:11:3: KKC113 secrets.store.name: required key missing",
     )
+
+
+def test_the_release_is_never_a_default(site_repo: Path, kkc) -> None:
+    """kkc has no built-in release: with neither the fleet defaults nor the site pinning
+    openstack.release, the build fails at the site file (its openstack mapping, else its
+    first key) and says how to pin one."""
+    fleet = site_repo / "sites" / "defaults.yaml"
+    pin = '  release: "2025.1"   # the release of every site that does not pin its own\n'
+    assert pin in fleet.read_text()
+    fleet.write_text(fleet.read_text().replace(pin, ""))
+    commit(site_repo, ["sites/defaults.yaml"])
+    add_site(site_repo, "norel", minimal("norel", "openstack:\n  distro: ubuntu\n"))
+    add_site(site_repo, "bare", minimal("bare"))
+    hint = (
+        "openstack.release: required key missing: kkc has no default OpenStack release; pin "
+        "one in sites/{0}/site.yaml or in sites/defaults.yaml (supported: 2025.1, 2026.1, "
+        "2026.2)"
+    )
+    result = run_build(kkc, site_repo, "norel")
+    assert_problems(result, f"sites/norel/site.yaml:7:1: KKC113 {hint.format('norel')}")
+    result = run_build(kkc, site_repo, "bare")
+    assert_problems(result, f"sites/bare/site.yaml:1:1: KKC113 {hint.format('bare')}")
+    # the examples pin their own release and still build
+    result = kkc(site_repo, "render", "site-b")
+    assert result.exit_code == 0, result.output
 
 
 def _break_fleet_defaults(repo: Path, extra: str) -> None:
     path = repo / "sites" / "defaults.yaml"
     text = path.read_text()
-    assert len(text.splitlines()) == 16, "sites/defaults.yaml changed; update the line numbers"
+    assert len(text.splitlines()) == 17, "sites/defaults.yaml changed; update the line numbers"
     write(repo, "sites/defaults.yaml", text + extra)
     commit(repo, ["sites/defaults.yaml"])
 
@@ -531,8 +557,8 @@ def test_errors_in_fleet_defaults_point_at_that_file(site_repo: Path, kkc) -> No
     result = run_build(kkc, site_repo, "site-a")
     assert_problems(
         result,
-        'sites/defaults.yaml:17:1: KKC110 regoin: unknown key; did you mean "region"?',
-        "sites/defaults.yaml:21:17: KKC111 services.memcached.server.memoryMB: must be of "
+        'sites/defaults.yaml:18:1: KKC110 regoin: unknown key; did you mean "region"?',
+        "sites/defaults.yaml:22:17: KKC111 services.memcached.server.memoryMB: must be of "
         "integer type",
     )
 
@@ -542,7 +568,7 @@ def test_yaml_error_in_fleet_defaults(site_repo: Path, kkc) -> None:
     result = run_build(kkc, site_repo, "site-a")
     assert_problems(
         result,
-        "sites/defaults.yaml:18:1: KKC101 YAML syntax error: expected ',' or ']', "
+        "sites/defaults.yaml:19:1: KKC101 YAML syntax error: expected ',' or ']', "
         "but got '<stream end>'",
     )
 
@@ -553,9 +579,9 @@ def test_resolved_value_error_points_at_the_layer_that_set_it(site_repo: Path, k
     result = run_build(kkc, site_repo, "site-a")
     assert_problems(
         result,
-        "sites/defaults.yaml:19:14: KKC120 services.memcached.enabled: keystone is enabled "
+        "sites/defaults.yaml:20:14: KKC120 services.memcached.enabled: keystone is enabled "
         "and needs memcached; enable memcached or disable keystone",
-        "sites/defaults.yaml:19:14: KKC120 services.memcached.enabled: horizon is enabled "
+        "sites/defaults.yaml:20:14: KKC120 services.memcached.enabled: horizon is enabled "
         "and needs memcached; enable memcached or disable horizon",
     )
 
@@ -573,7 +599,7 @@ def test_inherited_ssh_url_without_secret_points_at_the_fleet_defaults(
     result = run_build(kkc, site_repo, "site-b")
     assert_problems(
         result,
-        "sites/defaults.yaml:15:12: KKC160 gitops.repoURL: Flux reaches an SSH repository "
+        "sites/defaults.yaml:16:12: KKC160 gitops.repoURL: Flux reaches an SSH repository "
         "only with a key: name the Secret that holds it (identity and known_hosts, in "
         "gitops.namespace) in gitops.secretRef",
     )
@@ -595,5 +621,5 @@ def test_required_key_misspelt_is_reported_once(site_repo: Path, kkc) -> None:
     assert_problems(
         result,
         f'{p}:9:31: KKC110 secrets.refs.keystone_admin_password.kye: unknown key; did you mean "key"?',
-        f"{p}:10:1: KKC113 openstack.release: required key missing",
+        f"{p}:10:1: KKC113 openstack.release: {RELEASE_MISSING.format(site='misspelt')}",
     )

@@ -17,6 +17,7 @@ from kkc.site import Origin, load_site
 FLEET = """\
 openstack:
   registry: fleet.example.com
+  release: "2025.1"
 placement:
   nodeSelector:
     zone: eu
@@ -122,7 +123,7 @@ def test_precedence_and_origins(layered: Path, monkeypatch: pytest.MonkeyPatch) 
     )
     assert site.explain("services.keystone.api.workers") == (
         8,
-        [Origin("sites/defaults.yaml", 16, 7, "fleet defaults")],
+        [Origin("sites/defaults.yaml", 17, 7, "fleet defaults")],
     )
     # overlays over fleet defaults, the later listed overlay wins
     assert site.explain("services.keystone.api.replicas") == (
@@ -185,7 +186,7 @@ def test_null_deletes_an_inherited_key(layered: Path) -> None:
     )
     assert site.explain("placement.nodeSelector.zone") == (
         "eu",
-        [Origin("sites/defaults.yaml", 5, 5, "fleet defaults")],
+        [Origin("sites/defaults.yaml", 6, 5, "fleet defaults")],
     )
 
 
@@ -268,7 +269,7 @@ def test_cli_explain_map(layered: Path, kkc) -> None:
     assert result.stdout == (
         'placement.nodeSelector: {"zone": "eu"}\n'
         "  sites/s1/site.yaml:8:3 (set by layer site)\n"
-        "  sites/defaults.yaml:5:5 (set by layer fleet defaults)\n"
+        "  sites/defaults.yaml:6:5 (set by layer fleet defaults)\n"
         "  sites/s1/site.yaml:9:5 (deleted by layer site)\n"
     )
 

@@ -409,7 +409,7 @@ def load_site(
     where = _locator(site)
     if not loaded.broken:
         merged_errors: list[tuple[tuple[Any, ...], Problem]] = []
-        merged = schema.check(site.data, where, partial=False, found=merged_errors)
+        merged = schema.check(site.data, where, partial=False, found=merged_errors, site=name)
         # with a layer invalid, only what the merge adds (the layers' problems once): the
         # required keys missing, but for one a layer misspelt
         problems += (

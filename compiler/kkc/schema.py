@@ -431,6 +431,14 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+# kkc has no default release: a newer kkc must never move a site to another release.
+RELEASE_MISSING = (
+    "required key missing: kkc has no default OpenStack release; pin one in "
+    "sites/{site}/site.yaml or in sites/defaults.yaml (supported: "
+    f"{', '.join(sorted(RELEASES))})"
+)
+
+
 class _Validator(cerberus.Validator):  # type: ignore[misc]
     """Cerberus, with booleans refused where integers are expected."""
 
@@ -483,7 +491,7 @@ def dotted(path: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _message(err: Any) -> tuple[str, str]:
+def _message(err: Any, site: str = "SITE") -> tuple[str, str]:
     """(code, message) for one Cerberus error. Never includes values of unknown keys."""
     field = dotted(err.document_path)
     if err.code == cerrors.UNKNOWN_FIELD.code:
@@ -494,6 +502,8 @@ def _message(err: Any) -> tuple[str, str]:
         hint = f'; did you mean "{near[0]}"?' if near else f" (allowed: {', '.join(allowed)})"
         return "KKC110", f"{field}: unknown key{hint}"
     if err.code == cerrors.REQUIRED_FIELD.code:
+        if tuple(err.document_path) == ("openstack", "release"):
+            return "KKC113", f"{field}: {RELEASE_MISSING.format(site=site)}"
         return "KKC113", f"{field}: required key missing"
     if err.code == cerrors.BAD_TYPE.code:
         if err.constraint == "dict" and err.schema_path[-3:-2] == ("anyof",):
@@ -559,18 +569,20 @@ def check(
     *,
     partial: bool,
     found: list[tuple[tuple[Any, ...], Problem]] | None = None,
+    site: str = "SITE",
 ) -> list[Problem]:
     """Validate ``doc`` (plain data). ``locate(path, is_key, missing)`` returns
     (file, line, col); ``missing`` asks for the place where a required key should be added.
 
     ``partial`` validates one layer: no required keys, explicit nulls allowed (they delete).
     ``found`` gets (the path of the key at fault, its problem) of each problem.
+    ``site``: the site's name, for the hints that name a command.
     """
     v = _Validator(SCHEMA)
     v.validate(_strip_nulls(doc) if partial else doc, update=partial)
     problems = []
     for err in _flatten(v._errors):
-        code, msg = _message(err)
+        code, msg = _message(err, site)
         path = tuple(err.document_path)
         missing = err.code == cerrors.REQUIRED_FIELD.code
         if missing:
