@@ -3,12 +3,14 @@ for a fleet, validated against their CRD schemas."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from . import gitops, validate
+from . import build, gitops, validate
 from .errors import OutputInvalid, Problem, UsageError
 from .generate import render_tree
+from .loader import load_site
 from .model import DNS_LABEL_RE, Site
 from .pipeline import check_bootstrap
 
@@ -57,3 +59,57 @@ def bootstrap_applicationset(sites: list[Site], crd_dir: str | None, name: str) 
     ignored = [w for s in argo for w in gitops.ignored_settings(s)]
     warnings = list(dict.fromkeys(ignored)) + warnings
     return Fleet(gitops.applicationset_yaml(argo, objects), objects, warnings, excluded)
+
+
+@dataclass
+class BootstrapRun:
+    """What `kkc bootstrap` prints: the stream, its objects, the notes and warnings for
+    stderr; with --write, :meth:`write` then writes the site's deploy/SITE/."""
+
+    text: bytes
+    objects: list[dict[str, Any]]
+    warnings: list[Problem]
+    notes: list[str] = field(default_factory=list)
+    root: Path | None = None
+    site: Site | None = None
+    crd_dir: str | None = None
+
+    def write(self) -> str:
+        """deploy/SITE/ written as `kkc build SITE` writes it: the line that says so."""
+        assert self.root is not None and self.site is not None
+        [result] = build.build_sites(self.root, [self.site], crd_dir=self.crd_dir, commit=False)
+        state = "written" if result.files else "up to date"
+        return f"{self.site.name}: deploy/{self.site.name}/bootstrap.yaml {state}"
+
+
+def run(
+    root: Path,
+    names: list[str],
+    *,
+    all_sites: bool,
+    applicationset: bool,
+    name: str,
+    write: bool,
+    crd_dir: str | None,
+) -> BootstrapRun:
+    """`kkc bootstrap`: one site's objects, or with ``applicationset`` the ApplicationSet
+    of the named (default: every) site."""
+    if applicationset:
+        if write:
+            raise UsageError(
+                "--write writes one site's deploy/SITE/bootstrap.yaml; redirect the "
+                "ApplicationSet to a file instead"
+            )
+        chosen = build.load_sites(root, names, all_sites or not names)
+        fleet = bootstrap_applicationset(chosen, crd_dir, name)
+        notes = [
+            f"note: {site.name} uses gitops.engine {site.get('gitops.engine')}: not in "
+            f"the ApplicationSet (kkc bootstrap {site.name} prints its objects)"
+            for site in fleet.excluded
+        ]
+        return BootstrapRun(fleet.text, fleet.objects, fleet.warnings, notes)
+    if all_sites or len(names) != 1:
+        raise UsageError("name one site, or pass --applicationset for several")
+    loaded = load_site(root, names[0])
+    text, objects, warnings = bootstrap(loaded, crd_dir)
+    return BootstrapRun(text, objects, warnings, [], root, loaded, crd_dir)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import deployrepo, gitops, gitrepo, kustomize, writer
+from . import deployrepo, gitops, gitrepo, kustomize, report, writer
 from .commits import (
     DEPLOY_REPO_SOURCES,
     Source,
@@ -30,6 +30,7 @@ from .secretreqs import secret_requirements
 # kept importable from here, where they were: object_key, render, secret_requirements
 __all__ = [
     "BuildResult",
+    "BuildRun",
     "DeployResult",
     "build_into_repo",
     "build_sites",
@@ -40,6 +41,7 @@ __all__ = [
     "push",
     "render",
     "repo_provenance",
+    "run",
     "secret_requirements",
 ]
 
@@ -328,6 +330,120 @@ def _write_repo(
     if deployrepo.read_bytes(top / deployrepo.COPIES) != manifest:
         deployrepo.write_file(top / deployrepo.COPIES, manifest)
     return results, changes, owned
+
+
+@dataclass
+class BuildRun:
+    """What `kkc build` did: each site's result, the deploy repository's (with --repo),
+    and, with --push, the branch to push; its text and JSON reports."""
+
+    results: list[BuildResult]
+    deployed: DeployResult | None
+    repo: Path  # the repository committed to (and pushed with --push)
+    commit: bool
+    pushing: bool
+    pushed: str | None = None
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [w for r in self.results for w in r.warnings]
+
+    def push(self) -> str:
+        """Push the repository's current branch (once): what was pushed."""
+        if self.pushed is None:
+            self.pushed = push(self.repo)
+        return self.pushed
+
+    def as_json(self) -> Any:
+        """The -o json report (with --push, after pushing)."""
+        rows: Any = [
+            {
+                "site": r.site,
+                "files": vars(r.files),
+                "objects": vars(r.objects),
+                "commit": r.commit,
+                "removed": r.removed,
+                "warnings": report.entries(report.unique(r.warnings)),
+            }
+            for r in self.results
+        ]
+        deployed = self.deployed
+        if deployed or self.pushing:
+            rows = {"sites": rows, "pushed": self.push() if self.pushing else None}
+        if deployed:
+            rows.update(
+                repo=str(deployed.repo),
+                branch=deployed.branch,
+                copies={**vars(deployed.copies), "commit": deployed.copies_commit},
+            )
+        return rows
+
+    def lines(self) -> list[str]:
+        """The text report: the deploy repository's copies, then one line per site."""
+        out = []
+        if self.deployed:
+            d, c = self.deployed, self.deployed.copies
+            line = (
+                f"{d.repo} (branch {d.branch}): base/ and overlays/ copies: "
+                f"{len(c.added)} added, {len(c.changed)} changed, {len(c.removed)} removed"
+            )
+            if self.commit:
+                line += (
+                    f"; committed {d.copies_commit[:12]}"
+                    if d.copies_commit
+                    else "; nothing to commit"
+                )
+            out.append(line)
+        return out + [self._site_line(r) for r in self.results]
+
+    def _site_line(self, r: BuildResult) -> str:
+        f, o = r.files, r.objects
+        if r.removed:
+            line = (
+                f"{r.site}: removed deploy/{r.site}/ (the site no longer exists; files: "
+                f"{len(f.removed)} removed; objects: {len(o.removed)} removed)"
+            )
+        elif not f:
+            line = f"{r.site}: deploy/{r.site}/ up to date"
+        else:
+            line = (
+                f"{r.site}: wrote deploy/{r.site}/ (files: {len(f.added)} added, {len(f.changed)} "
+                f"changed, {len(f.removed)} removed; objects: {len(o.added)} added, "
+                f"{len(o.changed)} changed, {len(o.removed)} removed)"
+            )
+        if self.commit:
+            line += f"; committed {r.commit[:12]}" if r.commit else "; nothing to commit"
+        return line
+
+
+def run(
+    root: Path,
+    names: list[str],
+    *,
+    all_sites: bool,
+    commit: bool,
+    push: bool,
+    repo: Path | None,
+    branch: str | None,
+    crd_dir: str | None,
+) -> BuildRun:
+    """`kkc build`: the named sites (or every site) built into deploy/ of the site
+    repository, or of the deploy repository ``repo``; the push is left to the caller
+    (:meth:`BuildRun.push`), after it has reported what was built."""
+    if not names and not all_sites:
+        raise UsageError("name at least one site, or pass --all")
+    if push and not commit:
+        raise UsageError("--push needs --commit")
+    if branch and repo is None:
+        raise UsageError("--branch needs --repo (kkc never switches the site repository)")
+    chosen = load_sites(root, names, all_sites)
+    if repo is None:
+        results = build_sites(root, chosen, crd_dir=crd_dir, commit=commit, prune=all_sites)
+        return BuildRun(results, None, root, commit, push)
+    deployed = build_into_repo(
+        root, chosen, target=repo, branch=branch, crd_dir=crd_dir, commit=commit, prune=all_sites
+    )
+    return BuildRun(deployed.sites, deployed, deployed.repo, commit, push)
 
 
 def push(path: Path) -> str:

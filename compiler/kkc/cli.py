@@ -237,57 +237,65 @@ def _main(
     """kkc: site definitions in, validated and committed Kustomize trees out."""
 
 
+BuildSitesArg = Annotated[
+    list[str] | None, typer.Argument(help="Sites to build.", show_default=False)
+]
+BuildAllOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all",
+        help="Build every site under sites/, and remove the kkc-owned output of sites "
+        "that no longer exist (files kkc does not own stay).",
+    ),
+]
+CommitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--commit",
+        help="Commit the changed kkc-owned files (only those; whatever else is staged "
+        "stays staged) with the git CLI; no commit when nothing changed. The "
+        "Source-Commit trailer names HEAD, or HEAD-dirty plus a Source-Digest when the "
+        "site's sources are uncommitted: commit the source change first.",
+    ),
+]
+PushOpt = Annotated[
+    bool,
+    typer.Option(
+        "--push",
+        help="After --commit, push the branch to its upstream (else origin). A rejected "
+        "(non-fast-forward) push is exit 4 and keeps the local commits.",
+    ),
+]
+BuildRepoOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--repo",
+        metavar="PATH",
+        file_okay=False,
+        help="Write into this separate deploy repository (a git work tree) instead: "
+        "deploy/SITE/ plus copies of exactly the base/ and overlays/ directories the "
+        "sites use, so that it builds on its own.",
+    ),
+]
+BuildBranchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--branch",
+        metavar="NAME",
+        help="With --repo: check this branch out first (created from origin/NAME or "
+        "the current commit if missing). Default: the deploy repository's current branch.",
+    ),
+]
+
+
 @app.command("build")
 def build_cmd(
-    sites: Annotated[
-        list[str] | None, typer.Argument(help="Sites to build.", show_default=False)
-    ] = None,
-    all_sites: Annotated[
-        bool,
-        typer.Option(
-            "--all",
-            help="Build every site under sites/, and remove the kkc-owned output of sites "
-            "that no longer exist (files kkc does not own stay).",
-        ),
-    ] = False,
-    commit: Annotated[
-        bool,
-        typer.Option(
-            "--commit",
-            help="Commit the changed kkc-owned files (only those; whatever else is staged "
-            "stays staged) with the git CLI; no commit when nothing changed. The "
-            "Source-Commit trailer names HEAD, or HEAD-dirty plus a Source-Digest when the "
-            "site's sources are uncommitted: commit the source change first.",
-        ),
-    ] = False,
-    push: Annotated[
-        bool,
-        typer.Option(
-            "--push",
-            help="After --commit, push the branch to its upstream (else origin). A rejected "
-            "(non-fast-forward) push is exit 4 and keeps the local commits.",
-        ),
-    ] = False,
-    repo: Annotated[
-        Path | None,
-        typer.Option(
-            "--repo",
-            metavar="PATH",
-            file_okay=False,
-            help="Write into this separate deploy repository (a git work tree) instead: "
-            "deploy/SITE/ plus copies of exactly the base/ and overlays/ directories the "
-            "sites use, so that it builds on its own.",
-        ),
-    ] = None,
-    branch: Annotated[
-        str | None,
-        typer.Option(
-            "--branch",
-            metavar="NAME",
-            help="With --repo: check this branch out first (created from origin/NAME or "
-            "the current commit if missing). Default: the deploy repository's current branch.",
-        ),
-    ] = None,
+    sites: BuildSitesArg = None,
+    all_sites: BuildAllOpt = False,
+    commit: CommitOpt = False,
+    push: PushOpt = False,
+    repo: BuildRepoOpt = None,
+    branch: BuildBranchOpt = None,
     crd_dir: CrdOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
@@ -303,85 +311,24 @@ def build_cmd(
     * kkc build site-a --commit
 
     * kkc build --all --repo ../deploy-repo --branch main --commit --push"""
-    base = _root(root)
-    if not sites and not all_sites:
-        raise UsageError("name at least one site, or pass --all")
-    if push and not commit:
-        raise UsageError("--push needs --commit")
-    if branch and repo is None:
-        raise UsageError("--branch needs --repo (kkc never switches the site repository)")
-    chosen = build.load_sites(base, sites or [], all_sites)
-    deployed = None
-    if repo is None:
-        results = build.build_sites(base, chosen, crd_dir=crd_dir, commit=commit, prune=all_sites)
-    else:
-        deployed = build.build_into_repo(
-            base,
-            chosen,
-            target=repo,
-            branch=branch,
-            crd_dir=crd_dir,
-            commit=commit,
-            prune=all_sites,
-        )
-        results = deployed.sites
-    pushed_repo = deployed.repo if deployed else base
+    done = build.run(
+        _root(root),
+        sites or [],
+        all_sites=all_sites,
+        commit=commit,
+        push=push,
+        repo=repo,
+        branch=branch,
+        crd_dir=crd_dir,
+    )
     if output is Output.json:
-        rows: Any = [
-            {
-                "site": r.site,
-                "files": vars(r.files),
-                "objects": vars(r.objects),
-                "commit": r.commit,
-                "removed": r.removed,
-                "warnings": report.entries(report.unique(r.warnings)),
-            }
-            for r in results
-        ]
-        if deployed or push:
-            rows = {"sites": rows, "pushed": build.push(pushed_repo) if push else None}
-        if deployed:
-            rows.update(
-                repo=str(deployed.repo),
-                branch=deployed.branch,
-                copies={**vars(deployed.copies), "commit": deployed.copies_commit},
-            )
-        _json(rows)
+        _json(done.as_json())  # pushes first, as the report names what was pushed
         return
-    _warn([w for r in results for w in r.warnings])
-    if deployed:
-        c = deployed.copies
-        line = (
-            f"{deployed.repo} (branch {deployed.branch}): base/ and overlays/ copies: "
-            f"{len(c.added)} added, {len(c.changed)} changed, {len(c.removed)} removed"
-        )
-        if commit:
-            line += (
-                f"; committed {deployed.copies_commit[:12]}"
-                if deployed.copies_commit
-                else "; nothing to commit"
-            )
+    _warn(done.warnings)
+    for line in done.lines():
         typer.echo(line)
-    for r in results:
-        f, o = r.files, r.objects
-        if r.removed:
-            line = (
-                f"{r.site}: removed deploy/{r.site}/ (the site no longer exists; files: "
-                f"{len(f.removed)} removed; objects: {len(o.removed)} removed)"
-            )
-        elif not f:
-            line = f"{r.site}: deploy/{r.site}/ up to date"
-        else:
-            line = (
-                f"{r.site}: wrote deploy/{r.site}/ (files: {len(f.added)} added, {len(f.changed)} "
-                f"changed, {len(f.removed)} removed; objects: {len(o.added)} added, "
-                f"{len(o.changed)} changed, {len(o.removed)} removed)"
-            )
-        if commit:
-            line += f"; committed {r.commit[:12]}" if r.commit else "; nothing to commit"
-        typer.echo(line)
-    if push:
-        typer.echo(f"pushed {build.push(pushed_repo)}")
+    if push:  # after the report: a rejected push still shows what was built and committed
+        typer.echo(f"pushed {done.push()}")
 
 
 @app.command("upgrade")
@@ -464,28 +411,32 @@ class StreamFormat(StrEnum):
     json = "json"
 
 
+BootstrapSitesArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="SITE",
+        help="The site (one); with --applicationset, the sites (default: every site).",
+        show_default=False,
+    ),
+]
+ApplicationSetOpt = Annotated[
+    bool,
+    typer.Option(
+        "--applicationset",
+        help="Print one Argo CD ApplicationSet (and the AppProjects) that generates the "
+        "Application of every named Argo CD site, instead of one site's objects. Flux "
+        "sites are left out, with a note on stderr.",
+    ),
+]
+
+
 @app.command("bootstrap")
 def bootstrap_cmd(
-    sites: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="SITE",
-            help="The site (one); with --applicationset, the sites (default: every site).",
-            show_default=False,
-        ),
-    ] = None,
+    sites: BootstrapSitesArg = None,
     all_sites: Annotated[
         bool, typer.Option("--all", help="With --applicationset: every site under sites/.")
     ] = False,
-    applicationset: Annotated[
-        bool,
-        typer.Option(
-            "--applicationset",
-            help="Print one Argo CD ApplicationSet (and the AppProjects) that generates the "
-            "Application of every named Argo CD site, instead of one site's objects. Flux "
-            "sites are left out, with a note on stderr.",
-        ),
-    ] = False,
+    applicationset: ApplicationSetOpt = False,
     name: Annotated[
         str,
         typer.Option(
@@ -531,37 +482,24 @@ def bootstrap_cmd(
     * kkc bootstrap site-a | kubectl apply -f -
 
     * kkc bootstrap --applicationset | kubectl apply -f -"""
-    base = _root(root)
-    if applicationset:
-        if write:
-            raise UsageError(
-                "--write writes one site's deploy/SITE/bootstrap.yaml; redirect the "
-                "ApplicationSet to a file instead"
-            )
-        chosen = build.load_sites(base, sites or [], all_sites or not sites)
-        fleet = bootstrap.bootstrap_applicationset(chosen, crd_dir, name)
-        for site in fleet.excluded:
-            typer.echo(
-                f"note: {site.name} uses gitops.engine {site.get('gitops.engine')}: not in "
-                f"the ApplicationSet (kkc bootstrap {site.name} prints its objects)",
-                err=True,
-            )
-        text, objects, warnings = fleet.text, fleet.objects, fleet.warnings
-    else:
-        if all_sites or len(sites or []) != 1:
-            raise UsageError("name one site, or pass --applicationset for several")
-        [site] = sites or []
-        loaded = load_site(base, site)
-        text, objects, warnings = bootstrap.bootstrap(loaded, crd_dir)
-    _warn(warnings)
-    if write:
-        [result] = build.build_sites(base, [loaded], crd_dir=crd_dir, commit=False)
-        state = "written" if result.files else "up to date"
-        typer.echo(f"{site}: deploy/{site}/bootstrap.yaml {state}", err=True)
+    done = bootstrap.run(
+        _root(root),
+        sites or [],
+        all_sites=all_sites,
+        applicationset=applicationset,
+        name=name,
+        write=write,
+        crd_dir=crd_dir,
+    )
+    for note in done.notes:
+        typer.echo(note, err=True)
+    _warn(done.warnings)
+    if write:  # after the warnings, as `kkc build` prints them before it writes
+        typer.echo(done.write(), err=True)
     if output is StreamFormat.json:
-        _json({"apiVersion": "v1", "kind": "List", "items": objects})
+        _json({"apiVersion": "v1", "kind": "List", "items": done.objects})
         return
-    sys.stdout.write(text.decode())
+    sys.stdout.write(done.text.decode())
 
 
 def _review_repo(repo: Path | None, branch: str | None) -> None:
@@ -575,51 +513,57 @@ class Format(StrEnum):
     json = "json"
 
 
+AgainstOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--against",
+        metavar="REV",
+        help="Compare with the output committed at this git revision "
+        "(a commit, branch or tag; in CI: the PR's base commit); with --repo, a "
+        "revision of the deploy repository. Default: HEAD.",
+        show_default=False,
+    ),
+]
+DiffOutputOpt = Annotated[
+    Format,
+    typer.Option(
+        "--output",
+        "-o",
+        help="text; markdown (summary table and collapsible diffs, for a PR comment); "
+        "json (the same as data).",
+    ),
+]
+DiffFormatOpt = Annotated[
+    Format | None,
+    typer.Option(
+        "--format",
+        "-f",
+        hidden=True,
+        help="Deprecated: the old name of --output.",
+        show_default=False,
+    ),
+]
+MaxBytesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-bytes",
+        metavar="N",
+        min=1,
+        help="With -o markdown: at most N bytes. Whole per-object diff blocks are "
+        "left out from the end, and a last line says how many (the tables stay).",
+    ),
+]
+
+
 @app.command("diff")
 def diff_cmd(
     ctx: typer.Context,
     sites: SitesArg = None,
     all_sites: AllOpt = False,
-    against: Annotated[
-        str | None,
-        typer.Option(
-            "--against",
-            metavar="REV",
-            help="Compare with the output committed at this git revision "
-            "(a commit, branch or tag; in CI: the PR's base commit); with --repo, a "
-            "revision of the deploy repository. Default: HEAD.",
-            show_default=False,
-        ),
-    ] = None,
-    output: Annotated[
-        Format,
-        typer.Option(
-            "--output",
-            "-o",
-            help="text; markdown (summary table and collapsible diffs, for a PR comment); "
-            "json (the same as data).",
-        ),
-    ] = Format.text,
-    fmt: Annotated[
-        Format | None,
-        typer.Option(
-            "--format",
-            "-f",
-            hidden=True,
-            help="Deprecated: the old name of --output.",
-            show_default=False,
-        ),
-    ] = None,
-    max_bytes: Annotated[
-        int | None,
-        typer.Option(
-            "--max-bytes",
-            metavar="N",
-            min=1,
-            help="With -o markdown: at most N bytes. Whole per-object diff blocks are "
-            "left out from the end, and a last line says how many (the tables stay).",
-        ),
-    ] = None,
+    against: AgainstOpt = None,
+    output: DiffOutputOpt = Format.text,
+    fmt: DiffFormatOpt = None,
+    max_bytes: MaxBytesOpt = None,
     repo: ReviewRepoOpt = None,
     branch: ReviewBranchOpt = None,
     crd_dir: CrdOpt = None,
@@ -647,25 +591,19 @@ def diff_cmd(
     if max_bytes is not None and output is not Format.markdown:
         raise UsageError("--max-bytes needs -o markdown")
     _review_repo(repo, branch)
-    if branch and against:
-        raise UsageError("--against and --branch both name the revision to compare with")
-    base = _root(root)
-    chosen = build.load_sites(base, sites or [], all_sites or not sites)
-    results = diff.diff_sites(
-        base,
-        chosen,
-        against=against or "HEAD",
-        crd_dir=crd_dir,
-        gone=all_sites or not sites,
+    text, differs = diff.run(
+        _root(root),
+        sites or [],
+        all_sites=all_sites or not sites,
+        against=against,
         repo=repo,
         branch=branch,
+        crd_dir=crd_dir,
+        output=output.value,
+        max_bytes=max_bytes,
     )
-    if output is Format.markdown:
-        sys.stdout.write(diff.markdown_report(results, max_bytes))
-    else:
-        report = diff.json_report if output is Format.json else diff.text_report
-        sys.stdout.write(report(results))
-    if any(r.objects for r in results):
+    sys.stdout.write(text)
+    if differs:
         raise DifferenceFound()
 
 

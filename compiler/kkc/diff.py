@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import build, gitrepo, kustomize
+from .errors import UsageError
 from .model import Site
 from .pipeline import object_key, render, render_for_repo
 from .yamlio import dump, load_stream
@@ -243,6 +244,39 @@ def diff_sites(
             objects = compare(before, after(site) if site is not None else "")
             results.append(SiteDiff(name, against, commit.hexsha if commit else None, objects))
     return results
+
+
+def run(
+    root: Path,
+    names: list[str],
+    *,
+    all_sites: bool,
+    against: str | None,
+    repo: Path | None,
+    branch: str | None,
+    crd_dir: str | None,
+    output: str,
+    max_bytes: int | None = None,
+) -> tuple[str, bool]:
+    """`kkc diff`: (the report in ``output``, "text", "markdown" or "json"; whether any
+    object differs). ``all_sites``: every site, and the output of sites that are gone."""
+    if branch and against:
+        raise UsageError("--against and --branch both name the revision to compare with")
+    chosen = build.load_sites(root, names, all_sites)
+    results = diff_sites(
+        root,
+        chosen,
+        against=against or "HEAD",
+        crd_dir=crd_dir,
+        gone=all_sites,
+        repo=repo,
+        branch=branch,
+    )
+    if output == "markdown":
+        text = markdown_report(results, max_bytes)
+    else:
+        text = (json_report if output == "json" else text_report)(results)
+    return text, any(r.objects for r in results)
 
 
 # ---- reports ------------------------------------------------------------------------------
