@@ -37,7 +37,7 @@ def test_empty_prefix_is_a_warning(small_site_repo: Path, kkc) -> None:
     write(small_site_repo, "sites/site-k/site.yaml", text)
     r = kkc(small_site_repo, "render", "site-k")
     assert r.exit_code == 0, r.output
-    line = text.count("\n") - 1 + 1  # keyPrefix is on the last line
+    line = text.count("\n")  # keyPrefix is on the last line
     assert r.stderr == (
         f"warning: sites/site-k/site.yaml:{line}:14: KKC151 secrets.keyPrefix is empty: the "
         "site reads bare keys (database_password, ...) from ClusterSecretStore/openbao, and "
