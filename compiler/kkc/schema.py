@@ -587,7 +587,8 @@ def check(
     ``site``: the site's name, for the hints that name a command.
     """
     v = _validator()
-    v.validate(_strip_nulls(doc) if partial else doc, update=partial)
+    # the schema has no normalization rules (defaults, coercion, renames): skip that pass
+    v.validate(_strip_nulls(doc) if partial else doc, update=partial, normalize=False)
     problems = []
     for err in _flatten(v._errors):
         code, msg = _message(err, site)
