@@ -61,6 +61,8 @@ def read_text(path: Path, display: str) -> str:
 
 def _check_aliases(yaml: YAML, text: str, display: str) -> None:
     """Count aliases and the size the document would have once aliases are expanded."""
+    if "*" not in text and len(text) < MAX_EXPANDED_NODES:
+        return  # no alias, and every node takes at least one character: nothing to count
     anchors: dict[str, int] = {}
     stack: list[list[Any]] = []  # [anchor, size]
     aliases = 0
