@@ -28,6 +28,7 @@ from . import (
     kustomize,
     pipeline,
     report,
+    scaffold,
     upgrade,
     validate,
 )
@@ -329,6 +330,63 @@ def build_cmd(
         typer.echo(line)
     if push:  # after the report: a rejected push still shows what was built and committed
         typer.echo(f"pushed {done.push()}")
+
+
+@app.command("init")
+def init_cmd(
+    site: SiteArg,
+    from_site: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="SITE",
+            help="Copy this site's definition (and its config/ and patches/), renamed, "
+            "with a region and host names of its own.",
+        ),
+    ] = None,
+    release: Annotated[
+        str | None,
+        typer.Option(
+            "--release",
+            metavar="RELEASE",
+            help="The OpenStack release. Default: the one sites/defaults.yaml pins; "
+            "without either kkc refuses (the release is a decision, never a default).",
+        ),
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", metavar="argocd|flux", help="The GitOps controller."),
+    ] = None,
+    services: Annotated[
+        str | None,
+        typer.Option(
+            "--services",
+            metavar="A,B,...",
+            help="The OpenStack services to enable (their dependencies are added). "
+            f"Default: {','.join(scaffold.DEFAULT_SERVICES)}.",
+        ),
+    ] = None,
+    output: OutputOpt = Output.text,
+    root: RootOpt = None,
+) -> None:
+    """Scaffold a site: write a commented sites/SITE/site.yaml that `kkc build SITE`
+    builds at once, and print the next commands. Never overwrites a site (KKC147).
+
+    Examples: kkc init site-c --release 2026.1 --services keystone,glance ;
+    kkc init site-d --from site-b"""
+    done = scaffold.init(
+        _root(root),
+        site,
+        from_site=from_site,
+        release=release,
+        engine=engine,
+        services=[s.strip() for s in services.split(",") if s.strip()] if services else None,
+    )
+    if output is Output.json:
+        _json(done.as_json())
+        return
+    for line in done.lines():
+        typer.echo(line)
 
 
 @app.command("upgrade")

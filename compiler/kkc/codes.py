@@ -44,6 +44,11 @@ CODES: dict[str, str] = {
     "KKC141": "site patch target is not in the site's output (with did-you-mean)",
     "KKC142": "site patch puts literal secret data into the output",
     "KKC143": "JSON 6902 operation of a site patch does not apply to its target",
+    "KKC147": "kkc init: the site already exists (kkc init never overwrites a site)",
+    "KKC148": "kkc init: unknown release, GitOps engine, service or --from site (lists the "
+    "valid ones, with did-you-mean)",
+    "KKC149": "kkc init: no release given and sites/defaults.yaml pins none (the release is "
+    "a decision, never a default)",
     "KKC150": "empty secrets section or null secrets.backend (would switch the site to "
     "backend existing and remove its ExternalSecrets)",
     "KKC151": "secrets.keyPrefix is empty with ExternalSecrets: sites sharing the store would "

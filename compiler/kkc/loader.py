@@ -44,7 +44,7 @@ from .model import (
     locate,
 )
 from .releases import RELEASES
-from .yamlio import load_mapping, to_plain
+from .yamlio import load_mapping, parse_mapping, to_plain
 
 
 def find_root(start: Path) -> Path:
@@ -385,7 +385,12 @@ def _in_order(problems: list[Problem]) -> list[Problem]:
 
 
 def load_site(
-    root: Path, name: str, skip_overlays: frozenset[str] = frozenset(), *, cross_site: bool = True
+    root: Path,
+    name: str,
+    skip_overlays: frozenset[str] = frozenset(),
+    *,
+    cross_site: bool = True,
+    site_text: str | None = None,
 ) -> Site:
     """Load, validate and resolve one site. Raises :class:`SiteInvalid` listing every
     problem found, with what could be resolved of the site.
@@ -398,9 +403,18 @@ def load_site(
     ``skip_overlays``: resolve the site as if these were not in its overlays list.
     ``cross_site``: also resolve the facts its output needs from other sites (the sites
     that share its AppProject, :attr:`Site.project_peers`), so that rendering the site
-    reads no other file; off for what renders nothing (``kkc show``, ``kkc secrets``)."""
+    reads no other file; off for what renders nothing (``kkc show``, ``kkc secrets``).
+    ``site_text``: the text of sites/<name>/site.yaml to use instead of the file's (`kkc
+    set` validates an edit before writing it)."""
     site_path = check_site_name(root, name)
-    loaded = _load_layers(root, name, site_path, skip_overlays, collect=True)
+    display = f"sites/{name}/site.yaml"
+    parsed = None
+    if site_text is not None:
+        try:
+            parsed = {display: parse_mapping(site_text, display)}
+        except InputError as exc:
+            raise SiteInvalid(exc.problems) from None
+    loaded = _load_layers(root, name, site_path, skip_overlays, parsed, collect=True)
     problems = list(loaded.problems)
     layer_errors: list[tuple[tuple[Any, ...], Problem]] = []
     for layer in loaded.layers:

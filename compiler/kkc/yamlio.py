@@ -133,7 +133,11 @@ def _first_duplicate(yaml: YAML, text: str) -> tuple[str, Any, Any]:
 
 def load_mapping(path: Path, display: str) -> Any:
     """Load one YAML document that must be a mapping; returns a ruamel CommentedMap."""
-    text = read_text(path, display)
+    return parse_mapping(read_text(path, display), display)
+
+
+def parse_mapping(text: str, display: str) -> Any:
+    """:func:`load_mapping` of a text already read (or not yet written: `kkc set`)."""
     if not text.strip() or all(
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
