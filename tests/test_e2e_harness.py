@@ -187,3 +187,91 @@ def test_templates_reject_unknown_keys_and_functions():
         gotmpl.render("{{ .a | b64enc }}", {"a": "1"})
     with pytest.raises(gotmpl.TemplateError, match="unsupported template action"):
         gotmpl.render("{{ range . }}", {})
+
+
+def _tarball(path: Path, top: str, files: dict[str, str]) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_image_tree_replays_the_dockerfile_copies_from_the_sdist(tmp_path):
+    """What a Kolla image has in /etc/<service> besides config.json's files comes from
+    the source tree (pip does not install etc/): the harness replays the Dockerfile
+    chain's mkdir/cp/mv/COPY steps into /etc with the release's sdist."""
+    from kkc_e2e import image
+
+    docker = tmp_path / "docker"
+    (docker / "openstack-base").mkdir(parents=True)
+    (docker / "openstack-base" / "Dockerfile.j2").write_text(
+        "FROM {{ namespace }}/{{ image_prefix }}base:{{ tag }}\nRUN mkdir -p /etc/other\n"
+    )
+    base = docker / "neutron" / "neutron-base"
+    (base / "etc" / "extra").mkdir(parents=True)
+    (base / "etc" / "extra" / "x.conf").write_text("x")
+    (base / "Dockerfile.j2").write_text(
+        "FROM {{ namespace }}/{{ image_prefix }}openstack-base:{{ tag }}\n"
+        "COPY etc/extra /etc/neutron/extra\n"
+        "COPY neutron_sudoers /etc/sudoers.d/kolla_neutron_sudoers\n"
+        "RUN ln -s neutron-base-source/* neutron \\\n"
+        "    && {{ macros.install_pip(pkgs) }} \\\n"
+        "    && mkdir -p /etc/neutron \\\n"
+        "    && cp -r /neutron/etc/* /etc/neutron/ \\\n"
+        "    && cp -r /neutron/etc/neutron/* /etc/neutron/ \\\n"
+        "    && cp /var/lib/kolla/venv/etc/pycadf/neutron_api_audit_map.conf /etc/neutron/ \\\n"
+        "    && mv /etc/neutron/neutron/ /etc/neutron/plugins/ \\\n"
+        "    && cp /neutron/README.rst /usr/share/doc/\n"
+    )
+    (docker / "neutron" / "neutron-server").mkdir()
+    (docker / "neutron" / "neutron-server" / "Dockerfile.j2").write_text(
+        "FROM {{ namespace }}/{{ image_prefix }}neutron-base:{{ tag }}\n"
+        "{% set neutron_server_packages = [\n    'novnc-not-here'\n] %}\n"
+    )
+    venv = tmp_path / "venv"
+    (venv / "etc" / "pycadf").mkdir(parents=True)
+    (venv / "etc" / "pycadf" / "neutron_api_audit_map.conf").write_text("audit")
+    (venv / "work" / "sdist").mkdir(parents=True)
+    _tarball(
+        venv / "work" / "sdist" / "neutron-28.0.2.tar.gz",
+        "neutron-28.0.2",
+        {
+            "etc/api-paste.ini": "[composite:neutron]",
+            "etc/rootwrap.conf": "[DEFAULT]",
+            "etc/neutron/plugins/ml2/ml2_conf.ini": "",
+            "README.rst": "",
+        },
+    )
+    tree = image.stage("neutron-server", docker, venv, tmp_path / "debs", tmp_path / "out")
+    files = sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
+    assert files == [
+        "etc/neutron/api-paste.ini",
+        "etc/neutron/extra/x.conf",
+        "etc/neutron/neutron_api_audit_map.conf",
+        "etc/neutron/plugins/ml2/ml2_conf.ini",
+        "etc/neutron/plugins/neutron/plugins/ml2/ml2_conf.ini",
+        "etc/neutron/rootwrap.conf",
+    ]
+    assert (tree / "etc/neutron/api-paste.ini").read_text() == "[composite:neutron]"
+    # staged once per run
+    assert image.stage("neutron-server", docker, venv, tmp_path / "debs", tmp_path / "out") == tree
+
+
+def test_image_tree_unpacks_the_debian_packages_a_service_reads(tmp_path):
+    from kkc_e2e import image
+
+    docker = tmp_path / "docker" / "nova" / "nova-novncproxy"
+    docker.mkdir(parents=True)
+    (docker / "Dockerfile.j2").write_text(
+        "FROM x/{{ image_prefix }}nova-base:{{ tag }}\n"
+        "{% set nova_novncproxy_packages = [\n    'novnc'\n] %}\n"
+    )
+    venv = tmp_path / "venv"
+    (venv / "work" / "sdist").mkdir(parents=True)
+    with pytest.raises(image.ImageError, match=r"novnc: no novnc_\*\.deb in .*apt-get download"):
+        image.stage("nova-novncproxy", tmp_path / "docker", venv, tmp_path / "debs", tmp_path / "o")

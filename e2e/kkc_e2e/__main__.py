@@ -44,6 +44,19 @@ NOT_HERE = [
 ]
 
 
+def download_debs(debs: Path) -> None:
+    """The Debian packages whose files the harness unpacks into an image's tree
+    (image.UNPACK_DEBS), fetched with ``apt-get download`` (the inner run has no
+    network)."""
+    from .image import UNPACK_DEBS
+
+    debs.mkdir(parents=True, exist_ok=True)
+    for pkg in UNPACK_DEBS:
+        if not sorted(debs.glob(f"{pkg}_*.deb")):
+            print(f"e2e: apt-get download {pkg}", flush=True)
+            subprocess.run(["apt-get", "download", "-qq", pkg], check=True, cwd=debs)
+
+
 def install_packages() -> None:
     missing = [
         p
@@ -135,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     chosen = args.site or list(SITES)
     if not os.environ.get("KKC_E2E_INNER"):
         if not args.no_install:
+            t0 = time.monotonic()
             install_packages()
+            download_debs(args.venv_base / "e2e-debs")
             from . import venvs
 
             releases = []
@@ -145,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             for release in dict.fromkeys(releases):
                 print(f"e2e: venv for {release}", flush=True)
                 venvs.ensure(release, args.venv_base)
+            print(f"e2e: install took {time.monotonic() - t0:.0f} s", flush=True)
         return in_namespaces([*argv, "--no-install"] if "--no-install" not in argv else argv)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     import signal

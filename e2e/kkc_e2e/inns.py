@@ -6,9 +6,9 @@ container's user.
 
     python3 -m kkc_e2e.inns SPEC.json
 
-SPEC: {"scratch", "binds": [[src, dest, ro]], "files": {dest: text}, "set_configs":
-path|null, "user": name, "argv": [...] | null (null: the command set_configs wrote to
-/run_command), "env": {...}}."""
+SPEC: {"scratch", "trees": [dir copied onto /], "binds": [[src, dest, ro]], "files":
+{dest: text}, "set_configs": path|null, "user": name, "argv": [...] | null (null: the
+command set_configs wrote to /run_command), "env": {...}}."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import json
 import os
 import pwd
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,8 @@ def enter(spec: dict) -> None:
     # the venvs' interpreter may live under /root (pyenv); the service users must
     # reach it, as they reach /usr/bin/python3 in an image (only this copy changes)
     os.chmod(f"{root}/root", 0o755)
+    for tree in spec.get("trees", []):  # what the image has below / (image.py)
+        shutil.copytree(tree, root, symlinks=True, dirs_exist_ok=True)
     for dest, text in spec.get("files", {}).items():
         path = Path(f"{root}{dest}")
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .image import ImageError
+from .image import stage as image_stage
+
 # Kolla's users (kolla/common/users.py) for the images kkc uses; the container's user
 # where the image sets one (USER in the Dockerfile), else root.
 KOLLA_USERS = {
@@ -95,8 +98,18 @@ class Env:
     configmaps: dict[str, dict]
     namespace: str
     image_users: dict[str, str] = field(default_factory=dict)
+    debs: Path | None = None  # the Debian packages image.UNPACK_DEBS, downloaded
     files: dict[str, str] = field(default_factory=passwd_files)
     counter: int = 0
+
+    def image_tree(self, image: str) -> Path:
+        """What the image adds below / (image.py), staged once per run."""
+        docker = self.set_configs.parent.parent
+        debs = self.debs or self.venv.parent / "e2e-debs"
+        try:
+            return image_stage(image, docker, self.venv, debs, self.workdir / "images")
+        except (ImageError, OSError, subprocess.CalledProcessError) as exc:
+            raise PodError(f"image {image}: {exc}") from exc
 
     def secret(self, name: str) -> dict[str, str] | None:
         if name in self.secrets:
@@ -250,6 +263,7 @@ class Container:
         kolla_start = not command
         return {
             "scratch": str(self.dir / "ns"),
+            "trees": [str(self.env.image_tree(image_name(self.spec["image"])))],
             "binds": binds,
             "files": {**self.env.files, "/etc/hosts": self.env.hosts},
             "set_configs": str(self.env.set_configs) if kolla_start else None,
