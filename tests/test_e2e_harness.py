@@ -275,3 +275,49 @@ def test_image_tree_unpacks_the_debian_packages_a_service_reads(tmp_path):
     (venv / "work" / "sdist").mkdir(parents=True)
     with pytest.raises(image.ImageError, match=r"novnc: no novnc_\*\.deb in .*apt-get download"):
         image.stage("nova-novncproxy", tmp_path / "docker", venv, tmp_path / "debs", tmp_path / "o")
+
+
+GOLDEN_A = ROOT / "tests" / "golden" / "site-a" / "deploy" / "stages"
+
+
+def test_apache_vhosts_become_the_same_wsgi_application_under_uwsgi():
+    """Rocky images run keystone, heat-api and horizon under httpd/mod_wsgi, which this
+    Debian machine does not have: the harness serves the vhost's WSGI application with its
+    port, process/thread counts, user and static Alias under uWSGI."""
+    from kkc_e2e import apache
+
+    keystone = (GOLDEN_A / "identity/config/keystone-api-kolla/wsgi-keystone.conf").read_text()
+    assert apache.uwsgi_argv([keystone]) == [
+        "uwsgi",
+        "--master",
+        "--die-on-term",
+        "--need-app",
+        "--http-socket",
+        "0.0.0.0:5000",
+        "--wsgi-file",
+        "/var/lib/kolla/venv/bin/keystone-wsgi-public",
+        "--processes",
+        "4",
+        "--threads",
+        "1",
+        "--buffer-size",
+        "65535",
+        "--uid",
+        "keystone",
+        "--gid",
+        "keystone",
+    ]
+    horizon = (GOLDEN_A / "services/config/horizon-kolla/horizon-vhost.apache").read_text()
+    argv = apache.uwsgi_argv([horizon])
+    assert argv[argv.index("--http-socket") + 1] == "0.0.0.0:80"
+    assert argv[argv.index("--wsgi-file") + 1] == (
+        "/var/lib/kolla/venv/lib/python3/site-packages/openstack_dashboard/wsgi.py"
+    )
+    assert argv[-2:] == [
+        "--static-map",
+        "/static=/var/lib/kolla/venv/lib/python3/site-packages/static",
+    ]
+    assert apache.is_httpd(["/usr/sbin/httpd", "-DFOREGROUND"])
+    assert not apache.is_httpd(["uwsgi", "/etc/nova/nova-api-uwsgi.ini"])
+    with pytest.raises(apache.ApacheError, match="no Listen and WSGIScriptAlias /"):
+        apache.uwsgi_argv(["# Listen 80\nServerTokens Prod\n"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from . import checks
+from . import apache, checks
 from .pods import Container, wait_port
 from .render import wave
 
@@ -124,6 +124,13 @@ def _port(ctr: Container) -> tuple[int, str] | None:
     return None
 
 
+def _via(ctr: Container) -> str:
+    command = (ctr.kolla_command() or "").split()
+    if apache.is_httpd(command):
+        return " (no Apache here: the vhost's WSGI application under uWSGI)"
+    return ""
+
+
 def check_wave(run, started: list[tuple[str, Container]]) -> None:
     for name, ctr in started:
         port = _port(ctr)
@@ -149,9 +156,9 @@ def check_wave(run, started: list[tuple[str, Container]]) -> None:
                         raise
                     time.sleep(2)
             detail = REQUESTS[name](run, ctr) if name in REQUESTS else f"GET {port[1]}"
-            run.record(f"api {name}", True, detail)
+            run.record(f"api {name}{_via(ctr)}", True, detail)
         except (checks.CheckError, KeyError, ValueError) as exc:
-            run.record(f"api {name}", False, f"{exc}; log {ctr.log}:\n{ctr.tail()}")
+            run.record(f"api {name}{_via(ctr)}", False, f"{exc}; log {ctr.log}:\n{ctr.tail()}")
     background = [(n, c) for n, c in started if _port(c) is None]
     if background:
         time.sleep(STAY_UP)

@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kkc_e2e import apache
+
 HOST_DIRS = ("/proc", "/dev", "/sys")
 
 
@@ -92,6 +94,16 @@ def main() -> int:
         # kolla_start: exec ${CMD} ${ARGS} (word splitting, no shell)
         argv = shlex.split(Path("/run_command").read_text())
     user = pwd.getpwnam(spec.get("user") or "root")
+    if apache.is_httpd(argv) and not shutil.which(argv[0]):
+        # no Apache/mod_wsgi here: the same WSGI application and vhost settings under
+        # uWSGI, started as root like httpd (it binds, then runs as the vhost's user)
+        try:
+            argv = apache.uwsgi_argv(apache.vhosts())
+        except (apache.ApacheError, OSError) as exc:
+            print(f"kkc-e2e: {exc}", file=sys.stderr)
+            return 127
+        print(f"kkc-e2e: no Apache on this machine; running {shlex.join(argv)}", flush=True)
+        user = pwd.getpwnam("root")
     env.setdefault("HOME", user.pw_dir if Path(user.pw_dir).is_dir() else "/tmp")
     env.setdefault("USER", user.pw_name)
     if user.pw_uid != 0:

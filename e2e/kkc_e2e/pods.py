@@ -272,6 +272,24 @@ class Container:
             "env": self.environment(),
         }
 
+    def kolla_command(self) -> str | None:
+        """The ``command`` of the container's config.json (None: it has a command)."""
+        if self.spec.get("command"):
+            return None
+        mount = next(
+            (
+                m["name"]
+                for m in self.spec.get("volumeMounts", [])
+                if m["mountPath"] == "/var/lib/kolla/config_files"
+            ),
+            None,
+        )
+        vol = next((v for v in self.pod.get("volumes", []) if v["name"] == mount), None)
+        if vol is None or "configMap" not in vol:
+            return None
+        cm = self.env.configmaps.get(vol["configMap"]["name"], {})
+        return json.loads(cm.get("data", {}).get("config.json", "{}")).get("command")
+
     # -- running ---------------------------------------------------------------
     def start(self, argv: list[str] | None = None) -> subprocess.Popen:
         spec = self.inns_spec(argv)
