@@ -321,3 +321,44 @@ def test_apache_vhosts_become_the_same_wsgi_application_under_uwsgi():
     assert not apache.is_httpd(["uwsgi", "/etc/nova/nova-api-uwsgi.ini"])
     with pytest.raises(apache.ApacheError, match="no Listen and WSGIScriptAlias /"):
         apache.uwsgi_argv(["# Listen 80\nServerTokens Prod\n"])
+
+
+def test_image_tree_takes_a_wheel_only_projects_files_from_the_installed_package(tmp_path):
+    """horizon is installed from a wheel (no sdist): /horizon/openstack_dashboard/... of
+    its Dockerfile is the installed package's data."""
+    from kkc_e2e import image, venvs
+
+    docker = tmp_path / "docker" / "horizon"
+    docker.mkdir(parents=True)
+    (docker / "Dockerfile.j2").write_text(
+        "FROM x/{{ image_prefix }}openstack-base:{{ tag }}\n"
+        "RUN mkdir -p /etc/openstack-dashboard \\\n"
+        "    && cp -r /horizon/openstack_dashboard/conf/* /etc/openstack-dashboard/ \\\n"
+        "    && cp /horizon/openstack_dashboard/local/local_settings.py.example "
+        "/etc/openstack-dashboard/local_settings.py \\\n"
+        "    && cp /horizon/manage.py /var/lib/kolla/venv/bin/manage.py\n"
+    )
+    venv = tmp_path / "venv"
+    site = venv / "lib" / "python3.11" / "site-packages" / "openstack_dashboard"
+    (site / "conf").mkdir(parents=True)
+    (site / "conf" / "nova_policy.yaml").write_text("{}")
+    (site / "local" / "local_settings.d").mkdir(parents=True)
+    (site / "local" / "local_settings.py.example").write_text("DEBUG = False")
+    (venv / "work" / "sdist").mkdir(parents=True)
+    tree = image.stage("horizon", tmp_path / "docker", venv, tmp_path / "debs", tmp_path / "out")
+    files = sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
+    assert files == [
+        "etc/openstack-dashboard/local_settings.py",
+        "etc/openstack-dashboard/nova_policy.yaml",
+    ]
+    (venv / "lib" / "python3").symlink_to("python3.11")
+    venvs.dashboard_links(venv)
+    venvs.dashboard_links(venv)  # idempotent
+    local = site / "local"
+    assert (
+        str((local / "local_settings.d").readlink()) == "/etc/openstack-dashboard/local_settings.d"
+    )
+    assert str((local / "local_settings.py").readlink()) == (
+        "/etc/openstack-dashboard/local_settings.py"
+    )
+    assert (site.parent / "static").is_dir()

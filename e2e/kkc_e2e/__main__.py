@@ -153,13 +153,16 @@ def main(argv: list[str] | None = None) -> int:
             download_debs(args.venv_base / "e2e-debs")
             from . import venvs
 
-            releases = []
+            releases: dict[str, bool] = {}  # release -> a site of it runs horizon
             for key in chosen:
                 site, release, _ = SITES[key]
-                releases.append(release or _release_of(site))
-            for release in dict.fromkeys(releases):
+                release = release or _site(site)["openstack"]["release"]
+                services = _site(site).get("services") or {}
+                horizon = bool((services.get("horizon") or {}).get("enabled"))
+                releases[release] = releases.get(release, False) or horizon
+            for release, horizon in releases.items():
                 print(f"e2e: venv for {release}", flush=True)
-                venvs.ensure(release, args.venv_base)
+                venvs.ensure(release, args.venv_base, horizon=horizon)
             print(f"e2e: install took {time.monotonic() - t0:.0f} s", flush=True)
         return in_namespaces([*argv, "--no-install"] if "--no-install" not in argv else argv)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
@@ -221,12 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if failed == 0 and passed else 1
 
 
-def _release_of(site: str) -> str:
+def _site(site: str) -> dict:
     import yaml
 
-    return str(
-        yaml.safe_load((ROOT / "sites" / site / "site.yaml").read_text())["openstack"]["release"]
-    )
+    return yaml.safe_load((ROOT / "sites" / site / "site.yaml").read_text())
 
 
 if __name__ == "__main__":

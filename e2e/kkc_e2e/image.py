@@ -25,6 +25,19 @@ GENERIC = ("base", "openstack-base")
 UNPACK_DEBS = ("novnc",)
 
 
+# What an image's kolla_extend_start does before the command, where the service cannot
+# start without it (horizon: the compressed static files for COMPRESS_OFFLINE), and the
+# directories those steps write in the image's venv (each container gets its own).
+START = {
+    "horizon": [
+        ["django-admin", "collectstatic", "--noinput", "--clear", "-v0"],
+        ["django-admin", "compress", "--force", "-v0"],
+    ],
+}
+START_ENV = {"horizon": {"DJANGO_SETTINGS_MODULE": "openstack_dashboard.settings"}}
+WRITABLE = {"horizon": ["/var/lib/kolla/venv/lib/python3/site-packages/static"]}
+
+
 class ImageError(Exception):
     pass
 
@@ -106,6 +119,11 @@ class Stager:
             top = _source(self.sdists, m.group(1), self.srcdir)
             if top is not None:
                 return Path(str(top) + (m.group(2) or ""))
+            # no sdist (horizon comes as a wheel): the package's data, where installed
+            for site in sorted(self.venv.glob("lib/python3.*/site-packages")):
+                rest = (m.group(2) or "").lstrip("/")
+                if rest and (site / rest.split("/")[0]).is_dir():
+                    return site / rest
         return None
 
     def writable(self, image_path: str) -> bool:

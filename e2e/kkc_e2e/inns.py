@@ -89,6 +89,12 @@ def main() -> int:
         if done.returncode != 0:
             print(f"kkc-e2e: set_configs.py exited with {done.returncode}", file=sys.stderr)
             return done.returncode
+    for step in spec.get("start", []):  # the image's kolla_extend_start (image.START)
+        print(f"kkc-e2e: kolla_extend_start step: {shlex.join(step)}", flush=True)
+        done = subprocess.run(step, env={**env, **spec.get("start_env", {})})
+        if done.returncode != 0:
+            print(f"kkc-e2e: {step[0]} exited with {done.returncode}", file=sys.stderr)
+            return done.returncode
     argv = spec.get("argv")
     if not argv:
         # kolla_start: exec ${CMD} ${ARGS} (word splitting, no shell)

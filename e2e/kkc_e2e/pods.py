@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .image import ImageError
+from .image import START, START_ENV, WRITABLE, ImageError
 from .image import stage as image_stage
 
 # Kolla's users (kolla/common/users.py) for the images kkc uses; the container's user
@@ -253,6 +253,11 @@ class Container:
             dest = re.sub(r"^/var/run/", "/run/", mount["mountPath"])
             binds.append([str(src), dest, bool(mount.get("readOnly"))])
         binds.append([str(self.env.venv), "/var/lib/kolla/venv", True])
+        image = image_name(self.spec["image"])
+        for i, dest in enumerate(WRITABLE.get(image, [])):
+            own = self.dir / f"writable-{i}"
+            own.mkdir(exist_ok=True)
+            binds.append([str(own), dest, False])
         if self.pod.get("serviceAccountName") and self.pod.get(
             "automountServiceAccountToken", True
         ):
@@ -267,6 +272,8 @@ class Container:
             "binds": binds,
             "files": {**self.env.files, "/etc/hosts": self.env.hosts},
             "set_configs": str(self.env.set_configs) if kolla_start else None,
+            "start": START.get(image, []) if kolla_start else [],
+            "start_env": START_ENV.get(image, {}),
             "user": self.user(),
             "argv": argv or (None if kolla_start else command),
             "env": self.environment(),
