@@ -302,6 +302,10 @@ def test_apache_vhosts_become_the_same_wsgi_application_under_uwsgi():
         "1",
         "--buffer-size",
         "65535",
+        "--add-header",
+        "Connection: close",
+        "--enable-threads",
+        "--lazy-apps",
         "--uid",
         "keystone",
         "--gid",
@@ -362,3 +366,54 @@ def test_image_tree_takes_a_wheel_only_projects_files_from_the_installed_package
         "/etc/openstack-dashboard/local_settings.py"
     )
     assert (site.parent / "static").is_dir()
+
+
+def test_generated_secrets_agree_where_the_store_holds_one_value(tmp_path):
+    """The RabbitMQ password of every service's Secret and rabbitmq-secrets' own are the
+    same entry of the secret store (remote key, or the kolla password of an existing
+    Secret): the harness gives them one value, or heat's AMQP login is refused."""
+    from kkc_e2e import render
+
+    secrets = [
+        {
+            "name": "rabbitmq-secrets",
+            "source": "ExternalSecret rabbitmq-secrets",
+            "keys": [
+                {"key": "password", "remoteRef": {"key": "openstack/a/rabbitmq_password"}},
+                {"key": "users.conf", "template": "default_pass = {{ .password }}\n"},
+            ],
+        },
+        {
+            "name": "heat-secrets",
+            "source": "ExternalSecret heat-secrets",
+            "keys": [
+                {"key": "rabbitmq-password", "remoteRef": {"key": "openstack/a/rabbitmq_password"}},
+                {"key": "keystone-password", "remoteRef": {"key": "openstack/a/heat_keystone"}},
+            ],
+        },
+        {
+            "name": "nova-secrets",
+            "source": "Secret nova-secrets (existing)",
+            "keys": [
+                {"key": "rabbitmq-password", "kollaPassword": "rabbitmq_password"},
+                {"key": "keystone-password", "kollaPassword": "nova_keystone_password"},
+            ],
+        },
+        {
+            "name": "glance-secrets",
+            "source": "Secret glance-secrets (existing)",
+            "keys": [{"key": "rabbitmq-password", "kollaPassword": "rabbitmq_password"}],
+        },
+    ]
+    site = render.Site("s", "2026.1", tmp_path, [], secrets)
+    values = render.generated_secrets(site)
+    rabbit = values["rabbitmq-secrets"]["password"]
+    assert values["heat-secrets"]["rabbitmq-password"] == rabbit
+    assert values["rabbitmq-secrets"]["users.conf"] == f"default_pass = {rabbit}\n"
+    assert values["heat-secrets"]["keystone-password"] != rabbit
+    assert (
+        values["nova-secrets"]["rabbitmq-password"] == values["glance-secrets"]["rabbitmq-password"]
+    )
+    assert (
+        values["nova-secrets"]["keystone-password"] != values["nova-secrets"]["rabbitmq-password"]
+    )

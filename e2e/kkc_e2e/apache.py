@@ -52,6 +52,12 @@ def uwsgi_argv(texts: list[str], uwsgi: str = "uwsgi") -> list[str]:
         daemon.get("threads", "15"),
         "--buffer-size",
         "65535",
+        # as kkc's own uWSGI APIs (kkc.services.wsgi): uWSGI closes the connection after
+        # each response, and clients must not reuse it (else "Connection reset by peer")
+        "--add-header",
+        "Connection: close",
+        "--enable-threads",
+        "--lazy-apps",
     ]
     for key in ("user", "group"):
         if key in daemon:

@@ -17,6 +17,9 @@ EXTRA = ("PyMySQL", "python-memcached", "pymemcache", "openstacksdk", "pyuwsgi")
 # horizon of each series (the dashboard is not in the option catalog's PINS): the
 # newest point release of the series' major version on its release day
 HORIZON = {"2025.1": "horizon==25.3.0", "2026.1": "horizon==26.0.0", "2026.2": "horizon==27.0.0"}
+# as the releases' upper-constraints pin it: horizon's SCSS imports Font Awesome 4's
+# paths (XStatic-Font-Awesome 6 has other ones: "compress" fails)
+HORIZON_PINS = ("XStatic-Font-Awesome==4.7.0.0",)
 
 
 def catalog_tool():
@@ -34,7 +37,7 @@ def ensure(release: str, base: Path | None = None, horizon: bool = False) -> Pat
     work = venv / "work"
     work.mkdir(parents=True, exist_ok=True)
     tool = catalog_tool()
-    extra = EXTRA + ((HORIZON[release],) if horizon and release in HORIZON else ())
+    extra = EXTRA + ((HORIZON[release], *HORIZON_PINS) if horizon and release in HORIZON else ())
     tool.build_env(release, work, "https://pypi.org/simple", venv=venv, extra=extra)
     # the images' venvs have lib/python3 (openstack-base: ln -s python3.X lib/python3),
     # which rendered paths use (horizon's WSGI script and static files)
