@@ -417,3 +417,29 @@ def test_generated_secrets_agree_where_the_store_holds_one_value(tmp_path):
     assert (
         values["nova-secrets"]["keystone-password"] != values["nova-secrets"]["rabbitmq-password"]
     )
+
+
+def test_established_counts_a_containers_connections_to_rabbitmq(tmp_path):
+    """A worker that "stays up" must also hold an AMQP connection: counted from its
+    processes' socket inodes in /proc/net/tcp (state 01, remote port 5672)."""
+    from kkc_e2e import apis
+
+    proc = tmp_path / "proc"
+    (proc / "net").mkdir(parents=True)
+    for pid, inodes in ((10, ["111", "222"]), (11, ["333"])):
+        fd = proc / str(pid) / "fd"
+        fd.mkdir(parents=True)
+        for i, inode in enumerate(inodes):
+            (fd / str(i)).symlink_to(f"socket:[{inode}]")
+        (fd / "9").symlink_to("/dev/null")
+    head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    row = "   0: 0100007F:9C40 0100007F:{port} {st} 00000000:00000000 00:00000000 00000000 0 0 {inode} 1\n"
+    (proc / "net" / "tcp").write_text(
+        head
+        + row.format(port="1628", st="01", inode="111")  # 5672, established: counts
+        + row.format(port="1628", st="06", inode="222")  # TIME_WAIT: no
+        + row.format(port="0CEA", st="01", inode="333")  # 3306: no
+        + row.format(port="1628", st="01", inode="999")  # another process: no
+    )
+    assert apis.established([10, 11], 5672, proc) == 1
+    assert apis.established([11], 5672, proc) == 0

@@ -4,7 +4,9 @@ path and its real requests; the others must stay up for 30 s."""
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 
 from . import apache, checks
 from .pods import Container, wait_port
@@ -163,11 +165,76 @@ def check_wave(run, started: list[tuple[str, Container]]) -> None:
     if background:
         time.sleep(STAY_UP)
         for name, ctr in background:
+            if not ctr.alive():
+                run.record(f"up {name} for {STAY_UP:.0f}s", False, f"exited; log {ctr.log}")
+                continue
+            if not uses_amqp(run, ctr):
+                run.record(f"up {name} for {STAY_UP:.0f}s", True)
+                continue
+            amqp = established(process_tree(ctr.proc.pid), AMQP_PORT)
             run.record(
-                f"up {name} for {STAY_UP:.0f}s",
-                ctr.alive(),
-                "" if ctr.alive() else f"exited; log {ctr.log}:\n{ctr.tail()}",
+                f"up {name} for {STAY_UP:.0f}s, connected to RabbitMQ",
+                amqp > 0,
+                f"{amqp} AMQP connections"
+                if amqp
+                else f"no AMQP connection; log {ctr.log}:\n{ctr.tail()}",
             )
+
+
+AMQP_PORT = 5672
+
+
+def uses_amqp(run, ctr: Container) -> bool:
+    """Whether the container's configuration (its Secret drop-ins) sets a transport_url."""
+    for vol in ctr.pod.get("volumes", []):
+        name = (vol.get("secret") or {}).get("secretName")
+        data = run.env.secret(name) if name else None
+        if data and any("transport_url" in v for v in data.values()):
+            return True
+    return False
+
+
+def process_tree(sid: int) -> list[int]:
+    """The processes of a container (each one is started in a session of its own)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == sid:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def established(pids: list[int], port: int, proc: Path = Path("/proc")) -> int:
+    """How many established TCP connections to ``port`` the processes ``pids`` hold
+    (their socket inodes in /proc/net/tcp{,6}): an AMQP login that RabbitMQ refused
+    leaves none."""
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = list((proc / str(pid) / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    count = 0
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (proc / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) > 9 and f[3] == "01" and int(f[2].rsplit(":", 1)[1], 16) == port:
+                count += f[9] in inodes
+    return count
 
 
 def service_tokens(run, w: int) -> None:
