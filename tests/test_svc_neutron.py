@@ -243,6 +243,10 @@ def test_ovn_connections_reach_neutron_as_addresses(
     for tree, stage, name in configs:
         cfg = json.loads(tree[f"stages/{stage}/config/{name}-kolla/config.json"])
         assert cfg["config_files"][-1] == entry, name
+        # oslo.config reads --config-file after its default config dirs: a command with
+        # --config-file names the drop-in directory last, so that the drop-ins win
+        if "--config-file" in cfg["command"]:
+            assert cfg["command"].endswith(" --config-dir /etc/neutron/neutron.conf.d"), name
 
     resolved = {"ovn-nb-db.openstack.svc": "10.96.0.11", "ovn-sb-db.openstack.svc": "fd00::12"}
 

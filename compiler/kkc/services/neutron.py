@@ -62,6 +62,10 @@ ML2 = "/etc/neutron/plugins/ml2/ml2_conf.ini"
 METADATA_INI = "/etc/neutron/neutron_ovn_metadata_agent.ini"
 METADATA_DROP_IN = "neutron-ovn-metadata-agent.conf"  # key of neutron-secrets
 CONFIG_FILES = f"--config-file {CONF} --config-file {ML2}"
+# oslo.config reads its default config dirs (neutron.conf.d/, the drop-ins) before the
+# --config-file arguments, so an option of ml2_conf.ini would win over a drop-in; an
+# explicit --config-dir after them is read last (found by make e2e: the OVN addresses).
+CONFIG_DIR = "--config-dir /etc/neutron/neutron.conf.d"
 
 
 def _neutron_conf(site: Site, cfg: dict, uwsgi: bool) -> IniFile:
@@ -159,7 +163,7 @@ def _server(
         "Deployment", "neutron-server", "neutron-server", "services", "server", scalable=True
     )
     if "neutron" not in release.uwsgi:
-        api = kolla.config("neutron-server-kolla", f"neutron-server {CONFIG_FILES}")
+        api = kolla.config("neutron-server-kolla", f"neutron-server {CONFIG_FILES} {CONFIG_DIR}")
         return [server], [_ovn_address(api)], []
     api = kolla.uwsgi(
         "neutron-server",
@@ -247,7 +251,8 @@ def _metadata_agent(site: Site, cfg: dict, conf: IniFile) -> KollaConfig:
         ),
     ).config(
         "neutron-ovn-metadata-agent-kolla",
-        f"neutron-ovn-metadata-agent --config-file {CONF} --config-file {METADATA_INI}",
+        f"neutron-ovn-metadata-agent --config-file {CONF} --config-file {METADATA_INI} "
+        + CONFIG_DIR,
     )
     return _ovn_address(agent)
 
