@@ -292,8 +292,10 @@ def test_apache_vhosts_become_the_same_wsgi_application_under_uwsgi():
         "--master",
         "--die-on-term",
         "--need-app",
-        "--http-socket",
+        "--shared-socket",
         "0.0.0.0:5000",
+        "--http-socket",
+        "=0",
         "--wsgi-file",
         "/var/lib/kolla/venv/bin/keystone-wsgi-public",
         "--processes",
@@ -313,7 +315,7 @@ def test_apache_vhosts_become_the_same_wsgi_application_under_uwsgi():
     ]
     horizon = (GOLDEN_A / "services/config/horizon-kolla/horizon-vhost.apache").read_text()
     argv = apache.uwsgi_argv([horizon])
-    assert argv[argv.index("--http-socket") + 1] == "0.0.0.0:80"
+    assert argv[argv.index("--shared-socket") + 1] == "0.0.0.0:80"
     assert argv[argv.index("--wsgi-file") + 1] == (
         "/var/lib/kolla/venv/lib/python3/site-packages/openstack_dashboard/wsgi.py"
     )

@@ -42,8 +42,12 @@ def uwsgi_argv(texts: list[str], uwsgi: str = "uwsgi") -> list[str]:
         "--master",
         "--die-on-term",
         "--need-app",
-        "--http-socket",
+        # bound by the master as root before it drops to the vhost's user, as httpd
+        # binds port 80 (horizon) before its children switch users
+        "--shared-socket",
         addr,
+        "--http-socket",
+        "=0",
         "--wsgi-file",
         script[0],
         "--processes",
