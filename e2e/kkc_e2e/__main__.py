@@ -204,11 +204,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{site.name} ({site.release}): {p} passed, {f} failed in "
                 f"{time.monotonic() - t0:.0f} s"
             )
+            for r in run.results:  # every Job, API and option check, in run order
+                detail = r.detail.splitlines()[0][:160] if r.detail else ""
+                mark = "pass" if r.ok else "FAIL"
+                lines.append(f"  {mark} {r.name}" + (f": {detail}" if detail else ""))
             for name, why in sorted(set(run.not_run)):
                 lines.append(f"  not run here: {name}: {why}")
-            for r in run.results:
-                if not r.ok:
-                    lines.append(f"  FAILED {r.name}")
+            lines += [f"  FAILED {r.name}" for r in run.results if not r.ok]
     finally:
         if args.keep:
             print(f"e2e: scratch directory kept: {scratch}")
