@@ -15,10 +15,10 @@ from kkc.yamlio import load_mapping
 
 NEXT = [
     "next:",
-    "  edit sites/site-m/site.yaml (host names, region; docs/site-definition.md), then",
-    "  kkc build site-m          # compile deploy/site-m/",
-    "  kkc diff site-m           # review the rendered objects",
-    "  git add sites/site-m deploy/site-m && git commit",
+    "  edit sites/site-m/site.yaml (host names, region: docs/site-definition.md) or kkc set site-m",
+    "  kkc build site-m                # compile and validate deploy/site-m/",
+    "  kkc diff site-m                 # the rendered objects against the committed output",
+    '  git add sites/site-m && git commit -m "Add site-m" && kkc build site-m --commit',
     "  kkc bootstrap site-m | kubectl apply -f -   # once, after the merge",
 ]
 

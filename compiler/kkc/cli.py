@@ -24,6 +24,7 @@ from . import (
     build,
     check,
     diff,
+    edits,
     gitops,
     kustomize,
     overlaylint,
@@ -371,6 +372,43 @@ def init_cmd(
         engine=engine,
         services=[s.strip() for s in services.split(",") if s.strip()] if services else None,
     )
+    if output is Output.json:
+        _json(done.as_json())
+        return
+    for line in done.lines():
+        typer.echo(line)
+
+
+@app.command("set")
+def set_cmd(
+    site: SiteArg,
+    assignments: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="PATH=VALUE...",
+            help="Dotted paths of the site definition and YAML scalar values, e.g. "
+            "services.nova.api.replicas=2.",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the diff of the change; write nothing.")
+    ] = False,
+    crd_dir: CrdOpt = None,
+    output: OutputOpt = Output.text,
+    root: RootOpt = None,
+) -> None:
+    """Edit sites/SITE/site.yaml, keeping its comments and layout, and show the change as
+    the object-level diff of the rendered output.
+
+    Every assignment is validated (the schema, with did-you-mean for an unknown path; no
+    plain-text secret) and the edited definition is loaded and rendered as `kkc build`
+    does before anything is written (exit 2 or 3, nothing written). deploy/SITE/ is not
+    touched: run `kkc build SITE` next.
+
+    Examples: kkc set site-b services.nova.compute.virtType=kvm ;
+    kkc set site-a services.glance.api.replicas=3 ha.enabled=true --dry-run"""
+    done = edits.set_values(_root(root), site, assignments, dry_run=dry_run, crd_dir=crd_dir)
+    _warn(done.warnings)
     if output is Output.json:
         _json(done.as_json())
         return

@@ -80,6 +80,13 @@ CODES: dict[str, str] = {
     "KKC193": "config override uses an option the target release deprecated for removal (warning)",
     "KKC195": "upgrade moves RabbitMQ outside the allowed ladder (one minor version at a "
     "time, or a jump kolla-ansible lists)",
+    # kkc set (exit 2)
+    "KKC196": "kkc set: a path the schema does not know (with did-you-mean), a mapping or "
+    "list where a value is expected, or an assignment that is not dotted.path=value",
+    "KKC197": "kkc set: a plain-text value for a key that looks like a secret (refused, "
+    "value not shown; names the secret-reference form)",
+    "KKC198": "site.yaml cannot be edited in place (`kkc set`, `kkc upgrade`): the key's "
+    "mapping is in flow style, or a scalar stands where the path needs a mapping",
     # rendered output (exit 3)
     "KKC300": "kustomize build failed",
     "KKC301": "object fails the Kubernetes schema of the site's version",

@@ -52,13 +52,14 @@ class Initialised:
         ]
         if self.added:
             out.append(f"{self.site}: also enabled, as dependencies: {', '.join(self.added)}")
+        s = self.site
         out += [
             "next:",
-            f"  edit {self.file} (host names, region; docs/site-definition.md), then",
-            f"  kkc build {self.site}          # compile deploy/{self.site}/",
-            f"  kkc diff {self.site}           # review the rendered objects",
-            f"  git add sites/{self.site} deploy/{self.site} && git commit",
-            f"  kkc bootstrap {self.site} | kubectl apply -f -   # once, after the merge",
+            f"  edit {self.file} (host names, region: docs/site-definition.md) or kkc set {s}",
+            f"  kkc build {s}                # compile and validate deploy/{s}/",
+            f"  kkc diff {s}                 # the rendered objects against the committed output",
+            f'  git add sites/{s} && git commit -m "Add {s}" && kkc build {s} --commit',
+            f"  kkc bootstrap {s} | kubectl apply -f -   # once, after the merge",
         ]
         return out
 
