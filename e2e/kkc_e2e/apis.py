@@ -99,7 +99,11 @@ def _heat(run, ctr):
 
 
 def _horizon(run, ctr):
-    status, text, _ = checks.call("GET", "http://127.0.0.1:80/auth/login/", raw=True)
+    # with the Host header of the rendered probe (Django answers 400 to a host that
+    # ALLOWED_HOSTS does not list)
+    status, text, _ = checks.call(
+        "GET", "http://127.0.0.1:80/auth/login/", headers=probe_headers(ctr), raw=True
+    )
     if "login" not in text.lower():
         raise checks.CheckError("no login form")
     return "login page"
@@ -115,6 +119,12 @@ REQUESTS = {
     "heat-api": _heat,
     "horizon": _horizon,
 }
+
+
+def probe_headers(ctr: Container) -> dict[str, str]:
+    """The httpHeaders of the container's readinessProbe (horizon's Host: horizon)."""
+    probe = (ctr.spec.get("readinessProbe") or {}).get("httpGet") or {}
+    return {h["name"]: h["value"] for h in probe.get("httpHeaders", [])}
 
 
 def _port(ctr: Container) -> tuple[int, str] | None:
@@ -149,6 +159,7 @@ def check_wave(run, started: list[tuple[str, Container]]) -> None:
                     checks.call(
                         "GET",
                         f"http://127.0.0.1:{port[0]}{port[1]}",
+                        headers=probe_headers(ctr),
                         expect=(200, 300, 401),
                         raw=True,
                     )

@@ -28,14 +28,32 @@ UNPACK_DEBS = ("novnc",)
 # What an image's kolla_extend_start does before the command, where the service cannot
 # start without it (horizon: the compressed static files for COMPRESS_OFFLINE), and the
 # directories those steps write in the image's venv (each container gets its own).
+_DASHBOARD = "/var/lib/kolla/venv/lib/python3/site-packages/openstack_dashboard"
+_PYTHON = "/var/lib/kolla/venv/bin/python3"
 START = {
     "horizon": [
-        ["django-admin", "collectstatic", "--noinput", "--clear", "-v0"],
-        ["django-admin", "compress", "--force", "-v0"],
+        # the venv's python by its container path (a console script's shebang names
+        # the venv's host path, and the steps must write below /var/lib/kolla/venv)
+        [_PYTHON, "-m", "django", "collectstatic", "--noinput", "--clear", "-v0"],
+        [_PYTHON, "-m", "django", "compress", "--force", "-v0"],
+        # the key store the steps above created as root (local_settings.py), for the
+        # WSGI processes that run as horizon
+        [
+            "/bin/sh",
+            "-c",
+            f'f={_DASHBOARD}/local/.secret_key_store; [ ! -f "$f" ] || chown horizon "$f"',
+        ],
     ],
 }
 START_ENV = {"horizon": {"DJANGO_SETTINGS_MODULE": "openstack_dashboard.settings"}}
-WRITABLE = {"horizon": ["/var/lib/kolla/venv/lib/python3/site-packages/static"]}
+# Directories of the venv that the image writes at start (the static root, the key store
+# of local_settings.py): each container gets a copy of its own, bound read-write.
+WRITABLE = {
+    "horizon": [
+        "/var/lib/kolla/venv/lib/python3/site-packages/static",
+        f"{_DASHBOARD}/local",
+    ]
+}
 
 
 class ImageError(Exception):

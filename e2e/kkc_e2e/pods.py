@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -256,7 +257,9 @@ class Container:
         image = image_name(self.spec["image"])
         for i, dest in enumerate(WRITABLE.get(image, [])):
             own = self.dir / f"writable-{i}"
-            own.mkdir(exist_ok=True)
+            if not own.exists():
+                venv_dir = self.env.venv / dest.removeprefix("/var/lib/kolla/venv/")
+                shutil.copytree(venv_dir, own, symlinks=True)
             binds.append([str(own), dest, False])
         if self.pod.get("serviceAccountName") and self.pod.get(
             "automountServiceAccountToken", True
