@@ -223,14 +223,11 @@ def _represent_str(representer: Any, value: str) -> Any:
     return representer.represent_scalar("tag:yaml.org,2002:str", value)
 
 
-class _Dumper(pyyaml.SafeDumper):
-    """PyYAML's emitter, with sequences indented under their key (``key:\n  - item``) as
-    ruamel.yaml wrote them (mapping=2, sequence=4, offset=2), so the bytes are unchanged.
-    It is about twice as fast as ruamel's. libyaml's C emitter would be faster still but
-    can only write sequences unindented, which would change every generated file."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
+class _Dumper(getattr(pyyaml, "CSafeDumper", pyyaml.SafeDumper)):  # type: ignore[misc]
+    """libyaml's C emitter (about 8 times faster than PyYAML's own, the same text but for
+    the indentation of sequences, which it writes under their key as kubectl and kustomize
+    do: ``key:\n- item``), with kkc's string styles. PyYAML's pure emitter, the fallback
+    where libyaml is missing, writes the same bytes."""
 
 
 _Dumper.add_representer(str, _represent_str)
@@ -239,17 +236,18 @@ _Dumper.add_multi_representer(dict, pyyaml.SafeDumper.represent_dict)
 _Dumper.add_multi_representer(list, pyyaml.SafeDumper.represent_list)
 
 
+DUMP_OPTIONS: dict[str, Any] = {
+    "default_flow_style": False,
+    "sort_keys": False,
+    "allow_unicode": True,
+    "width": 4096,
+    "indent": 2,
+}
+
+
 def dump(data: Any) -> str:
     """Deterministic block-style YAML (keys in the order given; callers sort if needed)."""
-    return pyyaml.dump(
-        data,
-        Dumper=_Dumper,
-        default_flow_style=False,
-        sort_keys=False,
-        allow_unicode=True,
-        width=4096,
-        indent=2,
-    )
+    return pyyaml.dump(data, Dumper=_Dumper, **DUMP_OPTIONS)
 
 
 def dump_all(docs: list[Any]) -> str:
