@@ -136,15 +136,14 @@ def validate_output(
     (KKC301-KKC306), their references (KKC307), and their images and config.json
     documents against the Kolla release (KKC308, KKC309)."""
     where = display(site)
-    secrets = outputs.service_secrets()
     _bootstrap, problems, warnings = check_bootstrap(site, tree, crd_dir)
-    ini_problems, ini_warnings = lint.check_ini(site, tree, objects, where, secrets)
+    ini_problems, ini_warnings = lint.check_ini(site, tree, objects, where, outputs)
     schema_problems, schema_warnings = validate.validate_objects(
         objects, site.get("kubernetes.version"), crd_dir, where
     )
     kolla_problems, kolla_warnings = lint.check_kolla(site, objects, where)
     problems += ini_problems + schema_problems
-    problems += lint.check_references(site, objects, where, secrets)
+    problems += lint.check_references(site, objects, where, outputs)
     problems += kolla_problems
     return problems, warnings + ini_warnings + schema_warnings + kolla_warnings
 
