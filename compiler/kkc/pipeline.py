@@ -241,13 +241,14 @@ def render(
 
 
 def render_for_repo(
-    root: Path, site: Site, prov: Provenance, crd_dir: str | None
+    root: Path, site: Site, prov: Provenance, crd_dir: str | None, outputs: Outputs | None = None
 ) -> tuple[Rendered, dict[str, bytes]]:
     """The site as `kkc build --repo` writes it, and the base/ and overlays/ copies it uses.
 
     It is validated in a scratch copy of exactly what the deploy repository will hold for it,
-    which proves that it is self-contained."""
-    outputs = compute(site)
+    which proves that it is self-contained. ``outputs``: the site's, when the caller has
+    computed them."""
+    outputs = outputs or compute(site)
     tree = site_tree(root, site, outputs, prov)  # the patches routed in the site repository
     copies = deployrepo.copies_for(root, {site.name: tree})
     with scratch(root, site.name, tree, copies) as site_dir:
