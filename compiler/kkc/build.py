@@ -24,6 +24,7 @@ from .errors import WARNING, EnvironmentProblem, InputError, Problem, UsageError
 from .generate import Provenance
 from .loader import list_sites, load_site
 from .model import Site
+from .outputs import Outputs, compute
 from .pipeline import local_provenance, object_key, render, render_for_repo
 from .secretreqs import secret_requirements, shared_remote_keys
 
@@ -63,14 +64,18 @@ def load_sites(root: Path, names: list[str], all_sites: bool) -> list[Site]:
     return [load_site(root, n) for n in dict.fromkeys(chosen)]
 
 
-def load_fleet(root: Path, names: list[str], all_sites: bool) -> list[Site]:
-    """The sites `kkc lint` and `kkc check` judge (every site when none is named), loaded;
-    several sites must not share passwords through one secret store (KKC152, exit 2)."""
+def load_fleet(
+    root: Path, names: list[str], all_sites: bool
+) -> tuple[list[Site], dict[str, Outputs]]:
+    """The sites `kkc lint` and `kkc check` judge (every site when none is named), loaded,
+    and their outputs computed once (to render them with); several sites must not share
+    passwords through one secret store (KKC152, exit 2), which their outputs tell."""
     chosen = load_sites(root, names, all_sites or not names)
-    shared = shared_remote_keys(chosen) if len(chosen) > 1 else []
+    outputs = {site.name: compute(site) for site in chosen}
+    shared = shared_remote_keys(chosen, outputs) if len(chosen) > 1 else []
     if shared:
         raise InputError(shared)
-    return chosen
+    return chosen, outputs
 
 
 def build_sites(

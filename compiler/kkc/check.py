@@ -9,7 +9,7 @@ from its branch head, and the site is rendered as `kkc build --repo` renders it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from . import build, deployrepo, gitrepo, report, validate, writer
 from .errors import OutputInvalid, Problem, UsageError, command_line_error
 from .model import Site
+from .outputs import Outputs
 from .pipeline import Rendered, render, render_for_repo
 
 
@@ -225,7 +226,12 @@ def orphans(out: Output, names: list[str]) -> list[SiteCheck]:
 
 
 def _repo_sites(
-    root: Path, sites: list[Site], crd_dir: str | None, repo: Path, branch: str | None
+    root: Path,
+    sites: list[Site],
+    crd_dir: str | None,
+    repo: Path,
+    branch: str | None,
+    outputs: Mapping[str, Outputs],
 ) -> tuple[Output, list[SiteCheck]]:
     """Each site checked against the deploy repository: deploy/<site>/ as `kkc build --repo`
     writes it, and the base/ and overlays/ copies it uses (each copy reported once)."""
@@ -242,7 +248,9 @@ def _repo_sites(
     copies_of: dict[str, dict[str, bytes]] = {}
 
     def render_site(site: Site) -> Rendered:
-        rendered, copies_of[site.name] = render_for_repo(root, site, prov, crd_dir)
+        rendered, copies_of[site.name] = render_for_repo(
+            root, site, prov, crd_dir, outputs.get(site.name)
+        )
         return rendered
 
     seen: set[str] = set()
@@ -282,18 +290,25 @@ def check_sites(
     repo: Path | None = None,
     branch: str | None = None,
     require_crds: bool = True,
+    outputs: Mapping[str, Outputs] | None = None,
 ) -> list[SiteCheck]:
     """One result per site; with ``all_sites`` also every orphaned deploy/<dir>/. With
     ``repo``, the committed output of that deploy repository at the head of ``branch``.
+    ``outputs``: the sites' computed outputs by name, where the caller has them.
 
     Custom resources that no schema covers (neither an embedded one nor one in
     ``crd_dir``; e.g. added by a site patch) are one KKC172 (exit 2) with
     ``require_crds``, else a warning per kind."""
+    outputs = outputs or {}
     if repo is None:
         out = site_output(root)
-        results = [check_site(root, s, crd_dir, out) for s in sites]
+
+        def render_site(site: Site) -> Rendered:
+            return render(root, site, crd_dir, outputs=outputs.get(site.name))
+
+        results = [check_site(root, s, crd_dir, out, render_site) for s in sites]
     else:
-        out, results = _repo_sites(root, sites, crd_dir, repo, branch)
+        out, results = _repo_sites(root, sites, crd_dir, repo, branch, outputs)
     if require_crds:
         _require_schemas(results)
     for r in results:
@@ -365,7 +380,7 @@ def run(
     ``repo``."""
     if branch and repo is None:
         raise UsageError("--branch needs --repo (the branch of the deploy repository to read)")
-    chosen = build.load_fleet(root, names, all_sites)
+    chosen, outputs = build.load_fleet(root, names, all_sites)
     every = all_sites or not names
     return CheckRun(
         check_sites(
@@ -376,5 +391,6 @@ def run(
             repo=repo,
             branch=branch,
             require_crds=require_crds,
+            outputs=outputs,
         )
     )

@@ -98,8 +98,9 @@ def run(
     """`kkc lint`: each named site (or every site) rendered and validated as `kkc build`
     does, in a scratch directory, then its overlays checked (KKC129)."""
     results = []
-    for site in build.load_fleet(root, names, all_sites):
-        rendered = render(root, site, crd_dir)
+    sites, outputs = build.load_fleet(root, names, all_sites)
+    for site in sites:
+        rendered = render(root, site, crd_dir, outputs=outputs[site.name])
         effects = overlay_effects(root, site, rendered.manifests)
         warnings = report.unique(rendered.warnings + effects)
         results.append(SiteLint(site.name, len(rendered.objects), warnings))

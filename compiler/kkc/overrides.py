@@ -40,7 +40,6 @@ a drop-in of its own (``nova/nova-compute``); see :func:`kkc.services.secret_ref
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Iterator
 from copy import deepcopy
 from typing import Any
@@ -292,12 +291,11 @@ def service_outputs(site: Site) -> list[ServiceOutput]:
     override: rendered once per site and handed out as copies (callers change them). The
     check of the override targets (:func:`load`, while the site is loaded) needs them, and
     so does :func:`kkc.outputs.compute`, which then adds the overrides: one render of each
-    service per command. Rendered anew when the site's values changed since."""
-    key = json.dumps(site.data, sort_keys=True, default=str)
-    if site.rendered is None or site.rendered[0] != key:
-        outputs = [build(site) for name, build in SERVICES.items() if site.enabled(name)]
-        site.rendered = (key, outputs)
-    return deepcopy(site.rendered[1])
+    service per command. The outputs are kept on the Site object (:attr:`Site.rendered`),
+    whose values do not change once it is loaded."""
+    if site.rendered is None:
+        site.rendered = [build(site) for name, build in SERVICES.items() if site.enabled(name)]
+    return deepcopy(site.rendered)
 
 
 def _checked_targets(site: Site, outputs: dict[str, ServiceOutput]) -> list[Source]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +74,12 @@ def _store_of(site: Site) -> tuple[str, ...]:
     return (store.get("kind"), store.get("name"), *scope)
 
 
-def _remote_reads(site: Site) -> dict[tuple[str, ...], tuple[str, bool]]:
+def _remote_reads(site: Site, outputs: Outputs) -> dict[tuple[str, ...], tuple[str, bool]]:
     """(store, remote key, property) -> (kolla password name, set in secrets.refs) for
-    every password the site's ExternalSecrets fetch."""
+    every password the site's ExternalSecrets fetch (read from its computed ``outputs``)."""
     refs = site.get("secrets.refs", {}) or {}
     reads: dict[tuple[str, ...], tuple[str, bool]] = {}
-    for req in secret_requirements(site):
+    for req in secret_requirements(site, outputs):
         for key in req["keys"]:
             ref = key.get("remoteRef")
             if ref:
@@ -87,17 +88,18 @@ def _remote_reads(site: Site) -> dict[tuple[str, ...], tuple[str, bool]]:
     return reads
 
 
-def shared_remote_keys(sites: list[Site]) -> list[Problem]:
+def shared_remote_keys(sites: list[Site], outputs: Mapping[str, Outputs]) -> list[Problem]:
     """KKC152: two sites whose ExternalSecrets would fetch the same remote key of one store,
     so that a password of one is the other's (one problem per pair of sites, at the later
     site's ``secrets.keyPrefix``). A key both sites name in ``secrets.refs`` is shared on
-    purpose (one Ceph cluster, say) and allowed."""
+    purpose (one Ceph cluster, say) and allowed. ``outputs``: each site's, by name
+    (:func:`kkc.outputs.compute`, as rendering them uses)."""
     first: dict[tuple[str, ...], tuple[Site, bool]] = {}
     shared: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for site in sites:
         if site.get("secrets.backend") != "external-secrets":
             continue
-        for at, (password, explicit) in _remote_reads(site).items():
+        for at, (password, explicit) in _remote_reads(site, outputs[site.name]).items():
             owner, owner_explicit = first.setdefault(at, (site, explicit))
             if owner is not site and not (explicit and owner_explicit):
                 shared.setdefault((owner.name, site.name), []).append((password, at[-2]))
