@@ -163,3 +163,39 @@ def test_siteedit_flow_values_and_refusals():
     with pytest.raises(InputError) as exc:
         siteedit.set_value(text, ("a", "e", "z"), "2", "f")
     assert str(exc.value) == "f:3:3: KKC198 a.e is not a mapping"
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "edited"),
+    [
+        ("a:\n  s: null  # c\n  b: 1\n", ("a", "s"), "a:\n  s: X  # c\n  b: 1\n"),
+        ("a:\n  s:\n  b: 1\n", ("a", "s"), "a:\n  s: X\n  b: 1\n"),
+        ("a:\n  s:   # c\n", ("a", "s"), "a:\n  s: X   # c\n"),
+        ("a:\n  s: null  # c\n", ("a", "s", "k"), "a:\n  s:  # c\n    k: X\n"),
+        ("a:\n  s: ~\n  b: 1\n", ("a", "s", "k"), "a:\n  s:\n    k: X\n  b: 1\n"),
+        ("a:\n  b: 1\n", ("a", "s"), "a:\n  s: X\n  b: 1\n"),  # first=True
+        ("a:\n  b: 1\n", ("c", "d"), "a:\n  b: 1\nc:\n  d: X\n"),
+    ],
+)
+def test_siteedit_null_values_and_new_keys(text, path, edited):
+    first = path == ("a", "s") and "s" not in text
+    assert siteedit.set_value(text, path, "X", "f", first=first) == edited
+
+
+def test_set_under_a_null_mapping(small_site_repo: Path, kkc):
+    """site-l has `store: null` (backend existing): a store can be set under it."""
+    before = (small_site_repo / SITE_L).read_text()
+    r = kkc(
+        small_site_repo,
+        "set",
+        "site-l",
+        "secrets.store.kind=ClusterSecretStore",
+        "secrets.store.name=vault",
+        "--dry-run",
+    )
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[:2] == [
+        "sites/site-l/site.yaml: would set secrets.store.kind = ClusterSecretStore",
+        "sites/site-l/site.yaml: would set secrets.store.name = vault",
+    ]
+    assert (small_site_repo / SITE_L).read_text() == before
