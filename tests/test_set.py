@@ -94,6 +94,12 @@ def test_new_keys_are_added_under_their_mapping(small_site_repo: Path, kkc):
         ),
         ("replicas", "<command line>:1:1: KKC196 'replicas': expected dotted.path=value"),
         (
+            'openstack.release="2026.2"',
+            "<command line>:1:1: KKC199 openstack.release changes only through kkc upgrade, "
+            "which checks the path: kkc upgrade site-k --to RELEASE (--plan shows the upgrade "
+            "first)",
+        ),
+        (
             "services.keystone.api.replicas=0",
             f"{SITE_K}:16:17: KKC112 services.keystone.api.replicas: must be at least 1 (got 0)",
         ),
