@@ -44,7 +44,7 @@ _QUEUE_OPTIONS = re.compile(
 @dataclass
 class Job:
     name: str
-    change: str  # new | re-runs | unchanged
+    change: str  # new | re-runs: why | unchanged
     steps: list[str]  # "step: command"
 
 
@@ -123,10 +123,19 @@ def _command(container: dict[str, Any], pod: dict[str, Any], cms: dict[str, Any]
 
 
 def _job(name: str, new: dict[str, Any], old: dict[str, Any] | None, cms: dict) -> Job:
+    """A Job of the target's output: ``change`` says whether the controller runs it (a
+    changed Job is replaced, so it runs again) and why."""
     pod = _pod(new)
     steps = [f"{c['name']}: {_command(c, pod, cms)}" for c in _containers(new)]
-    change = "new" if old is None else "re-runs" if old.get("spec") != new.get("spec") else ""
-    return Job(name, change or "unchanged", steps)
+    if old is None:
+        change = "new"
+    elif old.get("spec") == new.get("spec"):
+        change = "unchanged"
+    elif _images(old) != _images(new):
+        change = "re-runs: new images"
+    else:
+        change = "re-runs: its spec changed (config)"
+    return Job(name, change, steps)
 
 
 def _images(obj: dict[str, Any]) -> dict[str, str]:
