@@ -418,42 +418,42 @@ def test_flux_settings_on_an_argo_site_warn(site_repo: Path, kkc) -> None:
 # --- a site removed from the repository -------------------------------------------------
 
 
-def test_removed_site_leaves_no_stale_output(site_repo: Path, kkc) -> None:
-    assert kkc(site_repo, "build", "--all", "--commit").exit_code == 0
-    repo = git.Repo(site_repo)
-    write(site_repo, "deploy/site-b/NOTES.md", "kept: kkc does not own this\n")
-    write(site_repo, "deploy/hand-made/kustomization.yaml", "resources: []\n")
-    owned = json.loads((site_repo / "deploy/site-b/.kkc-files").read_text())
-    repo.git.rm("-q", "sites/site-b/site.yaml")
-    repo.git.commit("-q", "-m", "drop site-b")
+def test_removed_site_leaves_no_stale_output(small_site_repo: Path, kkc) -> None:
+    assert kkc(small_site_repo, "build", "--all", "--commit").exit_code == 0
+    repo = git.Repo(small_site_repo)
+    write(small_site_repo, "deploy/site-l/NOTES.md", "kept: kkc does not own this\n")
+    write(small_site_repo, "deploy/hand-made/kustomization.yaml", "resources: []\n")
+    owned = json.loads((small_site_repo / "deploy/site-l/.kkc-files").read_text())
+    repo.git.rm("-q", "sites/site-l/site.yaml")
+    repo.git.commit("-q", "-m", "drop site-l")
 
     # building named sites never removes anything
-    result = kkc(site_repo, "build", "site-a")
+    result = kkc(small_site_repo, "build", "site-k")
     assert result.exit_code == 0, result.output
-    assert (site_repo / "deploy/site-b/.kkc-files").is_file()
+    assert (small_site_repo / "deploy/site-l/.kkc-files").is_file()
 
-    result = kkc(site_repo, "build", "--all", "--commit")
+    result = kkc(small_site_repo, "build", "--all", "--commit")
     assert result.exit_code == 0, result.output
     head = repo.head.commit
     assert result.stdout.splitlines() == [
-        "site-a: deploy/site-a/ up to date; nothing to commit",
-        f"site-b: removed deploy/site-b/ (the site no longer exists; files: "
+        "site-k: deploy/site-k/ up to date; nothing to commit",
+        f"site-l: removed deploy/site-l/ (the site no longer exists; files: "
         f"{len(owned['files']) + 1} removed; objects: {len(owned['objects'])} removed); "
         f"committed {head.hexsha[:12]}",
     ]
     left = sorted(
-        p.relative_to(site_repo / "deploy/site-b").as_posix()
-        for p in (site_repo / "deploy/site-b").rglob("*")
+        p.relative_to(small_site_repo / "deploy/site-l").as_posix()
+        for p in (small_site_repo / "deploy/site-l").rglob("*")
     )
     assert left == ["NOTES.md"]
-    assert (site_repo / "deploy/hand-made/kustomization.yaml").is_file()
-    assert head.message.startswith("kkc: remove site-b\n\nObjects: 0 added, 0 changed, ")
+    assert (small_site_repo / "deploy/hand-made/kustomization.yaml").is_file()
+    assert head.message.startswith("kkc: remove site-l\n\nObjects: 0 added, 0 changed, ")
     assert "Site-Digest" not in head.message
-    assert [b.path for b in head.tree.traverse() if b.path.startswith("deploy/site-b")] == []
+    assert [b.path for b in head.tree.traverse() if b.path.startswith("deploy/site-l")] == []
     [parent] = head.parents
     assert {d.a_path for d in parent.diff(head)} == {
-        f"deploy/site-b/{p}" for p in [*owned["files"], ".kkc-files"]
+        f"deploy/site-l/{p}" for p in [*owned["files"], ".kkc-files"]
     }
     # and a second run finds nothing left to do
-    again = kkc(site_repo, "build", "--all", "--commit")
-    assert again.stdout == "site-a: deploy/site-a/ up to date; nothing to commit\n"
+    again = kkc(small_site_repo, "build", "--all", "--commit")
+    assert again.stdout == "site-k: deploy/site-k/ up to date; nothing to commit\n"

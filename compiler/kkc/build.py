@@ -20,12 +20,12 @@ from .commits import (
     site_sources,
     source_of,
 )
-from .errors import WARNING, EnvironmentProblem, Problem, UsageError
+from .errors import WARNING, EnvironmentProblem, InputError, Problem, UsageError
 from .generate import Provenance
 from .loader import list_sites, load_site
 from .model import Site
 from .pipeline import local_provenance, object_key, render, render_for_repo
-from .secretreqs import secret_requirements
+from .secretreqs import secret_requirements, shared_remote_keys
 
 # kept importable from here, where they were: object_key, render, secret_requirements
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "DeployResult",
     "build_into_repo",
     "build_sites",
+    "load_fleet",
     "load_sites",
     "not_owned_warnings",
     "object_key",
@@ -60,6 +61,16 @@ def load_sites(root: Path, names: list[str], all_sites: bool) -> list[Site]:
     """Every named site, loaded and validated before anything is written."""
     chosen = list_sites(root) if all_sites else names
     return [load_site(root, n) for n in dict.fromkeys(chosen)]
+
+
+def load_fleet(root: Path, names: list[str], all_sites: bool) -> list[Site]:
+    """The sites `kkc lint` and `kkc check` judge (every site when none is named), loaded;
+    several sites must not share passwords through one secret store (KKC152, exit 2)."""
+    chosen = load_sites(root, names, all_sites or not names)
+    shared = shared_remote_keys(chosen) if len(chosen) > 1 else []
+    if shared:
+        raise InputError(shared)
+    return chosen
 
 
 def build_sites(

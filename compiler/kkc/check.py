@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import build, deployrepo, gitrepo, report, validate, writer
-from .errors import OutputInvalid, Problem, command_line_error
+from .errors import OutputInvalid, Problem, UsageError, command_line_error
 from .model import Site
 from .pipeline import Rendered, render, render_for_repo
 
@@ -316,3 +316,65 @@ def _require_schemas(results: list[SiteCheck]) -> None:
             f"kkc embeds no CRD for them: pass --crd-dir DIR with their CRDs (or set "
             f"{validate.CRD_DIR_ENV}), or pass --no-require-crds",
         )
+
+
+@dataclass
+class CheckRun:
+    """What `kkc check` found: one result per site (and per orphaned output); its text and
+    JSON reports and its verdict."""
+
+    results: list[SiteCheck]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [w for r in self.results for w in r.warnings]
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [r.as_dict() for r in self.results]
+
+    def lines(self) -> list[str]:
+        """The text report: each problem's line, or a site's "up to date and valid"."""
+        out = []
+        for r in self.results:
+            ok = f"{r.site}: {r.output} up to date and valid"
+            out += [report.line(p) for p in r.problems] or [ok]
+        return out
+
+    def verdict(self) -> None:
+        """Exit 1 (DifferenceFound) when any site has a problem."""
+        failed = [r for r in self.results if r.problems]
+        count = sum(len(r.problems) for r in failed)
+        report.Report([p for r in failed for p in r.problems]).verdict(
+            f"kkc check: {count} problem{'s' if count > 1 else ''} in "
+            f"{', '.join(r.site for r in failed)}"
+        )
+
+
+def run(
+    root: Path,
+    names: list[str],
+    *,
+    all_sites: bool,
+    repo: Path | None,
+    branch: str | None,
+    crd_dir: str | None,
+    require_crds: bool = True,
+) -> CheckRun:
+    """`kkc check`: the named sites (or every site, and the output of sites that are gone)
+    checked against their committed output, in deploy/ or in the deploy repository
+    ``repo``."""
+    if branch and repo is None:
+        raise UsageError("--branch needs --repo (the branch of the deploy repository to read)")
+    chosen = build.load_fleet(root, names, all_sites)
+    every = all_sites or not names
+    return CheckRun(
+        check_sites(
+            root,
+            chosen,
+            crd_dir=crd_dir,
+            all_sites=every,
+            repo=repo,
+            branch=branch,
+            require_crds=require_crds,
+        )
+    )

@@ -27,6 +27,7 @@ from . import (
     edits,
     gitops,
     kustomize,
+    overlaylint,
     pipeline,
     report,
     scaffold,
@@ -36,7 +37,6 @@ from . import (
 )
 from .errors import (
     DifferenceFound,
-    InputError,
     KkcError,
     Problem,
     SiteInvalid,
@@ -46,8 +46,7 @@ from .errors import (
 )
 from .gitrepo import git_version
 from .loader import find_root, list_sites, load_site
-from .overlaylint import overlay_effects
-from .secretreqs import check_store, secret_requirements, shared_remote_keys
+from .secretreqs import check_store, secret_requirements
 from .yamlio import dump
 
 _PARSE_ERROR = "kkc.parse_error"
@@ -213,16 +212,6 @@ def _root(root: Path | None) -> Path:
 
 def _json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True))
-
-
-def _fleet(base: Path, sites: list[str] | None, all_sites: bool) -> list[Any]:
-    """The sites lint and check judge, loaded; several sites must not share passwords
-    through one secret store (KKC152, exit 2)."""
-    chosen = build.load_sites(base, sites or [], all_sites or not sites)
-    shared = shared_remote_keys(chosen) if len(chosen) > 1 else []
-    if shared:
-        raise InputError(shared)
-    return chosen
 
 
 def _warn(warnings: list[Problem]) -> None:
@@ -510,24 +499,16 @@ def lint_cmd(
     warnings}], "problems": [every warning, with severity "warning"]} on stdout.
 
     Example: kkc lint --strict"""
-    base = _root(root)
-    found = report.Report(strict=strict)
-    rows = []
-    for site in _fleet(base, sites, all_sites):
-        rendered = pipeline.render(base, site, crd_dir)
-        effects = overlay_effects(base, site, rendered.manifests)
-        warnings = report.unique(rendered.warnings + effects)
-        found.add(warnings)
-        rows.append(
-            {"site": site.name, "objects": len(rendered.objects), "warnings": len(warnings)}
-        )
-        if output is Output.json:
-            continue
-        _warn(warnings)
-        typer.echo(f"{site.name}: {len(rendered.objects)} objects valid, {len(warnings)} warnings")
+    done = overlaylint.run(
+        _root(root), sites or [], all_sites=all_sites, strict=strict, crd_dir=crd_dir
+    )
     if output is Output.json:
-        _json({"sites": rows, "problems": found.json()})
-    found.verdict(f"kkc lint --strict: {sum(r['warnings'] for r in rows)} warnings")
+        _json(done.as_json())
+    else:
+        for site in done.sites:
+            _warn(site.warnings)
+            typer.echo(site.line)
+    done.verdict()
 
 
 class StreamFormat(StrEnum):
@@ -759,35 +740,22 @@ def check_cmd(
     produces now, including the base/ and overlays/ copies the sites use.
 
     Examples: kkc check --all ; kkc check --repo ../deploy-repo --branch main"""
-    _review_repo(repo, branch)
-    base = _root(root)
-    chosen = _fleet(base, sites, all_sites)
-    results = check.check_sites(
-        base,
-        chosen,
-        crd_dir=crd_dir,
-        all_sites=all_sites or not sites,
+    done = check.run(
+        _root(root),
+        sites or [],
+        all_sites=all_sites,
         repo=repo,
         branch=branch,
+        crd_dir=crd_dir,
         require_crds=require_crds,
     )
-    failed = [r for r in results if r.problems]
-    found = report.Report([p for r in results for p in r.problems])
     if output is Output.json:
-        _json([r.as_dict() for r in results])
+        _json(done.as_json())
     else:
-        _warn([w for r in results for w in r.warnings])
-        for r in results:
-            if r.problems:
-                for p in r.problems:
-                    typer.echo(str(p))
-            else:
-                typer.echo(f"{r.site}: {r.output} up to date and valid")
-    count = sum(len(r.problems) for r in failed)
-    found.verdict(
-        f"kkc check: {count} problem{'s' if count > 1 else ''} in "
-        f"{', '.join(r.site for r in failed)}"
-    )
+        _warn(done.warnings)
+        for line in done.lines():
+            typer.echo(line)
+    done.verdict()
 
 
 @app.command("show")
