@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snapshot
+from helpers import write
 from kkc import scaffold
 from kkc.yamlio import load_mapping
 
@@ -95,11 +96,31 @@ def test_init_from_copies_renamed_and_builds(small_site_repo: Path, kkc):
     assert (b.exit_code, b.stderr) == (0, ""), b.output
 
 
+def test_init_from_copies_config_and_patches(small_site_repo: Path, kkc):
+    ini = "[DEFAULT]\ndebug = true\n"
+    write(small_site_repo, "sites/site-l/config/keystone.conf", ini)
+    r = kkc(small_site_repo, "init", "site-m", "--from", "site-l")
+    assert r.exit_code == 0, r.output
+    assert (small_site_repo / "sites/site-m/config/keystone.conf").read_text() == ini
+    assert not (small_site_repo / "sites/site-m/patches").exists()
+
+
 def test_init_from_with_release_and_engine(small_site_repo: Path, kkc):
-    r = kkc(small_site_repo, "init", "site-m", "--from", "site-k", "--release", "2026.2")
+    r = kkc(
+        small_site_repo,
+        "init",
+        "site-m",
+        "--from",
+        "site-k",
+        "--release",
+        "2026.2",
+        "--engine",
+        "flux",
+    )
     assert r.exit_code == 0, r.output
     doc = load_mapping(small_site_repo / "sites/site-m/site.yaml", "site.yaml")
     assert doc["openstack"]["release"] == "2026.2"
+    assert doc["gitops"]["engine"] == "flux"
     assert doc["region"] == "SITE-M"
 
 

@@ -94,6 +94,12 @@ def test_new_keys_are_added_under_their_mapping(small_site_repo: Path, kkc):
         ),
         ("replicas", "<command line>:1:1: KKC196 'replicas': expected dotted.path=value"),
         (
+            'openstack.release="2026.2"',
+            "<command line>:1:1: KKC199 openstack.release changes only through kkc upgrade, "
+            "which checks the path: kkc upgrade site-k --to RELEASE (--plan shows the upgrade "
+            "first)",
+        ),
+        (
             "services.keystone.api.replicas=0",
             f"{SITE_K}:16:17: KKC112 services.keystone.api.replicas: must be at least 1 (got 0)",
         ),
@@ -163,3 +169,39 @@ def test_siteedit_flow_values_and_refusals():
     with pytest.raises(InputError) as exc:
         siteedit.set_value(text, ("a", "e", "z"), "2", "f")
     assert str(exc.value) == "f:3:3: KKC198 a.e is not a mapping"
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "edited"),
+    [
+        ("a:\n  s: null  # c\n  b: 1\n", ("a", "s"), "a:\n  s: X  # c\n  b: 1\n"),
+        ("a:\n  s:\n  b: 1\n", ("a", "s"), "a:\n  s: X\n  b: 1\n"),
+        ("a:\n  s:   # c\n", ("a", "s"), "a:\n  s: X   # c\n"),
+        ("a:\n  s: null  # c\n", ("a", "s", "k"), "a:\n  s:  # c\n    k: X\n"),
+        ("a:\n  s: ~\n  b: 1\n", ("a", "s", "k"), "a:\n  s:\n    k: X\n  b: 1\n"),
+        ("a:\n  b: 1\n", ("a", "s"), "a:\n  s: X\n  b: 1\n"),  # first=True
+        ("a:\n  b: 1\n", ("c", "d"), "a:\n  b: 1\nc:\n  d: X\n"),
+    ],
+)
+def test_siteedit_null_values_and_new_keys(text, path, edited):
+    first = path == ("a", "s") and "s" not in text
+    assert siteedit.set_value(text, path, "X", "f", first=first) == edited
+
+
+def test_set_under_a_null_mapping(small_site_repo: Path, kkc):
+    """site-l has `store: null` (backend existing): a store can be set under it."""
+    before = (small_site_repo / SITE_L).read_text()
+    r = kkc(
+        small_site_repo,
+        "set",
+        "site-l",
+        "secrets.store.kind=ClusterSecretStore",
+        "secrets.store.name=vault",
+        "--dry-run",
+    )
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[:2] == [
+        "sites/site-l/site.yaml: would set secrets.store.kind = ClusterSecretStore",
+        "sites/site-l/site.yaml: would set secrets.store.name = vault",
+    ]
+    assert (small_site_repo / SITE_L).read_text() == before

@@ -32,6 +32,7 @@ from . import (
     report,
     scaffold,
     upgrade,
+    upgradeplan,
     validate,
 )
 from .errors import (
@@ -140,6 +141,12 @@ app = typer.Typer(
 
 class Output(StrEnum):
     text = "text"
+    json = "json"
+
+
+class Format(StrEnum):
+    text = "text"
+    markdown = "markdown"
     json = "json"
 
 
@@ -420,8 +427,19 @@ def set_cmd(
 def upgrade_cmd(
     site: SiteArg,
     to: Annotated[str, typer.Option("--to", metavar="RELEASE", help="The OpenStack release.")],
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Print the upgrade's phases in the controller's order (Jobs and their "
+            "commands, workloads that roll, gates, what cannot be undone); write nothing.",
+        ),
+    ] = False,
     crd_dir: CrdOpt = None,
-    output: OutputOpt = Output.text,
+    output: Annotated[
+        Format,
+        typer.Option("--output", "-o", help="text or json; with --plan also markdown."),
+    ] = Format.text,
     root: RootOpt = None,
 ) -> None:
     """Upgrade a site to another OpenStack release: check the path, set openstack.release
@@ -430,10 +448,21 @@ def upgrade_cmd(
     Refused (exit 2, nothing written): an unsupported release, the same release, a
     downgrade, a skip that is not SLURP -> SLURP, a RabbitMQ jump kolla-ansible refuses.
 
-    Example: kkc upgrade site-a --to 2026.1"""
+    With --plan: the same checks, then the site rendered on both releases in scratch
+    directories; prints the phases (Argo CD sync waves or Flux Kustomizations) and writes
+    nothing. -o markdown is for a pull request description.
+
+    Examples: kkc upgrade site-a --to 2026.1 ; kkc upgrade site-b --to 2026.2 --plan"""
+    if plan:
+        found = upgradeplan.build_plan(_root(root), site, to, crd_dir)
+        _warn(found.warnings)
+        sys.stdout.write(upgradeplan.REPORTS[output.value](found))
+        return
+    if output is Format.markdown:
+        raise UsageError("-o markdown needs --plan")
     done = upgrade.upgrade(_root(root), site, to, crd_dir)
     _warn(done.result.warnings)
-    if output is Output.json:
+    if output is Format.json:
         _json(upgrade.report(done))
         return
     for line in upgrade.summary(done):
@@ -582,12 +611,6 @@ def bootstrap_cmd(
 def _review_repo(repo: Path | None, branch: str | None) -> None:
     if branch and repo is None:
         raise UsageError("--branch needs --repo (the branch of the deploy repository to read)")
-
-
-class Format(StrEnum):
-    text = "text"
-    markdown = "markdown"
-    json = "json"
 
 
 AgainstOpt = Annotated[

@@ -87,6 +87,7 @@ CODES: dict[str, str] = {
     "value not shown; names the secret-reference form)",
     "KKC198": "site.yaml cannot be edited in place (`kkc set`, `kkc upgrade`): the key's "
     "mapping is in flow style, or a scalar stands where the path needs a mapping",
+    "KKC199": "kkc set: openstack.release changes only through kkc upgrade (which checks the path)",
     # rendered output (exit 3)
     "KKC300": "kustomize build failed",
     "KKC301": "object fails the Kubernetes schema of the site's version",

@@ -95,6 +95,12 @@ def parse_assignment(word: str, site: str = "SITE") -> Assignment:
     if "\n" in value:
         raise _bad("KKC196", f"{path_text}: the value must be one line")
     rules = _rules(path)
+    if path == ("openstack", "release"):
+        raise _bad(
+            "KKC199",
+            f"openstack.release changes only through kkc upgrade, which checks the path: "
+            f"kkc upgrade {site} --to RELEASE (--plan shows the upgrade first)",
+        )
     try:
         parsed = YAML(typ="safe").load(value) if value else None
     except YAMLError:

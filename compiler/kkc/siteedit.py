@@ -74,9 +74,9 @@ def set_value(
         )
     line, col = node.lc.key(next(iter(node)))
     end = _block_end(lines, max(node.lc.key(k)[0] for k in node), col)
-    if key in node:  # `key:` with an empty (null) value: the new keys go under it
-        line = node.lc.key(key)[0]
-        lines[line] = lines[line].rstrip("\n").rstrip() + "\n"
+    if key in node:  # a null value (`key:`, `key: ~`): the new keys go under it
+        line, start, end = _null_span(lines, node, key)
+        lines[line] = lines[line][:start] + lines[line][end:]
         lines.insert(line + 1, _block(rest[1:], value, col + 2))
         return "".join(lines)
     lines.insert(line if first else end, _block(rest, value, col))
@@ -91,13 +91,27 @@ def _position(doc: Any, path: tuple[str, ...]) -> tuple[int, int]:
     return at
 
 
+_NULL = re.compile(r"(?:[ \t]*(?:null|Null|NULL|~)(?=\s|$))?")
+
+
+def _null_span(lines: list[str], node: Any, key: str) -> tuple[int, int, int]:
+    """(line, start, end) of a null value written on its key's line: ``key:``, ``key: ~``
+    or ``key: null`` (start: just after the colon)."""
+    line, col = node.lc.key(key)
+    text = lines[line]
+    start = text.index(":", col + len(str(key))) + 1
+    match = _NULL.match(text, start)
+    return line, start, match.end() if match else start
+
+
 def _replace(lines: list[str], node: Any, key: str, value: str) -> str:
+    if node[key] is None:
+        line, start, end = _null_span(lines, node, key)
+        old = lines[line]
+        lines[line] = old[:start] + " " + value + old[end:]
+        return "".join(lines)
     line, col = node.lc.value(key)
     old = lines[line]
-    if node[key] is None and node.lc.key(key)[0] == line and old[col:].lstrip().startswith(":"):
-        col = old.index(":", col) + 1  # `key:` with nothing after it
-        old = old[:col] + " " + old[col:].lstrip(" ")
-        col += 1
     token = (_FLOW_TOKEN if node.fa.flow_style() else _BLOCK_TOKEN).match(old, col)
     end = token.end() if token else col
     lines[line] = old[:col] + value + old[end:]
