@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import build, deployrepo, gitrepo, report, validate, writer
-from .errors import OutputInvalid, Problem, command_line_error
+from . import build, deployrepo, gitrepo, report, safety, validate, writer
+from .errors import OutputInvalid, Problem, RefusedChange, command_line_error
 from .model import Site
 from .pipeline import Rendered, render, render_for_repo
 
@@ -26,6 +26,7 @@ class SiteCheck:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)  # of the render, as `kkc build` prints
     output: str = ""  # what was checked: deploy/<site>/, or where in a deploy repository
+    rendered: Rendered | None = field(default=None, repr=False)  # None when invalid
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -164,6 +165,7 @@ def check_site(
     try:
         rendered = (render_site or (lambda s: render(root, s, crd_dir)))(site)
         result.warnings = rendered.warnings
+        result.rendered = rendered
     except OutputInvalid as exc:
         result.problems += exc.problems
     build_cmd = f"kkc build {site.name}{out.build_options}"
@@ -282,16 +284,21 @@ def check_sites(
     repo: Path | None = None,
     branch: str | None = None,
     require_crds: bool = True,
+    against: str = "HEAD",
+    allow_destructive: bool = False,
 ) -> list[SiteCheck]:
     """One result per site; with ``all_sites`` also every orphaned deploy/<dir>/. With
     ``repo``, the committed output of that deploy repository at the head of ``branch``.
 
     Custom resources that no schema covers (neither an embedded one nor one in
     ``crd_dir``; e.g. added by a site patch) are one KKC172 (exit 2) with
-    ``require_crds``, else a warning per kind."""
+    ``require_crds``, else a warning per kind. In the site repository, the day-two
+    findings (:mod:`kkc.safety`) against the output committed at ``against`` are problems,
+    or warnings with ``allow_destructive``."""
     if repo is None:
         out = site_output(root)
         results = [check_site(root, s, crd_dir, out) for s in sites]
+        _day_two(root, sites, results, against, allow_destructive)
     else:
         out, results = _repo_sites(root, sites, crd_dir, repo, branch)
     if require_crds:
@@ -301,6 +308,34 @@ def check_sites(
     if all_sites:
         results += orphans(out, [s.name for s in sites])
     return results
+
+
+def _day_two(
+    root: Path, sites: list[Site], results: list[SiteCheck], against: str, allow: bool
+) -> None:
+    pairs = [
+        (site, r.rendered.manifests, r.rendered.objects)
+        for site, r in zip(sites, results, strict=True)
+        if r.rendered is not None
+    ]
+    found = safety.check_against(root, pairs, against)
+    for r in results:
+        unsafe = found.get(r.site, [])
+        if allow:
+            r.warnings = [*r.warnings, *safety.as_warnings(unsafe)]
+        else:
+            r.problems += unsafe
+
+
+def refuse_unsafe(results: list[SiteCheck]) -> None:
+    """RefusedChange (exit 2) when a site has a day-two finding among its problems; the
+    report is printed already."""
+    unsafe = [r.site for r in results if any(p.code in safety.CODES for p in r.problems)]
+    if unsafe:
+        raise RefusedChange(
+            f"kkc check: {', '.join(unsafe)}: changes the API server refuses to make in place "
+            "or that destroy data (--allow-destructive accepts them)"
+        )
 
 
 def _require_schemas(results: list[SiteCheck]) -> None:

@@ -288,6 +288,19 @@ BuildBranchOpt = Annotated[
 ]
 
 
+AllowDestructiveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-destructive",
+        help="Accept (build: write; check: pass) a change that, compared with the "
+        "committed output, the API server would refuse (an immutable field, KKC156; take "
+        "the way out the message names first) or that destroys data (an ExternalSecret "
+        "owning its Secret removed, KKC157; a secret back-end switch, KKC158); the "
+        "findings become warnings.",
+    ),
+]
+
+
 @app.command("build")
 def build_cmd(
     sites: BuildSitesArg = None,
@@ -296,6 +309,7 @@ def build_cmd(
     push: PushOpt = False,
     repo: BuildRepoOpt = None,
     branch: BuildBranchOpt = None,
+    allow_destructive: AllowDestructiveOpt = False,
     crd_dir: CrdOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
@@ -320,6 +334,7 @@ def build_cmd(
         repo=repo,
         branch=branch,
         crd_dir=crd_dir,
+        allow_destructive=allow_destructive,
     )
     if output is Output.json:
         _json(done.as_json())  # pushes first, as the report names what was pushed
@@ -576,6 +591,8 @@ def diff_cmd(
     diff of each added or changed object's YAML. A generated ConfigMap whose hash suffix
     changed is shown as a change. Secret values are never shown: `<masked>`, or
     `<masked: changed>` where the value differs. Exit 1 when anything differs, 0 when not.
+    Changes that destroy data (KKC157, KKC158) are marked DESTRUCTIVE at the top; changes
+    the API server refuses to make in place (KKC156) too, and they make it exit 2.
 
     With --repo PATH, the output committed in that deploy repository is compared: at REV
     of it, or at the head of --branch NAME.
@@ -591,7 +608,7 @@ def diff_cmd(
     if max_bytes is not None and output is not Format.markdown:
         raise UsageError("--max-bytes needs -o markdown")
     _review_repo(repo, branch)
-    text, differs = diff.run(
+    text, diffs = diff.run(
         _root(root),
         sites or [],
         all_sites=all_sites or not sites,
@@ -603,8 +620,18 @@ def diff_cmd(
         max_bytes=max_bytes,
     )
     sys.stdout.write(text)
-    if differs:
-        raise DifferenceFound()
+    diff.verdict(diffs)
+
+
+CheckAgainstOpt = Annotated[
+    str,
+    typer.Option(
+        "--against",
+        metavar="REV",
+        help="Compare with the output committed at REV for the day-two checks "
+        "(KKC156-KKC158); in CI the pull request's base commit.",
+    ),
+]
 
 
 @app.command("check")
@@ -622,6 +649,8 @@ def check_cmd(
     ] = True,
     repo: ReviewRepoOpt = None,
     branch: ReviewBranchOpt = None,
+    against: CheckAgainstOpt = "HEAD",
+    allow_destructive: AllowDestructiveOpt = False,
     crd_dir: CrdOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
@@ -633,7 +662,10 @@ def check_cmd(
     (KKC327), hand edits (KKC328), files kkc does not own (KKC329), sites never built or
     output of removed sites (KKC330), and invalid output (KKC300-KKC310). Warnings of the
     render go to stderr. Invalid site definitions are exit 2 as everywhere, and so are custom
-    resources that no CRD schema covers (KKC172) unless --no-require-crds is given.
+    resources that no CRD schema covers (KKC172) unless --no-require-crds is given, and so
+    are changes, compared with the output committed at --against REV (default HEAD), that
+    the API server refuses in place or that destroy data (KKC156-KKC158) unless
+    --allow-destructive is given.
 
     With --repo PATH, checks the output committed in that deploy repository (at the head
     of --branch NAME, default its HEAD) against what `kkc build --repo PATH [--branch NAME]`
@@ -651,6 +683,8 @@ def check_cmd(
         repo=repo,
         branch=branch,
         require_crds=require_crds,
+        against=against,
+        allow_destructive=allow_destructive,
     )
     failed = [r for r in results if r.problems]
     found = report.Report([p for r in results for p in r.problems])
@@ -665,6 +699,7 @@ def check_cmd(
             else:
                 typer.echo(f"{r.site}: {r.output} up to date and valid")
     count = sum(len(r.problems) for r in failed)
+    check.refuse_unsafe(results)
     found.verdict(
         f"kkc check: {count} problem{'s' if count > 1 else ''} in "
         f"{', '.join(r.site for r in failed)}"

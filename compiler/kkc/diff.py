@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import build, gitrepo, kustomize
-from .errors import UsageError
+from . import build, gitrepo, kustomize, report, safety
+from .errors import DifferenceFound, Problem, RefusedChange, UsageError
 from .model import Site
 from .pipeline import object_key, render, render_for_repo
 from .yamlio import dump, load_stream
@@ -79,9 +79,19 @@ class SiteDiff:
     against: str  # the revision as given, e.g. HEAD or origin/main
     commit: str | None  # what it resolved to; None in a repository without commits
     objects: list[ObjectDiff] = field(default_factory=list)
+    findings: list[Problem] = field(default_factory=list)  # kkc.safety: refused, destructive
 
     def counts(self) -> dict[str, int]:
         return {c: sum(o.change == c for o in self.objects) for c in ORDER}
+
+    @property
+    def destructive(self) -> list[Problem]:
+        return [p for p in self.findings if p.code in safety.DESTRUCTIVE]
+
+    @property
+    def refused(self) -> list[Problem]:
+        """What the API server refuses to change in place (immutable fields)."""
+        return [p for p in self.findings if p.code == safety.IMMUTABLE]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +99,9 @@ class SiteDiff:
             "against": self.against,
             "commit": self.commit,
             "summary": self.counts(),
+            "destructive": bool(self.destructive),
+            "destructiveChanges": report.entries(self.destructive),
+            "immutableChanges": report.entries(self.refused),
             "objects": [o.as_dict() for o in self.objects],
         }
 
@@ -241,8 +254,11 @@ def diff_sites(
             if site_dir in found:
                 staged = Path(tmp) / site_dir.resolve().relative_to(top)
                 before = kustomize.build(staged, f"{against}:deploy/{name}/kustomization.yaml")
-            objects = compare(before, after(site) if site is not None else "")
-            results.append(SiteDiff(name, against, commit.hexsha if commit else None, objects))
+            rendered = after(site) if site is not None else ""
+            objects = compare(before, rendered)
+            unsafe = safety.compare(before, rendered, site, safety.display(name)) if before else []
+            sha = commit.hexsha if commit else None
+            results.append(SiteDiff(name, against, sha, objects, unsafe))
     return results
 
 
@@ -257,9 +273,9 @@ def run(
     crd_dir: str | None,
     output: str,
     max_bytes: int | None = None,
-) -> tuple[str, bool]:
-    """`kkc diff`: (the report in ``output``, "text", "markdown" or "json"; whether any
-    object differs). ``all_sites``: every site, and the output of sites that are gone."""
+) -> tuple[str, list[SiteDiff]]:
+    """`kkc diff`: (the report in ``output``, "text", "markdown" or "json"; each site's
+    diff). ``all_sites``: every site, and the output of sites that are gone."""
     if branch and against:
         raise UsageError("--against and --branch both name the revision to compare with")
     chosen = build.load_sites(root, names, all_sites)
@@ -276,7 +292,7 @@ def run(
         text = markdown_report(results, max_bytes)
     else:
         text = (json_report if output == "json" else text_report)(results)
-    return text, any(r.objects for r in results)
+    return text, results
 
 
 # ---- reports ------------------------------------------------------------------------------
@@ -291,8 +307,38 @@ def _against(d: SiteDiff) -> str:
     return f"{d.against} ({d.commit[:12]})" if d.commit else f"{d.against} (no commits)"
 
 
+def verdict(diffs: list[SiteDiff]) -> None:
+    """Exit 2 (RefusedChange) when a change would be refused by the API server, else 1
+    (DifferenceFound) when anything differs; the report is printed already."""
+    refused = [d.site for d in diffs if d.refused]
+    if refused:
+        raise RefusedChange(
+            f"kkc diff: {', '.join(refused)}: changes the API server refuses to make in place"
+        )
+    if any(d.objects for d in diffs):
+        raise DifferenceFound()
+
+
+_DESTRUCTIVE_HEAD = "DESTRUCTIVE: {site}: `kkc build` refuses this without --allow-destructive"
+_REFUSED_HEAD = "REFUSED BY THE API SERVER: {site}: the sync would fail on these changes"
+
+
+def _warnings_head(diffs: list[SiteDiff]) -> list[tuple[str, list[Problem]]]:
+    """(heading, findings) of every site with a destructive or refused change."""
+    out = []
+    for d in diffs:
+        if d.destructive:
+            out.append((_DESTRUCTIVE_HEAD.format(site=d.site), d.destructive))
+        if d.refused:
+            out.append((_REFUSED_HEAD.format(site=d.site), d.refused))
+    return out
+
+
 def text_report(diffs: list[SiteDiff]) -> str:
     out = []
+    for head, found in _warnings_head(diffs):
+        out.append(f"{head}\n")
+        out += [f"  {p}\n" for p in found]
     for d in diffs:
         if not d.objects:
             out.append(f"{d.site}: no changes against {_against(d)}\n")
@@ -315,6 +361,9 @@ def markdown_report(diffs: list[SiteDiff], max_bytes: int | None = None) -> str:
     With ``max_bytes``, whole per-object diff blocks are dropped from the end until the
     report (with a note saying how many were left out) fits; the tables always stay."""
     parts: list[tuple[bool, str]] = []  # (is an object's diff block, text)
+    for head, found in _warnings_head(diffs):
+        items = "".join(f"> - {p}\n" for p in found)
+        parts.append((False, f"> [!CAUTION]\n> **{html.escape(head)}**\n>\n{items}\n"))
     for d in diffs:
         if not d.objects:
             parts.append((False, f"### `{d.site}`: no changes against `{_against(d)}`\n\n"))
