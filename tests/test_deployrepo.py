@@ -542,7 +542,8 @@ def test_diff_against_the_deploy_repository(source: Path, deploy: Path, kkc) -> 
     assert result.exit_code == 1, result.output
     assert result.stdout.startswith(
         f"site-b: 0 added, 1 changed, 0 removed against HEAD ({head[:12]})\n"
-        "  changed  Deployment/openstack-lab/keystone-api\n"
+        "  stage identity (3 of 7)\n"
+        "    changed  Deployment/openstack-lab/keystone-api\n"
         "--- a/Deployment/openstack-lab/keystone-api\n"
     )
     assert "-  revisionHistoryLimit: 5\n+  revisionHistoryLimit: 4\n" in result.stdout
