@@ -302,7 +302,8 @@ def test_errors_before_anything_is_written(small_source: Path, deploy: Path, tmp
     result = build(kkc, small_source, small_source, "site-k")
     assert result.exit_code == 2
     assert (
-        result.stderr == f"kkc build: --repo {small_source} is the site repository itself; drop --repo\n"
+        result.stderr
+        == f"kkc build: --repo {small_source} is the site repository itself; drop --repo\n"
     )
 
     result = build(kkc, small_source, deploy, "site-k", "--push")
@@ -553,7 +554,8 @@ def test_diff_against_the_deploy_repository(small_source: Path, deploy: Path, kk
     assert result.exit_code == 1, result.output
     assert result.stdout.startswith(
         f"site-k: 0 added, 1 changed, 0 removed against HEAD ({head[:12]})\n"
-        "  changed  Deployment/openstack-k/keystone-api\n"
+        "  stage identity (3 of 7)\n"
+        "    changed  Deployment/openstack-k/keystone-api\n"
         "--- a/Deployment/openstack-k/keystone-api\n"
     )
     assert "-  revisionHistoryLimit: 5\n+  revisionHistoryLimit: 4\n" in result.stdout
@@ -592,7 +594,15 @@ def test_review_of_a_deploy_repository_usage_errors(small_source: Path, deploy: 
             f"kkc {command}: --repo {small_source} is the site repository itself; drop --repo\n",
         )
     result = kkc(
-        small_source, "diff", "site-k", "--repo", str(deploy), "--branch", "main", "--against", "HEAD"
+        small_source,
+        "diff",
+        "site-k",
+        "--repo",
+        str(deploy),
+        "--branch",
+        "main",
+        "--against",
+        "HEAD",
     )
     assert (result.exit_code, result.stderr) == (
         2,

@@ -81,7 +81,8 @@ def test_diff_text_shows_the_changed_object(small_site_repo: Path, kkc) -> None:
     assert result.exit_code == 1, result.output
     assert result.stdout == (
         f"site-k: 0 added, 1 changed, 0 removed against HEAD ({head[:12]})\n"
-        "  changed  Deployment/openstack-k/keystone-api\n" + KEYSTONE_K_DIFF
+        "  stage identity (3 of 7)\n"
+        "    changed  Deployment/openstack-k/keystone-api\n" + KEYSTONE_K_DIFF
     )
     assert result.stderr == ""
 
@@ -93,8 +94,8 @@ def test_diff_markdown_for_a_pr_comment(small_site_repo: Path, kkc) -> None:
     assert result.exit_code == 1, result.output
     assert result.stdout == (
         f"### `site-k`: 0 added, 1 changed, 0 removed against `HEAD ({head[:12]})`\n\n"
-        "| change | kind | namespace | name |\n| --- | --- | --- | --- |\n"
-        "| changed | Deployment | openstack-k | `keystone-api` |\n\n"
+        "| stage | change | kind | namespace | name |\n| --- | --- | --- | --- | --- |\n"
+        "| identity | changed | Deployment | openstack-k | `keystone-api` |\n\n"
         "<details><summary>changed <code>Deployment/openstack-k/keystone-api</code></summary>"
         f"\n\n```diff\n{KEYSTONE_K_DIFF}```\n\n</details>\n\n"
     )
@@ -214,10 +215,11 @@ def test_generated_configmap_with_a_new_hash_suffix_is_a_change() -> None:
     assert "-  name: keystone-api-kolla-58d7gt9729\n+  name: keystone-api-kolla-g9ffk8gk48\n" in (
         d.diff
     )
-    assert text_report_lines([d])[1] == (
-        "  changed  ConfigMap/openstack/keystone-api-kolla "
-        "(keystone-api-kolla-58d7gt9729 -> keystone-api-kolla-g9ffk8gk48)"
-    )
+    assert text_report_lines([d])[1:3] == [
+        "  no stage",
+        "    changed  ConfigMap/openstack/keystone-api-kolla "
+        "(keystone-api-kolla-58d7gt9729 -> keystone-api-kolla-g9ffk8gk48)",
+    ]
     # a name that is no kustomize hash (wrong alphabet) stays remove + add
     plain = compare(CM.format(suffix="aaaaaaaaaa", debug="x"), after)
     assert sorted(o.change for o in plain) == ["added", "removed"]
@@ -654,3 +656,72 @@ def test_diff_format_is_a_deprecated_alias_of_output(small_site_repo: Path, kkc)
     assert result.stderr == (
         "kkc diff: --format markdown and --output json disagree; use --output\n"
     )
+
+
+def _job(stage: str, image: str, config: str, name: str = "keystone-db-sync") -> str:
+    return f"""\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+  namespace: openstack
+  labels: {{kkc.openstack.org/stage: {stage}}}
+spec:
+  template:
+    spec:
+      containers: [{{name: db-sync, image: "{image}"}}]
+      volumes: [{{name: kolla, configMap: {{name: {config}}}}}]
+"""
+
+
+def test_diff_groups_changes_by_stage_in_apply_order_and_says_why_jobs_run() -> None:
+    deploy = (
+        "apiVersion: apps/v1\nkind: Deployment\n"
+        "metadata: {name: keystone-api, namespace: openstack, "
+        "labels: {kkc.openstack.org/stage: identity}}\nspec: {replicas: %d}\n"
+    )
+    before = "---\n".join([deploy % 3, _job("db", "k:2025.1", "keystone-db-sync-kolla-58d7gt9729")])
+    after = "---\n".join(
+        [
+            deploy % 2,
+            _job("db", "k:2026.1", "keystone-db-sync-kolla-g9ffk8gk48"),
+            _job("finish", "k:2026.1", "c", name="keystone-db-finish"),
+        ]
+    )
+    objects = compare(before, after)
+    assert [(o.stage, o.change, o.key) for o in objects] == [
+        ("db", "changed", "Job/openstack/keystone-db-sync"),
+        ("identity", "changed", "Deployment/openstack/keystone-api"),
+        ("finish", "added", "Job/openstack/keystone-db-finish"),
+    ]
+    lines = text_report_lines(objects)
+    assert lines[1:10] == [
+        "  stage db (2 of 7)",
+        "    changed  Job/openstack/keystone-db-sync",
+        "  stage identity (3 of 7)",
+        "    changed  Deployment/openstack/keystone-api",
+        "  stage finish (7 of 7)",
+        "    added    Job/openstack/keystone-db-finish",
+        "  Jobs that run, in this order:",
+        "    Job/openstack/keystone-db-sync (db): image of db-sync: k:2025.1 -> k:2026.1; "
+        "config keystone-db-sync-kolla (hash 58d7gt9729 -> g9ffk8gk48)",
+        "    Job/openstack/keystone-db-finish (finish): new Job: it runs when its stage syncs",
+    ]
+    markdown = markdown_report([SiteDiff("s", "HEAD", "0" * 40, objects)])
+    assert "| db | changed | Job | openstack | `keystone-db-sync` |\n" in markdown
+    assert (
+        "\n**Jobs that run**, in this order:\n\n- `Job/openstack/keystone-db-sync` (db): image "
+        "of db-sync: k:2025.1 -&gt; k:2026.1; config keystone-db-sync-kolla (hash "
+        "58d7gt9729 -&gt; g9ffk8gk48)\n"
+    ) in markdown
+    [job] = [o.as_dict() for o in objects if o.name == "keystone-db-sync"]
+    assert (job["stage"], job["reruns"][0]) == ("db", "image of db-sync: k:2025.1 -> k:2026.1")
+    # a Job whose pod template is unchanged: only Argo CD's Replace=true re-runs it
+    relabelled = _job("db", "k:2025.1", "keystone-db-sync-kolla-58d7gt9729").replace(
+        "labels: {", "labels: {x: y, "
+    )
+    [same] = compare(_job("db", "k:2025.1", "keystone-db-sync-kolla-58d7gt9729"), relabelled)
+    assert same.reruns == [
+        "metadata only: Argo CD re-creates it (Replace=true) and it runs again; Flux patches "
+        "it in place"
+    ]

@@ -133,9 +133,7 @@ def test_awkward_multiline_strings_round_trip(value: str) -> None:
 
 def test_key_order_is_preserved() -> None:
     data = {"zeta": 1, "alpha": {"y": 2, "b": [3, {"k2": 1, "k1": 2}]}, "mid": "x"}
-    assert dump(data) == (
-        'zeta: 1\nalpha:\n  "y": 2\n  b:\n  - 3\n  - k2: 1\n    k1: 2\nmid: x\n'
-    )
+    assert dump(data) == ('zeta: 1\nalpha:\n  "y": 2\n  b:\n  - 3\n  - k2: 1\n    k1: 2\nmid: x\n')
     assert list(load_stream(dump(data))[0]) == ["zeta", "alpha", "mid"]
 
 

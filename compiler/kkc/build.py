@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import deployrepo, gitops, gitrepo, kustomize, report, writer
+from . import deployrepo, gitops, gitrepo, kustomize, report, safety, writer
 from .commits import (
     DEPLOY_REPO_SOURCES,
     Source,
@@ -20,7 +20,7 @@ from .commits import (
     site_sources,
     source_of,
 )
-from .errors import WARNING, EnvironmentProblem, InputError, Problem, UsageError
+from .errors import WARNING, EnvironmentProblem, InputError, Problem, UnsafeChange, UsageError
 from .generate import Provenance
 from .loader import list_sites, load_site
 from .model import Site
@@ -79,19 +79,29 @@ def load_fleet(
 
 
 def build_sites(
-    root: Path, sites: list[Site], *, crd_dir: str | None, commit: bool, prune: bool = False
+    root: Path,
+    sites: list[Site],
+    *,
+    crd_dir: str | None,
+    commit: bool,
+    prune: bool = False,
+    allow_destructive: bool = False,
 ) -> list[BuildResult]:
     """Render and validate every site first (outside deploy/), then, under the deploy/ lock,
     stage and swap all trees in, then commit.
 
-    Invalid output in any site raises before anything is written. With ``prune`` (a build of
-    every site), the kkc-owned output of sites that no longer exist is removed too."""
+    Invalid output in any site raises before anything is written, and so does a change that
+    the API server would refuse or that destroys data, compared with the output committed
+    at HEAD (:mod:`kkc.safety`), unless ``allow_destructive`` (then they are warnings). With
+    ``prune`` (a build of every site), the kkc-owned output of sites that no longer exist is
+    removed too."""
     deploy = root / "deploy"
     repo = gitrepo.open_repo(root) if commit else None
     if repo is not None:
         gitrepo.ready_to_commit(repo)
     prov = local_provenance()
     rendered = [render(root, site, crd_dir, prov) for site in sites]
+    unsafe = _refuse_unsafe(root, sites, rendered, allow_destructive)
     created = not deploy.exists()
     results: list[BuildResult] = []
     staged: list[Path] = []
@@ -103,6 +113,7 @@ def build_sites(
                 files = writer.diff_against_disk(site_dir, r.tree)
                 objs = object_changes(writer.read_objects(site_dir), r.objects)
                 warnings = r.warnings + not_owned_warnings(site_dir, site.name, r.tree)
+                warnings += unsafe.get(site.name, [])
                 results.append(BuildResult(site.name, files, objs, warnings=warnings))
             for site, result, tmp in zip(sites, results, staged, strict=True):
                 if result.files:
@@ -123,6 +134,24 @@ def build_sites(
             source = source_of(root, site_sources(result.site))
             result.commit = commit_site(repo, result.site, None, {}, source)
     return results
+
+
+def _refuse_unsafe(
+    root: Path, sites: list[Site], rendered: list[Any], allow: bool
+) -> dict[str, list[Problem]]:
+    """The day-two findings of each site against its committed output, as warnings with
+    ``allow``; else, if there is any, UnsafeChange (exit 2) before anything is written."""
+    found = safety.check_against(
+        root, [(s, r.manifests, r.objects) for s, r in zip(sites, rendered, strict=True)]
+    )
+    if allow:
+        return {name: safety.as_warnings(f) for name, f in found.items()}
+    problems = [p for f in found.values() for p in f]
+    if problems:
+        exc = UnsafeChange(problems)
+        exc.warnings = [w for r in rendered for w in r.warnings]
+        raise exc
+    return {}
 
 
 def not_owned_warnings(
@@ -442,10 +471,12 @@ def run(
     repo: Path | None,
     branch: str | None,
     crd_dir: str | None,
+    allow_destructive: bool = False,
 ) -> BuildRun:
     """`kkc build`: the named sites (or every site) built into deploy/ of the site
     repository, or of the deploy repository ``repo``; the push is left to the caller
-    (:meth:`BuildRun.push`), after it has reported what was built."""
+    (:meth:`BuildRun.push`), after it has reported what was built. ``allow_destructive``:
+    write changes that :mod:`kkc.safety` refuses, reporting them as warnings."""
     if not names and not all_sites:
         raise UsageError("name at least one site, or pass --all")
     if push and not commit:
@@ -454,7 +485,14 @@ def run(
         raise UsageError("--branch needs --repo (kkc never switches the site repository)")
     chosen = load_sites(root, names, all_sites)
     if repo is None:
-        results = build_sites(root, chosen, crd_dir=crd_dir, commit=commit, prune=all_sites)
+        results = build_sites(
+            root,
+            chosen,
+            crd_dir=crd_dir,
+            commit=commit,
+            prune=all_sites,
+            allow_destructive=allow_destructive,
+        )
         return BuildRun(results, None, root, commit, push)
     deployed = build_into_repo(
         root, chosen, target=repo, branch=branch, crd_dir=crd_dir, commit=commit, prune=all_sites

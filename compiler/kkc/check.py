@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import build, deployrepo, gitrepo, report, validate, writer
-from .errors import OutputInvalid, Problem, UsageError, command_line_error
+from . import build, deployrepo, gitrepo, report, safety, validate, writer
+from .errors import OutputInvalid, Problem, RefusedChange, UsageError, command_line_error
 from .model import Site
 from .outputs import Outputs
 from .pipeline import Rendered, render, render_for_repo
@@ -27,6 +27,7 @@ class SiteCheck:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)  # of the render, as `kkc build` prints
     output: str = ""  # what was checked: deploy/<site>/, or where in a deploy repository
+    rendered: Rendered | None = field(default=None, repr=False)  # None when invalid
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -165,6 +166,7 @@ def check_site(
     try:
         rendered = (render_site or (lambda s: render(root, s, crd_dir)))(site)
         result.warnings = rendered.warnings
+        result.rendered = rendered
     except OutputInvalid as exc:
         result.problems += exc.problems
     build_cmd = f"kkc build {site.name}{out.build_options}"
@@ -291,6 +293,8 @@ def check_sites(
     branch: str | None = None,
     require_crds: bool = True,
     outputs: Mapping[str, Outputs] | None = None,
+    against: str = "HEAD",
+    allow_destructive: bool = False,
 ) -> list[SiteCheck]:
     """One result per site; with ``all_sites`` also every orphaned deploy/<dir>/. With
     ``repo``, the committed output of that deploy repository at the head of ``branch``.
@@ -298,7 +302,9 @@ def check_sites(
 
     Custom resources that no schema covers (neither an embedded one nor one in
     ``crd_dir``; e.g. added by a site patch) are one KKC172 (exit 2) with
-    ``require_crds``, else a warning per kind."""
+    ``require_crds``, else a warning per kind. In the site repository, the day-two
+    findings (:mod:`kkc.safety`) against the output committed at ``against`` are problems,
+    or warnings with ``allow_destructive``."""
     outputs = outputs or {}
     if repo is None:
         out = site_output(root)
@@ -307,6 +313,7 @@ def check_sites(
             return render(root, site, crd_dir, outputs=outputs.get(site.name))
 
         results = [check_site(root, s, crd_dir, out, render_site) for s in sites]
+        _day_two(root, sites, results, against, allow_destructive)
     else:
         out, results = _repo_sites(root, sites, crd_dir, repo, branch, outputs)
     if require_crds:
@@ -316,6 +323,34 @@ def check_sites(
     if all_sites:
         results += orphans(out, [s.name for s in sites])
     return results
+
+
+def _day_two(
+    root: Path, sites: list[Site], results: list[SiteCheck], against: str, allow: bool
+) -> None:
+    pairs = [
+        (site, r.rendered.manifests, r.rendered.objects)
+        for site, r in zip(sites, results, strict=True)
+        if r.rendered is not None
+    ]
+    found = safety.check_against(root, pairs, against)
+    for r in results:
+        unsafe = found.get(r.site, [])
+        if allow:
+            r.warnings = [*r.warnings, *safety.as_warnings(unsafe)]
+        else:
+            r.problems += unsafe
+
+
+def refuse_unsafe(results: list[SiteCheck]) -> None:
+    """RefusedChange (exit 2) when a site has a day-two finding among its problems; the
+    report is printed already."""
+    unsafe = [r.site for r in results if any(p.code in safety.CODES for p in r.problems)]
+    if unsafe:
+        raise RefusedChange(
+            f"kkc check: {', '.join(unsafe)}: changes the API server refuses to make in place "
+            "or that destroy data (--allow-destructive accepts them)"
+        )
 
 
 def _require_schemas(results: list[SiteCheck]) -> None:
@@ -356,7 +391,9 @@ class CheckRun:
         return out
 
     def verdict(self) -> None:
-        """Exit 1 (DifferenceFound) when any site has a problem."""
+        """Exit 2 (RefusedChange) for a day-two finding, else exit 1 (DifferenceFound) when
+        any site has a problem."""
+        refuse_unsafe(self.results)
         failed = [r for r in self.results if r.problems]
         count = sum(len(r.problems) for r in failed)
         report.Report([p for r in failed for p in r.problems]).verdict(
@@ -374,6 +411,8 @@ def run(
     branch: str | None,
     crd_dir: str | None,
     require_crds: bool = True,
+    against: str = "HEAD",
+    allow_destructive: bool = False,
 ) -> CheckRun:
     """`kkc check`: the named sites (or every site, and the output of sites that are gone)
     checked against their committed output, in deploy/ or in the deploy repository
@@ -392,5 +431,7 @@ def run(
             branch=branch,
             require_crds=require_crds,
             outputs=outputs,
+            against=against,
+            allow_destructive=allow_destructive,
         )
     )

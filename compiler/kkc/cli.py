@@ -286,6 +286,19 @@ BuildBranchOpt = Annotated[
 ]
 
 
+AllowDestructiveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-destructive",
+        help="Accept (build: write; check: pass) a change that, compared with the "
+        "committed output, the API server would refuse (an immutable field, KKC156; take "
+        "the way out the message names first) or that destroys data (an ExternalSecret "
+        "owning its Secret removed, KKC157; a secret back-end switch, KKC158); the "
+        "findings become warnings.",
+    ),
+]
+
+
 @app.command("build")
 def build_cmd(
     sites: BuildSitesArg = None,
@@ -294,6 +307,7 @@ def build_cmd(
     push: PushOpt = False,
     repo: BuildRepoOpt = None,
     branch: BuildBranchOpt = None,
+    allow_destructive: AllowDestructiveOpt = False,
     crd_dir: CrdOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
@@ -318,6 +332,7 @@ def build_cmd(
         repo=repo,
         branch=branch,
         crd_dir=crd_dir,
+        allow_destructive=allow_destructive,
     )
     if output is Output.json:
         _json(done.as_json())  # pushes first, as the report names what was pushed
@@ -676,6 +691,8 @@ def diff_cmd(
     diff of each added or changed object's YAML. A generated ConfigMap whose hash suffix
     changed is shown as a change. Secret values are never shown: `<masked>`, or
     `<masked: changed>` where the value differs. Exit 1 when anything differs, 0 when not.
+    Changes that destroy data (KKC157, KKC158) are marked DESTRUCTIVE at the top; changes
+    the API server refuses to make in place (KKC156) too, and they make it exit 2.
 
     With --repo PATH, the output committed in that deploy repository is compared: at REV
     of it, or at the head of --branch NAME.
@@ -691,7 +708,7 @@ def diff_cmd(
     if max_bytes is not None and output is not Format.markdown:
         raise UsageError("--max-bytes needs -o markdown")
     _review_repo(repo, branch)
-    text, differs = diff.run(
+    text, diffs = diff.run(
         _root(root),
         sites or [],
         all_sites=all_sites or not sites,
@@ -703,8 +720,18 @@ def diff_cmd(
         max_bytes=max_bytes,
     )
     sys.stdout.write(text)
-    if differs:
-        raise DifferenceFound()
+    diff.verdict(diffs)
+
+
+CheckAgainstOpt = Annotated[
+    str,
+    typer.Option(
+        "--against",
+        metavar="REV",
+        help="Compare with the output committed at REV for the day-two checks "
+        "(KKC156-KKC158); in CI the pull request's base commit.",
+    ),
+]
 
 
 @app.command("check")
@@ -722,6 +749,8 @@ def check_cmd(
     ] = True,
     repo: ReviewRepoOpt = None,
     branch: ReviewBranchOpt = None,
+    against: CheckAgainstOpt = "HEAD",
+    allow_destructive: AllowDestructiveOpt = False,
     crd_dir: CrdOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
@@ -733,7 +762,10 @@ def check_cmd(
     (KKC327), hand edits (KKC328), files kkc does not own (KKC329), sites never built or
     output of removed sites (KKC330), and invalid output (KKC300-KKC310). Warnings of the
     render go to stderr. Invalid site definitions are exit 2 as everywhere, and so are custom
-    resources that no CRD schema covers (KKC172) unless --no-require-crds is given.
+    resources that no CRD schema covers (KKC172) unless --no-require-crds is given, and so
+    are changes, compared with the output committed at --against REV (default HEAD), that
+    the API server refuses in place or that destroy data (KKC156-KKC158) unless
+    --allow-destructive is given.
 
     With --repo PATH, checks the output committed in that deploy repository (at the head
     of --branch NAME, default its HEAD) against what `kkc build --repo PATH [--branch NAME]`
@@ -748,6 +780,8 @@ def check_cmd(
         branch=branch,
         crd_dir=crd_dir,
         require_crds=require_crds,
+        against=against,
+        allow_destructive=allow_destructive,
     )
     if output is Output.json:
         _json(done.as_json())

@@ -59,6 +59,15 @@ CODES: dict[str, str] = {
     "remote keys",
     "KKC155": "Nova's and Cinder's Ceph users and libvirt secret UUIDs disagree "
     "(one UUID per Ceph user)",
+    # day-two safety, compared with the committed output (exit 2; warnings with
+    # `kkc build --allow-destructive`)
+    "KKC156": "change to a field the API server refuses to change in place (PVC spec other "
+    "than a storage increase, StatefulSet volumeClaimTemplates/selector/serviceName, "
+    "workload selector, Service clusterIP); names the way out",
+    "KKC157": "ExternalSecret that owns its Secret (creationPolicy Owner) removed: the "
+    "controller's prune deletes the Secret (`kkc build` refuses it without --allow-destructive)",
+    "KKC158": "secret back end of a built site switched (`kkc build` refuses it without "
+    "--allow-destructive)",
     "KKC160": "GitOps setting the chosen engine cannot use (Flux: repoURL scheme, SSH URL "
     "without `secretRef`, name length; warning for Argo CD: `secretRef`, `interval`)",
     "KKC161": "sites of one ApplicationSet disagree in gitops.namespace (the ApplicationSet "

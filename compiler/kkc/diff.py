@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import build, gitrepo, kustomize
-from .errors import UsageError
-from .model import Site
+from . import build, gitrepo, kustomize, report, safety
+from .errors import DifferenceFound, Problem, RefusedChange, UsageError
+from .generate import STAGE_LABEL
+from .model import STAGES, Site
 from .pipeline import object_key, render, render_for_repo
 from .yamlio import dump, load_stream
 
@@ -44,6 +45,8 @@ class ObjectDiff:
     name: str
     previous_name: str | None = None  # a generated ConfigMap/Secret whose hash suffix changed
     diff: str = ""  # unified diff of the (masked) YAML; empty for removed objects
+    stage: str = ""  # the kkc.openstack.org/stage label: where in the apply order
+    reruns: list[str] = field(default_factory=list)  # an added or changed Job: why it runs
 
     @property
     def stem(self) -> str:
@@ -69,6 +72,8 @@ class ObjectDiff:
             "namespace": self.namespace or None,
             "name": self.name,
             "previousName": self.previous_name,
+            "stage": self.stage or None,
+            "reruns": self.reruns,
             "diff": self.diff,
         }
 
@@ -79,9 +84,19 @@ class SiteDiff:
     against: str  # the revision as given, e.g. HEAD or origin/main
     commit: str | None  # what it resolved to; None in a repository without commits
     objects: list[ObjectDiff] = field(default_factory=list)
+    findings: list[Problem] = field(default_factory=list)  # kkc.safety: refused, destructive
 
     def counts(self) -> dict[str, int]:
         return {c: sum(o.change == c for o in self.objects) for c in ORDER}
+
+    @property
+    def destructive(self) -> list[Problem]:
+        return [p for p in self.findings if p.code in safety.DESTRUCTIVE]
+
+    @property
+    def refused(self) -> list[Problem]:
+        """What the API server refuses to change in place (immutable fields)."""
+        return [p for p in self.findings if p.code == safety.IMMUTABLE]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +104,9 @@ class SiteDiff:
             "against": self.against,
             "commit": self.commit,
             "summary": self.counts(),
+            "destructive": bool(self.destructive),
+            "destructiveChanges": report.entries(self.destructive),
+            "immutableChanges": report.entries(self.refused),
             "objects": [o.as_dict() for o in self.objects],
         }
 
@@ -163,8 +181,76 @@ def _pair_generated(
     ]
 
 
+def _stage(obj: dict[str, Any]) -> str:
+    return str(((obj.get("metadata") or {}).get("labels") or {}).get(STAGE_LABEL) or "")
+
+
+def _order(d: ObjectDiff) -> tuple[int, int, str]:
+    """Apply order: by stage (objects of no known stage last), then change, then key."""
+    stage = list(STAGES).index(d.stage) if d.stage in STAGES else len(STAGES)
+    return stage, ORDER.index(d.change), d.key
+
+
+def _containers(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    spec = template.get("spec") or {}
+    found = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    return {str(c.get("name")): c for c in found if isinstance(c, dict)}
+
+
+def _sources(template: dict[str, Any]) -> dict[str, str]:
+    """The ConfigMap or Secret each volume of a pod template mounts, by volume name."""
+    out = {}
+    for v in (template.get("spec") or {}).get("volumes") or []:
+        ref = v.get("configMap") or v.get("secret") or {}
+        name = ref.get("name") or ref.get("secretName")
+        if name:
+            out[str(v.get("name"))] = str(name)
+    return out
+
+
+def _renamed(old: str, new: str) -> str:
+    """``stem (hash a -> b)`` for a generated object whose hash suffix changed."""
+    a, b = _HASH_SUFFIX.match(old), _HASH_SUFFIX.match(new)
+    if a and b and a.group("stem") == b.group("stem"):
+        stem = a.group("stem")
+        return f"{stem} (hash {old[len(stem) + 1 :]} -> {new[len(stem) + 1 :]})"
+    return f"{old} -> {new}"
+
+
+def job_reruns(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+    """Why a Job runs (again) after the sync: kkc has the controller replace every changed
+    Job, so a new Job or a change of its pod template runs it once more."""
+    if old is None:
+        return ["new Job: it runs when its stage syncs"]
+    a = (old.get("spec") or {}).get("template") or {}
+    b = (new.get("spec") or {}).get("template") or {}
+    if a == b:
+        return [
+            "metadata only: Argo CD re-creates it (Replace=true) and it runs again; Flux "
+            "patches it in place"
+        ]
+    reasons = []
+    was = _containers(a)
+    for name, c in _containers(b).items():
+        before = was.get(name)
+        if before is None:
+            reasons.append(f"new container {name}")
+            continue
+        if before.get("image") != c.get("image"):
+            reasons.append(f"image of {name}: {before.get('image')} -> {c.get('image')}")
+        if (before.get("command"), before.get("args")) != (c.get("command"), c.get("args")):
+            reasons.append(f"command of {name}")
+        if before.get("env") != c.get("env"):
+            reasons.append(f"environment of {name}")
+    old_src, new_src = _sources(a), _sources(b)
+    for vol in sorted(set(old_src) & set(new_src)):
+        if old_src[vol] != new_src[vol]:
+            reasons.append(f"config {_renamed(old_src[vol], new_src[vol])}")
+    return reasons or ["pod template changed"]
+
+
 def compare(before: str, after: str) -> list[ObjectDiff]:
-    """Object-level changes between two `kustomize build` outputs."""
+    """Object-level changes between two `kustomize build` outputs, in apply order."""
     old, new = _index(before), _index(after)
     added, removed = set(new) - set(old), set(old) - set(new)
     pairs = [(i, i) for i in set(old) & set(new) if old[i] != new[i]]
@@ -177,14 +263,20 @@ def compare(before: str, after: str) -> list[ObjectDiff]:
         d = ObjectDiff("changed", new[n].get("apiVersion", ""), n[1], n[2], n[3])
         d.previous_name = o[3] if o != n else None
         d.diff = _unified(old[o], new[n], d.key)
+        d.stage = _stage(new[n])
+        d.reruns = job_reruns(old[o], new[n]) if n[1] == "Job" else []
         out.append(d)
     for n in added:
         d = ObjectDiff("added", new[n].get("apiVersion", ""), n[1], n[2], n[3])
         d.diff = _unified(None, new[n], d.key)
+        d.stage = _stage(new[n])
+        d.reruns = job_reruns(None, new[n]) if n[1] == "Job" else []
         out.append(d)
     for o in removed:
-        out.append(ObjectDiff("removed", old[o].get("apiVersion", ""), o[1], o[2], o[3]))
-    return sorted(out, key=lambda d: (ORDER.index(d.change), d.key))
+        d = ObjectDiff("removed", old[o].get("apiVersion", ""), o[1], o[2], o[3])
+        d.stage = _stage(old[o])
+        out.append(d)
+    return sorted(out, key=_order)
 
 
 def diff_sites(
@@ -241,8 +333,11 @@ def diff_sites(
             if site_dir in found:
                 staged = Path(tmp) / site_dir.resolve().relative_to(top)
                 before = kustomize.build(staged, f"{against}:deploy/{name}/kustomization.yaml")
-            objects = compare(before, after(site) if site is not None else "")
-            results.append(SiteDiff(name, against, commit.hexsha if commit else None, objects))
+            rendered = after(site) if site is not None else ""
+            objects = compare(before, rendered)
+            unsafe = safety.compare(before, rendered, site, safety.display(name)) if before else []
+            sha = commit.hexsha if commit else None
+            results.append(SiteDiff(name, against, sha, objects, unsafe))
     return results
 
 
@@ -257,9 +352,9 @@ def run(
     crd_dir: str | None,
     output: str,
     max_bytes: int | None = None,
-) -> tuple[str, bool]:
-    """`kkc diff`: (the report in ``output``, "text", "markdown" or "json"; whether any
-    object differs). ``all_sites``: every site, and the output of sites that are gone."""
+) -> tuple[str, list[SiteDiff]]:
+    """`kkc diff`: (the report in ``output``, "text", "markdown" or "json"; each site's
+    diff). ``all_sites``: every site, and the output of sites that are gone."""
     if branch and against:
         raise UsageError("--against and --branch both name the revision to compare with")
     chosen = build.load_sites(root, names, all_sites)
@@ -276,7 +371,7 @@ def run(
         text = markdown_report(results, max_bytes)
     else:
         text = (json_report if output == "json" else text_report)(results)
-    return text, any(r.objects for r in results)
+    return text, results
 
 
 # ---- reports ------------------------------------------------------------------------------
@@ -291,16 +386,61 @@ def _against(d: SiteDiff) -> str:
     return f"{d.against} ({d.commit[:12]})" if d.commit else f"{d.against} (no commits)"
 
 
+def verdict(diffs: list[SiteDiff]) -> None:
+    """Exit 2 (RefusedChange) when a change would be refused by the API server, else 1
+    (DifferenceFound) when anything differs; the report is printed already."""
+    refused = [d.site for d in diffs if d.refused]
+    if refused:
+        raise RefusedChange(
+            f"kkc diff: {', '.join(refused)}: changes the API server refuses to make in place"
+        )
+    if any(d.objects for d in diffs):
+        raise DifferenceFound()
+
+
+_DESTRUCTIVE_HEAD = "DESTRUCTIVE: {site}: `kkc build` refuses this without --allow-destructive"
+_REFUSED_HEAD = "REFUSED BY THE API SERVER: {site}: the sync would fail on these changes"
+
+
+def _warnings_head(diffs: list[SiteDiff]) -> list[tuple[str, list[Problem]]]:
+    """(heading, findings) of every site with a destructive or refused change."""
+    out = []
+    for d in diffs:
+        if d.destructive:
+            out.append((_DESTRUCTIVE_HEAD.format(site=d.site), d.destructive))
+        if d.refused:
+            out.append((_REFUSED_HEAD.format(site=d.site), d.refused))
+    return out
+
+
 def text_report(diffs: list[SiteDiff]) -> str:
     out = []
+    for head, found in _warnings_head(diffs):
+        out.append(f"{head}\n")
+        out += [f"  {p}\n" for p in found]
     for d in diffs:
         if not d.objects:
             out.append(f"{d.site}: no changes against {_against(d)}\n")
             continue
         out.append(f"{d.site}: {_summary(d)} against {_against(d)}\n")
-        out += [f"  {o.change:8} {o.label()}\n" for o in d.objects]
+        stage = None
+        for o in d.objects:
+            if o.stage != stage or stage is None:
+                stage = o.stage
+                out.append(f"  {_stage_title(o.stage)}\n")
+            out.append(f"    {o.change:8} {o.label()}\n")
+        jobs = [o for o in d.objects if o.reruns]
+        if jobs:
+            out.append("  Jobs that run, in this order:\n")
+            out += [f"    {o.key} ({o.stage or 'no stage'}): {'; '.join(o.reruns)}\n" for o in jobs]
         out += [o.diff for o in d.objects if o.diff]
     return "".join(out)
+
+
+def _stage_title(stage: str) -> str:
+    if stage not in STAGES:
+        return "no stage" if not stage else f"stage {stage}"
+    return f"stage {stage} ({list(STAGES).index(stage) + 1} of {len(STAGES)})"
 
 
 def _fence(text: str) -> str:
@@ -315,17 +455,31 @@ def markdown_report(diffs: list[SiteDiff], max_bytes: int | None = None) -> str:
     With ``max_bytes``, whole per-object diff blocks are dropped from the end until the
     report (with a note saying how many were left out) fits; the tables always stay."""
     parts: list[tuple[bool, str]] = []  # (is an object's diff block, text)
+    for head, found in _warnings_head(diffs):
+        items = "".join(f"> - {p}\n" for p in found)
+        parts.append((False, f"> [!CAUTION]\n> **{html.escape(head)}**\n>\n{items}\n"))
     for d in diffs:
         if not d.objects:
             parts.append((False, f"### `{d.site}`: no changes against `{_against(d)}`\n\n"))
             continue
         head = [f"### `{d.site}`: {_summary(d)} against `{_against(d)}`\n\n"]
-        head.append("| change | kind | namespace | name |\n| --- | --- | --- | --- |\n")
+        head.append(
+            "| stage | change | kind | namespace | name |\n| --- | --- | --- | --- | --- |\n"
+        )
         for o in d.objects:
             name = f"`{o.stem}`"
             if o.previous_name:
                 name += f" (`{o.previous_name}` → `{o.name}`)"
-            head.append(f"| {o.change} | {o.kind} | {o.namespace or '—'} | {name} |\n")
+            head.append(
+                f"| {o.stage or '—'} | {o.change} | {o.kind} | {o.namespace or '—'} | {name} |\n"
+            )
+        jobs = [o for o in d.objects if o.reruns]
+        if jobs:
+            head.append("\n**Jobs that run**, in this order:\n\n")
+            head += [
+                f"- `{o.key}` ({o.stage or 'no stage'}): {html.escape('; '.join(o.reruns))}\n"
+                for o in jobs
+            ]
         parts.append((False, "".join(head) + "\n"))
         for o in d.objects:
             if not o.diff:

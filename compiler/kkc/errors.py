@@ -153,6 +153,14 @@ class DifferenceFound(KkcError):
         return [str(self)] if str(self) else []
 
 
+class RefusedChange(DifferenceFound):
+    """`kkc diff` or `kkc check` found a change the API server refuses to make in place
+    (or, for check, a destructive one): exit 2, as for invalid input. The report is printed
+    already; the message is a one-line summary for stderr."""
+
+    exit_code = 2
+
+
 class SiteInvalid(InputError):
     """The problems of a site's inputs (exit 2), with ``site``: what could be resolved of
     it (a ``kkc.model.Site`` without the values that failed to load), for ``kkc show``."""
@@ -160,3 +168,16 @@ class SiteInvalid(InputError):
     def __init__(self, problems: list[Problem] | Problem, site: object = None):
         super().__init__(problems)
         self.site = site
+
+
+class UnsafeChange(InputError):
+    """`kkc build`: the change would fail at apply (an immutable field) or destroy data (a
+    removed ExternalSecret that owns its Secret, a secret back-end switch): exit 2, nothing
+    written. ``--allow-destructive`` writes it anyway, with the findings as warnings."""
+
+    def lines(self) -> list[str]:
+        return [
+            *super().lines(),
+            "kkc build: nothing written; once the way out above is taken (or to accept the "
+            "loss), `kkc build --allow-destructive` writes it",
+        ]

@@ -96,12 +96,18 @@ def full_tree(site: str, tree: dict[str, bytes], objects: dict[str, str]) -> dic
 
 
 def not_owned(site_dir: Path, tree: dict[str, bytes]) -> list[str]:
-    """Files in ``site_dir`` that are not in ``tree`` (the new tree with its manifest): a
-    build carries them over untouched, and `kkc check` reports them (KKC329)."""
+    """Files in ``site_dir`` that are not in ``tree`` (the new tree with its manifest) and
+    that the current manifest does not own either (a build removes those): a build carries
+    them over untouched, and `kkc check` reports them (KKC329)."""
     if not site_dir.is_dir():
         return []
+    owned = set(parse_manifest(read_bytes_or_none(site_dir / MANIFEST)))
     found = (p.relative_to(site_dir).as_posix() for p in site_dir.rglob("*") if not p.is_dir())
-    return sorted(rel for rel in found if rel not in tree)
+    return sorted(rel for rel in found if rel not in tree and rel not in owned)
+
+
+def read_bytes_or_none(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
 
 
 def not_owned_message(site: str) -> str:
