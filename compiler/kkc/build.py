@@ -22,7 +22,7 @@ from .commits import (
 )
 from .errors import WARNING, EnvironmentProblem, InputError, Problem, UnsafeChange, UsageError
 from .generate import Provenance
-from .loader import list_sites, load_site
+from .loader import FleetIndex, list_sites, load_site
 from .model import Site
 from .outputs import Outputs, compute
 from .pipeline import local_provenance, object_key, render, render_for_repo
@@ -61,7 +61,8 @@ class BuildResult:
 def load_sites(root: Path, names: list[str], all_sites: bool) -> list[Site]:
     """Every named site, loaded and validated before anything is written."""
     chosen = list_sites(root) if all_sites else names
-    return [load_site(root, n) for n in dict.fromkeys(chosen)]
+    fleet = FleetIndex(root)  # the other sites, read once for all of them
+    return [load_site(root, n, fleet=fleet) for n in dict.fromkeys(chosen)]
 
 
 def load_fleet(

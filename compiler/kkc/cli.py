@@ -31,6 +31,7 @@ from . import (
     pipeline,
     report,
     scaffold,
+    secretreqs,
     upgrade,
     upgradeplan,
     validate,
@@ -46,7 +47,6 @@ from .errors import (
 )
 from .gitrepo import git_version
 from .loader import find_root, list_sites, load_site
-from .secretreqs import check_store, secret_requirements
 from .yamlio import dump
 
 _PARSE_ERROR = "kkc.parse_error"
@@ -884,40 +884,13 @@ def secrets_cmd(
 
     Examples: kkc secrets site-a ; kubectl get externalsecrets -n openstack -o json >
     es.json && kkc secrets site-a --check es.json"""
-    loaded = load_site(_root(root), site, cross_site=False)
-    if check_file is not None:
-        _store_report(check_store(loaded, check_file, str(check_file)), output, site)
-        return
-    reqs = secret_requirements(loaded)
+    done = secretreqs.run(_root(root), site, check_file)
     if output is Output.json:
-        _json(reqs)
-        return
-    for r in reqs:
-        typer.echo(f"{r['namespace']}/{r['name']}: {r['purpose']}")
-        typer.echo(f"  source: {r['source']}")
-        for k in r["keys"]:
-            ref = k.get("remoteRef")
-            origin = (
-                f" <- {ref['key']}" + (f" [{ref['property']}]" if "property" in ref else "")
-                if ref
-                else ""
-            )
-            kind = " (rendered from the other keys)" if "template" in k else ""
-            typer.echo(f"  - {k['key']}: {k['description']}{kind}{origin}")
-            for line in k.get("content", "").splitlines():
-                typer.echo(f"      | {line}")
-
-
-def _store_report(found: dict[str, list[str]], output: Output, site: str) -> None:
-    if output is Output.json:
-        _json(found)
+        _json(done.as_json())
     else:
-        for what in ("missing", "unused"):
-            for item in found[what]:
-                typer.echo(f"{what}: {item}")
-        typer.echo(f"{site}: {len(found['missing'])} missing, {len(found['unused'])} unused")
-    if found["missing"]:
-        raise DifferenceFound(f"kkc secrets --check: {len(found['missing'])} missing")
+        for line in done.lines():
+            typer.echo(line)
+    done.verdict()
 
 
 @app.command("list")

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, Problem, UsageError
+from .errors import DifferenceFound, InputError, Problem, UsageError
 from .generate import remote_key
+from .loader import load_site
 from .model import Site
 from .outputs import Outputs, compute
 
@@ -220,3 +222,51 @@ def check_store(site: Site, path: Path, display: str) -> dict[str, list[str]]:
         ]
     unused = [f"ExternalSecret {namespace}/{n}" for n in sorted(found) if n not in expected]
     return {"missing": missing, "unused": unused}
+
+
+@dataclass
+class SecretsRun:
+    """What `kkc secrets` found: the site's Secret requirements or, with --check, what the
+    store listing lacks and holds unused; its text and JSON reports and its verdict."""
+
+    site: str
+    requirements: list[dict[str, Any]]
+    store: dict[str, list[str]] | None = None  # with --check: {"missing": ..., "unused": ...}
+
+    def as_json(self) -> Any:
+        return self.store if self.store is not None else self.requirements
+
+    def lines(self) -> list[str]:
+        if self.store is not None:
+            found = self.store
+            out = [f"{what}: {item}" for what in ("missing", "unused") for item in found[what]]
+            missing, unused = len(found["missing"]), len(found["unused"])
+            return [*out, f"{self.site}: {missing} missing, {unused} unused"]
+        out = []
+        for r in self.requirements:
+            out += [f"{r['namespace']}/{r['name']}: {r['purpose']}", f"  source: {r['source']}"]
+            for k in r["keys"]:
+                ref = k.get("remoteRef")
+                origin = (
+                    f" <- {ref['key']}" + (f" [{ref['property']}]" if "property" in ref else "")
+                    if ref
+                    else ""
+                )
+                kind = " (rendered from the other keys)" if "template" in k else ""
+                out.append(f"  - {k['key']}: {k['description']}{kind}{origin}")
+                out += [f"      | {line}" for line in k.get("content", "").splitlines()]
+        return out
+
+    def verdict(self) -> None:
+        """Exit 1 (DifferenceFound) when the checked store lacks a key."""
+        if self.store is not None and self.store["missing"]:
+            raise DifferenceFound(f"kkc secrets --check: {len(self.store['missing'])} missing")
+
+
+def run(root: Path, name: str, check_file: Path | None = None) -> SecretsRun:
+    """`kkc secrets`: the Secrets site ``name`` needs or, with ``check_file`` (a listing
+    of the store), how the store compares. Nothing is rendered but the site's outputs."""
+    site = load_site(root, name, cross_site=False)
+    if check_file is not None:
+        return SecretsRun(name, [], check_store(site, check_file, str(check_file)))
+    return SecretsRun(name, secret_requirements(site))
