@@ -27,6 +27,7 @@ from . import (
     pipeline,
     report,
     secretreqs,
+    show,
     upgrade,
     validate,
 )
@@ -36,11 +37,9 @@ from .errors import (
     Problem,
     SiteInvalid,
     UsageError,
-    did_you_mean,
     unlocated,
 )
-from .loader import find_root, load_site
-from .yamlio import dump
+from .loader import find_root
 
 _PARSE_ERROR = "kkc.parse_error"
 
@@ -653,54 +652,19 @@ def show_cmd(
     Layers, lowest first: compiler defaults, sites/defaults.yaml, each overlay's
     defaults.yaml, the site. With --explain: the file, line and layer that set the value."""
     try:
-        s = load_site(_root(root), site, cross_site=False)  # nothing is rendered
+        shown = show.run(_root(root), site, explain)
     except SiteInvalid as exc:  # what could be resolved, then the problems
-        if exc.site is not None and not (explain or "").startswith("config."):
+        resolved = show.partial(exc, explain)
+        if resolved is not None:
             if output is Output.json:  # one document: {"resolved": ..., "problems": [...]}
-                exc.report = {"resolved": _shown(exc.site, explain, fail=False)}
+                exc.report = {"resolved": resolved.as_json()}
             else:
-                _show(exc.site, explain, fail=False)
+                typer.echo(resolved.text(), nl=False)
         raise
     if output is Output.json:
-        _json(_shown(s, explain, fail=True))
+        _json(shown.as_json())
     else:
-        _show(s, explain, fail=True)
-
-
-def _origins(s: Any, explain: str, *, fail: bool) -> tuple[Any, list[Any]] | None:
-    """The value at ``explain`` and its origins; an unknown path fails with a did-you-mean
-    (``fail``), or gives None (a site that did not load)."""
-    value, origins = s.explain(explain)
-    if origins:
-        return value, origins
-    if not fail:
-        return None
-    raise UsageError(
-        f"{explain}: no such key in the effective definition of {s.name}"
-        + did_you_mean(explain, s.paths())
-    )
-
-
-def _shown(s: Any, explain: str | None, *, fail: bool) -> Any:
-    """The -o json form: the definition, or one value with its origins."""
-    if explain is None:
-        return s.data
-    found = _origins(s, explain, fail=fail)
-    if found is None:
-        return None
-    return {"path": explain, "value": found[0], "origins": [vars(o) for o in found[1]]}
-
-
-def _show(s: Any, explain: str | None, *, fail: bool) -> None:
-    if explain is None:
-        typer.echo(dump(s.data), nl=False)
-        return
-    found = _origins(s, explain, fail=fail)
-    if found is None:
-        return
-    typer.echo(f"{explain}: {json.dumps(found[0], sort_keys=True)}")
-    for o in found[1]:
-        typer.echo(f"  {o}")
+        typer.echo(shown.text(), nl=False)
 
 
 @app.command("secrets")
