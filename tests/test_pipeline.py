@@ -8,6 +8,7 @@ file and a site patch (its patches are routed by one build of the unpatched tree
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from collections import Counter
@@ -17,7 +18,8 @@ import pytest
 
 from conftest import PROJECT
 from helpers import KEYSTONE_SITES
-from kkc import services, writer
+from kkc import overrides, services, writer
+from kkc.loader import load_site
 
 SITE_K = KEYSTONE_SITES["site-k"]
 PATCH = (
@@ -224,3 +226,16 @@ def test_lint_renders_the_site_and_each_overlay_variant_once(
     result = kkc(repo, "lint", "site-k")
     assert result.exit_code == 0, result.output
     assert counts == {("ingress",): 1, (): 1}
+
+
+def test_the_render_cache_belongs_to_the_site_object(repo: Path, renders: Counter) -> None:
+    """A loaded site's services are rendered once (while loading, for the override
+    targets) however often their outputs are asked for; a changed copy
+    (dataclasses.replace) does not inherit them and renders anew."""
+    site = load_site(repo, "site-k")
+    for _ in range(3):
+        overrides.service_outputs(site)
+    assert renders[("site-k", "keystone")] == 1
+    copy = dataclasses.replace(site, data={**site.data, "region": "K2"})
+    overrides.service_outputs(copy)
+    assert renders[("site-k", "keystone")] == 2

@@ -65,6 +65,14 @@ def load_sites(root: Path, names: list[str], all_sites: bool) -> list[Site]:
     return [load_site(root, n, fleet=fleet) for n in dict.fromkeys(chosen)]
 
 
+def site_list(root: Path) -> list[dict[str, Any]]:
+    """`kkc list`: each site of the repository and whether deploy/<site>/ was built."""
+    return [
+        {"site": s, "built": (root / "deploy" / s / writer.MANIFEST).is_file()}
+        for s in list_sites(root)
+    ]
+
+
 def load_fleet(
     root: Path, names: list[str], all_sites: bool
 ) -> tuple[list[Site], dict[str, Outputs]]:

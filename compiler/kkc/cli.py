@@ -5,14 +5,11 @@ Errors are turned into messages and exit codes in exactly one place, KkcGroup.in
 from __future__ import annotations
 
 import json
-import platform
 import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import git as gitpython
-import kubernetes_validate
 import typer
 from typer._click import exceptions as click_errors
 from typer._click.core import ParameterSource
@@ -24,14 +21,15 @@ from . import (
     build,
     check,
     diff,
+    doctor,
     edits,
     gitops,
-    kustomize,
     overlaylint,
     pipeline,
     report,
     scaffold,
     secretreqs,
+    show,
     upgrade,
     upgradeplan,
     validate,
@@ -42,12 +40,9 @@ from .errors import (
     Problem,
     SiteInvalid,
     UsageError,
-    did_you_mean,
     unlocated,
 )
-from .gitrepo import git_version
-from .loader import find_root, list_sites, load_site
-from .yamlio import dump
+from .loader import find_root
 
 _PARSE_ERROR = "kkc.parse_error"
 
@@ -489,8 +484,7 @@ def render_cmd(site: SiteArg, crd_dir: CrdOpt = None, root: RootOpt = None) -> N
     """Print the rendered, validated manifests of a site.
 
     This is what the controller will apply. Writes nothing."""
-    base = _root(root)
-    rendered = pipeline.render(base, load_site(base, site), crd_dir)
+    rendered = pipeline.render_site(_root(root), site, crd_dir)
     _warn(rendered.warnings)
     sys.stdout.write(rendered.manifests)
 
@@ -811,54 +805,19 @@ def show_cmd(
     Layers, lowest first: compiler defaults, sites/defaults.yaml, each overlay's
     defaults.yaml, the site. With --explain: the file, line and layer that set the value."""
     try:
-        s = load_site(_root(root), site, cross_site=False)  # nothing is rendered
+        shown = show.run(_root(root), site, explain)
     except SiteInvalid as exc:  # what could be resolved, then the problems
-        if exc.site is not None and not (explain or "").startswith("config."):
+        resolved = show.partial(exc, explain)
+        if resolved is not None:
             if output is Output.json:  # one document: {"resolved": ..., "problems": [...]}
-                exc.report = {"resolved": _shown(exc.site, explain, fail=False)}
+                exc.report = {"resolved": resolved.as_json()}
             else:
-                _show(exc.site, explain, fail=False)
+                typer.echo(resolved.text(), nl=False)
         raise
     if output is Output.json:
-        _json(_shown(s, explain, fail=True))
+        _json(shown.as_json())
     else:
-        _show(s, explain, fail=True)
-
-
-def _origins(s: Any, explain: str, *, fail: bool) -> tuple[Any, list[Any]] | None:
-    """The value at ``explain`` and its origins; an unknown path fails with a did-you-mean
-    (``fail``), or gives None (a site that did not load)."""
-    value, origins = s.explain(explain)
-    if origins:
-        return value, origins
-    if not fail:
-        return None
-    raise UsageError(
-        f"{explain}: no such key in the effective definition of {s.name}"
-        + did_you_mean(explain, s.paths())
-    )
-
-
-def _shown(s: Any, explain: str | None, *, fail: bool) -> Any:
-    """The -o json form: the definition, or one value with its origins."""
-    if explain is None:
-        return s.data
-    found = _origins(s, explain, fail=fail)
-    if found is None:
-        return None
-    return {"path": explain, "value": found[0], "origins": [vars(o) for o in found[1]]}
-
-
-def _show(s: Any, explain: str | None, *, fail: bool) -> None:
-    if explain is None:
-        typer.echo(dump(s.data), nl=False)
-        return
-    found = _origins(s, explain, fail=fail)
-    if found is None:
-        return
-    typer.echo(f"{explain}: {json.dumps(found[0], sort_keys=True)}")
-    for o in found[1]:
-        typer.echo(f"  {o}")
+        typer.echo(shown.text(), nl=False)
 
 
 @app.command("secrets")
@@ -896,11 +855,7 @@ def secrets_cmd(
 @app.command("list")
 def list_cmd(output: OutputOpt = Output.text, root: RootOpt = None) -> None:
     """List the sites of this repository and whether deploy/SITE/ exists."""
-    base = _root(root)
-    rows = [
-        {"site": s, "built": (base / "deploy" / s / ".kkc-files").is_file()}
-        for s in list_sites(base)
-    ]
+    rows = build.site_list(_root(root))
     if output is Output.json:
         _json(rows)
         return
@@ -912,47 +867,12 @@ def list_cmd(output: OutputOpt = Output.text, root: RootOpt = None) -> None:
 def doctor_cmd(crd_dir: CrdOpt = None, output: OutputOpt = Output.text) -> None:
     """Show the kustomize engine kkc will use, its version, the other tools found, and the
     CRD schemas custom resources are validated against (embedded, and --crd-dir's)."""
-    engine = kustomize.find_engine()
-    embedded = validate.embedded_kinds()
-    known = {(f"{k['group']}/{k['version']}", k["kind"]) for k in embedded}
-    dir_kinds = [
-        {"apiVersion": api, "kind": kind, "overrides": (api, kind) in known}
-        for api, kind in (validate.crd_dir_kinds(crd_dir) if crd_dir else [])
-    ]
-    overridden = {(k["apiVersion"], k["kind"]) for k in dir_kinds}
-    info = {
-        "kkc": __version__,
-        "python": platform.python_version(),
-        "kustomize": engine.describe(),
-        "git": git_version(),
-        "gitpython": gitpython.__version__,
-        "kubernetes-validate": kubernetes_validate.__version__,
-        "crd-dir": f"{crd_dir} ({len(dir_kinds)} served CRD versions, "
-        f"{sum(k['overrides'] for k in dir_kinds)} overriding embedded ones)"
-        if crd_dir
-        else "not set (KKC_CRD_DIR): the embedded CRD schemas only",
-    }
+    done = doctor.run(crd_dir)
     if output is Output.json:
-        _json({**info, "crd-dir-kinds": dir_kinds, "crd-schemas": embedded})
+        _json(done.as_json())
         return
-    for k, v in info.items():
-        typer.echo(f"{k:20} {v}")
-    for k in dir_kinds:
-        what = "overrides the embedded schema" if k["overrides"] else "adds a kind"
-        typer.echo(f"  {k['apiVersion']} {k['kind']}: {what}")
-    typer.echo(f"{'crd-schemas':20} {len(embedded)} served CRD versions embedded in kkc")
-    for k in embedded:
-        src = k["source"]
-        release = f" {src['version']}" if src["version"] else ""
-        note = (
-            " (overridden by crd-dir)"
-            if (f"{k['group']}/{k['version']}", k["kind"]) in overridden
-            else ""
-        )
-        typer.echo(
-            f"  {k['group']}/{k['version']} {k['kind']}: "
-            f"{src['repository']}@{src['commit'][:12]}{release}{note}"
-        )
+    for line in done.lines():
+        typer.echo(line)
 
 
 def main() -> None:

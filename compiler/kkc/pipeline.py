@@ -21,6 +21,7 @@ from . import deployrepo, gitops, kustomize, lint, validate, writer
 from . import patches as patch_files
 from .errors import OutputInvalid, Problem
 from .generate import STAGE_LABEL, Provenance, render_tree
+from .loader import load_site
 from .model import Site
 from .outputs import Outputs, compute
 from .yamlio import dump, load_stream
@@ -238,6 +239,11 @@ def render(
     with scratch(root, site.name, tree) as site_dir:
         manifests, objects, warnings = _built(site_dir, site, tree, crd_dir, outputs)
     return Rendered(site, writer.full_tree(site.name, tree, objects), manifests, objects, warnings)
+
+
+def render_site(root: Path, name: str, crd_dir: str | None) -> Rendered:
+    """`kkc render`: site ``name`` loaded, rendered and validated, writing nothing."""
+    return render(root, load_site(root, name), crd_dir)
 
 
 def render_for_repo(

@@ -1,0 +1,69 @@
+"""`kkc doctor`: the kustomize engine kkc uses, its version, the other tools found, and
+the CRD schemas custom resources are validated against (embedded, and --crd-dir's)."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from typing import Any
+
+import git as gitpython
+import kubernetes_validate
+
+from . import __version__, kustomize, validate
+from .gitrepo import git_version
+
+
+@dataclass
+class Doctor:
+    info: dict[str, str]  # tool -> what was found, in the order printed
+    dir_kinds: list[dict[str, Any]]  # --crd-dir's kinds: {apiVersion, kind, overrides}
+    embedded: list[dict[str, Any]]  # the CRD schemas embedded in kkc
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.info, "crd-dir-kinds": self.dir_kinds, "crd-schemas": self.embedded}
+
+    def lines(self) -> list[str]:
+        out = [f"{k:20} {v}" for k, v in self.info.items()]
+        for k in self.dir_kinds:
+            what = "overrides the embedded schema" if k["overrides"] else "adds a kind"
+            out.append(f"  {k['apiVersion']} {k['kind']}: {what}")
+        out.append(f"{'crd-schemas':20} {len(self.embedded)} served CRD versions embedded in kkc")
+        overridden = {(k["apiVersion"], k["kind"]) for k in self.dir_kinds}
+        for k in self.embedded:
+            src = k["source"]
+            release = f" {src['version']}" if src["version"] else ""
+            note = (
+                " (overridden by crd-dir)"
+                if (f"{k['group']}/{k['version']}", k["kind"]) in overridden
+                else ""
+            )
+            out.append(
+                f"  {k['group']}/{k['version']} {k['kind']}: "
+                f"{src['repository']}@{src['commit'][:12]}{release}{note}"
+            )
+        return out
+
+
+def run(crd_dir: str | None) -> Doctor:
+    """What `kkc doctor` reports; finding no kustomize engine is an environment error."""
+    engine = kustomize.find_engine()
+    embedded = validate.embedded_kinds()
+    known = {(f"{k['group']}/{k['version']}", k["kind"]) for k in embedded}
+    dir_kinds = [
+        {"apiVersion": api, "kind": kind, "overrides": (api, kind) in known}
+        for api, kind in (validate.crd_dir_kinds(crd_dir) if crd_dir else [])
+    ]
+    info = {
+        "kkc": __version__,
+        "python": platform.python_version(),
+        "kustomize": engine.describe(),
+        "git": git_version(),
+        "gitpython": gitpython.__version__,
+        "kubernetes-validate": kubernetes_validate.__version__,
+        "crd-dir": f"{crd_dir} ({len(dir_kinds)} served CRD versions, "
+        f"{sum(k['overrides'] for k in dir_kinds)} overriding embedded ones)"
+        if crd_dir
+        else "not set (KKC_CRD_DIR): the embedded CRD schemas only",
+    }
+    return Doctor(info, dir_kinds, embedded)
