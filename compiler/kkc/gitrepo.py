@@ -196,6 +196,16 @@ def branch_head(repo: Repo, name: str, where: str = "") -> Commit:
     raise command_line_error("KKC170", f"--branch {name}: no such branch{where}")
 
 
+def file_at(commit: Commit, rel: str) -> bytes | None:
+    """The bytes of the file ``rel`` (relative to the repository top) in ``commit``, or
+    None when it is not a file there."""
+    try:
+        entry = commit.tree / rel
+    except KeyError:
+        return None
+    return entry.data_stream.read() if entry.type == "blob" else None
+
+
 def files_at(repo: Repo, commit: Commit | None, rel: str) -> dict[str, bytes]:
     """The files under ``rel`` (a path relative to the repository top) in ``commit``, as
     {path relative to ``rel``: bytes}; a symbolic link as its target. Empty when missing."""
