@@ -228,9 +228,10 @@ def orphans(out: Output, names: list[str]) -> list[SiteCheck]:
 
 def _repo_sites(
     root: Path, sites: list[Site], crd_dir: str | None, repo: Path, branch: str | None
-) -> tuple[Output, list[SiteCheck]]:
+) -> tuple[Output, list[SiteCheck], Path, Any]:
     """Each site checked against the deploy repository: deploy/<site>/ as `kkc build --repo`
-    writes it, and the base/ and overlays/ copies it uses (each copy reported once)."""
+    writes it, and the base/ and overlays/ copies it uses (each copy reported once); also
+    the deploy repository's top directory and the commit read."""
     out, deploy_repo, commit = repo_output(root, repo, branch)
     prov = build.repo_provenance(root, branch)
     committed: dict[str, bytes] = {}
@@ -272,7 +273,8 @@ def _repo_sites(
             )
         result.problems.sort(key=lambda p: (p.path, p.code))
         results.append(result)
-    return out, results
+    top = Path(deploy_repo.working_tree_dir or repo).resolve()
+    return out, results, top, commit
 
 
 def check_sites(
@@ -292,15 +294,19 @@ def check_sites(
 
     Custom resources that no schema covers (neither an embedded one nor one in
     ``crd_dir``; e.g. added by a site patch) are one KKC172 (exit 2) with
-    ``require_crds``, else a warning per kind. In the site repository, the day-two
-    findings (:mod:`kkc.safety`) against the output committed at ``against`` are problems,
-    or warnings with ``allow_destructive``."""
+    ``require_crds``, else a warning per kind. The day-two findings (:mod:`kkc.safety`)
+    against the output committed at ``against`` (with ``repo``: a revision of the deploy
+    repository, default the commit checked) are problems, or warnings with
+    ``allow_destructive``."""
     if repo is None:
         out = site_output(root)
         results = [check_site(root, s, crd_dir, out) for s in sites]
         _day_two(root, sites, results, against, allow_destructive)
     else:
-        out, results = _repo_sites(root, sites, crd_dir, repo, branch)
+        out, results, deploy_top, commit = _repo_sites(root, sites, crd_dir, repo, branch)
+        rev = commit.hexsha if against == "HEAD" and commit is not None else against
+        if commit is not None or against != "HEAD":
+            _day_two(deploy_top, sites, results, rev, allow_destructive)
     if require_crds:
         _require_schemas(results)
     for r in results:
