@@ -36,7 +36,7 @@ lint: venv
 	$(BIN)/ruff check compiler tests tools tools/gen-kolla-data tools/gen-crd-schemas
 
 goldens: venv  ## regenerate tests/golden/ from the example sites; review with `git diff`
-	KKC_UPDATE_GOLDENS=1 $(BIN)/python -m pytest -q tests/test_golden.py
+	KKC_UPDATE_GOLDENS=1 $(BIN)/python -m pytest -q tests/test_golden.py tests/test_upgrade_plan.py -k "golden"
 	@echo "Goldens regenerated. Review the change with: git diff -- tests/golden"
 
 bench: venv  ## time `kkc build site-a` against the bare kustomize build of its output

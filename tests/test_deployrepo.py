@@ -53,13 +53,24 @@ SITE_B_BASES = [
 ]
 
 
+def as_source(repo: Path) -> Path:
+    # credentials in the origin URL must never reach the deploy repository
+    git.Repo(repo).create_remote("origin", SOURCE_URL.replace("://", "://bot:s3cr3t@"))
+    set_repo_url(repo, DEPLOY_URL)  # as the README says: the deploy repository
+    commit(repo, ["sites/defaults.yaml"], "the controller reads the deploy repository")
+    return repo
+
+
 @pytest.fixture
 def source(site_repo: Path) -> Path:
-    # credentials in the origin URL must never reach the deploy repository
-    git.Repo(site_repo).create_remote("origin", SOURCE_URL.replace("://", "://bot:s3cr3t@"))
-    set_repo_url(site_repo, DEPLOY_URL)  # as the README says: the deploy repository
-    commit(site_repo, ["sites/defaults.yaml"], "the controller reads the deploy repository")
-    return site_repo
+    return as_source(site_repo)
+
+
+@pytest.fixture
+def small_source(small_site_repo: Path) -> Path:
+    """As ``source``, with the keystone-only sites: for the tests of the deploy-repository
+    mechanisms (push, branch, errors, check, diff), which site-b's size only slows down."""
+    return as_source(small_site_repo)
 
 
 def set_repo_url(root: Path, url: str) -> None:
@@ -226,9 +237,9 @@ def test_copies_no_site_uses_are_removed(source: Path, deploy: Path, kkc) -> Non
 
 
 def test_push_to_bare_remote_and_non_fast_forward(
-    source: Path, deploy: Path, remote: Path, tmp_path: Path, kkc
+    small_source: Path, deploy: Path, remote: Path, tmp_path: Path, kkc
 ) -> None:
-    result = build(kkc, source, deploy, "site-b", "--commit", "--push")
+    result = build(kkc, small_source, deploy, "site-k", "--commit", "--push")
     assert result.exit_code == 0, result.output
     assert result.stdout.endswith("\npushed main to origin/main\n")
     pushed = git.Repo(remote).heads.main.commit
@@ -242,14 +253,14 @@ def test_push_to_bare_remote_and_non_fast_forward(
     other.git.push("origin", "main")
     theirs = other.head.commit
 
-    site_b = source / "sites" / "site-b" / "site.yaml"
-    site_b.write_text(site_b.read_text().replace("tokenExpiration: 43200", "tokenExpiration: 3600"))
-    commit(source, ["sites/site-b/site.yaml"], "shorter tokens")
+    site_k = small_source / "sites" / "site-k" / "site.yaml"
+    site_k.write_text(site_k.read_text().replace("tokenExpiration: 3600", "tokenExpiration: 7200"))
+    commit(small_source, ["sites/site-k/site.yaml"], "longer tokens")
     # the real CLI: nothing but kkc's one line on stderr (GitPython logs git's stderr)
     result = subprocess.run(
-        [Path(sys.executable).with_name("kkc"), "build", "site-b", "--commit", "--push"]
+        [Path(sys.executable).with_name("kkc"), "build", "site-k", "--commit", "--push"]
         + ["--repo", str(deploy)],
-        cwd=source,  # the environment (KKC_CRD_DIR, git identity) is the tests'
+        cwd=small_source,  # the environment (KKC_CRD_DIR, git identity) is the tests'
         capture_output=True,
         text=True,
         check=False,
@@ -263,26 +274,26 @@ def test_push_to_bare_remote_and_non_fast_forward(
     )
     assert git.Repo(remote).heads.main.commit == theirs  # nothing overwritten remotely
     local = git.Repo(deploy).head.commit
-    assert local.message.startswith("kkc: build site-b\n") and local.parents == (pushed,)
+    assert local.message.startswith("kkc: build site-k\n") and local.parents == (pushed,)
     assert "  changed: " in local.message
 
 
-def test_branch_is_created_and_used(source: Path, deploy: Path, kkc) -> None:
-    result = build(kkc, source, deploy, "site-b", "--branch", "lab", "--commit")
+def test_branch_is_created_and_used(small_source: Path, deploy: Path, kkc) -> None:
+    result = build(kkc, small_source, deploy, "site-k", "--branch", "lab", "--commit")
     assert result.exit_code == 0, result.output
     repo = git.Repo(deploy)
     assert repo.active_branch.name == "lab"
     assert repo.heads.main.commit.message == "start\n"  # made with git commit -m
-    readme = (deploy / "deploy" / "site-b" / "README.md").read_text()
-    assert "`kkc build site-b --repo PATH-OF-THIS-REPOSITORY --branch lab --commit`" in readme
+    readme = (deploy / "deploy" / "site-k" / "README.md").read_text()
+    assert "`kkc build site-k --repo PATH-OF-THIS-REPOSITORY --branch lab --commit`" in readme
 
 
-def test_errors_before_anything_is_written(source: Path, deploy: Path, tmp_path: Path, kkc):
+def test_errors_before_anything_is_written(small_source: Path, deploy: Path, tmp_path: Path, kkc):
     plain = tmp_path / "plain"
     plain.mkdir()
-    before = snapshot(source), snapshot(deploy)
+    before = snapshot(small_source), snapshot(deploy)
 
-    result = build(kkc, source, plain, "site-b", "--commit")
+    result = build(kkc, small_source, plain, "site-k", "--commit")
     assert result.exit_code == 4
     assert result.stderr == (
         f"deploy repository {plain} is not a git repository; "
@@ -290,50 +301,51 @@ def test_errors_before_anything_is_written(source: Path, deploy: Path, tmp_path:
     )
     assert list(plain.iterdir()) == []
 
-    result = build(kkc, source, source, "site-b")
+    result = build(kkc, small_source, small_source, "site-k")
     assert result.exit_code == 2
     assert (
-        result.stderr == f"kkc build: --repo {source} is the site repository itself; drop --repo\n"
+        result.stderr
+        == f"kkc build: --repo {small_source} is the site repository itself; drop --repo\n"
     )
 
-    result = build(kkc, source, deploy, "site-b", "--push")
+    result = build(kkc, small_source, deploy, "site-k", "--push")
     assert (result.exit_code, result.stderr) == (2, "kkc build: --push needs --commit\n")
-    result = kkc(source, "build", "site-b", "--branch", "lab")
+    result = kkc(small_source, "build", "site-k", "--branch", "lab")
     assert result.exit_code == 2
     assert result.stderr == (
         "kkc build: --branch needs --repo (kkc never switches the site repository)\n"
     )
 
     # a hand edit of a kkc-owned file in the deploy repository is not overwritten
-    assert build(kkc, source, deploy, "site-b", "--commit").exit_code == 0
-    before = snapshot(source), snapshot(deploy)
-    write(deploy, "base/nova/services/kustomization.yaml", "# hand edit\n")
+    assert build(kkc, small_source, deploy, "site-k", "--commit").exit_code == 0
+    before = snapshot(small_source), snapshot(deploy)
+    write(deploy, "base/keystone/identity/kustomization.yaml", "# hand edit\n")
     edited = snapshot(deploy)
-    result = build(kkc, source, deploy, "site-b", "--commit")
+    result = build(kkc, small_source, deploy, "site-k", "--commit")
     assert result.exit_code == 4
     assert result.stderr == (
         f"deploy repository {deploy} has uncommitted changes in "
-        "base/nova/services/kustomization.yaml; commit or discard them first "
+        "base/keystone/identity/kustomization.yaml; commit or discard them first "
         "(kkc would overwrite them)\n"
     )
     assert snapshot(deploy) == edited
-    assert snapshot(source) == before[0]
+    assert snapshot(small_source) == before[0]
 
 
-def test_an_uncommitted_build_is_committed_later(source: Path, deploy: Path, kkc) -> None:
+def test_an_uncommitted_build_is_committed_later(small_source: Path, deploy: Path, kkc) -> None:
     repo = git.Repo(deploy)
-    assert build(kkc, source, deploy, "site-b", "--commit").exit_code == 0
-    site_b = source / "sites" / "site-b" / "site.yaml"
-    site_b.write_text(site_b.read_text().replace("tokenExpiration: 43200", "tokenExpiration: 3600"))
+    assert build(kkc, small_source, deploy, "site-k", "--commit").exit_code == 0
+    site_k = small_source / "sites" / "site-k" / "site.yaml"
+    site_k.write_text(site_k.read_text().replace("tokenExpiration: 3600", "tokenExpiration: 7200"))
     head = repo.head.commit
-    first = build(kkc, source, deploy, "site-b")
+    first = build(kkc, small_source, deploy, "site-k")
     assert first.exit_code == 0 and repo.head.commit == head
-    readme = (deploy / "deploy" / "site-b" / "README.md").read_text()
-    assert " plus uncommitted changes\n" in readme  # the source work tree was modified
-    second = build(kkc, source, deploy, "site-b", "--commit")
+    readme = (deploy / "deploy" / "site-k" / "README.md").read_text()
+    assert " plus uncommitted changes\n" in readme  # the small_source work tree was modified
+    second = build(kkc, small_source, deploy, "site-k", "--commit")
     assert second.exit_code == 0, second.output
     assert second.stdout.endswith(
-        "site-b: deploy/site-b/ up to date; committed " + (repo.head.commit.hexsha[:12]) + "\n"
+        "site-k: deploy/site-k/ up to date; committed " + (repo.head.commit.hexsha[:12]) + "\n"
     )
     assert not repo.is_dirty(untracked_files=True)
 
@@ -498,93 +510,101 @@ def test_emulated_reconcile_of_a_fresh_clone(
 KEYSTONE_BASE = "base/keystone/identity/keystone-api-deployment.yaml"
 
 
-def test_check_reads_the_committed_deploy_repository(source: Path, deploy: Path, kkc) -> None:
-    assert build(kkc, source, deploy, "site-b", "--branch", "main", "--commit").exit_code == 0
+def test_check_reads_the_committed_deploy_repository(small_source: Path, deploy: Path, kkc) -> None:
+    assert build(kkc, small_source, deploy, "site-k", "--branch", "main", "--commit").exit_code == 0
     repo = git.Repo(deploy)
     sha = repo.head.commit.hexsha[:12]
-    write(deploy, "deploy/site-b/notes.txt", "not committed: not checked\n")
+    write(deploy, "deploy/site-k/notes.txt", "not committed: not checked\n")
     before = snapshot(deploy)
-    result = kkc(source, "check", "site-b", "--repo", str(deploy), "--branch", "main")
+    result = kkc(small_source, "check", "site-k", "--repo", str(deploy), "--branch", "main")
     assert result.exit_code == 0, result.output
     assert (
-        result.stdout == f"site-b: {deploy}/deploy/site-b/ at main ({sha}) up to date and valid\n"
+        result.stdout == f"site-k: {deploy}/deploy/site-k/ at main ({sha}) up to date and valid\n"
     )
     assert snapshot(deploy) == before  # reads git objects only: writes nothing there
 
     # committed by hand in the deploy repository: a copy edited, a foreign file
     path = deploy / KEYSTONE_BASE
     path.write_text(path.read_text().replace("revisionHistoryLimit: 5", "revisionHistoryLimit: 4"))
-    commit(deploy, [KEYSTONE_BASE, "deploy/site-b/notes.txt"], "hand edits")
-    rebuild = f"run `kkc build site-b --repo {deploy} --branch main` and commit the result"
-    result = kkc(source, "check", "site-b", "--repo", str(deploy), "--branch", "main")
+    commit(deploy, [KEYSTONE_BASE, "deploy/site-k/notes.txt"], "hand edits")
+    rebuild = f"run `kkc build site-k --repo {deploy} --branch main` and commit the result"
+    result = kkc(small_source, "check", "site-k", "--repo", str(deploy), "--branch", "main")
     assert result.exit_code == 1
     assert result.stdout == (
         f"{deploy}/{KEYSTONE_BASE}:1:1: KKC327 stale (recompiling changes it); {rebuild}\n"
-        f"{deploy}/deploy/site-b/notes.txt:1:1: KKC329 not generated by kkc (not in "
-        ".kkc-files); remove it, or use sites/site-b/patches/\n"
+        f"{deploy}/deploy/site-k/notes.txt:1:1: KKC329 not generated by kkc (not in "
+        ".kkc-files); remove it, or use sites/site-k/patches/\n"
     )
     # the site repository has no deploy/: its own check would say "not built"
-    result = kkc(source, "check", "site-b")
+    result = kkc(small_source, "check", "site-k")
     assert result.exit_code == 1 and "KKC330 not built" in result.stdout
 
 
-def test_diff_against_the_deploy_repository(source: Path, deploy: Path, kkc) -> None:
+def test_diff_against_the_deploy_repository(small_source: Path, deploy: Path, kkc) -> None:
     start = git.Repo(deploy).head.commit.hexsha
-    assert build(kkc, source, deploy, "site-b", "--branch", "main", "--commit").exit_code == 0
+    assert build(kkc, small_source, deploy, "site-k", "--branch", "main", "--commit").exit_code == 0
     head = git.Repo(deploy).head.commit.hexsha
-    args = ("diff", "site-b", "--repo", str(deploy))
-    result = kkc(source, *args, "--branch", "main")
+    args = ("diff", "site-k", "--repo", str(deploy))
+    result = kkc(small_source, *args, "--branch", "main")
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"site-b: no changes against main ({head[:12]})\n"
+    assert result.stdout == f"site-k: no changes against main ({head[:12]})\n"
 
     # a base changed in the site repository's work tree
-    path = source / KEYSTONE_BASE
+    path = small_source / KEYSTONE_BASE
     path.write_text(path.read_text().replace("revisionHistoryLimit: 5", "revisionHistoryLimit: 4"))
-    result = kkc(source, *args)
+    result = kkc(small_source, *args)
     assert result.exit_code == 1, result.output
     assert result.stdout.startswith(
-        f"site-b: 0 added, 1 changed, 0 removed against HEAD ({head[:12]})\n"
+        f"site-k: 0 added, 1 changed, 0 removed against HEAD ({head[:12]})\n"
         "  stage identity (3 of 7)\n"
-        "    changed  Deployment/openstack-lab/keystone-api\n"
-        "--- a/Deployment/openstack-lab/keystone-api\n"
+        "    changed  Deployment/openstack-k/keystone-api\n"
+        "--- a/Deployment/openstack-k/keystone-api\n"
     )
     assert "-  revisionHistoryLimit: 5\n+  revisionHistoryLimit: 4\n" in result.stdout
 
-    # --against: a revision of the deploy repository (before site-b was built there)
-    result = kkc(source, *args, "--against", start[:10], "--format", "json")
+    # --against: a revision of the deploy repository (before site-k was built there)
+    result = kkc(small_source, *args, "--against", start[:10], "--format", "json")
     assert result.exit_code == 1, result.output
     [site] = json.loads(result.stdout)
     assert site["commit"] == start and site["summary"]["changed"] == 0
     assert site["summary"]["added"] == len(
-        json.loads((deploy / "deploy/site-b/.kkc-files").read_text())["objects"]
+        json.loads((deploy / "deploy/site-k/.kkc-files").read_text())["objects"]
     )
 
 
-def test_review_of_a_deploy_repository_usage_errors(source: Path, deploy: Path, kkc) -> None:
+def test_review_of_a_deploy_repository_usage_errors(small_source: Path, deploy: Path, kkc) -> None:
     where = f"in deploy repository {deploy}"
-    result = kkc(source, "diff", "site-b", "--repo", str(deploy), "--against", "nope")
+    result = kkc(small_source, "diff", "site-k", "--repo", str(deploy), "--against", "nope")
     assert (result.exit_code, result.stderr) == (
         2,
         f"<command line>:1:1: KKC170 --against nope: no such git revision {where}\n",
     )
     for command in ("diff", "check"):
-        result = kkc(source, command, "site-b", "--repo", str(deploy), "--branch", "nope")
+        result = kkc(small_source, command, "site-k", "--repo", str(deploy), "--branch", "nope")
         assert (result.exit_code, result.stderr) == (
             2,
             f"<command line>:1:1: KKC170 --branch nope: no such branch {where}\n",
         )
-        result = kkc(source, command, "site-b", "--branch", "main")
+        result = kkc(small_source, command, "site-k", "--branch", "main")
         assert (result.exit_code, result.stderr) == (
             2,
             f"kkc {command}: --branch needs --repo (the branch of the deploy repository to read)\n",
         )
-        result = kkc(source, command, "site-b", "--repo", str(source))
+        result = kkc(small_source, command, "site-k", "--repo", str(small_source))
         assert (result.exit_code, result.stderr) == (
             2,
-            f"kkc {command}: --repo {source} is the site repository itself; drop --repo\n",
+            f"kkc {command}: --repo {small_source} is the site repository itself; drop --repo\n",
         )
     result = kkc(
-        source, "diff", "site-b", "--repo", str(deploy), "--branch", "main", "--against", "HEAD"
+        small_source,
+        "diff",
+        "site-k",
+        "--repo",
+        str(deploy),
+        "--branch",
+        "main",
+        "--against",
+        "HEAD",
     )
     assert (result.exit_code, result.stderr) == (
         2,

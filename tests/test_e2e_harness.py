@@ -187,3 +187,261 @@ def test_templates_reject_unknown_keys_and_functions():
         gotmpl.render("{{ .a | b64enc }}", {"a": "1"})
     with pytest.raises(gotmpl.TemplateError, match="unsupported template action"):
         gotmpl.render("{{ range . }}", {})
+
+
+def _tarball(path: Path, top: str, files: dict[str, str]) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_image_tree_replays_the_dockerfile_copies_from_the_sdist(tmp_path):
+    """What a Kolla image has in /etc/<service> besides config.json's files comes from
+    the source tree (pip does not install etc/): the harness replays the Dockerfile
+    chain's mkdir/cp/mv/COPY steps into /etc with the release's sdist."""
+    from kkc_e2e import image
+
+    docker = tmp_path / "docker"
+    (docker / "openstack-base").mkdir(parents=True)
+    (docker / "openstack-base" / "Dockerfile.j2").write_text(
+        "FROM {{ namespace }}/{{ image_prefix }}base:{{ tag }}\nRUN mkdir -p /etc/other\n"
+    )
+    base = docker / "neutron" / "neutron-base"
+    (base / "etc" / "extra").mkdir(parents=True)
+    (base / "etc" / "extra" / "x.conf").write_text("x")
+    (base / "Dockerfile.j2").write_text(
+        "FROM {{ namespace }}/{{ image_prefix }}openstack-base:{{ tag }}\n"
+        "COPY etc/extra /etc/neutron/extra\n"
+        "COPY neutron_sudoers /etc/sudoers.d/kolla_neutron_sudoers\n"
+        "RUN ln -s neutron-base-source/* neutron \\\n"
+        "    && {{ macros.install_pip(pkgs) }} \\\n"
+        "    && mkdir -p /etc/neutron \\\n"
+        "    && cp -r /neutron/etc/* /etc/neutron/ \\\n"
+        "    && cp -r /neutron/etc/neutron/* /etc/neutron/ \\\n"
+        "    && cp /var/lib/kolla/venv/etc/pycadf/neutron_api_audit_map.conf /etc/neutron/ \\\n"
+        "    && mv /etc/neutron/neutron/ /etc/neutron/plugins/ \\\n"
+        "    && cp /neutron/README.rst /usr/share/doc/\n"
+    )
+    (docker / "neutron" / "neutron-server").mkdir()
+    (docker / "neutron" / "neutron-server" / "Dockerfile.j2").write_text(
+        "FROM {{ namespace }}/{{ image_prefix }}neutron-base:{{ tag }}\n"
+        "{% set neutron_server_packages = [\n    'novnc-not-here'\n] %}\n"
+    )
+    venv = tmp_path / "venv"
+    (venv / "etc" / "pycadf").mkdir(parents=True)
+    (venv / "etc" / "pycadf" / "neutron_api_audit_map.conf").write_text("audit")
+    (venv / "work" / "sdist").mkdir(parents=True)
+    _tarball(
+        venv / "work" / "sdist" / "neutron-28.0.2.tar.gz",
+        "neutron-28.0.2",
+        {
+            "etc/api-paste.ini": "[composite:neutron]",
+            "etc/rootwrap.conf": "[DEFAULT]",
+            "etc/neutron/plugins/ml2/ml2_conf.ini": "",
+            "README.rst": "",
+        },
+    )
+    tree = image.stage("neutron-server", docker, venv, tmp_path / "debs", tmp_path / "out")
+    files = sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
+    assert files == [
+        "etc/neutron/api-paste.ini",
+        "etc/neutron/extra/x.conf",
+        "etc/neutron/neutron_api_audit_map.conf",
+        "etc/neutron/plugins/ml2/ml2_conf.ini",
+        "etc/neutron/plugins/neutron/plugins/ml2/ml2_conf.ini",
+        "etc/neutron/rootwrap.conf",
+    ]
+    assert (tree / "etc/neutron/api-paste.ini").read_text() == "[composite:neutron]"
+    # staged once per run
+    assert image.stage("neutron-server", docker, venv, tmp_path / "debs", tmp_path / "out") == tree
+
+
+def test_image_tree_unpacks_the_debian_packages_a_service_reads(tmp_path):
+    from kkc_e2e import image
+
+    docker = tmp_path / "docker" / "nova" / "nova-novncproxy"
+    docker.mkdir(parents=True)
+    (docker / "Dockerfile.j2").write_text(
+        "FROM x/{{ image_prefix }}nova-base:{{ tag }}\n"
+        "{% set nova_novncproxy_packages = [\n    'novnc'\n] %}\n"
+    )
+    venv = tmp_path / "venv"
+    (venv / "work" / "sdist").mkdir(parents=True)
+    with pytest.raises(image.ImageError, match=r"novnc: no novnc_\*\.deb in .*apt-get download"):
+        image.stage("nova-novncproxy", tmp_path / "docker", venv, tmp_path / "debs", tmp_path / "o")
+
+
+GOLDEN_A = ROOT / "tests" / "golden" / "site-a" / "deploy" / "stages"
+
+
+def test_apache_vhosts_become_the_same_wsgi_application_under_uwsgi():
+    """Rocky images run keystone, heat-api and horizon under httpd/mod_wsgi, which this
+    Debian machine does not have: the harness serves the vhost's WSGI application with its
+    port, process/thread counts, user and static Alias under uWSGI."""
+    from kkc_e2e import apache
+
+    keystone = (GOLDEN_A / "identity/config/keystone-api-kolla/wsgi-keystone.conf").read_text()
+    assert apache.uwsgi_argv([keystone]) == [
+        "uwsgi",
+        "--master",
+        "--die-on-term",
+        "--need-app",
+        "--shared-socket",
+        "0.0.0.0:5000",
+        "--http-socket",
+        "=0",
+        "--wsgi-file",
+        "/var/lib/kolla/venv/bin/keystone-wsgi-public",
+        "--processes",
+        "4",
+        "--threads",
+        "1",
+        "--buffer-size",
+        "65535",
+        "--add-header",
+        "Connection: close",
+        "--enable-threads",
+        "--lazy-apps",
+        "--uid",
+        "keystone",
+        "--gid",
+        "keystone",
+    ]
+    horizon = (GOLDEN_A / "services/config/horizon-kolla/horizon-vhost.apache").read_text()
+    argv = apache.uwsgi_argv([horizon])
+    assert argv[argv.index("--shared-socket") + 1] == "0.0.0.0:80"
+    assert argv[argv.index("--wsgi-file") + 1] == (
+        "/var/lib/kolla/venv/lib/python3/site-packages/openstack_dashboard/wsgi.py"
+    )
+    assert argv[-2:] == [
+        "--static-map",
+        "/static=/var/lib/kolla/venv/lib/python3/site-packages/static",
+    ]
+    assert apache.is_httpd(["/usr/sbin/httpd", "-DFOREGROUND"])
+    assert not apache.is_httpd(["uwsgi", "/etc/nova/nova-api-uwsgi.ini"])
+    with pytest.raises(apache.ApacheError, match="no Listen and WSGIScriptAlias /"):
+        apache.uwsgi_argv(["# Listen 80\nServerTokens Prod\n"])
+
+
+def test_image_tree_takes_a_wheel_only_projects_files_from_the_installed_package(tmp_path):
+    """horizon is installed from a wheel (no sdist): /horizon/openstack_dashboard/... of
+    its Dockerfile is the installed package's data."""
+    from kkc_e2e import image, venvs
+
+    docker = tmp_path / "docker" / "horizon"
+    docker.mkdir(parents=True)
+    (docker / "Dockerfile.j2").write_text(
+        "FROM x/{{ image_prefix }}openstack-base:{{ tag }}\n"
+        "RUN mkdir -p /etc/openstack-dashboard \\\n"
+        "    && cp -r /horizon/openstack_dashboard/conf/* /etc/openstack-dashboard/ \\\n"
+        "    && cp /horizon/openstack_dashboard/local/local_settings.py.example "
+        "/etc/openstack-dashboard/local_settings.py \\\n"
+        "    && cp /horizon/manage.py /var/lib/kolla/venv/bin/manage.py\n"
+    )
+    venv = tmp_path / "venv"
+    site = venv / "lib" / "python3.11" / "site-packages" / "openstack_dashboard"
+    (site / "conf").mkdir(parents=True)
+    (site / "conf" / "nova_policy.yaml").write_text("{}")
+    (site / "local" / "local_settings.d").mkdir(parents=True)
+    (site / "local" / "local_settings.py.example").write_text("DEBUG = False")
+    (venv / "work" / "sdist").mkdir(parents=True)
+    tree = image.stage("horizon", tmp_path / "docker", venv, tmp_path / "debs", tmp_path / "out")
+    files = sorted(str(p.relative_to(tree)) for p in tree.rglob("*") if p.is_file())
+    assert files == [
+        "etc/openstack-dashboard/local_settings.py",
+        "etc/openstack-dashboard/nova_policy.yaml",
+    ]
+    (venv / "lib" / "python3").symlink_to("python3.11")
+    venvs.dashboard_links(venv)
+    venvs.dashboard_links(venv)  # idempotent
+    local = site / "local"
+    assert (
+        str((local / "local_settings.d").readlink()) == "/etc/openstack-dashboard/local_settings.d"
+    )
+    assert str((local / "local_settings.py").readlink()) == (
+        "/etc/openstack-dashboard/local_settings.py"
+    )
+    assert (site.parent / "static").is_dir()
+
+
+def test_generated_secrets_agree_where_the_store_holds_one_value(tmp_path):
+    """The RabbitMQ password of every service's Secret and rabbitmq-secrets' own are the
+    same entry of the secret store (remote key, or the kolla password of an existing
+    Secret): the harness gives them one value, or heat's AMQP login is refused."""
+    from kkc_e2e import render
+
+    secrets = [
+        {
+            "name": "rabbitmq-secrets",
+            "source": "ExternalSecret rabbitmq-secrets",
+            "keys": [
+                {"key": "password", "remoteRef": {"key": "openstack/a/rabbitmq_password"}},
+                {"key": "users.conf", "template": "default_pass = {{ .password }}\n"},
+            ],
+        },
+        {
+            "name": "heat-secrets",
+            "source": "ExternalSecret heat-secrets",
+            "keys": [
+                {"key": "rabbitmq-password", "remoteRef": {"key": "openstack/a/rabbitmq_password"}},
+                {"key": "keystone-password", "remoteRef": {"key": "openstack/a/heat_keystone"}},
+            ],
+        },
+        {
+            "name": "nova-secrets",
+            "source": "Secret nova-secrets (existing)",
+            "keys": [
+                {"key": "rabbitmq-password", "kollaPassword": "rabbitmq_password"},
+                {"key": "keystone-password", "kollaPassword": "nova_keystone_password"},
+            ],
+        },
+        {
+            "name": "glance-secrets",
+            "source": "Secret glance-secrets (existing)",
+            "keys": [{"key": "rabbitmq-password", "kollaPassword": "rabbitmq_password"}],
+        },
+    ]
+    site = render.Site("s", "2026.1", tmp_path, [], secrets)
+    values = render.generated_secrets(site)
+    rabbit = values["rabbitmq-secrets"]["password"]
+    assert values["heat-secrets"]["rabbitmq-password"] == rabbit
+    assert values["rabbitmq-secrets"]["users.conf"] == f"default_pass = {rabbit}\n"
+    assert values["heat-secrets"]["keystone-password"] != rabbit
+    assert (
+        values["nova-secrets"]["rabbitmq-password"] == values["glance-secrets"]["rabbitmq-password"]
+    )
+    assert (
+        values["nova-secrets"]["keystone-password"] != values["nova-secrets"]["rabbitmq-password"]
+    )
+
+
+def test_established_counts_a_containers_connections_to_rabbitmq(tmp_path):
+    """A worker that "stays up" must also hold an AMQP connection: counted from its
+    processes' socket inodes in /proc/net/tcp (state 01, remote port 5672)."""
+    from kkc_e2e import apis
+
+    proc = tmp_path / "proc"
+    (proc / "net").mkdir(parents=True)
+    for pid, inodes in ((10, ["111", "222"]), (11, ["333"])):
+        fd = proc / str(pid) / "fd"
+        fd.mkdir(parents=True)
+        for i, inode in enumerate(inodes):
+            (fd / str(i)).symlink_to(f"socket:[{inode}]")
+        (fd / "9").symlink_to("/dev/null")
+    head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    row = "   0: 0100007F:9C40 0100007F:{port} {st} 00000000:00000000 00:00000000 00000000 0 0 {inode} 1\n"
+    (proc / "net" / "tcp").write_text(
+        head
+        + row.format(port="1628", st="01", inode="111")  # 5672, established: counts
+        + row.format(port="1628", st="06", inode="222")  # TIME_WAIT: no
+        + row.format(port="0CEA", st="01", inode="333")  # 3306: no
+        + row.format(port="1628", st="01", inode="999")  # another process: no
+    )
+    assert apis.established([10, 11], 5672, proc) == 1
+    assert apis.established([11], 5672, proc) == 0

@@ -22,17 +22,6 @@ COMPILER = PROJECT / "compiler"
 LIMIT = 80
 MARK = "# long:"
 
-# Long functions in modules that other parts of issue 12 restructure in parallel (the
-# loader split of site.py, the pipeline and findings rework of build/cli/generate/
-# overrides/patches/catalog). Each entry must still be long and unjustified: once its
-# function is split or says why, the test below fails until the entry is removed.
-PENDING = {
-    ("kkc/catalog.py", "check_options"),
-    ("kkc/generate.py", "_stage"),
-    ("kkc/overrides.py", "load"),
-    ("kkc/patches.py", "_load_one"),
-}
-
 
 def _justified(lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """A ``# long: <why>`` line between the ``def`` and the first statement."""
@@ -66,18 +55,11 @@ def _unjustified() -> dict[tuple[str, str], str]:
 
 
 def test_no_function_over_80_lines_without_a_reason() -> None:
-    found = _unjustified()
-    new = [where for key, where in found.items() if key not in PENDING]
-    assert new == [], (
+    found = list(_unjustified().values())
+    assert found == [], (
         f"functions longer than {LIMIT} lines: split them, or put `{MARK} <why>` directly "
         "under the def line"
     )
-
-
-def test_pending_entries_are_still_long() -> None:
-    found = _unjustified()
-    done = sorted(f"{rel}: {name}()" for rel, name in PENDING if (rel, name) not in found)
-    assert done == [], "no longer long or now justified: remove from PENDING"
 
 
 def _function(lines: int, comment: str = "") -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import graphlib
 import json
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 
 from conftest import make_repo, snapshot
 from helpers import (
+    KEYSTONE_SITES,
     add_site,
     commit,
     controller_build,
@@ -28,7 +30,7 @@ from helpers import (
     validated_objects,
     write,
 )
-from kkc import gitops, validate
+from kkc import build, gitops, loader, validate
 from kkc.build import object_key
 from kkc.cli import app
 from kkc.generate import render_tree
@@ -418,42 +420,95 @@ def test_flux_settings_on_an_argo_site_warn(site_repo: Path, kkc) -> None:
 # --- a site removed from the repository -------------------------------------------------
 
 
-def test_removed_site_leaves_no_stale_output(site_repo: Path, kkc) -> None:
-    assert kkc(site_repo, "build", "--all", "--commit").exit_code == 0
-    repo = git.Repo(site_repo)
-    write(site_repo, "deploy/site-b/NOTES.md", "kept: kkc does not own this\n")
-    write(site_repo, "deploy/hand-made/kustomization.yaml", "resources: []\n")
-    owned = json.loads((site_repo / "deploy/site-b/.kkc-files").read_text())
-    repo.git.rm("-q", "sites/site-b/site.yaml")
-    repo.git.commit("-q", "-m", "drop site-b")
+def test_removed_site_leaves_no_stale_output(small_site_repo: Path, kkc) -> None:
+    assert kkc(small_site_repo, "build", "--all", "--commit").exit_code == 0
+    repo = git.Repo(small_site_repo)
+    write(small_site_repo, "deploy/site-l/NOTES.md", "kept: kkc does not own this\n")
+    write(small_site_repo, "deploy/hand-made/kustomization.yaml", "resources: []\n")
+    owned = json.loads((small_site_repo / "deploy/site-l/.kkc-files").read_text())
+    repo.git.rm("-q", "sites/site-l/site.yaml")
+    repo.git.commit("-q", "-m", "drop site-l")
 
     # building named sites never removes anything
-    result = kkc(site_repo, "build", "site-a")
+    result = kkc(small_site_repo, "build", "site-k")
     assert result.exit_code == 0, result.output
-    assert (site_repo / "deploy/site-b/.kkc-files").is_file()
+    assert (small_site_repo / "deploy/site-l/.kkc-files").is_file()
 
-    result = kkc(site_repo, "build", "--all", "--commit")
+    result = kkc(small_site_repo, "build", "--all", "--commit")
     assert result.exit_code == 0, result.output
     head = repo.head.commit
     assert result.stdout.splitlines() == [
-        "site-a: deploy/site-a/ up to date; nothing to commit",
-        f"site-b: removed deploy/site-b/ (the site no longer exists; files: "
+        "site-k: deploy/site-k/ up to date; nothing to commit",
+        f"site-l: removed deploy/site-l/ (the site no longer exists; files: "
         f"{len(owned['files']) + 1} removed; objects: {len(owned['objects'])} removed); "
         f"committed {head.hexsha[:12]}",
     ]
     left = sorted(
-        p.relative_to(site_repo / "deploy/site-b").as_posix()
-        for p in (site_repo / "deploy/site-b").rglob("*")
+        p.relative_to(small_site_repo / "deploy/site-l").as_posix()
+        for p in (small_site_repo / "deploy/site-l").rglob("*")
     )
     assert left == ["NOTES.md"]
-    assert (site_repo / "deploy/hand-made/kustomization.yaml").is_file()
-    assert head.message.startswith("kkc: remove site-b\n\nObjects: 0 added, 0 changed, ")
+    assert (small_site_repo / "deploy/hand-made/kustomization.yaml").is_file()
+    assert head.message.startswith("kkc: remove site-l\n\nObjects: 0 added, 0 changed, ")
     assert "Site-Digest" not in head.message
-    assert [b.path for b in head.tree.traverse() if b.path.startswith("deploy/site-b")] == []
+    assert [b.path for b in head.tree.traverse() if b.path.startswith("deploy/site-l")] == []
     [parent] = head.parents
     assert {d.a_path for d in parent.diff(head)} == {
-        f"deploy/site-b/{p}" for p in [*owned["files"], ".kkc-files"]
+        f"deploy/site-l/{p}" for p in [*owned["files"], ".kkc-files"]
     }
     # and a second run finds nothing left to do
-    again = kkc(site_repo, "build", "--all", "--commit")
-    assert again.stdout == "site-a: deploy/site-a/ up to date; nothing to commit\n"
+    again = kkc(small_site_repo, "build", "--all", "--commit")
+    assert again.stdout == "site-k: deploy/site-k/ up to date; nothing to commit\n"
+
+
+def _one_project(root: Path, letters: str) -> list[str]:
+    """site-k and a copy of it per letter (site-<letter>, in namespace openstack-<letter>),
+    all in the Argo CD AppProject "fleet" of the fleet defaults; their names."""
+    path = root / "sites" / "defaults.yaml"
+    text = path.read_text()
+    if "  project: fleet\n" not in text:
+        path.write_text(text.replace("gitops:\n", "gitops:\n  project: fleet\n", 1))
+    site_k = KEYSTONE_SITES["site-k"]
+    for c in letters:
+        copy = site_k.replace("site-k", f"site-{c}").replace("openstack-k", f"openstack-{c}")
+        write(root, f"sites/site-{c}/site.yaml", copy.replace("region: K1", f"region: {c}1"))
+    return ["site-k", *(f"site-{c}" for c in letters)]
+
+
+def test_loading_a_fleet_reads_each_site_a_fixed_number_of_times(
+    small_site_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sites that share an AppProject are found through one index per command
+    (loader.FleetIndex): each site file is read a fixed number of times however large the
+    fleet, not once more per site loaded."""
+    reads: Counter = Counter()
+    real = loader.load_mapping
+
+    def counting(path: Path, display: str):
+        reads[display] += 1
+        return real(path, display)
+
+    monkeypatch.setattr(loader, "load_mapping", counting)
+    by_size = {}
+    for letters in ("mn", "mnopq"):
+        argo = _one_project(small_site_repo, letters)
+        reads.clear()
+        sites = {s.name: s for s in build.load_sites(small_site_repo, [], True)}
+        for name in argo:  # each admits all the others; site-l is on Flux
+            assert [p.name for p in sites[name].project_peers] == [n for n in argo if n != name]
+        by_size[len(argo)] = dict(reads)
+    small, large = by_size[3], by_size[6]
+    site_files = {d: n for d, n in large.items() if d.endswith("/site.yaml")}
+    assert {d: site_files[d] for d in small if d.endswith("/site.yaml")} == {
+        d: n for d, n in small.items() if d.endswith("/site.yaml")
+    }  # the first sites: no more reads in a larger fleet
+    # the fleet defaults: once per load (each site's own, and each Argo CD site's as a peer
+    # of the first); the peeks reuse what was read
+    assert (small["sites/defaults.yaml"], large["sites/defaults.yaml"]) == (4 + 2, 7 + 5)
+    # the first site loaded: its own load; each other Argo CD site: a peek, a load as a
+    # peer of the first, its own load; site-l (Flux, loaded last) as no one's peer
+    assert site_files == {
+        "sites/site-k/site.yaml": 1,
+        **{f"sites/site-{c}/site.yaml": 3 for c in "lmnopq" if c != "l"},
+        "sites/site-l/site.yaml": 2,
+    }

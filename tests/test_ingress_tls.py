@@ -15,6 +15,7 @@ from conftest import PROJECT, Built, snapshot
 from helpers import add_site, commit, doc, drop_overlays, minimal, tree, write
 from kkc.features.ingress import BACKENDS
 from kkc.lint import check_references
+from kkc.outputs import compute
 from kkc.schema import PUBLIC_HOST_NAMES
 from kkc.site import load_site
 
@@ -203,9 +204,10 @@ def test_ingress_tls_secret_is_provided_only_by_its_certificate(
     objects.append(
         yaml.safe_load((PROJECT / "base/keystone/identity/keystone-api-service.yaml").read_text())
     )
-    assert check_references(site, objects, "deploy/site-a") == []
+    outputs = compute(site)
+    assert check_references(site, objects, "deploy/site-a", outputs) == []
     without = [o for o in objects if o["kind"] != "Certificate"]
-    problems = [str(p) for p in check_references(site, without, "deploy/site-a")]
+    problems = [str(p) for p in check_references(site, without, "deploy/site-a", outputs)]
     assert problems == [
         "deploy/site-a:1:1: KKC307 Ingress/keystone-api references Secret "
         "'keystone-api-public-tls', which is neither in the output nor provided outside it"

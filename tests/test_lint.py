@@ -14,6 +14,7 @@ from conftest import snapshot
 from helpers import commit, write
 from kkc import report
 from kkc.lint import check_ini, check_kolla, check_references, references
+from kkc.outputs import Outputs
 from kkc.releases import RELEASES
 
 
@@ -101,6 +102,9 @@ class FakeSite:
 
     def enabled(self, service: str) -> bool:
         return False
+
+
+NO_SERVICES = Outputs([], [])  # what kkc.outputs.compute gives a site that enables none
 
 
 SITE = FakeSite(
@@ -224,7 +228,7 @@ def test_rendered_ini_checks_only_openstack_files_and_warns_on_deprecations() ->
         "stages/services/config/n-kolla/qemu.conf": b"not = checked\n",
         "stages/services/config/n-kolla/nova.conf": b"[DEFAULT]\ncpu_alocation_ratio = 2\n",
     }
-    problems, warnings = check_ini(site, tree, [], "deploy/x/kustomization.yaml")
+    problems, warnings = check_ini(site, tree, [], "deploy/x/kustomization.yaml", NO_SERVICES)
     assert [str(p) for p in problems] == [
         "deploy/x/stages/services/config/n-kolla/nova.conf:2:1: KKC310 [DEFAULT] "
         'cpu_alocation_ratio: unknown option; did you mean "cpu_allocation_ratio"? '
@@ -251,7 +255,7 @@ def test_rendered_ini_changed_after_kustomize_is_checked_in_the_built_configmap(
             "data": {"nova.conf": good + "[bogus_section]\nx = 1\n"},
         },
     ]
-    problems, _ = check_ini(site, tree, built, "deploy/x/kustomization.yaml")
+    problems, _ = check_ini(site, tree, built, "deploy/x/kustomization.yaml", NO_SERVICES)
     assert [str(p) for p in problems] == [
         "deploy/x/kustomization.yaml:1:1: KKC310 ConfigMap/patched nova.conf line 4: "
         "[bogus_section]: unknown section (nova.conf of 2025.1)"
@@ -345,7 +349,7 @@ def test_references_to_keys_and_ports_that_do_not_exist() -> None:
             },
         },
     ]
-    assert [str(p) for p in check_references(site, objs, "d")] == [
+    assert [str(p) for p in check_references(site, objs, "d", NO_SERVICES)] == [
         "d:1:1: KKC307 Deployment/d references key 'nova.conf' of ConfigMap 'cm', which has no "
         "such key",
         "d:1:1: KKC307 Deployment/d references key 'pasword' of Secret 'es', which has no such key",

@@ -5,10 +5,14 @@ remote key are refused by `kkc lint` and `kkc check` of several sites."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from conftest import snapshot
 from helpers import KEYSTONE_SITES, write
+from kkc import features
 
 
 def _site_m(extra: str = "") -> str:
@@ -172,3 +176,28 @@ def test_check_refuses_what_it_cannot_read(small_site_repo: Path, kkc, tmp_path:
         f"{bad}:1:1: KKC153 neither the JSON of `kubectl get externalsecrets -o json` nor a "
         "list of remote keys\n"
     )
+
+
+def test_kkc152_reads_the_outputs_each_site_is_rendered_from(
+    small_site_repo: Path, kkc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kkc lint` and `kkc check` of several sites compute each site's outputs once: the
+    KKC152 check reads the secrets of the outputs that render the site (the features,
+    computed last, are computed once per site and overlay variant)."""
+    write(small_site_repo, "sites/site-m/site.yaml", _site_m())
+    counts: Counter = Counter()
+    computed = features.outputs
+
+    def counting(site, services):
+        counts[(site.name, tuple(site.get("overlays") or ()))] += 1
+        return computed(site, services)
+
+    monkeypatch.setattr(features, "outputs", counting)
+    for command, code in (("lint", 0), ("check", 1)):  # check: nothing is built
+        counts.clear()
+        r = kkc(small_site_repo, command, "--all")
+        assert r.exit_code == code, (command, r.output)
+        assert "KKC152" not in r.output
+        sites = {name for name, _ in counts}
+        assert sites == {"site-k", "site-l", "site-m"}, command
+        assert set(counts.values()) == {1}, (command, counts)

@@ -201,3 +201,85 @@ def test_builds_and_validates(repo: Path, kkc, release: str) -> None:
     add_site(repo, name, _site_text(name, release))
     result = kkc(repo, "build", name)
     assert result.exit_code == 0, result.output
+
+
+BASES = Path(__file__).resolve().parent.parent / "base" / "neutron"
+OVN_BASES = [
+    "services/neutron-server-deployment.yaml",
+    "services/uwsgi/neutron-rpc-server-deployment.yaml",
+    "services/uwsgi/neutron-periodic-workers-deployment.yaml",
+    "services/uwsgi/neutron-ovn-maintenance-worker-deployment.yaml",
+    "compute/neutron-ovn-metadata-agent-daemonset.yaml",
+]
+
+
+def test_ovn_connections_reach_neutron_as_addresses(
+    repo: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """python-ovs resolves no host name without the unbound module, which the Kolla
+    images lack (make e2e: neutron-server got 'Connection refused' for
+    tcp:ovn-nb-db.<ns>.svc:6641). Every neutron container that talks to the OVN
+    databases gets, from its init container ovn-address, a neutron.conf.d drop-in with
+    the Services' addresses, and its config.json copies it."""
+    import socket
+
+    old, new = _tree(repo, "n5", "2025.1"), _tree(repo, "n6", "2026.1")
+    entry = {
+        "source": "/var/lib/kolla/ovn-address/ovn-address.conf",
+        "dest": "/etc/neutron/neutron.conf.d/60-kkc-ovn-address.conf",
+        "owner": "neutron",
+        "perm": "0600",
+    }
+    configs = [(old, "services", "neutron-server")] + [
+        (new, stage, name)
+        for stage, name in [
+            ("services", "neutron-server"),
+            ("services", "neutron-rpc-server"),
+            ("services", "neutron-periodic-workers"),
+            ("services", "neutron-ovn-maintenance-worker"),
+            ("compute", "neutron-ovn-metadata-agent"),
+        ]
+    ]
+    for tree, stage, name in configs:
+        cfg = json.loads(tree[f"stages/{stage}/config/{name}-kolla/config.json"])
+        assert cfg["config_files"][-1] == entry, name
+        # oslo.config reads --config-file after its default config dirs: a command with
+        # --config-file names the drop-in directory last, so that the drop-ins win
+        if "--config-file" in cfg["command"]:
+            assert cfg["command"].endswith(" --config-dir /etc/neutron/neutron.conf.d"), name
+
+    resolved = {"ovn-nb-db.openstack.svc": "10.96.0.11", "ovn-sb-db.openstack.svc": "fd00::12"}
+
+    def getaddrinfo(host, port, type=0):
+        return [(socket.AF_INET, type, 6, "", (resolved[host], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    config_files = tmp_path / "config_files"
+    config_files.mkdir()
+    (config_files / "ml2_conf.ini").write_bytes(
+        new["stages/services/config/neutron-server-kolla/ml2_conf.ini"]
+    )
+    (config_files / "config.json").write_text("{}")
+    out = tmp_path / "ovn-address"
+    out.mkdir()
+    for base in OVN_BASES:
+        pod = load_stream((BASES / base).read_text())[0]["spec"]["template"]["spec"]
+        init = next(c for c in pod["initContainers"] if c["name"] == "ovn-address")
+        main = pod["containers"][0]
+        assert {"name": "ovn-address", "emptyDir": {}} in pod["volumes"]
+        assert {
+            "name": "ovn-address",
+            "mountPath": "/var/lib/kolla/ovn-address",
+            "readOnly": True,
+        } in main["volumeMounts"]
+        script = (
+            init["command"][2]
+            .replace("/var/lib/kolla/config_files", str(config_files))
+            .replace("/var/lib/kolla/ovn-address", str(out))
+        )
+        exec(compile(script, base, "exec"), {})
+        assert (out / "ovn-address.conf").read_text() == (
+            "[ovn]\n"
+            "ovn_nb_connection = tcp:10.96.0.11:6641\n"
+            "ovn_sb_connection = tcp:[fd00::12]:6642\n"
+        ), base

@@ -8,6 +8,7 @@ import pytest
 import yaml  # PyYAML: a YAML 1.1 reader, the strictest test of "ambiguous" strings
 from ruamel.yaml import YAML
 
+from kkc import yamlio
 from kkc.yamlio import dump, dump_all, load_stream
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -132,9 +133,7 @@ def test_awkward_multiline_strings_round_trip(value: str) -> None:
 
 def test_key_order_is_preserved() -> None:
     data = {"zeta": 1, "alpha": {"y": 2, "b": [3, {"k2": 1, "k1": 2}]}, "mid": "x"}
-    assert dump(data) == (
-        'zeta: 1\nalpha:\n  "y": 2\n  b:\n    - 3\n    - k2: 1\n      k1: 2\nmid: x\n'
-    )
+    assert dump(data) == ('zeta: 1\nalpha:\n  "y": 2\n  b:\n  - 3\n  - k2: 1\n    k1: 2\nmid: x\n')
     assert list(load_stream(dump(data))[0]) == ["zeta", "alpha", "mid"]
 
 
@@ -242,3 +241,25 @@ def test_load_stream_merges_keys_and_keeps_the_last_duplicate() -> None:
     text = "base: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  y: 3\n"
     assert load_stream(text) == [{"base": {"x": 1, "y": 2}, "derived": {"x": 1, "y": 3}}]
     assert load_stream("a: 1\na: 2\n") == [{"a": 2}]
+
+
+def test_the_pure_python_emitter_writes_the_same_bytes_as_libyaml() -> None:
+    """dump() uses libyaml's emitter where PyYAML has it and PyYAML's own elsewhere: the
+    generated files must not depend on which one a machine has."""
+
+    class Pure(yaml.SafeDumper):
+        pass
+
+    for kind, represent in yamlio._Dumper.yaml_representers.items():
+        Pure.add_representer(kind, represent)
+    for kind, represent in yamlio._Dumper.yaml_multi_representers.items():
+        Pure.add_multi_representer(kind, represent)
+    docs = [
+        doc
+        for path in sorted((Path(__file__).parent / "golden").rglob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc is not None
+    ]
+    assert len(docs) > 300
+    pure = [yaml.dump(d, Dumper=Pure, **yamlio.DUMP_OPTIONS) for d in docs]
+    assert pure == [yamlio.dump(d) for d in docs]

@@ -20,12 +20,13 @@ from .commits import (
     site_sources,
     source_of,
 )
-from .errors import WARNING, EnvironmentProblem, Problem, UnsafeChange, UsageError
+from .errors import WARNING, EnvironmentProblem, InputError, Problem, UnsafeChange, UsageError
 from .generate import Provenance
-from .loader import list_sites, load_site
+from .loader import FleetIndex, list_sites, load_site
 from .model import Site
+from .outputs import Outputs, compute
 from .pipeline import local_provenance, object_key, render, render_for_repo
-from .secretreqs import secret_requirements
+from .secretreqs import secret_requirements, shared_remote_keys
 
 # kept importable from here, where they were: object_key, render, secret_requirements
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "DeployResult",
     "build_into_repo",
     "build_sites",
+    "load_fleet",
     "load_sites",
     "not_owned_warnings",
     "object_key",
@@ -59,7 +61,22 @@ class BuildResult:
 def load_sites(root: Path, names: list[str], all_sites: bool) -> list[Site]:
     """Every named site, loaded and validated before anything is written."""
     chosen = list_sites(root) if all_sites else names
-    return [load_site(root, n) for n in dict.fromkeys(chosen)]
+    fleet = FleetIndex(root)  # the other sites, read once for all of them
+    return [load_site(root, n, fleet=fleet) for n in dict.fromkeys(chosen)]
+
+
+def load_fleet(
+    root: Path, names: list[str], all_sites: bool
+) -> tuple[list[Site], dict[str, Outputs]]:
+    """The sites `kkc lint` and `kkc check` judge (every site when none is named), loaded,
+    and their outputs computed once (to render them with); several sites must not share
+    passwords through one secret store (KKC152, exit 2), which their outputs tell."""
+    chosen = load_sites(root, names, all_sites or not names)
+    outputs = {site.name: compute(site) for site in chosen}
+    shared = shared_remote_keys(chosen, outputs) if len(chosen) > 1 else []
+    if shared:
+        raise InputError(shared)
+    return chosen, outputs
 
 
 def build_sites(

@@ -455,6 +455,137 @@ def _suggest(word: str, candidates: Iterable[str]) -> str | None:
     return by_folded[near[0]] if near else None
 
 
+def _section_aliases(
+    catalog: Catalog, section_aliases: Mapping[str, str | Sequence[str]] | None
+) -> dict[str, tuple[str, ...]]:
+    """Each aliased section's groups; a group the catalog lacks is a programming error."""
+    aliases: dict[str, tuple[str, ...]] = {}
+    for section, target in (section_aliases or {}).items():
+        groups = (target,) if isinstance(target, str) else tuple(target)
+        for group in groups:
+            if not catalog.has_section(group) and group != AUTH_SECTION:
+                raise ValueError(
+                    f"section alias {section!r} -> {group!r}: {catalog.conf_file} has no such group"
+                )
+        aliases[section] = groups
+    return aliases
+
+
+@dataclass
+class _Sections:
+    """Which catalog groups apply to a section of the checked entries: an alias, the
+    section itself, or a section named by another option (``config_source``,
+    ``auth_section``), or a ``privsep_*`` context."""
+
+    catalog: Catalog
+    aliases: dict[str, tuple[str, ...]]
+    last: dict[tuple[str, str], str]  # (section, option) -> last value
+
+    def __post_init__(self) -> None:
+        self.config_sources = _split_list(self.last.get(("DEFAULT", "config_source"), ""))
+        self.auth_sections = {
+            v.strip() for (_s, o), v in self.last.items() if o == "auth_section" and v.strip()
+        }
+
+    def resolve(self, section: str) -> tuple[str, ...]:
+        """The groups whose options apply to ``section`` (none: unknown section)."""
+        catalog = self.catalog
+        if section in self.aliases:
+            return self.aliases[section]
+        if catalog.has_section(section) and _group_key(section) not in catalog.dynamic:
+            return (section,)
+        if section in self.config_sources:
+            driver = self.last.get((section, "driver"), "")
+            for dyn in catalog.dynamic.values():
+                if dyn.owner == "config_source" and dyn.driver == driver:
+                    return (dyn.group,)
+        if section in self.auth_sections:
+            return (AUTH_SECTION,)
+        if section.lower().startswith("privsep_") and catalog.has_section("privsep"):
+            return ("privsep",)
+        return ()
+
+
+def _unknown_section(catalog: Catalog, section: str, location: Any) -> Finding:
+    visible = [g for g in catalog.sections() if g not in catalog.dynamic]
+    near = _suggest(section, visible)
+    hint = f"; did you mean [{near}]?" if near else ""
+    return Finding("KKC130", ERROR, section, None, f"[{section}]: unknown section{hint}", location)
+
+
+def _unknown_option(
+    catalog: Catalog,
+    groups: tuple[str, ...],
+    section: str,
+    name: str,
+    auth_type: str | None,
+    location: Any,
+) -> Finding:
+    near = None
+    for group in groups:
+        candidates = set(catalog.options(group))
+        if group == AUTH_SECTION or catalog.is_auth_section(group):
+            candidates |= set(catalog.plugin_options(auth_type))
+        near = near or _suggest(name, candidates)
+    hint = f'; did you mean "{near}"?' if near else ""
+    label = f"[{section}] {name}"
+    return Finding("KKC130", ERROR, section, name, f"{label}: unknown option{hint}", location)
+
+
+def _option_findings(
+    catalog: Catalog,
+    groups: tuple[str, ...],
+    opt: Option,
+    entry: tuple[str, str, Any, Any],
+) -> list[Finding]:
+    """KKC131-KKC134 and the value's type checks of one known option's entry
+    ``(section, option name, value, location)``."""
+    section, name, value, location = entry
+    label = f"[{section}] {name}"
+    found = []
+    if isinstance(value, Reference):
+        why = _reference_problem(opt)
+        if why:
+            found.append(Finding("KKC131", ERROR, section, name, f"{label}: {why}", location))
+    is_auth = any(g == AUTH_SECTION or catalog.is_auth_section(g) for g in groups)
+    if name == "auth_type" and value.strip() and is_auth:
+        if value.strip() not in catalog.auth_plugins and not _is_substituted(value):
+            near = _suggest(value.strip(), catalog.auth_plugins)
+            hint = f'; did you mean "{near}"?' if near else ""
+            found.append(
+                Finding(
+                    "KKC132",
+                    ERROR,
+                    section,
+                    name,
+                    f"{label}: unknown auth plugin {json.dumps(value.strip())}{hint}",
+                    location,
+                )
+            )
+    if opt.deprecated:
+        if opt.replacement:
+            new_group, new_name = opt.replacement
+            text = f"{label}: deprecated; use [{new_group}] {new_name} instead"
+        else:
+            text = f"{label}: deprecated for removal"
+        found.append(Finding("KKC133", WARNING, section, name, text, location))
+    if isinstance(value, Reference):
+        return found
+    if opt.secret and value.strip():
+        found.append(
+            Finding(
+                "KKC134",
+                ERROR,
+                section,
+                name,
+                f"{label}: secret option set in plain text (the value belongs in "
+                "the service's secret drop-in)",
+                location,
+            )
+        )
+    return found + list(_value_findings(label, section, name, opt, value, location))
+
+
 def check_options(
     catalog: Catalog,
     entries: Iterable[tuple[str, str, str, Any]],
@@ -468,124 +599,34 @@ def check_options(
     suggestions first). Findings come in the order of the entries; an unknown section
     is reported once, at its first entry."""
     entries = list(entries)
-    aliases: dict[str, tuple[str, ...]] = {}
-    for section, target in (section_aliases or {}).items():
-        groups = (target,) if isinstance(target, str) else tuple(target)
-        for group in groups:
-            if not catalog.has_section(group) and group != AUTH_SECTION:
-                raise ValueError(
-                    f"section alias {section!r} -> {group!r}: {catalog.conf_file} has no such group"
-                )
-        aliases[section] = groups
+    aliases = _section_aliases(catalog, section_aliases)
     last: dict[tuple[str, str], str] = {}  # (section, option) -> last value
     for section, option, value, _ in entries:
         last[(section, option.strip())] = value
-
-    # the sections named by other options
-    config_sources = _split_list(last.get(("DEFAULT", "config_source"), ""))
-    auth_sections = {v.strip() for (s, o), v in last.items() if o == "auth_section" and v.strip()}
-
-    def resolve(section: str) -> tuple[str, ...]:
-        """The groups whose options apply to ``section`` (none: unknown section)."""
-        if section in aliases:
-            return aliases[section]
-        if catalog.has_section(section) and _group_key(section) not in catalog.dynamic:
-            return (section,)
-        if section in config_sources:
-            driver = last.get((section, "driver"), "")
-            for dyn in catalog.dynamic.values():
-                if dyn.owner == "config_source" and dyn.driver == driver:
-                    return (dyn.group,)
-        if section in auth_sections:
-            return (AUTH_SECTION,)
-        if section.lower().startswith("privsep_") and catalog.has_section("privsep"):
-            return ("privsep",)
-        return ()
-
+    sections = _Sections(catalog, aliases, last)
     findings: list[Finding] = []
     reported_sections: set[str] = set()
     for section, option, value, location in entries:
         name = option.strip()
-        groups = resolve(section)
+        groups = sections.resolve(section)
         if not groups:
             if section not in reported_sections:
                 reported_sections.add(section)
-                visible = [g for g in catalog.sections() if g not in catalog.dynamic]
-                near = _suggest(section, visible)
-                hint = f"; did you mean [{near}]?" if near else ""
-                findings.append(
-                    Finding(
-                        "KKC130",
-                        ERROR,
-                        section,
-                        None,
-                        f"[{section}]: unknown section{hint}",
-                        location,
-                    )
-                )
+                findings.append(_unknown_section(catalog, section, location))
             continue
-        label = f"[{section}] {name}"
         auth_type = last.get((section, "auth_type"), "").strip() or None
-        opt = None
-        for group in groups:
-            opt = catalog.lookup(group, name, auth_type=auth_type)
-            if opt is not None:
-                break
+        opt = next(
+            (
+                found
+                for group in groups
+                if (found := catalog.lookup(group, name, auth_type=auth_type)) is not None
+            ),
+            None,
+        )
         if opt is None:
-            near = None
-            for group in groups:
-                candidates = set(catalog.options(group))
-                if group == AUTH_SECTION or catalog.is_auth_section(group):
-                    candidates |= set(catalog.plugin_options(auth_type))
-                near = near or _suggest(name, candidates)
-            hint = f'; did you mean "{near}"?' if near else ""
-            findings.append(
-                Finding("KKC130", ERROR, section, name, f"{label}: unknown option{hint}", location)
-            )
+            findings.append(_unknown_option(catalog, groups, section, name, auth_type, location))
             continue
-        if isinstance(value, Reference):
-            why = _reference_problem(opt)
-            if why:
-                findings.append(
-                    Finding("KKC131", ERROR, section, name, f"{label}: {why}", location)
-                )
-        is_auth = any(g == AUTH_SECTION or catalog.is_auth_section(g) for g in groups)
-        if name == "auth_type" and value.strip() and is_auth:
-            if value.strip() not in catalog.auth_plugins and not _is_substituted(value):
-                near = _suggest(value.strip(), catalog.auth_plugins)
-                hint = f'; did you mean "{near}"?' if near else ""
-                findings.append(
-                    Finding(
-                        "KKC132",
-                        ERROR,
-                        section,
-                        name,
-                        f"{label}: unknown auth plugin {json.dumps(value.strip())}{hint}",
-                        location,
-                    )
-                )
-        if opt.deprecated:
-            if opt.replacement:
-                new_group, new_name = opt.replacement
-                text = f"{label}: deprecated; use [{new_group}] {new_name} instead"
-            else:
-                text = f"{label}: deprecated for removal"
-            findings.append(Finding("KKC133", WARNING, section, name, text, location))
-        if isinstance(value, Reference):
-            continue
-        if opt.secret and value.strip():
-            findings.append(
-                Finding(
-                    "KKC134",
-                    ERROR,
-                    section,
-                    name,
-                    f"{label}: secret option set in plain text (the value belongs in "
-                    "the service's secret drop-in)",
-                    location,
-                )
-            )
-        findings.extend(_value_findings(label, section, name, opt, value, location))
+        findings += _option_findings(catalog, groups, opt, (section, name, value, location))
     return findings
 
 

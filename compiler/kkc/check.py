@@ -9,14 +9,15 @@ from its branch head, and the site is rendered as `kkc build --repo` renders it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import build, deployrepo, gitrepo, report, safety, validate, writer
-from .errors import OutputInvalid, Problem, RefusedChange, command_line_error
+from .errors import OutputInvalid, Problem, RefusedChange, UsageError, command_line_error
 from .model import Site
+from .outputs import Outputs
 from .pipeline import Rendered, render, render_for_repo
 
 
@@ -227,7 +228,12 @@ def orphans(out: Output, names: list[str]) -> list[SiteCheck]:
 
 
 def _repo_sites(
-    root: Path, sites: list[Site], crd_dir: str | None, repo: Path, branch: str | None
+    root: Path,
+    sites: list[Site],
+    crd_dir: str | None,
+    repo: Path,
+    branch: str | None,
+    outputs: Mapping[str, Outputs],
 ) -> tuple[Output, list[SiteCheck], Path, Any]:
     """Each site checked against the deploy repository: deploy/<site>/ as `kkc build --repo`
     writes it, and the base/ and overlays/ copies it uses (each copy reported once); also
@@ -245,7 +251,9 @@ def _repo_sites(
     copies_of: dict[str, dict[str, bytes]] = {}
 
     def render_site(site: Site) -> Rendered:
-        rendered, copies_of[site.name] = render_for_repo(root, site, prov, crd_dir)
+        rendered, copies_of[site.name] = render_for_repo(
+            root, site, prov, crd_dir, outputs.get(site.name)
+        )
         return rendered
 
     seen: set[str] = set()
@@ -286,11 +294,13 @@ def check_sites(
     repo: Path | None = None,
     branch: str | None = None,
     require_crds: bool = True,
+    outputs: Mapping[str, Outputs] | None = None,
     against: str = "HEAD",
     allow_destructive: bool = False,
 ) -> list[SiteCheck]:
     """One result per site; with ``all_sites`` also every orphaned deploy/<dir>/. With
     ``repo``, the committed output of that deploy repository at the head of ``branch``.
+    ``outputs``: the sites' computed outputs by name, where the caller has them.
 
     Custom resources that no schema covers (neither an embedded one nor one in
     ``crd_dir``; e.g. added by a site patch) are one KKC172 (exit 2) with
@@ -298,12 +308,17 @@ def check_sites(
     against the output committed at ``against`` (with ``repo``: a revision of the deploy
     repository, default the commit checked) are problems, or warnings with
     ``allow_destructive``."""
+    outputs = outputs or {}
     if repo is None:
         out = site_output(root)
-        results = [check_site(root, s, crd_dir, out) for s in sites]
+
+        def render_site(site: Site) -> Rendered:
+            return render(root, site, crd_dir, outputs=outputs.get(site.name))
+
+        results = [check_site(root, s, crd_dir, out, render_site) for s in sites]
         _day_two(root, sites, results, against, allow_destructive)
     else:
-        out, results, deploy_top, commit = _repo_sites(root, sites, crd_dir, repo, branch)
+        out, results, deploy_top, commit = _repo_sites(root, sites, crd_dir, repo, branch, outputs)
         rev = commit.hexsha if against == "HEAD" and commit is not None else against
         if commit is not None or against != "HEAD":
             _day_two(deploy_top, sites, results, rev, allow_destructive)
@@ -357,3 +372,72 @@ def _require_schemas(results: list[SiteCheck]) -> None:
             f"kkc embeds no CRD for them: pass --crd-dir DIR with their CRDs (or set "
             f"{validate.CRD_DIR_ENV}), or pass --no-require-crds",
         )
+
+
+@dataclass
+class CheckRun:
+    """What `kkc check` found: one result per site (and per orphaned output); its text and
+    JSON reports and its verdict."""
+
+    results: list[SiteCheck]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [w for r in self.results for w in r.warnings]
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [r.as_dict() for r in self.results]
+
+    def lines(self) -> list[str]:
+        """The text report: each problem's line, or a site's "up to date and valid"."""
+        out = []
+        for r in self.results:
+            ok = f"{r.site}: {r.output} up to date and valid"
+            out += [report.line(p) for p in r.problems] or [ok]
+        return out
+
+    def verdict(self) -> None:
+        """Exit 2 (RefusedChange) for a day-two finding, else exit 1 (DifferenceFound) when
+        any site has a problem."""
+        refuse_unsafe(self.results)
+        failed = [r for r in self.results if r.problems]
+        count = sum(len(r.problems) for r in failed)
+        report.Report([p for r in failed for p in r.problems]).verdict(
+            f"kkc check: {count} problem{'s' if count > 1 else ''} in "
+            f"{', '.join(r.site for r in failed)}"
+        )
+
+
+def run(
+    root: Path,
+    names: list[str],
+    *,
+    all_sites: bool,
+    repo: Path | None,
+    branch: str | None,
+    crd_dir: str | None,
+    require_crds: bool = True,
+    against: str = "HEAD",
+    allow_destructive: bool = False,
+) -> CheckRun:
+    """`kkc check`: the named sites (or every site, and the output of sites that are gone)
+    checked against their committed output, in deploy/ or in the deploy repository
+    ``repo``."""
+    if branch and repo is None:
+        raise UsageError("--branch needs --repo (the branch of the deploy repository to read)")
+    chosen, outputs = build.load_fleet(root, names, all_sites)
+    every = all_sites or not names
+    return CheckRun(
+        check_sites(
+            root,
+            chosen,
+            crd_dir=crd_dir,
+            all_sites=every,
+            repo=repo,
+            branch=branch,
+            require_crds=require_crds,
+            outputs=outputs,
+            against=against,
+            allow_destructive=allow_destructive,
+        )
+    )

@@ -24,16 +24,20 @@ from . import (
     build,
     check,
     diff,
+    edits,
     gitops,
     kustomize,
+    overlaylint,
     pipeline,
     report,
+    scaffold,
+    secretreqs,
     upgrade,
+    upgradeplan,
     validate,
 )
 from .errors import (
     DifferenceFound,
-    InputError,
     KkcError,
     Problem,
     SiteInvalid,
@@ -43,8 +47,6 @@ from .errors import (
 )
 from .gitrepo import git_version
 from .loader import find_root, list_sites, load_site
-from .overlaylint import overlay_effects
-from .secretreqs import check_store, secret_requirements, shared_remote_keys
 from .yamlio import dump
 
 _PARSE_ERROR = "kkc.parse_error"
@@ -142,6 +144,12 @@ class Output(StrEnum):
     json = "json"
 
 
+class Format(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
 RootOpt = Annotated[
     Path | None,
     typer.Option(
@@ -204,16 +212,6 @@ def _root(root: Path | None) -> Path:
 
 def _json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True))
-
-
-def _fleet(base: Path, sites: list[str] | None, all_sites: bool) -> list[Any]:
-    """The sites lint and check judge, loaded; several sites must not share passwords
-    through one secret store (KKC152, exit 2)."""
-    chosen = build.load_sites(base, sites or [], all_sites or not sites)
-    shared = shared_remote_keys(chosen) if len(chosen) > 1 else []
-    if shared:
-        raise InputError(shared)
-    return chosen
 
 
 def _warn(warnings: list[Problem]) -> None:
@@ -346,12 +344,117 @@ def build_cmd(
         typer.echo(f"pushed {done.push()}")
 
 
+@app.command("init")
+def init_cmd(
+    site: SiteArg,
+    from_site: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="SITE",
+            help="Copy this site's definition (and its config/ and patches/), renamed, "
+            "with a region and host names of its own.",
+        ),
+    ] = None,
+    release: Annotated[
+        str | None,
+        typer.Option(
+            "--release",
+            metavar="RELEASE",
+            help="The OpenStack release. Default: the one sites/defaults.yaml pins; "
+            "without either kkc refuses (the release is a decision, never a default).",
+        ),
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", metavar="argocd|flux", help="The GitOps controller."),
+    ] = None,
+    services: Annotated[
+        str | None,
+        typer.Option(
+            "--services",
+            metavar="A,B,...",
+            help="The OpenStack services to enable (their dependencies are added). "
+            f"Default: {','.join(scaffold.DEFAULT_SERVICES)}.",
+        ),
+    ] = None,
+    output: OutputOpt = Output.text,
+    root: RootOpt = None,
+) -> None:
+    """Scaffold a site: write a commented sites/SITE/site.yaml that `kkc build SITE`
+    builds at once, and print the next commands. Never overwrites a site (KKC147).
+
+    Examples: kkc init site-c --release 2026.1 --services keystone,glance ;
+    kkc init site-d --from site-b"""
+    done = scaffold.init(
+        _root(root),
+        site,
+        from_site=from_site,
+        release=release,
+        engine=engine,
+        services=[s.strip() for s in services.split(",") if s.strip()] if services else None,
+    )
+    if output is Output.json:
+        _json(done.as_json())
+        return
+    for line in done.lines():
+        typer.echo(line)
+
+
+@app.command("set")
+def set_cmd(
+    site: SiteArg,
+    assignments: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="PATH=VALUE...",
+            help="Dotted paths of the site definition and YAML scalar values, e.g. "
+            "services.nova.api.replicas=2.",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the diff of the change; write nothing.")
+    ] = False,
+    crd_dir: CrdOpt = None,
+    output: OutputOpt = Output.text,
+    root: RootOpt = None,
+) -> None:
+    """Edit sites/SITE/site.yaml, keeping its comments and layout, and show the change as
+    the object-level diff of the rendered output.
+
+    Every assignment is validated (the schema, with did-you-mean for an unknown path; no
+    plain-text secret) and the edited definition is loaded and rendered as `kkc build`
+    does before anything is written (exit 2 or 3, nothing written). deploy/SITE/ is not
+    touched: run `kkc build SITE` next.
+
+    Examples: kkc set site-b services.nova.compute.virtType=kvm ;
+    kkc set site-a services.glance.api.replicas=3 ha.enabled=true --dry-run"""
+    done = edits.set_values(_root(root), site, assignments, dry_run=dry_run, crd_dir=crd_dir)
+    _warn(done.warnings)
+    if output is Output.json:
+        _json(done.as_json())
+        return
+    for line in done.lines():
+        typer.echo(line)
+
+
 @app.command("upgrade")
 def upgrade_cmd(
     site: SiteArg,
     to: Annotated[str, typer.Option("--to", metavar="RELEASE", help="The OpenStack release.")],
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Print the upgrade's phases in the controller's order (Jobs and their "
+            "commands, workloads that roll, gates, what cannot be undone); write nothing.",
+        ),
+    ] = False,
     crd_dir: CrdOpt = None,
-    output: OutputOpt = Output.text,
+    output: Annotated[
+        Format,
+        typer.Option("--output", "-o", help="text or json; with --plan also markdown."),
+    ] = Format.text,
     root: RootOpt = None,
 ) -> None:
     """Upgrade a site to another OpenStack release: check the path, set openstack.release
@@ -360,10 +463,21 @@ def upgrade_cmd(
     Refused (exit 2, nothing written): an unsupported release, the same release, a
     downgrade, a skip that is not SLURP -> SLURP, a RabbitMQ jump kolla-ansible refuses.
 
-    Example: kkc upgrade site-a --to 2026.1"""
+    With --plan: the same checks, then the site rendered on both releases in scratch
+    directories; prints the phases (Argo CD sync waves or Flux Kustomizations) and writes
+    nothing. -o markdown is for a pull request description.
+
+    Examples: kkc upgrade site-a --to 2026.1 ; kkc upgrade site-b --to 2026.2 --plan"""
+    if plan:
+        found = upgradeplan.build_plan(_root(root), site, to, crd_dir)
+        _warn(found.warnings)
+        sys.stdout.write(upgradeplan.REPORTS[output.value](found))
+        return
+    if output is Format.markdown:
+        raise UsageError("-o markdown needs --plan")
     done = upgrade.upgrade(_root(root), site, to, crd_dir)
     _warn(done.result.warnings)
-    if output is Output.json:
+    if output is Format.json:
         _json(upgrade.report(done))
         return
     for line in upgrade.summary(done):
@@ -400,24 +514,16 @@ def lint_cmd(
     warnings}], "problems": [every warning, with severity "warning"]} on stdout.
 
     Example: kkc lint --strict"""
-    base = _root(root)
-    found = report.Report(strict=strict)
-    rows = []
-    for site in _fleet(base, sites, all_sites):
-        rendered = pipeline.render(base, site, crd_dir)
-        effects = overlay_effects(base, site, rendered.manifests)
-        warnings = report.unique(rendered.warnings + effects)
-        found.add(warnings)
-        rows.append(
-            {"site": site.name, "objects": len(rendered.objects), "warnings": len(warnings)}
-        )
-        if output is Output.json:
-            continue
-        _warn(warnings)
-        typer.echo(f"{site.name}: {len(rendered.objects)} objects valid, {len(warnings)} warnings")
+    done = overlaylint.run(
+        _root(root), sites or [], all_sites=all_sites, strict=strict, crd_dir=crd_dir
+    )
     if output is Output.json:
-        _json({"sites": rows, "problems": found.json()})
-    found.verdict(f"kkc lint --strict: {sum(r['warnings'] for r in rows)} warnings")
+        _json(done.as_json())
+    else:
+        for site in done.sites:
+            _warn(site.warnings)
+            typer.echo(site.line)
+    done.verdict()
 
 
 class StreamFormat(StrEnum):
@@ -520,12 +626,6 @@ def bootstrap_cmd(
 def _review_repo(repo: Path | None, branch: str | None) -> None:
     if branch and repo is None:
         raise UsageError("--branch needs --repo (the branch of the deploy repository to read)")
-
-
-class Format(StrEnum):
-    text = "text"
-    markdown = "markdown"
-    json = "json"
 
 
 AgainstOpt = Annotated[
@@ -672,38 +772,24 @@ def check_cmd(
     produces now, including the base/ and overlays/ copies the sites use.
 
     Examples: kkc check --all ; kkc check --repo ../deploy-repo --branch main"""
-    _review_repo(repo, branch)
-    base = _root(root)
-    chosen = _fleet(base, sites, all_sites)
-    results = check.check_sites(
-        base,
-        chosen,
-        crd_dir=crd_dir,
-        all_sites=all_sites or not sites,
+    done = check.run(
+        _root(root),
+        sites or [],
+        all_sites=all_sites,
         repo=repo,
         branch=branch,
+        crd_dir=crd_dir,
         require_crds=require_crds,
         against=against,
         allow_destructive=allow_destructive,
     )
-    failed = [r for r in results if r.problems]
-    found = report.Report([p for r in results for p in r.problems])
     if output is Output.json:
-        _json([r.as_dict() for r in results])
+        _json(done.as_json())
     else:
-        _warn([w for r in results for w in r.warnings])
-        for r in results:
-            if r.problems:
-                for p in r.problems:
-                    typer.echo(str(p))
-            else:
-                typer.echo(f"{r.site}: {r.output} up to date and valid")
-    count = sum(len(r.problems) for r in failed)
-    check.refuse_unsafe(results)
-    found.verdict(
-        f"kkc check: {count} problem{'s' if count > 1 else ''} in "
-        f"{', '.join(r.site for r in failed)}"
-    )
+        _warn(done.warnings)
+        for line in done.lines():
+            typer.echo(line)
+    done.verdict()
 
 
 @app.command("show")
@@ -798,40 +884,13 @@ def secrets_cmd(
 
     Examples: kkc secrets site-a ; kubectl get externalsecrets -n openstack -o json >
     es.json && kkc secrets site-a --check es.json"""
-    loaded = load_site(_root(root), site, cross_site=False)
-    if check_file is not None:
-        _store_report(check_store(loaded, check_file, str(check_file)), output, site)
-        return
-    reqs = secret_requirements(loaded)
+    done = secretreqs.run(_root(root), site, check_file)
     if output is Output.json:
-        _json(reqs)
-        return
-    for r in reqs:
-        typer.echo(f"{r['namespace']}/{r['name']}: {r['purpose']}")
-        typer.echo(f"  source: {r['source']}")
-        for k in r["keys"]:
-            ref = k.get("remoteRef")
-            origin = (
-                f" <- {ref['key']}" + (f" [{ref['property']}]" if "property" in ref else "")
-                if ref
-                else ""
-            )
-            kind = " (rendered from the other keys)" if "template" in k else ""
-            typer.echo(f"  - {k['key']}: {k['description']}{kind}{origin}")
-            for line in k.get("content", "").splitlines():
-                typer.echo(f"      | {line}")
-
-
-def _store_report(found: dict[str, list[str]], output: Output, site: str) -> None:
-    if output is Output.json:
-        _json(found)
+        _json(done.as_json())
     else:
-        for what in ("missing", "unused"):
-            for item in found[what]:
-                typer.echo(f"{what}: {item}")
-        typer.echo(f"{site}: {len(found['missing'])} missing, {len(found['unused'])} unused")
-    if found["missing"]:
-        raise DifferenceFound(f"kkc secrets --check: {len(found['missing'])} missing")
+        for line in done.lines():
+            typer.echo(line)
+    done.verdict()
 
 
 @app.command("list")

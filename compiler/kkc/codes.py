@@ -44,6 +44,11 @@ CODES: dict[str, str] = {
     "KKC141": "site patch target is not in the site's output (with did-you-mean)",
     "KKC142": "site patch puts literal secret data into the output",
     "KKC143": "JSON 6902 operation of a site patch does not apply to its target",
+    "KKC147": "kkc init: the site already exists (kkc init never overwrites a site)",
+    "KKC148": "kkc init: unknown release, GitOps engine, service or --from site (lists the "
+    "valid ones, with did-you-mean)",
+    "KKC149": "kkc init: no release given and sites/defaults.yaml pins none (the release is "
+    "a decision, never a default)",
     "KKC150": "empty secrets section or null secrets.backend (would switch the site to "
     "backend existing and remove its ExternalSecrets)",
     "KKC151": "secrets.keyPrefix is empty with ExternalSecrets: sites sharing the store would "
@@ -84,6 +89,14 @@ CODES: dict[str, str] = {
     "KKC193": "config override uses an option the target release deprecated for removal (warning)",
     "KKC195": "upgrade moves RabbitMQ outside the allowed ladder (one minor version at a "
     "time, or a jump kolla-ansible lists)",
+    # kkc set (exit 2)
+    "KKC196": "kkc set: a path the schema does not know (with did-you-mean), a mapping or "
+    "list where a value is expected, or an assignment that is not dotted.path=value",
+    "KKC197": "kkc set: a plain-text value for a key that looks like a secret (refused, "
+    "value not shown; names the secret-reference form)",
+    "KKC198": "site.yaml cannot be edited in place (`kkc set`, `kkc upgrade`): the key's "
+    "mapping is in flow style, or a scalar stands where the path needs a mapping",
+    "KKC199": "kkc set: openstack.release changes only through kkc upgrade (which checks the path)",
     # rendered output (exit 3)
     "KKC300": "kustomize build failed",
     "KKC301": "object fails the Kubernetes schema of the site's version",

@@ -251,16 +251,12 @@ def _job_replace_patch() -> dict[str, Any]:
     }
 
 
-def _stage(
-    site: Site,
-    stage: str,
-    wave: int,
-    outputs: list[ServiceOutput],
-    images: list[dict],
-    site_patches: list[SitePatch],
-) -> dict[str, bytes]:
-    """The files of deploy/<site>/stages/<stage>/, or {} when the stage is empty."""
-    files: dict[str, bytes] = {}
+def _stage_resources(
+    site: Site, stage: str, outputs: list[ServiceOutput], files: dict[str, bytes]
+) -> tuple[list[str], list[dict[str, Any]], list[Any]]:
+    """(resources, Jobs, database jobs) of a stage: the namespace (infra), the common
+    db-init and registration bases, each service's base and extra bases, its Jobs and its
+    generated objects (those are added to ``files``)."""
     resources: list[str] = []
     if stage == "infra":
         files["namespace.yaml"] = _yaml_file(
@@ -293,7 +289,13 @@ def _stage(
             rel = f"objects/{obj['metadata']['name']}-{obj['kind'].lower()}.yaml"
             files[rel] = _yaml_file(site, obj)
             resources.append(rel)
+    return resources, jobs, db_jobs
 
+
+def _stage_generators(
+    stage: str, outputs: list[ServiceOutput], db_jobs: list[Any], files: dict[str, bytes]
+) -> list[dict[str, Any]]:
+    """The configMapGenerator entries of a stage's config files (added to ``files``)."""
     configs = [c for o in outputs for c in o.configs.get(stage, [])]
     configs += [s.config for j in db_jobs for s in j.steps]
     generators = []
@@ -304,9 +306,22 @@ def _stage(
             files[rel] = content.encode()
             names.append(f"{fname}={rel}")
         generators.append({"name": cfg.name, "files": names})
+    return generators
 
+
+def _stage_patches(
+    site: Site,
+    stage: str,
+    outputs: list[ServiceOutput],
+    has_jobs: bool,
+    site_patches: list[SitePatch],
+    files: dict[str, bytes],
+    resources: list[str],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(patches, replicas) of a stage: each workload's patch and replica count (and its
+    PodDisruptionBudget, added to ``resources``), the services' extra patches, the Job
+    replace patch, then the site's own patches last."""
     patches, replicas = [], []
-    has_jobs = bool(jobs)
     for out in outputs:
         for wl in (w for w in out.workloads if w.stage == stage):
             has_jobs = has_jobs or wl.kind == "Job"
@@ -333,15 +348,38 @@ def _stage(
         rel = f"site-patches/{site_patch.file}"
         files[rel] = site_patch.text()
         patches.append(site_patch.entry(rel))
+    return patches, replicas
 
+
+def _external_secrets(
+    site: Site, outputs: list[ServiceOutput], files: dict[str, bytes], resources: list[str]
+) -> None:
+    """The ExternalSecret of each Secret that kkc does not create in the cluster."""
+    for spec in all_secrets(outputs):
+        if spec.created_by:
+            continue
+        rel = f"secrets/{spec.name}-externalsecret.yaml"
+        files[rel] = _yaml_file(site, _external_secret(site, spec))
+        resources.append(rel)
+
+
+def _stage(
+    site: Site,
+    stage: str,
+    wave: int,
+    outputs: list[ServiceOutput],
+    images: list[dict],
+    site_patches: list[SitePatch],
+) -> dict[str, bytes]:
+    """The files of deploy/<site>/stages/<stage>/, or {} when the stage is empty."""
+    files: dict[str, bytes] = {}
+    resources, jobs, db_jobs = _stage_resources(site, stage, outputs, files)
+    generators = _stage_generators(stage, outputs, db_jobs, files)
+    patches, replicas = _stage_patches(
+        site, stage, outputs, bool(jobs), site_patches, files, resources
+    )
     if stage == "infra" and site.get("secrets.backend") == "external-secrets":
-        for spec in all_secrets(outputs):
-            if spec.created_by:
-                continue
-            rel = f"secrets/{spec.name}-externalsecret.yaml"
-            files[rel] = _yaml_file(site, _external_secret(site, spec))
-            resources.append(rel)
-
+        _external_secrets(site, outputs, files, resources)
     if not files and not resources:
         return {}
     kustomization: dict[str, Any] = {

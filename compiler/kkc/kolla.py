@@ -77,8 +77,11 @@ class KollaConfig:
         *,
         optional: bool = False,
         secret: bool = False,
+        source_dir: str = "",
     ) -> None:
-        base = SECRET_DIR if secret else CONFIG_DIR
+        """A config.json entry copying ``source`` of the ConfigMap (``secret``: of the
+        Secret; ``source_dir``: of another volume of the pod) to ``dest``."""
+        base = source_dir or (SECRET_DIR if secret else CONFIG_DIR)
         entry: dict[str, Any] = {
             "source": f"{base}/{source}",
             "dest": dest,

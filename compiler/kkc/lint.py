@@ -20,8 +20,9 @@ from typing import Any
 from . import catalog, kollacheck, overrides
 from .errors import WARNING, Problem, warning
 from .model import Site
+from .outputs import Outputs
 from .releases import image_tag
-from .services import SecretSpec, enabled_services
+from .services import SecretSpec
 from .validate import pod_images, pod_spec
 
 _GO_TEMPLATE = re.compile(r"\{\{.*?\}\}")  # an ExternalSecret template's placeholder
@@ -162,12 +163,12 @@ def check_references(
     site: Site,
     objects: list[dict[str, Any]],
     display: str,
-    secrets: list[SecretSpec] | None = None,
+    outputs: Outputs,
 ) -> list[Problem]:
-    """KKC307 for the built ``objects``; ``secrets``: the Secrets the site's services read
-    (:meth:`kkc.outputs.Outputs.service_secrets`; rendered here when not given)."""
-    if secrets is None:
-        secrets = [s for out in enabled_services(site) for s in out.secrets]
+    """KKC307 for the built ``objects``; ``outputs``: what the site's tree was rendered
+    from (:func:`kkc.outputs.compute`), whose services' Secrets are provided outside the
+    output."""
+    secrets = outputs.service_secrets()
     have = provided(site, objects, secrets)
     keys = known_keys(objects, secrets)
     ports: dict[str, set[str | int]] = {
@@ -252,15 +253,14 @@ def check_ini(
     tree: dict[str, bytes],
     objects: list[dict[str, Any]],
     display: str,
-    secrets: list[SecretSpec] | None = None,
+    outputs: Outputs,
 ) -> tuple[list[Problem], list[Problem]]:
     """Every OpenStack INI file the output carries against the option catalog of the site's
     release: (problems, warnings). The files of ``tree`` (deploy/<site>/ relative paths)
     are reported at their line; what only the built ``objects`` hold (a ConfigMap a site
     patch changed) and the services' secret drop-ins (placeholders for their values) are
-    reported at ``display``. ``secrets`` as for :func:`check_references`."""
-    if secrets is None:
-        secrets = [s for out in enabled_services(site) for s in out.secrets]
+    reported at ``display``. ``outputs`` as for :func:`check_references`."""
+    secrets = outputs.service_secrets()
     release = site.get("openstack.release")
     problems: list[Problem] = []
     warnings: list[Problem] = []

@@ -44,7 +44,7 @@ from .model import (
     locate,
 )
 from .releases import RELEASES
-from .yamlio import load_mapping, to_plain
+from .yamlio import load_mapping, parse_mapping, to_plain
 
 
 def find_root(start: Path) -> Path:
@@ -348,12 +348,60 @@ def peek(root: Path, name: str, known: list[Layer]) -> dict[str, Any]:
     """Site ``name`` merged from its layers, neither validated nor resolved further: enough
     to choose the sites worth loading. Files among ``known`` (a loaded site's layers) are
     not read again; a file that does not parse raises, as loading the site would."""
+    return _peek(root, name, {lay.display: lay.doc for lay in known})
+
+
+def _peek(root: Path, name: str, parsed: dict[str, Any]) -> dict[str, Any]:
+    """:func:`peek`, with ``parsed`` the documents read already by display path; the files
+    it reads are added to it."""
     path = root / "sites" / name / "site.yaml"
-    loaded = _load_layers(root, name, path, parsed={lay.display: lay.doc for lay in known})
+    loaded = _load_layers(root, name, path, parsed=parsed)
     data: dict[str, Any] = {}
     for layer in loaded.layers:
+        parsed.setdefault(layer.display, layer.doc)
         _merge(data, {}, layer.doc, layer)
     return data
+
+
+class FleetIndex:
+    """What loading sites reads of a repository's other sites (the cross-site facts, such
+    as the sites that share an AppProject), read once however many sites are loaded: the
+    site names, each site's AppProject from a peek at its merged layers (each file parsed
+    once), and each peer that shares one, loaded once. It lives for one command: a load of
+    several sites (:func:`kkc.build.load_sites`) shares one, so that a fleet's loads read
+    each other site a fixed number of times rather than once per site loaded."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._names: list[str] | None = None
+        self._parsed: dict[str, Any] = {}  # display path -> document
+        self._keys: dict[str, tuple[str, str] | None] = {}  # name -> peeked project key
+        self._loaded: dict[str, tuple[tuple[str, str] | None, ProjectPeer]] = {}
+
+    def names(self) -> list[str]:
+        if self._names is None:
+            self._names = list_sites(self.root)
+        return self._names
+
+    def peeked_key(self, name: str, known: list[Layer]) -> tuple[str, str] | None:
+        """The AppProject of site ``name`` as its merged layers name it (a cheap guess)."""
+        if name not in self._keys:
+            for layer in known:
+                self._parsed.setdefault(layer.display, layer.doc)
+            self._keys[name] = gitops.project_key(_peek(self.root, name, self._parsed), name)
+        return self._keys[name]
+
+    def loaded(self, name: str) -> tuple[tuple[str, str] | None, ProjectPeer]:
+        """The AppProject of site ``name`` once it is loaded (validated, resolved), and what
+        a shared AppProject must admit of it."""
+        if name not in self._loaded:
+            self.add(load_site(self.root, name, cross_site=False))
+        return self._loaded[name]
+
+    def add(self, site: Site) -> None:
+        """Record a site loaded (without skipped overlays), so it is not loaded again."""
+        peer = ProjectPeer(site.name, site.get("gitops.repoURL"), site.get("namespace"))
+        self._loaded[site.name] = (gitops.project_key(site.data, site.name), peer)
 
 
 def _hide_plain_secrets(site: Site, problems: list[Problem]) -> None:
@@ -385,7 +433,13 @@ def _in_order(problems: list[Problem]) -> list[Problem]:
 
 
 def load_site(
-    root: Path, name: str, skip_overlays: frozenset[str] = frozenset(), *, cross_site: bool = True
+    root: Path,
+    name: str,
+    skip_overlays: frozenset[str] = frozenset(),
+    *,
+    cross_site: bool = True,
+    site_text: str | None = None,
+    fleet: FleetIndex | None = None,
 ) -> Site:
     """Load, validate and resolve one site. Raises :class:`SiteInvalid` listing every
     problem found, with what could be resolved of the site.
@@ -398,9 +452,19 @@ def load_site(
     ``skip_overlays``: resolve the site as if these were not in its overlays list.
     ``cross_site``: also resolve the facts its output needs from other sites (the sites
     that share its AppProject, :attr:`Site.project_peers`), so that rendering the site
-    reads no other file; off for what renders nothing (``kkc show``, ``kkc secrets``)."""
+    reads no other file; off for what renders nothing (``kkc show``, ``kkc secrets``).
+    ``site_text``: the text of sites/<name>/site.yaml to use instead of the file's (`kkc
+    set` validates an edit before writing it). ``fleet``: what is read of the other sites,
+    shared by the loads of one command (else read for this load alone)."""
     site_path = check_site_name(root, name)
-    loaded = _load_layers(root, name, site_path, skip_overlays, collect=True)
+    display = f"sites/{name}/site.yaml"
+    parsed = None
+    if site_text is not None:
+        try:
+            parsed = {display: parse_mapping(site_text, display)}
+        except InputError as exc:
+            raise SiteInvalid(exc.problems) from None
+    loaded = _load_layers(root, name, site_path, skip_overlays, parsed, collect=True)
     problems = list(loaded.problems)
     layer_errors: list[tuple[tuple[Any, ...], Problem]] = []
     for layer in loaded.layers:
@@ -440,8 +504,10 @@ def load_site(
         _hide_plain_secrets(site, exc.problems)
         raise SiteInvalid(_in_order(exc.problems), site) from None
     site.warnings += override_warnings
+    if fleet is not None and not skip_overlays:
+        fleet.add(site)
     if cross_site:
-        site.project_peers = _project_peers(site)
+        site.project_peers = _project_peers(site, fleet or FleetIndex(root))
     return site
 
 
@@ -558,24 +624,22 @@ def _locator(site: Site) -> Callable[..., tuple[str, int, int]]:
     return where
 
 
-def _project_peers(site: Site) -> tuple[ProjectPeer, ...]:
+def _project_peers(site: Site, fleet: FleetIndex) -> tuple[ProjectPeer, ...]:
     """The other sites of the repository whose Application is in the site's AppProject (the
     same gitops.project in the same gitops.namespace): the one AppProject must admit them
     all. A cheap peek at each site's merged layers chooses them; only those are loaded, and
     a site file among them that does not parse or validate stops this, as a guess could
-    lock a site out of its project."""
+    lock a site out of its project. ``fleet`` keeps what is read, for the next site."""
     key = gitops.project_key(site.data, site.name)
     if key is None:
         return ()
     peers = []
-    for name in list_sites(site.root):
-        if name == site.name:
+    for name in fleet.names():
+        if name == site.name or fleet.peeked_key(name, site.layers) != key:
             continue
-        if gitops.project_key(peek(site.root, name, site.layers), name) != key:
-            continue
-        other = load_site(site.root, name, cross_site=False)
-        if gitops.project_key(other.data, name) == key:
-            peers.append(ProjectPeer(name, other.get("gitops.repoURL"), other.get("namespace")))
+        loaded_key, peer = fleet.loaded(name)
+        if loaded_key == key:
+            peers.append(peer)
     return tuple(peers)
 
 

@@ -132,9 +132,11 @@ class Site:
     overlay_components: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # the other sites whose Application is in this site's AppProject (the loader finds them)
     project_peers: tuple[ProjectPeer, ...] = ()
-    # (the values they were rendered from, the services' outputs before any override):
-    # kept by kkc.overrides.service_outputs, so that each command renders each service once
-    rendered: tuple[str, list[Any]] | None = field(default=None, repr=False, compare=False)
+    # the services' outputs before any override, kept by kkc.overrides.service_outputs so
+    # that each command renders each service once. A loaded site's values do not change, so
+    # the cache belongs to this Site object: not an argument, and not copied by
+    # dataclasses.replace (a changed copy is rendered anew)
+    rendered: list[Any] | None = field(default=None, init=False, repr=False, compare=False)
     # explains a dotted config path (config.<target>.<section>.<option>): set by the
     # loader to kkc.overrides.explain_dotted, which renders the services (the model cannot)
     explain_config: Callable[[str], tuple[Any, list[Origin]]] | None = field(

@@ -1,19 +1,21 @@
-"""KKC129, a `kkc lint` check: each listed overlay must change something for the site.
+"""`kkc lint`: every build check of each site, writing nothing, plus KKC129: each listed
+overlay must change something for the site.
 
-One extra kustomize build per overlay (the site resolved without it), so `kkc lint` runs
-it and `kkc build` does not."""
+KKC129 costs one extra kustomize build per overlay (the site resolved without it), so
+`kkc lint` runs it and `kkc build` does not."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import kustomize
+from . import build, kustomize, report
 from .errors import WARNING, InputError, Problem
 from .loader import load_site
 from .model import Site, locate
 from .outputs import compute
-from .pipeline import display, linked, local_provenance, scratch, site_tree
+from .pipeline import display, linked, local_provenance, render, scratch, site_tree
 from .yamlio import load_stream
 
 
@@ -53,3 +55,53 @@ def overlay_effects(root: Path, site: Site, manifests: str | None = None) -> lis
         for i, name in enumerate(names)
         if changes_nothing(name)
     ]
+
+
+@dataclass
+class SiteLint:
+    site: str
+    objects: int  # how many objects the site's tree builds to
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def line(self) -> str:
+        return f"{self.site}: {self.objects} objects valid, {len(self.warnings)} warnings"
+
+
+@dataclass
+class LintRun:
+    """What `kkc lint` found: one result per site; its JSON report and its verdict (with
+    ``strict``, any warning fails)."""
+
+    sites: list[SiteLint]
+    strict: bool = False
+
+    @property
+    def findings(self) -> report.Report:
+        return report.Report([w for s in self.sites for w in s.warnings], strict=self.strict)
+
+    def as_json(self) -> dict[str, Any]:
+        rows = [
+            {"site": s.site, "objects": s.objects, "warnings": len(s.warnings)} for s in self.sites
+        ]
+        return {"sites": rows, "problems": self.findings.json()}
+
+    def verdict(self) -> None:
+        """Exit 1 (DifferenceFound) with ``strict`` and a warning."""
+        count = sum(len(s.warnings) for s in self.sites)
+        self.findings.verdict(f"kkc lint --strict: {count} warnings")
+
+
+def run(
+    root: Path, names: list[str], *, all_sites: bool, strict: bool, crd_dir: str | None
+) -> LintRun:
+    """`kkc lint`: each named site (or every site) rendered and validated as `kkc build`
+    does, in a scratch directory, then its overlays checked (KKC129)."""
+    results = []
+    sites, outputs = build.load_fleet(root, names, all_sites)
+    for site in sites:
+        rendered = render(root, site, crd_dir, outputs=outputs[site.name])
+        effects = overlay_effects(root, site, rendered.manifests)
+        warnings = report.unique(rendered.warnings + effects)
+        results.append(SiteLint(site.name, len(rendered.objects), warnings))
+    return LintRun(results, strict)

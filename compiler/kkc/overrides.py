@@ -40,7 +40,6 @@ a drop-in of its own (``nova/nova-compute``); see :func:`kkc.services.secret_ref
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Iterator
 from copy import deepcopy
 from typing import Any
@@ -292,18 +291,17 @@ def service_outputs(site: Site) -> list[ServiceOutput]:
     override: rendered once per site and handed out as copies (callers change them). The
     check of the override targets (:func:`load`, while the site is loaded) needs them, and
     so does :func:`kkc.outputs.compute`, which then adds the overrides: one render of each
-    service per command. Rendered anew when the site's values changed since."""
-    key = json.dumps(site.data, sort_keys=True, default=str)
-    if site.rendered is None or site.rendered[0] != key:
-        outputs = [build(site) for name, build in SERVICES.items() if site.enabled(name)]
-        site.rendered = (key, outputs)
-    return deepcopy(site.rendered[1])
+    service per command. The outputs are kept on the Site object (:attr:`Site.rendered`),
+    whose values do not change once it is loaded."""
+    if site.rendered is None:
+        site.rendered = [build(site) for name, build in SERVICES.items() if site.enabled(name)]
+    return deepcopy(site.rendered)
 
 
-def load(site: Site) -> tuple[list[Source], list[Problem]]:
-    """Every override source of the site, checked: (sources in precedence order,
-    warnings). Raises InputError listing every problem."""
-    outputs = {o.name: o for o in service_outputs(site)}
+def _checked_targets(site: Site, outputs: dict[str, ServiceOutput]) -> list[Source]:
+    """The override sources whose targets exist (KKC136) and can take a secret reference
+    where they set one (KKC137), in precedence order. Raises InputError listing every
+    problem."""
     sources, problems = _file_sources(site)
     kept = []
     for src in [*_yaml_sources(site), *sources]:
@@ -327,48 +325,72 @@ def load(site: Site) -> tuple[list[Source], list[Problem]]:
                 problems.append(Problem(o.path, o.line, o.col, "KKC137", f"{what}: {why}"))
     if problems:
         raise InputError(sorted(problems, key=lambda p: (p.path, p.line, p.col)))
+    return kept
 
+
+def _override_problem(
+    site: Site, out: ServiceOutput, chain: list[Source], f: catalog.Finding, where: str
+) -> Problem:
+    """The problem of a catalog finding at an override's setting; ``where`` names the
+    config file and release (``nova.conf of 2026.1``)."""
+    message = f.message + (f" ({where})" if f.code == "KKC130" else "")
+    src = next(src for src in chain for s in src.settings if s.origin == f.location)
+    if f.code == "KKC134" and parse_target(src.target)[2] is None:
+        target = src.target
+        if _ref_target_problem(target, out):
+            target = out.name
+        message = (
+            f"[{f.section}] {f.option}: secret option set in plain text; reference "
+            f"a secret of the store instead, in YAML: "
+            f"{_yaml_target(target, f.section, str(f.option))}"
+        )
+    o = f.location
+    if f.code == "KKC130" and f.option is None:  # an unknown section
+        o = _section_origin(site, src, f.section, o)
+    return Problem(o.path, o.line, o.col, f.code, message)
+
+
+def _catalog_findings(
+    site: Site, out: ServiceOutput, kept: list[Source], shared: set[Setting]
+) -> dict[Problem, str]:
+    """Problem -> severity of the overrides of one service's config files, checked with
+    the file's kkc-set options against the release's catalog; the global settings that a
+    file knows are removed from ``shared``."""
     release = site.get("openstack.release")
     found: dict[Problem, str] = {}
-    shared = {s for src in kept if src.target == GLOBAL for s in src.settings}
-    for out in outputs.values():
-        for kc, conf, chain in _targets(out, kept):
-            for p in _plain_over_ref(chain):
-                found[p] = catalog.ERROR
-            cat = catalog.load(release, conf)
-            entries: list[tuple[str, str, str, Any]] = [
-                (section, option, value, None)
-                for section, option, value in ini_entries(kc.inis[conf].ini)
-            ]
-            entries += [
-                (s.section, s.option, line, s.origin)
-                for src in chain
-                for s in settings_in(src, cat)
-                for line in _lines(cat, s)
-            ]
-            shared -= {s for s in shared if cat.lookup(s.section, s.option)}
-            aliases = catalog.backend_aliases(cat, entries)
-            for f in catalog.check_options(cat, entries, section_aliases=aliases):
-                if f.location is None:
-                    continue  # kkc's own options: lint.check_ini's business
-                suffix = f" ({conf} of {release})" if f.code == "KKC130" else ""
-                message = f.message + suffix
-                src = next(src for src in chain for s in src.settings if s.origin == f.location)
-                if f.code == "KKC134" and parse_target(src.target)[2] is None:
-                    target = src.target
-                    if _ref_target_problem(target, out):
-                        target = out.name
-                    message = (
-                        f"[{f.section}] {f.option}: secret option set in plain text; reference "
-                        f"a secret of the store instead, in YAML: "
-                        f"{_yaml_target(target, f.section, str(f.option))}"
-                    )
-                o = f.location
-                if f.code == "KKC130" and f.option is None:  # an unknown section
-                    o = _section_origin(site, src, f.section, o)
-                found[Problem(o.path, o.line, o.col, f.code, message)] = f.severity
-    mains = [catalog.load(release, catalog.MAIN_CONF[n]) for n in outputs if n in catalog.MAIN_CONF]
-    for s in shared:  # a global option that no service of the site has
+    for kc, conf, chain in _targets(out, kept):
+        for p in _plain_over_ref(chain):
+            found[p] = catalog.ERROR
+        cat = catalog.load(release, conf)
+        entries: list[tuple[str, str, str, Any]] = [
+            (section, option, value, None)
+            for section, option, value in ini_entries(kc.inis[conf].ini)
+        ]
+        entries += [
+            (s.section, s.option, line, s.origin)
+            for src in chain
+            for s in settings_in(src, cat)
+            for line in _lines(cat, s)
+        ]
+        shared.difference_update({s for s in shared if cat.lookup(s.section, s.option)})
+        aliases = catalog.backend_aliases(cat, entries)
+        for f in catalog.check_options(cat, entries, section_aliases=aliases):
+            if f.location is None:
+                continue  # kkc's own options: lint.check_ini's business
+            found[_override_problem(site, out, chain, f, f"{conf} of {release}")] = f.severity
+    return found
+
+
+def _unknown_everywhere(
+    site: Site, shared: set[Setting], kept: list[Source], services: list[str]
+) -> list[Problem]:
+    """KKC130 of each global setting that no main config file of the site's services knows."""
+    release = site.get("openstack.release")
+    mains = [
+        catalog.load(release, catalog.MAIN_CONF[n]) for n in services if n in catalog.MAIN_CONF
+    ]
+    problems = []
+    for s in shared:
         unknown = [
             f
             for cat in mains
@@ -380,19 +402,29 @@ def load(site: Site) -> tuple[list[Source], list[Problem]]:
         if first.option is None:  # an unknown section: one problem, at the section
             src = next(src for src in kept if s in src.settings)
             o = _section_origin(site, src, s.section, o)
-        found[Problem(o.path, o.line, o.col, "KKC130", f"{message} (in every service)")] = (
-            catalog.ERROR
-        )
-    errors = sorted(
-        (p for p, sev in found.items() if sev == catalog.ERROR),
-        key=lambda p: (p.path, p.line, p.col, p.message),
-    )
+        problems.append(Problem(o.path, o.line, o.col, "KKC130", f"{message} (in every service)"))
+    return problems
+
+
+def load(site: Site) -> tuple[list[Source], list[Problem]]:
+    """Every override source of the site, checked: (sources in precedence order,
+    warnings). Raises InputError listing every problem."""
+    outputs = {o.name: o for o in service_outputs(site)}
+    kept = _checked_targets(site, outputs)
+    found: dict[Problem, str] = {}
+    shared = {s for src in kept if src.target == GLOBAL for s in src.settings}
+    for out in outputs.values():
+        found.update(_catalog_findings(site, out, kept, shared))
+    for p in _unknown_everywhere(site, shared, kept, list(outputs)):
+        found[p] = catalog.ERROR
+
+    def by_place(p: Problem) -> tuple[str, int, int, str]:
+        return (p.path, p.line, p.col, p.message)
+
+    errors = sorted((p for p, sev in found.items() if sev == catalog.ERROR), key=by_place)
     if errors:
         raise InputError(errors)
-    warnings = sorted(
-        (p for p, sev in found.items() if sev != catalog.ERROR),
-        key=lambda p: (p.path, p.line, p.col, p.message),
-    )
+    warnings = sorted((p for p, sev in found.items() if sev != catalog.ERROR), key=by_place)
     return kept, [p.as_warning() for p in warnings]
 
 

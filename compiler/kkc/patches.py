@@ -199,59 +199,66 @@ def _tokens(pointer: str) -> tuple[str, ...]:
     return tuple(t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:])
 
 
-def _load_one(path: Path, display: str) -> tuple[SitePatch | None, list[Problem]]:
-    doc = load_mapping(path, display)
-    plain = to_plain(doc)
-    if set(plain) == {"target", "patch"}:
-        target, ops = plain["target"], plain["patch"]
-        problems = []
-        if not isinstance(target, dict) or not target.get("kind") or not target.get("name"):
-            problems.append(
-                _problem(display, doc, ("target",), "KKC140", "target needs kind and name")
+def _target_problems(display: str, doc: Any, target: Any) -> list[Problem]:
+    """KKC140 of a JSON 6902 patch's ``target``: kind and name, and only known keys."""
+    if not isinstance(target, dict) or not target.get("kind") or not target.get("name"):
+        return [_problem(display, doc, ("target",), "KKC140", "target needs kind and name")]
+    if set(target) - set(TARGET_KEYS):
+        extra = sorted(set(target) - set(TARGET_KEYS))[0]
+        return [
+            _problem(
+                display,
+                doc,
+                ("target", extra),
+                "KKC140",
+                f'target key "{extra}" is not supported (use {", ".join(TARGET_KEYS)})'
+                + did_you_mean(extra, TARGET_KEYS),
+                is_key=True,
             )
-        elif set(target) - set(TARGET_KEYS):
-            extra = sorted(set(target) - set(TARGET_KEYS))[0]
-            problems.append(
-                _problem(
-                    display,
-                    doc,
-                    ("target", extra),
-                    "KKC140",
-                    f'target key "{extra}" is not supported (use {", ".join(TARGET_KEYS)})'
-                    + did_you_mean(extra, TARGET_KEYS),
-                    is_key=True,
-                )
-            )
-        if not isinstance(ops, list) or not ops:
-            problems.append(
-                _problem(display, doc, ("patch",), "KKC140", "patch must be a list of operations")
-            )
-        else:
-            for i, op in enumerate(ops):
-                if (
-                    not isinstance(op, dict)
-                    or op.get("op") not in OPS
-                    or not str(op.get("path", "")).startswith("/")
-                ):
-                    problems.append(
-                        _problem(
-                            display,
-                            doc,
-                            ("patch", i),
-                            "KKC140",
-                            f"operation {i + 1} needs op ({', '.join(OPS)}) and a path "
-                            'starting with "/"',
-                        )
-                    )
-        if isinstance(target, dict) and isinstance(ops, list):
-            target = {k: str(target[k]) for k in TARGET_KEYS if k in target}
-            problems += _secret_problems(display, doc, ops, target)
-        if problems:
-            return None, problems
-        ops_at = tuple(_where(doc, ("patch", i)) for i in range(len(ops)))
-        where = _where(doc, ("target", "name"))
-        ns_at = _where(doc, ("target", "namespace")) if "namespace" in target else None
-        return SitePatch(path.name, display, target, ops, where, True, ops_at, ns_at), []
+        ]
+    return []
+
+
+def _ops_problems(display: str, doc: Any, ops: Any) -> list[Problem]:
+    """KKC140 of a JSON 6902 patch's operations: a list, each with an op and a path."""
+    if not isinstance(ops, list) or not ops:
+        return [_problem(display, doc, ("patch",), "KKC140", "patch must be a list of operations")]
+    return [
+        _problem(
+            display,
+            doc,
+            ("patch", i),
+            "KKC140",
+            f'operation {i + 1} needs op ({", ".join(OPS)}) and a path starting with "/"',
+        )
+        for i, op in enumerate(ops)
+        if not isinstance(op, dict)
+        or op.get("op") not in OPS
+        or not str(op.get("path", "")).startswith("/")
+    ]
+
+
+def _json_patch(
+    path: Path, display: str, doc: Any, plain: dict[str, Any]
+) -> tuple[SitePatch | None, list[Problem]]:
+    """A ``{target, patch}`` file: JSON 6902 operations on one object."""
+    target, ops = plain["target"], plain["patch"]
+    problems = _target_problems(display, doc, target) + _ops_problems(display, doc, ops)
+    if isinstance(target, dict) and isinstance(ops, list):
+        target = {k: str(target[k]) for k in TARGET_KEYS if k in target}
+        problems += _secret_problems(display, doc, ops, target)
+    if problems:
+        return None, problems
+    ops_at = tuple(_where(doc, ("patch", i)) for i in range(len(ops)))
+    where = _where(doc, ("target", "name"))
+    ns_at = _where(doc, ("target", "namespace")) if "namespace" in target else None
+    return SitePatch(path.name, display, target, ops, where, True, ops_at, ns_at), []
+
+
+def _merge_patch(
+    path: Path, display: str, doc: Any, plain: dict[str, Any]
+) -> tuple[SitePatch | None, list[Problem]]:
+    """A strategic-merge patch: a partial object, named by apiVersion, kind and name."""
     meta = plain.get("metadata")
     if (
         not plain.get("apiVersion")
@@ -280,6 +287,15 @@ def _load_one(path: Path, display: str) -> tuple[SitePatch | None, list[Problem]
         namespace_at=ns_at,
     )
     return patch, _secret_problems(display, doc, plain, target)
+
+
+def _load_one(path: Path, display: str) -> tuple[SitePatch | None, list[Problem]]:
+    """One patch file, of either form, checked."""
+    doc = load_mapping(path, display)
+    plain = to_plain(doc)
+    if set(plain) == {"target", "patch"}:
+        return _json_patch(path, display, doc, plain)
+    return _merge_patch(path, display, doc, plain)
 
 
 def _where(doc: Any, path: tuple[Any, ...]) -> tuple[int, int]:

@@ -136,15 +136,14 @@ def validate_output(
     (KKC301-KKC306), their references (KKC307), and their images and config.json
     documents against the Kolla release (KKC308, KKC309)."""
     where = display(site)
-    secrets = outputs.service_secrets()
     _bootstrap, problems, warnings = check_bootstrap(site, tree, crd_dir)
-    ini_problems, ini_warnings = lint.check_ini(site, tree, objects, where, secrets)
+    ini_problems, ini_warnings = lint.check_ini(site, tree, objects, where, outputs)
     schema_problems, schema_warnings = validate.validate_objects(
         objects, site.get("kubernetes.version"), crd_dir, where
     )
     kolla_problems, kolla_warnings = lint.check_kolla(site, objects, where)
     problems += ini_problems + schema_problems
-    problems += lint.check_references(site, objects, where, secrets)
+    problems += lint.check_references(site, objects, where, outputs)
     problems += kolla_problems
     return problems, warnings + ini_warnings + schema_warnings + kolla_warnings
 
@@ -247,13 +246,14 @@ def render(
 
 
 def render_for_repo(
-    root: Path, site: Site, prov: Provenance, crd_dir: str | None
+    root: Path, site: Site, prov: Provenance, crd_dir: str | None, outputs: Outputs | None = None
 ) -> tuple[Rendered, dict[str, bytes]]:
     """The site as `kkc build --repo` writes it, and the base/ and overlays/ copies it uses.
 
     It is validated in a scratch copy of exactly what the deploy repository will hold for it,
-    which proves that it is self-contained."""
-    outputs = compute(site)
+    which proves that it is self-contained. ``outputs``: the site's, when the caller has
+    computed them."""
+    outputs = outputs or compute(site)
     tree = site_tree(root, site, outputs, prov)  # the patches routed in the site repository
     copies = deployrepo.copies_for(root, {site.name: tree})
     with scratch(root, site.name, tree, copies) as site_dir:

@@ -4,6 +4,7 @@ Cerberus errors into located, stable problems."""
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -448,6 +449,13 @@ class _Validator(cerberus.Validator):  # type: ignore[misc]
     }
 
 
+@functools.cache
+def _validator() -> _Validator:
+    """One validator per process: building one re-checks the whole schema (about half the
+    cost of validating a layer); ``validate`` resets its state on each call."""
+    return _Validator(SCHEMA)
+
+
 def _flatten(errs: Any) -> Iterator[Any]:
     for err in errs:
         if err.is_group_error and err.rule == "anyof":
@@ -578,8 +586,9 @@ def check(
     ``found`` gets (the path of the key at fault, its problem) of each problem.
     ``site``: the site's name, for the hints that name a command.
     """
-    v = _Validator(SCHEMA)
-    v.validate(_strip_nulls(doc) if partial else doc, update=partial)
+    v = _validator()
+    # the schema has no normalization rules (defaults, coercion, renames): skip that pass
+    v.validate(_strip_nulls(doc) if partial else doc, update=partial, normalize=False)
     problems = []
     for err in _flatten(v._errors):
         code, msg = _message(err, site)

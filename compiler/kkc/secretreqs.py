@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, Problem, UsageError
+from .errors import DifferenceFound, InputError, Problem, UsageError
 from .generate import remote_key
+from .loader import load_site
 from .model import Site
 from .outputs import Outputs, compute
 
@@ -73,12 +76,12 @@ def _store_of(site: Site) -> tuple[str, ...]:
     return (store.get("kind"), store.get("name"), *scope)
 
 
-def _remote_reads(site: Site) -> dict[tuple[str, ...], tuple[str, bool]]:
+def _remote_reads(site: Site, outputs: Outputs) -> dict[tuple[str, ...], tuple[str, bool]]:
     """(store, remote key, property) -> (kolla password name, set in secrets.refs) for
-    every password the site's ExternalSecrets fetch."""
+    every password the site's ExternalSecrets fetch (read from its computed ``outputs``)."""
     refs = site.get("secrets.refs", {}) or {}
     reads: dict[tuple[str, ...], tuple[str, bool]] = {}
-    for req in secret_requirements(site):
+    for req in secret_requirements(site, outputs):
         for key in req["keys"]:
             ref = key.get("remoteRef")
             if ref:
@@ -87,17 +90,18 @@ def _remote_reads(site: Site) -> dict[tuple[str, ...], tuple[str, bool]]:
     return reads
 
 
-def shared_remote_keys(sites: list[Site]) -> list[Problem]:
+def shared_remote_keys(sites: list[Site], outputs: Mapping[str, Outputs]) -> list[Problem]:
     """KKC152: two sites whose ExternalSecrets would fetch the same remote key of one store,
     so that a password of one is the other's (one problem per pair of sites, at the later
     site's ``secrets.keyPrefix``). A key both sites name in ``secrets.refs`` is shared on
-    purpose (one Ceph cluster, say) and allowed."""
+    purpose (one Ceph cluster, say) and allowed. ``outputs``: each site's, by name
+    (:func:`kkc.outputs.compute`, as rendering them uses)."""
     first: dict[tuple[str, ...], tuple[Site, bool]] = {}
     shared: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for site in sites:
         if site.get("secrets.backend") != "external-secrets":
             continue
-        for at, (password, explicit) in _remote_reads(site).items():
+        for at, (password, explicit) in _remote_reads(site, outputs[site.name]).items():
             owner, owner_explicit = first.setdefault(at, (site, explicit))
             if owner is not site and not (explicit and owner_explicit):
                 shared.setdefault((owner.name, site.name), []).append((password, at[-2]))
@@ -218,3 +222,51 @@ def check_store(site: Site, path: Path, display: str) -> dict[str, list[str]]:
         ]
     unused = [f"ExternalSecret {namespace}/{n}" for n in sorted(found) if n not in expected]
     return {"missing": missing, "unused": unused}
+
+
+@dataclass
+class SecretsRun:
+    """What `kkc secrets` found: the site's Secret requirements or, with --check, what the
+    store listing lacks and holds unused; its text and JSON reports and its verdict."""
+
+    site: str
+    requirements: list[dict[str, Any]]
+    store: dict[str, list[str]] | None = None  # with --check: {"missing": ..., "unused": ...}
+
+    def as_json(self) -> Any:
+        return self.store if self.store is not None else self.requirements
+
+    def lines(self) -> list[str]:
+        if self.store is not None:
+            found = self.store
+            out = [f"{what}: {item}" for what in ("missing", "unused") for item in found[what]]
+            missing, unused = len(found["missing"]), len(found["unused"])
+            return [*out, f"{self.site}: {missing} missing, {unused} unused"]
+        out = []
+        for r in self.requirements:
+            out += [f"{r['namespace']}/{r['name']}: {r['purpose']}", f"  source: {r['source']}"]
+            for k in r["keys"]:
+                ref = k.get("remoteRef")
+                origin = (
+                    f" <- {ref['key']}" + (f" [{ref['property']}]" if "property" in ref else "")
+                    if ref
+                    else ""
+                )
+                kind = " (rendered from the other keys)" if "template" in k else ""
+                out.append(f"  - {k['key']}: {k['description']}{kind}{origin}")
+                out += [f"      | {line}" for line in k.get("content", "").splitlines()]
+        return out
+
+    def verdict(self) -> None:
+        """Exit 1 (DifferenceFound) when the checked store lacks a key."""
+        if self.store is not None and self.store["missing"]:
+            raise DifferenceFound(f"kkc secrets --check: {len(self.store['missing'])} missing")
+
+
+def run(root: Path, name: str, check_file: Path | None = None) -> SecretsRun:
+    """`kkc secrets`: the Secrets site ``name`` needs or, with ``check_file`` (a listing
+    of the store), how the store compares. Nothing is rendered but the site's outputs."""
+    site = load_site(root, name, cross_site=False)
+    if check_file is not None:
+        return SecretsRun(name, [], check_store(site, check_file, str(check_file)))
+    return SecretsRun(name, secret_requirements(site))

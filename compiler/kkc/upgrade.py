@@ -16,9 +16,6 @@ site.yaml gets its old bytes back.
 
 from __future__ import annotations
 
-import os
-import re
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -27,7 +24,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from . import build, catalog
+from . import build, catalog, siteedit
 from .errors import InputError, Problem
 from .loader import load_site
 from .model import GLOBAL, Origin, Setting, Site, parse_target
@@ -218,45 +215,10 @@ def _knows(conf: str, release: str, setting: Setting) -> bool:
 def set_release(text: str, target: str, display: str = "site.yaml") -> str:
     """site.yaml's text with openstack.release set to ``target``, every other byte kept: a
     value already there is replaced where it stands; else a ``release`` line is added to a
-    block ``openstack`` mapping (as its first key), or an ``openstack`` mapping at the end.
-    The positions come from ruamel's round-trip loader."""
-    doc: Any = YAML(typ="rt").load(text)
-    lines = text.splitlines(keepends=True)
-    value = f'"{target}"'
-    openstack = doc.get("openstack") if isinstance(doc, dict) else None
-    if isinstance(openstack, dict) and "release" in openstack:
-        line, col = openstack.lc.value("release")
-        old = lines[line]
-        token = re.match(r"""("[^"]*"|'[^']*'|[^\s#]+)""", old[col:])
-        assert token, old
-        lines[line] = old[:col] + value + old[col + token.end() :]
-        return "".join(lines)
-    if isinstance(openstack, dict) and openstack and openstack.fa.flow_style() is False:
-        line, col = openstack.lc.key(next(iter(openstack)))
-        lines.insert(line, f"{' ' * col}release: {value}\n")
-        return "".join(lines)
-    if openstack is None:
-        tail = "" if not text or text.endswith("\n") else "\n"
-        return f"{text}{tail}openstack:\n  release: {value}\n"
-    raise InputError(
-        Problem(
-            display,
-            *(p + 1 for p in doc.lc.key("openstack")),
-            "KKC190",
-            "openstack: write it as a block mapping for kkc upgrade to set its release",
-        )
+    block ``openstack`` mapping (as its first key), or an ``openstack`` mapping at the end."""
+    return siteedit.set_value(
+        text, ("openstack", "release"), f'"{target}"', display, "KKC190", first=True
     )
-
-
-def _write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -276,7 +238,9 @@ def upgrade(root: Path, name: str, target: str, crd_dir: str | None) -> Upgraded
     current = site.get("openstack.release")
     path = root / "sites" / name / "site.yaml"
     original = path.read_bytes()
-    _write(path, set_release(original.decode("utf-8"), target, f"sites/{name}/site.yaml"))
+    siteedit.write_atomic(
+        path, set_release(original.decode("utf-8"), target, f"sites/{name}/site.yaml")
+    )
     try:
         [result] = build.build_sites(root, [load_site(root, name)], crd_dir=crd_dir, commit=False)
     except BaseException:

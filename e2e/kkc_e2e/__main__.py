@@ -44,6 +44,19 @@ NOT_HERE = [
 ]
 
 
+def download_debs(debs: Path) -> None:
+    """The Debian packages whose files the harness unpacks into an image's tree
+    (image.UNPACK_DEBS), fetched with ``apt-get download`` (the inner run has no
+    network)."""
+    from .image import UNPACK_DEBS
+
+    debs.mkdir(parents=True, exist_ok=True)
+    for pkg in UNPACK_DEBS:
+        if not sorted(debs.glob(f"{pkg}_*.deb")):
+            print(f"e2e: apt-get download {pkg}", flush=True)
+            subprocess.run(["apt-get", "download", "-qq", pkg], check=True, cwd=debs)
+
+
 def install_packages() -> None:
     missing = [
         p
@@ -135,16 +148,22 @@ def main(argv: list[str] | None = None) -> int:
     chosen = args.site or list(SITES)
     if not os.environ.get("KKC_E2E_INNER"):
         if not args.no_install:
+            t0 = time.monotonic()
             install_packages()
+            download_debs(args.venv_base / "e2e-debs")
             from . import venvs
 
-            releases = []
+            releases: dict[str, bool] = {}  # release -> a site of it runs horizon
             for key in chosen:
                 site, release, _ = SITES[key]
-                releases.append(release or _release_of(site))
-            for release in dict.fromkeys(releases):
+                release = release or _site(site)["openstack"]["release"]
+                services = _site(site).get("services") or {}
+                horizon = bool((services.get("horizon") or {}).get("enabled"))
+                releases[release] = releases.get(release, False) or horizon
+            for release, horizon in releases.items():
                 print(f"e2e: venv for {release}", flush=True)
-                venvs.ensure(release, args.venv_base)
+                venvs.ensure(release, args.venv_base, horizon=horizon)
+            print(f"e2e: install took {time.monotonic() - t0:.0f} s", flush=True)
         return in_namespaces([*argv, "--no-install"] if "--no-install" not in argv else argv)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     import signal
@@ -185,11 +204,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{site.name} ({site.release}): {p} passed, {f} failed in "
                 f"{time.monotonic() - t0:.0f} s"
             )
+            for r in run.results:  # every Job, API and option check, in run order
+                detail = r.detail.splitlines()[0][:160] if r.detail else ""
+                mark = "pass" if r.ok else "FAIL"
+                lines.append(f"  {mark} {r.name}" + (f": {detail}" if detail else ""))
             for name, why in sorted(set(run.not_run)):
                 lines.append(f"  not run here: {name}: {why}")
-            for r in run.results:
-                if not r.ok:
-                    lines.append(f"  FAILED {r.name}")
+            lines += [f"  FAILED {r.name}" for r in run.results if not r.ok]
     finally:
         if args.keep:
             print(f"e2e: scratch directory kept: {scratch}")
@@ -205,12 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if failed == 0 and passed else 1
 
 
-def _release_of(site: str) -> str:
+def _site(site: str) -> dict:
     import yaml
 
-    return str(
-        yaml.safe_load((ROOT / "sites" / site / "site.yaml").read_text())["openstack"]["release"]
-    )
+    return yaml.safe_load((ROOT / "sites" / site / "site.yaml").read_text())
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ path and its real requests; the others must stay up for 30 s."""
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 
-from . import checks
+from . import apache, checks
 from .pods import Container, wait_port
 from .render import wave
 
@@ -97,7 +99,11 @@ def _heat(run, ctr):
 
 
 def _horizon(run, ctr):
-    status, text, _ = checks.call("GET", "http://127.0.0.1:80/auth/login/", raw=True)
+    # with the Host header of the rendered probe (Django answers 400 to a host that
+    # ALLOWED_HOSTS does not list)
+    status, text, _ = checks.call(
+        "GET", "http://127.0.0.1:80/auth/login/", headers=probe_headers(ctr), raw=True
+    )
     if "login" not in text.lower():
         raise checks.CheckError("no login form")
     return "login page"
@@ -115,6 +121,12 @@ REQUESTS = {
 }
 
 
+def probe_headers(ctr: Container) -> dict[str, str]:
+    """The httpHeaders of the container's readinessProbe (horizon's Host: horizon)."""
+    probe = (ctr.spec.get("readinessProbe") or {}).get("httpGet") or {}
+    return {h["name"]: h["value"] for h in probe.get("httpHeaders", [])}
+
+
 def _port(ctr: Container) -> tuple[int, str] | None:
     probe = (ctr.spec.get("readinessProbe") or {}).get("httpGet")
     ports = {p.get("name"): p["containerPort"] for p in ctr.spec.get("ports", [])}
@@ -122,6 +134,13 @@ def _port(ctr: Container) -> tuple[int, str] | None:
         port = probe["port"]
         return (ports.get(port, port) if isinstance(port, str) else port), probe.get("path", "/")
     return None
+
+
+def _via(ctr: Container) -> str:
+    command = (ctr.kolla_command() or "").split()
+    if apache.is_httpd(command):
+        return " (no Apache here: the vhost's WSGI application under uWSGI)"
+    return ""
 
 
 def check_wave(run, started: list[tuple[str, Container]]) -> None:
@@ -140,6 +159,7 @@ def check_wave(run, started: list[tuple[str, Container]]) -> None:
                     checks.call(
                         "GET",
                         f"http://127.0.0.1:{port[0]}{port[1]}",
+                        headers=probe_headers(ctr),
                         expect=(200, 300, 401),
                         raw=True,
                     )
@@ -149,18 +169,89 @@ def check_wave(run, started: list[tuple[str, Container]]) -> None:
                         raise
                     time.sleep(2)
             detail = REQUESTS[name](run, ctr) if name in REQUESTS else f"GET {port[1]}"
-            run.record(f"api {name}", True, detail)
+            run.record(f"api {name}{_via(ctr)}", True, detail)
         except (checks.CheckError, KeyError, ValueError) as exc:
-            run.record(f"api {name}", False, f"{exc}; log {ctr.log}:\n{ctr.tail()}")
+            run.record(f"api {name}{_via(ctr)}", False, f"{exc}; log {ctr.log}:\n{ctr.tail()}")
     background = [(n, c) for n, c in started if _port(c) is None]
     if background:
         time.sleep(STAY_UP)
         for name, ctr in background:
+            if not ctr.alive():
+                run.record(f"up {name} for {STAY_UP:.0f}s", False, f"exited; log {ctr.log}")
+                continue
+            if name in NO_RPC or not uses_amqp(run, ctr):
+                run.record(f"up {name} for {STAY_UP:.0f}s", True, NO_RPC.get(name, ""))
+                continue
+            amqp = established(process_tree(ctr.proc.pid), AMQP_PORT)
             run.record(
-                f"up {name} for {STAY_UP:.0f}s",
-                ctr.alive(),
-                "" if ctr.alive() else f"exited; log {ctr.log}:\n{ctr.tail()}",
+                f"up {name} for {STAY_UP:.0f}s, connected to RabbitMQ",
+                amqp > 0,
+                f"{amqp} AMQP connections"
+                if amqp
+                else f"no AMQP connection; log {ctr.log}:\n{ctr.tail()}",
             )
+
+
+AMQP_PORT = 5672
+# Workers that read transport_url (neutron.conf) but serve no RPC: they open no AMQP
+# connection of their own, so only "alive" is checked.
+NO_RPC = {
+    "neutron-periodic-workers": "no RPC server: it runs periodic tasks against the database",
+    "neutron-ovn-maintenance-worker": "no RPC server: it syncs the OVN databases",
+}
+
+
+def uses_amqp(run, ctr: Container) -> bool:
+    """Whether the container's configuration (its Secret drop-ins) sets a transport_url."""
+    for vol in ctr.pod.get("volumes", []):
+        name = (vol.get("secret") or {}).get("secretName")
+        data = run.env.secret(name) if name else None
+        if data and any("transport_url" in v for v in data.values()):
+            return True
+    return False
+
+
+def process_tree(sid: int) -> list[int]:
+    """The processes of a container (each one is started in a session of its own)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == sid:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def established(pids: list[int], port: int, proc: Path = Path("/proc")) -> int:
+    """How many established TCP connections to ``port`` the processes ``pids`` hold
+    (their socket inodes in /proc/net/tcp{,6}): an AMQP login that RabbitMQ refused
+    leaves none."""
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = list((proc / str(pid) / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    count = 0
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (proc / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) > 9 and f[3] == "01" and int(f[2].rsplit(":", 1)[1], 16) == port:
+                count += f[9] in inodes
+    return count
 
 
 def service_tokens(run, w: int) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .kube import KubeStandIn
-from .pods import Container, Env, PodError, wait_port
+from .pods import Container, Env, PodError, image_name, wait_port
 from .render import Site, generated_secrets, hostnames, wave
 
 JOB_TIMEOUT = 900.0
@@ -29,6 +29,11 @@ CANNOT_RUN = {
     "of a compute host",
     "cinder-volume": "LVM/iSCSI (or Ceph) storage backend is not available here",
     "cinder-backup": "needs the volume backend and its storage",
+}
+# Containers of these images cannot run here (the monitoring overlay's sidecars too).
+CANNOT_RUN_IMAGES = {
+    "prometheus-": "Prometheus exporters: Kolla installs them from upstream release tarballs "
+    "under /opt, which this machine does not have",
 }
 INFRA = ("mariadb", "rabbitmq", "memcached", "ovn-nb-db", "ovn-sb-db", "ovn-northd")
 
@@ -92,6 +97,10 @@ class Run:
                 raise PodError(f"init container {c['name']} failed:\n{ctr.tail()}")
         started = []
         for c in spec["containers"]:
+            why = cannot_run_image(c)
+            if why:
+                self.not_run.append((f"{name}/{c['name']}", why))
+                continue
             ctr = Container(self.env, spec, c, f"{name}-{c['name']}", poddir)
             ctr.start()
             self.running.append(ctr)
@@ -111,7 +120,13 @@ class Run:
     def infra(self, obj: dict) -> None:
         name = obj["metadata"]["name"]
         spec, poddir = self.pod(obj)
-        main = spec["containers"][0]
+        main = next(
+            (c for c in spec["containers"] if c["name"] == name),
+            next(c for c in spec["containers"] if not cannot_run_image(c)),
+        )
+        for c in spec["containers"]:
+            if c is not main and cannot_run_image(c):
+                self.not_run.append((f"{name}/{c['name']}", cannot_run_image(c)))
         ctr = Container(self.env, spec, main, name, poddir)
         port = None
         if name == "mariadb":
@@ -214,6 +229,11 @@ class Run:
         for ctr in reversed(self.running):
             ctr.stop()
         self.running.clear()
+
+
+def cannot_run_image(container: dict) -> str:
+    image = image_name(container["image"])
+    return next((why for p, why in CANNOT_RUN_IMAGES.items() if image.startswith(p)), "")
 
 
 def _ids(files: dict[str, str], user: str) -> tuple[int, int]:

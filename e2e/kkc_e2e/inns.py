@@ -6,9 +6,9 @@ container's user.
 
     python3 -m kkc_e2e.inns SPEC.json
 
-SPEC: {"scratch", "binds": [[src, dest, ro]], "files": {dest: text}, "set_configs":
-path|null, "user": name, "argv": [...] | null (null: the command set_configs wrote to
-/run_command), "env": {...}}."""
+SPEC: {"scratch", "trees": [dir copied onto /], "binds": [[src, dest, ro]], "files":
+{dest: text}, "set_configs": path|null, "user": name, "argv": [...] | null (null: the
+command set_configs wrote to /run_command), "env": {...}}."""
 
 from __future__ import annotations
 
@@ -16,9 +16,12 @@ import json
 import os
 import pwd
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from kkc_e2e import apache
 
 HOST_DIRS = ("/proc", "/dev", "/sys")
 
@@ -48,6 +51,8 @@ def enter(spec: dict) -> None:
     # the venvs' interpreter may live under /root (pyenv); the service users must
     # reach it, as they reach /usr/bin/python3 in an image (only this copy changes)
     os.chmod(f"{root}/root", 0o755)
+    for tree in spec.get("trees", []):  # what the image has below / (image.py)
+        shutil.copytree(tree, root, symlinks=True, dirs_exist_ok=True)
     for dest, text in spec.get("files", {}).items():
         path = Path(f"{root}{dest}")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,11 +89,27 @@ def main() -> int:
         if done.returncode != 0:
             print(f"kkc-e2e: set_configs.py exited with {done.returncode}", file=sys.stderr)
             return done.returncode
+    for step in spec.get("start", []):  # the image's kolla_extend_start (image.START)
+        print(f"kkc-e2e: kolla_extend_start step: {shlex.join(step)}", flush=True)
+        done = subprocess.run(step, env={**env, **spec.get("start_env", {})})
+        if done.returncode != 0:
+            print(f"kkc-e2e: {step[0]} exited with {done.returncode}", file=sys.stderr)
+            return done.returncode
     argv = spec.get("argv")
     if not argv:
         # kolla_start: exec ${CMD} ${ARGS} (word splitting, no shell)
         argv = shlex.split(Path("/run_command").read_text())
     user = pwd.getpwnam(spec.get("user") or "root")
+    if apache.is_httpd(argv) and not shutil.which(argv[0]):
+        # no Apache/mod_wsgi here: the same WSGI application and vhost settings under
+        # uWSGI, started as root like httpd (it binds, then runs as the vhost's user)
+        try:
+            argv = apache.uwsgi_argv(apache.vhosts())
+        except (apache.ApacheError, OSError) as exc:
+            print(f"kkc-e2e: {exc}", file=sys.stderr)
+            return 127
+        print(f"kkc-e2e: no Apache on this machine; running {shlex.join(argv)}", flush=True)
+        user = pwd.getpwnam("root")
     env.setdefault("HOME", user.pw_dir if Path(user.pw_dir).is_dir() else "/tmp")
     env.setdefault("USER", user.pw_name)
     if user.pw_uid != 0:

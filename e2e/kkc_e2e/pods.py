@@ -9,11 +9,15 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .image import START, START_ENV, WRITABLE, ImageError
+from .image import stage as image_stage
 
 # Kolla's users (kolla/common/users.py) for the images kkc uses; the container's user
 # where the image sets one (USER in the Dockerfile), else root.
@@ -95,8 +99,18 @@ class Env:
     configmaps: dict[str, dict]
     namespace: str
     image_users: dict[str, str] = field(default_factory=dict)
+    debs: Path | None = None  # the Debian packages image.UNPACK_DEBS, downloaded
     files: dict[str, str] = field(default_factory=passwd_files)
     counter: int = 0
+
+    def image_tree(self, image: str) -> Path:
+        """What the image adds below / (image.py), staged once per run."""
+        docker = self.set_configs.parent.parent
+        debs = self.debs or self.venv.parent / "e2e-debs"
+        try:
+            return image_stage(image, docker, self.venv, debs, self.workdir / "images")
+        except (ImageError, OSError, subprocess.CalledProcessError) as exc:
+            raise PodError(f"image {image}: {exc}") from exc
 
     def secret(self, name: str) -> dict[str, str] | None:
         if name in self.secrets:
@@ -240,6 +254,13 @@ class Container:
             dest = re.sub(r"^/var/run/", "/run/", mount["mountPath"])
             binds.append([str(src), dest, bool(mount.get("readOnly"))])
         binds.append([str(self.env.venv), "/var/lib/kolla/venv", True])
+        image = image_name(self.spec["image"])
+        for i, dest in enumerate(WRITABLE.get(image, [])):
+            own = self.dir / f"writable-{i}"
+            if not own.exists():
+                venv_dir = self.env.venv / dest.removeprefix("/var/lib/kolla/venv/")
+                shutil.copytree(venv_dir, own, symlinks=True)
+            binds.append([str(own), dest, False])
         if self.pod.get("serviceAccountName") and self.pod.get(
             "automountServiceAccountToken", True
         ):
@@ -250,13 +271,34 @@ class Container:
         kolla_start = not command
         return {
             "scratch": str(self.dir / "ns"),
+            "trees": [str(self.env.image_tree(image_name(self.spec["image"])))],
             "binds": binds,
             "files": {**self.env.files, "/etc/hosts": self.env.hosts},
             "set_configs": str(self.env.set_configs) if kolla_start else None,
+            "start": START.get(image, []) if kolla_start else [],
+            "start_env": START_ENV.get(image, {}),
             "user": self.user(),
             "argv": argv or (None if kolla_start else command),
             "env": self.environment(),
         }
+
+    def kolla_command(self) -> str | None:
+        """The ``command`` of the container's config.json (None: it has a command)."""
+        if self.spec.get("command"):
+            return None
+        mount = next(
+            (
+                m["name"]
+                for m in self.spec.get("volumeMounts", [])
+                if m["mountPath"] == "/var/lib/kolla/config_files"
+            ),
+            None,
+        )
+        vol = next((v for v in self.pod.get("volumes", []) if v["name"] == mount), None)
+        if vol is None or "configMap" not in vol:
+            return None
+        cm = self.env.configmaps.get(vol["configMap"]["name"], {})
+        return json.loads(cm.get("data", {}).get("config.json", "{}")).get("command")
 
     # -- running ---------------------------------------------------------------
     def start(self, argv: list[str] | None = None) -> subprocess.Popen:

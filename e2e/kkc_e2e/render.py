@@ -109,13 +109,21 @@ def generated_secrets(site: Site) -> dict[str, dict[str, str]]:
     each template key rendered from them; Secrets that a Job creates in the cluster
     (keystone's key repositories) are left to that Job."""
     out: dict[str, dict[str, str]] = {}
+    # one value per entry of the secret store (its remote key, else the kolla password
+    # it stands for): rabbitmq-password of every service and rabbitmq-secrets' password
+    # agree, as they do in a cluster
+    store: dict[str, str] = {}
     for secret in site.secret_list:
         if "created in the cluster" in secret.get("source", ""):
             continue
         values: dict[str, str] = {}
         for key in secret["keys"]:
             if "template" not in key:
-                values[key["key"]] = _generated(key["key"])
+                remote = (key.get("remoteRef") or {}).get("key") or key.get("kollaPassword")
+                if remote is None:
+                    values[key["key"]] = _generated(key["key"])
+                else:
+                    values[key["key"]] = store.setdefault(remote, _generated(key["key"]))
         for key in secret["keys"]:
             if "template" in key:
                 values[key["key"]] = gotmpl.render(key["template"], values)

@@ -9,10 +9,17 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTRA = ("PyMySQL", "python-memcached", "pymemcache", "openstacksdk", "pyuwsgi")
+# horizon of each series (the dashboard is not in the option catalog's PINS): the
+# newest point release of the series' major version on its release day
+HORIZON = {"2025.1": "horizon==25.3.0", "2026.1": "horizon==26.0.0", "2026.2": "horizon==27.0.0"}
+# as the releases' upper-constraints pin it: horizon's SCSS imports Font Awesome 4's
+# paths (XStatic-Font-Awesome 6 has other ones: "compress" fails)
+HORIZON_PINS = ("XStatic-Font-Awesome==4.7.0.0",)
 
 
 def catalog_tool():
@@ -24,14 +31,44 @@ def catalog_tool():
     return module
 
 
-def ensure(release: str, base: Path | None = None) -> Path:
+def ensure(release: str, base: Path | None = None, horizon: bool = False) -> Path:
     base = base or ROOT / ".venv"
     venv = base / f"e2e-{release}"
     work = venv / "work"
     work.mkdir(parents=True, exist_ok=True)
     tool = catalog_tool()
-    tool.build_env(release, work, "https://pypi.org/simple", venv=venv, extra=EXTRA)
+    extra = EXTRA + ((HORIZON[release], *HORIZON_PINS) if horizon and release in HORIZON else ())
+    tool.build_env(release, work, "https://pypi.org/simple", venv=venv, extra=extra)
+    # the images' venvs have lib/python3 (openstack-base: ln -s python3.X lib/python3),
+    # which rendered paths use (horizon's WSGI script and static files)
+    lib = venv / "lib"
+    if not (lib / "python3").exists():
+        (lib / "python3").symlink_to(next(p.name for p in lib.glob("python3.*")))
+    if horizon:
+        dashboard_links(venv)
     return venv
+
+
+def dashboard_links(venv: Path) -> None:
+    """What horizon's Dockerfile does in the venv: local_settings.py and
+    local_settings.d are links to /etc/openstack-dashboard (dangling here; they resolve
+    in the container), and the static root exists (the harness binds a directory of
+    each container there)."""
+    site = venv / "lib" / "python3" / "site-packages"
+    local = site / "openstack_dashboard" / "local"
+    for name, target in (
+        ("local_settings.py", "/etc/openstack-dashboard/local_settings.py"),
+        ("local_settings.d", "/etc/openstack-dashboard/local_settings.d"),
+    ):
+        path = local / name
+        if path.is_symlink() and str(path.readlink()) == target:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        path.symlink_to(target)
+    (site / "static").mkdir(exist_ok=True)
 
 
 def set_configs(release: str, kolla_dir: Path) -> Path:

@@ -62,6 +62,10 @@ ML2 = "/etc/neutron/plugins/ml2/ml2_conf.ini"
 METADATA_INI = "/etc/neutron/neutron_ovn_metadata_agent.ini"
 METADATA_DROP_IN = "neutron-ovn-metadata-agent.conf"  # key of neutron-secrets
 CONFIG_FILES = f"--config-file {CONF} --config-file {ML2}"
+# oslo.config reads its default config dirs (neutron.conf.d/, the drop-ins) before the
+# --config-file arguments, so an option of ml2_conf.ini would win over a drop-in; an
+# explicit --config-dir after them is read last (found by make e2e: the OVN addresses).
+CONFIG_DIR = "--config-dir /etc/neutron/neutron.conf.d"
 
 
 def _neutron_conf(site: Site, cfg: dict, uwsgi: bool) -> IniFile:
@@ -159,8 +163,8 @@ def _server(
         "Deployment", "neutron-server", "neutron-server", "services", "server", scalable=True
     )
     if "neutron" not in release.uwsgi:
-        api = kolla.config("neutron-server-kolla", f"neutron-server {CONFIG_FILES}")
-        return [server], [api], []
+        api = kolla.config("neutron-server-kolla", f"neutron-server {CONFIG_FILES} {CONFIG_DIR}")
+        return [server], [_ovn_address(api)], []
     api = kolla.uwsgi(
         "neutron-server",
         uwsgi_ini(site, "neutron", "neutron.wsgi.api:application", PORT, cfg["server"]["workers"]),
@@ -178,9 +182,23 @@ def _server(
             Workload("Deployment", name, name, "services", comp, scalable=scalable)
             for name, comp, scalable in workers
         ],
-        [api] + [kolla.config(f"{name}-kolla", name) for name, _, _ in workers],
+        [_ovn_address(api)]
+        + [_ovn_address(kolla.config(f"{name}-kolla", name)) for name, _, _ in workers],
         ["neutron/services/uwsgi"],
     )
+
+
+# The drop-in the init container ovn-address of the base writes: the [ovn] connections
+# with the Services' addresses, because python-ovs resolves no host name without the
+# unbound module, which the Kolla images do not have (found by make e2e).
+OVN_ADDRESS_DIR = "/var/lib/kolla/ovn-address"
+OVN_ADDRESS_DEST = "/etc/neutron/neutron.conf.d/60-kkc-ovn-address.conf"
+
+
+def _ovn_address(cfg: KollaConfig) -> KollaConfig:
+    """``cfg`` also copies the ovn-address drop-in (after the secret drop-in: 60 > 50)."""
+    cfg.copy("ovn-address.conf", OVN_ADDRESS_DEST, "neutron", source_dir=OVN_ADDRESS_DIR)
+    return cfg
 
 
 def _secret() -> SecretSpec:
@@ -220,7 +238,7 @@ def _secret() -> SecretSpec:
 
 def _metadata_agent(site: Site, cfg: dict, conf: IniFile) -> KollaConfig:
     """The OVN metadata agent: neutron.conf, its own ini and drop-in, its state directory."""
-    return ServiceConfig(
+    agent = ServiceConfig(
         "neutron",
         (
             ConfigFile("neutron.conf", conf, CONF),
@@ -233,8 +251,10 @@ def _metadata_agent(site: Site, cfg: dict, conf: IniFile) -> KollaConfig:
         ),
     ).config(
         "neutron-ovn-metadata-agent-kolla",
-        f"neutron-ovn-metadata-agent --config-file {CONF} --config-file {METADATA_INI}",
+        f"neutron-ovn-metadata-agent --config-file {CONF} --config-file {METADATA_INI} "
+        + CONFIG_DIR,
     )
+    return _ovn_address(agent)
 
 
 def neutron(site: Site) -> ServiceOutput:
