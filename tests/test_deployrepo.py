@@ -212,7 +212,9 @@ def test_copies_no_site_uses_are_removed(source: Path, deploy: Path, kkc) -> Non
     site_a.write_text(site_a.read_text().replace("  heat:\n    enabled: true\n", ""))
     commit(source, ["sites/site-a/site.yaml"], "site-a: no heat")
 
-    result = build(kkc, source, deploy, "site-a", "--commit")  # site-b is not rebuilt
+    # removing heat removes its ExternalSecret and, with it, its Secret (KKC157): allowed
+    result = build(kkc, source, deploy, "site-a", "--commit", "--allow-destructive")
+    # site-b is not rebuilt
 
     assert result.exit_code == 0, result.output
     heat = sorted(
@@ -608,3 +610,27 @@ def test_review_of_a_deploy_repository_usage_errors(small_source: Path, deploy: 
         2,
         "kkc diff: --against and --branch both name the revision to compare with\n",
     )
+
+
+def test_build_into_a_deploy_repository_refuses_an_immutable_change(
+    source: Path, deploy: Path, kkc
+) -> None:
+    """Compared with the head of the branch written to: a smaller Glance claim is KKC156."""
+    assert build(kkc, source, deploy, "site-b", "--commit").exit_code == 0
+    path = source / "sites/site-b/site.yaml"
+    path.write_text(path.read_text().replace("size: 20Gi", "size: 10Gi", 1))
+    line = path.read_text().splitlines().index("    storage:") + 1
+    before = snapshot(deploy)
+    result = build(kkc, source, deploy, "site-b", "--commit")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        f"sites/site-b/site.yaml:{line}:5: KKC156 PersistentVolumeClaim/openstack-lab/"
+        "glance-images: spec.resources.requests.storage 20Gi -> 10Gi: the API server refuses"
+    )
+    assert snapshot(deploy) == before
+    result = kkc(source, "check", "site-b", "--repo", str(deploy))
+    assert result.exit_code == 2, result.output
+    assert f"sites/site-b/site.yaml:{line}:5: KKC156 PersistentVolumeClaim/" in result.stdout
+    result = build(kkc, source, deploy, "site-b", "--commit", "--allow-destructive")
+    assert result.exit_code == 0, result.output
+    assert "warning: sites/site-b/site.yaml" in result.stderr

@@ -410,3 +410,32 @@ def test_output_errors_with_output_json_name_the_patch_file(site_repo: Path, kkc
         "severity": "error",
     }
     assert problem["message"].startswith("kustomize build failed: ")
+
+
+def test_a_patch_cannot_do_what_the_site_definition_refuses(small_site_repo: Path, kkc) -> None:
+    """services.mariadb.server.replicas > 1 is KKC126 in site.yaml; a site patch setting
+    the replicas of StatefulSet/mariadb (or, as JSON 6902, of rabbitmq) is the same error,
+    at the patch, exit 2, nothing written."""
+    add_patches(
+        small_site_repo,
+        "site-k",
+        **{
+            "mariadb.yaml": "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n"
+            "  name: mariadb\nspec:\n  replicas: 3\n",
+            "rabbitmq.yaml": "target:\n  kind: StatefulSet\n  name: rabbit.*\npatch:\n"
+            "  - {op: add, path: /metadata/labels/x, value: y}\n"
+            "  - {op: replace, path: /spec/replicas, value: 2}\n",
+        },
+    )
+    result = kkc(small_site_repo, "build", "site-k")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        "sites/site-k/patches/mariadb.yaml:4:9: KKC126 StatefulSet/mariadb gets 3 replicas: "
+        "services.mariadb.server.replicas must be 1: Galera clustering is not supported by kkc "
+        "yet (a site patch cannot do what the site definition refuses)",
+        "sites/site-k/patches/rabbitmq.yaml:6:5: KKC126 StatefulSet/rabbitmq gets 2 replicas: "
+        "services.rabbitmq.server.replicas must be 1: RabbitMQ clustering is not supported by "
+        "kkc yet (a site patch cannot do what the site definition refuses)",
+    ]
+    assert not (small_site_repo / "deploy").exists()
+    assert kkc(small_site_repo, "check", "site-k").exit_code == 2

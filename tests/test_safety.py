@@ -304,3 +304,29 @@ def test_check_reports_them_against_the_revision_it_is_given(small_site_repo: Pa
     assert result.exit_code == 2, result.output
     [row] = json.loads(result.stdout)
     assert [(p["line"], p["code"]) for p in row["problems"]] == [(line, "KKC156")]
+
+
+def test_overlay_ha_on_a_built_site_b_changes_the_glance_claim_access_modes(
+    site_repo: Path, kkc
+) -> None:
+    """Issue 14's example: two glance-api replicas need a ReadWriteMany image claim, which
+    a bound claim cannot become; located at the replicas the ha overlay sets."""
+    _build_commit(kkc, site_repo, "site-b")
+    path = site_repo / "sites/site-b/site.yaml"
+    path.write_text(path.read_text() + "overlays: [ha]\n")
+    line = (site_repo / "overlays/ha/defaults.yaml").read_text().splitlines().index("  glance:") + 2
+    result = kkc(site_repo, "diff", "site-b")
+    assert result.exit_code == 2, result.output
+    assert result.stdout.splitlines()[:2] == [
+        "REFUSED BY THE API SERVER: site-b: the sync would fail on these changes",
+        f"  overlays/ha/defaults.yaml:{line}:11: KKC156 PersistentVolumeClaim/openstack-lab/"
+        'glance-images: spec.accessModes ["ReadWriteOnce"] -> ["ReadWriteMany"]: the API '
+        "server refuses to change this field in place, so the sync would fail; a claim's spec "
+        "cannot change except for a larger spec.resources.requests.storage (a storage "
+        "expansion, where the StorageClass allows it); keep the old value, or give the claim "
+        "a new name and copy the data over, or delete the claim (its data is lost) before the "
+        "sync (see docs/review.md#day-two-safety)",
+    ]
+    before = snapshot(site_repo / "deploy")
+    assert kkc(site_repo, "build", "site-b").exit_code == 2
+    assert snapshot(site_repo / "deploy") == before

@@ -146,12 +146,13 @@ def build_sites(
 
 
 def _refuse_unsafe(
-    root: Path, sites: list[Site], rendered: list[Any], allow: bool
+    root: Path, sites: list[Site], rendered: list[Any], allow: bool, against: str = "HEAD"
 ) -> dict[str, list[Problem]]:
-    """The day-two findings of each site against its committed output, as warnings with
-    ``allow``; else, if there is any, UnsafeChange (exit 2) before anything is written."""
+    """The day-two findings of each site against its output committed at ``against`` in
+    the repository at ``root``, as warnings with ``allow``; else, if there is any,
+    UnsafeChange (exit 2) before anything is written."""
     found = safety.check_against(
-        root, [(s, r.manifests, r.objects) for s, r in zip(sites, rendered, strict=True)]
+        root, [(s, r.manifests, r.objects) for s, r in zip(sites, rendered, strict=True)], against
     )
     if allow:
         return {name: safety.as_warnings(f) for name, f in found.items()}
@@ -255,6 +256,7 @@ def build_into_repo(
     crd_dir: str | None,
     commit: bool,
     prune: bool = False,
+    allow_destructive: bool = False,
 ) -> DeployResult:
     """Build sites into the deploy repository at ``target``: deploy/<site>/ plus byte copies
     of the base/ and overlays/ directories they use, so that it builds on its own.
@@ -278,10 +280,18 @@ def build_into_repo(
     prov = repo_provenance(root, branch, source)
     fulls: dict[str, dict[str, bytes]] = {}
     warnings: dict[str, list[Problem]] = {}
+    all_rendered = []
     for site in sites:
         rendered, _copies = render_for_repo(root, site, prov, crd_dir)
         fulls[site.name] = rendered.tree
         warnings[site.name] = rendered.warnings
+        all_rendered.append(rendered)
+    # compared with the head of the branch written to (a branch not created yet: nothing)
+    ref = gitrepo.branch_ref(deploy_repo, want)
+    if ref is not None:
+        unsafe = _refuse_unsafe(top, sites, all_rendered, allow_destructive, ref)
+        for name, found in unsafe.items():
+            warnings[name] += found
     trees = {n: {k: v for k, v in f.items() if k != writer.MANIFEST} for n, f in fulls.items()}
     copies = deployrepo.copies_for(root, trees)
 
@@ -504,7 +514,14 @@ def run(
         )
         return BuildRun(results, None, root, commit, push)
     deployed = build_into_repo(
-        root, chosen, target=repo, branch=branch, crd_dir=crd_dir, commit=commit, prune=all_sites
+        root,
+        chosen,
+        target=repo,
+        branch=branch,
+        crd_dir=crd_dir,
+        commit=commit,
+        prune=all_sites,
+        allow_destructive=allow_destructive,
     )
     return BuildRun(deployed.sites, deployed, deployed.repo, commit, push)
 

@@ -234,9 +234,10 @@ def _repo_sites(
     repo: Path,
     branch: str | None,
     outputs: Mapping[str, Outputs],
-) -> tuple[Output, list[SiteCheck]]:
+) -> tuple[Output, list[SiteCheck], Path, Any]:
     """Each site checked against the deploy repository: deploy/<site>/ as `kkc build --repo`
-    writes it, and the base/ and overlays/ copies it uses (each copy reported once)."""
+    writes it, and the base/ and overlays/ copies it uses (each copy reported once); also
+    the deploy repository's top directory and the commit read."""
     out, deploy_repo, commit = repo_output(root, repo, branch)
     prov = build.repo_provenance(root, branch)
     committed: dict[str, bytes] = {}
@@ -280,7 +281,8 @@ def _repo_sites(
             )
         result.problems.sort(key=lambda p: (p.path, p.code))
         results.append(result)
-    return out, results
+    top = Path(deploy_repo.working_tree_dir or repo).resolve()
+    return out, results, top, commit
 
 
 def check_sites(
@@ -302,9 +304,10 @@ def check_sites(
 
     Custom resources that no schema covers (neither an embedded one nor one in
     ``crd_dir``; e.g. added by a site patch) are one KKC172 (exit 2) with
-    ``require_crds``, else a warning per kind. In the site repository, the day-two
-    findings (:mod:`kkc.safety`) against the output committed at ``against`` are problems,
-    or warnings with ``allow_destructive``."""
+    ``require_crds``, else a warning per kind. The day-two findings (:mod:`kkc.safety`)
+    against the output committed at ``against`` (with ``repo``: a revision of the deploy
+    repository, default the commit checked) are problems, or warnings with
+    ``allow_destructive``."""
     outputs = outputs or {}
     if repo is None:
         out = site_output(root)
@@ -315,7 +318,10 @@ def check_sites(
         results = [check_site(root, s, crd_dir, out, render_site) for s in sites]
         _day_two(root, sites, results, against, allow_destructive)
     else:
-        out, results = _repo_sites(root, sites, crd_dir, repo, branch, outputs)
+        out, results, deploy_top, commit = _repo_sites(root, sites, crd_dir, repo, branch, outputs)
+        rev = commit.hexsha if against == "HEAD" and commit is not None else against
+        if commit is not None or against != "HEAD":
+            _day_two(deploy_top, sites, results, rev, allow_destructive)
     if require_crds:
         _require_schemas(results)
     for r in results:

@@ -173,6 +173,18 @@ def materialise(repo: Repo, commit: Commit | None, paths: list[Path], dest: Path
     return found
 
 
+def branch_ref(repo: Repo, name: str) -> str | None:
+    """The ref of branch ``name`` that has a commit: the local branch, else origin/<name>;
+    None when neither exists (an unborn or new branch)."""
+    for ref in (f"refs/heads/{name}", f"refs/remotes/origin/{name}"):
+        try:
+            repo.commit(ref)
+            return ref
+        except (git.BadName, git.BadObject, ValueError):
+            continue
+    return None
+
+
 def branch_head(repo: Repo, name: str, where: str = "") -> Commit:
     """The head of branch ``name``: the local branch, else origin/<name> (as in a fresh
     clone). ``where`` names the repository in the message."""
@@ -182,6 +194,16 @@ def branch_head(repo: Repo, name: str, where: str = "") -> Commit:
         except (git.BadName, git.BadObject, ValueError):
             continue
     raise command_line_error("KKC170", f"--branch {name}: no such branch{where}")
+
+
+def file_at(commit: Commit, rel: str) -> bytes | None:
+    """The bytes of the file ``rel`` (relative to the repository top) in ``commit``, or
+    None when it is not a file there."""
+    try:
+        entry = commit.tree / rel
+    except KeyError:
+        return None
+    return entry.data_stream.read() if entry.type == "blob" else None
 
 
 def files_at(repo: Repo, commit: Commit | None, rel: str) -> dict[str, bytes]:

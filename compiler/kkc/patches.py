@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, Problem, did_you_mean
-from .model import SECRETISH_KEY, Site, locate
+from .model import SECRETISH_KEY, SINGLE_REPLICA, Site, locate
 from .yamlio import dump, load_mapping, to_plain
 
 OPS = ("add", "remove", "replace", "move", "copy", "test")
@@ -523,3 +523,63 @@ def _add(doc: Any, tokens: tuple[str, ...], value: Any) -> None:
         parent.insert(_index(parent, tokens, insert=True), value)
     else:
         parent[tokens[-1]] = value
+
+
+# the workload of each single-replica component (model.SINGLE_REPLICA)
+_SINGLE_REPLICA_WORKLOADS = {
+    ("mariadb", "server"): ("StatefulSet", "mariadb"),
+    ("rabbitmq", "server"): ("StatefulSet", "rabbitmq"),
+    ("neutron", "ovnNbDb"): ("StatefulSet", "ovn-nb-db"),
+    ("neutron", "ovnSbDb"): ("StatefulSet", "ovn-sb-db"),
+}
+
+
+def _sets_replicas(patch: SitePatch, kind: str, name: str) -> tuple[int, int] | None:
+    """Where ``patch`` sets the replicas of ``kind``/``name`` (line, col), or None."""
+    target = patch.target
+    if target.get("kind") != kind:
+        return None
+    if patch.json6902:
+        if not re.fullmatch(target.get("name", ".*"), name):
+            return None
+        for op, at in zip(
+            patch.body, patch.ops_at or [patch.where] * len(patch.body), strict=False
+        ):
+            if isinstance(op, dict) and op.get("path") == "/spec/replicas":
+                return at
+        return None
+    if target.get("name") == name and "replicas" in ((patch.body or {}).get("spec") or {}):
+        return patch.where
+    return None
+
+
+def refused_by_definition(site: Site, objects: list[dict[str, Any]], where: str) -> list[Problem]:
+    """What the site definition refuses, done by a site patch instead: the same error
+    (KKC126: more than one replica of a component kkc cannot cluster), at the patch that
+    sets it, read from the built output (``where`` when no site patch sets it)."""
+    out = []
+    built = {(o.get("kind"), (o.get("metadata") or {}).get("name")): o for o in objects}
+    for (svc, comp), feature in SINGLE_REPLICA.items():
+        kind, name = _SINGLE_REPLICA_WORKLOADS[(svc, comp)]
+        obj = built.get((kind, name))
+        replicas = ((obj or {}).get("spec") or {}).get("replicas", 1)
+        if obj is None or replicas in (0, 1):
+            continue
+        at = next(
+            (
+                (p.display, *found)
+                for p in site.patches
+                if (found := _sets_replicas(p, kind, name)) is not None
+            ),
+            (where, 1, 1),
+        )
+        out.append(
+            Problem(
+                *at,
+                "KKC126",
+                f"{kind}/{name} gets {replicas} replicas: services.{svc}.{comp}.replicas must "
+                f"be 1: {feature} is not supported by kkc yet (a site patch cannot do what the "
+                "site definition refuses)",
+            )
+        )
+    return out

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import deployrepo, gitops, kustomize, lint, validate, writer
 from . import patches as patch_files
-from .errors import OutputInvalid, Problem
+from .errors import InputError, OutputInvalid, Problem
 from .generate import STAGE_LABEL, Provenance, render_tree
 from .loader import load_site
 from .model import Site
@@ -163,6 +163,11 @@ def _built(
         exc.warnings = warnings + check_bootstrap(site, tree, crd_dir)[2]
         raise exc from None
     objects = load_stream(manifests)
+    refused = patch_files.refused_by_definition(site, objects, display(site))
+    if refused:  # an input error, as in the site definition
+        invalid_input = InputError(refused)
+        invalid_input.warnings = warnings
+        raise invalid_input
     problems, found = validate_output(site, tree, objects, crd_dir, outputs)
     warnings += found
     if problems:

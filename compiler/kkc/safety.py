@@ -386,10 +386,8 @@ def check_against(
     deploy = (root / "deploy").resolve().relative_to(top).as_posix()
     changed = []
     for site, _objects, digests in rendered:
-        files = gitrepo.files_at(git_repo, commit, f"{deploy}/{site.name}")
-        if writer.MANIFEST in files and relevant_change(
-            writer.parse_objects(files[writer.MANIFEST]), digests
-        ):
+        manifest = gitrepo.file_at(commit, f"{deploy}/{site.name}/{writer.MANIFEST}")
+        if manifest is not None and relevant_change(writer.parse_objects(manifest), digests):
             changed.append(site.name)
     before = committed_outputs(git_repo, commit, root, changed, against) if changed else {}
     return {
