@@ -37,6 +37,7 @@ def test_init_then_build_with_no_warning(small_site_repo: Path, kkc):
     assert text.startswith("# site-m: site definition (docs/site-definition.md).")
     assert "# openstack.release: the one sites/defaults.yaml pins" in text
     assert "  engine: flux\n" in text
+    assert (small_site_repo / "sites/site-m/site.yaml").stat().st_mode & 0o777 == 0o644
     b = kkc(small_site_repo, "build", "site-m")
     assert b.exit_code == 0, b.output
     assert b.stderr == ""  # no warning

@@ -19,11 +19,13 @@ SITE_L = "sites/site-l/site.yaml"
 
 def test_set_edits_in_place_and_prints_the_diff(small_site_repo: Path, kkc):
     before = (small_site_repo / SITE_K).read_text()
+    (small_site_repo / SITE_K).chmod(0o664)
     r = kkc(small_site_repo, "set", "site-k", "services.keystone.tokenExpiration=7200")
     assert r.exit_code == 0, r.output
     assert (small_site_repo / SITE_K).read_text() == before.replace(
         "tokenExpiration: 3600", "tokenExpiration: 7200"
     )
+    assert (small_site_repo / SITE_K).stat().st_mode & 0o777 == 0o664  # the file's own mode
     lines = r.stdout.splitlines()
     assert lines[0] == "sites/site-k/site.yaml: set services.keystone.tokenExpiration = 7200"
     assert lines[1] == "site-k: 0 added, 10 changed, 0 removed in the rendered output"
