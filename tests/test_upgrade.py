@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snapshot
-from kkc import upgrade
+from kkc import upgrade, upgradepath
 from kkc.catalog import _data_path
 from kkc.releases import RELEASES
 
@@ -18,7 +18,7 @@ SITE_L = "sites/site-l/site.yaml"  # release "2025.1" on line 7
 
 
 def test_facts_agree_with_the_supported_releases():
-    facts = upgrade.facts()
+    facts = upgradepath.facts()
     assert facts.supported == tuple(sorted(RELEASES))
     assert facts.slurp == {"2024.1", "2025.1", "2026.1"}
     assert set(facts.rabbitmq) == set(RELEASES)
@@ -54,28 +54,28 @@ def test_facts_agree_with_the_supported_releases():
     ],
 )
 def test_paths(current, target, problem):
-    assert upgrade.path_problem(current, target) == problem
+    assert upgradepath.path_problem(current, target) == problem
 
 
 def test_a_skip_from_a_release_that_is_not_slurp_names_the_next_release(monkeypatch):
-    facts = upgrade.facts()
+    facts = upgradepath.facts()
     monkeypatch.setattr(
-        upgrade,
+        upgradepath,
         "facts",
-        lambda: upgrade.Facts(
+        lambda: upgradepath.Facts(
             facts.series, facts.slurp, ("2024.2", "2025.1", "2026.2"), facts.rabbitmq, {}
         ),
     )
-    assert upgrade.path_problem("2024.2", "2026.2") == (
+    assert upgradepath.path_problem("2024.2", "2026.2") == (
         "2024.2 -> 2026.2 skips 2025.1, 2025.2, 2026.1 (a SLURP release: a skip ends at the "
         "next SLURP release, 2025.1); 2024.2 is not a SLURP release; upgrade to 2025.1 first"
     )
 
 
 def test_rabbitmq_ladder():
-    assert upgrade.rabbitmq_problem("2025.1", "2026.1") is None  # 4.0 -> 4.2: listed
-    assert upgrade.rabbitmq_problem("2026.1", "2026.2") is None  # 4.2 -> 4.3: one minor
-    assert upgrade.rabbitmq_problem("2025.1", "2026.2") == (
+    assert upgradepath.rabbitmq_problem("2025.1", "2026.1") is None  # 4.0 -> 4.2: listed
+    assert upgradepath.rabbitmq_problem("2026.1", "2026.2") is None  # 4.2 -> 4.3: one minor
+    assert upgradepath.rabbitmq_problem("2025.1", "2026.2") == (
         "2025.1 -> 2026.2 moves RabbitMQ 4.0 -> 4.3, outside the allowed ladder (one minor "
         "version at a time, or from 4.0 to 4.1, 4.2); upgrade RabbitMQ to 4.1 first"
     )
@@ -116,11 +116,11 @@ def test_refusals_write_nothing(small_site_repo: Path, kkc, site, target, line):
 
 
 def test_rabbitmq_refusal_is_located(small_site_repo: Path, monkeypatch, kkc):
-    facts = upgrade.facts()
-    ladder = upgrade.Facts(
+    facts = upgradepath.facts()
+    ladder = upgradepath.Facts(
         facts.series, facts.slurp, facts.supported, {**facts.rabbitmq, "2026.1": "4.3"}, {}
     )
-    monkeypatch.setattr(upgrade, "facts", lambda: ladder)
+    monkeypatch.setattr(upgradepath, "facts", lambda: ladder)
     before = snapshot(small_site_repo)
     result = kkc(small_site_repo, "upgrade", "site-l", "--to", "2026.1")
     assert result.exit_code == 2, result.output
@@ -240,3 +240,31 @@ def test_a_setting_the_target_does_not_support_restores_the_site(small_site_repo
         "OpenStack 2026.2 (available: debian, rocky, ubuntu)\n"
     )
     assert snapshot(small_site_repo) == before
+
+
+def test_a_hand_edited_release_gets_the_path_checks_of_upgrade(small_site_repo: Path, kkc):
+    """A site whose committed output is on another release: `kkc build` and `kkc check`
+    refuse what `kkc upgrade` refuses, at the key that sets the release."""
+    assert kkc(small_site_repo, "build", "site-l", "--commit").exit_code == 0
+    path = small_site_repo / SITE_L
+    text = path.read_text()
+    path.write_text(text.replace('release: "2025.1"', 'release: "2026.2"'))
+    before = snapshot(small_site_repo / "deploy")
+    refused = (
+        f"{SITE_L}:7:3: KKC190 the committed output is on 2025.1: 2025.1 -> 2026.2 skips "
+        "2025.2, 2026.1 (a SLURP release: a skip ends at the next SLURP release, 2026.1); "
+        "upgrade to 2026.1 first (`kkc upgrade` checks each step)\n"
+    )
+    result = kkc(small_site_repo, "build", "site-l")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        refused + "kkc build: nothing written; once the way out above is taken (or to accept "
+        "the loss), `kkc build --allow-destructive` writes it\n",
+    )
+    assert snapshot(small_site_repo / "deploy") == before
+    result = kkc(small_site_repo, "check", "site-l")
+    assert result.exit_code == 2 and refused in result.output
+    # the SLURP step is allowed, as `kkc upgrade site-l --to 2026.1` allows it
+    path.write_text(text.replace('release: "2025.1"', 'release: "2026.1"'))
+    result = kkc(small_site_repo, "build", "site-l")
+    assert result.exit_code == 0, result.output

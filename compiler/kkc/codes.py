@@ -80,8 +80,9 @@ CODES: dict[str, str] = {
     "KKC172": "custom resources of a kind no schema covers, embedded or in --crd-dir "
     "(`kkc check`; --no-require-crds skips them with a warning)",
     # kkc upgrade (exit 2)
-    "KKC190": "upgrade path refused: unsupported target release, the same release, a "
-    "downgrade, or a skip that is not SLURP -> SLURP (names the release to go through)",
+    "KKC190": "upgrade path refused (kkc upgrade, or a build or check whose committed output "
+    "is on another release): unsupported target release, the same release, a downgrade, or "
+    "a skip that is not SLURP -> SLURP (names the release to go through)",
     "KKC191": "config override uses an option the target release removed (names the "
     "replacement when there is one)",
     "KKC192": "config override uses an option the target release renamed (warning; names "

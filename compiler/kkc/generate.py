@@ -8,6 +8,7 @@ whose gitops.project other sites share, those sites (``Site.project_peers``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,6 +190,16 @@ def _source_lines(site: Site, prov: Provenance) -> list[str]:
         f"--repo PATH-OF-THIS-REPOSITORY{branch} --commit`",
         "- `base/` and `overlays/` of this repository are byte copies of the ones this site uses",
     ]
+
+
+_README_RELEASE = re.compile(r"^- OpenStack (\S+) on ", re.M)
+
+
+def readme_release(text: str) -> str | None:
+    """The OpenStack release that a deploy/<site>/README.md written by :func:`_readme`
+    names (the release of that output), or None."""
+    found = _README_RELEASE.search(text)
+    return found.group(1) if found else None
 
 
 def _readme(site: Site, outputs: list[ServiceOutput], stages: list[str], prov: Provenance) -> bytes:

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import gitrepo, kustomize, writer
+from . import generate, gitrepo, kustomize, upgradepath, writer
 from .errors import WARNING, EnvironmentProblem, Problem
 from .model import Site
 from .yamlio import load_stream
@@ -36,8 +36,10 @@ from .yamlio import load_stream
 IMMUTABLE = "KKC156"
 SECRET_REMOVED = "KKC157"
 BACKEND_SWITCH = "KKC158"
+RELEASE_PATH = "KKC190"
+RABBITMQ_LADDER = "KKC195"
 DESTRUCTIVE = (SECRET_REMOVED, BACKEND_SWITCH)
-CODES = (IMMUTABLE, *DESTRUCTIVE)
+CODES = (IMMUTABLE, *DESTRUCTIVE, RELEASE_PATH, RABBITMQ_LADDER)
 DOCS = "docs/review.md#day-two-safety"
 
 # the kinds whose changes are checked (others are never refused by these rules)
@@ -385,16 +387,39 @@ def check_against(
     top = Path(git_repo.working_tree_dir or root).resolve()
     deploy = (root / "deploy").resolve().relative_to(top).as_posix()
     changed = []
+    found: dict[str, list[Problem]] = {}
     for site, _objects, digests in rendered:
         manifest = gitrepo.file_at(commit, f"{deploy}/{site.name}/{writer.MANIFEST}")
         if manifest is not None and relevant_change(writer.parse_objects(manifest), digests):
             changed.append(site.name)
+        readme = gitrepo.file_at(commit, f"{deploy}/{site.name}/README.md")
+        if readme is not None:
+            found[site.name] = release_change(site, generate.readme_release(readme.decode()))
     before = committed_outputs(git_repo, commit, root, changed, against) if changed else {}
-    return {
-        site.name: compare(before[site.name], objects, site, display(site.name))
-        for site, objects, _digests in rendered
-        if site.name in before
-    }
+    for site, objects, _digests in rendered:
+        if site.name in before:
+            found[site.name] = found.get(site.name, []) + compare(
+                before[site.name], objects, site, display(site.name)
+            )
+    return {name: problems for name, problems in found.items() if problems}
+
+
+def release_change(site: Site, committed: str | None) -> list[Problem]:
+    """The path checks of `kkc upgrade` (KKC190, KKC195) for a site whose release differs
+    from the release of its committed output: a hand edit of openstack.release gets the
+    same verdict as `kkc upgrade`."""
+    current = site.get("openstack.release")
+    if committed is None or committed == current:
+        return []
+    why = upgradepath.path_problem(committed, current)
+    code = RELEASE_PATH
+    if why is None:
+        why, code = upgradepath.rabbitmq_problem(committed, current), RABBITMQ_LADDER
+    if why is None:
+        return []
+    origin = site.origins[("openstack", "release")]
+    message = f"the committed output is on {committed}: {why} (`kkc upgrade` checks each step)"
+    return [Problem(origin.path, origin.line, origin.col, code, message)]
 
 
 def display(name: str) -> str:

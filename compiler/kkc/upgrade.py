@@ -17,111 +17,16 @@ site.yaml gets its old bytes back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
-
-from ruamel.yaml import YAML
 
 from . import build, catalog, siteedit
 from .errors import InputError, Problem
 from .loader import load_site
 from .model import GLOBAL, Origin, Setting, Site, parse_target
+from .upgradepath import path_problem, rabbitmq_problem
 
 SITE_LAYER = "site"
-
-
-@dataclass(frozen=True)
-class Facts:
-    series: tuple[str, ...]
-    slurp: frozenset[str]
-    supported: tuple[str, ...]
-    rabbitmq: dict[str, str]
-    rabbitmq_allowed: dict[str, tuple[str, ...]]
-
-
-@cache
-def facts() -> Facts:
-    text = (resources.files("kkc") / "data" / "upgrades.yaml").read_text(encoding="utf-8")
-    data = YAML(typ="safe").load(text)
-    return Facts(
-        series=tuple(data["series"]),
-        slurp=frozenset(data["slurp"]),
-        supported=tuple(data["supported"]),
-        rabbitmq=dict(data["rabbitmq"]),
-        rabbitmq_allowed={k: tuple(v) for k, v in data["rabbitmqAllowedUpgrades"].items()},
-    )
-
-
-def _next_hop(current: str, target: str) -> str | None:
-    """The furthest supported release before ``target`` that one upgrade from ``current``
-    reaches (the next release, or the next SLURP release from a SLURP release)."""
-    f = facts()
-    at = f.series.index(current)
-    hops = [f.series[at + 1]] if at + 1 < len(f.series) else []
-    if current in f.slurp:
-        hops += [r for r in f.series[at + 1 :] if r in f.slurp][:1]
-    ahead = [r for r in hops if r in f.supported and f.series.index(r) < f.series.index(target)]
-    return max(ahead, key=f.series.index, default=None)
-
-
-def path_problem(current: str, target: str) -> str | None:
-    """Why ``current`` -> ``target`` is refused (one sentence), or None when it is allowed."""
-    f = facts()
-    supported = ", ".join(f.supported)
-    if target not in f.supported:
-        return f'OpenStack release "{target}" is not supported by kkc (supported: {supported})'
-    if target == current:
-        return f"the site is already on {current}"
-    order = f.series.index
-    if order(target) < order(current):
-        return (
-            f"{current} -> {target} is a downgrade: database migrations and RabbitMQ feature "
-            "flags cannot be undone; restore the old release from a backup instead"
-        )
-    skipped = f.series[order(current) + 1 : order(target)]
-    if not skipped:
-        return None
-    if current in f.slurp and target in f.slurp and not any(r in f.slurp for r in skipped):
-        return None
-    hop = _next_hop(current, target)
-    slurp = [r for r in skipped if r in f.slurp]
-    why = (
-        f"skips {', '.join(skipped)}"
-        + (
-            f" (a SLURP release: a skip ends at the next SLURP release, {slurp[0]})"
-            if slurp
-            else ""
-        )
-        + ("" if current in f.slurp else f"; {current} is not a SLURP release")
-    )
-    first = f"upgrade to {hop} first" if hop else "kkc supports no release to go through"
-    return f"{current} -> {target} {why}; {first}"
-
-
-def rabbitmq_problem(current: str, target: str) -> str | None:
-    """Why the RabbitMQ version jump of ``current`` -> ``target`` is refused, or None: one
-    minor version up within a major version, or a jump kolla-ansible lists."""
-    f = facts()
-    old, new = f.rabbitmq[current], f.rabbitmq[target]
-    if old == new:
-        return None
-    (old_major, old_minor), (new_major, new_minor) = (map(int, v.split(".")) for v in (old, new))
-    if old_major == new_major and new_minor == old_minor + 1:
-        return None
-    if new in f.rabbitmq_allowed.get(old, ()):
-        return None
-    return (
-        f"{current} -> {target} moves RabbitMQ {old} -> {new}, outside the allowed ladder "
-        f"(one minor version at a time, or {_ladder(old)}); upgrade RabbitMQ to "
-        f"{old_major}.{old_minor + 1} first"
-    )
-
-
-def _ladder(old: str) -> str:
-    jumps = facts().rabbitmq_allowed.get(old)
-    return f"from {old} to {', '.join(jumps)}" if jumps else f"no listed jump from {old}"
 
 
 def release_origin(site: Site) -> Origin:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import pipeline, upgrade
+from . import pipeline, upgrade, upgradepath
 from .errors import Problem
 from .loader import load_site
 from .model import STAGES
@@ -291,7 +291,7 @@ def _notes(
 ) -> list[str]:
     """RabbitMQ's irreversible steps (added to the phase that rolls it) and what the plan
     cannot show."""
-    facts = upgrade.facts()
+    facts = upgradepath.facts()
     rabbit_old, rabbit_new = facts.rabbitmq[current], facts.rabbitmq[target]
     for phase in phases:
         if any(r.workload == "StatefulSet/rabbitmq" and r.change == "images" for r in phase.rolls):
