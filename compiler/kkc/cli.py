@@ -209,6 +209,15 @@ def _json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+def _report(done: Any, output: Output) -> None:
+    """A command's result as -o asks: its JSON on stdout, or its text lines."""
+    if output is Output.json:
+        _json(done.as_json())
+    else:
+        for line in done.lines():
+            typer.echo(line)
+
+
 def _warn(warnings: list[Problem]) -> None:
     """The warnings of a command's text output, each once, on stderr."""
     for warning in report.unique(warnings):
@@ -389,11 +398,7 @@ def init_cmd(
         engine=engine,
         services=[s.strip() for s in services.split(",") if s.strip()] if services else None,
     )
-    if output is Output.json:
-        _json(done.as_json())
-        return
-    for line in done.lines():
-        typer.echo(line)
+    _report(done, output)
 
 
 @app.command("set")
@@ -426,11 +431,7 @@ def set_cmd(
     kkc set site-a services.glance.api.replicas=3 ha.enabled=true --dry-run"""
     done = edits.set_values(_root(root), site, assignments, dry_run=dry_run, crd_dir=crd_dir)
     _warn(done.warnings)
-    if output is Output.json:
-        _json(done.as_json())
-        return
-    for line in done.lines():
-        typer.echo(line)
+    _report(done, output)
 
 
 @app.command("upgrade")
@@ -844,11 +845,7 @@ def secrets_cmd(
     Examples: kkc secrets site-a ; kubectl get externalsecrets -n openstack -o json >
     es.json && kkc secrets site-a --check es.json"""
     done = secretreqs.run(_root(root), site, check_file)
-    if output is Output.json:
-        _json(done.as_json())
-    else:
-        for line in done.lines():
-            typer.echo(line)
+    _report(done, output)
     done.verdict()
 
 
@@ -868,11 +865,7 @@ def doctor_cmd(crd_dir: CrdOpt = None, output: OutputOpt = Output.text) -> None:
     """Show the kustomize engine kkc will use, its version, the other tools found, and the
     CRD schemas custom resources are validated against (embedded, and --crd-dir's)."""
     done = doctor.run(crd_dir)
-    if output is Output.json:
-        _json(done.as_json())
-        return
-    for line in done.lines():
-        typer.echo(line)
+    _report(done, output)
 
 
 def main() -> None:
