@@ -207,3 +207,16 @@ def test_set_under_a_null_mapping(small_site_repo: Path, kkc):
         "sites/site-l/site.yaml: would set secrets.store.name = vault",
     ]
     assert (small_site_repo / SITE_L).read_text() == before
+
+
+def test_an_edit_the_next_build_refuses_is_told_at_once(small_site_repo: Path, kkc):
+    """kkc set writes a valid edit, but says when `kkc build` will refuse it against the
+    committed output without --allow-destructive (here KKC158, the secret back end)."""
+    assert kkc(small_site_repo, "build", "site-k", "--commit").exit_code == 0
+    r = kkc(small_site_repo, "set", "site-k", "secrets.backend=existing")
+    assert r.exit_code == 0, r.output
+    [warning] = [line for line in r.stderr.splitlines() if "KKC158" in line]
+    assert warning.startswith("warning: sites/site-k/site.yaml:")
+    assert "  removed  ExternalSecret/openstack-k/keystone-secrets" in r.stdout
+    build = kkc(small_site_repo, "build", "site-k")
+    assert build.exit_code == 2 and "KKC158" in build.stderr

@@ -20,7 +20,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from . import diff, pipeline, schema, siteedit
+from . import diff, pipeline, safety, schema, siteedit
 from .errors import InputError, KkcError, Problem, did_you_mean
 from .loader import check_site_name, load_site
 from .model import NOT_SECRET_PATHS, SECRETISH_KEY
@@ -188,6 +188,9 @@ def set_values(
     except KkcError:
         before = None
     objects = None if before is None else diff.compare(before, after.manifests)
+    # what the next `kkc build` refuses without --allow-destructive, told now
+    unsafe = safety.check_against(root, [(after_site, after.manifests, after.objects)])
+    warnings = [*after.warnings, *safety.as_warnings(unsafe.get(name, []))]
     if not dry_run and new != old:
         siteedit.write_atomic(path, new)
-    return Edited(name, display, assignments, not dry_run, objects, after.warnings)
+    return Edited(name, display, assignments, not dry_run, objects, warnings)
