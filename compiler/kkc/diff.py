@@ -13,12 +13,11 @@ import difflib
 import html
 import json
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import build, gitrepo, kustomize, report, safety
+from . import build, gitrepo, report, safety
 from .errors import DifferenceFound, Problem, RefusedChange, UsageError
 from .generate import STAGE_LABEL
 from .model import STAGES, Site
@@ -322,22 +321,15 @@ def diff_sites(
         if gone
         else []
     )
+    committed = safety.committed_outputs(git_repo, commit, top_dir, [*names, *extra], against)
     results = []
-    with tempfile.TemporaryDirectory(prefix="kkc-diff-") as tmp:
-        wanted = [deploy / n for n in [*names, *extra]] + [top_dir / "base", top_dir / "overlays"]
-        found = set(gitrepo.materialise(git_repo, commit, wanted, Path(tmp)))
-        top = Path(git_repo.working_tree_dir or root).resolve()
-        for name, site in [*((s.name, s) for s in sites), *((n, None) for n in extra)]:
-            site_dir = deploy / name
-            before = ""
-            if site_dir in found:
-                staged = Path(tmp) / site_dir.resolve().relative_to(top)
-                before = kustomize.build(staged, f"{against}:deploy/{name}/kustomization.yaml")
-            rendered = after(site) if site is not None else ""
-            objects = compare(before, rendered)
-            unsafe = safety.compare(before, rendered, site, safety.display(name)) if before else []
-            sha = commit.hexsha if commit else None
-            results.append(SiteDiff(name, against, sha, objects, unsafe))
+    for name, site in [*((s.name, s) for s in sites), *((n, None) for n in extra)]:
+        before = committed.get(name, "")
+        rendered = after(site) if site is not None else ""
+        objects = compare(before, rendered)
+        unsafe = safety.compare(before, rendered, site, safety.display(name)) if before else []
+        sha = commit.hexsha if commit else None
+        results.append(SiteDiff(name, against, sha, objects, unsafe))
     return results
 
 
