@@ -36,10 +36,8 @@ from .yamlio import load_stream
 IMMUTABLE = "KKC156"
 SECRET_REMOVED = "KKC157"
 BACKEND_SWITCH = "KKC158"
-RELEASE_PATH = "KKC190"
-RABBITMQ_LADDER = "KKC195"
 DESTRUCTIVE = (SECRET_REMOVED, BACKEND_SWITCH)
-CODES = (IMMUTABLE, *DESTRUCTIVE, RELEASE_PATH, RABBITMQ_LADDER)
+CODES = (IMMUTABLE, *DESTRUCTIVE, upgradepath.PATH_REFUSED, upgradepath.RABBITMQ_REFUSED)
 DOCS = "docs/review.md#day-two-safety"
 
 # the kinds whose changes are checked (others are never refused by these rules)
@@ -411,12 +409,10 @@ def release_change(site: Site, committed: str | None) -> list[Problem]:
     current = site.get("openstack.release")
     if committed is None or committed == current:
         return []
-    why = upgradepath.path_problem(committed, current)
-    code = RELEASE_PATH
-    if why is None:
-        why, code = upgradepath.rabbitmq_problem(committed, current), RABBITMQ_LADDER
-    if why is None:
+    refused = upgradepath.refusal(committed, current)
+    if refused is None:
         return []
+    code, why = refused
     origin = site.origins[("openstack", "release")]
     message = f"the committed output is on {committed}: {why} (`kkc upgrade` checks each step)"
     return [Problem(origin.path, origin.line, origin.col, code, message)]

@@ -24,7 +24,7 @@ from . import build, catalog, siteedit
 from .errors import InputError, Problem
 from .loader import load_site
 from .model import GLOBAL, Origin, Setting, Site, parse_target
-from .upgradepath import path_problem, rabbitmq_problem
+from .upgradepath import PATH_REFUSED, refusal
 
 SITE_LAYER = "site"
 
@@ -40,12 +40,9 @@ def check(site: Site, target: str) -> list[Problem]:
     (KKC192) or deprecated for removal (KKC193)."""
     current = site.get("openstack.release")
     origin = release_origin(site)
-    why = path_problem(current, target)
-    code = "KKC190"
-    if why is None:
-        why, code = rabbitmq_problem(current, target), "KKC195"
-    if why:
-        raise InputError(Problem(origin.path, origin.line, origin.col, code, why))
+    refused = refusal(current, target)
+    if refused:
+        raise InputError(Problem(origin.path, origin.line, origin.col, *refused))
     found = override_findings(site, current, target)
     errors = [p for p in found if p.code == "KKC191"]
     warnings = [p.as_warning() for p in found if p.code != "KKC191"]
@@ -122,7 +119,7 @@ def set_release(text: str, target: str, display: str = "site.yaml") -> str:
     value already there is replaced where it stands; else a ``release`` line is added to a
     block ``openstack`` mapping (as its first key), or an ``openstack`` mapping at the end."""
     return siteedit.set_value(
-        text, ("openstack", "release"), f'"{target}"', display, "KKC190", first=True
+        text, ("openstack", "release"), f'"{target}"', display, PATH_REFUSED, first=True
     )
 
 

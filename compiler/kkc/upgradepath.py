@@ -103,3 +103,17 @@ def rabbitmq_problem(current: str, target: str) -> str | None:
 def _ladder(old: str) -> str:
     jumps = facts().rabbitmq_allowed.get(old)
     return f"from {old} to {', '.join(jumps)}" if jumps else f"no listed jump from {old}"
+
+
+PATH_REFUSED = "KKC190"
+RABBITMQ_REFUSED = "KKC195"
+
+
+def refusal(current: str, target: str) -> tuple[str, str] | None:
+    """(code, why) when ``current`` -> ``target`` is refused: the path (KKC190), else the
+    RabbitMQ ladder (KKC195); None when the upgrade is allowed."""
+    why = path_problem(current, target)
+    if why is not None:
+        return PATH_REFUSED, why
+    why = rabbitmq_problem(current, target)
+    return None if why is None else (RABBITMQ_REFUSED, why)
