@@ -12,11 +12,10 @@ kkc did not write is never touched."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
+from . import writer
 from .errors import OutputInvalid, Problem
 from .writer import MANIFEST, parse_manifest
 from .yamlio import load_stream
@@ -199,17 +198,8 @@ def in_use(top: Path) -> set[PurePosixPath]:
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """Write atomically (a temporary file renamed over the target)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".kkc-tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a kkc-owned file of the deploy repository atomically, mode 0644."""
+    writer.write_file(path, data, 0o644)
 
 
 def remove_file(top: Path, rel: str) -> None:

@@ -7,14 +7,13 @@ block mapping on its path (with the mappings below it), or at the end of the fil
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
+from . import writer
 from .errors import InputError, Problem
 
 # one scalar token where a value starts: quoted, or plain up to a comment (block style) or
@@ -145,17 +144,6 @@ def _block(path: tuple[str, ...], value: str, col: int) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename (a crash leaves the old or the new file),
-    keeping the file's mode (a new file is 0644, as an editor would make it; mkstemp's
-    temporary file is 0600)."""
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace ``path`` with ``text`` in one rename, keeping the file's mode (a new file
+    is 0644, as an editor would make it)."""
+    writer.write_file(path, text.encode("utf-8"))

@@ -33,6 +33,24 @@ class Changes:
         return bool(self.added or self.changed or self.removed)
 
 
+def write_file(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` in one rename (a crash leaves the old or the new
+    file), with ``mode``; by default the file's own mode, or 0644 for a new file (mkstemp's
+    temporary file is 0600)."""
+    if mode is None:
+        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
