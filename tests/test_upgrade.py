@@ -264,6 +264,16 @@ def test_a_hand_edited_release_gets_the_path_checks_of_upgrade(small_site_repo: 
     assert snapshot(small_site_repo / "deploy") == before
     result = kkc(small_site_repo, "check", "site-l")
     assert result.exit_code == 2 and refused in result.output
+    # `kkc diff` in the pull request says so at the top, before the object changes
+    result = kkc(small_site_repo, "diff", "site-l")
+    assert result.exit_code == 2
+    assert result.stdout.startswith(
+        "REFUSED BY KKC BUILD: site-l: a release change `kkc upgrade` would refuse\n  " + refused
+    )
+    assert result.stderr == "kkc diff: site-l: a release change kkc build refuses\n"
+    result = kkc(small_site_repo, "diff", "site-l", "--output", "json")
+    codes = [p["code"] for p in json.loads(result.stdout)[0]["refusedReleaseChanges"]]
+    assert (result.exit_code, codes) == (2, ["KKC190"])
     # the SLURP step is allowed, as `kkc upgrade site-l --to 2026.1` allows it
     path.write_text(text.replace('release: "2025.1"', 'release: "2026.1"'))
     result = kkc(small_site_repo, "build", "site-l")

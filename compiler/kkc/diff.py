@@ -97,6 +97,11 @@ class SiteDiff:
         """What the API server refuses to change in place (immutable fields)."""
         return [p for p in self.findings if p.code == safety.IMMUTABLE]
 
+    @property
+    def release_refused(self) -> list[Problem]:
+        """A release change that `kkc build` refuses (KKC190, KKC195: as `kkc upgrade`)."""
+        return [p for p in self.findings if p.code in safety.RELEASE_REFUSED]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "site": self.site,
@@ -106,6 +111,7 @@ class SiteDiff:
             "destructive": bool(self.destructive),
             "destructiveChanges": report.entries(self.destructive),
             "immutableChanges": report.entries(self.refused),
+            "refusedReleaseChanges": report.entries(self.release_refused),
             "objects": [o.as_dict() for o in self.objects],
         }
 
@@ -322,12 +328,16 @@ def diff_sites(
         else []
     )
     committed = safety.committed_outputs(git_repo, commit, top_dir, [*names, *extra], against)
+    top = Path(git_repo.working_tree_dir or top_dir).resolve()
+    deploy_rel = deploy.resolve().relative_to(top).as_posix()
     results = []
     for name, site in [*((s.name, s) for s in sites), *((n, None) for n in extra)]:
         before = committed.get(name, "")
         rendered = after(site) if site is not None else ""
         objects = compare(before, rendered)
         unsafe = safety.compare(before, rendered, site, safety.display(name)) if before else []
+        if site is not None and commit is not None:
+            unsafe = safety.committed_release_change(commit, deploy_rel, site) + unsafe
         sha = commit.hexsha if commit else None
         results.append(SiteDiff(name, against, sha, objects, unsafe))
     return results
@@ -386,12 +396,16 @@ def verdict(diffs: list[SiteDiff]) -> None:
         raise RefusedChange(
             f"kkc diff: {', '.join(refused)}: changes the API server refuses to make in place"
         )
+    refused = [d.site for d in diffs if d.release_refused]
+    if refused:
+        raise RefusedChange(f"kkc diff: {', '.join(refused)}: a release change kkc build refuses")
     if any(d.objects for d in diffs):
         raise DifferenceFound()
 
 
 _DESTRUCTIVE_HEAD = "DESTRUCTIVE: {site}: `kkc build` refuses this without --allow-destructive"
 _REFUSED_HEAD = "REFUSED BY THE API SERVER: {site}: the sync would fail on these changes"
+_RELEASE_HEAD = "REFUSED BY KKC BUILD: {site}: a release change `kkc upgrade` would refuse"
 
 
 def _warnings_head(diffs: list[SiteDiff]) -> list[tuple[str, list[Problem]]]:
@@ -402,6 +416,8 @@ def _warnings_head(diffs: list[SiteDiff]) -> list[tuple[str, list[Problem]]]:
             out.append((_DESTRUCTIVE_HEAD.format(site=d.site), d.destructive))
         if d.refused:
             out.append((_REFUSED_HEAD.format(site=d.site), d.refused))
+        if d.release_refused:
+            out.append((_RELEASE_HEAD.format(site=d.site), d.release_refused))
     return out
 
 

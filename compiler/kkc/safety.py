@@ -37,7 +37,8 @@ IMMUTABLE = "KKC156"
 SECRET_REMOVED = "KKC157"
 BACKEND_SWITCH = "KKC158"
 DESTRUCTIVE = (SECRET_REMOVED, BACKEND_SWITCH)
-CODES = (IMMUTABLE, *DESTRUCTIVE, upgradepath.PATH_REFUSED, upgradepath.RABBITMQ_REFUSED)
+RELEASE_REFUSED = (upgradepath.PATH_REFUSED, upgradepath.RABBITMQ_REFUSED)
+CODES = (IMMUTABLE, *DESTRUCTIVE, *RELEASE_REFUSED)
 DOCS = "docs/review.md#day-two-safety"
 
 # the kinds whose changes are checked (others are never refused by these rules)
@@ -390,9 +391,7 @@ def check_against(
         manifest = gitrepo.file_at(commit, f"{deploy}/{site.name}/{writer.MANIFEST}")
         if manifest is not None and relevant_change(writer.parse_objects(manifest), digests):
             changed.append(site.name)
-        readme = gitrepo.file_at(commit, f"{deploy}/{site.name}/README.md")
-        if readme is not None:
-            found[site.name] = release_change(site, generate.readme_release(readme.decode()))
+        found[site.name] = committed_release_change(commit, deploy, site)
     before = committed_outputs(git_repo, commit, root, changed, against) if changed else {}
     for site, objects, _digests in rendered:
         if site.name in before:
@@ -400,6 +399,15 @@ def check_against(
                 before[site.name], objects, site, display(site.name)
             )
     return {name: problems for name, problems in found.items() if problems}
+
+
+def committed_release_change(commit: Any, deploy: str, site: Site) -> list[Problem]:
+    """`release_change` against the release named in the site's committed README
+    (``deploy``: the deploy/ directory relative to the repository's top)."""
+    readme = gitrepo.file_at(commit, f"{deploy}/{site.name}/README.md")
+    if readme is None:
+        return []
+    return release_change(site, generate.readme_release(readme.decode()))
 
 
 def release_change(site: Site, committed: str | None) -> list[Problem]:
