@@ -27,10 +27,10 @@ demo: venv  ## compile the example site into a scratch git repository and show t
 	PATH="$(CURDIR)/$(BIN):$$PATH" tools/demo
 
 test: venv  ## the whole test suite (offline), one worker per CPU (pytest-xdist); lists the 15 slowest
-	$(BIN)/python -m pytest -q -n auto --durations=15
+	$(BIN)/python -m pytest -q -n auto --dist worksteal --durations=15
 
 test-fast: venv  ## the inner loop: every test but the slow end-to-end scenarios (-m "not slow")
-	$(BIN)/python -m pytest -q -n auto -m "not slow"
+	$(BIN)/python -m pytest -q -n auto --dist worksteal -m "not slow"
 
 lint: venv
 	$(BIN)/ruff check compiler tests tools tools/gen-kolla-data tools/gen-crd-schemas
