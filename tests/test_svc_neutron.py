@@ -186,13 +186,73 @@ def test_metadata_secret_from_the_kolla_password(repo: Path) -> None:
     assert "[nova]" in keys["neutron.conf"].template
 
 
-def test_ovn_databases_single_replica(repo: Path) -> None:
-    from kkc.errors import InputError
+def test_ovn_database_replicas_must_be_odd(repo: Path, kkc) -> None:
+    """A RAFT cluster of 2 has no majority when one member fails: KKC186, at the key."""
+    add_site(repo, "n8", _site_text("n8", "2025.1", "    ovnSbDb: {replicas: 2}\n"))
+    result = kkc(repo, "check", "n8")
+    assert result.exit_code == 2, result.output
+    assert (
+        "sites/n8/site.yaml:11:25: KKC186 services.neutron.ovnSbDb.replicas: must be one of "
+        "1, 3, 5: a RAFT cluster needs an "
+        "odd number of members (got 2)"
+    ) in result.output
 
-    add_site(repo, "n8", _site_text("n8", "2025.1", "    ovnSbDb: {replicas: 3}\n"))
-    with pytest.raises(InputError) as err:
-        load_site(repo, "n8")
-    assert "KKC126" in str(err.value)
+
+RAFT = "    ovnNbDb: {replicas: 3}\n    ovnSbDb: {replicas: 3}\n"
+NB_MEMBERS = [f"ovn-nb-db-{i}.ovn-nb-db-headless.openstack.svc.cluster.local" for i in range(3)]
+SB_MEMBERS = [f"ovn-sb-db-{i}.ovn-sb-db-headless.openstack.svc.cluster.local" for i in range(3)]
+NB_ALL = ",".join(f"tcp:{h}:6641" for h in NB_MEMBERS)
+SB_ALL = ",".join(f"tcp:{h}:6642" for h in SB_MEMBERS)
+
+
+def test_ovn_raft_cluster_of_three(repo: Path) -> None:
+    """3 replicas: a RAFT member start script (pod 0 creates, the others join by the
+    headless Service's names, only without a database file), replicas and a
+    PodDisruptionBudget per database, and every client gets all members."""
+    tree = _tree(repo, "n9", "2025.1", RAFT)
+    infra = _kustomization(tree, "infra")
+    assert {"name": "ovn-nb-db", "count": 3} in infra["replicas"]
+    assert {"name": "ovn-sb-db", "count": 3} in infra["replicas"]
+    for db in ("nb", "sb"):
+        pdb = load_stream(tree[f"stages/infra/pdb/ovn-{db}-db-poddisruptionbudget.yaml"].decode())
+        assert pdb[0]["spec"]["maxUnavailable"] == 1
+        cfg = json.loads(tree[f"stages/infra/config/ovn-{db}-db-kolla/config.json"])
+        assert cfg["command"] == f"/usr/local/bin/kkc-ovn-{db}-db-start"
+    script = tree["stages/infra/config/ovn-nb-db-kolla/kkc-ovn-nb-db-start"].decode()
+    domain = "ovn-nb-db-headless.openstack.svc.cluster.local"
+    assert 'if [ ! -e "$db" ]; then' in script
+    assert (
+        'ovsdb-tool create-cluster "$db" /usr/share/ovn/ovn-nb.ovsschema "tcp:$local_addr:6643"'
+    ) in script
+    assert f"for m in {' '.join(f'tcp:{h}:6643' for h in NB_MEMBERS)}; do" in script
+    assert 'ovsdb-tool join-cluster "$db" OVN_Northbound "tcp:$local_addr:6643"' in script
+    assert script.rstrip().endswith(
+        "--ovn-nb-log=-vconsole:info "
+        '--db-nb-cluster-local-addr="$local_addr" --db-nb-cluster-local-port=6643 '
+        "--db-nb-cluster-local-proto=tcp"
+    )
+    assert f'local_addr="$name.{domain}"' in script
+    patch = load_stream(tree["stages/infra/patches/ovn-nb-db-statefulset-neutron.yaml"].decode())
+    hook = patch[0]["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["postStart"]
+    assert (
+        "ovn-nbctl --no-leader-only --db=unix:/run/ovn/ovnnb_db.sock" in hook["exec"]["command"][2]
+    )
+
+    northd = json.loads(tree["stages/infra/config/ovn-northd-kolla/config.json"])["command"]
+    assert f"--ovnnb-db={NB_ALL} --ovnsb-db={SB_ALL} " in northd
+    ml2 = ini(tree["stages/services/config/neutron-server-kolla/ml2_conf.ini"])
+    assert ml2.get("ovn", "ovn_nb_connection") == NB_ALL
+    assert ml2.get("ovn", "ovn_sb_connection") == SB_ALL
+    setup = tree[
+        "stages/compute/config/ovn-controller-setup-kolla/kkc-ovn-controller-setup"
+    ].decode()
+    assert f"external_ids:ovn-remote={SB_ALL} " in setup
+
+
+def test_ovn_raft_cluster_builds_and_validates(repo: Path, kkc) -> None:
+    add_site(repo, "n10", _site_text("n10", "2026.1", RAFT))
+    result = kkc(repo, "build", "n10")
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("release", ["2025.1", "2026.1", "2026.2"])

@@ -79,6 +79,7 @@ CODES: dict[str, str] = {
     "KKC171": "CRD directory missing or without CRD files (--crd-dir, KKC_CRD_DIR)",
     "KKC172": "custom resources of a kind no schema covers, embedded or in --crd-dir "
     "(`kkc check`; --no-require-crds skips them with a warning)",
+    "KKC186": "OVN database replicas not 1, 3 or 5 (a RAFT cluster needs an odd number of members)",
     # kkc upgrade (exit 2)
     "KKC190": "upgrade path refused (kkc upgrade, or a build or check whose committed output "
     "is on another release): unsupported target release, the same release, a downgrade, or "

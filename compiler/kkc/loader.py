@@ -31,6 +31,7 @@ from .model import (
     DNS_LABEL_RE,
     NOT_SECRET_PATHS,
     PUBLIC_HOSTS,
+    RAFT_REPLICAS,
     RBD_USERS,
     REQUIRES,
     SECRET_CHECKED_ELSEWHERE,
@@ -706,6 +707,19 @@ def _single_replicas(site: Site, add: Add) -> None:
             )
 
 
+def _raft_replicas(site: Site, add: Add) -> None:
+    """A RAFT cluster (the OVN databases) has 1 member or an odd number of them."""
+    for (svc, comp), allowed in RAFT_REPLICAS.items():
+        replicas = site.get(f"services.{svc}.{comp}.replicas", 1)
+        if site.enabled(svc) and replicas not in allowed:
+            add(
+                ("services", svc, comp, "replicas"),
+                "KKC186",
+                f"must be one of {', '.join(map(str, allowed))}: a RAFT cluster needs an odd "
+                f"number of members (got {replicas})",
+            )
+
+
 def _public_hosts(site: Site, add: Add) -> None:
     for svc, hosts in PUBLIC_HOSTS.items():
         for host in hosts:
@@ -848,6 +862,7 @@ SEMANTIC_CHECKS: tuple[Callable[[Site, Add], None], ...] = (
     _distro_built,
     _requirements,
     _single_replicas,
+    _raft_replicas,
     _public_hosts,
     _rbd_secret_uuids,
     _network_policy_nodes,

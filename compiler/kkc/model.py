@@ -66,11 +66,11 @@ REQUIRES: dict[str, tuple[str, ...]] = {
 SINGLE_REPLICA = {
     ("mariadb", "server"): "Galera clustering",
     ("rabbitmq", "server"): "RabbitMQ clustering",
-    ("neutron", "ovnNbDb"): "OVN database RAFT clustering",
-    ("neutron", "ovnSbDb"): "OVN database RAFT clustering",
 }
 # Services whose RBD user needs a libvirt secret on the computes.
 RBD_USERS = ("nova", "cinder")
+# Components that run 1 replica or a RAFT cluster of an odd size (KKC186).
+RAFT_REPLICAS = {("neutron", "ovnNbDb"): (1, 3, 5), ("neutron", "ovnSbDb"): (1, 3, 5)}
 # Services with a public endpoint; each needs endpoints.hosts.<name> when enabled.
 PUBLIC_HOSTS: dict[str, tuple[str, ...]] = {
     "keystone": ("keystone",),

@@ -529,8 +529,6 @@ def _add(doc: Any, tokens: tuple[str, ...], value: Any) -> None:
 _SINGLE_REPLICA_WORKLOADS = {
     ("mariadb", "server"): ("StatefulSet", "mariadb"),
     ("rabbitmq", "server"): ("StatefulSet", "rabbitmq"),
-    ("neutron", "ovnNbDb"): ("StatefulSet", "ovn-nb-db"),
-    ("neutron", "ovnSbDb"): ("StatefulSet", "ovn-sb-db"),
 }
 
 

@@ -329,4 +329,5 @@ def neutron(site: Site) -> ServiceOutput:
         db_sync=db_sync,
         registration=registration,
         extra_bases={"services": extra} if extra else {},
+        patches={"infra": ovn.infra_patches(site)},
     )

@@ -11,14 +11,23 @@ base/openvswitch/, which base/neutron/infra/ and base/neutron/compute/ include.
 Commands follow kolla-ansible's ovn-db, ovn-controller and openvswitch roles, with two
 deliberate differences:
 
-- The OVN databases run *standalone*, not as a one-member RAFT cluster: kolla-ansible
+- With one replica (``services.neutron.ovnNbDb/ovnSbDb.replicas: 1``, the default) the
+  OVN databases run *standalone*, not as a one-member RAFT cluster: kolla-ansible
   passes ``--db-nb-cluster-local-addr=<host IP>``, which a RAFT database records at
   creation; a pod's IP changes on every restart, so the recorded address would be
-  wrong. Standalone databases can be converted to a cluster later (``ovsdb-tool
-  create-cluster``); until then ``services.neutron.ovnNbDb/ovnSbDb.replicas`` must be 1
-  (KKC126). The TCP listener is set exactly as kolla-ansible's bootstrap-db.yml does
-  (``ovn-nbctl --inactivity-probe=60000 set-connection ptcp:6641:0.0.0.0``), from the
-  container's postStart hook (see base/ovn/infra/).
+  wrong. With 3 or 5 replicas (KKC186 refuses other counts) each database is a RAFT
+  cluster whose members are addressed by the stable DNS names of the StatefulSet's
+  headless Service (``ovn-nb-db-<i>.ovn-nb-db-headless.<ns>.svc.cluster.local``, RAFT
+  port 6643, 6644 for SB): pod 0 creates the cluster (``ovsdb-tool create-cluster``),
+  the others join it (``ovsdb-tool join-cluster`` with every other member as remote),
+  in both cases only when the database file does not exist yet (a restart keeps it),
+  then ``ovn-ctl run_nb_ovsdb --db-nb-cluster-local-addr=...`` runs the server as
+  kolla-ansible's ovn-db role does. Clients (ovn-northd, neutron, ovn-controller) get
+  every member, comma-separated. The TCP listener is set exactly as kolla-ansible's
+  bootstrap-db.yml does (``ovn-nbctl --inactivity-probe=60000 set-connection
+  ptcp:6641:0.0.0.0``), from the container's postStart hook (see base/ovn/infra/; a
+  cluster member runs it with ``--no-leader-only``, on any member, as the setting is
+  replicated).
 - Daemons log to the console (kubectl logs) as well as to their kolla log file.
 """
 
@@ -42,12 +51,43 @@ OVN_IMAGES = ["ovn-nb-db-server", "ovn-sb-db-server", "ovn-northd", "ovn-control
 OVS_IMAGES = ["openvswitch-db-server", "openvswitch-vswitchd"]
 
 
+DB_PORTS = {"nb": NB_PORT, "sb": SB_PORT}
+RAFT_PORTS = {"nb": 6643, "sb": 6644}  # kolla-ansible's ovn_nb/sb_db_raft_port
+COMPONENTS = {"nb": "ovnNbDb", "sb": "ovnSbDb"}
+SCHEMAS = {"nb": "OVN_Northbound", "sb": "OVN_Southbound"}
+# The members' names are fully qualified: Open vSwitch resolves host names with
+# libunbound, which applies no search domain of resolv.conf.
+CLUSTER_DOMAIN = "cluster.local"
+
+
+def replicas(site: Site, db: str) -> int:
+    """The members of database ``db`` (nb or sb): 1 is a standalone server."""
+    return site.get(f"services.neutron.{COMPONENTS[db]}.replicas", 1) or 1
+
+
+def _headless_domain(site: Site, db: str) -> str:
+    return f"ovn-{db}-db-headless.{site.get('namespace')}.svc.{CLUSTER_DOMAIN}"
+
+
+def members(site: Site, db: str) -> list[str]:
+    """Host names of database ``db``: its Service, or each RAFT member's stable name."""
+    if replicas(site, db) == 1:
+        return [f"ovn-{db}-db.{site.get('namespace')}.svc"]
+    domain = _headless_domain(site, db)
+    return [f"ovn-{db}-db-{i}.{domain}" for i in range(replicas(site, db))]
+
+
+def connection(site: Site, db: str) -> str:
+    """The client connection of database ``db``: every member, comma-separated."""
+    return ",".join(f"tcp:{host}:{DB_PORTS[db]}" for host in members(site, db))
+
+
 def nb_connection(site: Site) -> str:
-    return f"tcp:ovn-nb-db.{site.get('namespace')}.svc:{NB_PORT}"
+    return connection(site, "nb")
 
 
 def sb_connection(site: Site) -> str:
-    return f"tcp:ovn-sb-db.{site.get('namespace')}.svc:{SB_PORT}"
+    return connection(site, "sb")
 
 
 def bridge_mappings(site: Site) -> list[tuple[str, str]]:
@@ -82,6 +122,85 @@ def _db_command(db: str) -> str:
     )
 
 
+def _raft_start(site: Site, db: str) -> str:
+    """The start script of a RAFT member: create (pod 0) or join (the others) the
+    cluster when the database file does not exist, then run the server with ovn-ctl."""
+    domain = _headless_domain(site, db)
+    port = RAFT_PORTS[db]
+    others = " ".join(f"tcp:ovn-{db}-db-{i}.{domain}:{port}" for i in range(replicas(site, db)))
+    return "\n".join(
+        [
+            "#!/bin/bash",
+            f"# {header(site)}",
+            f"# OVN {SCHEMAS[db]} RAFT member (kolla-ansible ovn-db role, members by DNS name).",
+            "set -euo pipefail",
+            f"db=/var/lib/openvswitch/ovn-{db}/ovn{db}.db",
+            'name="$(hostname)"',
+            f'local_addr="$name.{domain}"',
+            'if [ ! -e "$db" ]; then',
+            '    if [ "${name##*-}" = 0 ]; then',
+            f'        ovsdb-tool create-cluster "$db" /usr/share/ovn/ovn-{db}.ovsschema'
+            f' "tcp:$local_addr:{port}"',
+            "    else",
+            "        remotes=()",
+            f"        for m in {others}; do",
+            f'            [ "$m" = "tcp:$local_addr:{port}" ] || remotes+=("$m")',
+            "        done",
+            f'        ovsdb-tool join-cluster "$db" {SCHEMAS[db]} "tcp:$local_addr:{port}"'
+            ' "${remotes[@]}"',
+            "    fi",
+            "fi",
+            f'exec {_db_command(db)} --db-{db}-cluster-local-addr="$local_addr"'
+            f" --db-{db}-cluster-local-port={port} --db-{db}-cluster-local-proto=tcp",
+            "",
+        ]
+    )
+
+
+def _db_config(site: Site, db: str) -> KollaConfig:
+    name = f"ovn-{db}-db-kolla"
+    if replicas(site, db) == 1:
+        return KOLLA.config(name, _db_command(db))
+    script = f"/usr/local/bin/kkc-ovn-{db}-db-start"
+    return KOLLA.config(
+        name, script, ConfigFile(f"kkc-ovn-{db}-db-start", _raft_start(site, db), script, "0755")
+    )
+
+
+def infra_patches(site: Site) -> list[dict]:
+    """A RAFT member's postStart hook: set-connection on any member (--no-leader-only;
+    the Connection row is replicated, so each member setting it is idempotent)."""
+    out = []
+    for db in ("nb", "sb"):
+        if replicas(site, db) == 1:
+            continue
+        sock = f"/run/ovn/ovn{db}_db.sock"
+        hook = (
+            f"for i in $(seq 90); do if [ -S {sock} ] && ovn-{db}ctl --no-leader-only"
+            f" --db=unix:{sock} --inactivity-probe={REMOTE_PROBE_INTERVAL} set-connection"
+            f" ptcp:{DB_PORTS[db]}:0.0.0.0; then exit 0; fi; sleep 2; done; exit 1"
+        )
+        container = {
+            "name": f"ovn-{db}-db",
+            "ports": [
+                {"name": "raft", "containerPort": RAFT_PORTS[db], "protocol": "TCP"},
+            ],
+            "lifecycle": {"postStart": {"exec": {"command": ["bash", "-c", hook]}}},
+        }
+        out.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": {"name": f"ovn-{db}-db"},
+                "spec": {
+                    "podManagementPolicy": "OrderedReady",
+                    "template": {"spec": {"containers": [container]}},
+                },
+            }
+        )
+    return out
+
+
 def infra(site: Site) -> tuple[list[Workload], list[KollaConfig]]:
     """OVN northbound and southbound databases and ovn-northd (stage infra)."""
     northd = " ".join(
@@ -95,16 +214,24 @@ def infra(site: Site) -> tuple[list[Workload], list[KollaConfig]]:
         ]
     )
     configs = [
-        KOLLA.config("ovn-nb-db-kolla", _db_command("nb")),
-        KOLLA.config("ovn-sb-db-kolla", _db_command("sb")),
+        _db_config(site, "nb"),
+        _db_config(site, "sb"),
         KOLLA.config("ovn-northd-kolla", northd),
     ]
     workloads = [
-        Workload(
-            "StatefulSet", "ovn-nb-db", "ovn-nb-db", "infra", "ovnNbDb", claim="ovn-nb-db-data"
-        ),
-        Workload(
-            "StatefulSet", "ovn-sb-db", "ovn-sb-db", "infra", "ovnSbDb", claim="ovn-sb-db-data"
+        # scalable (replicas, PodDisruptionBudget, anti-affinity) only as a RAFT cluster:
+        # one replica keeps the base's output as it was
+        *(
+            Workload(
+                "StatefulSet",
+                f"ovn-{db}-db",
+                f"ovn-{db}-db",
+                "infra",
+                COMPONENTS[db],
+                claim=f"ovn-{db}-db-data",
+                scalable=replicas(site, db) > 1,
+            )
+            for db in ("nb", "sb")
         ),
         Workload("Deployment", "ovn-northd", "ovn-northd", "infra", "ovnNorthd", scalable=True),
     ]
