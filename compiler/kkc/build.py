@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import deployrepo, gitops, gitrepo, kustomize, report, safety, writer
+from . import deployrepo, gitops, gitrepo, kustomize, pool, report, safety, writer
 from .commits import (
     DEPLOY_REPO_SOURCES,
     Source,
@@ -95,9 +96,10 @@ def build_sites(
     commit: bool,
     prune: bool = False,
     allow_destructive: bool = False,
+    jobs: int = 1,
 ) -> list[BuildResult]:
-    """Render and validate every site first (outside deploy/), then, under the deploy/ lock,
-    stage and swap all trees in, then commit.
+    """Render and validate every site first (outside deploy/, in ``jobs`` worker processes:
+    :mod:`kkc.pool`), then, under the deploy/ lock, stage and swap all trees in, then commit.
 
     Invalid output in any site raises before anything is written, and so does a change that
     the API server would refuse or that destroys data, compared with the output committed
@@ -109,7 +111,8 @@ def build_sites(
     if repo is not None:
         gitrepo.ready_to_commit(repo)
     prov = local_provenance()
-    rendered = [render(root, site, crd_dir, prov) for site in sites]
+    work = partial(_render_one, root, crd_dir, prov)
+    rendered = pool.first_failure(pool.run_all(work, sites, jobs))
     unsafe = _refuse_unsafe(root, sites, rendered, allow_destructive)
     created = not deploy.exists()
     results: list[BuildResult] = []
@@ -143,6 +146,10 @@ def build_sites(
             source = source_of(root, site_sources(result.site))
             result.commit = commit_site(repo, result.site, None, {}, source)
     return results
+
+
+def _render_one(root: Path, crd_dir: str | None, prov: Provenance, site: Site) -> Any:
+    return render(root, site, crd_dir, prov)
 
 
 def _refuse_unsafe(
@@ -491,6 +498,7 @@ def run(
     branch: str | None,
     crd_dir: str | None,
     allow_destructive: bool = False,
+    jobs: int = 1,
 ) -> BuildRun:
     """`kkc build`: the named sites (or every site) built into deploy/ of the site
     repository, or of the deploy repository ``repo``; the push is left to the caller
@@ -511,6 +519,7 @@ def run(
             commit=commit,
             prune=all_sites,
             allow_destructive=allow_destructive,
+            jobs=jobs,
         )
         return BuildRun(results, None, root, commit, push)
     deployed = build_into_repo(

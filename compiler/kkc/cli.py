@@ -26,6 +26,7 @@ from . import (
     gitops,
     overlaylint,
     pipeline,
+    pool,
     report,
     scaffold,
     secretreqs,
@@ -40,6 +41,7 @@ from .errors import (
     Problem,
     SiteInvalid,
     UsageError,
+    command_line_error,
     unlocated,
 )
 from .loader import find_root
@@ -303,6 +305,25 @@ AllowDestructiveOpt = Annotated[
 ]
 
 
+def _jobs(value: int | None) -> int:
+    if value is None:
+        return pool.default_jobs()
+    if value < 1:
+        raise command_line_error("KKC163", f"--jobs must be at least 1, not {value}")
+    return value
+
+
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        help="Sites rendered and validated at once, in worker processes (default: the "
+        "number of CPUs; 1: in this process). Output and exit codes do not depend on it.",
+    ),
+]
+
+
 @app.command("build")
 def build_cmd(
     sites: BuildSitesArg = None,
@@ -313,6 +334,7 @@ def build_cmd(
     branch: BuildBranchOpt = None,
     allow_destructive: AllowDestructiveOpt = False,
     crd_dir: CrdOpt = None,
+    jobs: JobsOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
@@ -337,6 +359,7 @@ def build_cmd(
         branch=branch,
         crd_dir=crd_dir,
         allow_destructive=allow_destructive,
+        jobs=_jobs(jobs),
     )
     if output is Output.json:
         _json(done.as_json())  # pushes first, as the report names what was pushed

@@ -75,6 +75,7 @@ CODES: dict[str, str] = {
     "KKC162": "gitops.repoURL is not the deploy repository's remote (warning, `kkc build "
     "--repo`: the controller would read another repository)",
     # command line (exit 2)
+    "KKC163": "--jobs is not a positive number of worker processes",
     "KKC170": "git revision or branch not found (--against, --branch)",
     "KKC171": "CRD directory missing or without CRD files (--crd-dir, KKC_CRD_DIR)",
     "KKC172": "custom resources of a kind no schema covers, embedded or in --crd-dir "

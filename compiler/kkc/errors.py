@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 ERROR = "error"
 WARNING = "warning"
@@ -81,6 +82,18 @@ class KkcError(Exception):
 
     def lines(self) -> list[str]:
         return [str(self)]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Picklable whatever the subclass's ``__init__`` takes: a pool worker
+        (:mod:`kkc.pool`) sends its error back to the parent whole."""
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[KkcError], args: tuple[Any, ...], state: dict[str, Any]) -> KkcError:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
