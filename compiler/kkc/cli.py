@@ -19,6 +19,7 @@ from . import (
     __version__,
     bootstrap,
     build,
+    cache,
     check,
     diff,
     doctor,
@@ -237,8 +238,17 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="Do not read or write kkc's cache of kustomize builds (the same as "
+            "KKC_NO_CACHE=1); `kkc doctor` shows where it is, `kkc cache clean` empties it.",
+        ),
+    ] = False,
 ) -> None:
     """kkc: site definitions in, validated and committed Kustomize trees out."""
+    cache.use(not no_cache)
 
 
 BuildSitesArg = Annotated[
@@ -889,6 +899,25 @@ def doctor_cmd(crd_dir: CrdOpt = None, output: OutputOpt = Output.text) -> None:
     CRD schemas custom resources are validated against (embedded, and --crd-dir's)."""
     done = doctor.run(crd_dir)
     _report(done, output)
+
+
+cache_app = typer.Typer(
+    help="kkc's cache of kustomize builds, keyed by the content of every file a build "
+    "reads and the kustomize engine: outside every repository, in $KKC_CACHE_DIR "
+    "(default ~/.cache/kkc).",
+    no_args_is_help=True,
+)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("clean")
+def cache_clean_cmd(output: OutputOpt = Output.text) -> None:
+    """Remove every entry of kkc's cache (only kkc's own areas of $KKC_CACHE_DIR)."""
+    where, count, size = cache.clean()
+    if output is Output.json:
+        _json({"directory": str(where), "removed": count, "bytes": size})
+        return
+    typer.echo(f"{where}: removed {count} entries ({size / 1048576:.1f} MB)")
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import git as gitpython
 import kubernetes_validate
 
-from . import __version__, kustomize, validate
+from . import __version__, cache, kustomize, validate
 from .gitrepo import git_version
 
 
@@ -61,6 +61,7 @@ def run(crd_dir: str | None) -> Doctor:
         "git": git_version(),
         "gitpython": gitpython.__version__,
         "kubernetes-validate": kubernetes_validate.__version__,
+        "cache": cache.describe(),
         "crd-dir": f"{crd_dir} ({len(dir_kinds)} served CRD versions, "
         f"{sum(k['overrides'] for k in dir_kinds)} overriding embedded ones)"
         if crd_dir

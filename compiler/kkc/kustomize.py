@@ -10,8 +10,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from . import proc
+from . import cache, proc
 from .errors import EnvironmentProblem, OutputInvalid, Problem
+from .yamlio import load_stream
 
 INSTALL_HINT = (
     "install kustomize v5 (https://kubectl.docs.kubernetes.io/installation/kustomize/) or "
@@ -81,11 +82,86 @@ def build(path: Path, display: str, tops: tuple[Path, ...] = ()) -> str:
     directories whose paths an error names relative to them (the repository that a
     scratch directory links to)."""
     engine = find_engine()
+    key = inputs_key(path, engine) if cache.enabled() else None
+    if key is not None:
+        hit = cache.get("kustomize", key)
+        if hit is not None:
+            return hit.decode("utf-8")
     result = proc.run([*engine.build_argv, str(path)], timeout=300)
     if result.returncode != 0:
         detail = _detail(result.stderr, path, display, tops) or f"exit code {result.returncode}"
         raise OutputInvalid(Problem(display, 1, 1, "KKC300", f"kustomize build failed: {detail}"))
+    if key is not None:
+        cache.put("kustomize", key, result.stdout.encode("utf-8"))
     return result.stdout
+
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/|gitlab\.com/)")
+
+
+def _kustomization(directory: str) -> str | None:
+    for name in KUSTOMIZATION_FILES:
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _strings(node: object) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return []
+
+
+def inputs_key(path: Path, engine: Engine) -> str | None:
+    """The cache key of `kustomize build path`: the engine, and the path (relative to
+    ``path``) and content of every file the build can read; None when it cannot be known
+    (a remote resource, an unreadable file). With the root-only load restrictor that a
+    controller uses, kustomize reads a kustomization file and only what its fields name:
+    resources and components (a directory: its kustomization, followed in turn, or a
+    file), patches, generator and replacement files. Every string of the kustomization
+    that names an existing file or kustomization directory is taken, so the key covers
+    at least what kustomize reads; a file it does not read only costs a miss."""
+    files: dict[str, bytes] = {}
+    todo, seen = ["."], set()
+    while todo:
+        rel = todo.pop()
+        if rel in seen:
+            continue
+        seen.add(rel)
+        kust = _kustomization(os.path.join(path, rel))
+        if kust is None:
+            return None
+        try:
+            text = Path(kust).read_bytes()
+            docs = load_stream(text.decode("utf-8"))
+        except Exception:  # noqa: BLE001 - unreadable or bad YAML: kustomize reports it
+            return None
+        files[os.path.normpath(os.path.join(rel, os.path.basename(kust)))] = text
+        for value in _strings(docs):
+            if "\n" in value or len(value) > 1024:
+                continue  # an inline patch: part of the kustomization's own text
+            if _REMOTE.match(value):
+                return None
+            for ref in {value, value.split("=", 1)[-1]}:
+                target = os.path.normpath(os.path.join(rel, ref))
+                full = os.path.join(path, target)
+                if os.path.isfile(full):
+                    try:
+                        files[target] = Path(full).read_bytes()
+                    except OSError:
+                        return None
+                elif os.path.isdir(full) and _kustomization(full):
+                    todo.append(target)
+    parts = [engine.describe()]
+    for name in sorted(files):
+        parts += [name, files[name]]
+    return cache.digest(*parts)
 
 
 # klog's line header (`E1201 17:07:12.123456    2663 run.go:72] `), which kubectl puts

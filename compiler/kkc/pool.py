@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from . import cache
 from .errors import KkcError
 
 T = TypeVar("T")
@@ -58,7 +59,12 @@ def run_all(fn: Callable[[T], R], items: Iterable[T], jobs: int) -> list[Outcome
     if jobs <= 1 or len(todo) <= 1:
         return [_attempt(fn, item) for item in todo]
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context) as ex:
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(todo)),
+        mp_context=context,
+        initializer=cache.use,
+        initargs=(cache.enabled(),),
+    ) as ex:
         return list(ex.map(_attempt, [fn] * len(todo), todo))
 
 

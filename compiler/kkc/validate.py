@@ -22,6 +22,7 @@ import jsonschema
 from kubernetes_validate import utils as kv
 from referencing import Registry, Resource
 
+from . import cache
 from .errors import Problem, command_line_error, warning
 from .yamlio import load_stream
 
@@ -69,20 +70,12 @@ def _strict(schema: Any) -> Any:
     return schema
 
 
-def cache_dir() -> Path:
-    """Where kkc keeps content-addressed caches (KKC_CACHE_DIR, else XDG cache)."""
-    base = os.environ.get("KKC_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kkc"
-    )
-    return Path(base)
-
-
 def _crd_schemas(path: Path) -> list[list[Any]]:
     """[[apiVersion, kind, schema], ...] of one CRD file, cached as JSON under the file's
     sha256 (large CRDs took seconds to parse with a pure-Python parser; libyaml's is faster,
     and the cache still saves the parse)."""
     data = path.read_bytes()
-    cached = cache_dir() / "crd" / f"{hashlib.sha256(data).hexdigest()}.json"
+    cached = cache.directory() / "crd" / f"{hashlib.sha256(data).hexdigest()}.json"
     try:
         return json.loads(cached.read_bytes())
     except (OSError, ValueError):
