@@ -172,3 +172,19 @@ def test_nova_status_upgrade_check_gates_the_nova_roll(ordered):
     assert any(m["mountPath"] == "/var/lib/kolla/secret_files" for m in check["volumeMounts"])
     nova = [o for o in objects if o["kind"] in ROLLING and _service(o) == "nova"]
     assert nova and all(at(job) < at(o) for o in nova)
+
+
+def test_rabbitmq_enables_every_feature_flag_before_its_pod_stops(ordered):
+    """RabbitMQ refuses to start a new version on data that lacks a feature flag the new
+    version requires: the old pod enables them all in its preStop hook, before the roll
+    to the new image stops it (make e2e runs the hook against the real server)."""
+    _site, objects, _at = ordered
+    sts = next(
+        o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "rabbitmq"
+    )
+    pod = sts["spec"]["template"]["spec"]
+    main = next(c for c in pod["containers"] if c["name"] == "rabbitmq")
+    assert main["lifecycle"]["preStop"]["exec"]["command"] == [
+        "rabbitmqctl", "-q", "enable_feature_flag", "all"
+    ]  # fmt: skip
+    assert pod["terminationGracePeriodSeconds"] >= 60

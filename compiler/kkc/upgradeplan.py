@@ -307,10 +307,10 @@ def _notes(
     for phase in phases:
         if any(r.workload == "StatefulSet/rabbitmq" and r.change == "images" for r in phase.rolls):
             phase.irreversible.append(
-                f"RabbitMQ {rabbit_old} -> {rabbit_new}: once the new version runs, enable "
-                "all its feature flags (rabbitmqctl enable_feature_flag all) before the next "
-                "upgrade; enabled feature flags cannot be disabled, and the old image "
-                "refuses to start on the node's data"
+                f"RabbitMQ {rabbit_old} -> {rabbit_new}: the old pod's preStop hook enables "
+                f"every stable feature flag of {rabbit_old} before the new image starts on its "
+                "data (rabbitmqctl enable_feature_flag all); enabled feature flags cannot be "
+                "disabled: after the roll the old image refuses to start on the node's data"
             )
     old_q, new_q = _queue_lines(old), _queue_lines(new)
     for phase in phases:
