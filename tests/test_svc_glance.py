@@ -54,15 +54,32 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_db_sync_creates_the_database_then_bootstraps_with_glance_api(repo: Path) -> None:
+def test_db_sync_expands_and_migrates_and_the_finish_job_contracts(repo: Path) -> None:
+    """kolla-ansible's rolling upgrade of glance: expand and migrate before glance-api
+    rolls (stage db), contract once every pod runs the new release (stage finish)."""
     files = tree(repo, "glance-a")
     pod = doc(files, "stages/db/jobs/glance-db-sync-job.yaml")["spec"]["template"]["spec"]
     steps = [(c["name"], c["image"]) for c in pod["initContainers"] + pod["containers"]]
-    assert steps == [("db-init", "kolla/kolla-toolbox"), ("db-sync", "kolla/glance-api")]
+    assert steps == [
+        ("db-init", "kolla/kolla-toolbox"),
+        ("db-expand", "kolla/glance-api"),
+        ("db-migrate", "kolla/glance-api"),
+        ("load-metadefs", "kolla/glance-api"),
+    ]
     env = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}
     assert env["DB_NAME"] == "glance" and env["DB_USER"] == "glance"
-    sync = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    assert sync["KOLLA_BOOTSTRAP"] == ""  # db_sync + db_load_metadefs, then exit
+
+    def command(stage: str, cfg: str) -> str:
+        return json.loads(files[f"stages/{stage}/config/{cfg}/config.json"])["command"]
+
+    assert command("db", "glance-db-expand-kolla") == "glance-manage db expand"
+    assert command("db", "glance-db-migrate-kolla") == "glance-manage db migrate"
+    assert command("db", "glance-load-metadefs-kolla") == "glance-manage db_load_metadefs"
+    finish = doc(files, "stages/finish/jobs/glance-db-finish-job.yaml")["spec"]["template"]
+    assert [c["name"] for c in finish["spec"]["containers"]] == ["db-contract"]
+    assert command("finish", "glance-db-contract-kolla") == "glance-manage db contract"
+    for step in pod["initContainers"][1:] + pod["containers"] + finish["spec"]["containers"]:
+        assert {"name": "KOLLA_SKIP_EXTEND_START", "value": ""} in step["env"]
 
 
 def test_stages_of_jobs_and_workloads(repo: Path) -> None:

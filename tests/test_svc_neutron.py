@@ -66,12 +66,20 @@ def test_bring_up_order(repo: Path) -> None:
     job = load_stream(tree["stages/db/jobs/neutron-db-sync-job.yaml"].decode())[0]
     pod = job["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["db-init"]
-    assert [c["name"] for c in pod["containers"]] == ["db-sync"]
+    assert [c["name"] for c in pod["containers"]] == ["db-expand"]
     assert pod["containers"][0]["image"] == "kolla/neutron-server"
     sync = json.loads(tree["stages/db/config/neutron-db-sync-kolla/config.json"])
     assert sync["command"] == (
         "neutron-db-manage --config-file /etc/neutron/neutron.conf "
-        "--config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade heads"
+        "--config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade --expand"
+    )
+    # the contract migrations once every neutron-server runs the new release
+    finish = load_stream(tree["stages/finish/jobs/neutron-db-finish-job.yaml"].decode())[0]
+    assert [c["name"] for c in finish["spec"]["template"]["spec"]["containers"]] == ["db-contract"]
+    contract = json.loads(tree["stages/finish/config/neutron-db-contract-kolla/config.json"])
+    assert contract["command"] == (
+        "neutron-db-manage --config-file /etc/neutron/neutron.conf "
+        "--config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade --contract"
     )
 
     reg = load_stream(tree["stages/register/jobs/neutron-ks-register-job.yaml"].decode())[0]

@@ -162,7 +162,7 @@ def _job_irreversible(job: Job) -> list[str]:
     for step in job.steps:
         name, command = step.split(": ", 1)
         where = f"{job.name}, step {name}"
-        if "--contract" in command:
+        if "--contract" in command or command.endswith(" db contract"):
             out.append(
                 f"{where} (contract migration): drops what the old release's code reads; "
                 "after it the old release cannot run on this database"

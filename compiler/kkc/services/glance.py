@@ -40,6 +40,7 @@ from .common import (
     Workload,
     ceph_secret,
     conf_file,
+    db_finish,
     internal_url,
     kolla_step,
     log_dir,
@@ -165,6 +166,51 @@ def _file_storage(site: Site) -> tuple[dict[str, Any], dict[str, Any]]:
     return claim, patch
 
 
+def _db_jobs(config: Any) -> tuple[DbSync, DbSync]:
+    """Glance's rolling upgrade, as kolla-ansible's (glance_enable_rolling_upgrade): stage
+    db expands the schema and migrates the data, which the old release's API pods still
+    work with, and loads the metadata definitions (existing ones are kept); stage finish
+    contracts it, once every glance-api pod runs the new release. On an empty database the
+    same three steps create the whole schema (`glance-manage db_sync` is expand, migrate
+    and contract in one). Each step says "up to date" and exits 0 when there is nothing to
+    do, so every Job re-runs cleanly."""
+    skip = ("KOLLA_SKIP_EXTEND_START", "")
+    db_sync = DbSync(
+        "glance",
+        ("glance",),
+        (
+            kolla_step(
+                "db-expand",
+                "glance-api",
+                config("glance-db-expand-kolla", "glance-manage db expand"),
+                skip,
+            ),
+            kolla_step(
+                "db-migrate",
+                "glance-api",
+                config("glance-db-migrate-kolla", "glance-manage db migrate"),
+                skip,
+            ),
+            kolla_step(
+                "load-metadefs",
+                "glance-api",
+                config("glance-load-metadefs-kolla", "glance-manage db_load_metadefs"),
+                skip,
+            ),
+        ),
+    )
+    contract = db_finish(
+        "glance",
+        kolla_step(
+            "db-contract",
+            "glance-api",
+            config("glance-db-contract-kolla", "glance-manage db contract"),
+            skip,
+        ),
+    )
+    return db_sync, contract
+
+
 def glance(site: Site) -> ServiceOutput:
     kolla = ServiceConfig(
         "glance",
@@ -193,20 +239,7 @@ def glance(site: Site) -> ServiceOutput:
     else:
         api = config("glance-api-kolla", "glance-api")
 
-    # The glance-api image's KOLLA_BOOTSTRAP mode runs `glance-manage db_sync` and
-    # `glance-manage db_load_metadefs`, then exits.
-    db_sync = DbSync(
-        "glance",
-        ("glance",),
-        (
-            kolla_step(
-                "db-sync",
-                "glance-api",
-                config("glance-db-sync-kolla", "glance-manage db_sync"),
-                ("KOLLA_BOOTSTRAP", ""),
-            ),
-        ),
-    )
+    db_sync, db_contract = _db_jobs(config)
     registration = Registration(
         "glance",
         (
@@ -232,6 +265,7 @@ def glance(site: Site) -> ServiceOutput:
         {"services": [api]},
         _secrets(site),
         db_sync=db_sync,
+        db_finish=db_contract,
         registration=registration,
         manifests=manifests,
         patches=patches,

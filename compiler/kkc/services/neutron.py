@@ -35,6 +35,7 @@ from .common import (
     ServiceSpec,
     Workload,
     conf_file,
+    db_finish,
     internal_url,
     keystone_internal,
     kolla_step,
@@ -257,6 +258,38 @@ def _metadata_agent(site: Site, cfg: dict, conf: IniFile) -> KollaConfig:
     return _ovn_address(agent)
 
 
+def _db_jobs(kolla: ServiceConfig) -> tuple[DbSync, DbSync]:
+    """Rolling upgrade, as kolla-ansible's (neutron_enable_rolling_upgrade): the expand
+    migrations in stage db, which the old release's neutron-server still works with, the
+    contract migrations in stage finish, once every neutron-server runs the new release
+    (kolla-ansible stops the old servers for them). On an empty database the two create the
+    whole schema, as `upgrade heads` does in one step; each is a no-op once done."""
+    manage = f"neutron-db-manage {CONFIG_FILES} upgrade"
+    skip = ("KOLLA_SKIP_EXTEND_START", "")
+    db_sync = DbSync(
+        "neutron",
+        ("neutron",),
+        (
+            kolla_step(
+                "db-expand",
+                "neutron-server",
+                kolla.config("neutron-db-sync-kolla", f"{manage} --expand"),
+                skip,
+            ),
+        ),
+    )
+    db_contract = db_finish(
+        "neutron",
+        kolla_step(
+            "db-contract",
+            "neutron-server",
+            kolla.config("neutron-db-contract-kolla", f"{manage} --contract"),
+            skip,
+        ),
+    )
+    return db_sync, db_contract
+
+
 def neutron(site: Site) -> ServiceOutput:
     cfg = site.get("services.neutron")
     release = RELEASES[site.get("openstack.release")]
@@ -268,20 +301,7 @@ def neutron(site: Site) -> ServiceOutput:
         permissions=(log_dir("neutron"),),
     )
 
-    db_sync = DbSync(
-        "neutron",
-        ("neutron",),
-        (
-            kolla_step(
-                "db-sync",
-                "neutron-server",
-                kolla.config(
-                    "neutron-db-sync-kolla", f"neutron-db-manage {CONFIG_FILES} upgrade heads"
-                ),
-                ("KOLLA_SKIP_EXTEND_START", ""),
-            ),
-        ),
-    )
+    db_sync, db_contract = _db_jobs(kolla)
     registration = Registration(
         "neutron",
         (
@@ -327,6 +347,7 @@ def neutron(site: Site) -> ServiceOutput:
         },
         [secret],
         db_sync=db_sync,
+        db_finish=db_contract,
         registration=registration,
         extra_bases={"services": extra} if extra else {},
         patches={"infra": ovn.infra_patches(site)},
