@@ -351,3 +351,21 @@ def test_ovn_connections_reach_neutron_as_addresses(
             "ovn_nb_connection = tcp:10.96.0.11:6641\n"
             "ovn_sb_connection = tcp:[fd00::12]:6642\n"
         ), base
+
+
+def test_network_policy_lets_raft_members_reach_each_other_only_on_their_raft_port(
+    repo: Path,
+) -> None:
+    """With default-deny ingress, a RAFT member that cannot reach the others on 6643/6644
+    never joins: each database's policy admits its own pods on the RAFT port, besides its
+    clients on the client port. A standalone database keeps its single rule."""
+    overlay = 'overlays: [network-policy]\nnetworkPolicy:\n  nodeCIDRs: ["10.20.0.0/22"]\n'
+    for name, extra, raft in (("n10", RAFT, True), ("n11", "", False)):
+        tree = _tree(repo, name, "2025.1", extra + overlay)
+        for db, client, peer in (("nb", 6641, 6643), ("sb", 6642, 6644)):
+            obj = f"stages/infra/objects/ovn-{db}-db-networkpolicy.yaml"
+            spec = load_stream(tree[obj].decode())[0]["spec"]
+            ports = [[p["port"] for p in r["ports"]] for r in spec["ingress"]]
+            assert ports == ([[client], [peer]] if raft else [[client]]), (name, db, ports)
+            if raft:
+                assert spec["ingress"][1]["from"] == [{"podSelector": spec["podSelector"]}]
