@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_repo
-from helpers import add_site, ini, minimal
+from helpers import add_site, ini, minimal, run_script
 from kkc.generate import render_tree
 from kkc.site import load_site
 from kkc.yamlio import load_stream
@@ -66,13 +66,10 @@ def test_bring_up_order(repo: Path) -> None:
     job = load_stream(tree["stages/db/jobs/neutron-db-sync-job.yaml"].decode())[0]
     pod = job["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["db-init"]
-    assert [c["name"] for c in pod["containers"]] == ["db-expand"]
+    assert [c["name"] for c in pod["containers"]] == ["db-sync"]
     assert pod["containers"][0]["image"] == "kolla/neutron-server"
     sync = json.loads(tree["stages/db/config/neutron-db-sync-kolla/config.json"])
-    assert sync["command"] == (
-        "neutron-db-manage --config-file /etc/neutron/neutron.conf "
-        "--config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade --expand"
-    )
+    assert sync["command"] == "/bin/bash /etc/neutron/kkc-db-sync.sh"
     # the contract migrations once every neutron-server runs the new release
     finish = load_stream(tree["stages/finish/jobs/neutron-db-finish-job.yaml"].decode())[0]
     assert [c["name"] for c in finish["spec"]["template"]["spec"]["containers"]] == ["db-contract"]
@@ -369,3 +366,39 @@ def test_network_policy_lets_raft_members_reach_each_other_only_on_their_raft_po
             assert ports == ([[client], [peer]] if raft else [[client]]), (name, db, ports)
             if raft:
                 assert spec["ingress"][1]["from"] == [{"podSelector": spec["podSelector"]}]
+
+
+MANAGE = (
+    "--config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini"
+)
+
+
+@pytest.mark.parametrize(
+    ("current", "current_rc", "want", "want_rc"),
+    [
+        ("Running current for neutron ...\n  OK", 0, "upgrade heads", 0),
+        ("Running current for neutron ...\n5c85685d616d (head)\nba859d649675 (head)\n  OK",
+         0, "upgrade --expand", 0),
+        ("", 1, None, 1),
+    ],
+)  # fmt: skip
+def test_db_sync_gives_a_new_database_both_branches_and_expands_an_existing_one(
+    repo: Path, tmp_path: Path, current: str, current_rc: int, want: str | None, want_rc: int
+) -> None:
+    """On a new database the new code needs every contract migration of earlier releases
+    (make e2e: "Unknown column" with expand alone), so both branches; an earlier release's
+    database gets the expand branch only, before the roll."""
+    script = _tree(repo, "n12", "2025.1")["stages/db/config/neutron-db-sync-kolla/kkc-db-sync.sh"]
+    calls = tmp_path / "calls"
+    code = run_script(
+        script,
+        tmp_path,
+        {
+            "neutron-db-manage": f'echo "$*" >> {calls}\n'
+            f'case "$*" in *" current") printf "{current}\\n"; exit {current_rc};; esac'
+        },
+    )
+    assert code.returncode == want_rc, code
+    done = calls.read_text().splitlines()
+    assert done[0] == f"{MANAGE} current"
+    assert done[1:] == ([f"{MANAGE} {want}"] if want else [])

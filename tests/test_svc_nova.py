@@ -5,7 +5,6 @@ of 2025.1 and 2026.1 with nova enabled build and validate."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from helpers import (
     finish_step,
     ini,
     minimal,
+    run_script,
     service_output,
     tree,
 )
@@ -294,25 +294,19 @@ def test_the_upgrade_check_runs_nova_status_only_on_a_running_cloud_and_gates_on
     else stops the upgrade; a deployment without a nova_api schema or without a mapped
     compute host has nothing to upgrade (day one, or a retry before placement is up)."""
     script = tree(repo, "nova-a")["stages/db/config/nova-upgrade-check-kolla/kkc-upgrade-check.sh"]
-    (tmp_path / "check.sh").write_bytes(script)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     (tmp_path / "version").write_text(version + "\n")
     (tmp_path / "hosts").write_text(hosts)
-    fake = {
-        "nova-manage": f"""case "$1 $2" in
+    done = run_script(
+        script,
+        tmp_path,
+        {
+            "nova-manage": f"""case "$1 $2" in
   "api_db version") cat {tmp_path}/version; exit {manage_rc};;
   "cell_v2 list_hosts") cat {tmp_path}/hosts; exit {manage_rc};;
 esac
 exit 99""",
-        "nova-status": f'[ "$*" = "upgrade check" ] || exit 98\necho "status ran"\nexit {status_rc}',
-    }
-    for name, body in fake.items():
-        (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
-        (bin_dir / name).chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
-    done = subprocess.run(
-        ["bash", str(tmp_path / "check.sh")], env=env, capture_output=True, text=True
+            "nova-status": f'[ "$*" = "upgrade check" ] || exit 98\necho "status ran"\nexit {status_rc}',
+        },
     )
     assert done.returncode == want_rc, done
     assert want_text in done.stdout + done.stderr

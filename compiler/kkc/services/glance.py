@@ -41,6 +41,7 @@ from .common import (
     ceph_secret,
     conf_file,
     db_finish,
+    header,
     internal_url,
     kolla_step,
     log_dir,
@@ -166,35 +167,47 @@ def _file_storage(site: Site) -> tuple[dict[str, Any], dict[str, Any]]:
     return claim, patch
 
 
-def _db_jobs(config: Any) -> tuple[DbSync, DbSync]:
-    """Glance's rolling upgrade, as kolla-ansible's (glance_enable_rolling_upgrade): stage
-    db expands the schema and migrates the data, which the old release's API pods still
-    work with, and loads the metadata definitions (existing ones are kept); stage finish
-    contracts it, once every glance-api pod runs the new release. On an empty database the
-    same three steps create the whole schema (`glance-manage db_sync` is expand, migrate
-    and contract in one). Each step says "up to date" and exits 0 when there is nothing to
-    do, so every Job re-runs cleanly."""
+# Stage db of glance's rolling upgrade (kolla-ansible's glance_enable_rolling_upgrade): on
+# a database of an earlier release, expand the schema and migrate the data, which the old
+# release's API pods still work with; the contract waits for stage finish. A new database
+# gets the whole schema at once (`db_sync`: expand, migrate and contract of every release
+# so far), as kolla-ansible's bootstrap does: expand alone would leave out what earlier
+# releases' contract migrations did. Then the metadata definitions (existing ones kept).
+DB_SYNC = """\
+#!/bin/bash
+# {header}
+set -uo pipefail
+if ! version=$(glance-manage db version); then
+    echo "cannot read glance's schema version: retrying" >&2
+    exit 1
+fi
+if [[ "$version" == *"not under migration control"* ]]; then
+    echo "a new database: the whole schema (glance-manage db_sync)"
+    glance-manage db_sync || exit 1
+else
+    glance-manage db expand || exit 1
+    glance-manage db migrate || exit 1
+fi
+exec glance-manage db_load_metadefs
+"""
+
+
+def _db_jobs(site: Site, config: Any) -> tuple[DbSync, DbSync]:
+    """Stage db: :data:`DB_SYNC`; stage finish: the contract, once every glance-api pod
+    runs the new release (a no-op on a database that db_sync made). Each command says "up
+    to date" and exits 0 when there is nothing to do, so every Job re-runs cleanly."""
     skip = ("KOLLA_SKIP_EXTEND_START", "")
+    script = ConfigFile(
+        "kkc-db-sync.sh", DB_SYNC.format(header=header(site)), "/etc/glance/kkc-db-sync.sh", "0700"
+    )
     db_sync = DbSync(
         "glance",
         ("glance",),
         (
             kolla_step(
-                "db-expand",
+                "db-sync",
                 "glance-api",
-                config("glance-db-expand-kolla", "glance-manage db expand"),
-                skip,
-            ),
-            kolla_step(
-                "db-migrate",
-                "glance-api",
-                config("glance-db-migrate-kolla", "glance-manage db migrate"),
-                skip,
-            ),
-            kolla_step(
-                "load-metadefs",
-                "glance-api",
-                config("glance-load-metadefs-kolla", "glance-manage db_load_metadefs"),
+                config("glance-db-sync-kolla", "/bin/bash /etc/glance/kkc-db-sync.sh", script),
                 skip,
             ),
         ),
@@ -239,7 +252,7 @@ def glance(site: Site) -> ServiceOutput:
     else:
         api = config("glance-api-kolla", "glance-api")
 
-    db_sync, db_contract = _db_jobs(config)
+    db_sync, db_contract = _db_jobs(site, config)
     registration = Registration(
         "glance",
         (
