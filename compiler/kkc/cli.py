@@ -242,13 +242,15 @@ def _main(
         bool,
         typer.Option(
             "--no-cache",
-            help="Do not read or write kkc's cache of kustomize builds (the same as "
-            "KKC_NO_CACHE=1); `kkc doctor` shows where it is, `kkc cache clean` empties it.",
+            help="Do not read or write kkc's caches of kustomize builds and rendered sites "
+            "(the same as KKC_NO_CACHE=1); `kkc doctor` shows where they are, `kkc cache "
+            "clean` empties them.",
         ),
     ] = False,
 ) -> None:
     """kkc: site definitions in, validated and committed Kustomize trees out."""
-    cache.use(not no_cache)
+    if no_cache:
+        cache.use(False)
 
 
 BuildSitesArg = Annotated[
@@ -902,8 +904,8 @@ def doctor_cmd(crd_dir: CrdOpt = None, output: OutputOpt = Output.text) -> None:
 
 
 cache_app = typer.Typer(
-    help="kkc's cache of kustomize builds, keyed by the content of every file a build "
-    "reads and the kustomize engine: outside every repository, in $KKC_CACHE_DIR "
+    help="kkc's caches of kustomize builds and of rendered sites, keyed by the content of "
+    "everything a result depends on: outside every repository, in $KKC_CACHE_DIR "
     "(default ~/.cache/kkc).",
     no_args_is_help=True,
 )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import deployrepo, gitops, kustomize, lint, validate, writer
+from . import deployrepo, gitops, kustomize, lint, sitecache, validate, writer
 from . import patches as patch_files
 from .errors import InputError, OutputInvalid, Problem
 from .generate import STAGE_LABEL, Provenance, render_tree
@@ -238,12 +238,22 @@ def render(
     outputs: Outputs | None = None,
 ) -> Rendered:
     """The site rendered and validated as `kkc build` writes it to deploy/<site>/, in a
-    scratch directory: nothing under deploy/ is read, locked or written."""
+    scratch directory: nothing under deploy/ is read, locked or written. Inputs rendered
+    before are read from kkc's cache instead (:mod:`kkc.sitecache`)."""
+    provenance = provenance or local_provenance()
+    entry = sitecache.key(site, crd_dir, provenance)
+    hit = sitecache.get(root, entry)
+    if hit is not None:
+        tree, manifests, objects, warnings = hit
+        return Rendered(site, tree, manifests, objects, warnings)
     outputs = outputs or compute(site)
-    tree = site_tree(root, site, outputs, provenance or local_provenance())
+    tree = site_tree(root, site, outputs, provenance)
     with scratch(root, site.name, tree) as site_dir:
         manifests, objects, warnings = _built(site_dir, site, tree, crd_dir, outputs)
-    return Rendered(site, writer.full_tree(site.name, tree, objects), manifests, objects, warnings)
+        deps = sitecache.dependencies(root, site_dir, site.name) if entry else None
+    full = writer.full_tree(site.name, tree, objects)
+    sitecache.put(entry, deps, full, manifests, objects, warnings)
+    return Rendered(site, full, manifests, objects, warnings)
 
 
 def render_site(root: Path, name: str, crd_dir: str | None) -> Rendered:
