@@ -24,6 +24,7 @@ from . import (
     diff,
     doctor,
     edits,
+    fleet,
     gitops,
     overlaylint,
     pipeline,
@@ -329,7 +330,19 @@ JobsOpt = Annotated[
         "--jobs",
         "-j",
         help="Sites rendered and validated at once, in worker processes (default: the "
-        "number of CPUs; 1: in this process). Output and exit codes do not depend on it.",
+        "number of CPUs; 1: in this process; fewer than 6 sites always run in this "
+        "process). Output and exit codes do not depend on it.",
+    ),
+]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="I/N",
+        help="Only shard I of N of the sites (named, or every site): a site is in the "
+        "shard its name's sha256 picks, so adding a site moves no other; for a CI matrix "
+        "of N runners. Pruned or orphaned output of gone sites: by its shard too.",
+        show_default=False,
     ),
 ]
 
@@ -345,6 +358,7 @@ def build_cmd(
     allow_destructive: AllowDestructiveOpt = False,
     crd_dir: CrdOpt = None,
     jobs: JobsOpt = None,
+    shard: ShardOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
@@ -370,6 +384,7 @@ def build_cmd(
         crd_dir=crd_dir,
         allow_destructive=allow_destructive,
         jobs=_jobs(jobs),
+        shard=fleet.parse_shard(shard),
     )
     if output is Output.json:
         _json(done.as_json())  # pushes first, as the report names what was pushed
@@ -531,6 +546,8 @@ def lint_cmd(
         bool, typer.Option("--strict", help="Exit 1 when there is any warning.")
     ] = False,
     crd_dir: CrdOpt = None,
+    jobs: JobsOpt = None,
+    shard: ShardOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
@@ -543,7 +560,13 @@ def lint_cmd(
 
     Example: kkc lint --strict"""
     done = overlaylint.run(
-        _root(root), sites or [], all_sites=all_sites, strict=strict, crd_dir=crd_dir
+        _root(root),
+        sites or [],
+        all_sites=all_sites,
+        strict=strict,
+        crd_dir=crd_dir,
+        jobs=_jobs(jobs),
+        shard=fleet.parse_shard(shard),
     )
     if output is Output.json:
         _json(done.as_json())
@@ -710,6 +733,8 @@ def diff_cmd(
     repo: ReviewRepoOpt = None,
     branch: ReviewBranchOpt = None,
     crd_dir: CrdOpt = None,
+    jobs: JobsOpt = None,
+    shard: ShardOpt = None,
     root: RootOpt = None,
 ) -> None:
     """Show how the rendered objects change: the sites rendered now against their committed
@@ -746,6 +771,8 @@ def diff_cmd(
         crd_dir=crd_dir,
         output=output.value,
         max_bytes=max_bytes,
+        jobs=_jobs(jobs),
+        shard=fleet.parse_shard(shard),
     )
     sys.stdout.write(text)
     diff.verdict(diffs)
@@ -780,6 +807,8 @@ def check_cmd(
     against: CheckAgainstOpt = "HEAD",
     allow_destructive: AllowDestructiveOpt = False,
     crd_dir: CrdOpt = None,
+    jobs: JobsOpt = None,
+    shard: ShardOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
@@ -810,6 +839,8 @@ def check_cmd(
         require_crds=require_crds,
         against=against,
         allow_destructive=allow_destructive,
+        jobs=_jobs(jobs),
+        shard=fleet.parse_shard(shard),
     )
     if output is Output.json:
         _json(done.as_json())
