@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from . import (
     __version__,
+    affected,
     bootstrap,
     build,
     cache,
@@ -849,6 +850,42 @@ def check_cmd(
         for line in done.lines():
             typer.echo(line)
     done.verdict()
+
+
+@app.command("affected")
+def affected_cmd(
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            metavar="REV",
+            help="The git revision to compare the work tree with (in CI: the pull "
+            "request's base commit, or the last commit built).",
+            show_default=False,
+        ),
+    ],
+    output: OutputOpt = Output.text,
+    root: RootOpt = None,
+) -> None:
+    """List the sites whose inputs changed between REV and the work tree: their
+    sites/SITE/ directory, sites/defaults.yaml, the overlays they list and every base/ and
+    overlays/ directory their tree uses (a change to a base lists exactly the sites that
+    use it), kkc's option catalogs and data when kkc lies in the repository, and the other
+    sites of a shared Argo CD AppProject. Writes nothing.
+
+    One site a line on stdout, for `kkc check $(kkc affected --since REV)`; a site removed
+    since REV is a note on stderr. With -o json: {since, commit, sites: [{site,
+    reasons}], removed, changed}.
+
+    Examples: kkc affected --since origin/main ; kkc affected --since HEAD~1 -o json"""
+    done = affected.run(_root(root), since)
+    if output is Output.json:
+        _json(done.as_json())
+        return
+    for note in done.notes():
+        typer.echo(note, err=True)
+    for line in done.lines():
+        typer.echo(line)
 
 
 @app.command("show")
