@@ -121,7 +121,7 @@ def build_sites(
         gitrepo.ready_to_commit(repo)
     prov = local_provenance()
     work = partial(_render_one, root, crd_dir, prov)
-    outcomes = pool.run_all(work, sites, jobs)
+    outcomes = pool.run_all(work, sites, jobs, [s.name for s in sites])
     loaded = loaded or Fleet(root, [s.name for s in sites], sites)
     loaded.raise_failures(pool.failures(outcomes, [s.name for s in sites]))
     rendered = [o.value for o in outcomes]
@@ -358,7 +358,9 @@ def _render_all(
 ) -> list[Any]:
     """Every site rendered for a deploy repository, in ``jobs`` worker processes; when any
     site failed (here, or to load in ``loaded``), one error for them all."""
-    outcomes = pool.run_all(partial(_render_for_repo, root, crd_dir, prov), sites, jobs)
+    outcomes = pool.run_all(
+        partial(_render_for_repo, root, crd_dir, prov), sites, jobs, [s.name for s in sites]
+    )
     loaded.raise_failures(pool.failures(outcomes, [s.name for s in sites]))
     return [o.value for o in outcomes]
 

@@ -302,7 +302,9 @@ def _repo_sites(
             }
         )
     work = partial(_render_for_repo, root, crd_dir, prov)
-    outcomes = pool.run_all(work, [(s, outputs.get(s.name)) for s in sites], jobs)
+    outcomes = pool.run_all(
+        work, [(s, outputs.get(s.name)) for s in sites], jobs, [s.name for s in sites]
+    )
     failed = _not_judged(sites, outcomes)
     copies_of = {
         s.name: o.value[1] if o.value is not None else {}
@@ -373,7 +375,9 @@ def check_sites(
     if repo is None:
         out = site_output(root)
         work = partial(_render_local, root, crd_dir)
-        outcomes = pool.run_all(work, [(s, outputs.get(s.name)) for s in sites], jobs)
+        outcomes = pool.run_all(
+            work, [(s, outputs.get(s.name)) for s in sites], jobs, [s.name for s in sites]
+        )
         failed = _not_judged(sites, outcomes)
         results = [
             check_site(root, s, crd_dir, out, _rendered(o))

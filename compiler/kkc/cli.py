@@ -30,6 +30,7 @@ from . import (
     overlaylint,
     pipeline,
     pool,
+    progress,
     report,
     scaffold,
     secretreqs,
@@ -317,6 +318,12 @@ AllowDestructiveOpt = Annotated[
 ]
 
 
+def _progress(ctx: typer.Context, verb: str, as_json: bool) -> None:
+    """The progress of a fleet command on stderr, and its summary line at the end
+    (:mod:`kkc.progress`); nothing with -o json."""
+    ctx.with_resource(progress.reporting(progress.choose(verb, as_json)))
+
+
 def _jobs(value: int | None) -> int:
     if value is None:
         return pool.default_jobs()
@@ -350,6 +357,7 @@ ShardOpt = Annotated[
 
 @app.command("build")
 def build_cmd(
+    ctx: typer.Context,
     sites: BuildSitesArg = None,
     all_sites: BuildAllOpt = False,
     commit: CommitOpt = False,
@@ -374,6 +382,7 @@ def build_cmd(
     * kkc build site-a --commit
 
     * kkc build --all --repo ../deploy-repo --branch main --commit --push"""
+    _progress(ctx, "build", output is Output.json)
     done = build.run(
         _root(root),
         sites or [],
@@ -541,6 +550,7 @@ def render_cmd(site: SiteArg, crd_dir: CrdOpt = None, root: RootOpt = None) -> N
 
 @app.command("lint")
 def lint_cmd(
+    ctx: typer.Context,
     sites: SitesArg = None,
     all_sites: AllOpt = False,
     strict: Annotated[
@@ -560,6 +570,7 @@ def lint_cmd(
     warnings}], "problems": [every warning, with severity "warning"]} on stdout.
 
     Example: kkc lint --strict"""
+    _progress(ctx, "lint", output is Output.json)
     done = overlaylint.run(
         _root(root),
         sites or [],
@@ -762,6 +773,7 @@ def diff_cmd(
     if max_bytes is not None and output is not Format.markdown:
         raise UsageError("--max-bytes needs -o markdown")
     _review_repo(repo, branch)
+    _progress(ctx, "diff", output is Format.json)
     text, diffs = diff.run(
         _root(root),
         sites or [],
@@ -792,6 +804,7 @@ CheckAgainstOpt = Annotated[
 
 @app.command("check")
 def check_cmd(
+    ctx: typer.Context,
     sites: SitesArg = None,
     all_sites: AllOpt = False,
     require_crds: Annotated[
@@ -830,6 +843,7 @@ def check_cmd(
     produces now, including the base/ and overlays/ copies the sites use.
 
     Examples: kkc check --all ; kkc check --repo ../deploy-repo --branch main"""
+    _progress(ctx, "check", output is Output.json)
     done = check.run(
         _root(root),
         sites or [],

@@ -329,7 +329,9 @@ def diff_sites(
         else:
             commit = gitrepo.resolve(git_repo, against, where=where)
         prov = build.repo_provenance(root, branch)
-    outcomes = pool.run_all(partial(_manifests, root, crd_dir, prov), sites, jobs)
+    outcomes = pool.run_all(
+        partial(_manifests, root, crd_dir, prov), sites, jobs, [s.name for s in sites]
+    )
     names = [s.name for s in sites]
     loaded.raise_failures(pool.failures(outcomes, names))
     after = {s.name: o.value for s, o in zip(sites, outcomes, strict=True)}

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import progress
 from .errors import KkcError, combined, command_line_error
 from .loader import FleetIndex, list_sites, load_site
 from .model import Site
@@ -95,9 +96,12 @@ def load(root: Path, names: list[str], all_sites: bool, shard: Shard | None = No
     chosen = in_shard(list(dict.fromkeys(list_sites(root) if all_sites else names)), shard)
     index = FleetIndex(root)
     fleet = Fleet(root, chosen, [], shard=shard)
+    shown = progress.current()
+    shown.plan(chosen)
     for name in chosen:
         try:
             fleet.sites.append(load_site(root, name, fleet=index))
         except KkcError as exc:
             fleet.failed[name] = exc
+            shown.load_failed(name)
     return fleet

@@ -120,6 +120,8 @@ def run(
     loaded, outputs = build.load_fleet(root, names, all_sites, shard)
     sites = loaded.sites
     work = partial(lint_site, root, crd_dir)
-    outcomes = pool.run_all(work, [(s, outputs[s.name]) for s in sites], jobs)
+    outcomes = pool.run_all(
+        work, [(s, outputs[s.name]) for s in sites], jobs, [s.name for s in sites]
+    )
     loaded.raise_failures(pool.failures(outcomes, [s.name for s in sites]))
     return LintRun([o.get() for o in outcomes], strict)

@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from . import cache
+from . import cache, progress
 from .errors import KkcError
 
 T = TypeVar("T")
@@ -69,14 +69,24 @@ def workers(jobs: int, items: int) -> int:
     return max(1, min(jobs, items // max(1, MIN_SITES_PER_WORKER)))
 
 
-def run_all(fn: Callable[[T], R], items: Iterable[T], jobs: int) -> list[Outcome[R]]:
+def run_all(
+    fn: Callable[[T], R], items: Iterable[T], jobs: int, names: list[str] | None = None
+) -> list[Outcome[R]]:
     """``fn`` applied to every item, in the items' order; a kkc error of one item does not
     stop the others. ``fn`` must be picklable (a module-level function or a partial of one)
-    when ``jobs > 1``. Other exceptions propagate, as they would in-process."""
+    when ``jobs > 1``. Other exceptions propagate, as they would in-process. ``names``: the
+    items' site names, for the command's progress (:mod:`kkc.progress`), which hears of
+    each item in order as its result arrives."""
     todo = list(items)
+    shown = progress.current()
+    shown.begin(names if names is not None else [str(i + 1) for i in range(len(todo))])
+    out: list[Outcome[R]] = []
     count = workers(jobs, len(todo))
     if count <= 1:
-        return [_attempt(fn, item) for item in todo]
+        for item in todo:
+            out.append(_attempt(fn, item))
+            shown.done(len(out) - 1, out[-1].error is None)
+        return out
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         max_workers=count,
@@ -84,7 +94,10 @@ def run_all(fn: Callable[[T], R], items: Iterable[T], jobs: int) -> list[Outcome
         initializer=cache.use,
         initargs=(cache.enabled(),),
     ) as ex:
-        return list(ex.map(_attempt, [fn] * len(todo), todo))
+        for outcome in ex.map(_attempt, [fn] * len(todo), todo):
+            out.append(outcome)
+            shown.done(len(out) - 1, outcome.error is None)
+    return out
 
 
 def first_failure(outcomes: list[Outcome[Any]]) -> list[Any]:
