@@ -100,11 +100,6 @@ def run_all(
     return out
 
 
-def first_failure(outcomes: list[Outcome[Any]]) -> list[Any]:
-    """The values, or the first error (in the items' order) raised."""
-    return [o.get() for o in outcomes]
-
-
 def failures(outcomes: list[Outcome[Any]], keys: list[str]) -> dict[str, KkcError]:
     """The error of each item that failed, by its key (``keys``: one per item, in order)."""
     return {k: o.error for k, o in zip(keys, outcomes, strict=True) if o.error is not None}
