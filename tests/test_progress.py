@@ -3,8 +3,10 @@ terminal, a Rich bar when it is, nothing with -o json or for one site; a summary
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,20 @@ import pytest
 from conftest import make_small_repo
 from kkc import progress
 
-LINE = re.compile(r"^kkc (\w+): \[(\d+)/(\d+)\] (site-\w) (ok|failed|does not load) \(\d+\.\d s\)$")
-SUMMARY = re.compile(r"^kkc (\w+): (\d+) sites, (\d+) ok, (\d+) failed, \d+\.\d s$")
+LINE = re.compile(
+    r"^kkc (\w+): \[(\d+)/(\d+)\] (site-\w) (ok|ok, cached|failed|does not load) \(\d+\.\d s\)$"
+)
+SUMMARY = re.compile(
+    r"^kkc (\w+): (\d+) sites, (\d+) ok \((\d+) cached\), (\d+) failed, \d+\.\d s$"
+)
+
+
+@contextlib.contextmanager
+def monkeypatch_cache(root: Path) -> Iterator[None]:
+    """A cache of kustomize builds of this test alone, empty at first."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KKC_CACHE_DIR", str(root.parent / "cache"))
+        yield
 
 
 @pytest.fixture
@@ -33,13 +47,20 @@ def _parsed(stderr: str) -> list[tuple[str, ...]]:
 def test_a_line_per_site_in_site_order_then_a_summary(
     small_site_repo: Path, kkc, plain: None
 ) -> None:
-    result = kkc(small_site_repo, "lint", "--all")
-    assert result.exit_code == 0, result.output
-    assert _parsed(result.stderr) == [
-        ("lint", "1", "2", "site-k", "ok"),
-        ("lint", "2", "2", "site-l", "ok"),
-        ("lint", "2", "2", "0"),
-    ]
+    with monkeypatch_cache(small_site_repo):
+        result = kkc(small_site_repo, "lint", "--all")
+        assert result.exit_code == 0, result.output
+        assert _parsed(result.stderr) == [
+            ("lint", "1", "2", "site-k", "ok"),
+            ("lint", "2", "2", "site-l", "ok"),
+            ("lint", "2", "2", "0", "0"),
+        ]
+        again = kkc(small_site_repo, "lint", "--all")  # every kustomize build in the cache
+        assert _parsed(again.stderr) == [
+            ("lint", "1", "2", "site-k", "ok, cached"),
+            ("lint", "2", "2", "site-l", "ok, cached"),
+            ("lint", "2", "2", "2", "0"),
+        ]
     assert (
         result.stdout
         == "site-k: 32 objects valid, 0 warnings\nsite-l: 28 objects valid, 0 warnings\n"
@@ -55,11 +76,13 @@ def test_failures_are_counted_and_json_and_one_site_show_nothing(
     result = kkc(root, "build", "--all")
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
-    assert _parsed("\n".join(lines[:3])) == [
-        ("build", "1", "2", "site-k", "does not load"),
-        ("build", "2", "2", "site-l", "ok"),
-        ("build", "2", "1", "1"),
+    parsed = _parsed("\n".join(lines[:3]))
+    assert [p[:4] for p in parsed[:2]] == [
+        ("build", "1", "2", "site-k"),
+        ("build", "2", "2", "site-l"),
     ]
+    assert parsed[0][4] == "does not load" and parsed[1][4] in ("ok", "ok, cached")
+    assert parsed[2][:3] == ("build", "2", "1") and parsed[2][4] == "1"
     assert lines[3].startswith("sites/site-k/site.yaml:")  # then the problems
     result = kkc(root, "build", "--all", "-o", "json")
     assert (result.exit_code, result.stderr) == (2, "")
@@ -96,6 +119,6 @@ def test_a_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     shown = stream.getvalue()
     assert "kkc build site-a " in shown and "0/2" in shown and "2/2" in shown  # site, done/total
     last = shown.splitlines()[-1].split("\x1b[2K")[-1]  # after the bar is erased
-    assert SUMMARY.match(last).groups() == ("build", "3", "1", "2"), last
+    assert SUMMARY.match(last).groups() == ("build", "3", "1", "0", "2"), last
     monkeypatch.setenv("KKC_PROGRESS", "plain")
     assert isinstance(progress.choose("build", quiet=False, stream=stream), progress.Lines)

@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from . import cache, progress
+from . import cache, kustomize, progress
 from .errors import KkcError
 
 T = TypeVar("T")
@@ -44,10 +44,12 @@ def default_jobs() -> int:
 
 @dataclass
 class Outcome(Generic[R]):
-    """One site's result, or the kkc error its work raised."""
+    """One site's result, or the kkc error its work raised; ``cached``: its work ran no
+    kustomize build (every one was read from kkc's cache)."""
 
     value: R | None = None
     error: KkcError | None = None
+    cached: bool = False
 
     def get(self) -> R:
         if self.error is not None:
@@ -56,8 +58,9 @@ class Outcome(Generic[R]):
 
 
 def _attempt(fn: Callable[[Any], R], item: Any) -> Outcome[R]:
+    before = kustomize.runs()
     try:
-        return Outcome(value=fn(item))
+        return Outcome(value=fn(item), cached=kustomize.runs() == before)
     except KkcError as exc:
         return Outcome(error=exc)
 
@@ -85,7 +88,7 @@ def run_all(
     if count <= 1:
         for item in todo:
             out.append(_attempt(fn, item))
-            shown.done(len(out) - 1, out[-1].error is None)
+            shown.done(len(out) - 1, out[-1].error is None, out[-1].cached)
         return out
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
@@ -96,7 +99,7 @@ def run_all(
     ) as ex:
         for outcome in ex.map(_attempt, [fn] * len(todo), todo):
             out.append(outcome)
-            shown.done(len(out) - 1, outcome.error is None)
+            shown.done(len(out) - 1, outcome.error is None, outcome.cached)
     return out
 
 

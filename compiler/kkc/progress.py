@@ -4,14 +4,15 @@ stderr, and their summary line.
 - On a terminal: a Rich progress bar with the site being worked on, how many are done
   and the elapsed time; it disappears when done.
 - Elsewhere (CI logs): one plain line per site, ``kkc build: [2/6] site-l ok (3.1 s)``
-  (``failed``: its render or validation failed; ``does not load``: its input is invalid).
+  (``ok, cached``: no kustomize build ran, kkc's cache had them all; ``failed``: its
+  render or validation failed; ``does not load``: its input is invalid).
 - With ``-o json``, for a single site, or with ``KKC_PROGRESS=0``: nothing.
 
 Sites are reported in site order as their results arrive (:mod:`kkc.pool` yields them in
 that order whatever ``--jobs`` is), so the lines do not depend on ``--jobs`` but for the
-times. The summary line, ``kkc build: 6 sites, 5 ok, 1 failed, 12.3 s``, counts the sites
-that failed to load too. ``KKC_PROGRESS``: ``auto`` (the default, as above), ``plain``
-(lines even on a terminal), ``0`` (nothing).
+times. The summary line, ``kkc build: 6 sites, 5 ok (3 cached), 1 failed, 12.3 s``,
+counts the sites that failed to load too. ``KKC_PROGRESS``: ``auto`` (the default, as
+above), ``plain`` (lines even on a terminal), ``0`` (nothing).
 
 The command line sets the reporter for one command (:func:`reporting`); the pool and the
 loading of a fleet report to :func:`current`, which reports nothing outside a command.
@@ -36,6 +37,7 @@ class Reporter:
         self.verb = verb
         self.names: list[str] = []
         self.ok = 0
+        self.cached = 0
         self.failed = 0
         self.failed_to_load = 0
         self.planned = 0
@@ -66,17 +68,19 @@ class Reporter:
     def begin(self, names: list[str]) -> None:
         """The sites about to be rendered, in order."""
         self.names = list(names)
-        self.ok = 0
+        self.ok = self.cached = 0
         self.failed = self.failed_to_load
         self._show_begin()
 
-    def done(self, index: int, ok: bool) -> None:
-        """Site ``index`` of :meth:`begin` is done (in order)."""
+    def done(self, index: int, ok: bool, cached: bool = False) -> None:
+        """Site ``index`` of :meth:`begin` is done (in order); ``cached``: without running
+        kustomize (kkc's cache had every build)."""
         if ok:
             self.ok += 1
+            self.cached += cached
         else:
             self.failed += 1
-        self._show_done(index, ok)
+        self._show_done(index, "ok, cached" if ok and cached else "ok" if ok else "failed")
 
     def finish(self) -> str | None:
         """The summary line, when there were several sites; stops the display."""
@@ -84,8 +88,8 @@ class Reporter:
         if not self.fleet:
             return None
         return (
-            f"kkc {self.verb}: {self.total} sites, {self.ok} ok, {self.failed} failed, "
-            f"{time.monotonic() - self.started:.1f} s"
+            f"kkc {self.verb}: {self.total} sites, {self.ok} ok ({self.cached} cached), "
+            f"{self.failed} failed, {time.monotonic() - self.started:.1f} s"
         )
 
     def _elapsed(self) -> str:
@@ -94,7 +98,7 @@ class Reporter:
     def _show_begin(self) -> None:
         pass
 
-    def _show_done(self, index: int, ok: bool) -> None:
+    def _show_done(self, index: int, state: str) -> None:
         pass
 
     def _stop(self) -> None:
@@ -118,8 +122,8 @@ class Lines(Reporter):
     def _show_load_failed(self, name: str) -> None:
         self._line(self.failed_to_load, name, "does not load")
 
-    def _show_done(self, index: int, ok: bool) -> None:
-        self._line(self.failed_to_load + index + 1, self.names[index], "ok" if ok else "failed")
+    def _show_done(self, index: int, state: str) -> None:
+        self._line(self.failed_to_load + index + 1, self.names[index], state)
 
     def _line(self, position: int, name: str, state: str) -> None:
         """``kkc VERB: [position/total] SITE state (elapsed)``: the sites that do not load
@@ -168,7 +172,7 @@ class Bar(Reporter):
         current = self.names[index] if index < len(self.names) else "done"
         return f"kkc {self.verb} {current}"
 
-    def _show_done(self, index: int, ok: bool) -> None:
+    def _show_done(self, index: int, state: str) -> None:
         if self._bar is not None:
             self._bar.update(self._task, advance=1, description=self._label(index + 1))
 
