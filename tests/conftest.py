@@ -43,6 +43,9 @@ def pin_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # No KKC_CRD_DIR from the caller's environment: custom resources are validated against
     # the CRD schemas embedded in kkc; a test that wants a CRD directory writes one.
     monkeypatch.delenv("KKC_CRD_DIR", raising=False)
+    # No progress lines of the fleet commands on stderr (their times differ from run to
+    # run); tests/test_progress.py turns them on
+    monkeypatch.setenv("KKC_PROGRESS", "0")
     # kkc's caches (kustomize builds, rendered sites): one per run, shared by its workers
     # (never the user's ~/.cache/kkc, never shared between runs), so each distinct tree is
     # built by the real kustomize once per run; the tests of the caches set their own

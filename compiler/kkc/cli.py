@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from . import (
     __version__,
+    affected,
     bootstrap,
     build,
     cache,
@@ -24,10 +25,12 @@ from . import (
     diff,
     doctor,
     edits,
+    fleet,
     gitops,
     overlaylint,
     pipeline,
     pool,
+    progress,
     report,
     scaffold,
     secretreqs,
@@ -317,6 +320,12 @@ AllowDestructiveOpt = Annotated[
 ]
 
 
+def _progress(ctx: typer.Context, verb: str, as_json: bool) -> None:
+    """The progress of a fleet command on stderr, and its summary line at the end
+    (:mod:`kkc.progress`); nothing with -o json."""
+    ctx.with_resource(progress.reporting(progress.choose(verb, as_json)))
+
+
 def _jobs(value: int | None) -> int:
     if value is None:
         return pool.default_jobs()
@@ -331,13 +340,26 @@ JobsOpt = Annotated[
         "--jobs",
         "-j",
         help="Sites rendered and validated at once, in worker processes (default: the "
-        "number of CPUs; 1: in this process). Output and exit codes do not depend on it.",
+        "number of CPUs; 1: in this process; fewer than 6 sites always run in this "
+        "process). Output and exit codes do not depend on it.",
+    ),
+]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="I/N",
+        help="Only shard I of N of the sites (named, or every site): a site is in the "
+        "shard its name's sha256 picks, so adding a site moves no other; for a CI matrix "
+        "of N runners. Pruned or orphaned output of gone sites: by its shard too.",
+        show_default=False,
     ),
 ]
 
 
 @app.command("build")
 def build_cmd(
+    ctx: typer.Context,
     sites: BuildSitesArg = None,
     all_sites: BuildAllOpt = False,
     commit: CommitOpt = False,
@@ -347,6 +369,7 @@ def build_cmd(
     allow_destructive: AllowDestructiveOpt = False,
     crd_dir: CrdOpt = None,
     jobs: JobsOpt = None,
+    shard: ShardOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
@@ -361,6 +384,7 @@ def build_cmd(
     * kkc build site-a --commit
 
     * kkc build --all --repo ../deploy-repo --branch main --commit --push"""
+    _progress(ctx, "build", output is Output.json)
     done = build.run(
         _root(root),
         sites or [],
@@ -372,6 +396,7 @@ def build_cmd(
         crd_dir=crd_dir,
         allow_destructive=allow_destructive,
         jobs=_jobs(jobs),
+        shard=fleet.parse_shard(shard),
     )
     if output is Output.json:
         _json(done.as_json())  # pushes first, as the report names what was pushed
@@ -527,12 +552,15 @@ def render_cmd(site: SiteArg, crd_dir: CrdOpt = None, root: RootOpt = None) -> N
 
 @app.command("lint")
 def lint_cmd(
+    ctx: typer.Context,
     sites: SitesArg = None,
     all_sites: AllOpt = False,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 when there is any warning.")
     ] = False,
     crd_dir: CrdOpt = None,
+    jobs: JobsOpt = None,
+    shard: ShardOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
@@ -544,8 +572,15 @@ def lint_cmd(
     warnings}], "problems": [every warning, with severity "warning"]} on stdout.
 
     Example: kkc lint --strict"""
+    _progress(ctx, "lint", output is Output.json)
     done = overlaylint.run(
-        _root(root), sites or [], all_sites=all_sites, strict=strict, crd_dir=crd_dir
+        _root(root),
+        sites or [],
+        all_sites=all_sites,
+        strict=strict,
+        crd_dir=crd_dir,
+        jobs=_jobs(jobs),
+        shard=fleet.parse_shard(shard),
     )
     if output is Output.json:
         _json(done.as_json())
@@ -712,6 +747,8 @@ def diff_cmd(
     repo: ReviewRepoOpt = None,
     branch: ReviewBranchOpt = None,
     crd_dir: CrdOpt = None,
+    jobs: JobsOpt = None,
+    shard: ShardOpt = None,
     root: RootOpt = None,
 ) -> None:
     """Show how the rendered objects change: the sites rendered now against their committed
@@ -738,6 +775,7 @@ def diff_cmd(
     if max_bytes is not None and output is not Format.markdown:
         raise UsageError("--max-bytes needs -o markdown")
     _review_repo(repo, branch)
+    _progress(ctx, "diff", output is Format.json)
     text, diffs = diff.run(
         _root(root),
         sites or [],
@@ -748,6 +786,8 @@ def diff_cmd(
         crd_dir=crd_dir,
         output=output.value,
         max_bytes=max_bytes,
+        jobs=_jobs(jobs),
+        shard=fleet.parse_shard(shard),
     )
     sys.stdout.write(text)
     diff.verdict(diffs)
@@ -766,6 +806,7 @@ CheckAgainstOpt = Annotated[
 
 @app.command("check")
 def check_cmd(
+    ctx: typer.Context,
     sites: SitesArg = None,
     all_sites: AllOpt = False,
     require_crds: Annotated[
@@ -782,6 +823,8 @@ def check_cmd(
     against: CheckAgainstOpt = "HEAD",
     allow_destructive: AllowDestructiveOpt = False,
     crd_dir: CrdOpt = None,
+    jobs: JobsOpt = None,
+    shard: ShardOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
@@ -802,6 +845,7 @@ def check_cmd(
     produces now, including the base/ and overlays/ copies the sites use.
 
     Examples: kkc check --all ; kkc check --repo ../deploy-repo --branch main"""
+    _progress(ctx, "check", output is Output.json)
     done = check.run(
         _root(root),
         sites or [],
@@ -812,6 +856,8 @@ def check_cmd(
         require_crds=require_crds,
         against=against,
         allow_destructive=allow_destructive,
+        jobs=_jobs(jobs),
+        shard=fleet.parse_shard(shard),
     )
     if output is Output.json:
         _json(done.as_json())
@@ -820,6 +866,42 @@ def check_cmd(
         for line in done.lines():
             typer.echo(line)
     done.verdict()
+
+
+@app.command("affected")
+def affected_cmd(
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            metavar="REV",
+            help="The git revision to compare the work tree with (in CI: the pull "
+            "request's base commit, or the last commit built).",
+            show_default=False,
+        ),
+    ],
+    output: OutputOpt = Output.text,
+    root: RootOpt = None,
+) -> None:
+    """List the sites whose inputs changed between REV and the work tree: their
+    sites/SITE/ directory, sites/defaults.yaml, the overlays they list and every base/ and
+    overlays/ directory their tree uses (a change to a base lists exactly the sites that
+    use it), kkc's option catalogs and data when kkc lies in the repository, and the other
+    sites of a shared Argo CD AppProject. Writes nothing.
+
+    One site a line on stdout, for `kkc check $(kkc affected --since REV)`; a site removed
+    since REV is a note on stderr. With -o json: {since, commit, sites: [{site,
+    reasons}], removed, changed}.
+
+    Examples: kkc affected --since origin/main ; kkc affected --since HEAD~1 -o json"""
+    done = affected.run(_root(root), since)
+    if output is Output.json:
+        _json(done.as_json())
+        return
+    for note in done.notes():
+        typer.echo(note, err=True)
+    for line in done.lines():
+        typer.echo(line)
 
 
 @app.command("show")

@@ -76,7 +76,8 @@ CODES: dict[str, str] = {
     "--repo`: the controller would read another repository)",
     # command line (exit 2)
     "KKC163": "--jobs is not a positive number of worker processes",
-    "KKC170": "git revision or branch not found (--against, --branch)",
+    "KKC164": "--shard is not I/N with whole numbers 1 <= I <= N",
+    "KKC170": "git revision or branch not found (--against, --branch, --since)",
     "KKC171": "CRD directory missing or without CRD files (--crd-dir, KKC_CRD_DIR)",
     "KKC172": "custom resources of a kind no schema covers, embedded or in --crd-dir "
     "(`kkc check`; --no-require-crds skips them with a warning)",

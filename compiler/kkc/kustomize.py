@@ -87,6 +87,7 @@ def build(path: Path, display: str, tops: tuple[Path, ...] = ()) -> str:
         hit = cache.get("kustomize", key)
         if hit is not None:
             return hit.decode("utf-8")
+    _RUNS[0] += 1
     result = proc.run([*engine.build_argv, str(path)], timeout=300)
     if result.returncode != 0:
         detail = _detail(result.stderr, path, display, tops) or f"exit code {result.returncode}"
@@ -94,6 +95,14 @@ def build(path: Path, display: str, tops: tuple[Path, ...] = ()) -> str:
     if key is not None:
         cache.put("kustomize", key, result.stdout.encode("utf-8"))
     return result.stdout
+
+
+_RUNS = [0]  # kustomize builds this process has run (not read from the cache)
+
+
+def runs() -> int:
+    """How many kustomize builds this process has run, cache hits not counted."""
+    return _RUNS[0]
 
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
