@@ -127,8 +127,11 @@ def _kind_notes(site: Site, name: str, found: list[rotation.Touch]) -> tuple[lis
     return manual, notes
 
 
-def _backend_steps(site: Site, gens: dict[str, int]) -> tuple[list[str], list[str]]:
-    secrets = rotation.rotatable(compute(site).all_secrets())
+def _backend_steps(
+    site: Site, secrets: dict[str, list[str]], gens: dict[str, int]
+) -> tuple[list[str], list[str]]:
+    """(manual steps, notes) of the secret back end: the Secrets of ``existing`` are
+    yours to update; an ExternalSecret's refresh has a timing to know."""
     held = sorted({e for n in gens for e in secrets.get(n, [])})
     if site.get("secrets.backend") != "external-secrets":
         return [
@@ -185,7 +188,7 @@ class Rotated:
 def _plan(site: Site, objects: list[dict[str, Any]], gens: dict[str, int]) -> rotation.Rotation:
     secrets = compute(site).all_secrets()
     found = rotation.touches(site, secrets, objects, set(gens))
-    manual, notes = _backend_steps(site, gens)
+    manual, notes = _backend_steps(site, rotation.rotatable(secrets), gens)
     for name in gens:
         m, n = _kind_notes(site, name, found)
         manual += m

@@ -100,12 +100,12 @@ def unknown_name(name: str, secrets: list[SecretSpec]) -> str | None:
     if name in rotatable(secrets):
         return None
     created = created_in_cluster(secrets)
-    near = [n for n in created if name.replace("_", "-").startswith(n.rsplit("-", 1)[0])]
-    if name in created or near:
-        secret = name if name in created else near[0]
+    dashed = name.replace("_", "-")
+    near = [n for n in created if dashed in n or n in dashed]
+    if near:
         return (
-            f"{name}: the Secret {secret} is not a kolla password; it is {created[secret]} "
-            "(docs/secrets.md#keys-kkc-creates)"
+            f"{name}: the Secret {near[0]} is not a kolla password; it is created in the "
+            f"cluster by {created[near[0]]} (docs/secrets.md#keys-kkc-creates)"
         )
     hint = did_you_mean(name, rotatable(secrets))
     return f"{name}: not a password of this site{hint or ' (kkc secrets SITE lists them)'}"
