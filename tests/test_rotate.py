@@ -33,20 +33,45 @@ def _rotated_text(root: Path, name: str, gens: dict[str, int]) -> str:
 
 
 def _without_rotation(obj: dict[str, Any]) -> dict[str, Any]:
-    """``obj`` with the rotation annotations (and the mappings they leave empty) removed."""
+    """``obj`` with what a rotation adds removed: its annotations, the ExternalSecret's
+    marker keys, the containers' KKC_ROTATION_* variables (and what they leave empty)."""
     out = copy.deepcopy(obj)
-    holders = [out.get("metadata") or {}]
     spec = out.get("spec") or {}
-    holders.append((spec.get("template") or {}).get("metadata") or {})
-    for meta in holders:
+    template = spec.get("template")
+    for meta in [out.get("metadata") or {}, (template or {}).get("metadata") or {}]:
         notes = meta.get("annotations") or {}
         for key in [k for k in notes if k.startswith(PREFIX)]:
             del notes[key]
         if "annotations" in meta and not notes:
             del meta["annotations"]
-    template = spec.get("template")
     if isinstance(template, dict) and template.get("metadata") == {}:
         del template["metadata"]
+    target = spec.get("target") or {}
+    data = (target.get("template") or {}).get("data") or {}
+    for key in [k for k in data if k.startswith("kkc-rotation-")]:
+        del data[key]
+    if "template" in target and not data:
+        del target["template"]
+    pod = (template or {}).get("spec") or {}
+    for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+        c["env"] = [e for e in c.get("env") or [] if not e["name"].startswith("KKC_ROTATION_")]
+        if not c["env"]:
+            del c["env"]
+    return out
+
+
+def _waiting(obj: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """container -> {KKC_ROTATION_* variable: "Secret/key"} of a pod template."""
+    pod = obj["spec"]["template"]["spec"]
+    out = {}
+    for c in [*(pod.get("initContainers") or []), *pod["containers"]]:
+        found = {
+            e["name"]: "{name}/{key}".format(**e["valueFrom"]["secretKeyRef"])
+            for e in c.get("env") or []
+            if e["name"].startswith("KKC_ROTATION_")
+        }
+        if found:
+            out[c["name"]] = found
     return out
 
 
@@ -90,6 +115,24 @@ def test_database_password_reruns_db_sync_and_rolls_its_readers_only(example_rep
     )  # not nova-compute (its drop-in has no database), not the discover-hosts CronJob
     for obj in changed.values():
         assert _annotations(obj) == {f"{PREFIX}nova_database_password": "3"}
+    # the Secret says which generation it holds; what applies or reads it waits for that
+    es = changed["ExternalSecret/openstack/nova-secrets"]
+    assert es["spec"]["target"]["template"]["data"]["kkc-rotation-nova_database_password-3"] == "3"
+    marker = {
+        "KKC_ROTATION_NOVA_DATABASE_PASSWORD": "nova-secrets/kkc-rotation-nova_database_password-3"
+    }
+    assert _waiting(changed["Job/openstack/nova-db-sync"]) == {"db-init": marker}
+    assert _waiting(changed["Deployment/openstack/nova-api"]) == {"nova-api": marker}
+    # the root password only gets the ExternalSecret's marker (a template added for it)
+    es = _changes(example_repo, "site-a", {"database_password": 2})[
+        "ExternalSecret/openstack/mariadb-secrets"
+    ]
+    assert es["spec"]["target"]["template"] == {
+        "data": {"kkc-rotation-database_password-2": "2"},
+        "engineVersion": "v2",
+        "mergePolicy": "Merge",
+        "type": "Opaque",
+    }
 
 
 def test_service_user_password_reruns_ks_register(example_repo: Path):
@@ -126,6 +169,8 @@ def test_rabbitmq_password_rolls_every_transport_user_and_no_job(example_repo: P
         "Deployment/openstack-lab/nova-novncproxy",
         "Deployment/openstack-lab/nova-scheduler",
     ]  # not RabbitMQ itself (default_pass counts on an empty database only), no Job
+    # no ExternalSecret, so nothing to wait for: the operator updates the Secret first
+    assert all(_waiting(obj) == {} for obj in changed.values())
 
 
 def test_root_and_admin_passwords(example_repo: Path):

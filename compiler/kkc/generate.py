@@ -122,6 +122,8 @@ def remote_key(site: Site, source: str) -> dict[str, str]:
 def _external_secret(site: Site, spec: SecretSpec) -> dict[str, Any]:
     store = site.get("secrets.store")
     templates = {k.key: k.template for k in spec.keys if k.template}
+    # a rotation's marker keys: the Jobs and pods of that generation wait for them
+    templates.update(rotation.external_secret_markers(site, spec))
     target: dict[str, Any] = {
         "name": spec.name,
         "creationPolicy": "Owner",

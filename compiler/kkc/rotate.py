@@ -144,10 +144,11 @@ def _backend_steps(
         "Write the new value under the same remote key right before merging: the "
         "ExternalSecrets also fetch it every secrets.refreshInterval, and a pod that "
         "restarts in between would read it early.",
-        "The refresh is asked for in stage infra; the controller does not wait for External "
-        "Secrets to finish fetching before the next stage (it normally takes seconds). A "
-        "Job that ran before the fetch applied the old value again: bump the generation "
-        "once more (`kkc rotate` again).",
+        "The Jobs and pods of the new generation wait for the refreshed Secret: each "
+        "container that applies or reads a rotated password reads the key "
+        "kkc-rotation-<password>-<generation>, which only the refreshed ExternalSecret "
+        "adds, and the kubelet starts it only once that key exists (meanwhile the new pod "
+        "waits in CreateContainerConfigError and the old ones keep running).",
     ]
 
 

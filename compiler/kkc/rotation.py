@@ -13,6 +13,12 @@ For each password with a generation, the output carries the annotation
 - on the pod template of every Deployment, StatefulSet and DaemonSet that reads it: they
   roll. The annotation holds the generation, never the value or a hash of it.
 
+With External Secrets, the new generation also waits for the refresh (the controller does
+not): the ExternalSecret's template adds the key ``kkc-rotation-<password>-<generation>``
+to its Secret (:func:`marker`), and each container of those Jobs and workloads that
+applies or reads the password reads that key into a variable, so the kubelet starts it
+only once the refreshed Secret has it.
+
 Who reads and who applies a password is found in the rendered objects, not in a list kept
 by hand: each container's Secret env references, its Secret volumes (and, for the Kolla
 secret directory, the keys its config.json copies), each key's kolla password and the keys
@@ -24,8 +30,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError, Problem, did_you_mean
@@ -133,6 +139,7 @@ class Read:
     secret: str
     key: str | None
     env: str = ""
+    init: bool = False  # an init container
 
 
 def _pod(obj: dict[str, Any]) -> dict[str, Any]:
@@ -161,15 +168,16 @@ def reads(obj: dict[str, Any], configmaps: dict[str, dict]) -> Iterator[Read]:
     name, for the Kolla config.json of each container)."""
     pod = _pod(obj)
     volumes = {v.get("name"): v for v in pod.get("volumes") or []}
-    for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
-        name = c.get("name", "")
+    inits = pod.get("initContainers") or []
+    for c in [*inits, *(pod.get("containers") or [])]:
+        name, init = c.get("name", ""), c in inits
         for env in c.get("env") or []:
             ref = (env.get("valueFrom") or {}).get("secretKeyRef")
             if ref:
-                yield Read(name, ref.get("name", ""), ref.get("key"), env.get("name", ""))
+                yield Read(name, ref.get("name", ""), ref.get("key"), env.get("name", ""), init)
         for env in c.get("envFrom") or []:
             if env.get("secretRef"):
-                yield Read(name, env["secretRef"].get("name", ""), None)
+                yield Read(name, env["secretRef"].get("name", ""), None, init=init)
         copied = _copied(c, volumes, configmaps)
         for mount in c.get("volumeMounts") or []:
             secret = volumes.get(mount.get("name"), {}).get("secret")
@@ -181,7 +189,7 @@ def reads(obj: dict[str, Any], configmaps: dict[str, dict]) -> Iterator[Read]:
             else:
                 keys = list(items.values()) or [None]
             for key in keys:
-                yield Read(name, secret.get("secretName", ""), key)
+                yield Read(name, secret.get("secretName", ""), key, init=init)
 
 
 @dataclass
@@ -194,10 +202,23 @@ class Touch:
     action: str
     passwords: list[str]
     why: str
+    # (container, init container?, password, Secret) of each container that reads or
+    # applies a password rotated here: the ones that wait for the refreshed Secret
+    readers: list[tuple[str, bool, str, str]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
         return f"{self.kind}/{self.name}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "kind": self.kind,
+            "name": self.name,
+            "action": self.action,
+            "passwords": self.passwords,
+            "why": self.why,
+        }
 
 
 @dataclass
@@ -219,7 +240,7 @@ class Rotation:
             "site": self.site,
             "backend": self.backend,
             "generations": self.generations,
-            "steps": [asdict(t) for t in self.touches],
+            "steps": [t.as_json() for t in self.touches],
             "manual": self.manual,
             "notes": self.notes,
         }
@@ -253,7 +274,9 @@ def _object_touch(
                 if r.env in APPLIES and ps & wanted
             )
         )
-        return Touch(_stage(obj), kind, name, "re-run", sorted({p for _e, p in applied}), why)
+        users = _readers(r for r in found if r[0].env in APPLIES)
+        passwords = sorted({p for _e, p in applied})
+        return Touch(_stage(obj), kind, name, "re-run", passwords, why, users(set(passwords)))
     if kind == "CronJob":
         return Touch(_stage(obj), kind, name, "next run", hit, "its next Job reads the new value")
     if kind not in ROLLING:
@@ -263,7 +286,23 @@ def _object_touch(
         why = "; ".join(BOOTSTRAP_ONLY[(kind, name, p)] for p in hit)
         return Touch(_stage(obj), kind, name, "no roll", hit, why)
     secrets = sorted({r.secret for r, ps in found if ps & set(rolled)})
-    return Touch(_stage(obj), kind, name, "roll", rolled, f"reads {', '.join(secrets)}")
+    why = f"reads {', '.join(secrets)}"
+    return Touch(_stage(obj), kind, name, "roll", rolled, why, _readers(found)(set(rolled)))
+
+
+def _readers(found: Iterable[tuple[Read, set[str]]]):
+    """wanted -> the sorted (container, init, password, Secret) of the reads in ``found``
+    (one Secret per container and password: the first it reads it from)."""
+    pairs = list(found)
+
+    def of(wanted: set[str]) -> list[tuple[str, bool, str, str]]:
+        out: dict[tuple[str, bool, str], str] = {}
+        for r, ps in pairs:
+            for p in sorted(ps & wanted):
+                out.setdefault((r.container, r.init, p), r.secret)
+        return sorted((c, i, p, s) for (c, i, p), s in out.items())
+
+    return of
 
 
 def touches(
@@ -300,21 +339,54 @@ def touches(
     return sorted(found, key=_order)
 
 
+def marker(password: str, generation: int) -> str:
+    """The key of the Secret that says it holds ``password`` of ``generation``: the
+    ExternalSecret's template adds it, so it exists once External Secrets has fetched the
+    ExternalSecret of that generation (its value: the generation)."""
+    return f"kkc-rotation-{password}-{generation}"
+
+
+def env_name(password: str) -> str:
+    return "KKC_ROTATION_" + re.sub(r"[^A-Za-z0-9]", "_", password).upper()
+
+
+def _waits(site: Site, t: Touch) -> dict[str, list[dict[str, Any]]]:
+    """ "initContainers"/"containers" -> the containers of ``t`` with one env variable per
+    password they read, from the generation's marker key: the kubelet starts them only
+    once the refreshed Secret has it (with External Secrets; else nothing to wait for)."""
+    if site.get("secrets.backend") != "external-secrets":
+        return {}
+    gens = generations(site)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for container, init, password, secret in t.readers:
+        ref = {"name": secret, "key": marker(password, gens[password])}
+        entry = out.setdefault("initContainers" if init else "containers", {}).setdefault(
+            container, {"name": container, "env": []}
+        )
+        entry["env"].append({"name": env_name(password), "valueFrom": {"secretKeyRef": ref}})
+    return {field: list(by_name.values()) for field, by_name in sorted(out.items())}
+
+
 def patches(site: Site, found: list[Touch]) -> dict[str, list[dict[str, Any]]]:
     """Stage -> the strategic-merge patches that put the generations in the pod templates
-    of the Jobs to re-run and the workloads to roll."""
+    of the Jobs to re-run and the workloads to roll: an annotation per password, and in
+    each container that reads it an env variable from the refreshed Secret's marker key."""
     gens = generations(site)
     out: dict[str, list[dict[str, Any]]] = {}
     for t in found:
         if t.action not in ("re-run", "roll"):
             continue
         annotations = {f"{ANNOTATION}{p}": str(gens[p]) for p in t.passwords}
+        template: dict[str, Any] = {"metadata": {"annotations": annotations}}
+        waits = _waits(site, t)
+        if waits:
+            template["spec"] = waits
         out.setdefault(t.stage, []).append(
             {
                 "apiVersion": "batch/v1" if t.kind == "Job" else "apps/v1",
                 "kind": t.kind,
                 "metadata": {"name": t.name},
-                "spec": {"template": {"metadata": {"annotations": annotations}}},
+                "spec": {"template": template},
             }
         )
     return out
@@ -326,3 +398,11 @@ def external_secret_annotations(site: Site, spec: SecretSpec) -> dict[str, str]:
     gens = generations(site)
     fetched = {k.source for k in spec.keys if k.source}
     return {f"{ANNOTATION}{p}": str(g) for p, g in gens.items() if p in fetched}
+
+
+def external_secret_markers(site: Site, spec: SecretSpec) -> dict[str, str]:
+    """The marker keys (:func:`marker`) that the ExternalSecret of ``spec`` adds to its
+    Secret through its template: one per rotated password it fetches."""
+    gens = generations(site)
+    fetched = {k.source for k in spec.keys if k.source}
+    return {marker(p, g): str(g) for p, g in gens.items() if p in fetched}
