@@ -107,7 +107,8 @@ def unknown_name(name: str, secrets: list[SecretSpec]) -> str | None:
         return None
     created = created_in_cluster(secrets)
     dashed = name.replace("_", "-")
-    near = [n for n in created if dashed in n or n in dashed]
+    words = set(dashed.split("-"))
+    near = [n for n in created if n in dashed or words & (set(n.split("-")) - {"keystone", "keys"})]
     if near:
         return (
             f"{name}: the Secret {near[0]} is not a kolla password; it is created in the "
