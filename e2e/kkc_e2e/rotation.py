@@ -72,7 +72,10 @@ def rotate_phase(run) -> None:
     """Rotate ROTATED[site] for real (nothing for another site)."""
     site = run.site
     names = ROTATED.get(site.name)
-    if not names or any(not r.ok for r in run.results):
+    if not names:
+        return
+    if any(not r.ok for r in run.results):
+        run.not_run.append((f"rotation of {', '.join(names)}", "an earlier check failed"))
         return
     old = {n: _value(site, run.env.secrets, n) for n in names}
     try:
