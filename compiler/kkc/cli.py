@@ -32,6 +32,7 @@ from . import (
     pool,
     progress,
     report,
+    rotate,
     scaffold,
     secretreqs,
     show,
@@ -538,6 +539,48 @@ def upgrade_cmd(
         return
     for line in upgrade.summary(done):
         typer.echo(line)
+
+
+@app.command("rotate")
+def rotate_cmd(
+    site: SiteArg,
+    names: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="SECRET...",
+            help="kolla-ansible passwords.yml names as `kkc secrets SITE` lists them, e.g. "
+            "keystone_database_password, nova_keystone_password, rabbitmq_password.",
+        ),
+    ],
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Print, in the controller's order, which ExternalSecrets refresh, which "
+            "Jobs re-run and which workloads roll, and the steps that are yours; write "
+            "nothing.",
+        ),
+    ] = False,
+    crd_dir: CrdOpt = None,
+    output: Annotated[
+        Format, typer.Option("--output", "-o", help="text, markdown or json.")
+    ] = Format.text,
+    root: RootOpt = None,
+) -> None:
+    """Rotate credentials as a reviewable change: bump each SECRET's generation in
+    secrets.rotation of sites/SITE/site.yaml (comments kept) and build the site.
+
+    The new generation refreshes the ExternalSecrets that fetch it, re-runs the Jobs that
+    apply it (db-init, ks-register, keystone bootstrap) and rolls the workloads that read
+    it, in stage order. The values stay in the secret store: write the new one there
+    right before merging. An unknown name is refused (exit 2, KKC154, with did-you-mean).
+
+    Examples: kkc rotate site-a nova_database_password --plan ;
+    kkc rotate site-a glance_keystone_password -o markdown"""
+    done = rotate.rotate(_root(root), site, names, plan_only=plan, crd_dir=crd_dir)
+    if done.result is not None:
+        _warn(done.result.warnings)
+    sys.stdout.write(rotate.REPORTS[output.value](done))
 
 
 @app.command("render")

@@ -57,6 +57,8 @@ CODES: dict[str, str] = {
     "(`kkc lint --all`, `kkc check --all`)",
     "KKC153": "kkc secrets --check: the file is neither ExternalSecrets JSON nor a list of "
     "remote keys",
+    "KKC154": "kkc rotate or secrets.rotation names no password of the site (with "
+    "did-you-mean), or a Secret that a kkc Job creates and rotates itself",
     "KKC155": "Nova's and Cinder's Ceph users and libvirt secret UUIDs disagree "
     "(one UUID per Ceph user)",
     # day-two safety, compared with the committed output (exit 2; warnings with
