@@ -17,6 +17,7 @@ from pathlib import Path
 import git
 import pytest
 
+from conftest import snapshot
 from helpers import keystone_repo, write
 
 SITE = "site-k"
@@ -36,14 +37,6 @@ def _kkc(root: Path, *args: str, env: dict[str, str] | None = None) -> subproces
 def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=300)
     return proc.returncode, out, err
-
-
-def _snapshot(site_dir: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(site_dir).as_posix(): p.read_bytes()
-        for p in sorted(site_dir.rglob("*"))
-        if p.is_file()
-    }
 
 
 def _fsck(root: Path) -> None:
@@ -70,7 +63,7 @@ def test_two_builds_of_one_site_at_once_both_succeed_and_commit_once(root: Path)
     assert not repo.is_dirty(untracked_files=True), repo.git.status()
     alone = keystone_repo(root.parent / "alone")
     assert _finish(_kkc(alone, "build", SITE))[0] == 0
-    assert _snapshot(root / "deploy" / SITE) == _snapshot(alone / "deploy" / SITE)
+    assert snapshot(root / "deploy" / SITE) == snapshot(alone / "deploy" / SITE)
     assert not [p.name for p in (root / "deploy").iterdir() if p.name.startswith(".kkc-")]
     _fsck(root)
 
@@ -81,7 +74,7 @@ def test_a_build_killed_at_any_point_leaves_the_old_tree_or_the_new_one(root: Pa
     the new one, and the next build completes and leaves the repository sound."""
     assert _finish(_kkc(root, "build", SITE, "--commit"))[0] == 0
     site_dir = root / "deploy" / SITE
-    old, old_head = _snapshot(site_dir), git.Repo(root).head.commit.hexsha
+    old, old_head = snapshot(site_dir), git.Repo(root).head.commit.hexsha
     text = (root / "sites" / SITE / "site.yaml").read_text()
     write(root, f"sites/{SITE}/site.yaml", text.replace("3600", "1800"))
     git.Repo(root).git.commit("-q", "-am", "shorter tokens")
@@ -93,7 +86,7 @@ def test_a_build_killed_at_any_point_leaves_the_old_tree_or_the_new_one(root: Pa
         time.sleep(rng.uniform(0.2, 3.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait(60)
-        now = _snapshot(site_dir)
+        now = snapshot(site_dir)
         head = git.Repo(root).head.commit
         if now == old:
             seen.add("old")
@@ -105,7 +98,7 @@ def test_a_build_killed_at_any_point_leaves_the_old_tree_or_the_new_one(root: Pa
         if proc.returncode == 0:  # it finished before the signal
             break
     assert _finish(_kkc(root, "build", SITE, "--commit"))[0] == 0
-    assert b"expiration = 1800" in b"".join(_snapshot(site_dir).values())
+    assert b"expiration = 1800" in b"".join(snapshot(site_dir).values())
     assert not [p.name for p in (root / "deploy").iterdir() if p.name.startswith(".kkc-")]
     assert not git.Repo(root).is_dirty(untracked_files=True), git.Repo(root).git.status()
     _fsck(root)

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import make_small_repo, snapshot
 from helpers import commit, write
-from kkc import pool
+from kkc import cache, pool
 from kkc.errors import (
     FleetFailure,
     InputError,
@@ -29,6 +29,7 @@ from kkc.errors import (
 @pytest.fixture(autouse=True)
 def _always_a_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pool, "MIN_SITES_PER_WORKER", 1)
+    cache.use(True)  # how many workers there are changes no output: the caches stay on
 
 
 def _three_sites(dest: Path) -> Path:
