@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..kolla import render_ini
-from ..model import Site
+from ..model import Site, mariadb_operator
 from ..releases import rhel_family
+from .galera import galera
 from .common import (
     ConfigFile,
     Port,
@@ -26,6 +27,10 @@ MEMCACHED = ServiceSpec(ports=(Port("memcached", 11211, "infra", reach="clients"
 
 
 def mariadb(site: Site) -> ServiceOutput:
+    """MariaDB: one Kolla mariadb-server (provider kolla), or the Galera cluster of
+    mariadb-operator (:func:`kkc.services.galera.galera`)."""
+    if mariadb_operator(site):
+        return galera(site)
     deb = not rhel_family(site.get("openstack.distro"))
     cnf = render_ini(
         {
