@@ -112,4 +112,5 @@ def run(
         raise UsageError("name one site, or pass --applicationset for several")
     loaded = load_site(root, names[0])
     text, objects, warnings = bootstrap(loaded, crd_dir)
-    return BootstrapRun(text, objects, warnings, [], root, loaded, crd_dir)
+    notes = [f"note: install first: {need}" for need in gitops.prerequisites(loaded)]
+    return BootstrapRun(text, objects, warnings, notes, root, loaded, crd_dir)

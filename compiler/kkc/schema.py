@@ -112,7 +112,9 @@ _AGENT_TOLERATIONS = {
 CRON_SCHEDULE = r"(@(hourly|daily|weekly|monthly|yearly))|(\S+( \S+){4})"
 # registry/repository:tag, optionally @sha256:digest (the tag is required: mariadb-operator
 # reads the MariaDB version from it)
-IMAGE_REF = r"[a-z0-9]([-a-z0-9._/:]*[a-z0-9])?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?"
+IMAGE_REF = (
+    r"[a-z0-9]([-a-z0-9._/:]*[a-z0-9])?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?"
+)
 # Scheduled logical backups of a mariadb-operator MariaDB (a k8s.mariadb.com Backup): where
 # they go is the site's choice (one of s3 and persistentVolumeClaim; KKC113 without).
 _MARIADB_BACKUP = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 from ..kolla import render_ini
 from ..model import Site, mariadb_operator
 from ..releases import rhel_family
-from .galera import galera
 from .common import (
     ConfigFile,
     Port,
@@ -19,6 +18,7 @@ from .common import (
     log_dir,
     permission,
 )
+from .galera import galera
 
 # Their clients are the services that use them (see kkc.features.network_policy).
 MARIADB = ServiceSpec(ports=(Port("mariadb", 3306, "infra", reach="clients"),))
