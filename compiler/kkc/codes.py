@@ -117,7 +117,8 @@ CODES: dict[str, str] = {
     "KKC307": "dangling reference: a ConfigMap, Secret, Service, ServiceAccount or "
     "PersistentVolumeClaim neither in the output nor provided outside it, or a key or port "
     "of one that it does not have",
-    "KKC308": "image is not a Kolla image of the site's release (registry, name, tag)",
+    "KKC308": "image is not a Kolla image of the site's release (registry, name, tag), or a "
+    "mariadb-operator MariaDB's image is not an official MariaDB image with a version tag",
     "KKC309": "config.json would be rejected by Kolla's set_configs.py of the release",
     "KKC310": "rendered INI file uses an option the release's catalog does not have",
     # committed output (`kkc check`, exit 1)
