@@ -329,7 +329,10 @@ def test_argo_cd_bootstrap_names_the_operator_and_its_health_check(built_sites, 
     assert result.stderr.splitlines() == [
         "note: install first: mariadb-operator 26.6.0 (services.mariadb.provider): CRDs "
         "k8s.mariadb.com/v1alpha1 MariaDB and Backup, validated against mariadb-operator's "
-        "26.6.0 CRDs; it must watch namespace openstack"
+        "26.6.0 CRDs; it must watch namespace openstack",
+        "note: Argo CD waits for a MariaDB's Ready condition with the health check in the "
+        "header of this stream (argocd-cm data key "
+        "resource.customizations.health.k8s.mariadb.com_MariaDB)",
     ]
     head = [line[2:] for line in result.stdout.splitlines() if line.startswith("# ")]
     start = head.index(

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Site, mariadb_operator
-from ..services import SPECS, Port, ServiceOutput, galera
+from ..services import SPECS, Port, ServiceOutput
+from ..services.common import GALERA_AGENT_PORT, GALERA_BACKUP, GALERA_POD_LABELS, GALERA_PORTS
 from .monitoring import scrape_targets
 
 NAME = "app.kubernetes.io/name"
@@ -124,16 +125,16 @@ def _galera(site: Site, services: list[ServiceOutput], port: Port) -> dict[str, 
     spec.podMetadata): its clients and the backup Jobs on the client port, the members
     among themselves on the Galera ports (SST, replication, IST), and the operator (in
     ``services.mariadb.operatorNamespace``) on the client port and its agent's."""
-    clients = _clients(services, port.service) + [galera.BACKUP]
+    clients = _clients(services, port.service) + [GALERA_BACKUP]
     peers: list[dict[str, Any]] = [{"podSelector": _names(clients)}]
     if _from_nodes(site, port.service):
         peers += [{"ipBlock": {"cidr": c}} for c in site.get("networkPolicy.nodeCIDRs")]
-    members = {"podSelector": {"matchLabels": dict(galera.POD_LABELS)}}
+    members = {"podSelector": {"matchLabels": dict(GALERA_POD_LABELS)}}
     operator = _namespace(site.get("services.mariadb.operatorNamespace"))
     rules = [
         _rule(peers, port.port),
-        _rule([members], *galera.GALERA_PORTS),
-        _rule([operator], port.port, galera.AGENT_PORT),
+        _rule([members], *GALERA_PORTS),
+        _rule([operator], port.port, GALERA_AGENT_PORT),
     ]
     return _policy(port.service, _pods("mariadb", "server"), rules)
 

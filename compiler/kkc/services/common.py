@@ -245,6 +245,15 @@ def conf_file(site: Site, ini: Ini) -> IniFile:
     return IniFile(ini, header(site))
 
 
+# What the network around mariadb-operator's Galera members is (kkc.services.galera renders
+# the MariaDB; kkc.features.network_policy admits these): the labels the operator gives the
+# pods of MariaDB ``mariadb``, the ports the members use among themselves (client, SST,
+# replication, IST), the port of the operator's agent sidecar that the operator calls, and
+# the name label of the backup pods.
+GALERA_POD_LABELS = {"app.kubernetes.io/name": "mariadb", "app.kubernetes.io/instance": "mariadb"}
+GALERA_PORTS = (3306, 4444, 4567, 4568)
+GALERA_AGENT_PORT = 5555
+GALERA_BACKUP = "mariadb-backup"
 # mariadb-operator's Service of the current Galera primary (<MariaDB name>-primary): every
 # client writes to one member, as kolla-ansible's HAProxy sends all to one backend, so that
 # concurrent writes on two members never fail certification (deadlock errors in OpenStack).

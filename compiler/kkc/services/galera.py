@@ -22,18 +22,25 @@ from typing import Any
 
 from ..kolla import render_ini
 from ..model import Site, mariadb_replicas
-from .common import SecretKey, SecretSpec, ServiceOutput, header
+from .common import (
+    GALERA_BACKUP,
+    GALERA_POD_LABELS,
+    SecretKey,
+    SecretSpec,
+    ServiceOutput,
+    header,
+)
 
 API = "k8s.mariadb.com/v1alpha1"
 NAME = "mariadb"  # the MariaDB resource, and so the operator's StatefulSet and Services
-BACKUP = "mariadb-backup"  # the Backup resource (and the operator's CronJob of it)
+BACKUP = GALERA_BACKUP  # the Backup resource (and the operator's CronJob of it)
 BACKUP_S3_SECRET = "mariadb-backup-s3"
 # the operator release whose CRDs kkc embeds (commit 8970edf8368c, the CRDs of v26.6.0)
 OPERATOR = "mariadb-operator"
 OPERATOR_RELEASE = "26.6.0"
 # The labels of the operator's MariaDB pods (instance: the MariaDB's name), and the ones kkc
 # adds (spec.podMetadata) so that they carry the labels of kolla's MariaDB pods.
-POD_LABELS = {"app.kubernetes.io/name": "mariadb", "app.kubernetes.io/instance": NAME}
+POD_LABELS = GALERA_POD_LABELS
 KKC_POD_LABELS = {
     "app.kubernetes.io/component": "server",
     "app.kubernetes.io/part-of": "openstack",
@@ -43,10 +50,6 @@ BACKUP_POD_LABELS = {
     "app.kubernetes.io/component": "backup",
     "app.kubernetes.io/part-of": "openstack",
 }
-# The ports of the Galera members (client, SST, replication, IST) and of the operator's
-# agent sidecar, which the operator calls (kkc.features.network_policy admits them).
-GALERA_PORTS = (3306, 4444, 4567, 4568)
-AGENT_PORT = 5555
 
 
 def _my_cnf(site: Site) -> str:
