@@ -43,9 +43,9 @@ def pin_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # No KKC_CRD_DIR from the caller's environment: custom resources are validated against
     # the CRD schemas embedded in kkc; a test that wants a CRD directory writes one.
     monkeypatch.delenv("KKC_CRD_DIR", raising=False)
-    # kkc's cache of kustomize builds: one per test worker and run (never the user's
-    # ~/.cache/kkc, never shared between runs), so each distinct tree is built by the real
-    # kustomize once per worker; the tests of the cache itself set their own directory
+    # kkc's cache of kustomize builds: one per run, shared by its workers (never the
+    # user's ~/.cache/kkc, never shared between runs), so each distinct tree is built by the
+    # real kustomize once per run; the tests of the cache itself set their own directory
     monkeypatch.delenv("KKC_NO_CACHE", raising=False)
     if CACHE_DIR:
         monkeypatch.setenv("KKC_CACHE_DIR", CACHE_DIR[0])
@@ -56,7 +56,11 @@ CACHE_DIR: list[str] = []
 
 @pytest.fixture(scope="session", autouse=True)
 def _kustomize_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    CACHE_DIR[:] = [str(tmp_path_factory.mktemp("kkc-cache"))]
+    # a worker's base directory is popen-gwN/ inside the run's: the run's is shared
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    (shared / "kkc-cache").mkdir(exist_ok=True)
+    CACHE_DIR[:] = [str(shared / "kkc-cache")]
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ import configparser
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import git
@@ -341,3 +342,21 @@ WIDGET_CRD = crd_yaml(
         )
     },
 )
+
+
+def run_script(
+    script: bytes, tmp_path: Path, stand_ins: dict[str, str]
+) -> subprocess.CompletedProcess:
+    """Run a generated bash script with ``stand_ins`` (command name -> bash body) first on
+    PATH, for the branches of scripts whose real commands need a running cloud (make e2e
+    runs them for real)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in stand_ins.items():
+        (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "script.sh").write_bytes(script)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    return subprocess.run(
+        ["bash", str(tmp_path / "script.sh")], env=env, capture_output=True, text=True
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_repo
-from helpers import add_site, doc, ini, minimal, service_output, tree
+from helpers import add_site, doc, ini, minimal, run_script, service_output, tree
 
 FILE = """\
     glance: image.example.com
@@ -54,15 +54,57 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_db_sync_creates_the_database_then_bootstraps_with_glance_api(repo: Path) -> None:
+def test_db_sync_expands_and_migrates_and_the_finish_job_contracts(repo: Path) -> None:
+    """kolla-ansible's rolling upgrade of glance: expand and migrate before glance-api
+    rolls (stage db), contract once every pod runs the new release (stage finish)."""
     files = tree(repo, "glance-a")
     pod = doc(files, "stages/db/jobs/glance-db-sync-job.yaml")["spec"]["template"]["spec"]
     steps = [(c["name"], c["image"]) for c in pod["initContainers"] + pod["containers"]]
     assert steps == [("db-init", "kolla/kolla-toolbox"), ("db-sync", "kolla/glance-api")]
     env = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}
     assert env["DB_NAME"] == "glance" and env["DB_USER"] == "glance"
-    sync = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    assert sync["KOLLA_BOOTSTRAP"] == ""  # db_sync + db_load_metadefs, then exit
+
+    def command(stage: str, cfg: str) -> str:
+        return json.loads(files[f"stages/{stage}/config/{cfg}/config.json"])["command"]
+
+    assert command("db", "glance-db-sync-kolla") == "/bin/bash /etc/glance/kkc-db-sync.sh"
+    finish = doc(files, "stages/finish/jobs/glance-db-finish-job.yaml")["spec"]["template"]
+    assert [c["name"] for c in finish["spec"]["containers"]] == ["db-contract"]
+    assert command("finish", "glance-db-contract-kolla") == "glance-manage db contract"
+    for step in pod["containers"] + finish["spec"]["containers"]:
+        assert {"name": "KOLLA_SKIP_EXTEND_START", "value": ""} in step["env"]
+
+
+NEW_DB = "Database is either not under migration control or under legacy migration control"
+
+
+@pytest.mark.parametrize(
+    ("version", "version_rc", "want_calls", "want_rc"),
+    [
+        (NEW_DB, 0, ["db version", "db_sync", "db_load_metadefs"], 0),
+        ("2025_01_expand01\n2025_01_contract01", 0,
+         ["db version", "db expand", "db migrate", "db_load_metadefs"], 0),
+        ("", 1, ["db version"], 1),
+    ],
+)  # fmt: skip
+def test_db_sync_gives_a_new_database_the_whole_schema_and_expands_an_existing_one(
+    repo: Path, tmp_path: Path, version: str, version_rc: int, want_calls: list, want_rc: int
+) -> None:
+    """A new database needs every release's contract migrations too (db_sync), an earlier
+    release's is expanded and migrated under the old API pods; stand-ins for glance-manage
+    record the calls."""
+    script = tree(repo, "glance-a")["stages/db/config/glance-db-sync-kolla/kkc-db-sync.sh"]
+    calls = tmp_path / "calls"
+    code = run_script(
+        script,
+        tmp_path,
+        {
+            "glance-manage": f'echo "$*" >> {calls}\n'
+            f'if [ "$*" = "db version" ]; then echo "{version}"; exit {version_rc}; fi'
+        },
+    )
+    assert code.returncode == want_rc, code
+    assert calls.read_text().splitlines() == want_calls
 
 
 def test_stages_of_jobs_and_workloads(repo: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_repo
-from helpers import add_site, ini, minimal
+from helpers import add_site, ini, minimal, run_script
 from kkc.generate import render_tree
 from kkc.site import load_site
 from kkc.yamlio import load_stream
@@ -69,9 +69,14 @@ def test_bring_up_order(repo: Path) -> None:
     assert [c["name"] for c in pod["containers"]] == ["db-sync"]
     assert pod["containers"][0]["image"] == "kolla/neutron-server"
     sync = json.loads(tree["stages/db/config/neutron-db-sync-kolla/config.json"])
-    assert sync["command"] == (
+    assert sync["command"] == "/bin/bash /etc/neutron/kkc-db-sync.sh"
+    # the contract migrations once every neutron-server runs the new release
+    finish = load_stream(tree["stages/finish/jobs/neutron-db-finish-job.yaml"].decode())[0]
+    assert [c["name"] for c in finish["spec"]["template"]["spec"]["containers"]] == ["db-contract"]
+    contract = json.loads(tree["stages/finish/config/neutron-db-contract-kolla/config.json"])
+    assert contract["command"] == (
         "neutron-db-manage --config-file /etc/neutron/neutron.conf "
-        "--config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade heads"
+        "--config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade --contract"
     )
 
     reg = load_stream(tree["stages/register/jobs/neutron-ks-register-job.yaml"].decode())[0]
@@ -343,3 +348,57 @@ def test_ovn_connections_reach_neutron_as_addresses(
             "ovn_nb_connection = tcp:10.96.0.11:6641\n"
             "ovn_sb_connection = tcp:[fd00::12]:6642\n"
         ), base
+
+
+def test_network_policy_lets_raft_members_reach_each_other_only_on_their_raft_port(
+    repo: Path,
+) -> None:
+    """With default-deny ingress, a RAFT member that cannot reach the others on 6643/6644
+    never joins: each database's policy admits its own pods on the RAFT port, besides its
+    clients on the client port. A standalone database keeps its single rule."""
+    overlay = 'overlays: [network-policy]\nnetworkPolicy:\n  nodeCIDRs: ["10.20.0.0/22"]\n'
+    for name, extra, raft in (("n10", RAFT, True), ("n11", "", False)):
+        tree = _tree(repo, name, "2025.1", extra + overlay)
+        for db, client, peer in (("nb", 6641, 6643), ("sb", 6642, 6644)):
+            obj = f"stages/infra/objects/ovn-{db}-db-networkpolicy.yaml"
+            spec = load_stream(tree[obj].decode())[0]["spec"]
+            ports = [[p["port"] for p in r["ports"]] for r in spec["ingress"]]
+            assert ports == ([[client], [peer]] if raft else [[client]]), (name, db, ports)
+            if raft:
+                assert spec["ingress"][1]["from"] == [{"podSelector": spec["podSelector"]}]
+
+
+MANAGE = (
+    "--config-file /etc/neutron/neutron.conf --config-file /etc/neutron/plugins/ml2/ml2_conf.ini"
+)
+
+
+@pytest.mark.parametrize(
+    ("current", "current_rc", "want", "want_rc"),
+    [
+        ("Running current for neutron ...\n  OK", 0, "upgrade heads", 0),
+        ("Running current for neutron ...\n5c85685d616d (head)\nba859d649675 (head)\n  OK",
+         0, "upgrade --expand", 0),
+        ("", 1, None, 1),
+    ],
+)  # fmt: skip
+def test_db_sync_gives_a_new_database_both_branches_and_expands_an_existing_one(
+    repo: Path, tmp_path: Path, current: str, current_rc: int, want: str | None, want_rc: int
+) -> None:
+    """On a new database the new code needs every contract migration of earlier releases
+    (make e2e: "Unknown column" with expand alone), so both branches; an earlier release's
+    database gets the expand branch only, before the roll."""
+    script = _tree(repo, "n12", "2025.1")["stages/db/config/neutron-db-sync-kolla/kkc-db-sync.sh"]
+    calls = tmp_path / "calls"
+    code = run_script(
+        script,
+        tmp_path,
+        {
+            "neutron-db-manage": f'echo "$*" >> {calls}\n'
+            f'case "$*" in *" current") printf "{current}\\n"; exit {current_rc};; esac'
+        },
+    )
+    assert code.returncode == want_rc, code
+    done = calls.read_text().splitlines()
+    assert done[0] == f"{MANAGE} current"
+    assert done[1:] == ([f"{MANAGE} {want}"] if want else [])

@@ -17,6 +17,7 @@ from helpers import (
     finish_step,
     ini,
     minimal,
+    run_script,
     service_output,
     tree,
 )
@@ -76,6 +77,7 @@ def test_db_sync_creates_three_databases_then_runs_the_cell_steps_in_order(repo:
     steps = [(c["name"], c["image"]) for c in pod["initContainers"] + pod["containers"]]
     assert steps == [
         ("db-init", "kolla/kolla-toolbox"),
+        ("upgrade-check", "kolla/nova-api"),
         ("api-db-sync", "kolla/nova-api"),
         ("map-cell0", "kolla/nova-api"),
         ("create-cell", "kolla/nova-conductor"),
@@ -94,6 +96,7 @@ def test_db_sync_creates_three_databases_then_runs_the_cell_steps_in_order(repo:
     assert command("nova-db-sync-kolla") == "nova-manage db sync"  # every cell, cell0 too
     script = files["stages/db/config/nova-create-cell-kolla/kkc-create-cell.sh"].decode()
     assert "create_cell --name cell1" in script and "update_cell" in script
+    assert command("nova-upgrade-check-kolla") == "/bin/bash /etc/nova/kkc-upgrade-check.sh"
     for step in pod["initContainers"][1:] + pod["containers"]:
         assert {"name": "KOLLA_SKIP_EXTEND_START", "value": ""} in step["env"]
 
@@ -257,3 +260,53 @@ def test_needs_the_novncproxy_host(tmp_path: Path) -> None:
 def test_site_builds_and_validates(repo: Path, kkc, name: str) -> None:
     result = kkc(repo, "build", name)
     assert result.exit_code == 0, result.output
+
+
+# What the fake nova-manage prints for `api_db version` and `cell_v2 list_hosts`, and the
+# exit codes of each command; the upgrade check's decision follows from them.
+NO_HOSTS = "+-----------+-----------+----------+\n| Cell Name | Cell UUID | Hostname |\n" * 1
+ONE_HOST = NO_HOSTS + "| cell1 | 6f1c | compute-0 |\n+---+---+---+\n"
+
+
+@pytest.mark.parametrize(
+    ("version", "hosts", "manage_rc", "status_rc", "want_rc", "want_text"),
+    [
+        ("None", "", 0, 2, 0, "no schema yet (a first deployment): upgrade check skipped"),
+        ("b30f573d3377", NO_HOSTS, 0, 2, 0, "no compute host is mapped yet"),
+        ("b30f573d3377", ONE_HOST, 0, 0, 0, "status ran"),
+        ("b30f573d3377", ONE_HOST, 0, 1, 0, "status ran"),  # warnings pass
+        ("b30f573d3377", ONE_HOST, 0, 2, 2, "nova-status upgrade check failed (exit 2)"),
+        ("b30f573d3377", ONE_HOST, 0, 255, 255, "failed (exit 255)"),
+        ("", "", 1, 0, 1, "nova_api is not reachable: retrying"),
+    ],
+)
+def test_the_upgrade_check_runs_nova_status_only_on_a_running_cloud_and_gates_on_its_code(
+    repo: Path,
+    tmp_path: Path,
+    version: str,
+    hosts: str,
+    manage_rc: int,
+    status_rc: int,
+    want_rc: int,
+    want_text: str,
+) -> None:
+    """kolla-ansible's rule: exit 0 and 1 of `nova-status upgrade check` pass, anything
+    else stops the upgrade; a deployment without a nova_api schema or without a mapped
+    compute host has nothing to upgrade (day one, or a retry before placement is up)."""
+    script = tree(repo, "nova-a")["stages/db/config/nova-upgrade-check-kolla/kkc-upgrade-check.sh"]
+    (tmp_path / "version").write_text(version + "\n")
+    (tmp_path / "hosts").write_text(hosts)
+    done = run_script(
+        script,
+        tmp_path,
+        {
+            "nova-manage": f"""case "$1 $2" in
+  "api_db version") cat {tmp_path}/version; exit {manage_rc};;
+  "cell_v2 list_hosts") cat {tmp_path}/hosts; exit {manage_rc};;
+esac
+exit 99""",
+            "nova-status": f'[ "$*" = "upgrade check" ] || exit 98\necho "status ran"\nexit {status_rc}',
+        },
+    )
+    assert done.returncode == want_rc, done
+    assert want_text in done.stdout + done.stderr

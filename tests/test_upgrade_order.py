@@ -144,8 +144,47 @@ def test_computes_roll_last(ordered):
     )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: no nova-status upgrade check Job renders yet")
 def test_nova_status_upgrade_check_gates_the_nova_roll(ordered):
+    """kolla-ansible runs `nova-status upgrade check` with the new code before nova's
+    migrations and fails the upgrade on an exit code other than 0 and 1. kkc runs it as
+    the first step after the databases exist in nova's schema Job: a failing check fails the
+    Job, so nova's migrations, its control plane and the computes wait."""
     _site, objects, at = ordered
-    checks = [o for o in objects if o["kind"] == "Job" and "nova-status upgrade check" in str(o)]
-    assert checks
+    job = next(o for o in objects if o["kind"] == "Job" and o["metadata"]["name"] == "nova-db-sync")
+    pod = job["spec"]["template"]["spec"]
+    steps = [c["name"] for c in pod["initContainers"] + pod["containers"]]
+    assert steps[:3] == ["db-init", "upgrade-check", "api-db-sync"], steps
+    check = pod["initContainers"][1]
+    assert check["image"].split("/")[-1].startswith("nova-api:"), check["image"]
+    mount = next(
+        m for m in check["volumeMounts"] if m["mountPath"] == "/var/lib/kolla/config_files"
+    )
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    config = next(
+        o
+        for o in objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == volume["configMap"]["name"]
+    )
+    assert "/etc/nova/kkc-upgrade-check.sh" in config["data"]["config.json"]
+    script = config["data"]["kkc-upgrade-check.sh"]
+    assert "nova-status upgrade check" in script and "(( rc > 1 ))" in script
+    # the secret drop-in with [placement] and [api_database] credentials is mounted
+    assert any(m["mountPath"] == "/var/lib/kolla/secret_files" for m in check["volumeMounts"])
+    nova = [o for o in objects if o["kind"] in ROLLING and _service(o) == "nova"]
+    assert nova and all(at(job) < at(o) for o in nova)
+
+
+def test_rabbitmq_enables_every_feature_flag_before_its_pod_stops(ordered):
+    """RabbitMQ refuses to start a new version on data that lacks a feature flag the new
+    version requires: the old pod enables them all in its preStop hook, before the roll
+    to the new image stops it (make e2e runs the hook against the real server)."""
+    _site, objects, _at = ordered
+    sts = next(
+        o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "rabbitmq"
+    )
+    pod = sts["spec"]["template"]["spec"]
+    main = next(c for c in pod["containers"] if c["name"] == "rabbitmq")
+    assert main["lifecycle"]["preStop"]["exec"]["command"] == [
+        "rabbitmqctl", "-q", "enable_feature_flag", "all"
+    ]  # fmt: skip
+    assert pod["terminationGracePeriodSeconds"] >= 60

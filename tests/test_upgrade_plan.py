@@ -58,10 +58,16 @@ def test_site_b_plan_golden_content():
     assert phases[-1]["gate"].endswith("and the upgrade is complete")
     db = {j["name"]: j["steps"] for j in phases[1]["jobs"]}
     assert "db-sync: keystone-manage db_sync --expand" in db["keystone-db-sync"]
-    assert db["nova-db-sync"][1:3] == [
+    assert db["nova-db-sync"][1:4] == [
+        "upgrade-check: /bin/bash /etc/nova/kkc-upgrade-check.sh",
         "api-db-sync: nova-manage api_db sync",
         "map-cell0: nova-manage cell_v2 map_cell0",
     ]
+    assert phases[1]["gate"].startswith(
+        "nova-db-sync's upgrade-check step (`nova-status upgrade check` with the new code, "
+        "before the migrations) passes: exit codes other than 0 and 1 fail the Job"
+    )
+    assert "upgrade check" not in phases[0]["gate"]
     finish = {j["name"]: j["steps"] for j in phases[-1]["jobs"]}
     assert finish["keystone-db-finish"] == ["db-contract: keystone-manage db_sync --contract"]
     assert any(x.startswith("keystone-db-finish, step db-contract (contract migration)")

@@ -16,6 +16,7 @@ import git
 from git import Blob, Repo
 from git.objects.commit import Commit
 
+from . import locks
 from .errors import EnvironmentProblem, command_line_error
 
 
@@ -94,9 +95,17 @@ def commit_paths(repo: Repo, paths: list[Path], removed: list[Path], message: st
     3. The branch moves last, with a compare-and-swap on its old value and a reflog entry.
        If anything before fails, HEAD is unchanged and the index at worst stages files that
        are already on disk. Returns the new commit id; None (no empty commit) when the tree
-       is HEAD's."""
+       is HEAD's.
+
+    Concurrent kkc commits to one repository take turns (a lock on its git directory), and
+    HEAD is read under that lock: a second build of the same output finds it committed."""
     rel = [_rel(repo, p) for p in paths]
     gone = [_rel(repo, p) for p in removed]
+    with locks.hold(Path(repo.git_dir), f"the git repository {repo.working_tree_dir}"):
+        return _commit(repo, rel, gone, message)
+
+
+def _commit(repo: Repo, rel: list[str], gone: list[str], message: str) -> str | None:
     parent = repo.head.commit.hexsha if repo.head.is_valid() else None
     try:
         with tempfile.TemporaryDirectory(prefix="kkc-index-") as tmp:

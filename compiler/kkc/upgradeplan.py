@@ -162,7 +162,7 @@ def _job_irreversible(job: Job) -> list[str]:
     for step in job.steps:
         name, command = step.split(": ", 1)
         where = f"{job.name}, step {name}"
-        if "--contract" in command:
+        if "--contract" in command or command.endswith(" db contract"):
             out.append(
                 f"{where} (contract migration): drops what the old release's code reads; "
                 "after it the old release cannot run on this database"
@@ -198,6 +198,10 @@ def _phase_order(tree: dict[str, bytes], objects: dict, stages: list[str]) -> di
         if stage in stages and wave is not None:
             waves.setdefault(stage, int(wave))
     return waves
+
+
+# The step of a schema Job that runs the service's own upgrade checks (kkc.services.nova).
+CHECK_STEP = "upgrade-check"
 
 
 def _gate(unit: Any, following: Any, flux: bool) -> str:
@@ -273,6 +277,13 @@ def build_plan(root: Path, name: str, target: str, crd_dir: str | None) -> Plan:
                 job = _job(key[1], new[key], old.get(key), cms)
                 phase.jobs.append(job)
                 phase.irreversible += _job_irreversible(job) if job.change != "unchanged" else []
+                if any(step.startswith(f"{CHECK_STEP}: ") for step in job.steps):
+                    phase.gate = (
+                        f"{job.name}'s {CHECK_STEP} step (`{job.name.split('-')[0]}-status "
+                        "upgrade check` with the new code, before the migrations) passes: exit "
+                        "codes other than 0 and 1 fail the Job and stop the upgrade here; "
+                        f"{phase.gate}"
+                    )
             elif key[0] in ROLLING and (roll := _roll(key, new[key], old.get(key))):
                 phase.rolls.append(roll)
         phases.append(phase)
@@ -296,10 +307,10 @@ def _notes(
     for phase in phases:
         if any(r.workload == "StatefulSet/rabbitmq" and r.change == "images" for r in phase.rolls):
             phase.irreversible.append(
-                f"RabbitMQ {rabbit_old} -> {rabbit_new}: once the new version runs, enable "
-                "all its feature flags (rabbitmqctl enable_feature_flag all) before the next "
-                "upgrade; enabled feature flags cannot be disabled, and the old image "
-                "refuses to start on the node's data"
+                f"RabbitMQ {rabbit_old} -> {rabbit_new}: the old pod's preStop hook enables "
+                f"every stable feature flag of {rabbit_old} before the new image starts on its "
+                "data (rabbitmqctl enable_feature_flag all); enabled feature flags cannot be "
+                "disabled: after the roll the old image refuses to start on the node's data"
             )
     old_q, new_q = _queue_lines(old), _queue_lines(new)
     for phase in phases:
@@ -315,13 +326,6 @@ def _notes(
         "Take a database backup before merging: a revert after the finish phase cannot undo "
         "the contract and online data migrations (docs/day-two.md).",
     ]
-    if site.enabled("nova") and not any(
-        "upgrade check" in step for p in phases for j in p.jobs for step in j.steps
-    ):
-        notes.append(
-            "No `nova-status upgrade check` Job in the output: kkc does not render it yet; "
-            f"run it by hand with the {target} nova-api image before merging."
-        )
     return notes
 
 

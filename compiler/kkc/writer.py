@@ -8,7 +8,7 @@ is repaired by the next run."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import ctypes
 import hashlib
 import json
 import os
@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+from . import locks
 
 MANIFEST = ".kkc-files"
 TMP_PREFIX = ".kkc-tmp-"
@@ -149,16 +151,11 @@ def diff_against_disk(site_dir: Path, tree: dict[str, bytes]) -> Changes:
 
 @contextlib.contextmanager
 def locked(deploy_dir: Path) -> Iterator[None]:
-    """Exclusive lock on deploy/ for the duration of a stage-and-swap."""
+    """Exclusive lock on deploy/ for the duration of a stage-and-swap (:mod:`kkc.locks`)."""
     deploy_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(deploy_dir, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with locks.hold(deploy_dir, f"{deploy_dir.name}/"):
         recover(deploy_dir)
         yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def recover(deploy_dir: Path) -> None:
@@ -195,10 +192,30 @@ def stage(deploy_dir: Path, site: str, tree: dict[str, bytes]) -> Path:
     return tmp
 
 
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap directories ``a`` and ``b`` in one step (Linux renameat2 RENAME_EXCHANGE); False
+    where the C library or the filesystem cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    done = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return done == 0
+
+
 def swap(deploy_dir: Path, site: str, staged: Path) -> None:
-    """Replace deploy/<site>/ by ``staged``: two renames on one filesystem."""
+    """Replace deploy/<site>/ by ``staged``: one atomic exchange of the two directories, so a
+    build killed at any point leaves the old tree or the new one, never none; where that is
+    not available, two renames (a kill between them leaves the old tree aside, and the next
+    run's :func:`recover` puts it back)."""
     site_dir = deploy_dir / site
-    if site_dir.exists():
+    if site_dir.exists() and _exchange(staged, site_dir):
+        shutil.rmtree(staged)  # now the old tree
+    elif site_dir.exists():
         old = Path(tempfile.mkdtemp(prefix=f"{OLD_PREFIX}{site}.", dir=deploy_dir))
         old.rmdir()
         site_dir.rename(old)

@@ -227,6 +227,12 @@ class Run:
 
     def stop_all(self) -> None:
         for ctr in reversed(self.running):
+            hook = (ctr.spec.get("lifecycle") or {}).get("preStop")
+            if hook and ctr.alive():  # as the kubelet: the hook first, then SIGTERM
+                code = ctr.hook("preStop", 120)
+                command = " ".join(hook["exec"]["command"])
+                detail = "" if code == 0 else f"exited with {code}"
+                self.record(f"preStop hook of {ctr.tag} ({command})", code == 0, detail)
             ctr.stop()
         self.running.clear()
 

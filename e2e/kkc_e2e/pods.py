@@ -330,14 +330,19 @@ class Container:
     def post_start(self, timeout: float = 180) -> int | None:
         """The container's lifecycle.postStart exec hook, in a namespace of its own
         with the pod's volumes (as the kubelet runs it beside the container)."""
-        hook = ((self.spec.get("lifecycle") or {}).get("postStart") or {}).get("exec")
+        return self.hook("postStart", timeout)
+
+    def hook(self, kind: str, timeout: float = 180) -> int | None:
+        """The container's lifecycle ``kind`` (postStart, preStop) exec hook, run as the
+        kubelet runs it: beside the container, with the pod's volumes; None without one."""
+        hook = ((self.spec.get("lifecycle") or {}).get(kind) or {}).get("exec")
         if not hook:
             return None
         hook_ctr = Container(
             self.env,
             self.pod,
             {**self.spec, "command": hook["command"], "args": []},
-            f"{self.tag}-poststart",
+            f"{self.tag}-{kind.lower()}",
             self.poddir,
         )
         return hook_ctr.run(timeout)

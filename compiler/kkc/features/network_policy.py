@@ -2,7 +2,9 @@
 exactly the flows the control plane needs, derived from what the enabled services are.
 
 Ingress only: ``default-deny-ingress`` (stage infra) selects every pod of the namespace;
-each allow policy selects the pods of one server and sits in that server's stage. Egress
+each allow policy selects the pods of one server and sits in that server's stage; the
+members of a RAFT cluster (the OVN databases with 3 or 5 replicas) also admit each other on
+its RAFT port. Egress
 is not restricted. The node agents (nova-compute, cinder-volume, ovn-controller, the OVN
 metadata agent) run with hostNetwork: their connections come from the node's address, so
 the servers they reach also admit ``networkPolicy.nodeCIDRs``.
@@ -151,9 +153,13 @@ def network_policy(site: Site, services: list[ServiceOutput]) -> ServiceOutput:
             if o.name == "mariadb" and mariadb_operator(site):  # no workload of kkc's
                 add(port.stage, _galera(site, services, port))
                 continue
-            pods = _pods(o.name, workloads[port.service].component)
+            workload = workloads[port.service]
+            pods = _pods(o.name, workload.component)
             peers = _peers(site, services, o, port)
-            add(port.stage, _server(site, port.service, pods, peers, port.port))
+            policy = _server(site, port.service, pods, peers, port.port)
+            if workload.peer_port:  # the members of a RAFT cluster reach each other
+                policy["spec"]["ingress"].append(_rule([{"podSelector": pods}], workload.peer_port))
+            add(port.stage, policy)
 
     if site.get("monitoring.enabled"):
         prometheus = _namespace(site.get("monitoring.namespace"))

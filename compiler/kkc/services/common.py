@@ -42,6 +42,8 @@ class Workload:
     placed: bool = True  # control-plane placement (nodeSelector/tolerations) applies
     # placed=False: the component whose nodeSelector/tolerations choose the nodes (node agents)
     nodes: str | None = None
+    # the port on which the pods of this workload talk to each other (a RAFT cluster)
+    peer_port: int | None = None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ from .common import (
     Workload,
     ceph_secret,
     conf_file,
+    db_finish,
+    header,
     internal_url,
     kolla_step,
     log_dir,
@@ -165,6 +167,63 @@ def _file_storage(site: Site) -> tuple[dict[str, Any], dict[str, Any]]:
     return claim, patch
 
 
+# Stage db of glance's rolling upgrade (kolla-ansible's glance_enable_rolling_upgrade): on
+# a database of an earlier release, expand the schema and migrate the data, which the old
+# release's API pods still work with; the contract waits for stage finish. A new database
+# gets the whole schema at once (`db_sync`: expand, migrate and contract of every release
+# so far), as kolla-ansible's bootstrap does: expand alone would leave out what earlier
+# releases' contract migrations did. Then the metadata definitions (existing ones kept).
+DB_SYNC = """\
+#!/bin/bash
+# {header}
+set -uo pipefail
+if ! version=$(glance-manage db version); then
+    echo "cannot read glance's schema version: retrying" >&2
+    exit 1
+fi
+if [[ "$version" == *"not under migration control"* ]]; then
+    echo "a new database: the whole schema (glance-manage db_sync)"
+    glance-manage db_sync || exit 1
+else
+    glance-manage db expand || exit 1
+    glance-manage db migrate || exit 1
+fi
+exec glance-manage db_load_metadefs
+"""
+
+
+def _db_jobs(site: Site, config: Any) -> tuple[DbSync, DbSync]:
+    """Stage db: :data:`DB_SYNC`; stage finish: the contract, once every glance-api pod
+    runs the new release (a no-op on a database that db_sync made). Each command says "up
+    to date" and exits 0 when there is nothing to do, so every Job re-runs cleanly."""
+    skip = ("KOLLA_SKIP_EXTEND_START", "")
+    script = ConfigFile(
+        "kkc-db-sync.sh", DB_SYNC.format(header=header(site)), "/etc/glance/kkc-db-sync.sh", "0700"
+    )
+    db_sync = DbSync(
+        "glance",
+        ("glance",),
+        (
+            kolla_step(
+                "db-sync",
+                "glance-api",
+                config("glance-db-sync-kolla", "/bin/bash /etc/glance/kkc-db-sync.sh", script),
+                skip,
+            ),
+        ),
+    )
+    contract = db_finish(
+        "glance",
+        kolla_step(
+            "db-contract",
+            "glance-api",
+            config("glance-db-contract-kolla", "glance-manage db contract"),
+            skip,
+        ),
+    )
+    return db_sync, contract
+
+
 def glance(site: Site) -> ServiceOutput:
     kolla = ServiceConfig(
         "glance",
@@ -193,20 +252,7 @@ def glance(site: Site) -> ServiceOutput:
     else:
         api = config("glance-api-kolla", "glance-api")
 
-    # The glance-api image's KOLLA_BOOTSTRAP mode runs `glance-manage db_sync` and
-    # `glance-manage db_load_metadefs`, then exits.
-    db_sync = DbSync(
-        "glance",
-        ("glance",),
-        (
-            kolla_step(
-                "db-sync",
-                "glance-api",
-                config("glance-db-sync-kolla", "glance-manage db_sync"),
-                ("KOLLA_BOOTSTRAP", ""),
-            ),
-        ),
-    )
+    db_sync, db_contract = _db_jobs(site, config)
     registration = Registration(
         "glance",
         (
@@ -232,6 +278,7 @@ def glance(site: Site) -> ServiceOutput:
         {"services": [api]},
         _secrets(site),
         db_sync=db_sync,
+        db_finish=db_contract,
         registration=registration,
         manifests=manifests,
         patches=patches,

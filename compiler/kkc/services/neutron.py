@@ -35,6 +35,8 @@ from .common import (
     ServiceSpec,
     Workload,
     conf_file,
+    db_finish,
+    header,
     internal_url,
     keystone_internal,
     kolla_step,
@@ -258,6 +260,68 @@ def _metadata_agent(site: Site, cfg: dict, conf: IniFile) -> KollaConfig:
     return _ovn_address(agent)
 
 
+# Stage db of neutron's rolling upgrade (kolla-ansible's neutron_enable_rolling_upgrade): on a
+# database of an earlier release, the expand migrations, which the old release's
+# neutron-server still works with; the contract waits for stage finish, once every
+# neutron-server runs the new release. A new database gets both branches at once (`upgrade
+# heads`), as kolla-ansible's bootstrap does: the new code needs what the contract
+# migrations of earlier releases did (expand alone: "Unknown column" on the first POST).
+# `current` prints each applied head's 12-hex revision; none on a new database.
+DB_SYNC = """\
+#!/bin/bash
+# {header}
+set -uo pipefail
+manage="neutron-db-manage {config_files}"
+if ! current=$($manage current); then
+    echo "cannot read neutron's schema version: retrying" >&2
+    exit 1
+fi
+if grep -Eq '^[0-9a-f]{{12}}( |$)' <<<"$current"; then
+    exec $manage upgrade --expand
+fi
+echo "a new database: both branches (upgrade heads)"
+exec $manage upgrade heads
+"""
+
+
+def _db_jobs(site: Site, kolla: ServiceConfig) -> tuple[DbSync, DbSync]:
+    """Stage db: :data:`DB_SYNC`; stage finish: the contract migrations (kolla-ansible
+    stops the old servers for them; here every server already runs the new release, which
+    no longer reads what they drop). Each is a no-op once done."""
+    manage = f"neutron-db-manage {CONFIG_FILES} upgrade"
+    skip = ("KOLLA_SKIP_EXTEND_START", "")
+    script = ConfigFile(
+        "kkc-db-sync.sh",
+        DB_SYNC.format(config_files=CONFIG_FILES, header=header(site)),
+        "/etc/neutron/kkc-db-sync.sh",
+        "0700",
+    )
+    db_sync = DbSync(
+        "neutron",
+        ("neutron",),
+        (
+            kolla_step(
+                "db-sync",
+                "neutron-server",
+                kolla.config(
+                    "neutron-db-sync-kolla", "/bin/bash /etc/neutron/kkc-db-sync.sh", script
+                ),
+                skip,
+            ),
+        ),
+    )
+    db_contract = db_finish(
+        "neutron",
+        kolla_step(
+            "db-contract",
+            "neutron-server",
+            kolla.config("neutron-db-contract-kolla", f"{manage} --contract"),
+            skip,
+        ),
+    )
+    return db_sync, db_contract
+
+
 def neutron(site: Site) -> ServiceOutput:
     cfg = site.get("services.neutron")
     release = RELEASES[site.get("openstack.release")]
@@ -269,20 +333,7 @@ def neutron(site: Site) -> ServiceOutput:
         permissions=(log_dir("neutron"),),
     )
 
-    db_sync = DbSync(
-        "neutron",
-        ("neutron",),
-        (
-            kolla_step(
-                "db-sync",
-                "neutron-server",
-                kolla.config(
-                    "neutron-db-sync-kolla", f"neutron-db-manage {CONFIG_FILES} upgrade heads"
-                ),
-                ("KOLLA_SKIP_EXTEND_START", ""),
-            ),
-        ),
-    )
+    db_sync, db_contract = _db_jobs(site, kolla)
     registration = Registration(
         "neutron",
         (
@@ -328,6 +379,7 @@ def neutron(site: Site) -> ServiceOutput:
         },
         [secret],
         db_sync=db_sync,
+        db_finish=db_contract,
         registration=registration,
         extra_bases={"services": extra} if extra else {},
         patches={"infra": ovn.infra_patches(site)},

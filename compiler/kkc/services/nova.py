@@ -101,6 +101,43 @@ else
 fi
 """
 
+# kolla-ansible's nova upgrade check (roles/nova/tasks/upgrade.yml): `nova-status upgrade
+# check` with the new release's code, before its schema migrations; exit 0 (success) and 1
+# (warnings) pass, anything else fails the step, so nova's migrations, the roll of its
+# control plane (stage services) and of the computes wait. It needs a running cloud to
+# check: placement's API and the compute records. On a deployment that is not complete
+# (no nova_api schema yet, or no compute host mapped by nova-discover-hosts) there is
+# nothing to upgrade and the check is skipped, so day one, and a retry of this Job before
+# placement is up, never wait on an API that a later stage starts.
+UPGRADE_CHECK = """\
+#!/bin/bash
+# {header}
+set -uo pipefail
+if ! version=$(nova-manage api_db version | tail -n 1); then
+    echo "nova_api is not reachable: retrying" >&2
+    exit 1
+fi
+if [[ "$version" == "None" ]]; then
+    echo "nova_api has no schema yet (a first deployment): upgrade check skipped"
+    exit 0
+fi
+if ! hosts=$(nova-manage cell_v2 list_hosts); then
+    echo "cannot list the compute hosts: retrying" >&2
+    exit 1
+fi
+if (( $(grep -c '^|' <<<"$hosts") <= 1 )); then
+    echo "no compute host is mapped yet (the deployment is not complete): upgrade check skipped"
+    exit 0
+fi
+nova-status upgrade check
+rc=$?
+if (( rc > 1 )); then
+    echo "nova-status upgrade check failed (exit $rc): nova's upgrade waits" >&2
+    exit "$rc"
+fi
+exit 0
+"""
+
 # libvirtd: local UNIX socket only (nova-compute in the same node, group nova), no TCP/TLS
 # listener (kolla_nova_libvirt_start passes --listen; with both listeners off it opens none).
 LIBVIRTD_CONF = """\
@@ -334,8 +371,9 @@ def _secret(site: Site) -> SecretSpec:
 
 
 def _db_jobs(site: Site, kolla: ServiceConfig) -> tuple[DbSync, DbSync]:
-    """Stage db: nova_api, nova, nova_cell0 and the cell mappings; stage finish: the online
-    data migrations, once the control plane and the computes run the new release."""
+    """Stage db: the upgrade check, then nova_api, nova, nova_cell0 and the cell mappings;
+    stage finish: the online data migrations, once the control plane and the computes run
+    the new release."""
     config = kolla.config
     create_cell = config(
         "nova-create-cell-kolla",
@@ -347,10 +385,22 @@ def _db_jobs(site: Site, kolla: ServiceConfig) -> tuple[DbSync, DbSync]:
             "0700",
         ),
     )
+    upgrade_check = config(
+        "nova-upgrade-check-kolla",
+        "/bin/bash /etc/nova/kkc-upgrade-check.sh",
+        ConfigFile(
+            "kkc-upgrade-check.sh",
+            UPGRADE_CHECK.format(header=header(site)),
+            "/etc/nova/kkc-upgrade-check.sh",
+            "0700",
+        ),
+    )
     db_sync = DbSync(
         "nova",
         ("nova_api", "nova", "nova_cell0"),
         (
+            # first, before any migration of the new release (UPGRADE_CHECK)
+            kolla_step("upgrade-check", "nova-api", upgrade_check, SKIP),
             kolla_step(
                 "api-db-sync",
                 "nova-api",

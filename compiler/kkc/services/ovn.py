@@ -230,6 +230,7 @@ def infra(site: Site) -> tuple[list[Workload], list[KollaConfig]]:
                 COMPONENTS[db],
                 claim=f"ovn-{db}-db-data",
                 scalable=replicas(site, db) > 1,
+                peer_port=RAFT_PORTS[db] if replicas(site, db) > 1 else None,
             )
             for db in ("nb", "sb")
         ),
