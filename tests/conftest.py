@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers import PROJECT, commit, keystone_repo, tree
-from kkc import kustomize
+from kkc import cache, kustomize
 from kkc.cli import app
 from kkc.yamlio import load_stream
 
@@ -43,9 +43,12 @@ def pin_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # No KKC_CRD_DIR from the caller's environment: custom resources are validated against
     # the CRD schemas embedded in kkc; a test that wants a CRD directory writes one.
     monkeypatch.delenv("KKC_CRD_DIR", raising=False)
-    # kkc's cache of kustomize builds: one per run, shared by its workers (never the
-    # user's ~/.cache/kkc, never shared between runs), so each distinct tree is built by the
-    # real kustomize once per run; the tests of the cache itself set their own directory
+    # No progress lines of the fleet commands on stderr (their times differ from run to
+    # run); tests/test_progress.py turns them on
+    monkeypatch.setenv("KKC_PROGRESS", "0")
+    # kkc's caches (kustomize builds, rendered sites): one per run, shared by its workers
+    # (never the user's ~/.cache/kkc, never shared between runs), so each distinct tree is
+    # built by the real kustomize once per run; the tests of the caches set their own
     monkeypatch.delenv("KKC_NO_CACHE", raising=False)
     if CACHE_DIR:
         monkeypatch.setenv("KKC_CACHE_DIR", CACHE_DIR[0])
@@ -66,6 +69,25 @@ def _kustomize_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(autouse=True)
 def _pinned_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     pin_environment(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def _no_caches_once_patched(monkeypatch: pytest.MonkeyPatch):
+    """A test that patches anything in-process (monkeypatch.setattr or setitem: kkc's code,
+    its data, a subprocess helper; not setenv) runs from then on without kkc's caches: their
+    keys cover kkc's files, not what a test changed in memory. The tests of the caches turn them back
+    on after patching (cache.use(True))."""
+    for name in ("setattr", "setitem"):
+        real = getattr(monkeypatch, name)
+
+        def patched(*args, _real=real, **kwargs):
+            if not (args and args[0] is os.environ):  # setenv is a setitem of os.environ
+                cache.use(False)
+            return _real(*args, **kwargs)
+
+        object.__setattr__(monkeypatch, name, patched)
+    yield
+    cache.use(True)
 
 
 def make_repo(dest: Path) -> Path:

@@ -78,6 +78,7 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         return real(argv, **kw)
 
     monkeypatch.setattr(kustomize.proc, "run", counting)
+    cache.use(True)  # patching turned the caches off (conftest): these tests are about them
     return started
 
 
@@ -181,6 +182,7 @@ def test_no_cache_reads_and_writes_nothing(tmp_path, own_cache, builds, kkc, sma
     result = kkc(small_site_repo, "--no-cache", "render", "site-k")
     assert result.exit_code == 0, result.output
     assert not own_cache.exists()
+    cache.use(True)  # the next command is a new process, without --no-cache
     assert kkc(small_site_repo, "render", "site-k").stdout == result.stdout
     assert len(_entries(own_cache)) == 1
 

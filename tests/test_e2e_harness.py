@@ -445,3 +445,31 @@ def test_established_counts_a_containers_connections_to_rabbitmq(tmp_path):
     )
     assert apis.established([10, 11], 5672, proc) == 1
     assert apis.established([11], 5672, proc) == 0
+
+
+def test_rotation_gives_a_new_value_to_the_rotated_passwords_only(tmp_path):
+    """The e2e rotation phase does the operator's part of a rotation with secrets.backend
+    existing: a new value for each rotated kolla password, in every Secret that holds it,
+    and the drop-ins that template it rendered again; nothing else changes."""
+    from kkc_e2e import render, rotation
+
+    secrets = [
+        {
+            "name": "placement-secrets",
+            "source": "Secret placement-secrets (existing)",
+            "keys": [
+                {"key": "database-password", "kollaPassword": "placement_database_password"},
+                {"key": "keystone-password", "kollaPassword": "placement_keystone_password"},
+                {"key": "placement.conf", "template": 'c = {{ index . "database-password" }}\n'},
+            ],
+        },
+    ]
+    site = render.Site("s", "2026.1", tmp_path, [], secrets)
+    before = render.generated_secrets(site)
+    after = rotation.new_secrets(site, before, ("placement_database_password",))
+    old, new = before["placement-secrets"], after["placement-secrets"]
+    assert new["database-password"] != old["database-password"]
+    assert new["keystone-password"] == old["keystone-password"]
+    assert new["placement.conf"] == f"c = {new['database-password']}\n"
+    assert before["placement-secrets"] is not new  # the old values stay for the refusal check
+    assert rotation._value(site, before, "placement_database_password") == old["database-password"]

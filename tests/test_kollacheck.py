@@ -489,7 +489,6 @@ def test_warnings() -> None:
 MODES = {
     ("db", "keystone", "KOLLA_UPGRADE"),
     ("finish", "keystone", "KOLLA_FINISH_UPGRADE"),
-    ("db", "glance-api", "KOLLA_BOOTSTRAP"),
     ("db", "placement-api", "KOLLA_UPGRADE"),
     ("finish", "placement-api", "KOLLA_OSM"),
     ("db", "cinder-api", "KOLLA_BOOTSTRAP"),

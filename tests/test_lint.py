@@ -215,6 +215,7 @@ def test_unknown_option_in_a_rendered_ini_is_exit_3_at_its_line(
     )
     assert result.stderr == (
         f"deploy/site-a/stages/db/config/neutron-db-sync-kolla/ml2_conf.ini{message}"
+        f"deploy/site-a/stages/finish/config/neutron-db-contract-kolla/ml2_conf.ini{message}"
         f"deploy/site-a/stages/services/config/neutron-server-kolla/ml2_conf.ini{message}"
     )
     assert snapshot(site_repo) == before

@@ -26,6 +26,7 @@ DB_FINISH = "stages/finish/config/nova-online-migrations-kolla/nova.conf"
 KEYSTONE = "stages/identity/config/keystone-api-kolla/keystone.conf"
 ML2 = "stages/services/config/neutron-server-kolla/ml2_conf.ini"
 ML2_DB_SYNC = "stages/db/config/neutron-db-sync-kolla/ml2_conf.ini"
+ML2_DB_CONTRACT = "stages/finish/config/neutron-db-contract-kolla/ml2_conf.ini"
 METADATA = "stages/compute/config/neutron-ovn-metadata-agent-kolla/neutron_ovn_metadata_agent.ini"
 LAYOUT = (
     "use config/global.conf, config/<service>.conf, config/<service>/<component>.conf, "
@@ -537,13 +538,14 @@ def test_other_file_overrides_change_only_that_file(site_repo: Path) -> None:
     after = tree(site_repo, "site-a")
     assert sorted(rel for rel in {*before, *after} if before.get(rel) != after.get(rel)) == [
         ML2_DB_SYNC,
+        ML2_DB_CONTRACT,
         ML2,
     ]
 
 
 def test_example_site_overrides_ml2_conf(site_repo: Path) -> None:
     files = tree(site_repo, "site-a")
-    for rel in (ML2, ML2_DB_SYNC):
+    for rel in (ML2, ML2_DB_SYNC, ML2_DB_CONTRACT):
         assert values(files, rel, "ml2_type_vlan", "network_vlan_ranges") == ["physnet1:100:2999"]
 
 

@@ -610,7 +610,9 @@ def test_pre_commit_hook_runs_kkc_check() -> None:
     assert not files.search("README.md")
 
 
-@pytest.mark.parametrize("workflow", ["github-actions.yml", "gitlab-ci.yml"])
+@pytest.mark.parametrize(
+    "workflow", ["github-actions.yml", "github-actions-fleet.yml", "gitlab-ci.yml"]
+)
 def test_example_ci_uses_existing_commands(workflow: str) -> None:
     text = (PROJECT / "examples" / "ci" / workflow).read_text()
     yaml.safe_load(text)  # valid YAML
@@ -622,7 +624,9 @@ def test_example_ci_uses_existing_commands(workflow: str) -> None:
         _check_invocation([w for w in words if not w.startswith(("$", '"'))])
 
 
-@pytest.mark.parametrize("workflow", ["github-actions.yml", "gitlab-ci.yml"])
+@pytest.mark.parametrize(
+    "workflow", ["github-actions.yml", "github-actions-fleet.yml", "gitlab-ci.yml"]
+)
 def test_example_ci_posts_the_diff_first_within_the_size_limit(workflow: str) -> None:
     text = (PROJECT / "examples" / "ci" / workflow).read_text()
     doc = yaml.safe_load(text)

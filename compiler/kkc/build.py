@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import deployrepo, gitops, gitrepo, kustomize, pool, report, safety, writer
+from . import deployrepo, fleet, gitops, gitrepo, kustomize, pool, report, safety, writer
 from .commits import (
     DEPLOY_REPO_SOURCES,
     Source,
@@ -22,8 +22,9 @@ from .commits import (
     source_of,
 )
 from .errors import WARNING, EnvironmentProblem, InputError, Problem, UnsafeChange, UsageError
+from .fleet import Fleet, Shard
 from .generate import Provenance
-from .loader import FleetIndex, list_sites, load_site
+from .loader import list_sites
 from .model import Site
 from .outputs import Outputs, compute
 from .pipeline import local_provenance, object_key, render, render_for_repo
@@ -59,11 +60,14 @@ class BuildResult:
     removed: bool = False  # the site is gone; its kkc-owned output was removed
 
 
-def load_sites(root: Path, names: list[str], all_sites: bool) -> list[Site]:
-    """Every named site, loaded and validated before anything is written."""
-    chosen = list_sites(root) if all_sites else names
-    fleet = FleetIndex(root)  # the other sites, read once for all of them
-    return [load_site(root, n, fleet=fleet) for n in dict.fromkeys(chosen)]
+def load_sites(
+    root: Path, names: list[str], all_sites: bool, shard: Shard | None = None
+) -> list[Site]:
+    """Every named site, loaded and validated before anything is written; when any fails,
+    one error with the problems of every site that failed (:class:`kkc.fleet.Fleet`)."""
+    loaded = fleet.load(root, names, all_sites, shard)
+    loaded.raise_failures()
+    return loaded.sites
 
 
 def site_list(root: Path) -> list[dict[str, Any]]:
@@ -75,14 +79,16 @@ def site_list(root: Path) -> list[dict[str, Any]]:
 
 
 def load_fleet(
-    root: Path, names: list[str], all_sites: bool
-) -> tuple[list[Site], dict[str, Outputs]]:
-    """The sites `kkc lint` and `kkc check` judge (every site when none is named), loaded,
-    and their outputs computed once (to render them with); several sites must not share
-    passwords through one secret store (KKC152, exit 2), which their outputs tell."""
-    chosen = load_sites(root, names, all_sites or not names)
-    outputs = {site.name: compute(site) for site in chosen}
-    shared = shared_remote_keys(chosen, outputs) if len(chosen) > 1 else []
+    root: Path, names: list[str], all_sites: bool, shard: Shard | None = None
+) -> tuple[Fleet, dict[str, Outputs]]:
+    """The sites `kkc lint` and `kkc check` judge (every site when none is named, those of
+    ``shard``), each loaded on its own (one that fails does not stop the others: it is
+    among the fleet's failures), and the outputs of those that loaded computed once (to
+    render them with); several sites must not share passwords through one secret store
+    (KKC152, exit 2), which their outputs tell."""
+    chosen = fleet.load(root, names, all_sites or not names, shard)
+    outputs = {site.name: compute(site) for site in chosen.sites}
+    shared = shared_remote_keys(chosen.sites, outputs) if len(chosen.sites) > 1 else []
     if shared:
         raise InputError(shared)
     return chosen, outputs
@@ -97,6 +103,7 @@ def build_sites(
     prune: bool = False,
     allow_destructive: bool = False,
     jobs: int = 1,
+    loaded: Fleet | None = None,
 ) -> list[BuildResult]:
     """Render and validate every site first (outside deploy/, in ``jobs`` worker processes:
     :mod:`kkc.pool`), then, under the deploy/ lock, stage and swap all trees in, then commit.
@@ -105,14 +112,19 @@ def build_sites(
     the API server would refuse or that destroys data, compared with the output committed
     at HEAD (:mod:`kkc.safety`), unless ``allow_destructive`` (then they are warnings). With
     ``prune`` (a build of every site), the kkc-owned output of sites that no longer exist is
-    removed too."""
+    removed too (with a shard, of those in the shard). ``loaded``: the fleet ``sites`` were
+    loaded from; the sites that failed to load there are reported with those that fail
+    here, in site order, and nothing is written."""
     deploy = root / "deploy"
     repo = gitrepo.open_repo(root) if commit else None
     if repo is not None:
         gitrepo.ready_to_commit(repo)
     prov = local_provenance()
     work = partial(_render_one, root, crd_dir, prov)
-    rendered = pool.first_failure(pool.run_all(work, sites, jobs))
+    outcomes = pool.run_all(work, sites, jobs, [s.name for s in sites])
+    loaded = loaded or Fleet(root, [s.name for s in sites], sites)
+    loaded.raise_failures(pool.failures(outcomes, [s.name for s in sites]))
+    rendered = [o.value for o in outcomes]
     unsafe = _refuse_unsafe(root, sites, rendered, allow_destructive)
     created = not deploy.exists()
     results: list[BuildResult] = []
@@ -131,7 +143,7 @@ def build_sites(
                 if result.files:
                     writer.swap(deploy, site.name, tmp)
             if prune:
-                results += _prune(deploy, sites)
+                results += _prune(deploy, loaded)
     finally:
         for tmp in staged:
             if tmp.exists():
@@ -185,11 +197,12 @@ def not_owned_warnings(
     ]
 
 
-def _prune(deploy: Path, sites: list[Site]) -> list[BuildResult]:
-    """Remove the kkc-owned output of the sites in ``deploy`` that are not among ``sites``
-    (they no longer exist). The caller holds the deploy lock."""
+def _prune(deploy: Path, loaded: Fleet) -> list[BuildResult]:
+    """Remove the kkc-owned output of the sites in ``deploy`` that no longer exist (of
+    those in the shard, with one). The caller holds the deploy lock."""
     results = []
-    for name in writer.stale_sites(deploy, {s.name for s in sites}):
+    stale = writer.stale_sites(deploy, loaded.keep())
+    for name in fleet.in_shard(stale, loaded.shard):
         objects = writer.read_objects(deploy / name)
         files = writer.Changes(removed=writer.remove_owned(deploy / name))
         gone = writer.Changes(removed=sorted(objects))
@@ -264,6 +277,8 @@ def build_into_repo(
     commit: bool,
     prune: bool = False,
     allow_destructive: bool = False,
+    jobs: int = 1,
+    loaded: Fleet | None = None,
 ) -> DeployResult:
     """Build sites into the deploy repository at ``target``: deploy/<site>/ plus byte copies
     of the base/ and overlays/ directories they use, so that it builds on its own.
@@ -273,7 +288,8 @@ def build_into_repo(
     checked out, the copies and trees written, copies no kkc-built site uses any more
     removed, and, with ``commit``, one commit for the copies and one per changed site. With
     ``prune`` (a build of every site), the kkc-owned output of sites that no longer exist is
-    removed first (one commit each), and with it the copies only they used."""
+    removed first (one commit each), and with it the copies only they used. ``jobs`` and
+    ``loaded`` as for :func:`build_sites`."""
     deploy_repo, top = open_deploy_repo(root, target)
     if commit:
         gitrepo.ready_to_commit(deploy_repo)
@@ -287,12 +303,11 @@ def build_into_repo(
     prov = repo_provenance(root, branch, source)
     fulls: dict[str, dict[str, bytes]] = {}
     warnings: dict[str, list[Problem]] = {}
-    all_rendered = []
-    for site in sites:
-        rendered, _copies = render_for_repo(root, site, prov, crd_dir)
+    loaded = loaded or Fleet(root, [s.name for s in sites], sites)
+    all_rendered = _render_all(root, sites, crd_dir, prov, jobs, loaded)
+    for site, rendered in zip(sites, all_rendered, strict=True):
         fulls[site.name] = rendered.tree
         warnings[site.name] = rendered.warnings
-        all_rendered.append(rendered)
     # compared with the head of the branch written to (a branch not created yet: nothing)
     ref = gitrepo.branch_ref(deploy_repo, want)
     if ref is not None:
@@ -317,7 +332,7 @@ def build_into_repo(
     _refuse_edits(deploy_repo, top, target, owned_prefixes, planned)
     with writer.locked(top / "deploy"):
         results, changes, owned = _write_repo(
-            top, sites, fulls, copies, attributes, prune, f"{target}/"
+            top, sites, fulls, copies, attributes, loaded if prune else None, f"{target}/"
         )
     for site, result in zip(sites, results, strict=False):
         result.warnings = warnings[site.name] + result.warnings
@@ -332,6 +347,22 @@ def build_into_repo(
                 deploy_repo, site.name, site.digest, fulls[site.name], source
             )
     return out
+
+
+def _render_for_repo(root: Path, crd_dir: str | None, prov: Provenance, site: Site) -> Any:
+    return render_for_repo(root, site, prov, crd_dir)[0]
+
+
+def _render_all(
+    root: Path, sites: list[Site], crd_dir: str | None, prov: Provenance, jobs: int, loaded: Fleet
+) -> list[Any]:
+    """Every site rendered for a deploy repository, in ``jobs`` worker processes; when any
+    site failed (here, or to load in ``loaded``), one error for them all."""
+    outcomes = pool.run_all(
+        partial(_render_for_repo, root, crd_dir, prov), sites, jobs, [s.name for s in sites]
+    )
+    loaded.raise_failures(pool.failures(outcomes, [s.name for s in sites]))
+    return [o.value for o in outcomes]
 
 
 def _refuse_edits(
@@ -358,13 +389,13 @@ def _write_repo(
     fulls: dict[str, dict[str, bytes]],
     copies: dict[str, bytes],
     attributes: bytes,
-    prune: bool,
+    prune: Fleet | None,
     shown: str,
 ) -> tuple[list[BuildResult], writer.Changes, dict[str, str]]:
     """Write the copies, the .gitattributes block and each site's tree into the deploy
-    repository at ``top``, prune (with ``prune``) and drop the copies no site uses any more:
-    (the sites' results, the copies' changes, the copies kkc owns now); ``shown`` prefixes
-    the paths of the warnings. The caller holds the deploy/ lock."""
+    repository at ``top``, prune (with ``prune``, the fleet built) and drop the copies no
+    site uses any more: (the sites' results, the copies' changes, the copies kkc owns
+    now); ``shown`` prefixes the paths of the warnings. The caller holds the deploy/ lock."""
     deploy = top / "deploy"
     old_owned = deployrepo.read_copies(top)
     changes = writer.Changes()
@@ -387,8 +418,8 @@ def _write_repo(
             writer.swap(deploy, site.name, writer.stage(deploy, site.name, full))
         warnings = not_owned_warnings(site_dir, site.name, full, shown)
         results.append(BuildResult(site.name, files, objs, warnings=warnings))
-    if prune:
-        results += _prune(deploy, sites)
+    if prune is not None:
+        results += _prune(deploy, prune)
     used = deployrepo.in_use(top)  # without the removed sites
     owned = {**old_owned, **{rel: writer.sha256(data) for rel, data in copies.items()}}
     for rel in sorted(owned):
@@ -499,18 +530,23 @@ def run(
     crd_dir: str | None,
     allow_destructive: bool = False,
     jobs: int = 1,
+    shard: Shard | None = None,
 ) -> BuildRun:
     """`kkc build`: the named sites (or every site) built into deploy/ of the site
     repository, or of the deploy repository ``repo``; the push is left to the caller
     (:meth:`BuildRun.push`), after it has reported what was built. ``allow_destructive``:
-    write changes that :mod:`kkc.safety` refuses, reporting them as warnings."""
+    write changes that :mod:`kkc.safety` refuses, reporting them as warnings. ``shard``:
+    only the sites of that shard (:mod:`kkc.fleet`). Every site is loaded, rendered and
+    validated even when another fails; then, if any failed, nothing is written and the
+    error names them all."""
     if not names and not all_sites:
         raise UsageError("name at least one site, or pass --all")
     if push and not commit:
         raise UsageError("--push needs --commit")
     if branch and repo is None:
         raise UsageError("--branch needs --repo (kkc never switches the site repository)")
-    chosen = load_sites(root, names, all_sites)
+    loaded = fleet.load(root, names, all_sites, shard)
+    chosen = loaded.sites
     if repo is None:
         results = build_sites(
             root,
@@ -520,6 +556,7 @@ def run(
             prune=all_sites,
             allow_destructive=allow_destructive,
             jobs=jobs,
+            loaded=loaded,
         )
         return BuildRun(results, None, root, commit, push)
     deployed = build_into_repo(
@@ -531,6 +568,8 @@ def run(
         commit=commit,
         prune=all_sites,
         allow_destructive=allow_destructive,
+        jobs=jobs,
+        loaded=loaded,
     )
     return BuildRun(deployed.sites, deployed, deployed.repo, commit, push)
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 FORMAT = b"kkc-cache-1"
 DEFAULT_MAX_MB = 1024
-# the areas: kustomize's output by its inputs (kkc.kustomize), parsed CRD schemas by the
-# CRD file's content (kkc.validate)
-BUCKETS = ("kustomize", "crd")
+# the areas: kustomize's output by its inputs (kkc.kustomize), rendered and validated sites
+# (kkc.sitecache), parsed CRD schemas by the CRD file's content (kkc.validate)
+BUCKETS = ("kustomize", "site", "crd")
 
 
 def directory() -> Path:

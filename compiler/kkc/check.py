@@ -11,11 +11,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import build, deployrepo, gitrepo, report, safety, validate, writer
-from .errors import OutputInvalid, Problem, RefusedChange, UsageError, command_line_error
+from . import build, deployrepo, fleet, gitrepo, pool, report, safety, validate, writer
+from .errors import (
+    DifferenceFound,
+    KkcError,
+    OutputInvalid,
+    Problem,
+    RefusedChange,
+    SitesNotJudged,
+    UsageError,
+    command_line_error,
+)
+from .fleet import Fleet, Shard
+from .generate import Provenance
 from .model import Site
 from .outputs import Outputs
 from .pipeline import Rendered, render, render_for_repo
@@ -28,8 +40,16 @@ class SiteCheck:
     warnings: list[Problem] = field(default_factory=list)  # of the render, as `kkc build` prints
     output: str = ""  # what was checked: deploy/<site>/, or where in a deploy repository
     rendered: Rendered | None = field(default=None, repr=False)  # None when invalid
+    failure: KkcError | None = None  # the site could not be judged: it failed to load...
 
     def as_dict(self) -> dict[str, Any]:
+        if self.failure is not None:
+            return {
+                "site": self.site,
+                "ok": False,
+                "problems": report.entries(self.failure.findings()),
+                "warnings": report.entries(report.unique(self.failure.warnings)),
+            }
         return {
             "site": self.site,
             "ok": not self.problems,
@@ -206,8 +226,9 @@ def check_site(
     return result
 
 
-def orphans(out: Output, names: list[str]) -> list[SiteCheck]:
-    """deploy/<dir>/ trees kkc built for a site that has no definition any more."""
+def orphans(out: Output, names: list[str], shard: Shard | None = None) -> list[SiteCheck]:
+    """deploy/<dir>/ trees kkc built for a site that has no definition any more (among
+    ``names``; with a shard, those of the shard)."""
     return [
         SiteCheck(
             n,
@@ -222,9 +243,39 @@ def orphans(out: Output, names: list[str]) -> list[SiteCheck]:
                 )
             ],
         )
-        for n in out.built()
+        for n in fleet.in_shard(out.built(), shard)
         if n not in names
     ]
+
+
+def _render_local(root: Path, crd_dir: str | None, item: tuple[Site, Outputs | None]) -> Rendered:
+    site, outputs = item
+    return render(root, site, crd_dir, outputs=outputs)
+
+
+def _render_for_repo(
+    root: Path, crd_dir: str | None, prov: Provenance, item: tuple[Site, Outputs | None]
+) -> tuple[Rendered, dict[str, bytes]]:
+    site, outputs = item
+    return render_for_repo(root, site, prov, crd_dir, outputs)
+
+
+def _rendered(outcome: pool.Outcome[Any]) -> Callable[[Site], Rendered]:
+    """A site's render for :func:`check_site`, done already (in a worker): the Rendered,
+    or its OutputInvalid raised again."""
+
+    def again(_site: Site) -> Rendered:
+        value = outcome.get()
+        return value[0] if isinstance(value, tuple) else value
+
+    return again
+
+
+def _not_judged(sites: list[Site], outcomes: list[pool.Outcome[Any]]) -> dict[str, KkcError]:
+    """The sites whose render failed otherwise than with invalid output (which is a
+    problem :func:`check_site` reports), by name."""
+    failed = pool.failures(outcomes, [s.name for s in sites])
+    return {n: e for n, e in failed.items() if not isinstance(e, OutputInvalid)}
 
 
 def _repo_sites(
@@ -234,10 +285,12 @@ def _repo_sites(
     repo: Path,
     branch: str | None,
     outputs: Mapping[str, Outputs],
-) -> tuple[Output, list[SiteCheck], Path, Any]:
+    jobs: int,
+) -> tuple[Output, list[SiteCheck], Path, Any, dict[str, KkcError]]:
     """Each site checked against the deploy repository: deploy/<site>/ as `kkc build --repo`
     writes it, and the base/ and overlays/ copies it uses (each copy reported once); also
-    the deploy repository's top directory and the commit read."""
+    the deploy repository's top directory, the commit read, and the sites that could not
+    be judged (:func:`_not_judged`), which have no result."""
     out, deploy_repo, commit = repo_output(root, repo, branch)
     prov = build.repo_provenance(root, branch)
     committed: dict[str, bytes] = {}
@@ -248,18 +301,21 @@ def _repo_sites(
                 for rel, data in gitrepo.files_at(deploy_repo, commit, top).items()
             }
         )
-    copies_of: dict[str, dict[str, bytes]] = {}
-
-    def render_site(site: Site) -> Rendered:
-        rendered, copies_of[site.name] = render_for_repo(
-            root, site, prov, crd_dir, outputs.get(site.name)
-        )
-        return rendered
-
+    work = partial(_render_for_repo, root, crd_dir, prov)
+    outcomes = pool.run_all(
+        work, [(s, outputs.get(s.name)) for s in sites], jobs, [s.name for s in sites]
+    )
+    failed = _not_judged(sites, outcomes)
+    copies_of = {
+        s.name: o.value[1] if o.value is not None else {}
+        for s, o in zip(sites, outcomes, strict=True)
+    }
     seen: set[str] = set()
     results = []
-    for site in sites:
-        result = check_site(root, site, crd_dir, out, render_site)
+    for site, outcome in zip(sites, outcomes, strict=True):
+        if site.name in failed:
+            continue
+        result = check_site(root, site, crd_dir, out, _rendered(outcome))
         build_cmd = f"kkc build {site.name}{out.build_options}"
         for rel, data in copies_of.get(site.name, {}).items():
             if rel in seen or committed.get(rel) == data:
@@ -282,7 +338,7 @@ def _repo_sites(
         result.problems.sort(key=lambda p: (p.path, p.code))
         results.append(result)
     top = Path(deploy_repo.working_tree_dir or repo).resolve()
-    return out, results, top, commit
+    return out, results, top, commit, failed
 
 
 def check_sites(
@@ -297,6 +353,8 @@ def check_sites(
     outputs: Mapping[str, Outputs] | None = None,
     against: str = "HEAD",
     allow_destructive: bool = False,
+    jobs: int = 1,
+    loaded: Fleet | None = None,
 ) -> list[SiteCheck]:
     """One result per site; with ``all_sites`` also every orphaned deploy/<dir>/. With
     ``repo``, the committed output of that deploy repository at the head of ``branch``.
@@ -307,18 +365,30 @@ def check_sites(
     ``require_crds``, else a warning per kind. The day-two findings (:mod:`kkc.safety`)
     against the output committed at ``against`` (with ``repo``: a revision of the deploy
     repository, default the commit checked) are problems, or warnings with
-    ``allow_destructive``."""
+    ``allow_destructive``. Sites are rendered in ``jobs`` worker processes (:mod:`kkc.pool`).
+
+    ``loaded``: the fleet ``sites`` come from. Each site that failed to load there, or
+    whose render fails otherwise than with invalid output (exit 4, say), has a result with
+    its ``failure``, in site order: the others are judged all the same."""
     outputs = outputs or {}
+    loaded = loaded or Fleet(root, [s.name for s in sites], sites)
     if repo is None:
         out = site_output(root)
-
-        def render_site(site: Site) -> Rendered:
-            return render(root, site, crd_dir, outputs=outputs.get(site.name))
-
-        results = [check_site(root, s, crd_dir, out, render_site) for s in sites]
+        work = partial(_render_local, root, crd_dir)
+        outcomes = pool.run_all(
+            work, [(s, outputs.get(s.name)) for s in sites], jobs, [s.name for s in sites]
+        )
+        failed = _not_judged(sites, outcomes)
+        results = [
+            check_site(root, s, crd_dir, out, _rendered(o))
+            for s, o in zip(sites, outcomes, strict=True)
+            if s.name not in failed
+        ]
         _day_two(root, sites, results, against, allow_destructive)
     else:
-        out, results, deploy_top, commit = _repo_sites(root, sites, crd_dir, repo, branch, outputs)
+        out, results, deploy_top, commit, failed = _repo_sites(
+            root, sites, crd_dir, repo, branch, outputs, jobs
+        )
         rev = commit.hexsha if against == "HEAD" and commit is not None else against
         if commit is not None or against != "HEAD":
             _day_two(deploy_top, sites, results, rev, allow_destructive)
@@ -326,17 +396,25 @@ def check_sites(
         _require_schemas(results)
     for r in results:
         r.output = f"{out.prefix}deploy/{r.site}/{out.at}"
+    by_name = {r.site: r for r in results}
+    failed = {**loaded.failed, **failed}
+    results = [
+        SiteCheck(n, failure=failed[n]) if n in failed else by_name[n]
+        for n in loaded.names
+        if n in failed or n in by_name
+    ]
     if all_sites:
-        results += orphans(out, [s.name for s in sites])
+        results += orphans(out, sorted(loaded.keep()), loaded.shard)
     return results
 
 
 def _day_two(
     root: Path, sites: list[Site], results: list[SiteCheck], against: str, allow: bool
 ) -> None:
+    by_name = {s.name: s for s in sites}
     pairs = [
-        (site, r.rendered.manifests, r.rendered.objects)
-        for site, r in zip(sites, results, strict=True)
+        (by_name[r.site], r.rendered.manifests, r.rendered.objects)
+        for r in results
         if r.rendered is not None
     ]
     found = safety.check_against(root, pairs, against)
@@ -383,22 +461,44 @@ class CheckRun:
 
     @property
     def warnings(self) -> list[Problem]:
-        return [w for r in self.results for w in r.warnings]
+        return [
+            w
+            for r in self.results
+            for w in (r.failure.warnings if r.failure is not None else r.warnings)
+        ]
 
     def as_json(self) -> list[dict[str, Any]]:
         return [r.as_dict() for r in self.results]
 
     def lines(self) -> list[str]:
-        """The text report: each problem's line, or a site's "up to date and valid"."""
+        """The text report: each problem's line, or a site's "up to date and valid"; not
+        the sites that could not be judged (:meth:`verdict` prints their failures)."""
         out = []
         for r in self.results:
+            if r.failure is not None:
+                continue
             ok = f"{r.site}: {r.output} up to date and valid"
             out += [report.line(p) for p in r.problems] or [ok]
         return out
 
     def verdict(self) -> None:
         """Exit 2 (RefusedChange) for a day-two finding, else exit 1 (DifferenceFound) when
-        any site has a problem."""
+        any site has a problem. When some sites could not be judged, their failures' lines
+        (SitesNotJudged), with the highest exit code of theirs and of the above."""
+        try:
+            self._judged_verdict()
+        except DifferenceFound as exc:
+            if not self.failures:
+                raise
+            raise SitesNotJudged(self.failures, exc.exit_code, str(exc)) from None
+        if self.failures:
+            raise SitesNotJudged(self.failures)
+
+    @property
+    def failures(self) -> list[KkcError]:
+        return [r.failure for r in self.results if r.failure is not None]
+
+    def _judged_verdict(self) -> None:
         refuse_unsafe(self.results)
         failed = [r for r in self.results if r.problems]
         count = sum(len(r.problems) for r in failed)
@@ -419,18 +519,21 @@ def run(
     require_crds: bool = True,
     against: str = "HEAD",
     allow_destructive: bool = False,
+    jobs: int = 1,
+    shard: Shard | None = None,
 ) -> CheckRun:
     """`kkc check`: the named sites (or every site, and the output of sites that are gone)
     checked against their committed output, in deploy/ or in the deploy repository
-    ``repo``."""
+    ``repo``; with ``shard``, those of the shard (:mod:`kkc.fleet`). A site that fails to
+    load does not stop the others: its failure is its result."""
     if branch and repo is None:
         raise UsageError("--branch needs --repo (the branch of the deploy repository to read)")
-    chosen, outputs = build.load_fleet(root, names, all_sites)
+    loaded, outputs = build.load_fleet(root, names, all_sites, shard)
     every = all_sites or not names
     return CheckRun(
         check_sites(
             root,
-            chosen,
+            loaded.sites,
             crd_dir=crd_dir,
             all_sites=every,
             repo=repo,
@@ -439,5 +542,7 @@ def run(
             outputs=outputs,
             against=against,
             allow_destructive=allow_destructive,
+            jobs=jobs,
+            loaded=loaded,
         )
     )

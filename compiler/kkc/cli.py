@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from . import (
     __version__,
+    affected,
     bootstrap,
     build,
     cache,
@@ -24,11 +25,14 @@ from . import (
     diff,
     doctor,
     edits,
+    fleet,
     gitops,
     overlaylint,
     pipeline,
     pool,
+    progress,
     report,
+    rotate,
     scaffold,
     secretreqs,
     show,
@@ -242,13 +246,15 @@ def _main(
         bool,
         typer.Option(
             "--no-cache",
-            help="Do not read or write kkc's cache of kustomize builds (the same as "
-            "KKC_NO_CACHE=1); `kkc doctor` shows where it is, `kkc cache clean` empties it.",
+            help="Do not read or write kkc's caches of kustomize builds and rendered sites "
+            "(the same as KKC_NO_CACHE=1); `kkc doctor` shows where they are, `kkc cache "
+            "clean` empties them.",
         ),
     ] = False,
 ) -> None:
     """kkc: site definitions in, validated and committed Kustomize trees out."""
-    cache.use(not no_cache)
+    if no_cache:
+        cache.use(False)
 
 
 BuildSitesArg = Annotated[
@@ -315,6 +321,12 @@ AllowDestructiveOpt = Annotated[
 ]
 
 
+def _progress(ctx: typer.Context, verb: str, as_json: bool) -> None:
+    """The progress of a fleet command on stderr, and its summary line at the end
+    (:mod:`kkc.progress`); nothing with -o json."""
+    ctx.with_resource(progress.reporting(progress.choose(verb, as_json)))
+
+
 def _jobs(value: int | None) -> int:
     if value is None:
         return pool.default_jobs()
@@ -329,13 +341,26 @@ JobsOpt = Annotated[
         "--jobs",
         "-j",
         help="Sites rendered and validated at once, in worker processes (default: the "
-        "number of CPUs; 1: in this process). Output and exit codes do not depend on it.",
+        "number of CPUs; 1: in this process; fewer than 6 sites always run in this "
+        "process). Output and exit codes do not depend on it.",
+    ),
+]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="I/N",
+        help="Only shard I of N of the sites (named, or every site): a site is in the "
+        "shard its name's sha256 picks, so adding a site moves no other; for a CI matrix "
+        "of N runners. Pruned or orphaned output of gone sites: by its shard too.",
+        show_default=False,
     ),
 ]
 
 
 @app.command("build")
 def build_cmd(
+    ctx: typer.Context,
     sites: BuildSitesArg = None,
     all_sites: BuildAllOpt = False,
     commit: CommitOpt = False,
@@ -345,6 +370,7 @@ def build_cmd(
     allow_destructive: AllowDestructiveOpt = False,
     crd_dir: CrdOpt = None,
     jobs: JobsOpt = None,
+    shard: ShardOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
@@ -359,6 +385,7 @@ def build_cmd(
     * kkc build site-a --commit
 
     * kkc build --all --repo ../deploy-repo --branch main --commit --push"""
+    _progress(ctx, "build", output is Output.json)
     done = build.run(
         _root(root),
         sites or [],
@@ -370,6 +397,7 @@ def build_cmd(
         crd_dir=crd_dir,
         allow_destructive=allow_destructive,
         jobs=_jobs(jobs),
+        shard=fleet.parse_shard(shard),
     )
     if output is Output.json:
         _json(done.as_json())  # pushes first, as the report names what was pushed
@@ -513,6 +541,48 @@ def upgrade_cmd(
         typer.echo(line)
 
 
+@app.command("rotate")
+def rotate_cmd(
+    site: SiteArg,
+    names: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="SECRET...",
+            help="kolla-ansible passwords.yml names as `kkc secrets SITE` lists them, e.g. "
+            "keystone_database_password, nova_keystone_password, rabbitmq_password.",
+        ),
+    ],
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Print, in the controller's order, which ExternalSecrets refresh, which "
+            "Jobs re-run and which workloads roll, and the steps that are yours; write "
+            "nothing.",
+        ),
+    ] = False,
+    crd_dir: CrdOpt = None,
+    output: Annotated[
+        Format, typer.Option("--output", "-o", help="text, markdown or json.")
+    ] = Format.text,
+    root: RootOpt = None,
+) -> None:
+    """Rotate credentials as a reviewable change: bump each SECRET's generation in
+    secrets.rotation of sites/SITE/site.yaml (comments kept) and build the site.
+
+    The new generation refreshes the ExternalSecrets that fetch it, re-runs the Jobs that
+    apply it (db-init, ks-register, keystone bootstrap) and rolls the workloads that read
+    it, in stage order. The values stay in the secret store: write the new one there
+    right before merging. An unknown name is refused (exit 2, KKC154, with did-you-mean).
+
+    Examples: kkc rotate site-a nova_database_password --plan ;
+    kkc rotate site-a glance_keystone_password -o markdown"""
+    done = rotate.rotate(_root(root), site, names, plan_only=plan, crd_dir=crd_dir)
+    if done.result is not None:
+        _warn(done.result.warnings)
+    sys.stdout.write(rotate.REPORTS[output.value](done))
+
+
 @app.command("render")
 def render_cmd(site: SiteArg, crd_dir: CrdOpt = None, root: RootOpt = None) -> None:
     """Print the rendered, validated manifests of a site.
@@ -525,12 +595,15 @@ def render_cmd(site: SiteArg, crd_dir: CrdOpt = None, root: RootOpt = None) -> N
 
 @app.command("lint")
 def lint_cmd(
+    ctx: typer.Context,
     sites: SitesArg = None,
     all_sites: AllOpt = False,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 when there is any warning.")
     ] = False,
     crd_dir: CrdOpt = None,
+    jobs: JobsOpt = None,
+    shard: ShardOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
@@ -542,8 +615,15 @@ def lint_cmd(
     warnings}], "problems": [every warning, with severity "warning"]} on stdout.
 
     Example: kkc lint --strict"""
+    _progress(ctx, "lint", output is Output.json)
     done = overlaylint.run(
-        _root(root), sites or [], all_sites=all_sites, strict=strict, crd_dir=crd_dir
+        _root(root),
+        sites or [],
+        all_sites=all_sites,
+        strict=strict,
+        crd_dir=crd_dir,
+        jobs=_jobs(jobs),
+        shard=fleet.parse_shard(shard),
     )
     if output is Output.json:
         _json(done.as_json())
@@ -710,6 +790,8 @@ def diff_cmd(
     repo: ReviewRepoOpt = None,
     branch: ReviewBranchOpt = None,
     crd_dir: CrdOpt = None,
+    jobs: JobsOpt = None,
+    shard: ShardOpt = None,
     root: RootOpt = None,
 ) -> None:
     """Show how the rendered objects change: the sites rendered now against their committed
@@ -736,6 +818,7 @@ def diff_cmd(
     if max_bytes is not None and output is not Format.markdown:
         raise UsageError("--max-bytes needs -o markdown")
     _review_repo(repo, branch)
+    _progress(ctx, "diff", output is Format.json)
     text, diffs = diff.run(
         _root(root),
         sites or [],
@@ -746,6 +829,8 @@ def diff_cmd(
         crd_dir=crd_dir,
         output=output.value,
         max_bytes=max_bytes,
+        jobs=_jobs(jobs),
+        shard=fleet.parse_shard(shard),
     )
     sys.stdout.write(text)
     diff.verdict(diffs)
@@ -764,6 +849,7 @@ CheckAgainstOpt = Annotated[
 
 @app.command("check")
 def check_cmd(
+    ctx: typer.Context,
     sites: SitesArg = None,
     all_sites: AllOpt = False,
     require_crds: Annotated[
@@ -780,6 +866,8 @@ def check_cmd(
     against: CheckAgainstOpt = "HEAD",
     allow_destructive: AllowDestructiveOpt = False,
     crd_dir: CrdOpt = None,
+    jobs: JobsOpt = None,
+    shard: ShardOpt = None,
     output: OutputOpt = Output.text,
     root: RootOpt = None,
 ) -> None:
@@ -800,6 +888,7 @@ def check_cmd(
     produces now, including the base/ and overlays/ copies the sites use.
 
     Examples: kkc check --all ; kkc check --repo ../deploy-repo --branch main"""
+    _progress(ctx, "check", output is Output.json)
     done = check.run(
         _root(root),
         sites or [],
@@ -810,6 +899,8 @@ def check_cmd(
         require_crds=require_crds,
         against=against,
         allow_destructive=allow_destructive,
+        jobs=_jobs(jobs),
+        shard=fleet.parse_shard(shard),
     )
     if output is Output.json:
         _json(done.as_json())
@@ -818,6 +909,42 @@ def check_cmd(
         for line in done.lines():
             typer.echo(line)
     done.verdict()
+
+
+@app.command("affected")
+def affected_cmd(
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            metavar="REV",
+            help="The git revision to compare the work tree with (in CI: the pull "
+            "request's base commit, or the last commit built).",
+            show_default=False,
+        ),
+    ],
+    output: OutputOpt = Output.text,
+    root: RootOpt = None,
+) -> None:
+    """List the sites whose inputs changed between REV and the work tree: their
+    sites/SITE/ directory, sites/defaults.yaml, the overlays they list and every base/ and
+    overlays/ directory their tree uses (a change to a base lists exactly the sites that
+    use it), kkc's option catalogs and data when kkc lies in the repository, and the other
+    sites of a shared Argo CD AppProject. Writes nothing.
+
+    One site a line on stdout, for `kkc check $(kkc affected --since REV)`; a site removed
+    since REV is a note on stderr. With -o json: {since, commit, sites: [{site,
+    reasons}], removed, changed}.
+
+    Examples: kkc affected --since origin/main ; kkc affected --since HEAD~1 -o json"""
+    done = affected.run(_root(root), since)
+    if output is Output.json:
+        _json(done.as_json())
+        return
+    for note in done.notes():
+        typer.echo(note, err=True)
+    for line in done.lines():
+        typer.echo(line)
 
 
 @app.command("show")
@@ -902,8 +1029,8 @@ def doctor_cmd(crd_dir: CrdOpt = None, output: OutputOpt = Output.text) -> None:
 
 
 cache_app = typer.Typer(
-    help="kkc's cache of kustomize builds, keyed by the content of every file a build "
-    "reads and the kustomize engine: outside every repository, in $KKC_CACHE_DIR "
+    help="kkc's caches of kustomize builds and of rendered sites, keyed by the content of "
+    "everything a result depends on: outside every repository, in $KKC_CACHE_DIR "
     "(default ~/.cache/kkc).",
     no_args_is_help=True,
 )

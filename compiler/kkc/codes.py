@@ -57,6 +57,8 @@ CODES: dict[str, str] = {
     "(`kkc lint --all`, `kkc check --all`)",
     "KKC153": "kkc secrets --check: the file is neither ExternalSecrets JSON nor a list of "
     "remote keys",
+    "KKC154": "kkc rotate or secrets.rotation names no password of the site (with "
+    "did-you-mean), or a Secret that a kkc Job creates and rotates itself",
     "KKC155": "Nova's and Cinder's Ceph users and libvirt secret UUIDs disagree "
     "(one UUID per Ceph user)",
     # day-two safety, compared with the committed output (exit 2; warnings with
@@ -79,7 +81,8 @@ CODES: dict[str, str] = {
     "--repo`: the controller would read another repository)",
     # command line (exit 2)
     "KKC163": "--jobs is not a positive number of worker processes",
-    "KKC170": "git revision or branch not found (--against, --branch)",
+    "KKC164": "--shard is not I/N with whole numbers 1 <= I <= N",
+    "KKC170": "git revision or branch not found (--against, --branch, --since)",
     "KKC171": "CRD directory missing or without CRD files (--crd-dir, KKC_CRD_DIR)",
     "KKC172": "custom resources of a kind no schema covers, embedded or in --crd-dir "
     "(`kkc check`; --no-require-crds skips them with a warning)",

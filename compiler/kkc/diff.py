@@ -14,12 +14,14 @@ import html
 import json
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import build, gitrepo, report, safety
+from . import build, fleet, gitrepo, pool, report, safety
 from .errors import DifferenceFound, Problem, RefusedChange, UsageError
-from .generate import STAGE_LABEL
+from .fleet import Fleet, Shard
+from .generate import STAGE_LABEL, Provenance
 from .model import STAGES, Site
 from .pipeline import object_key, render, render_for_repo
 from .yamlio import dump, load_stream
@@ -284,6 +286,14 @@ def compare(before: str, after: str) -> list[ObjectDiff]:
     return sorted(out, key=_order)
 
 
+def _manifests(root: Path, crd_dir: str | None, prov: Provenance | None, site: Site) -> str:
+    """The site rendered now: as `kkc build` renders it, or with ``prov`` (a deploy
+    repository's provenance) as `kkc build --repo` does."""
+    if prov is None:
+        return render(root, site, crd_dir).manifests
+    return render_for_repo(root, site, prov, crd_dir)[0].manifests
+
+
 def diff_sites(
     root: Path,
     sites: list[Site],
@@ -293,21 +303,24 @@ def diff_sites(
     gone: bool = False,
     repo: Path | None = None,
     branch: str | None = None,
+    jobs: int = 1,
+    loaded: Fleet | None = None,
 ) -> list[SiteDiff]:
-    """Each site rendered now against its committed output at ``against``.
+    """Each site rendered now (in ``jobs`` worker processes: :mod:`kkc.pool`) against its
+    committed output at ``against``.
 
     With ``gone``, sites whose output exists at ``against`` but that have no site definition
-    any more are included too (every object removed). With ``repo``, the committed output is
-    that deploy repository's (`kkc build --repo`), at ``against`` or the head of ``branch``
-    there, and the sites are rendered as `kkc build --repo` renders them."""
+    any more are included too (every object removed; with a shard, those of the shard).
+    With ``repo``, the committed output is that deploy repository's (`kkc build --repo`), at
+    ``against`` or the head of ``branch`` there, and the sites are rendered as `kkc build
+    --repo` renders them. ``loaded``: the fleet ``sites`` come from; when a site failed to
+    load there or fails to render, one error names every site that failed."""
+    loaded = loaded or Fleet(root, [s.name for s in sites], sites)
+    prov = None
     if repo is None:
         git_repo = gitrepo.open_repo(root, "kkc diff compares with committed output")
         commit = gitrepo.resolve(git_repo, against)
         top_dir = root
-
-        def after(site: Site) -> str:
-            return render(root, site, crd_dir).manifests
-
     else:
         git_repo, top_dir = build.open_deploy_repo(root, repo)
         where = f" in deploy repository {repo}"
@@ -316,14 +329,20 @@ def diff_sites(
         else:
             commit = gitrepo.resolve(git_repo, against, where=where)
         prov = build.repo_provenance(root, branch)
-
-        def after(site: Site) -> str:
-            return render_for_repo(root, site, prov, crd_dir)[0].manifests
+    outcomes = pool.run_all(
+        partial(_manifests, root, crd_dir, prov), sites, jobs, [s.name for s in sites]
+    )
+    names = [s.name for s in sites]
+    loaded.raise_failures(pool.failures(outcomes, names))
+    after = {s.name: o.value for s, o in zip(sites, outcomes, strict=True)}
 
     deploy = top_dir / "deploy"
-    names = [s.name for s in sites]
+    keep = loaded.keep()
     extra = (
-        [n for n in gitrepo.subdirectories(git_repo, commit, deploy) if n not in names]
+        fleet.in_shard(
+            [n for n in gitrepo.subdirectories(git_repo, commit, deploy) if n not in keep],
+            loaded.shard,
+        )
         if gone
         else []
     )
@@ -333,7 +352,7 @@ def diff_sites(
     results = []
     for name, site in [*((s.name, s) for s in sites), *((n, None) for n in extra)]:
         before = committed.get(name, "")
-        rendered = after(site) if site is not None else ""
+        rendered = after[name] if site is not None else ""
         objects = compare(before, rendered)
         unsafe = safety.compare(before, rendered, site, safety.display(name)) if before else []
         if site is not None and commit is not None:
@@ -354,20 +373,25 @@ def run(
     crd_dir: str | None,
     output: str,
     max_bytes: int | None = None,
+    jobs: int = 1,
+    shard: Shard | None = None,
 ) -> tuple[str, list[SiteDiff]]:
     """`kkc diff`: (the report in ``output``, "text", "markdown" or "json"; each site's
-    diff). ``all_sites``: every site, and the output of sites that are gone."""
+    diff). ``all_sites``: every site, and the output of sites that are gone; ``shard``:
+    those of the shard (:mod:`kkc.fleet`)."""
     if branch and against:
         raise UsageError("--against and --branch both name the revision to compare with")
-    chosen = build.load_sites(root, names, all_sites)
+    loaded = fleet.load(root, names, all_sites, shard)
     results = diff_sites(
         root,
-        chosen,
+        loaded.sites,
         against=against or "HEAD",
         crd_dir=crd_dir,
         gone=all_sites,
         repo=repo,
         branch=branch,
+        jobs=jobs,
+        loaded=loaded,
     )
     if output == "markdown":
         text = markdown_report(results, max_bytes)

@@ -23,7 +23,7 @@ from ruamel.yaml.error import YAMLError
 from . import diff, pipeline, safety, schema, siteedit
 from .errors import InputError, KkcError, Problem, did_you_mean
 from .loader import check_site_name, load_site
-from .model import NOT_SECRET_PATHS, SECRETISH_KEY
+from .model import NOT_SECRET_PATHS, NOT_SECRET_SUBTREES, SECRETISH_KEY
 
 CMDLINE = "<command line>"
 
@@ -143,7 +143,7 @@ def _rules(path: tuple[str, ...]) -> dict[str, Any]:
 
 def _refuse_plain_secret(a: Assignment, is_ref: bool, site: str) -> None:
     """KKC197: a plain value for a key that looks like a secret (never echoed)."""
-    if is_ref or a.parsed is None:
+    if is_ref or a.parsed is None or a.path[:2] in NOT_SECRET_SUBTREES:
         return
     if a.path[0] == "config":
         if SECRETISH_KEY.search(a.path[-1]):

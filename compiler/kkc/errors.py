@@ -155,6 +155,30 @@ class EnvironmentProblem(KkcError):
     exit_code = 4
 
 
+class FleetFailure(KkcError):
+    """Several sites of one command failed, each with its own error (:func:`combined`):
+    every site's lines in the order of the sites, and the highest of their exit codes (4
+    environment over 3 invalid output over 2 invalid input)."""
+
+    def __init__(self, errors: list[KkcError]):
+        self.errors = list(errors)
+        self.exit_code = max(e.exit_code for e in self.errors)
+        self.warnings = list(dict.fromkeys(w for e in self.errors for w in e.warnings))
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return list(dict.fromkeys(line for e in self.errors for line in e.lines()))
+
+    def findings(self) -> list[Problem]:
+        return list(dict.fromkeys(f for e in self.errors for f in e.findings()))
+
+
+def combined(errors: list[KkcError]) -> KkcError:
+    """One error for the failures of several sites: the only one as it is, else a
+    :class:`FleetFailure` of them all."""
+    return errors[0] if len(errors) == 1 else FleetFailure(errors)
+
+
 class DifferenceFound(KkcError):
     """`kkc check` or `kkc diff` found a difference, or `kkc lint --strict` a warning
     (exit 1). The report itself is already printed; the message, if any, is a one-line
@@ -172,6 +196,23 @@ class RefusedChange(DifferenceFound):
     already; the message is a one-line summary for stderr."""
 
     exit_code = 2
+
+
+class SitesNotJudged(DifferenceFound):
+    """`kkc check` reported every site it could judge, and some it could not (their input
+    did not load, or their environment failed): the lines of those failures, which its
+    report does not print, then ``summary``; the highest exit code of those failures and
+    of the report's own verdict (``floor``)."""
+
+    def __init__(self, errors: list[KkcError], floor: int = 0, summary: str = ""):
+        self.errors = list(errors)
+        self.summary = summary
+        self.exit_code = max(floor, *(e.exit_code for e in self.errors))
+        super().__init__(summary)
+
+    def lines(self) -> list[str]:
+        found = dict.fromkeys(line for e in self.errors for line in e.lines())
+        return [*found, *([self.summary] if self.summary else [])]
 
 
 class SiteInvalid(InputError):

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from . import __version__, gitops
+from . import __version__, gitops, rotation
 from .features import ha
 from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
 from .model import Site
@@ -122,6 +122,8 @@ def remote_key(site: Site, source: str) -> dict[str, str]:
 def _external_secret(site: Site, spec: SecretSpec) -> dict[str, Any]:
     store = site.get("secrets.store")
     templates = {k.key: k.template for k in spec.keys if k.template}
+    # a rotation's marker keys: the Jobs and pods of that generation wait for them
+    templates.update(rotation.external_secret_markers(site, spec))
     target: dict[str, Any] = {
         "name": spec.name,
         "creationPolicy": "Owner",
@@ -134,10 +136,14 @@ def _external_secret(site: Site, spec: SecretSpec) -> dict[str, Any]:
             "type": "Opaque",
             "data": dict(sorted(templates.items())),
         }
+    metadata: dict[str, Any] = {"name": spec.name}
+    annotations = rotation.external_secret_annotations(site, spec)
+    if annotations:  # a changed annotation: External Secrets fetches the keys again
+        metadata["annotations"] = annotations
     return {
         "apiVersion": "external-secrets.io/v1",
         "kind": "ExternalSecret",
-        "metadata": {"name": spec.name},
+        "metadata": metadata,
         "spec": {
             "refreshInterval": site.get("secrets.refreshInterval"),
             "secretStoreRef": {"kind": store["kind"], "name": store["name"]},
@@ -328,10 +334,12 @@ def _stage_patches(
     site_patches: list[SitePatch],
     files: dict[str, bytes],
     resources: list[str],
+    rotated: list[dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(patches, replicas) of a stage: each workload's patch and replica count (and its
-    PodDisruptionBudget, added to ``resources``), the services' extra patches, the Job
-    replace patch, then the site's own patches last."""
+    PodDisruptionBudget, added to ``resources``), the services' extra patches, the
+    rotation generations in pod templates (``rotated``), the Job replace patch, then the
+    site's own patches last."""
     patches, replicas = [], []
     for out in outputs:
         for wl in (w for w in out.workloads if w.stage == stage):
@@ -353,6 +361,10 @@ def _stage_patches(
             rel = f"patches/{name}-{kind}-{out.name}.yaml"
             files[rel] = _yaml_file(site, extra)
             patches.append({"path": rel})
+    for patch in rotated or []:
+        rel = f"rotation/{patch['metadata']['name']}-{patch['kind'].lower()}.yaml"
+        files[rel] = _yaml_file(site, patch)
+        patches.append({"path": rel})
     if has_jobs:
         patches.append(_job_replace_patch())
     for site_patch in site_patches:  # the site's own, last
@@ -381,13 +393,14 @@ def _stage(
     outputs: list[ServiceOutput],
     images: list[dict],
     site_patches: list[SitePatch],
+    rotated: list[dict[str, Any]],
 ) -> dict[str, bytes]:
     """The files of deploy/<site>/stages/<stage>/, or {} when the stage is empty."""
     files: dict[str, bytes] = {}
     resources, jobs, db_jobs = _stage_resources(site, stage, outputs, files)
     generators = _stage_generators(stage, outputs, db_jobs, files)
     patches, replicas = _stage_patches(
-        site, stage, outputs, bool(jobs), site_patches, files, resources
+        site, stage, outputs, bool(jobs), site_patches, files, resources, rotated
     )
     if stage == "infra" and site.get("secrets.backend") == "external-secrets":
         _external_secrets(site, outputs, files, resources)
@@ -421,11 +434,13 @@ def render_tree(
     provenance: Provenance | None = None,
     *,
     outputs: Outputs | None = None,
+    rotated: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, bytes]:
     """deploy/<site>/ as {relative path: bytes} from the site's ``outputs`` (computed here
     when not given: :func:`kkc.outputs.compute`); ``site_patches`` are the site's own
-    patches by the stage of their targets (see :func:`kkc.patches.route`). Changes nothing
-    it is given, so one ``outputs`` renders any number of trees."""
+    patches by the stage of their targets (see :func:`kkc.patches.route`), ``rotated`` the
+    rotation generations of pod templates by stage (:func:`kkc.rotation.patches`). Changes
+    nothing it is given, so one ``outputs`` renders any number of trees."""
     computed = outputs or compute(site)
     services, every = computed.services, computed.all
     release, distro = site.get("openstack.release"), site.get("openstack.distro")
@@ -439,7 +454,13 @@ def render_tree(
     stages = []
     for index, stage in enumerate(STAGES):
         stage_files = _stage(
-            site, stage, index * 10, every, images, (site_patches or {}).get(stage, [])
+            site,
+            stage,
+            index * 10,
+            every,
+            images,
+            (site_patches or {}).get(stage, []),
+            (rotated or {}).get(stage, []),
         )
         if stage_files:
             stages.append(f"stages/{stage}")

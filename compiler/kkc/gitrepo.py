@@ -406,6 +406,44 @@ def dirty_paths(repo: Repo, prefixes: list[str]) -> list[str]:
     )
 
 
+def changed_since(repo: Repo, commit: Commit | None, prefixes: list[str]) -> list[str]:
+    """The files under ``prefixes`` (paths relative to the top of the work tree) that
+    differ between ``commit`` (None: a repository without commits) and the work tree:
+    changed, added (tracked or untracked, not ignored) or removed; sorted, relative to the
+    top. Compared by blob id, as :func:`dirty_paths`: neither the index nor anything else
+    of the repository is written."""
+    then: dict[str, str] = {}
+    for prefix in prefixes:
+        try:
+            entry = commit.tree / prefix if commit is not None else None
+        except KeyError:
+            continue
+        if entry is not None:
+            items = entry.traverse() if entry.type == "tree" else [entry]  # type: ignore[union-attr]
+            then.update({i.path: i.hexsha for i in items if i.type == "blob"})  # type: ignore[union-attr]
+    listed = repo.git.ls_files("--cached", "--others", "--exclude-standard", "-z", "--", *prefixes)
+    top = Path(repo.working_tree_dir or ".")
+    now = {}
+    for name in set(filter(None, listed.split("\0"))):
+        blob = _work_tree_blob(top / name)
+        if blob is not None:  # else deleted from the work tree, still in the index
+            now[name] = blob
+    return sorted(p for p in set(then) | set(now) if then.get(p) != now.get(p))
+
+
+def _work_tree_blob(path: Path) -> str | None:
+    """git's blob id of a work-tree file (a symbolic link: of its target's name)."""
+    if path.is_symlink():
+        data = os.readlink(path).encode()
+        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    return _blob_id(path)
+
+
+def relative_to_top(repo: Repo, path: Path) -> str:
+    """``path`` relative to the top of the repository's work tree ("." for the top)."""
+    return _rel(repo, path)
+
+
 def switch_branch(repo: Repo, name: str) -> None:
     """Check out ``name``: the local branch, else a new one tracking origin/<name>, else a new
     one at HEAD (or an unborn one in a repository without commits). With the git CLI, like

@@ -87,6 +87,7 @@ def build(path: Path, display: str, tops: tuple[Path, ...] = ()) -> str:
         hit = cache.get("kustomize", key)
         if hit is not None:
             return hit.decode("utf-8")
+    _RUNS[0] += 1
     result = proc.run([*engine.build_argv, str(path)], timeout=300)
     if result.returncode != 0:
         detail = _detail(result.stderr, path, display, tops) or f"exit code {result.returncode}"
@@ -94,6 +95,14 @@ def build(path: Path, display: str, tops: tuple[Path, ...] = ()) -> str:
     if key is not None:
         cache.put("kustomize", key, result.stdout.encode("utf-8"))
     return result.stdout
+
+
+_RUNS = [0]  # kustomize builds this process has run (not read from the cache)
+
+
+def runs() -> int:
+    """How many kustomize builds this process has run, cache hits not counted."""
+    return _RUNS[0]
 
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -119,14 +128,26 @@ def _strings(node: object) -> list[str]:
 
 
 def inputs_key(path: Path, engine: Engine) -> str | None:
-    """The cache key of `kustomize build path`: the engine, and the path (relative to
-    ``path``) and content of every file the build can read; None when it cannot be known
-    (a remote resource, an unreadable file). With the root-only load restrictor that a
-    controller uses, kustomize reads a kustomization file and only what its fields name:
-    resources and components (a directory: its kustomization, followed in turn, or a
-    file), patches, generator and replacement files. Every string of the kustomization
-    that names an existing file or kustomization directory is taken, so the key covers
-    at least what kustomize reads; a file it does not read only costs a miss."""
+    """The cache key of `kustomize build path`: the engine, and the path and content of
+    every file the build can read (:func:`inputs`); None when they cannot be known."""
+    files = inputs(path)
+    if files is None:
+        return None
+    parts = [engine.describe()]
+    for name in sorted(files):
+        parts += [name, files[name]]
+    return cache.digest(*parts)
+
+
+def inputs(path: Path) -> dict[str, bytes] | None:
+    """Every file `kustomize build path` can read, by its path relative to ``path`` (those
+    outside it start with ``..``), with its bytes; None when it cannot be known (a remote
+    resource, an unreadable file). With the root-only load restrictor that a controller
+    uses, kustomize reads a kustomization file and only what its fields name: resources and
+    components (a directory: its kustomization, followed in turn, or a file), patches,
+    generator and replacement files. Every string of the kustomization that names an
+    existing file or kustomization directory is taken, so this covers at least what
+    kustomize reads; a file it does not read only costs a cache miss."""
     files: dict[str, bytes] = {}
     todo, seen = ["."], set()
     while todo:
@@ -158,10 +179,7 @@ def inputs_key(path: Path, engine: Engine) -> str | None:
                         return None
                 elif os.path.isdir(full) and _kustomization(full):
                     todo.append(target)
-    parts = [engine.describe()]
-    for name in sorted(files):
-        parts += [name, files[name]]
-    return cache.digest(*parts)
+    return files
 
 
 # klog's line header (`E1201 17:07:12.123456    2663 run.go:72] `), which kubectl puts

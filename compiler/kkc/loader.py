@@ -30,6 +30,7 @@ from .features.network_policy import needs_nodes
 from .model import (
     DNS_LABEL_RE,
     NOT_SECRET_PATHS,
+    NOT_SECRET_SUBTREES,
     PUBLIC_HOSTS,
     RAFT_REPLICAS,
     RBD_USERS,
@@ -108,7 +109,7 @@ def _plaintext_secrets(layer: Layer) -> list[Problem]:
             return
         for key, value in node.items():
             here = (*path, str(key))
-            if here in SECRET_CHECKED_ELSEWHERE:
+            if here in SECRET_CHECKED_ELSEWHERE or here in NOT_SECRET_SUBTREES:
                 continue
             if path == ("secrets", "refs") and value is not None and not isinstance(value, dict):
                 line, col = locate(layer.doc, here)

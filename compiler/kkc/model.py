@@ -35,6 +35,9 @@ SECRETISH_KEY = re.compile(
 )
 # Keys that match SECRETISH_KEY by name but hold no secret.
 NOT_SECRET_PATHS = {("secrets",)}
+# Subtrees whose keys are password names and whose values are not secrets: secrets.rotation
+# (password name -> rotation generation, kkc.rotation).
+NOT_SECRET_SUBTREES = {("secrets", "rotation")}
 # Subtrees checked by other means: config overrides against the option catalogs (KKC134).
 SECRET_CHECKED_ELSEWHERE = {("config",)}
 

@@ -7,14 +7,16 @@ KKC129 costs one extra kustomize build per overlay (the site resolved without it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import build, kustomize, report
+from . import build, kustomize, pool, report
 from .errors import WARNING, InputError, Problem
+from .fleet import Shard
 from .loader import load_site
 from .model import Site, locate
-from .outputs import compute
+from .outputs import Outputs, compute
 from .pipeline import display, linked, local_provenance, render, scratch, site_tree
 from .yamlio import load_stream
 
@@ -92,16 +94,34 @@ class LintRun:
         self.findings.verdict(f"kkc lint --strict: {count} warnings")
 
 
+def lint_site(root: Path, crd_dir: str | None, item: tuple[Site, Outputs]) -> SiteLint:
+    """One site rendered and validated as `kkc build` does, then its overlays checked."""
+    site, outputs = item
+    rendered = render(root, site, crd_dir, outputs=outputs)
+    effects = overlay_effects(root, site, rendered.manifests)
+    warnings = report.unique(rendered.warnings + effects)
+    return SiteLint(site.name, len(rendered.objects), warnings)
+
+
 def run(
-    root: Path, names: list[str], *, all_sites: bool, strict: bool, crd_dir: str | None
+    root: Path,
+    names: list[str],
+    *,
+    all_sites: bool,
+    strict: bool,
+    crd_dir: str | None,
+    jobs: int = 1,
+    shard: Shard | None = None,
 ) -> LintRun:
-    """`kkc lint`: each named site (or every site) rendered and validated as `kkc build`
-    does, in a scratch directory, then its overlays checked (KKC129)."""
-    results = []
-    sites, outputs = build.load_fleet(root, names, all_sites)
-    for site in sites:
-        rendered = render(root, site, crd_dir, outputs=outputs[site.name])
-        effects = overlay_effects(root, site, rendered.manifests)
-        warnings = report.unique(rendered.warnings + effects)
-        results.append(SiteLint(site.name, len(rendered.objects), warnings))
-    return LintRun(results, strict)
+    """`kkc lint`: each named site (or every site; with ``shard``, those of the shard)
+    rendered and validated as `kkc build` does, in a scratch directory, then its overlays
+    checked (KKC129), in ``jobs`` worker processes (:mod:`kkc.pool`). Every site is linted
+    even when another fails; then one error names every site that failed."""
+    loaded, outputs = build.load_fleet(root, names, all_sites, shard)
+    sites = loaded.sites
+    work = partial(lint_site, root, crd_dir)
+    outcomes = pool.run_all(
+        work, [(s, outputs[s.name]) for s in sites], jobs, [s.name for s in sites]
+    )
+    loaded.raise_failures(pool.failures(outcomes, [s.name for s in sites]))
+    return LintRun([o.get() for o in outcomes], strict)

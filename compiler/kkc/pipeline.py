@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import deployrepo, gitops, kustomize, lint, validate, writer
+from . import deployrepo, gitops, kustomize, lint, rotation, sitecache, validate, writer
 from . import patches as patch_files
 from .errors import InputError, OutputInvalid, Problem
 from .generate import STAGE_LABEL, Provenance, render_tree
@@ -101,14 +101,25 @@ def site_tree(root: Path, site: Site, outputs: Outputs, provenance: Provenance) 
     in that stage's kustomization (kustomize patches only what its own kustomization
     accumulated), so the unpatched tree is built once and each object's stage read from its
     kkc.openstack.org/stage label (:func:`kkc.patches.route`). Generating the tree again
-    reuses ``outputs``: no service is rendered twice."""
+    reuses ``outputs``: no service is rendered twice.
+
+    A site with rotation generations (secrets.rotation) costs that build too: which Jobs
+    apply a password and which workloads read it is read from the built objects
+    (:func:`kkc.rotation.touches`), and the generations go into their pod templates."""
     tree = render_tree(site, provenance=provenance, outputs=outputs)
-    if not site.patches:
+    gens = rotation.generations(site)
+    if not site.patches and not gens:
         return tree
+    if gens:
+        rotation.check_names(site, outputs.all_secrets())
     with scratch(root, site.name, tree) as site_dir:
         objects = load_stream(kustomize.build(site_dir, display(site), linked(root)))
-    routed = patch_files.route(site, objects, STAGE_LABEL)
-    return render_tree(site, routed, provenance, outputs=outputs)
+    routed = patch_files.route(site, objects, STAGE_LABEL) if site.patches else None
+    rotated = None
+    if gens:
+        found = rotation.touches(site, outputs.all_secrets(), objects, set(gens))
+        rotated = rotation.patches(site, found)
+    return render_tree(site, routed, provenance, outputs=outputs, rotated=rotated)
 
 
 def check_bootstrap(
@@ -238,12 +249,22 @@ def render(
     outputs: Outputs | None = None,
 ) -> Rendered:
     """The site rendered and validated as `kkc build` writes it to deploy/<site>/, in a
-    scratch directory: nothing under deploy/ is read, locked or written."""
+    scratch directory: nothing under deploy/ is read, locked or written. Inputs rendered
+    before are read from kkc's cache instead (:mod:`kkc.sitecache`)."""
+    provenance = provenance or local_provenance()
+    entry = sitecache.key(site, crd_dir, provenance)
+    hit = sitecache.get(root, entry)
+    if hit is not None:
+        tree, manifests, objects, warnings = hit
+        return Rendered(site, tree, manifests, objects, warnings)
     outputs = outputs or compute(site)
-    tree = site_tree(root, site, outputs, provenance or local_provenance())
+    tree = site_tree(root, site, outputs, provenance)
     with scratch(root, site.name, tree) as site_dir:
         manifests, objects, warnings = _built(site_dir, site, tree, crd_dir, outputs)
-    return Rendered(site, writer.full_tree(site.name, tree, objects), manifests, objects, warnings)
+        deps = sitecache.dependencies(root, site_dir, site.name) if entry else None
+    full = writer.full_tree(site.name, tree, objects)
+    sitecache.put(entry, deps, full, manifests, objects, warnings)
+    return Rendered(site, full, manifests, objects, warnings)
 
 
 def render_site(root: Path, name: str, crd_dir: str | None) -> Rendered:

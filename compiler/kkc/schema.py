@@ -20,6 +20,8 @@ QUANTITY = r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?"
 LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
 LABEL_KEY = r"([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 SECRET_REF = r"[A-Za-z0-9_./-]+"
+# a password name as it ends an annotation name (kkc.openstack.org/rotation-<name>)
+ROTATION_NAME = r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,52}[A-Za-z0-9])?"
 STORE_NAME = r"[a-z][a-z0-9_]*"  # a secret of the store, like kolla passwords.yml names
 _SCALARS = ["string", "integer", "float", "boolean"]
 # a Go duration as Flux and Argo CD take it (5m, 1h30m, 90s)
@@ -366,6 +368,13 @@ SCHEMA: dict[str, Any] = {
                         "property": {"type": "string", "regex": SECRET_REF},
                     },
                 },
+            },
+            # kkc rotate: kolla password name -> rotation generation (kkc.rotation); the
+            # name ends an annotation name kkc.openstack.org/rotation-<name> (63 characters)
+            "rotation": {
+                "type": "dict",
+                "keysrules": {"type": "string", "regex": ROTATION_NAME},
+                "valuesrules": {"type": "integer", "min": 1},
             },
         },
     },

@@ -306,6 +306,10 @@ def bring_up(
     with kube:
         try:
             _walk(run, only_waves)
+            if only_waves is None:
+                from .rotation import rotate_phase
+
+                rotate_phase(run)
         finally:
             run.stop_all()
     return run

@@ -1,0 +1,354 @@
+"""kkc rotate / secrets.rotation: a rotation generation per password refreshes exactly the
+ExternalSecrets that fetch it, re-runs exactly the Jobs that apply it and rolls exactly the
+workloads that read it (annotations only, the generation, never a value); --plan writes
+nothing; the edit keeps comments; unknown names are refused with did-you-mean."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import snapshot
+from kkc import pipeline, rotate, rotation
+from kkc.loader import load_site
+from kkc.outputs import compute
+from kkc.pipeline import object_key
+from kkc.yamlio import load_stream
+
+PREFIX = rotation.ANNOTATION
+
+
+def _objects(root: Path, name: str, text: str | None = None) -> dict[str, dict[str, Any]]:
+    site = load_site(root, name, site_text=text)
+    return {object_key(o): o for o in load_stream(pipeline.render(root, site, None).manifests)}
+
+
+def _rotated_text(root: Path, name: str, gens: dict[str, int]) -> str:
+    text = (root / "sites" / name / "site.yaml").read_text()
+    return rotate.edited_text(text, gens, f"sites/{name}/site.yaml")
+
+
+def _without_rotation(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with what a rotation adds removed: its annotations, the ExternalSecret's
+    marker keys, the containers' KKC_ROTATION_* variables (and what they leave empty)."""
+    out = copy.deepcopy(obj)
+    spec = out.get("spec") or {}
+    template = spec.get("template")
+    for meta in [out.get("metadata") or {}, (template or {}).get("metadata") or {}]:
+        notes = meta.get("annotations") or {}
+        for key in [k for k in notes if k.startswith(PREFIX)]:
+            del notes[key]
+        if "annotations" in meta and not notes:
+            del meta["annotations"]
+    if isinstance(template, dict) and template.get("metadata") == {}:
+        del template["metadata"]
+    target = spec.get("target") or {}
+    data = (target.get("template") or {}).get("data") or {}
+    for key in [k for k in data if k.startswith("kkc-rotation-")]:
+        del data[key]
+    if "template" in target and not data:
+        del target["template"]
+    pod = (template or {}).get("spec") or {}
+    for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+        c["env"] = [e for e in c.get("env") or [] if not e["name"].startswith("KKC_ROTATION_")]
+        if not c["env"]:
+            del c["env"]
+    return out
+
+
+def _waiting(obj: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """container -> {KKC_ROTATION_* variable: "Secret/key"} of a pod template."""
+    pod = obj["spec"]["template"]["spec"]
+    out = {}
+    for c in [*(pod.get("initContainers") or []), *pod["containers"]]:
+        found = {
+            e["name"]: "{name}/{key}".format(**e["valueFrom"]["secretKeyRef"])
+            for e in c.get("env") or []
+            if e["name"].startswith("KKC_ROTATION_")
+        }
+        if found:
+            out[c["name"]] = found
+    return out
+
+
+def _changes(root: Path, name: str, gens: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """The objects that rotating ``gens`` changes (key -> the new object), after checking
+    that nothing is added or removed and that each change is rotation annotations only."""
+    before = _objects(root, name)
+    after = _objects(root, name, _rotated_text(root, name, gens))
+    assert before.keys() == after.keys()
+    changed = {k: after[k] for k in after if after[k] != before[k]}
+    for key, obj in changed.items():
+        assert _without_rotation(obj) == before[key], key
+    return changed
+
+
+def _annotations(obj: dict[str, Any]) -> dict[str, str]:
+    """The rotation annotations of an ExternalSecret, or of a pod template."""
+    meta = (
+        obj["metadata"] if obj["kind"] == "ExternalSecret" else obj["spec"]["template"]["metadata"]
+    )
+    return {k: v for k, v in meta["annotations"].items() if k.startswith(PREFIX)}
+
+
+NOVA_CONTROL = [
+    "Deployment/openstack/nova-api",
+    "Deployment/openstack/nova-conductor",
+    "Deployment/openstack/nova-metadata",
+    "Deployment/openstack/nova-novncproxy",
+    "Deployment/openstack/nova-scheduler",
+]
+
+
+def test_database_password_reruns_db_sync_and_rolls_its_readers_only(example_repo: Path):
+    changed = _changes(example_repo, "site-a", {"nova_database_password": 3})
+    assert sorted(changed) == sorted(
+        [
+            "ExternalSecret/openstack/nova-secrets",
+            "Job/openstack/nova-db-sync",
+            *NOVA_CONTROL,
+        ]
+    )  # not nova-compute (its drop-in has no database), not the discover-hosts CronJob
+    for obj in changed.values():
+        assert _annotations(obj) == {f"{PREFIX}nova_database_password": "3"}
+    # the Secret says which generation it holds; what applies or reads it waits for that
+    es = changed["ExternalSecret/openstack/nova-secrets"]
+    assert es["spec"]["target"]["template"]["data"]["kkc-rotation-nova_database_password-3"] == "3"
+    marker = {
+        "KKC_ROTATION_NOVA_DATABASE_PASSWORD": "nova-secrets/kkc-rotation-nova_database_password-3"
+    }
+    assert _waiting(changed["Job/openstack/nova-db-sync"]) == {"db-init": marker}
+    assert _waiting(changed["Deployment/openstack/nova-api"]) == {"nova-api": marker}
+    # the root password only gets the ExternalSecret's marker (a template added for it)
+    es = _changes(example_repo, "site-a", {"database_password": 2})[
+        "ExternalSecret/openstack/mariadb-secrets"
+    ]
+    assert es["spec"]["target"]["template"] == {
+        "data": {"kkc-rotation-database_password-2": "2"},
+        "engineVersion": "v2",
+        "mergePolicy": "Merge",
+        "type": "Opaque",
+    }
+
+
+def test_service_user_password_reruns_ks_register(example_repo: Path):
+    changed = _changes(example_repo, "site-a", {"glance_keystone_password": 1})
+    assert sorted(changed) == [
+        "Deployment/openstack/glance-api",
+        "ExternalSecret/openstack/glance-secrets",
+        "Job/openstack/glance-ks-register",
+    ]
+    changed = _changes(example_repo, "site-a", {"nova_keystone_password": 1})
+    assert sorted(changed) == sorted(
+        [
+            "DaemonSet/openstack/nova-compute",  # [service_user] of nova-compute.conf
+            "ExternalSecret/openstack/nova-secrets",
+            "Job/openstack/nova-ks-register",
+            *NOVA_CONTROL,
+        ]
+    )
+
+
+def test_rabbitmq_password_rolls_every_transport_user_and_no_job(example_repo: Path):
+    # site-b: secrets.backend existing, so no ExternalSecret
+    changed = _changes(example_repo, "site-b", {"rabbitmq_password": 1})
+    assert sorted(changed) == [
+        "DaemonSet/openstack-lab/nova-compute",
+        "Deployment/openstack-lab/glance-api",
+        "Deployment/openstack-lab/neutron-ovn-maintenance-worker",
+        "Deployment/openstack-lab/neutron-periodic-workers",
+        "Deployment/openstack-lab/neutron-rpc-server",
+        "Deployment/openstack-lab/neutron-server",
+        "Deployment/openstack-lab/nova-api",
+        "Deployment/openstack-lab/nova-conductor",
+        "Deployment/openstack-lab/nova-metadata",
+        "Deployment/openstack-lab/nova-novncproxy",
+        "Deployment/openstack-lab/nova-scheduler",
+    ]  # not RabbitMQ itself (default_pass counts on an empty database only), no Job
+    # no ExternalSecret, so nothing to wait for: the operator updates the Secret first
+    assert all(_waiting(obj) == {} for obj in changed.values())
+
+
+def test_root_and_admin_passwords(example_repo: Path):
+    changed = _changes(example_repo, "site-a", {"database_password": 1})
+    assert sorted(changed) == ["ExternalSecret/openstack/mariadb-secrets"]  # the rest is manual
+    changed = _changes(example_repo, "site-b", {"keystone_admin_password": 1})
+    assert sorted(changed) == ["Job/openstack-lab/keystone-db-sync"]  # keystone-manage bootstrap
+
+
+def test_every_password_at_once_changes_exactly_what_the_plan_lists(example_repo: Path):
+    site = load_site(example_repo, "site-a")
+    names = rotation.rotatable(compute(site).all_secrets())
+    gens = dict.fromkeys(names, 1)
+    changed = _changes(example_repo, "site-a", gens)
+    after = load_site(example_repo, "site-a", site_text=_rotated_text(example_repo, "site-a", gens))
+    objects = list(_objects(example_repo, "site-a").values())
+    found = rotation.touches(after, compute(after).all_secrets(), objects, set(gens))
+    listed = {
+        f"{t.kind}/openstack/{t.name}" for t in found if t.action in ("refresh", "re-run", "roll")
+    }
+    assert set(changed) == listed
+    assert [(t.label, t.passwords) for t in found if t.action == "no roll"] == [
+        ("StatefulSet/mariadb", ["database_password"])
+    ]
+    # RabbitMQ rolls for its Erlang cookie, not for the user's password
+    assert [t.passwords for t in found if t.label == "StatefulSet/rabbitmq"] == [
+        ["rabbitmq_cluster_cookie"]
+    ]
+    # the value of an annotation is the generation, never anything of the password
+    values = {v for obj in changed.values() for k, v in _annotations(obj).items()}
+    assert values == {"1"}
+
+
+def test_plan_prints_the_stages_in_order_and_writes_nothing(small_site_repo: Path, kkc):
+    before = snapshot(small_site_repo)
+    r = kkc(small_site_repo, "rotate", "site-k", "keystone_database_password", "--plan")
+    assert r.exit_code == 0, r.output
+    assert snapshot(small_site_repo) == before
+    lines = r.stdout.splitlines()
+    assert lines[:7] == [
+        "site-k: rotation of keystone_database_password (generation 1), in the controller's order:",
+        "1. stage infra",
+        "   refreshes  ExternalSecret/keystone-secrets (keystone_database_password): re-fetches",
+        "2. stage db",
+        "   re-runs    Job/keystone-db-sync (keystone_database_password): db-init: sets the "
+        "password of the MariaDB user (ALTER USER)",
+        "3. stage identity",
+        "   rolls      Deployment/keystone-api (keystone_database_password): reads "
+        "keystone-secrets",
+    ]
+    assert lines[-1] == "plan only: nothing written"
+    assert any("one phase only (MariaDB has no dual passwords)" in line for line in lines)
+
+
+def test_plan_json_and_markdown(small_site_repo: Path, kkc):
+    r = kkc(small_site_repo, "rotate", "site-l", "keystone_admin_password", "--plan", "-o", "json")
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    assert plan["written"] is False
+    assert plan["backend"] == "existing"
+    assert plan["generations"] == {"keystone_admin_password": 1}
+    assert [(s["action"], s["kind"], s["name"]) for s in plan["steps"]] == [
+        ("re-run", "Job", "keystone-db-sync")
+    ]
+    assert "keystone-secrets/admin-password" in plan["manual"][0]  # backend existing: yours
+    r = kkc(
+        small_site_repo, "rotate", "site-l", "keystone_admin_password", "--plan", "-o", "markdown"
+    )
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("### Rotation on site-l: `keystone_admin_password` (generation 1)\n")
+    assert "| 1 | db | re-runs | `Job/keystone-db-sync` | keystone_admin_password |" in r.stdout
+
+
+def test_manual_steps_for_root_and_rabbitmq(small_site_repo: Path, kkc):
+    r = kkc(small_site_repo, "rotate", "site-k", "database_password", "rabbitmq_password", "--plan")
+    assert r.exit_code == 0, r.output
+    out = r.stdout
+    assert "   no roll    StatefulSet/mariadb (database_password): " in out
+    assert "   no roll    StatefulSet/rabbitmq (rabbitmq_password): " in out
+    assert "rabbitmqctl change_password openstack '<new>'" in out
+    assert "ALTER USER 'root'@'%' IDENTIFIED BY '<new>';" in out
+
+
+def test_rotate_edits_in_place_keeping_comments_and_builds(small_site_repo: Path, kkc):
+    path = small_site_repo / "sites/site-l/site.yaml"
+    original = path.read_text()
+    r = kkc(small_site_repo, "rotate", "site-l", "keystone_database_password")
+    assert r.exit_code == 0, r.output
+    assert path.read_text() == original.replace(
+        "  store: null\n", "  store: null\n  rotation:\n    keystone_database_password: 1\n"
+    )
+    assert r.stdout.splitlines()[0] == (
+        "site-l: secrets.rotation keystone_database_password -> 1 in sites/site-l/site.yaml"
+    )
+    job = small_site_repo / "deploy/site-l/stages/db/rotation/keystone-db-sync-job.yaml"
+    assert f'{PREFIX}keystone_database_password: "1"' in job.read_text()
+    r = kkc(small_site_repo, "rotate", "site-l", "keystone_database_password")
+    assert r.exit_code == 0, r.output
+    assert path.read_text() == original.replace(
+        "  store: null\n", "  store: null\n  rotation:\n    keystone_database_password: 2\n"
+    )
+    assert f'{PREFIX}keystone_database_password: "2"' in job.read_text()
+    assert original.splitlines()[0] == path.read_text().splitlines()[0]  # the comment
+
+
+def test_a_site_without_secrets_block_gets_one(small_site_repo: Path, kkc):
+    path = small_site_repo / "sites/site-k/site.yaml"
+    original = path.read_text()
+    r = kkc(small_site_repo, "rotate", "site-k", "keystone_database_password", "-o", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["written"] is True
+    assert (
+        path.read_text() == original + "secrets:\n  rotation:\n    keystone_database_password: 1\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "keystone_databse_password",
+            "keystone_databse_password: not a password of this site; did you mean "
+            '"keystone_database_password"?',
+        ),
+        (
+            "nova_database_password",  # site-k has no Nova
+            'nova_database_password: not a password of this site; did you mean "database_password"?',
+        ),
+        (
+            "keystone_fernet_keys",
+            "keystone_fernet_keys: the Secret keystone-fernet-keys is not a kolla password; "
+            "it is created in the cluster by Job keystone-keys-setup; rotated by CronJob "
+            "keystone-fernet-rotate (docs/secrets.md#keys-kkc-creates)",
+        ),
+    ],
+)
+def test_unknown_names_are_refused_and_nothing_is_written(
+    small_site_repo: Path, kkc, name: str, message: str
+):
+    before = snapshot(small_site_repo)
+    r = kkc(small_site_repo, "rotate", "site-k", name, "keystone_database_password")
+    assert r.exit_code == 2
+    assert r.stderr.splitlines() == [f"<command line>:1:1: KKC154 {message}"]
+    assert snapshot(small_site_repo) == before
+
+
+def test_usage_errors(small_site_repo: Path, kkc):
+    assert kkc(small_site_repo, "rotate", "site-k").exit_code == 2  # no SECRET
+    r = kkc(small_site_repo, "rotate", "site-z", "database_password")
+    assert r.exit_code == 2
+    assert "KKC123" in r.stderr
+
+
+def test_rotation_in_the_definition_is_checked(small_site_repo: Path, kkc):
+    path = small_site_repo / "sites/site-k/site.yaml"
+    text = path.read_text()
+    path.write_text(text + "secrets:\n  rotation:\n    keystone_databse_password: 1\n")
+    r = kkc(small_site_repo, "render", "site-k")
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[0] == (
+        "sites/site-k/site.yaml:20:5: KKC154 secrets.rotation.keystone_databse_password: not a "
+        'password of this site; did you mean "keystone_database_password"?'
+    )
+    # a value is a generation: a string (a password pasted by mistake) is refused, unshown
+    path.write_text(text + "secrets:\n  rotation:\n    keystone_database_password: hunter2\n")
+    r = kkc(small_site_repo, "render", "site-k")
+    assert r.exit_code == 2
+    assert "KKC111 secrets.rotation.keystone_database_password: must be of integer type" in r.stderr
+    assert "hunter2" not in r.output
+
+
+def test_kkc_set_may_set_a_generation(small_site_repo: Path, kkc):
+    r = kkc(
+        small_site_repo,
+        "set",
+        "site-k",
+        "secrets.rotation.keystone_database_password=4",
+        "--dry-run",
+    )
+    assert r.exit_code == 0, r.output
+    assert "  changed  Job/openstack-k/keystone-db-sync" in r.stdout
