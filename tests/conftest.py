@@ -148,7 +148,7 @@ def kkc(monkeypatch: pytest.MonkeyPatch):
 
 # --- the example sites, once per worker ----------------------------------------------------
 
-EXAMPLE_SITES = ("site-a", "site-b")
+EXAMPLE_SITES = ("site-a", "site-a-ha", "site-b")
 
 
 def fingerprint(root: Path) -> list[tuple[str, int, int]]:

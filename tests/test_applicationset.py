@@ -15,6 +15,7 @@ import yaml
 
 from helpers import add_site, crd_yaml, minimal, object_schema, write
 from kkc import gitops, validate
+from kkc.site import load_site
 from test_gitops import bootstrap_json, set_engine
 
 PLACEHOLDER = re.compile(r"\{\{\.(\w+)\}\}")  # goTemplate: {{.key}}
@@ -87,16 +88,20 @@ def test_generated_applications_equal_the_per_site_ones(site_repo: Path, kkc) ->
     set_engine(site_repo, "site-b", "argocd")
     add_site(site_repo, "opt", minimal("opt", OTHER_REPO))
     projects, appset, stderr = fleet(kkc, site_repo)
-    assert stderr == ""  # validated against the CRDs, no site left out
+    # validated against the CRDs, no site left out; the operator site-a-ha needs is named
+    assert stderr.splitlines() == [
+        f"note: site-a-ha: install first: {need}"
+        for need in gitops.prerequisites(load_site(site_repo, "site-a-ha"))
+    ]
     assert appset["metadata"] == {"name": "openstack-sites", "namespace": "argocd"}
     assert appset["spec"]["syncPolicy"] == {"preserveResourcesOnDeletion": True}
     generated = expand(appset)
-    assert sorted(generated) == ["opt", "site-a", "site-b"]
+    assert sorted(generated) == ["opt", "site-a", "site-a-ha", "site-b"]
     for site, application in generated.items():
         own_project, own_application = bootstrap_json(kkc, site_repo, site)
         assert application == own_application, site
         assert own_project in projects, site
-    assert len(projects) == 3
+    assert len(projects) == 4
     revisions = {a["spec"]["source"]["targetRevision"] for a in generated.values()}
     assert revisions == {"main", "0123456789abcdef0123456789abcdef01234567"}
     assert "automated" not in generated["opt"]["spec"]["syncPolicy"]
@@ -113,10 +118,14 @@ def test_flux_sites_are_left_out_with_a_note(site_repo: Path, kkc) -> None:
     projects, appset, stderr = fleet(kkc, site_repo, "--all")
     assert stderr.splitlines() == [
         "note: site-b uses gitops.engine flux: not in the ApplicationSet "
-        "(kkc bootstrap site-b prints its objects)"
+        "(kkc bootstrap site-b prints its objects)",
+        *(
+            f"note: site-a-ha: install first: {need}"
+            for need in gitops.prerequisites(load_site(site_repo, "site-a-ha"))
+        ),
     ]
-    assert list(expand(appset)) == ["site-a"]
-    assert [p["metadata"]["name"] for p in projects] == ["site-a"]
+    assert list(expand(appset)) == ["site-a", "site-a-ha"]
+    assert [p["metadata"]["name"] for p in projects] == ["site-a", "site-a-ha"]
 
 
 def test_sites_sharing_a_project_get_one_that_admits_both(site_repo: Path, kkc) -> None:

@@ -255,7 +255,7 @@ def usage(message: str) -> dict:
                 "line": 1,
                 "col": 1,
                 "code": "KKC123",
-                "message": 'site "nosite" not found (known sites: site-a, site-b)',
+                "message": 'site "nosite" not found (known sites: site-a, site-a-ha, site-b)',
                 "severity": "error",
             },
         ),

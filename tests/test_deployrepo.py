@@ -414,7 +414,10 @@ def test_all_removes_deleted_sites_and_their_copies(
     source: Path, deploy: Path, remote: Path, kkc
 ) -> None:
     """site-a alone uses the cinder, heat and horizon bases: deleting it from the site
-    repository removes its output and those copies from the deploy repository."""
+    repository removes its output and those copies from the deploy repository. (Its Galera
+    variant site-a-ha uses them too: not in this repository.)"""
+    git.Repo(source).git.rm("-r", "-q", "sites/site-a-ha")
+    git.Repo(source).git.commit("-q", "-m", "no site-a-ha")
     result = build(kkc, source, deploy, "--all", "--commit", "--push")
     assert result.exit_code == 0, result.output
     repo = git.Repo(deploy)

@@ -30,7 +30,7 @@ def test_a_write_into_a_shared_repository_fails_the_test(tmp_path: Path) -> None
 
 
 def test_the_shared_trees_are_read_only(example_trees) -> None:
-    assert sorted(example_trees) == ["site-a", "site-b"]
+    assert sorted(example_trees) == ["site-a", "site-a-ha", "site-b"]
     files = example_trees["site-a"]
     assert isinstance(files, MappingProxyType) and "kustomization.yaml" in files
     with pytest.raises(TypeError):

@@ -272,9 +272,9 @@ def test_unknown_option_in_a_secret_drop_in_is_exit_3(
     placement = importlib.import_module("kkc.services.placement")
     real = placement.service_secret
 
-    def with_typo(svc, purpose, drop_in, **kw):
+    def with_typo(site, svc, purpose, drop_in, **kw):
         typo = {"keystone_authtoken": {"memcache_secret_kee": '{{ index . "x" }}'}}
-        return real(svc, purpose, {**drop_in, **typo}, **kw)
+        return real(site, svc, purpose, {**drop_in, **typo}, **kw)
 
     monkeypatch.setattr(placement, "service_secret", with_typo)
     before = snapshot(site_repo)

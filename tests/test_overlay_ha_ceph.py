@@ -148,6 +148,8 @@ ha:
     topologyKey: example.com/rack
     whenUnsatisfiable: DoNotSchedule
 services:
+  mariadb:
+    backup: {enabled: false}
   keystone:
     api: {replicas: 1}
 """
@@ -174,11 +176,31 @@ services:
     assert "topologySpreadConstraints" not in keystone["spec"]["template"]["spec"]
     assert "affinity" not in keystone["spec"]["template"]["spec"]
     assert "stages/identity/pdb/keystone-api-poddisruptionbudget.yaml" not in files
+    # the Galera members (overlay ha: provider mariadb-operator) spread the same way
+    mdb = doc(files, "stages/infra/objects/mariadb-mariadb.yaml")["spec"]
+    assert mdb["topologySpreadConstraints"] == [
+        {
+            "maxSkew": 1,
+            "topologyKey": "example.com/rack",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "mariadb",
+                    "app.kubernetes.io/instance": "mariadb",
+                }
+            },
+        }
+    ]
+    assert mdb["affinity"] == {"antiAffinityEnabled": True}
 
 
-def test_ha_overlay_leaves_the_stateful_tier_alone(repo: Path) -> None:
+def test_ha_overlay_clusters_mariadb_only_through_its_provider(repo: Path) -> None:
+    """Of the stateful tier the overlay changes MariaDB's provider (a Galera cluster of
+    mariadb-operator, 3 replicas by the provider's default), nothing of RabbitMQ (not
+    clusterable yet: KKC126) and nothing of the OVN databases."""
     defaults = yaml.safe_load((repo / "overlays" / "ha" / "defaults.yaml").read_text())
-    assert not {"mariadb", "rabbitmq"} & set(defaults["services"])
+    assert defaults["services"]["mariadb"] == {"provider": "mariadb-operator"}
+    assert "rabbitmq" not in defaults["services"]
     assert not {"ovnNbDb", "ovnSbDb"} & set(defaults["services"]["neutron"])
 
 

@@ -432,7 +432,8 @@ def test_a_patch_cannot_do_what_the_site_definition_refuses(small_site_repo: Pat
     assert result.stderr.splitlines() == [
         "sites/site-k/patches/mariadb.yaml:4:9: KKC126 StatefulSet/mariadb gets 3 replicas: "
         "services.mariadb.server.replicas must be 1: Galera clustering is not supported by kkc "
-        "yet (a site patch cannot do what the site definition refuses)",
+        "with provider kolla (services.mariadb.provider: mariadb-operator runs a Galera "
+        "cluster) (a site patch cannot do what the site definition refuses)",
         "sites/site-k/patches/rabbitmq.yaml:6:5: KKC126 StatefulSet/rabbitmq gets 2 replicas: "
         "services.rabbitmq.server.replicas must be 1: RabbitMQ clustering is not supported by "
         "kkc yet (a site patch cannot do what the site definition refuses)",

@@ -107,9 +107,21 @@ def run(
             f"the ApplicationSet (kkc bootstrap {site.name} prints its objects)"
             for site in fleet.excluded
         ]
+        notes += [
+            f"note: {site.name}: install first: {need}"
+            for site in chosen
+            if site not in fleet.excluded
+            for need in gitops.prerequisites(site)
+        ]
         return BootstrapRun(fleet.text, fleet.objects, fleet.warnings, notes)
     if all_sites or len(names) != 1:
         raise UsageError("name one site, or pass --applicationset for several")
     loaded = load_site(root, names[0])
     text, objects, warnings = bootstrap(loaded, crd_dir)
-    return BootstrapRun(text, objects, warnings, [], root, loaded, crd_dir)
+    notes = [f"note: install first: {need}" for need in gitops.prerequisites(loaded)]
+    if notes and loaded.get("gitops.engine") == "argocd":
+        notes.append(
+            f"note: Argo CD waits for a MariaDB's Ready condition with the health check in "
+            f"the header of this stream (argocd-cm data key {gitops.ARGO_MARIADB_HEALTH_KEY})"
+        )
+    return BootstrapRun(text, objects, warnings, notes, root, loaded, crd_dir)

@@ -315,8 +315,8 @@ AllowDestructiveOpt = Annotated[
         help="Accept (build: write; check: pass) a change that, compared with the "
         "committed output, the API server would refuse (an immutable field, KKC156; take "
         "the way out the message names first) or that destroys data (an ExternalSecret "
-        "owning its Secret removed, KKC157; a secret back-end switch, KKC158); the "
-        "findings become warnings.",
+        "owning its Secret removed, KKC157; a secret back-end switch, KKC158; a MariaDB "
+        "provider switch, KKC159); the findings become warnings.",
     ),
 ]
 
@@ -801,7 +801,7 @@ def diff_cmd(
     diff of each added or changed object's YAML. A generated ConfigMap whose hash suffix
     changed is shown as a change. Secret values are never shown: `<masked>`, or
     `<masked: changed>` where the value differs. Exit 1 when anything differs, 0 when not.
-    Changes that destroy data (KKC157, KKC158) are marked DESTRUCTIVE at the top; changes
+    Changes that destroy data (KKC157-KKC159) are marked DESTRUCTIVE at the top; changes
     the API server refuses to make in place (KKC156) too, and they make it exit 2.
 
     With --repo PATH, the output committed in that deploy repository is compared: at REV
@@ -842,7 +842,7 @@ CheckAgainstOpt = Annotated[
         "--against",
         metavar="REV",
         help="Compare with the output committed at REV for the day-two checks "
-        "(KKC156-KKC158); in CI the pull request's base commit.",
+        "(KKC156-KKC159); in CI the pull request's base commit.",
     ),
 ]
 
@@ -880,7 +880,7 @@ def check_cmd(
     render go to stderr. Invalid site definitions are exit 2 as everywhere, and so are custom
     resources that no CRD schema covers (KKC172) unless --no-require-crds is given, and so
     are changes, compared with the output committed at --against REV (default HEAD), that
-    the API server refuses in place or that destroy data (KKC156-KKC158) unless
+    the API server refuses in place or that destroy data (KKC156-KKC159) unless
     --allow-destructive is given.
 
     With --repo PATH, checks the output committed in that deploy repository (at the head

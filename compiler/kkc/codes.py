@@ -70,6 +70,9 @@ CODES: dict[str, str] = {
     "controller's prune deletes the Secret (`kkc build` refuses it without --allow-destructive)",
     "KKC158": "secret back end of a built site switched (`kkc build` refuses it without "
     "--allow-destructive)",
+    "KKC159": "MariaDB provider of a built site switched (kolla <-> mariadb-operator): the new "
+    "cluster starts empty (`kkc build` refuses it without --allow-destructive; migrate by "
+    "dump and restore)",
     "KKC160": "GitOps setting the chosen engine cannot use (Flux: repoURL scheme, SSH URL "
     "without `secretRef`, name length; warning for Argo CD: `secretRef`, `interval`)",
     "KKC161": "sites of one ApplicationSet disagree in gitops.namespace (the ApplicationSet "
@@ -84,6 +87,8 @@ CODES: dict[str, str] = {
     "KKC172": "custom resources of a kind no schema covers, embedded or in --crd-dir "
     "(`kkc check`; --no-require-crds skips them with a warning)",
     "KKC186": "OVN database replicas not 1, 3 or 5 (a RAFT cluster needs an odd number of members)",
+    "KKC187": "MariaDB replicas not odd and at least 3 with provider mariadb-operator (a "
+    "Galera cluster needs a majority of an odd number of members)",
     # kkc upgrade (exit 2)
     "KKC190": "upgrade path refused (kkc upgrade, or a build or check whose committed output "
     "is on another release): unsupported target release, the same release, a downgrade, or "
@@ -115,7 +120,8 @@ CODES: dict[str, str] = {
     "KKC307": "dangling reference: a ConfigMap, Secret, Service, ServiceAccount or "
     "PersistentVolumeClaim neither in the output nor provided outside it, or a key or port "
     "of one that it does not have",
-    "KKC308": "image is not a Kolla image of the site's release (registry, name, tag)",
+    "KKC308": "image is not a Kolla image of the site's release (registry, name, tag), or a "
+    "mariadb-operator MariaDB's image is not an official MariaDB image with a version tag",
     "KKC309": "config.json would be rejected by Kolla's set_configs.py of the release",
     "KKC310": "rendered INI file uses an option the release's catalog does not have",
     # committed output (`kkc check`, exit 1)

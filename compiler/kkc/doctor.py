@@ -12,6 +12,18 @@ import kubernetes_validate
 
 from . import __version__, cache, kustomize, validate
 from .gitrepo import git_version
+from .services import galera
+
+# Operators that sites may need in their cluster, by the site setting that needs them:
+# (name, release, the site setting, the embedded controller whose CRDs kkc validates with).
+OPERATORS = (
+    (
+        galera.OPERATOR,
+        galera.OPERATOR_RELEASE,
+        "services.mariadb.provider: mariadb-operator",
+        "mariadb-operator/mariadb-operator",
+    ),
+)
 
 
 @dataclass
@@ -19,9 +31,16 @@ class Doctor:
     info: dict[str, str]  # tool -> what was found, in the order printed
     dir_kinds: list[dict[str, Any]]  # --crd-dir's kinds: {apiVersion, kind, overrides}
     embedded: list[dict[str, Any]]  # the CRD schemas embedded in kkc
+    # the operators a site may need in its cluster: {name, release, neededBy, crds, commit}
+    operators: list[dict[str, Any]]
 
     def as_json(self) -> dict[str, Any]:
-        return {**self.info, "crd-dir-kinds": self.dir_kinds, "crd-schemas": self.embedded}
+        return {
+            **self.info,
+            "crd-dir-kinds": self.dir_kinds,
+            "crd-schemas": self.embedded,
+            "operators": self.operators,
+        }
 
     def lines(self) -> list[str]:
         out = [f"{k:20} {v}" for k, v in self.info.items()]
@@ -41,6 +60,15 @@ class Doctor:
             out.append(
                 f"  {k['group']}/{k['version']} {k['kind']}: "
                 f"{src['repository']}@{src['commit'][:12]}{release}{note}"
+            )
+        out.append(
+            f"{'operators':20} what sites may need in their cluster (kkc bootstrap names it)"
+        )
+        for op in self.operators:
+            apis = ", ".join(sorted({c.split()[0] for c in op["crds"]}))
+            out.append(
+                f"  {op['name']} {op['release']}: needed with {op['neededBy']}; kkc validates "
+                f"{apis} against {op['repository']}@{op['commit'][:12]}"
             )
         return out
 
@@ -67,4 +95,21 @@ def run(crd_dir: str | None) -> Doctor:
         if crd_dir
         else "not set (KKC_CRD_DIR): the embedded CRD schemas only",
     }
-    return Doctor(info, dir_kinds, embedded)
+    return Doctor(info, dir_kinds, embedded, _operators(embedded))
+
+
+def _operators(embedded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for name, release, needed_by, repository in OPERATORS:
+        kinds = [k for k in embedded if k["source"]["repository"] == repository]
+        out.append(
+            {
+                "name": name,
+                "release": release,
+                "neededBy": needed_by,
+                "repository": repository,
+                "commit": kinds[0]["source"]["commit"] if kinds else "",
+                "crds": sorted({f"{k['group']}/{k['version']} {k['kind']}" for k in kinds}),
+            }
+        )
+    return out

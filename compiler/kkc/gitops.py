@@ -12,7 +12,13 @@ finds those sites before rendering (:attr:`kkc.model.Site.project_peers`).
   only when everything of wave n is healthy (a Job once it has completed), so one
   Application keeps the bring-up order.
 - Flux: a GitRepository and one Kustomization per stage, each depending on the stage
-  before it, with `wait: true`: a stage is applied once the previous one is ready.
+  before it, with `wait: true`: a stage is applied once the previous one is ready. A stage
+  with a custom resource whose readiness kstatus cannot see (mariadb-operator's MariaDB,
+  which reports a Ready condition only) gets `healthCheckExprs` for it; `healthChecks` would
+  be ignored next to `wait: true`.
+- Operators the output needs (mariadb-operator, for provider mariadb-operator) are named
+  in the stream's header with the release whose CRDs kkc validates against, and, for Argo
+  CD, with the argocd-cm health check of their resources (:func:`prerequisites`).
 - The fleet form (`kkc bootstrap --applicationset`): one ApplicationSet whose list generator
   has one element per Argo CD site, carrying that site's values, so that every Application
   it generates equals the site's own Application; plus the sites' AppProjects (each the
@@ -27,8 +33,8 @@ from collections import Counter
 from typing import Any
 
 from .errors import WARNING, InputError, Problem
-from .model import ProjectPeer, Site, locate
-from .services import HEADER
+from .model import ProjectPeer, Site, locate, mariadb_operator
+from .services import HEADER, galera
 from .yamlio import dump_all
 
 BOOTSTRAP = "bootstrap.yaml"  # in deploy/<site>/, never listed in its kustomization.yaml
@@ -153,6 +159,67 @@ def _argocd(site: Site, path: str) -> list[dict[str, Any]]:
     ]
 
 
+# Flux: the MariaDB is ready when its Ready condition is True (kstatus alone, which `wait`
+# uses, looks for Reconciling/Stalled conditions and would call it ready at once).
+FLUX_MARIADB_HEALTH = {
+    "apiVersion": galera.API,
+    "kind": "MariaDB",
+    "current": "has(status.conditions) && "
+    "status.conditions.exists(e, e.type == 'Ready' && e.status == 'True')",
+    "failed": "has(status.conditions) && "
+    "status.conditions.exists(e, e.type == 'Ready' && e.status == 'False' && "
+    "e.reason == 'Failed')",
+}
+# Argo CD: the same rule as a resource health check (argocd-cm). Argo CD finds health
+# checks only there (not in an AppProject or Application); recent releases ship one for
+# k8s.mariadb.com MariaDB, which this one pins: Healthy only once Ready is True.
+ARGO_MARIADB_HEALTH_KEY = "resource.customizations.health.k8s.mariadb.com_MariaDB"
+ARGO_MARIADB_HEALTH = """hs = {status = "Progressing", message = "waiting for the Ready condition"}
+if obj.status ~= nil and obj.status.conditions ~= nil then
+  for _, c in ipairs(obj.status.conditions) do
+    if c.type == "Ready" then
+      hs.message = c.message
+      if c.status == "True" then
+        hs.status = "Healthy"
+      elseif c.reason == "Failed" then
+        hs.status = "Degraded"
+      end
+    end
+  end
+end
+return hs
+"""
+
+
+def prerequisites(site: Site) -> list[str]:
+    """The operators the site's output needs running in the cluster before its first
+    sync, each with the release whose CRD schemas kkc validates its resources against."""
+    if not (site.enabled("mariadb") and mariadb_operator(site)):
+        return []
+    return [
+        f"{galera.OPERATOR} {galera.OPERATOR_RELEASE} (services.mariadb.provider): CRDs "
+        f"{galera.API} MariaDB and Backup, validated against {galera.OPERATOR}'s "
+        f"{galera.OPERATOR_RELEASE} CRDs; it must watch namespace {site.get('namespace')}"
+    ]
+
+
+def _prerequisite_lines(site: Site) -> list[str]:
+    """The header comment of the bootstrap stream that names the prerequisites."""
+    needs = prerequisites(site)
+    if not needs:
+        return []
+    lines = ["Install first (kkc doctor lists the CRD versions kkc validates against):"]
+    lines += [f"- {n}" for n in needs]
+    if site.get("gitops.engine") == "argocd":
+        lines += [
+            "Argo CD: the stage waits for the MariaDB's Ready condition with this health",
+            "check in argocd-cm (namespace " + namespace(site) + "), under data:",
+            f"  {ARGO_MARIADB_HEALTH_KEY}: |",
+            *(f"    {line}" for line in ARGO_MARIADB_HEALTH.splitlines()),
+        ]
+    return lines
+
+
 def _flux_ref(revision: str) -> dict[str, str]:
     if _SHA.fullmatch(revision):
         return {"commit": revision}
@@ -192,6 +259,8 @@ def _flux(site: Site, stages: list[str], path: str) -> list[dict[str, Any]]:
         }
         if needs:
             spec["dependsOn"] = [{"name": flux_name(site, n)} for n in needs]
+        if stage == "infra" and site.enabled("mariadb") and mariadb_operator(site):
+            spec["healthCheckExprs"] = [dict(FLUX_MARIADB_HEALTH)]
         out.append(
             {
                 "apiVersion": FLUX_KUSTOMIZE_API,
@@ -353,4 +422,5 @@ def bootstrap_yaml(site: Site, objects: list[dict]) -> bytes:
         f"# Apply once: kubectl apply -f {BOOTSTRAP} (or: kkc bootstrap {site.name} | "
         "kubectl apply -f -)\n"
     )
+    head += "".join(f"# {line}\n".replace("# \n", "#\n") for line in _prerequisite_lines(site))
     return (head + dump_all(objects)).encode()

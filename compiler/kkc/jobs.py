@@ -19,7 +19,7 @@ from typing import Any
 
 from .kolla import CONFIG_DIR, SECRET_DIR
 from .model import Site
-from .services.common import DbSync, Registration, Step, keystone_internal
+from .services.common import DbSync, Registration, Step, db_host, keystone_internal
 
 TOOLBOX_UID = 42401  # ansible user of kolla-toolbox
 # Argo CD deletes and re-creates a Job whose spec changed; so does Flux (force).
@@ -172,7 +172,7 @@ def db_sync_job(site: Site, spec: DbSync) -> dict[str, Any]:
                 "db-init",
                 "db-init.py",
                 [
-                    {"name": "DB_HOST", "value": "mariadb"},
+                    {"name": "DB_HOST", "value": db_host(site)},
                     {"name": "DB_NAME", "value": ",".join(spec.databases)},
                     {"name": "DB_USER", "value": spec.user or spec.service},
                     _secret_env("DB_ROOT_PASSWORD", "mariadb-secrets", "root-password"),

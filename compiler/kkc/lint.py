@@ -3,9 +3,12 @@
 - KKC307: every ConfigMap, Secret, Service, ServiceAccount and PersistentVolumeClaim that
   an object references exists in the output or is declared as provided outside it (a
   Secret that kkc expects in the cluster or that a kkc Job creates: `kkc secrets SITE`),
-  and so does every key a pod reads from them and every Service port an Ingress names.
+  and so does every key a pod reads from them and every Service port an Ingress names;
+  mariadb-operator's resources count as pods here (their ``*SecretKeyRef`` keys, and the
+  MariaDB a Backup names).
 - KKC308: every image is a Kolla image of the site's release, from the site's registry and
-  with the release's tag (a digest alone is accepted in place of the tag).
+  with the release's tag (a digest alone is accepted in place of the tag); the image of a
+  mariadb-operator MariaDB is an official MariaDB image with a version tag.
 - KKC309: every config.json (in a ConfigMap) is accepted by that release's set_configs.py.
 - KKC310: every OpenStack INI file kkc renders uses only sections and options that exist
   in the option catalog of the site's release (deprecated options are warnings).
@@ -27,6 +30,7 @@ from .validate import pod_images, pod_spec
 
 _GO_TEMPLATE = re.compile(r"\{\{.*?\}\}")  # an ExternalSecret template's placeholder
 PROVIDED_BY_KUBERNETES = {("ServiceAccount", "default")}
+MARIADB_GROUP = "k8s.mariadb.com"  # mariadb-operator's resources (kkc.services.galera)
 _WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 
 
@@ -59,10 +63,30 @@ def _pod_refs(pod: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
                     yield kind, env[field].get("name", ""), None
 
 
+def _secret_key_refs(node: Any) -> Iterator[tuple[str, str, str | None]]:
+    """Every ``*SecretKeyRef`` ({name, key}) under a mariadb-operator resource's spec that
+    the operator does not generate (``generate: true``): the Secrets it reads."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _secret_key_refs(item)
+    elif isinstance(node, dict):
+        for field, value in sorted(node.items()):
+            if field.endswith("SecretKeyRef") and isinstance(value, dict):
+                if not value.get("generate"):
+                    yield "Secret", value.get("name", ""), value.get("key", "")
+            else:
+                yield from _secret_key_refs(value)
+
+
 def _workload_refs(obj: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
     pod = pod_spec(obj) if obj.get("kind") in _WORKLOADS else None
     if pod:
         yield from _pod_refs(pod)
+    if str(obj.get("apiVersion", "")).startswith(f"{MARIADB_GROUP}/"):
+        yield from _secret_key_refs(obj.get("spec") or {})
+        ref = (obj.get("spec") or {}).get("mariaDbRef")
+        if ref and not ref.get("namespace"):
+            yield "MariaDB", ref.get("name", ""), None
 
 
 def _ingress_backends(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -221,15 +245,42 @@ def _image_problem(image: str, prefix: str, tag: str, release: str, distro: str)
     return why
 
 
+_OPERATOR_IMAGE = re.compile(
+    r"^(?:[^@]*/)?mariadb:(\d+\.\d+[0-9A-Za-z.-]*)(?:@sha256:[0-9a-f]{64})?$"
+)
+
+
+def operator_image_problem(image: str) -> str | None:
+    """Why mariadb-operator would not run ``image`` in a MariaDB (message for KKC308): it
+    runs the official MariaDB images only (``<registry>/mariadb:<version>``; not Kolla's
+    mariadb-server) and reads the server version from the tag."""
+    if _OPERATOR_IMAGE.match(image):
+        return None
+    return (
+        f'image "{image}" is not an official MariaDB image with a version tag '
+        '("<registry>/mariadb:<version>", e.g. docker.io/library/mariadb:11.8.8): '
+        "mariadb-operator runs only those and reads the server version from the tag "
+        "(services.mariadb.image)"
+    )
+
+
 def check_kolla(
     site: Site, objects: list[dict[str, Any]], display: str
 ) -> tuple[list[Problem], list[Problem]]:
-    """Images and config.json documents against the Kolla release: (problems, warnings)."""
+    """Images and config.json documents against the Kolla release: (problems, warnings).
+    A MariaDB of mariadb-operator is judged by the operator's rules instead (its pods,
+    created by the operator, are not in the output)."""
     release, distro = site.get("openstack.release"), site.get("openstack.distro")
     prefix = f"{site.get('openstack.registry')}/{site.get('openstack.namespace')}/"
     tag = image_tag(release, distro, site.get("openstack.tagSuffix") or "")
     problems, warnings = [], []
     for obj in objects:
+        if obj.get("kind") == "MariaDB" and str(obj.get("apiVersion", "")).startswith(
+            f"{MARIADB_GROUP}/"
+        ):
+            why = operator_image_problem(str((obj.get("spec") or {}).get("image", "")))
+            if why:
+                problems.append(Problem(display, 1, 1, "KKC308", f"{_what(obj)}: {why}"))
         for image in sorted(set(pod_images(obj))):
             why = _image_problem(image, prefix, tag, release, distro)
             if why:

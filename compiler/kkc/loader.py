@@ -37,13 +37,15 @@ from .model import (
     REQUIRES,
     SECRET_CHECKED_ELSEWHERE,
     SECRETISH_KEY,
-    SINGLE_REPLICA,
     STAGES,
     Layer,
     Origin,
     ProjectPeer,
     Site,
     locate,
+    mariadb_operator,
+    mariadb_replicas,
+    single_replica,
 )
 from .releases import RELEASES
 from .yamlio import load_mapping, parse_mapping, to_plain
@@ -698,13 +700,13 @@ def _requirements(site: Site, add: Add) -> None:
 
 
 def _single_replicas(site: Site, add: Add) -> None:
-    for (svc, comp), feature in SINGLE_REPLICA.items():
+    for (svc, comp), feature in single_replica(site).items():
         replicas = site.get(f"services.{svc}.{comp}.replicas", 1)
         if site.enabled(svc) and replicas != 1:
             add(
                 ("services", svc, comp, "replicas"),
                 "KKC126",
-                f"must be 1: {feature} is not supported by kkc yet",
+                f"must be 1: {feature}",
             )
 
 
@@ -719,6 +721,42 @@ def _raft_replicas(site: Site, add: Add) -> None:
                 f"must be one of {', '.join(map(str, allowed))}: a RAFT cluster needs an odd "
                 f"number of members (got {replicas})",
             )
+
+
+def _galera_replicas(site: Site, add: Add) -> None:
+    """A Galera cluster (provider mariadb-operator) has an odd number of members, at least
+    three: with two, losing one loses the quorum; with an even number, a partition in halves
+    stops both (the MariaDB CRD refuses even numbers too)."""
+    replicas = mariadb_replicas(site)
+    if site.enabled("mariadb") and mariadb_operator(site) and (replicas < 3 or replicas % 2 == 0):
+        add(
+            ("services", "mariadb", "server", "replicas"),
+            "KKC187",
+            f"must be odd and at least 3 with provider mariadb-operator: a Galera cluster "
+            f"keeps its quorum only with a majority of an odd number of members (got {replicas})",
+        )
+
+
+def _mariadb_backup(site: Site, add: Add) -> None:
+    """mariadb-operator's scheduled backups go to exactly one place the site names."""
+    backup = site.get("services.mariadb.backup") or {}
+    if not (site.enabled("mariadb") and mariadb_operator(site) and backup.get("enabled")):
+        return
+    storage = sorted(backup.get("storage") or {})
+    if not storage:
+        add(
+            ("services", "mariadb", "backup"),
+            "KKC113",
+            "storage is required with provider mariadb-operator and backup.enabled: "
+            "storage.s3 (bucket, endpoint; credentials from the secret store) or "
+            "storage.persistentVolumeClaim (size, storageClass); or set enabled: false",
+        )
+    elif len(storage) > 1:
+        add(
+            ("services", "mariadb", "backup", "storage"),
+            "KKC112",
+            f"names {' and '.join(storage)}: a Backup has one storage, choose one",
+        )
 
 
 def _public_hosts(site: Site, add: Add) -> None:
@@ -863,6 +901,8 @@ SEMANTIC_CHECKS: tuple[Callable[[Site, Add], None], ...] = (
     _distro_built,
     _requirements,
     _single_replicas,
+    _galera_replicas,
+    _mariadb_backup,
     _raft_replicas,
     _public_hosts,
     _rbd_secret_uuids,

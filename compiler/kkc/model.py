@@ -65,11 +65,20 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "heat": ("keystone", "mariadb", "rabbitmq"),
     "horizon": ("keystone", "memcached"),
 }
-# Replica limits for components kkc cannot yet cluster.
+# Replica limits for components kkc cannot yet cluster (MariaDB: with provider kolla only;
+# see :func:`single_replica`).
 SINGLE_REPLICA = {
-    ("mariadb", "server"): "Galera clustering",
-    ("rabbitmq", "server"): "RabbitMQ clustering",
+    ("mariadb", "server"): "Galera clustering is not supported by kkc with provider kolla "
+    "(services.mariadb.provider: mariadb-operator runs a Galera cluster)",
+    ("rabbitmq", "server"): "RabbitMQ clustering is not supported by kkc yet",
 }
+# services.mariadb.provider: who runs MariaDB. kolla: one server of the Kolla mariadb-server
+# image (a StatefulSet of base/mariadb/); mariadb-operator: a Galera cluster that
+# mariadb-operator runs from a MariaDB resource kkc renders (kkc.services.infra).
+MARIADB_PROVIDERS = ("kolla", "mariadb-operator")
+MARIADB_OPERATOR = "mariadb-operator"
+# The replicas of a MariaDB that the site does not size: one Kolla server, three Galera members.
+MARIADB_DEFAULT_REPLICAS = {"kolla": 1, MARIADB_OPERATOR: 3}
 # Services whose RBD user needs a libvirt secret on the computes.
 RBD_USERS = ("nova", "cinder")
 # Components that run 1 replica or a RAFT cluster of an odd size (KKC186).
@@ -85,6 +94,24 @@ PUBLIC_HOSTS: dict[str, tuple[str, ...]] = {
     "heat": ("heat", "heat-cfn"),
     "horizon": ("horizon",),
 }
+
+
+def mariadb_operator(site: Site) -> bool:
+    """Whether mariadb-operator runs the site's MariaDB (a Galera cluster)."""
+    return site.get("services.mariadb.provider") == MARIADB_OPERATOR
+
+
+def mariadb_replicas(site: Site) -> int:
+    """services.mariadb.server.replicas, or its provider's default (1 kolla, 3 Galera)."""
+    default = MARIADB_DEFAULT_REPLICAS.get(site.get("services.mariadb.provider"), 1)
+    return site.get("services.mariadb.server.replicas", default)
+
+
+def single_replica(site: Site) -> dict[tuple[str, str], str]:
+    """The components of :data:`SINGLE_REPLICA` that this site cannot cluster."""
+    if not mariadb_operator(site):
+        return SINGLE_REPLICA
+    return {k: v for k, v in SINGLE_REPLICA.items() if k != ("mariadb", "server")}
 
 
 @dataclass(frozen=True)

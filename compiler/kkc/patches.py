@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, Problem, did_you_mean
-from .model import SECRETISH_KEY, SINGLE_REPLICA, Site, locate
+from .model import SECRETISH_KEY, Site, locate, single_replica
 from .yamlio import dump, load_mapping, to_plain
 
 OPS = ("add", "remove", "replace", "move", "copy", "test")
@@ -557,7 +557,7 @@ def refused_by_definition(site: Site, objects: list[dict[str, Any]], where: str)
     sets it, read from the built output (``where`` when no site patch sets it)."""
     out = []
     built = {(o.get("kind"), (o.get("metadata") or {}).get("name")): o for o in objects}
-    for (svc, comp), feature in SINGLE_REPLICA.items():
+    for (svc, comp), feature in single_replica(site).items():
         kind, name = _SINGLE_REPLICA_WORKLOADS[(svc, comp)]
         obj = built.get((kind, name))
         replicas = ((obj or {}).get("spec") or {}).get("replicas", 1)
@@ -576,8 +576,7 @@ def refused_by_definition(site: Site, objects: list[dict[str, Any]], where: str)
                 *at,
                 "KKC126",
                 f"{kind}/{name} gets {replicas} replicas: services.{svc}.{comp}.replicas must "
-                f"be 1: {feature} is not supported by kkc yet (a site patch cannot do what the "
-                "site definition refuses)",
+                f"be 1: {feature} (a site patch cannot do what the site definition refuses)",
             )
         )
     return out

@@ -12,8 +12,9 @@ written or merged:
   clusterIP, or a change of its type to ExternalName. Jobs are exempt: kkc has the
   controller replace every changed Job (:data:`kkc.jobs.JOB_REPLACE`).
 - **destructive changes**: an ExternalSecret with ``creationPolicy: Owner`` removed (its
-  Secret is deleted with it by the controller's prune, KKC157), and a switch of the secret
-  back end of a built site (KKC158).
+  Secret is deleted with it by the controller's prune, KKC157), a switch of the secret
+  back end of a built site (KKC158), and a switch of its MariaDB provider (KKC159: the new
+  MariaDB starts on new, empty volumes).
 
 Each finding names the object, the field and the way out, and is located at the site
 definition key that caused it where one is known, else at the site's deploy file.
@@ -36,7 +37,9 @@ from .yamlio import load_stream
 IMMUTABLE = "KKC156"
 SECRET_REMOVED = "KKC157"
 BACKEND_SWITCH = "KKC158"
-DESTRUCTIVE = (SECRET_REMOVED, BACKEND_SWITCH)
+PROVIDER_SWITCH = "KKC159"
+DESTRUCTIVE = (SECRET_REMOVED, BACKEND_SWITCH, PROVIDER_SWITCH)
+MIGRATION_DOCS = "docs/backup-restore.md#moving-a-built-site-from-kolla-to-mariadb-operator"
 RELEASE_REFUSED = (upgradepath.PATH_REFUSED, upgradepath.RABBITMQ_REFUSED)
 CODES = (IMMUTABLE, *DESTRUCTIVE, *RELEASE_REFUSED)
 DOCS = "docs/review.md#day-two-safety"
@@ -51,6 +54,7 @@ KINDS = frozenset(
         "ReplicaSet",
         "Service",
         "ExternalSecret",
+        "MariaDB",
     }
 )
 _WORKLOAD_FIELDS = {
@@ -330,13 +334,52 @@ def destructive(
     return out
 
 
+def mariadb_provider(objects: dict[Identity, dict[str, Any]]) -> str | None:
+    """Who runs the MariaDB of a built output: ``mariadb-operator`` (a k8s.mariadb.com
+    MariaDB), ``kolla`` (the StatefulSet mariadb of base/mariadb/), or None (no MariaDB)."""
+    if any(i[0] == "k8s.mariadb.com" and i[1] == "MariaDB" for i in objects):
+        return "mariadb-operator"
+    if any(i[:2] == ("apps", "StatefulSet") and i[3] == "mariadb" for i in objects):
+        return "kolla"
+    return None
+
+
+def provider_switch(
+    before: dict[Identity, dict[str, Any]],
+    after: dict[Identity, dict[str, Any]],
+    site: Site | None,
+    where: str,
+) -> list[Problem]:
+    """KKC159 when the MariaDB of a built site changes provider: the new server or cluster
+    starts on new volumes (the operator's PVCs are not kolla's), with no database in it."""
+    was, now = mariadb_provider(before), mariadb_provider(after)
+    if site is None or was is None or now is None or was == now:
+        return []
+    at = _origin(site, ("services.mariadb.provider", "overlays"), where)
+    return [
+        Problem(
+            *at,
+            PROVIDER_SWITCH,
+            f"services.mariadb.provider of a built site changes from {was} to {now}: the "
+            f"{now} MariaDB starts on new, empty volumes and the {was} one is pruned, so "
+            "every OpenStack database is gone on the next sync; move the data with a dump "
+            f"and restore ({MIGRATION_DOCS}), then run `kkc build` with --allow-destructive "
+            f"(see {DOCS})",
+        )
+    ]
+
+
 def compare(
     before: str | list[Any], after: str | list[Any], site: Site | None, where: str
 ) -> list[Problem]:
     """Every day-two finding between two `kustomize build` outputs (text or objects)."""
     old = _index(load_stream(before) if isinstance(before, str) else before)
     new = _index(load_stream(after) if isinstance(after, str) else after)
-    return immutable(old, new, site, where) + destructive(old, new, site, where)
+    return (
+        immutable(old, new, site, where)
+        + destructive(old, new, site, where)
+        + provider_switch(old, new, site, where)
+    )
 
 
 def relevant_change(committed: dict[str, str], rendered: dict[str, str]) -> bool:

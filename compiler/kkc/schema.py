@@ -112,6 +112,38 @@ _AGENT_TOLERATIONS = {
     },
 }
 CRON_SCHEDULE = r"(@(hourly|daily|weekly|monthly|yearly))|(\S+( \S+){4})"
+# registry/repository:tag, optionally @sha256:digest (the tag is required: mariadb-operator
+# reads the MariaDB version from it)
+IMAGE_REF = (
+    r"[a-z0-9]([-a-z0-9._/:]*[a-z0-9])?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?"
+)
+# Scheduled logical backups of a mariadb-operator MariaDB (a k8s.mariadb.com Backup): where
+# they go is the site's choice (one of s3 and persistentVolumeClaim; KKC113 without).
+_MARIADB_BACKUP = {
+    "type": "dict",
+    "schema": {
+        "enabled": {"type": "boolean"},
+        "schedule": {"type": "string", "regex": CRON_SCHEDULE},
+        "maxRetention": {"type": "string", "regex": DURATION},
+        "compression": {"type": "string", "allowed": ["none", "gzip", "bzip2"]},
+        "storage": {
+            "type": "dict",
+            "schema": {
+                "s3": {
+                    "type": "dict",
+                    "schema": {
+                        "bucket": {"type": "string", "regex": r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"},
+                        "endpoint": {"type": "string", "regex": r"[A-Za-z0-9.-]+(:[0-9]{1,5})?"},
+                        "region": {"type": "string", "regex": r"[a-z0-9-]+"},
+                        "prefix": {"type": "string", "regex": r"[A-Za-z0-9._/-]+"},
+                        "tls": {"type": "boolean"},
+                    },
+                },
+                "persistentVolumeClaim": _STORAGE,
+            },
+        },
+    },
+}
 # Kubernetes annotations (keys are qualified names; values are always strings).
 _ANNOTATIONS = {
     "type": "dict",
@@ -212,7 +244,15 @@ SCHEMA: dict[str, Any] = {
     "services": {
         "type": "dict",
         "schema": {
-            "mariadb": _service(server=_component(storage=_STORAGE)),
+            # provider kolla: one Kolla mariadb-server; mariadb-operator: a Galera cluster of
+            # the official MariaDB image (image), with scheduled backups (backup)
+            "mariadb": _service(
+                provider={"type": "string", "allowed": ["kolla", "mariadb-operator"]},
+                image={"type": "string", "regex": IMAGE_REF},
+                operatorNamespace={"type": "string", "regex": DNS1123_LABEL, "maxlength": 63},
+                server=_component(storage=_STORAGE),
+                backup=_MARIADB_BACKUP,
+            ),
             "rabbitmq": _service(server=_component(storage=_STORAGE)),
             "memcached": _service(
                 server=_component(memoryMB={"type": "integer", "min": 64, "max": 65536})

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Site
+from ..model import Site, mariadb_operator
 from ..services import SPECS, Port, ServiceOutput
+from ..services.common import GALERA_AGENT_PORT, GALERA_BACKUP, GALERA_POD_LABELS, GALERA_PORTS
 from .monitoring import scrape_targets
 
 NAME = "app.kubernetes.io/name"
@@ -121,6 +122,25 @@ def _peers(
     return []  # nodes: only the node agents
 
 
+def _galera(site: Site, services: list[ServiceOutput], port: Port) -> dict[str, Any]:
+    """mariadb-operator's Galera members (labelled as kolla's MariaDB pod is, through
+    spec.podMetadata): its clients and the backup Jobs on the client port, the members
+    among themselves on the Galera ports (SST, replication, IST), and the operator (in
+    ``services.mariadb.operatorNamespace``) on the client port and its agent's."""
+    clients = _clients(services, port.service) + [GALERA_BACKUP]
+    peers: list[dict[str, Any]] = [{"podSelector": _names(clients)}]
+    if _from_nodes(site, port.service):
+        peers += [{"ipBlock": {"cidr": c}} for c in site.get("networkPolicy.nodeCIDRs")]
+    members = {"podSelector": {"matchLabels": dict(GALERA_POD_LABELS)}}
+    operator = _namespace(site.get("services.mariadb.operatorNamespace"))
+    rules = [
+        _rule(peers, port.port),
+        _rule([members], *GALERA_PORTS),
+        _rule([operator], port.port, GALERA_AGENT_PORT),
+    ]
+    return _policy(port.service, _pods("mariadb", "server"), rules)
+
+
 def network_policy(site: Site, services: list[ServiceOutput]) -> ServiceOutput:
     out = ServiceOutput("network-policy", [], [])
     add = lambda stage, obj: out.manifests.setdefault(stage, []).append(obj)  # noqa: E731
@@ -130,6 +150,9 @@ def network_policy(site: Site, services: list[ServiceOutput]) -> ServiceOutput:
     for o in services:
         workloads = {w.name: w for w in o.workloads}
         for port in SPECS[o.name].ports:
+            if o.name == "mariadb" and mariadb_operator(site):  # no workload of kkc's
+                add(port.stage, _galera(site, services, port))
+                continue
             workload = workloads[port.service]
             pods = _pods(o.name, workload.component)
             peers = _peers(site, services, o, port)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from ..model import Site
 from . import cinder as _cinder
+from . import galera
 from . import glance as _glance
 from . import heat as _heat
 from . import horizon as _horizon
@@ -92,6 +93,7 @@ __all__ = [
     "ServiceSpec",
     "Workload",
     "enabled_services",
+    "galera",
 ]
 
 

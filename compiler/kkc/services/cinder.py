@@ -221,6 +221,7 @@ def _secrets(site: Site) -> list[SecretSpec]:
     password = '{{ index . "keystone-password" }}'
     specs = [
         service_secret(
+            site,
             "cinder",
             "Cinder database, RabbitMQ and Keystone passwords and the cinder.conf drop-in",
             {"nova": {"password": password}},

@@ -109,7 +109,7 @@ def _ini(site: Site) -> Ini:
 def _secrets(site: Site) -> list[SecretSpec]:
     specs = [
         service_secret(
-            "glance", "Glance database, RabbitMQ and Keystone passwords and the drop-in", {}
+            site, "glance", "Glance database, RabbitMQ and Keystone passwords and the drop-in", {}
         )
     ]
     if site.get("services.glance.backend") == "rbd":

@@ -192,6 +192,7 @@ def heat(site: Site) -> ServiceOutput:
     registration = _registration(site)
     password = '{{ index . "keystone-password" }}'
     secret = service_secret(
+        site,
         "heat",
         "Heat database, RabbitMQ, Keystone and stack domain admin passwords and the "
         "heat.conf drop-in",

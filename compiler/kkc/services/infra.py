@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..kolla import render_ini
-from ..model import Site
+from ..model import Site, mariadb_operator
 from ..releases import rhel_family
 from .common import (
     ConfigFile,
@@ -18,6 +18,7 @@ from .common import (
     log_dir,
     permission,
 )
+from .galera import galera
 
 # Their clients are the services that use them (see kkc.features.network_policy).
 MARIADB = ServiceSpec(ports=(Port("mariadb", 3306, "infra", reach="clients"),))
@@ -26,6 +27,10 @@ MEMCACHED = ServiceSpec(ports=(Port("memcached", 11211, "infra", reach="clients"
 
 
 def mariadb(site: Site) -> ServiceOutput:
+    """MariaDB: one Kolla mariadb-server (provider kolla), or the Galera cluster of
+    mariadb-operator (:func:`kkc.services.galera.galera`)."""
+    if mariadb_operator(site):
+        return galera(site)
     deb = not rhel_family(site.get("openstack.distro"))
     cnf = render_ini(
         {

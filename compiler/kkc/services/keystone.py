@@ -98,9 +98,10 @@ def _api(site: Site, kolla: ServiceConfig, workers: int) -> KollaConfig:
     return api
 
 
-def _secrets() -> list[SecretSpec]:
+def _secrets(site: Site) -> list[SecretSpec]:
     """keystone-secrets (passwords, drop-in) and the key Secrets its Jobs create."""
     secret = service_secret(
+        site,
         "keystone",
         "Keystone database password, admin password and the keystone.conf drop-in",
         {},
@@ -218,7 +219,7 @@ def keystone(site: Site) -> ServiceOutput:
             ),
         ],
         {"db": [keys], "identity": [api]},
-        _secrets(),
+        _secrets(site),
         db_sync=db_sync,
         db_finish=db_contract,
     )

@@ -203,10 +203,11 @@ def _ovn_address(cfg: KollaConfig) -> KollaConfig:
     return cfg
 
 
-def _secret() -> SecretSpec:
+def _secret(site: Site) -> SecretSpec:
     """neutron-secrets: passwords, the metadata proxy secret, the drop-ins of neutron.conf
     and of the OVN metadata agent."""
     return service_secret(
+        site,
         "neutron",
         "Neutron passwords, the metadata proxy secret and the neutron.conf drop-ins",
         # Port events to nova authenticate as neutron (see [nova] in neutron.conf).
@@ -351,7 +352,7 @@ def neutron(site: Site) -> ServiceOutput:
 
     metadata = _metadata_agent(site, cfg, conf)
 
-    secret = _secret()
+    secret = _secret(site)
 
     ovn_infra, ovn_infra_configs = ovn.infra(site)
     ovn_compute, ovn_compute_configs = ovn.compute(site)

@@ -337,11 +337,12 @@ def _secret(site: Site) -> SecretSpec:
         "neutron": {"password": password},
     }
     controller: Ini = {
-        "api_database": {"connection": database_url("nova", "nova_api")},
+        "api_database": {"connection": database_url(site, "nova", "nova_api")},
         **{s: dict(o) for s, o in services.items()},
     }
     controller["neutron"]["metadata_proxy_shared_secret"] = '{{ index . "metadata-secret" }}'
     spec = service_secret(
+        site,
         "nova",
         "Nova passwords, the metadata proxy secret and the nova.conf drop-ins "
         "(control plane: nova.conf; computes: nova-compute.conf, without databases)",

@@ -66,12 +66,13 @@ def _ini(site: Site) -> Ini:
     return ini
 
 
-def _secret() -> SecretSpec:
+def _secret(site: Site) -> SecretSpec:
     """placement-secrets: no RabbitMQ; the connection is in [placement_database]."""
     return service_secret(
+        site,
         "placement",
         "Placement database and Keystone passwords and the placement.conf drop-in",
-        {"placement_database": {"connection": database_url("placement", "placement")}},
+        {"placement_database": {"connection": database_url(site, "placement", "placement")}},
         database=False,
         rabbitmq=False,
         extra=(
@@ -148,7 +149,7 @@ def placement(site: Site) -> ServiceOutput:
             ),
         ),
     )
-    secret = _secret()
+    secret = _secret(site)
     return ServiceOutput(
         "placement",
         ["placement-api", "kolla-toolbox"],
