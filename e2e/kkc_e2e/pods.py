@@ -102,6 +102,7 @@ class Env:
     debs: Path | None = None  # the Debian packages image.UNPACK_DEBS, downloaded
     files: dict[str, str] = field(default_factory=passwd_files)
     counter: int = 0
+    claims: Path | None = None  # the claims' directories (None: workdir/claims)
 
     def image_tree(self, image: str) -> Path:
         """What the image adds below / (image.py), staged once per run."""
@@ -146,7 +147,8 @@ class Container:
 
     # -- volumes ---------------------------------------------------------------
     def _volume(self, vol: dict) -> Path:
-        path = self.poddir / "volumes" / vol["name"]
+        # a claim (claimDir, set by bringup.Run.pod) outlives the pod
+        path = Path(vol["claimDir"]) if "claimDir" in vol else self.poddir / "volumes" / vol["name"]
         if path.exists():
             return path
         path.mkdir(parents=True)
