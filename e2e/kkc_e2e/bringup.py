@@ -197,8 +197,8 @@ class Run:
         if port is None:
             time.sleep(3)
             ok = ctr.alive()
-        else:
-            ok = wait_port(port, 120, ctr)
+        else:  # a server starting on existing data (an upgrade) recovers it first
+            ok = wait_port(port, 300, ctr)
         self.record(
             f"infra {name} ({' '.join(_command(self.env, ctr))})",
             ok,

@@ -361,11 +361,15 @@ class Container:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
+        """SIGTERM, and SIGKILL after the pod's terminationGracePeriodSeconds (as the
+        kubelet: RabbitMQ that is killed before it stopped takes long to start again on
+        its data)."""
         if self.proc is None or self.proc.poll() is not None:
             return
+        grace = float(self.pod.get("terminationGracePeriodSeconds", 30))
         try:
             os.killpg(self.proc.pid, 15)
-            self.proc.wait(10)
+            self.proc.wait(grace)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             try:
                 os.killpg(self.proc.pid, 9)
