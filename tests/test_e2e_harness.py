@@ -677,3 +677,22 @@ def test_claims_outlive_their_pods_and_an_upgrade(tmp_path):
         tmp_path / "one" / "claims" / "mariadb-data-mariadb-0"
     )
     assert poddir.name.startswith("003-")
+
+
+def test_a_container_is_stopped_when_no_process_of_its_session_runs(tmp_path):
+    """RabbitMQ's start script exits before the Erlang VM: stopping a container waits for
+    every live process of its session (zombies are done), not only the first one."""
+    from kkc_e2e import pods
+
+    for pid, comm, state, sid in (
+        (10, "rabbitmq-server", "Z", 10),
+        (11, "beam.smp (x) y", "S", 10),
+        (12, "epmd", "S", 12),
+        (13, "inet_gethost", "Z", 10),
+    ):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} ({comm}) {state} 1 {sid} {sid} 0 -1\n")
+    (tmp_path / "self").mkdir()
+    assert pods.session(10, tmp_path) == [11]
+    assert pods.session(12, tmp_path) == [12]
+    assert pods.session(99, tmp_path) == []
