@@ -329,6 +329,25 @@ def test_apache_vhosts_become_the_same_wsgi_application_under_uwsgi():
         apache.uwsgi_argv(["# Listen 80\nServerTokens Prod\n"])
 
 
+def test_apache_vhosts_are_read_where_each_apache_reads_them(tmp_path):
+    """httpd (Rocky) reads /etc/httpd/conf.d; apache2 (Ubuntu: keystone of 2025.1, whose
+    config.json copies wsgi-keystone.conf to conf-enabled/) conf-enabled and
+    sites-enabled, not the other's."""
+    from kkc_e2e import apache
+
+    for d, text in (
+        ("etc/httpd/conf.d", "httpd"),
+        ("etc/apache2/conf-enabled", "conf"),
+        ("etc/apache2/sites-enabled", "site"),
+    ):
+        (tmp_path / d).mkdir(parents=True)
+        (tmp_path / d / "a.conf").write_text(text)
+        (tmp_path / d / "a.load").write_text("not a .conf")
+    assert apache.vhosts("/usr/sbin/httpd", tmp_path) == ["httpd"]
+    assert apache.vhosts("/usr/sbin/apache2", tmp_path) == ["conf", "site"]
+    assert apache.is_httpd(["/usr/sbin/apache2"])
+
+
 def test_image_tree_takes_a_wheel_only_projects_files_from_the_installed_package(tmp_path):
     """horizon is installed from a wheel (no sdist): /horizon/openstack_dashboard/... of
     its Dockerfile is the installed package's data."""
@@ -473,3 +492,207 @@ def test_rotation_gives_a_new_value_to_the_rotated_passwords_only(tmp_path):
     assert new["placement.conf"] == f"c = {new['database-password']}\n"
     assert before["placement-secrets"] is not new  # the old values stay for the refusal check
     assert rotation._value(site, before, "placement_database_password") == old["database-password"]
+
+
+# -- the upgrade scenario ------------------------------------------------------------
+
+
+def test_upgrade_hops_follow_kkcs_own_path_rules():
+    """2025.1 -> 2026.2 goes through 2026.1 (the SLURP skip over 2025.2), as kkc's path
+    rules say; a hop kkc refuses is never taken."""
+    from kkc_e2e import upgrade
+
+    assert upgrade.hops("2025.1", "2026.2") == ["2026.1", "2026.2"]
+    assert upgrade.hops("2025.1", "2026.1") == ["2026.1"]
+    assert upgrade.hops("2026.1", "2026.2") == ["2026.2"]
+    assert upgrade.hops("2026.2", "2026.2") == []
+    with pytest.raises(ValueError, match="no upgrade from 2026.2 towards 2025.1"):
+        upgrade.hops("2026.2", "2025.1")
+
+
+def _done(code: int, err: str, out: str = ""):
+    import subprocess
+
+    return subprocess.CompletedProcess([], code, out, err)
+
+
+def test_upgrade_refusal_must_be_exit_2_and_one_line_naming_the_hop():
+    from kkc_e2e import upgrade
+
+    line = (
+        "sites/s/site.yaml:12:3: KKC190 2025.1 -> 2026.2 skips 2025.2, 2026.1 (a SLURP "
+        "release: a skip ends at the next SLURP release, 2026.1); upgrade to 2026.1 first\n"
+    )
+    assert upgrade.refusal_problem(_done(2, line), "2026.1") == ""
+    assert upgrade.refusal_problem(_done(0, ""), "2026.1").startswith("exit 0, not 2")
+    assert upgrade.refusal_problem(_done(1, line), "2026.1").startswith("exit 1, not 2")
+    assert "2 lines on stderr" in upgrade.refusal_problem(_done(2, line + "more\n"), "2026.1")
+    assert "does not name 2025.2" in upgrade.refusal_problem(_done(2, line), "2025.2")
+    assert "stdout" in upgrade.refusal_problem(_done(2, line, "wrote deploy/"), "2026.1")
+
+
+def test_generated_secrets_keep_their_values_across_an_upgrade(tmp_path):
+    """After an upgrade the Secrets keep the values the databases and RabbitMQ were set
+    up with; a key the new output adds gets a value, the store's value where it shares
+    an entry with a kept key."""
+    from kkc_e2e import render
+
+    old = [
+        {
+            "name": "rabbitmq-secrets",
+            "source": "Secret rabbitmq-secrets (existing)",
+            "keys": [
+                {"key": "password", "kollaPassword": "rabbitmq_password"},
+                {"key": "users.conf", "template": "default_pass = {{ .password }}\n"},
+            ],
+        },
+        {
+            "name": "nova-secrets",
+            "source": "Secret nova-secrets (existing)",
+            "keys": [{"key": "database-password", "kollaPassword": "nova_database_password"}],
+        },
+    ]
+    new = [
+        old[0],
+        {
+            "name": "nova-secrets",
+            "source": "Secret nova-secrets (existing)",
+            "keys": [
+                {"key": "database-password", "kollaPassword": "nova_database_password"},
+                {"key": "rabbitmq-password", "kollaPassword": "rabbitmq_password"},
+                {"key": "new-key"},
+            ],
+        },
+    ]
+    before = render.generated_secrets(render.Site("s", "2025.1", tmp_path, [], old))
+    after = render.generated_secrets(render.Site("s", "2026.1", tmp_path, [], new), before)
+    assert after["rabbitmq-secrets"] == before["rabbitmq-secrets"]
+    nova = after["nova-secrets"]
+    assert nova["database-password"] == before["nova-secrets"]["database-password"]
+    assert nova["rabbitmq-password"] == before["rabbitmq-secrets"]["password"]
+    assert nova["new-key"] not in {v for s in before.values() for v in s.values()}
+    fresh = render.generated_secrets(render.Site("s", "2026.1", tmp_path, [], new))
+    assert fresh["nova-secrets"]["database-password"] != nova["database-password"]
+
+
+def test_schema_difference_names_what_a_second_run_changed():
+    from kkc_e2e import schema
+
+    before = ["column\tnova\tinstances\tid\tint(11)", "version\tnova_api\talembic_version\tb30f"]
+    assert schema.difference(before, list(reversed(before))) == ""
+    after = [before[0], "version\tnova_api\talembic_version\tc41a"]
+    assert schema.difference(before, after) == (
+        "1 lines gone, 1 new: - version nova_api alembic_version b30f; "
+        "+ version nova_api alembic_version c41a"
+    )
+
+
+def test_e2e_choice_of_sites_and_the_upgrade_scenario():
+    from kkc_e2e import __main__ as e2e
+
+    every = list(e2e.SITES)
+    assert e2e.choose(None, False, False) == (every, True)
+    assert e2e.choose(None, False, True) == (every, False)
+    assert e2e.choose(None, True, False) == ([], True)
+    assert e2e.choose(["site-a"], False, False) == (["site-a"], False)
+    assert e2e.choose(["site-a"], True, False) == (["site-a"], True)
+    assert e2e.venv_releases([], True) == {"2025.1": False, "2026.1": False, "2026.2": False}
+    # site-a (2025.1) runs horizon: its venv gets it, whatever the scenario needs
+    assert e2e.venv_releases(["site-a"], True)["2025.1"] is True
+
+
+class _Ctr:
+    def __init__(self):
+        self.spec, self.stopped = {}, False
+
+    def alive(self):
+        return not self.stopped
+
+    def stop(self):
+        self.stopped = True
+
+
+def _run(tmp_path, objects):
+    from kkc_e2e import bringup, pods, render
+
+    env = pods.Env(tmp_path, tmp_path, tmp_path, "", {}, None, {}, "ns", files={})
+    return bringup.Run(render.Site("s", "2026.1", tmp_path, objects, []), env)
+
+
+def test_a_workload_rolls_only_when_its_pod_template_changed(tmp_path):
+    """On an upgrade a workload whose template the new output changed stops (and starts
+    again from the new output); an unchanged one keeps running; one the new output no
+    longer has is pruned."""
+    old = {"metadata": {"name": "api"}, "spec": {"template": {"spec": {"image": "a:1"}}}}
+    new = {"metadata": {"name": "api"}, "spec": {"template": {"spec": {"image": "a:2"}}}}
+    run = _run(tmp_path, [new])
+    ctr, gone = _Ctr(), _Ctr()
+    run.running += [ctr, gone]
+    run.workloads = {"api": (old["spec"]["template"], [ctr]), "old-worker": ({}, [gone])}
+    assert run.roll(old) is False and not ctr.stopped
+    assert run.roll(new) is True and ctr.stopped and "api" not in run.workloads
+    assert run.roll(new) is True  # nothing of it runs any more: it starts
+    run.prune()
+    assert gone.stopped and run.workloads == {} and run.running == []
+
+
+def test_claims_outlive_their_pods_and_an_upgrade(tmp_path):
+    """A StatefulSet's volumeClaimTemplates and a PersistentVolumeClaim volume are one
+    directory per claim, shared by every pod (and every release) of the run."""
+    from kkc_e2e import bringup, render
+
+    sts = {
+        "metadata": {"name": "mariadb"},
+        "spec": {
+            "template": {"spec": {"containers": [], "volumes": []}},
+            "volumeClaimTemplates": [{"metadata": {"name": "mariadb-data"}}],
+        },
+    }
+    dep = {
+        "metadata": {"name": "glance-api"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [],
+                    "volumes": [{"name": "images", "persistentVolumeClaim": {"claimName": "g"}}],
+                }
+            }
+        },
+    }
+    run = _run(tmp_path / "one", [])
+    spec, _ = run.pod(sts)
+    assert spec["volumes"][-1]["claimDir"] == str(
+        tmp_path / "one" / "claims" / "mariadb-data-mariadb-0"
+    )
+    spec, _ = run.pod(dep)
+    assert spec["volumes"][0]["claimDir"] == str(tmp_path / "one" / "claims" / "g")
+    assert "claimDir" not in dep["spec"]["template"]["spec"]["volumes"][0]  # a copy
+    ns = {"kind": "Namespace", "metadata": {"name": "ns"}}
+    site = render.Site("s", "2026.2", tmp_path, [ns], [])
+    sc = tmp_path / "kolla" / "docker" / "base" / "set_configs.py"
+    later = bringup.new_env(site, tmp_path / "two", tmp_path, sc, None, run.env)
+    run2 = bringup.Run(site, later)
+    spec, poddir = run2.pod(sts)
+    assert spec["volumes"][-1]["claimDir"] == str(
+        tmp_path / "one" / "claims" / "mariadb-data-mariadb-0"
+    )
+    assert poddir.name.startswith("003-")
+
+
+def test_a_container_is_stopped_when_no_process_of_its_session_runs(tmp_path):
+    """RabbitMQ's start script exits before the Erlang VM: stopping a container waits for
+    every live process of its session (zombies are done), not only the first one."""
+    from kkc_e2e import pods
+
+    for pid, comm, state, sid in (
+        (10, "rabbitmq-server", "Z", 10),
+        (11, "beam.smp (x) y", "S", 10),
+        (12, "epmd", "S", 12),
+        (13, "inet_gethost", "Z", 10),
+    ):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} ({comm}) {state} 1 {sid} {sid} 0 -1\n")
+    (tmp_path / "self").mkdir()
+    assert pods.session(10, tmp_path) == [11]
+    assert pods.session(12, tmp_path) == [12]
+    assert pods.session(99, tmp_path) == []

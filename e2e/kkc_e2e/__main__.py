@@ -139,13 +139,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--until-wave", type=int, help="stop after this sync-wave")
     parser.add_argument(
+        "--upgrade",
+        action="store_true",
+        help="run the upgrade scenario (site-b from 2025.1 to 2026.1 and 2026.2, with "
+        "data); alone unless --site is given too",
+    )
+    parser.add_argument(
+        "--no-upgrade", action="store_true", help="leave the upgrade scenario out of the run"
+    )
+    parser.add_argument(
         "--no-install", action="store_true", help="do not install Debian packages or venvs"
     )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("e2e: must run as root (it mounts and starts services)", file=sys.stderr)
         return 2
-    chosen = args.site or list(SITES)
+    chosen, upgrade = choose(args.site, args.upgrade, args.no_upgrade)
     if not os.environ.get("KKC_E2E_INNER"):
         if not args.no_install:
             t0 = time.monotonic()
@@ -153,13 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             download_debs(args.venv_base / "e2e-debs")
             from . import venvs
 
-            releases: dict[str, bool] = {}  # release -> a site of it runs horizon
-            for key in chosen:
-                site, release, _ = SITES[key]
-                release = release or _site(site)["openstack"]["release"]
-                services = _site(site).get("services") or {}
-                horizon = bool((services.get("horizon") or {}).get("enabled"))
-                releases[release] = releases.get(release, False) or horizon
+            releases = venv_releases(chosen, upgrade)
             for release, horizon in releases.items():
                 print(f"e2e: venv for {release}", flush=True)
                 venvs.ensure(release, args.venv_base, horizon=horizon)
@@ -173,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     from . import bringup, render, venvs
+    from . import upgrade as upgrade_scenario
 
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="kkc-e2e-"))
@@ -197,20 +201,23 @@ def main(argv: list[str] | None = None) -> int:
                 venvs.set_configs(site.release, args.kolla_dir),
                 args.until_wave,
             )
-            p = sum(r.ok for r in run.results)
-            f = len(run.results) - p
-            passed, failed = passed + p, failed + f
-            lines.append(
-                f"{site.name} ({site.release}): {p} passed, {f} failed in "
-                f"{time.monotonic() - t0:.0f} s"
-            )
-            for r in run.results:  # every Job, API and option check, in run order
-                detail = r.detail.splitlines()[0][:160] if r.detail else ""
-                mark = "pass" if r.ok else "FAIL"
-                lines.append(f"  {mark} {r.name}" + (f": {detail}" if detail else ""))
-            for name, why in sorted(set(run.not_run)):
-                lines.append(f"  not run here: {name}: {why}")
-            lines += [f"  FAILED {r.name}" for r in run.results if not r.ok]
+            title = f"{site.name} ({site.release})"
+            passed, failed = report(lines, title, run, time.monotonic() - t0, passed, failed)
+        if upgrade:
+            t0 = time.monotonic()
+            releases = upgrade_scenario.Releases(args.venv_base, args.kolla_dir)
+            try:
+                run = upgrade_scenario.scenario(ROOT, scratch / "upgrade", releases)
+            except render.RenderError as exc:
+                print(f"[upgrade] FAIL render: {exc}", flush=True)
+                failed += 1
+            else:
+                path = " -> ".join(
+                    [upgrade_scenario.START]
+                    + upgrade_scenario.hops(upgrade_scenario.START, upgrade_scenario.TARGET)
+                )
+                title = f"{upgrade_scenario.NAME} (upgrade {path})"
+                passed, failed = report(lines, title, run, time.monotonic() - t0, passed, failed)
     finally:
         if args.keep:
             print(f"e2e: scratch directory kept: {scratch}")
@@ -224,6 +231,47 @@ def main(argv: list[str] | None = None) -> int:
     print(f"total time {time.monotonic() - started:.0f} s")
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 and passed else 1
+
+
+def choose(sites: list[str] | None, upgrade: bool, no_upgrade: bool) -> tuple[list[str], bool]:
+    """The sites to bring up and whether the upgrade scenario runs: everything by
+    default; --site names sites, --upgrade the scenario (alone unless --site is given);
+    --no-upgrade leaves the scenario out."""
+    chosen = sites or ([] if upgrade else list(SITES))
+    return chosen, (upgrade or not sites) and not no_upgrade
+
+
+def venv_releases(chosen: list[str], upgrade: bool) -> dict[str, bool]:
+    """The release venvs the run needs: release -> whether a site of it runs horizon."""
+    from . import upgrade as upgrade_scenario
+
+    releases: dict[str, bool] = {}
+    for key in chosen:
+        site, release, _ = SITES[key]
+        release = release or _site(site)["openstack"]["release"]
+        services = _site(site).get("services") or {}
+        horizon = bool((services.get("horizon") or {}).get("enabled"))
+        releases[release] = releases.get(release, False) or horizon
+    if upgrade:
+        start = upgrade_scenario.START
+        for release in [start, *upgrade_scenario.hops(start, upgrade_scenario.TARGET)]:
+            releases.setdefault(release, False)  # site-b runs no horizon
+    return releases
+
+
+def report(lines: list[str], title: str, run, seconds: float, passed: int, failed: int):
+    """The summary lines of one run (a site, or the upgrade scenario); the new totals."""
+    p = sum(r.ok for r in run.results)
+    f = len(run.results) - p
+    lines.append(f"{title}: {p} passed, {f} failed in {seconds:.0f} s")
+    for r in run.results:  # every Job, API and option check, in run order
+        detail = r.detail.splitlines()[0][:160] if r.detail else ""
+        mark = "pass" if r.ok else "FAIL"
+        lines.append(f"  {mark} {r.name}" + (f": {detail}" if detail else ""))
+    for name, why in sorted(set(run.not_run)):
+        lines.append(f"  not run here: {name}: {why}")
+    lines += [f"  FAILED {r.name}" for r in run.results if not r.ok]
+    return passed + p, failed + f
 
 
 def _site(site: str) -> dict:

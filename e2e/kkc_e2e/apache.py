@@ -1,8 +1,9 @@
-"""Apache with mod_wsgi (``/usr/sbin/httpd -DFOREGROUND`` of the Rocky images) does not
-exist on this Debian machine. The harness runs the same WSGI application with the same
-vhost settings under uWSGI instead, and says so in its output: the rendered vhosts'
-``Listen``, ``WSGIScriptAlias /``, ``WSGIDaemonProcess`` (processes, threads, user,
-group) and ``Alias`` (static files) become uWSGI options."""
+"""Apache with mod_wsgi (``/usr/sbin/httpd -DFOREGROUND`` of the Rocky images,
+``/usr/sbin/apache2`` of the Ubuntu and Debian ones) does not exist on this machine. The
+harness runs the same WSGI application with the same vhost settings under uWSGI instead,
+and says so in its output: the rendered vhosts' ``Listen``, ``WSGIScriptAlias /``,
+``WSGIDaemonProcess`` (processes, threads, user, group) and ``Alias`` (static files)
+become uWSGI options."""
 
 from __future__ import annotations
 
@@ -20,8 +21,20 @@ def is_httpd(argv: list[str]) -> bool:
     return bool(argv) and argv[0] in HTTPD
 
 
-def vhosts(confdir: Path = Path("/etc/httpd/conf.d")) -> list[str]:
-    return [p.read_text() for p in sorted(confdir.glob("*.conf"))]
+# Where each Apache reads its vhosts: httpd (Rocky) its conf.d; apache2 (the Debian and
+# Ubuntu images: keystone's config.json of 2025.1 on Ubuntu copies wsgi-keystone.conf to
+# conf-enabled/) what apache2.conf includes
+CONF_DIRS = {
+    "httpd": ("etc/httpd/conf.d",),
+    "apache2": ("etc/apache2/conf-enabled", "etc/apache2/sites-enabled"),
+}
+
+
+def vhosts(binary: str, root: Path = Path("/")) -> list[str]:
+    """The configuration files the Apache ``binary`` (httpd, apache2) reads its vhosts
+    from, below ROOT."""
+    dirs = CONF_DIRS[Path(binary).name]
+    return [p.read_text() for d in dirs for p in sorted((root / d).glob("*.conf"))]
 
 
 def uwsgi_argv(texts: list[str], uwsgi: str = "uwsgi") -> list[str]:

@@ -13,9 +13,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import apis, optcheck, schema
 from .kube import KubeStandIn
 from .pods import Container, Env, PodError, image_name, wait_port
 from .render import Site, generated_secrets, hostnames, wave
+from .venvs import image_users
 
 JOB_TIMEOUT = 900.0
 # Workloads that cannot run on this machine, and why (named in the summary).
@@ -47,13 +49,20 @@ class Result:
 
 @dataclass
 class Run:
+    """One site's run. An upgrade moves the same run to the next release's output
+    (``site``, ``env``, ``hop``): what runs keeps running until its workload rolls."""
+
     site: Site
     env: Env
     results: list[Result] = field(default_factory=list)
     running: list[Container] = field(default_factory=list)
     not_run: list[tuple[str, str]] = field(default_factory=list)
+    hop: str = ""  # the release an upgrade moved to: prefixes every check's name
+    # workload name -> (its pod template, the containers it runs)
+    workloads: dict[str, tuple[dict, list[Container]]] = field(default_factory=dict)
 
     def record(self, name: str, ok: bool, detail: str = "") -> bool:
+        name = f"{self.hop}: {name}" if self.hop else name
         self.results.append(Result(name, ok, detail))
         mark = "PASS" if ok else "FAIL"
         print(f"[{self.site.name}] {mark} {name}" + (f": {detail}" if detail else ""), flush=True)
@@ -62,9 +71,15 @@ class Run:
     # -- pods ------------------------------------------------------------------
     def pod(self, obj: dict) -> tuple[dict, Path]:
         spec = copy.deepcopy(obj["spec"]["template"]["spec"])
+        claims = self.env.workdir / "claims" if self.env.claims is None else self.env.claims
+        for vol in spec.get("volumes", []):
+            # a claim outlives its pods (and an upgrade): one directory per claim
+            if "persistentVolumeClaim" in vol:
+                vol["claimDir"] = str(claims / vol["persistentVolumeClaim"]["claimName"])
         for tmpl in obj["spec"].get("volumeClaimTemplates", []):
+            claim = f"{tmpl['metadata']['name']}-{obj['metadata']['name']}-0"
             spec.setdefault("volumes", []).append(
-                {"name": tmpl["metadata"]["name"], "emptyDir": {}}
+                {"name": tmpl["metadata"]["name"], "emptyDir": {}, "claimDir": str(claims / claim)}
             )
         self.env.counter += 1
         poddir = self.env.workdir / "pods" / f"{self.env.counter:03d}-{obj['metadata']['name']}"
@@ -88,14 +103,34 @@ class Run:
                 )
         return self.record(f"job {name} run {attempt}", True)
 
+    def roll(self, obj: dict) -> bool:
+        """Stop what runs of the workload OBJ when its pod template changed (as its
+        controller rolls it: preStop hooks first); whether it must start (again)."""
+        name = obj["metadata"]["name"]
+        if name not in self.workloads:
+            return True
+        template, containers = self.workloads[name]
+        if template == obj["spec"]["template"]:
+            return False
+        self.stop(containers)
+        del self.workloads[name]
+        return True
+
+    def prune(self) -> None:
+        """Stop the workloads the current output no longer has (the controller prunes)."""
+        names = {o["metadata"]["name"] for o in self.site.objects}
+        for name in [n for n in self.workloads if n not in names]:
+            self.stop(self.workloads.pop(name)[1])
+
     def start_workload(self, obj: dict) -> list[Container]:
         name = obj["metadata"]["name"]
+        started: list[Container] = []
+        self.workloads[name] = (copy.deepcopy(obj["spec"]["template"]), started)
         spec, poddir = self.pod(obj)
         for c in spec.get("initContainers", []):
             ctr = Container(self.env, spec, c, f"{name}-{c['name']}", poddir)
             if ctr.run(JOB_TIMEOUT) != 0:
                 raise PodError(f"init container {c['name']} failed:\n{ctr.tail()}")
-        started = []
         for c in spec["containers"]:
             why = cannot_run_image(c)
             if why:
@@ -108,6 +143,13 @@ class Run:
             if ctr.post_start() not in (None, 0):
                 raise PodError(f"postStart hook of {c['name']} failed")
         return started
+
+    def schema(self) -> list[str] | None:
+        """The databases' schema (schema.snapshot); None while MariaDB does not run."""
+        mariadb = self.workloads.get("mariadb")
+        if mariadb is None or not all(c.alive() for c in mariadb[1]):
+            return None
+        return schema.snapshot(self.env.secrets["mariadb-secrets"]["root-password"])
 
     def secrets_exist(self, obj: dict) -> bool:
         for vol in obj["spec"]["template"]["spec"].get("volumes", []):
@@ -128,9 +170,11 @@ class Run:
             if c is not main and cannot_run_image(c):
                 self.not_run.append((f"{name}/{c['name']}", cannot_run_image(c)))
         ctr = Container(self.env, spec, main, name, poddir)
+        self.workloads[name] = (copy.deepcopy(obj["spec"]["template"]), [ctr])
         port = None
         if name == "mariadb":
-            self.bootstrap_mariadb(ctr)
+            if not (ctr.volume_dir("mariadb-data") / "mysql").is_dir():  # a new claim
+                self.bootstrap_mariadb(ctr)
             port = 3306
         elif name == "rabbitmq":
             cookie = self.env.secrets["rabbitmq-secrets"]["erlang-cookie"]
@@ -153,8 +197,8 @@ class Run:
         if port is None:
             time.sleep(3)
             ok = ctr.alive()
-        else:
-            ok = wait_port(port, 120, ctr)
+        else:  # a server starting on existing data (an upgrade) recovers it first
+            ok = wait_port(port, 300, ctr)
         self.record(
             f"infra {name} ({' '.join(_command(self.env, ctr))})",
             ok,
@@ -225,8 +269,8 @@ class Run:
             server.wait(60)
             shutil.rmtree(sockdir, ignore_errors=True)
 
-    def stop_all(self) -> None:
-        for ctr in reversed(self.running):
+    def stop(self, containers: list[Container]) -> None:
+        for ctr in reversed(containers):
             hook = (ctr.spec.get("lifecycle") or {}).get("preStop")
             if hook and ctr.alive():  # as the kubelet: the hook first, then SIGTERM
                 code = ctr.hook("preStop", 120)
@@ -234,7 +278,12 @@ class Run:
                 detail = "" if code == 0 else f"exited with {code}"
                 self.record(f"preStop hook of {ctr.tag} ({command})", code == 0, detail)
             ctr.stop()
-        self.running.clear()
+            if ctr in self.running:
+                self.running.remove(ctr)
+
+    def stop_all(self) -> None:
+        self.stop(list(self.running))
+        self.workloads.clear()
 
 
 def cannot_run_image(container: dict) -> str:
@@ -272,40 +321,56 @@ def _command(env: Env, ctr: Container) -> str:
     return json.loads(env.configmaps[cm]["data"]["config.json"])["command"].split()[:1]
 
 
-def bring_up(
-    site: Site, workdir: Path, venv: Path, set_configs: Path, only_waves: int | None = None
-) -> Run:
+def new_env(
+    site: Site,
+    workdir: Path,
+    venv: Path,
+    set_configs: Path,
+    kube: KubeStandIn,
+    before: Env | None = None,
+) -> Env:
+    """What the containers of SITE's output share. BEFORE is the Env of the same site's
+    previous release (an upgrade): its Secrets keep their values, its claims their data."""
     hosts = (
         "127.0.0.1 localhost "
         + socket.gethostname()
         + "\n"
         + "".join(f"127.0.0.1 {h}\n" for h in hostnames(site))
     )
-    kube = KubeStandIn(workdir / "kube", site.namespace)
-    from .venvs import image_users
-
     env = Env(
         workdir,
         venv,
         set_configs,
         hosts,
-        generated_secrets(site),
+        generated_secrets(site, before.secrets if before else None),
         kube,
         site.configmaps(),
         site.namespace,
         image_users(set_configs),
     )
-    run = Run(site, env)
-    from . import optcheck
+    if before is not None:
+        env.claims = before.claims or before.workdir / "claims"
+        env.counter = before.counter
+    return env
 
+
+def check_options(run: Run) -> None:
     try:
-        for label, unknown in optcheck.check(site, venv, env.secrets):
+        for label, unknown in optcheck.check(run.site, run.env.venv, run.env.secrets):
             run.record(f"options {label}", not unknown, "; ".join(unknown))
     except (RuntimeError, OSError, SystemExit) as exc:
         run.record("options of the rendered INI files", False, str(exc))
+
+
+def bring_up(
+    site: Site, workdir: Path, venv: Path, set_configs: Path, only_waves: int | None = None
+) -> Run:
+    kube = KubeStandIn(workdir / "kube", site.namespace)
+    run = Run(site, new_env(site, workdir, venv, set_configs, kube))
+    check_options(run)
     with kube:
         try:
-            _walk(run, only_waves)
+            walk(run, only_waves)
             if only_waves is None:
                 from .rotation import rotate_phase
 
@@ -323,43 +388,73 @@ def _workloads(site: Site, w: int) -> list[dict]:
     ]
 
 
-def _walk(run: Run, only_waves: int | None) -> None:
-    site = run.site
-    from . import apis
+def start_infra(run: Run, w: int) -> None:
+    """The infrastructure of wave W (MariaDB, RabbitMQ, ...), in INFRA's order; on an
+    upgrade, each one whose pod template changed rolls onto its claim's data."""
+    infra = [o for o in _workloads(run.site, w) if o["metadata"]["name"] in INFRA]
+    for obj in sorted(infra, key=lambda o: INFRA.index(o["metadata"]["name"])):
+        if run.roll(obj):
+            run.infra(obj)
 
+
+def run_jobs(run: Run, w: int) -> None:
+    """Every Job of wave W, each twice: the second run must exit 0 too and leave the
+    databases' schema as the first run left it."""
+    # The Jobs of a wave start together in a cluster; a pod whose Secret volume does
+    # not exist yet waits for it (keystone's bootstrap for keystone-keys-setup).
+    pending = sorted(
+        (j for j in run.site.of_kind("Job") if wave(j) == w), key=lambda j: j["metadata"]["name"]
+    )
+    while pending:
+        ready = [j for j in pending if run.secrets_exist(j)] or pending
+        job = ready[0]
+        pending.remove(job)
+        if not run.run_job(job, 1):
+            continue
+        before = run.schema()
+        if run.run_job(job, 2) and before is not None:
+            after = run.schema() or []
+            changed = schema.difference(before, after)
+            run.record(
+                f"job {job['metadata']['name']} run 2 left the schema as run 1 did "
+                f"({len(after)} columns, indexes and versions)",
+                not changed,
+                changed,
+            )
+
+
+def start_workloads(run: Run, w: int) -> None:
+    """The other workloads of wave W (rolling what runs of them), then their API
+    checks."""
+    started: list[tuple[str, Container]] = []
+    for obj in _workloads(run.site, w):
+        name = obj["metadata"]["name"]
+        if name in INFRA:
+            continue
+        if name in CANNOT_RUN:
+            run.not_run.append((name, CANNOT_RUN[name]))
+            continue
+        if not run.roll(obj):
+            continue
+        try:
+            started += [(name, c) for c in run.start_workload(obj)]
+        except PodError as exc:
+            run.record(f"start {name}", False, str(exc))
+    apis.check_wave(run, started)
+    apis.service_tokens(run, w)
+
+
+def walk(run: Run, only_waves: int | None = None) -> None:
+    """The site's sync-waves in order: the infrastructure, the Jobs, the workloads."""
+    site = run.site
     for w in site.waves():
         if only_waves is not None and w > only_waves:
             break
-        print(f"[{site.name}] == sync-wave {w}", flush=True)
-        infra = [o for o in _workloads(site, w) if o["metadata"]["name"] in INFRA]
-        for obj in sorted(infra, key=lambda o: INFRA.index(o["metadata"]["name"])):
-            run.infra(obj)
-        # The Jobs of a wave start together in a cluster; a pod whose Secret volume does
-        # not exist yet waits for it (keystone's bootstrap for keystone-keys-setup).
-        pending = sorted(
-            (j for j in site.of_kind("Job") if wave(j) == w), key=lambda j: j["metadata"]["name"]
-        )
-        while pending:
-            ready = [j for j in pending if run.secrets_exist(j)] or pending
-            job = ready[0]
-            pending.remove(job)
-            for attempt in (1, 2):
-                if not run.run_job(job, attempt):
-                    break
-        started: list[tuple[str, Container]] = []
-        for obj in _workloads(site, w):
-            name = obj["metadata"]["name"]
-            if name in INFRA:
-                continue
-            if name in CANNOT_RUN:
-                run.not_run.append((name, CANNOT_RUN[name]))
-                continue
-            try:
-                started += [(name, c) for c in run.start_workload(obj)]
-            except PodError as exc:
-                run.record(f"start {name}", False, str(exc))
-        apis.check_wave(run, started)
-        apis.service_tokens(run, w)
+        print(f"[{site.name}] == sync-wave {w}" + (f" ({run.hop})" if run.hop else ""), flush=True)
+        start_infra(run, w)
+        run_jobs(run, w)
+        start_workloads(run, w)
+    run.prune()
     for cj in site.of_kind("CronJob"):
         run.not_run.append(
             (f"cronjob {cj['metadata']['name']}", "scheduled CronJob; not part of the bring-up")

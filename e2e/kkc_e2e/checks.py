@@ -77,3 +77,23 @@ def endpoint(catalog_token: dict, service_type: str, interface: str = "internal"
                 if ep["interface"] == interface:
                     return ep["url"]
     raise CheckError(f"no {interface} endpoint of type {service_type} in the catalog")
+
+
+def call_bytes(
+    method: str, url: str, token: str, data: bytes | None = None, expect: tuple[int, ...] = (200,)
+) -> bytes:
+    """A request whose body (sent or answered) is bytes: an image's data."""
+    req = urllib.request.Request(local(url), data=data, method=method)
+    req.add_header("X-Auth-Token", token)
+    if data is not None:
+        req.add_header("Content-Type", "application/octet-stream")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            status, body = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read()
+    except OSError as exc:
+        raise CheckError(f"{method} {url}: {exc}") from None
+    if status not in expect:
+        raise CheckError(f"{method} {url}: HTTP {status} {body[:300]!r}")
+    return body

@@ -104,7 +104,7 @@ def main() -> int:
         # no Apache/mod_wsgi here: the same WSGI application and vhost settings under
         # uWSGI, started as root like httpd (it binds, then runs as the vhost's user)
         try:
-            argv = apache.uwsgi_argv(apache.vhosts())
+            argv = apache.uwsgi_argv(apache.vhosts(argv[0]))
         except (apache.ApacheError, OSError) as exc:
             print(f"kkc-e2e: {exc}", file=sys.stderr)
             return 127

@@ -102,6 +102,7 @@ class Env:
     debs: Path | None = None  # the Debian packages image.UNPACK_DEBS, downloaded
     files: dict[str, str] = field(default_factory=passwd_files)
     counter: int = 0
+    claims: Path | None = None  # the claims' directories (None: workdir/claims)
 
     def image_tree(self, image: str) -> Path:
         """What the image adds below / (image.py), staged once per run."""
@@ -146,7 +147,8 @@ class Container:
 
     # -- volumes ---------------------------------------------------------------
     def _volume(self, vol: dict) -> Path:
-        path = self.poddir / "volumes" / vol["name"]
+        # a claim (claimDir, set by bringup.Run.pod) outlives the pod
+        path = Path(vol["claimDir"]) if "claimDir" in vol else self.poddir / "volumes" / vol["name"]
         if path.exists():
             return path
         path.mkdir(parents=True)
@@ -359,17 +361,28 @@ class Container:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        """SIGTERM to every process of the container, and SIGKILL to what is left after the
+        pod's terminationGracePeriodSeconds; done when none is left, as the kubelet waits
+        for the container (its first process may exit before the rest: RabbitMQ's start
+        script before the Erlang VM, which still held its distribution port when the next
+        RabbitMQ started on an upgrade)."""
+        if self.proc is None:
             return
-        try:
-            os.killpg(self.proc.pid, 15)
-            self.proc.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.proc.pid, 9)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(10)
+        sid = self.proc.pid  # each container starts in a session of its own
+        if self.proc.poll() is not None and not session(sid):
+            return
+        grace = float(self.pod.get("terminationGracePeriodSeconds", 30))
+        _signal(sid, 15)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and (self.proc.poll() is None or session(sid)):
+            time.sleep(0.2)
+        if self.proc.poll() is None or session(sid):
+            _signal(sid, 9)
+        self.proc.wait(10)
+        for _ in range(50):
+            if not session(sid):
+                break
+            time.sleep(0.2)
 
     def tail(self, lines: int = 25) -> str:
         try:
@@ -377,6 +390,31 @@ class Container:
         except OSError:
             return ""
         return "\n".join(text[-lines:])
+
+
+def session(sid: int, proc: Path = Path("/proc")) -> list[int]:
+    """The processes of session SID that still run (zombies are done)."""
+    pids = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session ...; comm may hold spaces and parentheses
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _signal(sid: int, signum: int) -> None:
+    for pid in [sid, *session(sid)]:
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def shown(argv: list[str]) -> str:

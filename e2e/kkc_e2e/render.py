@@ -33,17 +33,25 @@ def _run(argv: list[str], cwd: Path) -> str:
     return done.stdout
 
 
-def kkc(root: Path, *args: str) -> str:
+def _kkc_argv(*args: str) -> list[str]:
     compiler = Path(__file__).resolve().parents[2] / "compiler"
-    return _run(
-        [
-            sys.executable,
-            "-c",
-            f"import sys; sys.path.insert(0, {str(compiler)!r}); "
-            "from kkc.cli import main; sys.argv[0] = 'kkc'; main()",
-            *args,
-        ],
-        root,
+    return [
+        sys.executable,
+        "-c",
+        f"import sys; sys.path.insert(0, {str(compiler)!r}); "
+        "from kkc.cli import main; sys.argv[0] = 'kkc'; main()",
+        *args,
+    ]
+
+
+def kkc(root: Path, *args: str) -> str:
+    return _run(_kkc_argv(*args), root)
+
+
+def kkc_exit(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """``kkc ARGS`` in ROOT, whatever its exit code (a refusal is expected to fail)."""
+    return subprocess.run(
+        _kkc_argv(*args), cwd=root, capture_output=True, text=True, check=False, timeout=600
     )
 
 
@@ -79,48 +87,86 @@ def wave(obj: dict) -> int:
     return int((obj["metadata"].get("annotations") or {}).get(WAVE, "0"))
 
 
-def prepare(
-    repo: Path, scratch: Path, site: str, release: str | None = None, name: str | None = None
-) -> Site:
-    """Build SITE (optionally as a copy NAME moved to RELEASE) in SCRATCH."""
+def copy_repo(repo: Path, scratch: Path) -> None:
+    """The site definitions, bases and overlays of REPO in SCRATCH (once)."""
     scratch.mkdir(parents=True, exist_ok=True)
     for d in COPIED:
         if (repo / d).exists() and not (scratch / d).exists():
             shutil.copytree(repo / d, scratch / d)
-    name = name or site
-    if release:
-        src = scratch / "sites" / site
-        dest = scratch / "sites" / name
-        if not dest.exists():
-            shutil.copytree(src, dest)
-        text = (dest / "site.yaml").read_text()
-        text = re.sub(r'(?m)^(\s+release:\s*)"?[0-9.]+"?', rf'\g<1>"{release}"', text, count=1)
-        text = re.sub(r"(?m)^name:\s*\S+", f"name: {name}", text, count=1)
-        (dest / "site.yaml").write_text(text)
-    kkc(scratch, "build", name)
+
+
+def make_variant(scratch: Path, site: str, release: str, name: str) -> Path:
+    """sites/NAME in SCRATCH: a copy of SITE with openstack.release RELEASE; its
+    site.yaml."""
+    src = scratch / "sites" / site
+    dest = scratch / "sites" / name
+    if not dest.exists():
+        shutil.copytree(src, dest)
+    text = (dest / "site.yaml").read_text()
+    text = re.sub(r'(?m)^(\s+release:\s*)"?[0-9.]+"?', rf'\g<1>"{release}"', text, count=1)
+    text = re.sub(r"(?m)^name:\s*\S+", f"name: {name}", text, count=1)
+    (dest / "site.yaml").write_text(text)
+    return dest / "site.yaml"
+
+
+def load(scratch: Path, name: str) -> Site:
+    """The site NAME as built in SCRATCH's deploy/NAME/: its objects (``kustomize
+    build``), the Secrets ``kkc secrets`` lists and the release its site.yaml sets."""
     secret_list = json.loads(kkc(scratch, "secrets", name, "-o", "json"))
     objects = [o for o in yaml.safe_load_all(kustomize(scratch / "deploy" / name)) if o]
     site_yaml = yaml.safe_load((scratch / "sites" / name / "site.yaml").read_text())
     return Site(name, str(site_yaml["openstack"]["release"]), scratch, objects, secret_list)
 
 
-def generated_secrets(site: Site) -> dict[str, dict[str, str]]:
+def prepare(
+    repo: Path, scratch: Path, site: str, release: str | None = None, name: str | None = None
+) -> Site:
+    """Build SITE (optionally as a copy NAME moved to RELEASE) in SCRATCH."""
+    copy_repo(repo, scratch)
+    name = name or site
+    if release:
+        make_variant(scratch, site, release, name)
+    kkc(scratch, "build", name)
+    return load(scratch, name)
+
+
+def generated_secrets(
+    site: Site, previous: dict[str, dict[str, str]] | None = None
+) -> dict[str, dict[str, str]]:
     """Every Secret ``kkc secrets`` lists, with a generated value for each plain key and
     each template key rendered from them; Secrets that a Job creates in the cluster
-    (keystone's key repositories) are left to that Job."""
+    (keystone's key repositories) are left to that Job. With PREVIOUS (the values of the
+    site's last run, before an upgrade), a key that had a value keeps it, as the Secrets
+    of a cluster do: only a key the new output adds gets a new value."""
+    previous = previous or {}
     out: dict[str, dict[str, str]] = {}
     # one value per entry of the secret store (its remote key, else the kolla password
     # it stands for): rabbitmq-password of every service and rabbitmq-secrets' password
     # agree, as they do in a cluster
     store: dict[str, str] = {}
+    plain = [
+        (secret["name"], key)
+        for secret in site.secret_list
+        if "created in the cluster" not in secret.get("source", "")
+        for key in secret["keys"]
+        if "template" not in key
+    ]
+    for name, key in plain:  # the kept values first: a new key of a kept entry gets it
+        remote = (key.get("remoteRef") or {}).get("key") or key.get("kollaPassword")
+        kept = previous.get(name, {}).get(key["key"])
+        if kept is not None and remote is not None:
+            store.setdefault(remote, kept)
     for secret in site.secret_list:
         if "created in the cluster" in secret.get("source", ""):
             continue
         values: dict[str, str] = {}
+        kept = previous.get(secret["name"], {})
         for key in secret["keys"]:
             if "template" not in key:
                 remote = (key.get("remoteRef") or {}).get("key") or key.get("kollaPassword")
-                if remote is None:
+                if key["key"] in kept:
+                    values[key["key"]] = kept[key["key"]]
+                elif remote is None:
                     values[key["key"]] = _generated(key["key"])
                 else:
                     values[key["key"]] = store.setdefault(remote, _generated(key["key"]))
