@@ -591,7 +591,7 @@ def test_e2e_choice_of_sites_and_the_upgrade_scenario():
     from kkc_e2e import __main__ as e2e
 
     every = list(e2e.SITES)
-    assert e2e.choose(None, False, False) == (every, True)
+    assert e2e.choose(None, False, False) == (every, False)
     assert e2e.choose(None, False, True) == (every, False)
     assert e2e.choose(None, True, False) == ([], True)
     assert e2e.choose(["site-a"], False, False) == (["site-a"], False)

@@ -234,11 +234,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def choose(sites: list[str] | None, upgrade: bool, no_upgrade: bool) -> tuple[list[str], bool]:
-    """The sites to bring up and whether the upgrade scenario runs: everything by
-    default; --site names sites, --upgrade the scenario (alone unless --site is given);
-    --no-upgrade leaves the scenario out."""
+    """The sites to bring up and whether the upgrade scenario runs: every site by default,
+    without the scenario (docs/e2e.md says why); --site names sites, --upgrade runs the
+    scenario (alone unless --site is given); --no-upgrade leaves it out."""
     chosen = sites or ([] if upgrade else list(SITES))
-    return chosen, (upgrade or not sites) and not no_upgrade
+    return chosen, upgrade and not no_upgrade
 
 
 def venv_releases(chosen: list[str], upgrade: bool) -> dict[str, bool]:
