@@ -81,12 +81,21 @@ def build(path: Path, display: str, tops: tuple[Path, ...] = ()) -> str:
     plugins, no helm, no exec functions); returns the YAML stream it prints. ``tops``: more
     directories whose paths an error names relative to them (the repository that a
     scratch directory links to)."""
+    return build_reading(path, display, tops)[0]
+
+
+def build_reading(
+    path: Path, display: str, tops: tuple[Path, ...] = ()
+) -> tuple[str, dict[str, bytes] | None]:
+    """:func:`build`, and the files the build can read (:func:`inputs`, which key its cache
+    entry); None when the cache is off or they cannot be known."""
     engine = find_engine()
-    key = inputs_key(path, engine) if cache.enabled() else None
+    files = inputs(path) if cache.enabled() else None
+    key = None if files is None else _key(files, engine)
     if key is not None:
         hit = cache.get("kustomize", key)
         if hit is not None:
-            return hit.decode("utf-8")
+            return hit.decode("utf-8"), files
     _RUNS[0] += 1
     result = proc.run([*engine.build_argv, str(path)], timeout=300)
     if result.returncode != 0:
@@ -94,7 +103,7 @@ def build(path: Path, display: str, tops: tuple[Path, ...] = ()) -> str:
         raise OutputInvalid(Problem(display, 1, 1, "KKC300", f"kustomize build failed: {detail}"))
     if key is not None:
         cache.put("kustomize", key, result.stdout.encode("utf-8"))
-    return result.stdout
+    return result.stdout, files
 
 
 _RUNS = [0]  # kustomize builds this process has run (not read from the cache)
@@ -131,9 +140,11 @@ def inputs_key(path: Path, engine: Engine) -> str | None:
     """The cache key of `kustomize build path`: the engine, and the path and content of
     every file the build can read (:func:`inputs`); None when they cannot be known."""
     files = inputs(path)
-    if files is None:
-        return None
-    parts = [engine.describe()]
+    return None if files is None else _key(files, engine)
+
+
+def _key(files: dict[str, bytes], engine: Engine) -> str:
+    parts: list[bytes | str] = [engine.describe()]
     for name in sorted(files):
         parts += [name, files[name]]
     return cache.digest(*parts)

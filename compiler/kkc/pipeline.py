@@ -162,12 +162,13 @@ def validate_output(
 
 def _built(
     site_dir: Path, site: Site, tree: dict[str, bytes], crd_dir: str | None, outputs: Outputs
-) -> tuple[str, dict[str, str], list[Problem]]:
-    """(manifests, object digests, warnings) of the tree at ``site_dir``; invalid output
-    raises OutputInvalid, with the warnings."""
+) -> tuple[str, dict[str, str], list[Problem], dict[str, bytes] | None]:
+    """(manifests, object digests, warnings, the files the build read or None:
+    :func:`kkc.kustomize.build_reading`) of the tree at ``site_dir``; invalid output raises
+    OutputInvalid, with the warnings."""
     warnings = site.warnings + gitops.ignored_settings(site)
     try:
-        manifests = kustomize.build(site_dir, display(site), linked(site.root))
+        manifests, read = kustomize.build_reading(site_dir, display(site), linked(site.root))
     except OutputInvalid as exc:
         if site.patches:  # the tree built without them (site_tree): blame them
             exc = _blame_patches(site_dir, site, tree, exc)
@@ -189,7 +190,7 @@ def _built(
         object_key(o): writer.sha256(json.dumps(o, sort_keys=True, separators=(",", ":")).encode())
         for o in objects
     }
-    return manifests, dict(sorted(digests.items())), warnings
+    return manifests, dict(sorted(digests.items())), warnings, read
 
 
 _FAILED_STAGE = re.compile(r"accumulating resources from 'stages/([a-z0-9-]+)'")
@@ -260,10 +261,11 @@ def render(
     outputs = outputs or compute(site)
     tree = site_tree(root, site, outputs, provenance)
     with scratch(root, site.name, tree) as site_dir:
-        manifests, objects, warnings = _built(site_dir, site, tree, crd_dir, outputs)
-        deps = sitecache.dependencies(root, site_dir, site.name) if entry else None
+        manifests, objects, warnings, read = _built(site_dir, site, tree, crd_dir, outputs)
     full = writer.full_tree(site.name, tree, objects)
-    sitecache.put(entry, deps, full, manifests, objects, warnings)
+    sitecache.put(
+        entry, sitecache.dependencies(read, site.name), full, manifests, objects, warnings
+    )
     return Rendered(site, full, manifests, objects, warnings)
 
 
@@ -284,6 +286,6 @@ def render_for_repo(
     tree = site_tree(root, site, outputs, prov)  # the patches routed in the site repository
     copies = deployrepo.copies_for(root, {site.name: tree})
     with scratch(root, site.name, tree, copies) as site_dir:
-        manifests, objects, warnings = _built(site_dir, site, tree, crd_dir, outputs)
+        manifests, objects, warnings, _read = _built(site_dir, site, tree, crd_dir, outputs)
     full = writer.full_tree(site.name, tree, objects)
     return Rendered(site, full, manifests, objects, warnings), copies

@@ -77,17 +77,17 @@ def _sha(path: Path) -> str | None:
         return None
 
 
-def dependencies(root: Path, site_dir: Path, name: str) -> dict[str, str] | None:
-    """The files outside the tree that ``kustomize build site_dir`` reads (``base/...``,
-    ``overlays/...``, relative to ``root``) with their sha256; None when unknown."""
-    inputs = kustomize.inputs(site_dir)
-    if inputs is None:
+def dependencies(files: dict[str, bytes] | None, name: str) -> dict[str, str] | None:
+    """Of ``files``, what ``kustomize build deploy/<name>`` read (:func:`kkc.kustomize
+    .build_reading`), those outside the tree (``base/...``, ``overlays/...``, relative to
+    the repository) with their sha256; None when unknown."""
+    if files is None:
         return None
     out = {}
-    for rel in inputs:
+    for rel, data in files.items():
         if rel.startswith(".."):
             path = os.path.normpath(os.path.join("deploy", name, rel))
-            out[path] = hashlib.sha256(inputs[rel]).hexdigest()
+            out[path] = hashlib.sha256(data).hexdigest()
     return dict(sorted(out.items()))
 
 
