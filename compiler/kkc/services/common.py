@@ -186,6 +186,19 @@ class ServiceSpec:
 
 
 KEYSTONE_PORT = 5000  # the keystone-api Service
+# kolla-ansible's my.cnf server options that both MariaDB providers run with (the kolla
+# StatefulSet, kkc.services.infra; the operator's Galera, kkc.services.galera)
+MARIADB_SERVER_OPTIONS = {
+    "character-set-server": "utf8mb4",
+    "collation-server": "utf8mb4_general_ci",
+    "skip-name-resolve": 1,
+    "max_connections": 10000,
+    "max_allowed_packet": "16M",
+    "innodb_file_per_table": 1,
+    "innodb_buffer_pool_size": "512M",
+    "innodb_log_file_size": "128M",
+    "log_bin_trust_function_creators": 1,
+}
 
 
 def header(site: Site) -> str:

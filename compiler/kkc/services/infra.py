@@ -6,6 +6,7 @@ from ..kolla import render_ini
 from ..model import Site, mariadb_operator
 from ..releases import rhel_family
 from .common import (
+    MARIADB_SERVER_OPTIONS,
     ConfigFile,
     Port,
     SecretKey,
@@ -40,15 +41,7 @@ def mariadb(site: Site) -> ServiceOutput:
                 "bind-address": "0.0.0.0",
                 "port": 3306,
                 "datadir": "/var/lib/mysql/",
-                "character-set-server": "utf8mb4",
-                "collation-server": "utf8mb4_general_ci",
-                "skip-name-resolve": 1,
-                "max_connections": 10000,
-                "max_allowed_packet": "16M",
-                "innodb_file_per_table": 1,
-                "innodb_buffer_pool_size": "512M",
-                "innodb_log_file_size": "128M",
-                "log_bin_trust_function_creators": 1,
+                **MARIADB_SERVER_OPTIONS,
             },
             "mysqld_safe": {"log-error": "/var/log/kolla/mariadb/mariadb.log"},
         },
