@@ -3,11 +3,15 @@
 The parent loads the sites and keeps every write, lock and commit; workers only render and
 validate. Results come back in the order of the sites, whatever N is, so output, messages
 and exit codes do not depend on it. ``jobs == 1`` runs everything in this process (no pool).
-Workers are started with ``spawn``: nothing of the parent's state (parse caches, locks,
-open files) is shared with them; each builds its own caches.
+Workers are forked from a ``forkserver``: a fresh interpreter, started once per kkc
+process, that has imported kkc (and its libraries) and nothing else. So nothing of the
+parent's state (parse caches, locks, open files) is shared with a worker, and a worker
+does not pay for importing kkc again. The parent's environment and working directory at
+the time of the call are handed to each worker (the server's are those of its start).
 
-A worker costs about half a second before its first site (a new interpreter importing kkc
-and its libraries), about as much as rendering two keystone-only sites. On the 2-core
+A worker started with ``spawn`` (a new interpreter importing kkc and its libraries) cost
+about half a second before its first site, about as much as rendering two keystone-only
+sites. With ``spawn``, on the 2-core
 machine, ``kkc build --all --jobs 2`` was slower than ``--jobs 1`` for 2 sites (full or
 small, 4.5-4.9 s against 4.0-4.1 s) and for 6 small ones (3.5-3.6 s against 3.3-3.4 s),
 and faster for 6 full sites (6.0-6.8 s against 6.6-7.5 s). So a pool gets at most one
@@ -32,6 +36,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MIN_SITES_PER_WORKER = 3
+
+# what the forkserver imports before it forks a worker: the modules a worker's work uses
+_PRELOAD = ["kkc.build", "kkc.check", "kkc.diff", "kkc.lint"]
 
 
 def default_jobs() -> int:
@@ -65,6 +72,14 @@ def _attempt(fn: Callable[[Any], R], item: Any) -> Outcome[R]:
         return Outcome(error=exc)
 
 
+def _start_worker(caching: bool, environ: dict[str, str], cwd: str) -> None:
+    """A new worker takes the caller's environment and directory, not the forkserver's."""
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
+    cache.use(caching)
+
+
 def workers(jobs: int, items: int) -> int:
     """How many worker processes ``items`` sites get with ``--jobs jobs``: 1 (this
     process, no pool) unless each of at least two workers gets
@@ -90,12 +105,13 @@ def run_all(
             out.append(_attempt(fn, item))
             shown.done(len(out) - 1, out[-1].error is None, out[-1].cached)
         return out
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
     with ProcessPoolExecutor(
         max_workers=count,
         mp_context=context,
-        initializer=cache.use,
-        initargs=(cache.enabled(),),
+        initializer=_start_worker,
+        initargs=(cache.enabled(), dict(os.environ), os.getcwd()),
     ) as ex:
         for outcome in ex.map(_attempt, [fn] * len(todo), todo):
             out.append(outcome)
