@@ -11,10 +11,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from conftest import make_small_repo, snapshot
+from conftest import _session_env, make_small_repo, snapshot
 from helpers import commit, write
 from kkc import cache, pool
+from kkc.cli import app
 from kkc.errors import (
     FleetFailure,
     InputError,
@@ -120,6 +122,24 @@ def _fleet(dest: Path, kkc, failing: bool) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def fleets(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
+    """failing -> a :func:`_fleet`, made once for the module's tests: the read-only commands
+    run on it, and a build on a copy of it."""
+    mp = _session_env()
+    try:
+        with pytest.MonkeyPatch.context() as chdir:
+
+            def run(cwd: Path, *args: str):
+                chdir.chdir(cwd)
+                return CliRunner().invoke(app, list(args))
+
+            base = tmp_path_factory.mktemp("fleets")
+            return {f: _fleet(base / ("failing" if f else "stale"), run, f) for f in (False, True)}
+    finally:
+        mp.undo()
+
+
 COMMANDS = {
     "build": ["build", "--all"],
     "check": ["check", "--all"],
@@ -131,16 +151,21 @@ COMMANDS = {
 
 @pytest.mark.parametrize("failing", [False, True], ids=["stale", "failing"])
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_jobs_1_and_4_agree(tmp_path: Path, kkc, command: str, failing: bool) -> None:
+def test_jobs_1_and_4_agree(tmp_path: Path, kkc, fleets, command: str, failing: bool) -> None:
     """The same stdout, stderr (in the same order) and exit code for --jobs 1 and 4, and
-    for build the same deploy/ tree; read-only commands run twice on one repository."""
+    for build the same deploy/ tree; read-only commands run twice on one repository (and
+    leave it as it was)."""
     runs = []
+    before = snapshot(fleets[failing])
     for jobs in ("1", "4"):
-        where = tmp_path / (f"j{jobs}" if command == "build" else "j")
-        root = where if where.exists() else _fleet(where, kkc, failing)
+        root = fleets[failing]
+        if command == "build":
+            root = tmp_path / f"j{jobs}"
+            shutil.copytree(fleets[failing], root, symlinks=True)
         result = kkc(root, *COMMANDS[command], "--jobs", jobs)
         runs.append((result.exit_code, result.stdout, result.stderr, _deploy(root)))
     assert runs[0] == runs[1]
+    assert snapshot(fleets[failing]) == before
     code, out, err, _tree = runs[0]
     expected = {
         ("build", False): 0,
