@@ -249,7 +249,7 @@ def usage(message: str) -> dict:
             usage("--max-bytes needs -o markdown"),
         ),
         (
-            ("lint", "site-a", "nosite", "-o", "json"),
+            ("lint", "nosite", "-o", "json"),
             {
                 "file": "sites/nosite/site.yaml",
                 "line": 1,
