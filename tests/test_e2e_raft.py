@@ -36,12 +36,21 @@ def test_only_an_ovn_database_of_more_than_one_replica_runs_as_a_cluster():
 
 def test_every_container_resolves_each_member_to_its_own_address(tmp_path):
     """The rendered members find each other by their stable DNS names: in the hosts file
-    of every container each member's names go to its address on the pods' bridge, the
-    database's Services to the first member, every other name to 127.0.0.1, and no name
-    is listed twice (a resolver would answer with both)."""
+    of every container each member's names go to its address on the pods' bridge, a
+    Service of one member (the clients') to an address of its own, the database's other
+    Services to the first member, every other name to 127.0.0.1, and no name is listed
+    twice (a resolver would answer with both)."""
     nb, sb = _sts("ovn-nb-db", 3), _sts("ovn-sb-db", 1)
-    services = [{"kind": "Service", "metadata": {"name": n}} for n in ("ovn-sb-db", "rabbitmq")]
-    site = _site(tmp_path, nb, sb, *services)
+    services = [
+        {"kind": "Service", "metadata": {"name": n}, "spec": {"selector": {"app": n}}}
+        for n in ("ovn-sb-db", "rabbitmq")
+    ]
+    member = {
+        "kind": "Service",
+        "metadata": {"name": "ovn-nb-db-1"},
+        "spec": {"selector": {"app": "x", raft.POD_NAME: "ovn-nb-db-1"}},
+    }
+    site = _site(tmp_path, nb, sb, *services, member)
     network = raft.Network()
     own = raft.host_addresses(site, network)
     fqdn = "ovn-nb-db-{}.ovn-nb-db-headless.openstack.svc.cluster.local"
@@ -50,6 +59,9 @@ def test_every_container_resolves_each_member_to_its_own_address(tmp_path):
     assert (
         own["ovn-nb-db.openstack.svc"] == own["ovn-nb-db-headless.openstack.svc"] == "10.244.0.10"
     )
+    assert own["ovn-nb-db-1.openstack.svc.cluster.local"] == own["ovn-nb-db-1"] == "10.96.0.10"
+    assert raft.member_services(site, "ovn-nb-db-1") == ["ovn-nb-db-1"]
+    assert raft.member_services(site, "ovn-nb-db-0") == []
     assert not [h for h in own if h.startswith("ovn-sb-db")]  # standalone: loopback
     assert raft.host_addresses(site, network) == own  # stable for the run (a restart)
     other = _site(tmp_path, nb)

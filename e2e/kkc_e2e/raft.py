@@ -9,8 +9,10 @@ harness's namespace (``kkc-pods``, 10.244.0.0/24), where the other containers ru
 host name is its pod's name (``ovn-nb-db-1``: the script creates the cluster on pod 0
 and joins it elsewhere), and the private /etc/hosts of every container sends each
 member's stable DNS name (``ovn-nb-db-1.ovn-nb-db-headless.<ns>.svc.cluster.local`` and
-its shorter forms) to that address. The pods start one by one (``OrderedReady``: the next
-one when this one listens)."""
+its shorter forms) to that address. A Service that selects one member (kkc's
+``ovn-nb-db-1``, which the clients use) has an address of its own (10.96.0.0/24, routed
+to the bridge), which the member's namespace holds as kube-proxy would deliver it there.
+The pods start one by one (``OrderedReady``: the next one when this one listens)."""
 
 from __future__ import annotations
 
@@ -30,7 +32,9 @@ CLUSTERED = {
 }
 BRIDGE = "kkc-pods"
 SUBNET = "10.244.0"  # the pods' network: the bridge is .1, the pods from .10 on
+SERVICES = "10.96.0"  # the addresses of the Services of one member, from .10 on
 FIRST = 10
+POD_NAME = "statefulset.kubernetes.io/pod-name"
 WAIT = 120.0  # seconds for a cluster to form, elect a leader or take a member back
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -61,6 +65,7 @@ class Network:
 
     def __init__(self) -> None:
         self.addresses: dict[tuple[str, str], str] = {}
+        self.services: dict[tuple[str, str], str] = {}
         self.pods: dict[str, PodNet] = {}  # address -> the pod's network
         self.holders: list[subprocess.Popen] = []
 
@@ -70,9 +75,15 @@ class Network:
             self.addresses[key] = f"{SUBNET}.{FIRST + len(self.addresses)}"
         return self.addresses[key]
 
-    def pod(self, site: str, pod: str, fqdn: str) -> PodNet:
+    def service_address(self, site: str, service: str) -> str:
+        key = (site, service)
+        if key not in self.services:
+            self.services[key] = f"{SERVICES}.{FIRST + len(self.services)}"
+        return self.services[key]
+
+    def pod(self, site: str, pod: str, fqdn: str, services: list[str]) -> PodNet:
         """The network of POD: a namespace (held by a process that sleeps) with a veth on
-        the bridge and the pod's address."""
+        the bridge, the pod's address and those of the SERVICES that select it alone."""
         ip = self.address(site, pod)
         if ip in self.pods:
             return self.pods[ip]
@@ -80,16 +91,17 @@ class Network:
             _ip("link", "add", BRIDGE, "type", "bridge")
             _ip("addr", "add", f"{SUBNET}.1/24", "dev", BRIDGE)
             _ip("link", "set", BRIDGE, "up")
-        holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
+            _ip("route", "add", f"{SERVICES}.0/24", "dev", BRIDGE)
+        # the shell speaks once unshare has made the namespace, then becomes the holder
+        holder = subprocess.Popen(
+            ["unshare", "--net", "sh", "-c", "echo ready; exec sleep infinity"],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
         self.holders.append(holder)
+        if holder.stdout is None or holder.stdout.readline() != b"ready\n":
+            raise PodError(f"unshare --net for pod {pod} did not start")
         netns = f"/proc/{holder.pid}/ns/net"
-        for _ in range(100):  # until unshare has made the namespace
-            if (
-                Path(netns).exists()
-                and Path(netns).resolve() != Path("/proc/self/ns/net").resolve()
-            ):
-                break
-            time.sleep(0.05)
         veth = f"kkcv{len(self.holders)}"
         _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", str(holder.pid))
         _ip("link", "set", veth, "master", BRIDGE, "up")
@@ -98,6 +110,10 @@ class Network:
             ("addr", "add", f"{ip}/24", "dev", "eth0"),
             ("link", "set", "eth0", "up"),
             ("route", "add", "default", "via", f"{SUBNET}.1"),
+            *(
+                ("addr", "add", f"{self.service_address(site, s)}/32", "dev", "eth0")
+                for s in services
+            ),
         ):
             _ip(*args, netns=netns)
         self.pods[ip] = PodNet(netns, ip, pod, fqdn)
@@ -114,10 +130,20 @@ def _ip(*args: str, netns: str | None = None) -> None:
         raise PodError(f"{' '.join(argv)}: {done.stderr.strip()}")
 
 
+def member_services(site, pod: str) -> list[str]:
+    """The Services of SITE that select the one pod POD (by its pod-name label)."""
+    return [
+        s["metadata"]["name"]
+        for s in site.of_kind("Service")
+        if (s["spec"].get("selector") or {}).get(POD_NAME) == pod
+    ]
+
+
 def host_addresses(site, network: Network = NETWORK) -> dict[str, str]:
     """Host name -> address for the members of SITE's RAFT clusters: each member's
-    stable names its own address, the database's Services the first member's (a
-    Service sends a client to one of its pods)."""
+    stable names its own address, a Service of one member its own address, the
+    database's other Services the first member's (a Service sends a client to one of
+    its pods)."""
     out: dict[str, str] = {}
     for sts in site.of_kind("StatefulSet"):
         if not clustered(sts):
@@ -131,7 +157,22 @@ def host_addresses(site, network: Network = NETWORK) -> dict[str, str]:
                 for svc in (sts["metadata"]["name"], headless):
                     for name in _names(svc, site.namespace):
                         out[name] = ip
+            for svc in member_services(site, pod):
+                for name in _names(svc, site.namespace):
+                    out[name] = network.service_address(site.name, svc)
     return out
+
+
+def client_addresses(run, ctr: Container) -> list[tuple[str, str]]:
+    """(host name, address) by which the clients reach the member CTR: its Services of
+    one pod, else its stable name (kkc before those Services)."""
+    services = member_services(run.site, ctr.tag)
+    if not services:
+        return [(ctr.net.fqdn, ctr.net.ip)]
+    ns = run.site.namespace
+    return [
+        (f"{s}.{ns}.svc.cluster.local", NETWORK.service_address(run.site.name, s)) for s in services
+    ]
 
 
 # -- the members ---------------------------------------------------------------------
@@ -143,7 +184,8 @@ def start_member(run, obj: dict, ordinal: int) -> Container:
     main = next(c for c in spec["containers"] if c["name"] == name)
     pod = f"{name}-{ordinal}"
     fqdn = f"{pod}.{obj['spec']['serviceName']}.{run.site.namespace}.svc.cluster.local"
-    ctr = Container(run.env, spec, main, pod, poddir, NETWORK.pod(run.site.name, pod, fqdn))
+    net = NETWORK.pod(run.site.name, pod, fqdn, member_services(run.site, pod))
+    ctr = Container(run.env, spec, main, pod, poddir, net)
     ctr.start()
     run.running.append(ctr)
     hook = ctr.post_start()
@@ -161,7 +203,11 @@ def start_members(run, obj: dict) -> None:
     run.workloads[name] = (copy.deepcopy(obj["spec"]["template"]), members)
     total = len(pod_names(obj))
     for i in range(total):
-        ctr = start_member(run, obj, i)
+        try:
+            ctr = start_member(run, obj, i)
+        except PodError as exc:  # its network could not be made
+            run.record(f"infra {name}-{i} (RAFT member {i + 1} of {total})", False, str(exc))
+            return
         members.append(ctr)
         ok = wait_port(port, 300, ctr, ctr.net.ip)
         run.record(
@@ -294,16 +340,21 @@ def peers(pids: list[int], proc: Path = Path("/proc")) -> set[tuple[str, int]]:
     return out
 
 
-def connected_to(ctr: Container, members: list[Container], port: int) -> list[str]:
-    """The MEMBERS (pods) that CTR holds a connection to on PORT."""
+def connected_to(run, ctr: Container, members: list[Container], port: int) -> list[str]:
+    """The MEMBERS (pods) that CTR holds a connection to on PORT (to the member's own
+    address or to a Service's of it alone)."""
     remote = peers(apis.process_tree(ctr.proc.pid)) if ctr.proc else set()
-    return [m.tag for m in members if (m.net.ip, port) in remote]
+    return [
+        m.tag
+        for m in members
+        if any((ip, port) in remote for ip in {m.net.ip, *(a for _, a in client_addresses(run, m))})
+    ]
 
 
 def _client_strings(run, sets: dict[str, list[Container]], northd, server) -> None:
-    """ovn-northd's --ovnnb-db/--ovnsb-db (its config.json) name every member by its
-    stable name; neutron-server's [ovn] connections (the drop-in its ovn-address init
-    container wrote) every member's address."""
+    """ovn-northd's --ovnnb-db/--ovnsb-db (its config.json) name every member by the name
+    of its own Service; neutron-server's [ovn] connections (the drop-in its ovn-address
+    init container wrote) are those Services' addresses, not the pods'."""
     command = (northd.kolla_command() or "") if northd else ""
     options = dict(re.findall(r"--(ovn[ns]b-db)=(\S+)", command))
     drop_in = ""
@@ -315,14 +366,17 @@ def _client_strings(run, sets: dict[str, list[Container]], northd, server) -> No
     conns = dict(re.findall(r"(?m)^(ovn_[ns]b_connection) = (\S+)", drop_in))
     for name, members in sets.items():
         db, _, port = CLUSTERED[name]
-        by_name = ",".join(f"tcp:{m.net.fqdn}:{port}" for m in members)
-        by_ip = ",".join(f"tcp:{m.net.ip}:{port}" for m in members)
+        reach = [client_addresses(run, m)[0] for m in members]
+        by_name = ",".join(f"tcp:{host}:{port}" for host, _ in reach)
+        by_ip = ",".join(f"tcp:{ip}:{port}" for _, ip in reach)
         got = (options.get(f"ovn{db}-db"), conns.get(f"ovn_{db}_connection"))
         run.record(
-            f"raft {name}: ovn-northd's --ovn{db}-db names every member; neutron-server's "
-            f"[ovn] ovn_{db}_connection is every member's address",
+            f"raft {name}: ovn-northd's --ovn{db}-db names every member's Service; "
+            f"neutron-server's [ovn] ovn_{db}_connection is their addresses",
             got == (by_name, by_ip),
-            "" if got == (by_name, by_ip) else f"ovn-northd {got[0]}; neutron-server {got[1]}",
+            f"{by_ip}"
+            if got == (by_name, by_ip)
+            else f"ovn-northd {got[0]}; neutron-server {got[1]}",
         )
 
 
@@ -334,7 +388,9 @@ def _clients_connected(run, sets, clients: dict[str, Container], when: str) -> N
         alive = [m for m in members if m.alive()]
         for client, ctr in clients.items():
             deadline = time.monotonic() + WAIT
-            while not (found := connected_to(ctr, alive, port)) and time.monotonic() < deadline:
+            while (
+                not (found := connected_to(run, ctr, alive, port)) and time.monotonic() < deadline
+            ):
                 time.sleep(3)
             run.record(
                 f"raft {name}: {client} connected to a member {when}",
