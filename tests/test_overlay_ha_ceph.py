@@ -45,9 +45,12 @@ REPLICATED = [
 SINGLE = [
     ("StatefulSet", "mariadb"),
     ("StatefulSet", "rabbitmq"),
-    ("StatefulSet", "ovn-nb-db"),
-    ("StatefulSet", "ovn-sb-db"),
     ("Deployment", "cinder-volume"),
+]
+# RAFT clusters of 3 (docs/bases.md), spread over nodes by anti-affinity
+RAFT = [
+    ("StatefulSet", "ovn-nb-db", "neutron", "ovnNbDb"),
+    ("StatefulSet", "ovn-sb-db", "neutron", "ovnSbDb"),
 ]
 
 
@@ -95,8 +98,12 @@ def test_ha_replicas_and_disruption_budgets(objects: dict) -> None:
     for kind, name in SINGLE:
         assert objects[(kind, name)]["spec"]["replicas"] == 1, name
         assert ("PodDisruptionBudget", name) not in objects, name
+    for kind, name, svc, component in RAFT:
+        assert objects[(kind, name)]["spec"]["replicas"] == 3, name
+        pdb = objects[("PodDisruptionBudget", name)]["spec"]
+        assert pdb == {"maxUnavailable": 1, "selector": _selector(svc, component)}, name
     pdbs = {n for k, n in objects if k == "PodDisruptionBudget"}
-    assert pdbs == {name for _, name, *_ in REPLICATED}
+    assert pdbs == {name for _, name, *_ in REPLICATED + RAFT}
 
 
 def test_ha_spreads_every_replicated_workload_over_nodes_and_zones(objects: dict) -> None:
@@ -194,14 +201,18 @@ services:
     assert mdb["affinity"] == {"antiAffinityEnabled": True}
 
 
-def test_ha_overlay_clusters_mariadb_only_through_its_provider(repo: Path) -> None:
+def test_ha_overlay_clusters_mariadb_through_its_provider_and_the_ovn_databases(
+    repo: Path,
+) -> None:
     """Of the stateful tier the overlay changes MariaDB's provider (a Galera cluster of
     mariadb-operator, 3 replicas by the provider's default), nothing of RabbitMQ (not
-    clusterable yet: KKC126) and nothing of the OVN databases."""
+    clusterable yet: KKC126), and makes the OVN databases RAFT clusters of 3 (issue 17:
+    the ha overlay selects the clustered providers)."""
     defaults = yaml.safe_load((repo / "overlays" / "ha" / "defaults.yaml").read_text())
     assert defaults["services"]["mariadb"] == {"provider": "mariadb-operator"}
     assert "rabbitmq" not in defaults["services"]
-    assert not {"ovnNbDb", "ovnSbDb"} & set(defaults["services"]["neutron"])
+    neutron = defaults["services"]["neutron"]
+    assert (neutron["ovnNbDb"], neutron["ovnSbDb"]) == ({"replicas": 3}, {"replicas": 3})
 
 
 def test_ceph_nova_conf_of_the_computes(example_trees: Mapping) -> None:

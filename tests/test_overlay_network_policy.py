@@ -94,8 +94,18 @@ def test_ovn_databases_admit_neutron_server_northd_and_for_sb_the_nodes(
             ],
         }
     }
-    assert peers_and_ports(policy(files, "infra", "ovn-nb-db")) == [([clients], [6641])]
-    assert peers_and_ports(policy(files, "infra", "ovn-sb-db")) == [([clients, NODES], [6642])]
+    # site-a's databases are RAFT clusters (overlay ha): their members reach each other
+    # on the RAFT port only
+    members = {"podSelector": {"matchLabels": {NAME: "neutron", COMP: "ovnNbDb"}}}
+    assert peers_and_ports(policy(files, "infra", "ovn-nb-db")) == [
+        ([clients], [6641]),
+        ([members], [6643]),
+    ]
+    members = {"podSelector": {"matchLabels": {NAME: "neutron", COMP: "ovnSbDb"}}}
+    assert peers_and_ports(policy(files, "infra", "ovn-sb-db")) == [
+        ([clients, NODES], [6642]),
+        ([members], [6644]),
+    ]
 
 
 def test_apis_admit_the_namespace_and_the_ingress_controller_in_their_stage(

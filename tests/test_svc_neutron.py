@@ -206,8 +206,9 @@ def test_ovn_database_replicas_must_be_odd(repo: Path, kkc) -> None:
 RAFT = "    ovnNbDb: {replicas: 3}\n    ovnSbDb: {replicas: 3}\n"
 NB_MEMBERS = [f"ovn-nb-db-{i}.ovn-nb-db-headless.openstack.svc.cluster.local" for i in range(3)]
 SB_MEMBERS = [f"ovn-sb-db-{i}.ovn-sb-db-headless.openstack.svc.cluster.local" for i in range(3)]
-NB_ALL = ",".join(f"tcp:{h}:6641" for h in NB_MEMBERS)
-SB_ALL = ",".join(f"tcp:{h}:6642" for h in SB_MEMBERS)
+# the clients reach each member through a Service of its own (its stable address)
+NB_ALL = ",".join(f"tcp:ovn-nb-db-{i}.openstack.svc.cluster.local:6641" for i in range(3))
+SB_ALL = ",".join(f"tcp:ovn-sb-db-{i}.openstack.svc.cluster.local:6642" for i in range(3))
 
 
 def test_ovn_raft_cluster_of_three(repo: Path) -> None:
@@ -252,6 +253,34 @@ def test_ovn_raft_cluster_of_three(repo: Path) -> None:
         "stages/compute/config/ovn-controller-setup-kolla/kkc-ovn-controller-setup"
     ].decode()
     assert f"external_ids:ovn-remote={SB_ALL} " in setup
+
+
+def test_ovn_raft_clients_reach_each_member_through_a_service_of_its_own(repo: Path) -> None:
+    """neutron connects to addresses, resolved once when its pod starts (ovn-address);
+    the members' pod addresses change on every restart, so after a rolling restart of a
+    database's StatefulSet neutron would hold none of the cluster's. Each member has a
+    ClusterIP Service that selects that one pod (the StatefulSet controller's pod-name
+    label) on the client port: its address outlives the pod's."""
+    tree = _tree(repo, "n12", "2025.1", RAFT)
+    infra = _kustomization(tree, "infra")
+    for db, port, component in (("nb", 6641, "ovnNbDb"), ("sb", 6642, "ovnSbDb")):
+        for i in range(3):
+            rel = f"objects/ovn-{db}-db-{i}-service.yaml"
+            assert rel in infra["resources"]
+            (svc,) = load_stream(tree[f"stages/infra/{rel}"].decode())
+            assert svc["spec"] == {
+                "type": "ClusterIP",
+                "selector": {
+                    "app.kubernetes.io/name": "neutron",
+                    "app.kubernetes.io/component": component,
+                    "statefulset.kubernetes.io/pod-name": f"ovn-{db}-db-{i}",
+                },
+                "ports": [
+                    {"name": "ovsdb", "port": port, "targetPort": "ovsdb", "protocol": "TCP"}
+                ],
+            }
+    standalone = _tree(repo, "n13", "2025.1")
+    assert not [f for f in standalone if "objects/ovn-nb-db-0" in f]
 
 
 def test_ovn_raft_cluster_builds_and_validates(repo: Path, kkc) -> None:

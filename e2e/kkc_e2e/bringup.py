@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import apis, optcheck, schema
+from . import apis, optcheck, raft, schema
 from .kube import KubeStandIn
 from .pods import Container, Env, PodError, image_name, wait_port
 from .render import Site, generated_secrets, hostnames, wave
@@ -69,7 +69,8 @@ class Run:
         return ok
 
     # -- pods ------------------------------------------------------------------
-    def pod(self, obj: dict) -> tuple[dict, Path]:
+    def pod(self, obj: dict, ordinal: int = 0) -> tuple[dict, Path]:
+        """The pod spec of OBJ (its pod ORDINAL of a StatefulSet) and a new pod directory."""
         spec = copy.deepcopy(obj["spec"]["template"]["spec"])
         claims = self.env.workdir / "claims" if self.env.claims is None else self.env.claims
         for vol in spec.get("volumes", []):
@@ -77,12 +78,13 @@ class Run:
             if "persistentVolumeClaim" in vol:
                 vol["claimDir"] = str(claims / vol["persistentVolumeClaim"]["claimName"])
         for tmpl in obj["spec"].get("volumeClaimTemplates", []):
-            claim = f"{tmpl['metadata']['name']}-{obj['metadata']['name']}-0"
+            claim = f"{tmpl['metadata']['name']}-{obj['metadata']['name']}-{ordinal}"
             spec.setdefault("volumes", []).append(
                 {"name": tmpl["metadata"]["name"], "emptyDir": {}, "claimDir": str(claims / claim)}
             )
         self.env.counter += 1
-        poddir = self.env.workdir / "pods" / f"{self.env.counter:03d}-{obj['metadata']['name']}"
+        pod = obj["metadata"]["name"] + (f"-{ordinal}" if ordinal else "")
+        poddir = self.env.workdir / "pods" / f"{self.env.counter:03d}-{pod}"
         poddir.mkdir(parents=True)
         return spec, poddir
 
@@ -161,6 +163,9 @@ class Run:
     # -- infrastructure ----------------------------------------------------------
     def infra(self, obj: dict) -> None:
         name = obj["metadata"]["name"]
+        if raft.clustered(obj):  # every member a pod of its own network (raft.py)
+            raft.start_members(self, obj)
+            return
         spec, poddir = self.pod(obj)
         main = next(
             (c for c in spec["containers"] if c["name"] == name),
@@ -331,11 +336,14 @@ def new_env(
 ) -> Env:
     """What the containers of SITE's output share. BEFORE is the Env of the same site's
     previous release (an upgrade): its Secrets keep their values, its claims their data."""
+    # the members of a RAFT cluster have addresses of their own (raft.py), the rest
+    # of the site 127.0.0.1
+    own = raft.host_addresses(site)
     hosts = (
         "127.0.0.1 localhost "
         + socket.gethostname()
         + "\n"
-        + "".join(f"127.0.0.1 {h}\n" for h in hostnames(site))
+        + "".join(f"{own.get(h, '127.0.0.1')} {h}\n" for h in sorted({*hostnames(site), *own}))
     )
     env = Env(
         workdir,
@@ -374,6 +382,7 @@ def bring_up(
             if only_waves is None:
                 from .rotation import rotate_phase
 
+                raft.failover_phase(run)
                 rotate_phase(run)
         finally:
             run.stop_all()

@@ -17,6 +17,7 @@ import os
 import pwd
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,8 @@ def enter(spec: dict) -> None:
             sh("mount", "-o", "remount,bind,ro", str(target))
     os.chroot(root)
     os.chdir("/")
+    if spec.get("hostname"):  # a pod of its own network (unshare -u): its pod's name
+        socket.sethostname(spec["hostname"])
 
 
 def main() -> int:

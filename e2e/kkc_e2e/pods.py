@@ -126,6 +126,18 @@ class PodError(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class PodNet:
+    """A pod that has a network of its own (raft.py: each member of a RAFT cluster, as
+    they all bind the same ports): its network namespace (a path), its address, and the
+    host name and stable DNS name the kubelet gives a StatefulSet's pod."""
+
+    netns: str
+    ip: str
+    hostname: str
+    fqdn: str
+
+
 def _uid_name(uid: int) -> str:
     for name, value in KOLLA_USERS.items():
         if value == uid:
@@ -136,8 +148,10 @@ def _uid_name(uid: int) -> str:
 class Container:
     """One container of a pod, ready to start."""
 
-    def __init__(self, env: Env, pod: dict, spec: dict, tag: str, poddir: Path):
-        self.env, self.pod, self.spec, self.tag = env, pod, spec, tag
+    def __init__(
+        self, env: Env, pod: dict, spec: dict, tag: str, poddir: Path, net: PodNet | None = None
+    ):
+        self.env, self.pod, self.spec, self.tag, self.net = env, pod, spec, tag, net
         env.counter += 1
         self.dir = env.workdir / "containers" / f"{env.counter:03d}-{tag}"
         self.dir.mkdir(parents=True)
@@ -223,7 +237,7 @@ class Container:
             elif "fieldRef" in ref:
                 path = ref["fieldRef"]["fieldPath"]
                 out[name] = {
-                    "status.podIP": "127.0.0.1",
+                    "status.podIP": self.net.ip if self.net else "127.0.0.1",
                     "metadata.namespace": self.env.namespace,
                     "metadata.name": self.tag,
                     "spec.nodeName": "localhost",
@@ -275,7 +289,8 @@ class Container:
             "scratch": str(self.dir / "ns"),
             "trees": [str(self.env.image_tree(image_name(self.spec["image"])))],
             "binds": binds,
-            "files": {**self.env.files, "/etc/hosts": self.env.hosts},
+            "files": {**self.env.files, "/etc/hosts": self.hosts()},
+            "hostname": self.net.hostname if self.net else None,
             "set_configs": str(self.env.set_configs) if kolla_start else None,
             "start": START.get(image, []) if kolla_start else [],
             "start_env": START_ENV.get(image, {}),
@@ -283,6 +298,12 @@ class Container:
             "argv": argv or (None if kolla_start else command),
             "env": self.environment(),
         }
+
+    def hosts(self) -> str:
+        """The pod's /etc/hosts: the run's, and a pod of its own network's own names."""
+        if self.net is None:
+            return self.env.hosts
+        return self.env.hosts + f"{self.net.ip} {self.net.fqdn} {self.net.hostname}\n"
 
     def kolla_command(self) -> str | None:
         """The ``command`` of the container's config.json (None: it has a command)."""
@@ -309,11 +330,16 @@ class Container:
         spec_file.write_text(json.dumps(spec, indent=1))
         spec_file.chmod(0o600)
         here = str(Path(__file__).resolve().parent.parent)
+        # a pod of its own network: in its network namespace, with its own host name
+        net = [] if self.net is None else ["nsenter", f"--net={self.net.netns}"]
+        uts = [] if self.net is None else ["-u"]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [
+                    *net,
                     "unshare",
                     "-m",
+                    *uts,
                     "--propagation",
                     "private",
                     sys.executable,
@@ -346,6 +372,7 @@ class Container:
             {**self.spec, "command": hook["command"], "args": []},
             f"{self.tag}-{kind.lower()}",
             self.poddir,
+            self.net,
         )
         return hook_ctr.run(timeout)
 
@@ -421,7 +448,9 @@ def shown(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
-def wait_port(port: int, timeout: float, proc: Container | None = None) -> bool:
+def wait_port(
+    port: int, timeout: float, proc: Container | None = None, host: str = "127.0.0.1"
+) -> bool:
     import socket
 
     deadline = time.monotonic() + timeout
@@ -429,7 +458,7 @@ def wait_port(port: int, timeout: float, proc: Container | None = None) -> bool:
         if proc is not None and not proc.alive():
             return False
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
+            with socket.create_connection((host, port), timeout=1):
                 return True
         except OSError:
             time.sleep(0.5)

@@ -383,4 +383,5 @@ def neutron(site: Site) -> ServiceOutput:
         registration=registration,
         extra_bases={"services": extra} if extra else {},
         patches={"infra": ovn.infra_patches(site)},
+        manifests={"infra": ovn.member_services(site)},
     )

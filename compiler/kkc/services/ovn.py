@@ -23,11 +23,15 @@ deliberate differences:
   in both cases only when the database file does not exist yet (a restart keeps it),
   then ``ovn-ctl run_nb_ovsdb --db-nb-cluster-local-addr=...`` runs the server as
   kolla-ansible's ovn-db role does. Clients (ovn-northd, neutron, ovn-controller) get
-  every member, comma-separated. The TCP listener is set exactly as kolla-ansible's
-  bootstrap-db.yml does (``ovn-nbctl --inactivity-probe=60000 set-connection
-  ptcp:6641:0.0.0.0``), from the container's postStart hook (see base/ovn/infra/; a
-  cluster member runs it with ``--no-leader-only``, on any member, as the setting is
-  replicated).
+  every member, comma-separated, each through a Service of its own
+  (``ovn-nb-db-<i>.<ns>.svc.cluster.local``, selecting the pod by its
+  ``statefulset.kubernetes.io/pod-name``): neutron connects to addresses (its init
+  container ovn-address resolves the names once, as python-ovs cannot), and a
+  Service's address outlives the pod's, which changes on every restart. The TCP
+  listener is set exactly as kolla-ansible's bootstrap-db.yml does (``ovn-nbctl
+  --inactivity-probe=60000 set-connection ptcp:6641:0.0.0.0``), from the container's
+  postStart hook (see base/ovn/infra/; a cluster member runs it with
+  ``--no-leader-only``, on any member, as the setting is replicated).
 - Daemons log to the console (kubectl logs) as well as to their kolla log file.
 """
 
@@ -70,11 +74,55 @@ def _headless_domain(site: Site, db: str) -> str:
 
 
 def members(site: Site, db: str) -> list[str]:
-    """Host names of database ``db``: its Service, or each RAFT member's stable name."""
+    """Host names the clients of database ``db`` connect to: its Service, or each RAFT
+    member's own Service (:func:`member_services`)."""
+    ns = site.get("namespace")
     if replicas(site, db) == 1:
-        return [f"ovn-{db}-db.{site.get('namespace')}.svc"]
-    domain = _headless_domain(site, db)
-    return [f"ovn-{db}-db-{i}.{domain}" for i in range(replicas(site, db))]
+        return [f"ovn-{db}-db.{ns}.svc"]
+    return [f"ovn-{db}-db-{i}.{ns}.svc.{CLUSTER_DOMAIN}" for i in range(replicas(site, db))]
+
+
+# the label the StatefulSet controller gives each of its pods
+POD_NAME = "statefulset.kubernetes.io/pod-name"
+
+
+def member_services(site: Site) -> list[dict]:
+    """A ClusterIP Service per member of a RAFT cluster, selecting that one pod, on the
+    client port: the address neutron's ovn-address init container resolves stays when
+    the member's pod restarts with a new IP (each member's pod IP would leave neutron
+    with none of the cluster after a rolling restart of the StatefulSet)."""
+    out = []
+    for db in ("nb", "sb"):
+        if replicas(site, db) == 1:
+            continue
+        labels = {
+            "app.kubernetes.io/name": "neutron",
+            "app.kubernetes.io/component": COMPONENTS[db],
+        }
+        for i in range(replicas(site, db)):
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {
+                        "name": f"ovn-{db}-db-{i}",
+                        "labels": {**labels, "app.kubernetes.io/part-of": "openstack"},
+                    },
+                    "spec": {
+                        "type": "ClusterIP",
+                        "selector": {**labels, POD_NAME: f"ovn-{db}-db-{i}"},
+                        "ports": [
+                            {
+                                "name": "ovsdb",
+                                "port": DB_PORTS[db],
+                                "targetPort": "ovsdb",
+                                "protocol": "TCP",
+                            }
+                        ],
+                    },
+                }
+            )
+    return out
 
 
 def connection(site: Site, db: str) -> str:
