@@ -135,22 +135,74 @@ def test_database_password_reruns_db_sync_and_rolls_its_readers_only(example_rep
     }
 
 
-def test_service_user_password_reruns_ks_register(example_repo: Path):
-    changed = _changes(example_repo, "site-a", {"glance_keystone_password": 1})
-    assert sorted(changed) == [
-        "Deployment/openstack/glance-api",
-        "ExternalSecret/openstack/glance-secrets",
-        "Job/openstack/glance-ks-register",
-    ]
-    changed = _changes(example_repo, "site-a", {"nova_keystone_password": 1})
-    assert sorted(changed) == sorted(
+def _env(obj: dict[str, Any], container: int = 0) -> dict[str, Any]:
+    c = obj["spec"]["template"]["spec"]["containers"][container]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in c.get("env") or []}
+
+
+def _drop_in(es: dict[str, Any], key: str) -> str:
+    return es["spec"]["target"]["template"]["data"][key]
+
+
+def test_service_user_rotates_in_two_phases_through_a_new_user(example_repo: Path):
+    gens = {"glance_keystone_password": 2, "nova_keystone_password": 1}
+    before = _objects(example_repo, "site-a")
+    after = _objects(example_repo, "site-a", _rotated_text(example_repo, "site-a", gens))
+    ns = "openstack"
+    # phase 2 is a Job of its own in stage finish (after every roll): it deletes the
+    # users of the earlier generations, and only once their successor exists
+    added = sorted(after.keys() - before.keys())
+    assert added[0].startswith(f"ConfigMap/{ns}/kkc-ks-retire-")  # the script
+    assert added[1:] == [f"Job/{ns}/glance-ks-retire", f"Job/{ns}/nova-ks-retire"]
+    assert before.keys() - after.keys() == set()
+    retire = after[f"Job/{ns}/glance-ks-retire"]
+    assert retire["metadata"]["labels"][rotation.STAGE_LABEL] == "finish"
+    assert retire["metadata"]["annotations"]["kkc.openstack.org/retires"] == (
+        "glance_keystone_password"
+    )
+    assert json.loads(_env(retire)["KKC_RETIRE"]) == {
+        "retire": ["glance", "glance-g1"],
+        "user": "glance-g2",
+    }
+    assert "SERVICE_PASSWORD" not in _env(retire)  # it reads no service password
+    # phase 1: ks-register creates the generation's user (the old one keeps its password)
+    register = json.loads(_env(after[f"Job/{ns}/glance-ks-register"])["KKC_REGISTRATION"])
+    assert register["user"] == "glance-g2"
+    # the consumers switch through their drop-in: user and password from one Secret
+    glance = _drop_in(after[f"ExternalSecret/{ns}/glance-secrets"], "glance.conf")
+    assert "[keystone_authtoken]\npassword = {{ index . \"keystone-password\" }}\n" in glance
+    assert "username = glance-g2\n" in glance
+    nova = after[f"ExternalSecret/{ns}/nova-secrets"]
+    for key in ("nova.conf", "nova-compute.conf"):
+        text = _drop_in(nova, key)
+        sections = [s for s in ("service_user", "placement", "neutron") if f"[{s}]" in text]
+        assert sections == ["service_user", "placement", "neutron"]
+        assert text.count("username = nova-g1\n") == len(sections) + (key == "nova.conf")
+    # no ConfigMap changes (their hashes would re-run every Job that mounts them)
+    configmaps = {k for k in before if k.startswith("ConfigMap/")}
+    assert {k: after[k] for k in configmaps} == {k: before[k] for k in configmaps}
+    changed = sorted(k for k in before if after[k] != before[k])
+    assert changed == sorted(
         [
-            "DaemonSet/openstack/nova-compute",  # [service_user] of nova-compute.conf
-            "ExternalSecret/openstack/nova-secrets",
-            "Job/openstack/nova-ks-register",
+            f"DaemonSet/{ns}/nova-compute",  # [service_user] of nova-compute.conf
+            f"Deployment/{ns}/glance-api",
             *NOVA_CONTROL,
+            f"ExternalSecret/{ns}/glance-secrets",
+            f"ExternalSecret/{ns}/nova-secrets",
+            f"Job/{ns}/glance-ks-register",
+            f"Job/{ns}/nova-ks-register",
         ]
     )
+
+
+def test_heat_rotates_in_one_phase(example_repo: Path):
+    """Heat's trusts name its user's ID: the user stays, no retire Job."""
+    gens = {"heat_keystone_password": 1}
+    after = _objects(example_repo, "site-a", _rotated_text(example_repo, "site-a", gens))
+    assert "Job/openstack/heat-ks-retire" not in after
+    register = json.loads(_env(after["Job/openstack/heat-ks-register"])["KKC_REGISTRATION"])
+    assert register["user"] == "heat"
+    assert "username" not in _drop_in(after["ExternalSecret/openstack/heat-secrets"], "heat.conf")
 
 
 def test_rabbitmq_password_rolls_every_transport_user_and_no_job(example_repo: Path):

@@ -35,14 +35,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError, Problem, did_you_mean
+from .jobs import RETIRES
 from .kolla import CONFIG_DIR, SECRET_DIR
 from .model import STAGES, Site
 from .services import SecretSpec
 
 ANNOTATION = "kkc.openstack.org/rotation-"
 STAGE_LABEL = "kkc.openstack.org/stage"
+DESCRIPTION = "kkc.openstack.org/description"
 ROLLING = ("Deployment", "StatefulSet", "DaemonSet")
-ACTIONS = ("refresh", "re-run", "roll", "next run", "no roll")
+ACTIONS = ("refresh", "re-run", "roll", "next run", "no roll", "retire")
 # The env variables through which a Job applies a credential where it lives.
 APPLIES = {
     "DB_PASSWORD": "sets the password of the MariaDB user (ALTER USER)",
@@ -231,7 +233,9 @@ class Rotation:
     generations: dict[str, int]  # the passwords rotated -> their (new) generation
     touches: list[Touch]
     manual: list[str] = field(default_factory=list)  # steps kkc cannot render
-    notes: list[str] = field(default_factory=list)  # phases, windows, costs
+    notes: list[str] = field(default_factory=list)  # windows, costs
+    # the credentials rotated in more than one phase -> their phases, in order
+    phases: dict[str, list[str]] = field(default_factory=dict)
 
     def of(self, action: str) -> list[Touch]:
         return [t for t in self.touches if t.action == action]
@@ -244,6 +248,7 @@ class Rotation:
             "steps": [t.as_json() for t in self.touches],
             "manual": self.manual,
             "notes": self.notes,
+            "phases": self.phases,
         }
 
 
@@ -324,6 +329,12 @@ def touches(
                 found.append(
                     Touch(_stage(obj), kind, obj["metadata"]["name"], "refresh", hit, "re-fetches")
                 )
+            continue
+        retired = ((obj.get("metadata") or {}).get("annotations") or {}).get(RETIRES)
+        if kind == "Job" and retired in wanted:  # the second phase: after every roll
+            why = obj["metadata"]["annotations"].get(DESCRIPTION, "retires the old user")
+            name = obj["metadata"]["name"]
+            found.append(Touch(_stage(obj), kind, name, "retire", [retired], why))
             continue
         reads_of: list[tuple[Read, set[str]]] = []
         for r in reads(obj, configmaps) if kind in (*ROLLING, "Job", "CronJob") else ():

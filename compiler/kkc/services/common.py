@@ -288,6 +288,56 @@ def database_url(site: Site, user: str, database: str, key: str = "database-pass
 
 
 TRANSPORT_URL = 'rabbit://openstack:{{ index . "rabbitmq-password" | urlquery }}@rabbitmq:5672/'
+KEYSTONE_PASSWORD = '{{ index . "keystone-password" }}'  # a drop-in's service user password
+# Services whose Keystone user keeps its name when its password is rotated (one phase),
+# and why (docs/secrets.md): every other service user rotates in two phases, a new user
+# per generation (:func:`service_user`).
+FIXED_SERVICE_USERS = {
+    "heat": "the trusts that every stack's deferred operations (autoscaling, signals) use "
+    "delegate to the heat user by its ID, and Keystone deletes a deleted user's trusts",
+}
+
+
+def rotation_generation(site: Site, name: str) -> int:
+    """The rotation generation of ``name`` in secrets.rotation (0: never rotated)."""
+    return int((site.get("secrets.rotation") or {}).get(name, 0))
+
+
+def user_of_generation(svc: str, generation: int) -> str:
+    """The Keystone user of ``svc`` at a rotation generation of its password: generation 0
+    is the service's name (sites without rotation render as before), generation g > 0 a
+    new user ``<svc>-g<g>``, so that the old and the new password are valid together."""
+    return f"{svc}-g{generation}" if generation else svc
+
+
+def service_user(site: Site, svc: str) -> str:
+    """The name of the Keystone user of ``svc`` in the site's current generation."""
+    if svc in FIXED_SERVICE_USERS:
+        return svc
+    return user_of_generation(svc, rotation_generation(site, f"{svc}_keystone_password"))
+
+
+def previous_service_users(site: Site, svc: str) -> list[str]:
+    """The users of ``svc``'s earlier generations, which the retire Job deletes once every
+    consumer has rolled to the current one (empty: one phase, or never rotated)."""
+    if svc in FIXED_SERVICE_USERS:
+        return []
+    gen = rotation_generation(site, f"{svc}_keystone_password")
+    return [user_of_generation(svc, g) for g in range(gen)]
+
+
+def with_service_user(site: Site, svc: str, ini: Ini) -> Ini:
+    """``ini`` (a drop-in) with ``username`` next to every service user password of
+    ``svc``, when the generation's user is not the service's name: the drop-in overrides
+    the main file's ``username = <svc>``, so user and password always come together from
+    one Secret, and the ConfigMaps (and the Jobs that mount them) do not change."""
+    user = service_user(site, svc)
+    if user == svc:
+        return ini
+    return {
+        section: {**opts, "username": user} if opts.get("password") == KEYSTONE_PASSWORD else opts
+        for section, opts in ini.items()
+    }
 
 
 def service_secret(
@@ -343,13 +393,14 @@ def service_secret(
             )
         )
         ini["keystone_authtoken"] = {
-            "password": '{{ index . "keystone-password" }}',
+            "password": KEYSTONE_PASSWORD,
             "memcache_secret_key": '{{ index . "memcache-secret-key" }}',
         }
     names = {k.key for k in extra}
     keys = [k for k in keys if k.key not in names] + list(extra)
     for section, options in drop_in.items():
         ini.setdefault(section, {}).update(options)
+    ini = with_service_user(site, svc, ini)
     name = conf_name or f"{svc}.conf"
     keys.append(
         SecretKey(
@@ -512,3 +563,82 @@ class ServiceConfig:
         return self.config(
             f"{container}-kolla", f"uwsgi {dest}", ConfigFile(f"{container}-uwsgi.ini", ini, dest)
         )
+
+
+# The Jobs of kkc (kkc.jobs builds the standard ones; services build their own rotation
+# Jobs with the same pod defaults).
+TOOLBOX_UID = 42401  # ansible user of kolla-toolbox
+KOLLA_SECURITY = {
+    # kolla_start: sudo kolla_set_configs (sudo audits: AUDIT_WRITE, as Docker grants)
+    "allowPrivilegeEscalation": True,
+    "readOnlyRootFilesystem": False,  # kolla_set_configs writes /etc and /run_command
+    "capabilities": {
+        "drop": ["ALL"],
+        "add": ["AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
+    },
+}
+TOOLBOX_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "runAsUser": TOOLBOX_UID,
+    "capabilities": {"drop": ["ALL"]},
+}
+TOOLBOX_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi"},
+}
+
+
+def part_labels(service: str, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": service,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": "openstack",
+    }
+
+
+def control_plane_placement(site: Site) -> dict[str, Any]:
+    """nodeSelector and tolerations of the site's control-plane pods."""
+    pod: dict[str, Any] = {}
+    placement = site.get("placement", {}) or {}
+    if placement.get("nodeSelector"):
+        pod["nodeSelector"] = dict(sorted(placement["nodeSelector"].items()))
+    if placement.get("tolerations"):
+        pod["tolerations"] = placement["tolerations"]
+    return pod
+
+
+def job_object(
+    site: Site,
+    service: str,
+    component: str,
+    name: str,
+    containers: list[dict],
+    volumes: list[dict],
+    init: list[dict] | None = None,
+    doc: str = "",
+) -> dict[str, Any]:
+    pod: dict[str, Any] = {
+        "restartPolicy": "OnFailure",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        **control_plane_placement(site),
+    }
+    if init:
+        pod["initContainers"] = init
+    pod["containers"] = containers
+    pod["volumes"] = volumes
+    meta: dict[str, Any] = {"name": name, "labels": part_labels(service, component)}
+    if doc:
+        meta["annotations"] = {"kkc.openstack.org/description": doc}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": 10,
+            "template": {"metadata": {"labels": part_labels(service, component)}, "spec": pod},
+        },
+    }
