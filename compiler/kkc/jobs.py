@@ -20,10 +20,8 @@ from typing import Any
 from .kolla import CONFIG_DIR, SECRET_DIR
 from .model import Site
 from .services.common import KOLLA_SECURITY as _KOLLA_SECURITY
-from .services.common import TOOLBOX_RESOURCES as _TOOLBOX_RESOURCES
-from .services.common import TOOLBOX_SECURITY as _TOOLBOX_SECURITY
-from .services.common import TOOLBOX_UID as TOOLBOX_UID
 from .services.common import (
+    RETIRES,
     DbSync,
     Registration,
     Step,
@@ -32,6 +30,9 @@ from .services.common import (
     previous_service_users,
     service_user,
 )
+from .services.common import TOOLBOX_RESOURCES as _TOOLBOX_RESOURCES
+from .services.common import TOOLBOX_SECURITY as _TOOLBOX_SECURITY
+from .services.common import TOOLBOX_UID as TOOLBOX_UID
 from .services.common import control_plane_placement as control_plane_placement
 from .services.common import job_object as _job
 
@@ -40,8 +41,6 @@ JOB_REPLACE = {
     "argocd.argoproj.io/sync-options": "Force=true,Replace=true",
     "kustomize.toolkit.fluxcd.io/force": "enabled",
 }
-# On a Job that ends a two-phase rotation: the password whose earlier generations it retires
-RETIRES = "kkc.openstack.org/retires"
 _STEP_RESOURCES = {
     "requests": {"cpu": "100m", "memory": "256Mi"},
     "limits": {"cpu": "1", "memory": "1Gi"},

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError, Problem, did_you_mean
-from .jobs import RETIRES
 from .kolla import CONFIG_DIR, SECRET_DIR
 from .model import STAGES, Site
 from .services import SecretSpec
+from .services.common import KEY_SETS, RETIRES, ROTATES
 
 ANNOTATION = "kkc.openstack.org/rotation-"
 STAGE_LABEL = "kkc.openstack.org/stage"
@@ -105,16 +105,17 @@ def created_in_cluster(secrets: list[SecretSpec]) -> dict[str, str]:
 def unknown_name(name: str, secrets: list[SecretSpec]) -> str | None:
     """Why ``name`` cannot be rotated (None: it can): not a password of the site (with
     did-you-mean), or a Secret that a kkc Job creates and rotates itself."""
-    if name in rotatable(secrets):
-        return None
     created = created_in_cluster(secrets)
+    if name in rotatable(secrets) or (name in KEY_SETS and name in created):
+        return None
     dashed = name.replace("_", "-")
     words = set(dashed.split("-"))
     near = [n for n in created if n in dashed or words & (set(n.split("-")) - {"keystone", "keys"})]
     if near:
+        how = f"; rotate its keys now as {near[0]}" if near[0] in KEY_SETS else ""
         return (
             f"{name}: the Secret {near[0]} is not a kolla password; it is created in the "
-            f"cluster by {created[near[0]]} (docs/secrets.md#keys-kkc-creates)"
+            f"cluster by {created[near[0]]}{how} (docs/secrets.md#keys-kkc-creates)"
         )
     hint = did_you_mean(name, rotatable(secrets))
     return f"{name}: not a password of this site{hint or ' (kkc secrets SITE lists them)'}"
@@ -330,25 +331,35 @@ def touches(
                     Touch(_stage(obj), kind, obj["metadata"]["name"], "refresh", hit, "re-fetches")
                 )
             continue
-        retired = ((obj.get("metadata") or {}).get("annotations") or {}).get(RETIRES)
-        if kind == "Job" and retired in wanted:  # the second phase: after every roll
-            why = obj["metadata"]["annotations"].get(DESCRIPTION, "retires the old user")
-            name = obj["metadata"]["name"]
-            found.append(Touch(_stage(obj), kind, name, "retire", [retired], why))
-            continue
-        reads_of: list[tuple[Read, set[str]]] = []
-        for r in reads(obj, configmaps) if kind in (*ROLLING, "Job", "CronJob") else ():
-            keys = by_secret.get(r.secret, {})
-            ps = (
-                set().union(*keys.values())
-                if r.key is None and keys
-                else keys.get(r.key or "", set())
-            )
-            reads_of.append((r, set(ps)))
-        touch = _object_touch(obj, reads_of, wanted)
-        if touch:
-            found.append(touch)
+        notes = (obj.get("metadata") or {}).get("annotations") or {}
+        for action, key in (("retire", RETIRES), ("re-run", ROTATES)):
+            if kind == "Job" and notes.get(key) in wanted:  # a Job of the rotation itself
+                why = notes.get(DESCRIPTION, "")
+                name = obj["metadata"]["name"]
+                found.append(Touch(_stage(obj), kind, name, action, [notes[key]], why))
+                break
+        else:
+            _reads_touch(obj, wanted, by_secret, configmaps, found)
     return sorted(found, key=_order)
+
+
+def _reads_touch(
+    obj: dict[str, Any],
+    wanted: set[str],
+    by_secret: dict[str, dict[str, set[str]]],
+    configmaps: dict[str, dict],
+    found: list[Touch],
+) -> None:
+    """What rotating ``wanted`` does to ``obj`` through the Secret keys it reads."""
+    kind = obj.get("kind")
+    reads_of: list[tuple[Read, set[str]]] = []
+    for r in reads(obj, configmaps) if kind in (*ROLLING, "Job", "CronJob") else ():
+        keys = by_secret.get(r.secret, {})
+        ps = set().union(*keys.values()) if r.key is None and keys else keys.get(r.key or "", set())
+        reads_of.append((r, set(ps)))
+    touch = _object_touch(obj, reads_of, wanted)
+    if touch:
+        found.append(touch)
 
 
 def marker(password: str, generation: int) -> str:

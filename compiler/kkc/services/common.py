@@ -298,6 +298,19 @@ FIXED_SERVICE_USERS = {
 }
 
 
+# The key sets that kkc's Jobs create in the cluster and that `kkc rotate` may rotate
+# now (secrets.rotation.<Secret name>): the Secret -> the Job of each generation.
+KEY_SETS = {
+    "keystone-credential-keys": "keystone-credential-rotate",
+    "keystone-fernet-keys": "keystone-fernet-rotate-now",
+}
+# On a Job that rotates what a secrets.rotation entry names without reading it (a key
+# set, through the Kubernetes API): the entry (kkc.rotation lists the Job as re-run).
+ROTATES = "kkc.openstack.org/rotates"
+# On a Job that ends a two-phase rotation: the password whose earlier generations it retires
+RETIRES = "kkc.openstack.org/retires"
+
+
 def rotation_generation(site: Site, name: str) -> int:
     """The rotation generation of ``name`` in secrets.rotation (0: never rotated)."""
     return int((site.get("secrets.rotation") or {}).get(name, 0))
