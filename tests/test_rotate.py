@@ -170,7 +170,7 @@ def test_service_user_rotates_in_two_phases_through_a_new_user(example_repo: Pat
     assert register["user"] == "glance-g2"
     # the consumers switch through their drop-in: user and password from one Secret
     glance = _drop_in(after[f"ExternalSecret/{ns}/glance-secrets"], "glance.conf")
-    assert "[keystone_authtoken]\npassword = {{ index . \"keystone-password\" }}\n" in glance
+    assert '[keystone_authtoken]\npassword = {{ index . "keystone-password" }}\n' in glance
     assert "username = glance-g2\n" in glance
     nova = after[f"ExternalSecret/{ns}/nova-secrets"]
     for key in ("nova.conf", "nova-compute.conf"):

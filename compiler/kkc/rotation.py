@@ -39,6 +39,7 @@ from .kolla import CONFIG_DIR, SECRET_DIR
 from .model import STAGES, Site
 from .services import SecretSpec
 from .services.common import KEY_SETS, RETIRES, ROTATES
+from .services.infra import PREVIOUS
 
 ANNOTATION = "kkc.openstack.org/rotation-"
 STAGE_LABEL = "kkc.openstack.org/stage"
@@ -51,6 +52,8 @@ APPLIES = {
     "SERVICE_PASSWORD": "sets the password of the Keystone service user",
     "OS_BOOTSTRAP_PASSWORD": "keystone-manage bootstrap resets the admin user's password",
     "HEAT_DOMAIN_ADMIN_PASSWORD": "sets the password of the Heat domain admin",
+    "NEW_ROOT_PASSWORD": "sets the MariaDB root password, signed in with the previous one",
+    "RABBITMQ_PASSWORD": "rabbitmqctl change_password of the RabbitMQ user openstack",
 }
 # Reads that only count when a server initialises an empty data directory: rolling the
 # (single) server would interrupt it and apply nothing.
@@ -92,7 +95,8 @@ def rotatable(secrets: list[SecretSpec]) -> dict[str, list[str]]:
         if spec.created_by:
             continue
         for k in spec.keys:
-            if k.source:
+            # a rotated password's previous value is the operator's copy, not rotated
+            if k.source and not k.source.endswith(PREVIOUS):
                 out.setdefault(k.source, []).append(f"{spec.name}/{k.key}")
     return dict(sorted(out.items()))
 
