@@ -123,16 +123,6 @@ def test_database_password_reruns_db_sync_and_rolls_its_readers_only(example_rep
     }
     assert _waiting(changed["Job/openstack/nova-db-sync"]) == {"db-init": marker}
     assert _waiting(changed["Deployment/openstack/nova-api"]) == {"nova-api": marker}
-    # the root password only gets the ExternalSecret's marker (a template added for it)
-    es = _changes(example_repo, "site-a", {"database_password": 2})[
-        "ExternalSecret/openstack/mariadb-secrets"
-    ]
-    assert es["spec"]["target"]["template"] == {
-        "data": {"kkc-rotation-database_password-2": "2"},
-        "engineVersion": "v2",
-        "mergePolicy": "Merge",
-        "type": "Opaque",
-    }
 
 
 def _env(obj: dict[str, Any], container: int = 0) -> dict[str, Any]:
@@ -205,55 +195,171 @@ def test_heat_rotates_in_one_phase(example_repo: Path):
     assert "username" not in _drop_in(after["ExternalSecret/openstack/heat-secrets"], "heat.conf")
 
 
-def test_rabbitmq_password_rolls_every_transport_user_and_no_job(example_repo: Path):
+def _diff(
+    root: Path, name: str, gens: dict[str, Any]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(before, after, the objects rotating ``gens`` changes) of a site; nothing removed."""
+    before = _objects(root, name)
+    after = _objects(root, name, _rotated_text(root, name, gens))
+    assert before.keys() - after.keys() == set()
+    return before, after, {k: after[k] for k in before if after[k] != before[k]}
+
+
+TRANSPORT_USERS = [
+    "DaemonSet/openstack-lab/nova-compute",
+    "Deployment/openstack-lab/glance-api",
+    "Deployment/openstack-lab/neutron-ovn-maintenance-worker",
+    "Deployment/openstack-lab/neutron-periodic-workers",
+    "Deployment/openstack-lab/neutron-rpc-server",
+    "Deployment/openstack-lab/neutron-server",
+    "Deployment/openstack-lab/nova-api",
+    "Deployment/openstack-lab/nova-conductor",
+    "Deployment/openstack-lab/nova-metadata",
+    "Deployment/openstack-lab/nova-novncproxy",
+    "Deployment/openstack-lab/nova-scheduler",
+]
+
+
+def test_rabbitmq_password_job_then_every_transport_user_rolls(example_repo: Path):
     # site-b: secrets.backend existing, so no ExternalSecret
-    changed = _changes(example_repo, "site-b", {"rabbitmq_password": 1})
-    assert sorted(changed) == [
-        "DaemonSet/openstack-lab/nova-compute",
-        "Deployment/openstack-lab/glance-api",
-        "Deployment/openstack-lab/neutron-ovn-maintenance-worker",
-        "Deployment/openstack-lab/neutron-periodic-workers",
-        "Deployment/openstack-lab/neutron-rpc-server",
-        "Deployment/openstack-lab/neutron-server",
-        "Deployment/openstack-lab/nova-api",
-        "Deployment/openstack-lab/nova-conductor",
-        "Deployment/openstack-lab/nova-metadata",
-        "Deployment/openstack-lab/nova-novncproxy",
-        "Deployment/openstack-lab/nova-scheduler",
-    ]  # not RabbitMQ itself (default_pass counts on an empty database only), no Job
+    before, after, changed = _diff(example_repo, "site-b", {"rabbitmq_password": 1})
+    assert sorted(changed) == TRANSPORT_USERS  # not RabbitMQ itself (default_pass: empty db)
+    assert sorted(after.keys() - before.keys()) == ["Job/openstack-lab/rabbitmq-password"]
+    job = after["Job/openstack-lab/rabbitmq-password"]
+    assert job["metadata"]["labels"][rotation.STAGE_LABEL] == "db"  # before the rolls
+    pod = job["spec"]["template"]["spec"]
+    # rabbit@rabbitmq-0 resolves through the headless Service's domain
+    assert pod["dnsConfig"] == {"searches": ["rabbitmq-headless.openstack-lab.svc.cluster.local"]}
+    env = _env(job)
+    assert env["RABBITMQ_NODES"] == "rabbitmq-0"
+    assert env["RABBITMQ_PASSWORD"] == {
+        "secretKeyRef": {"name": "rabbitmq-secrets", "key": "password"}
+    }
+    script = pod["containers"][0]["command"][2]
+    assert "pw | $ctl change_password openstack && pw | $ctl authenticate_user openstack" in script
+    assert "$RABBITMQ_PASSWORD" not in script.split("pw()")[1].split("}", 1)[1]  # stdin only
+    assert _annotations(job) == {f"{PREFIX}rabbitmq_password": "1"}
     # no ExternalSecret, so nothing to wait for: the operator updates the Secret first
     assert all(_waiting(obj) == {} for obj in changed.values())
 
 
-def test_root_and_admin_passwords(example_repo: Path):
-    changed = _changes(example_repo, "site-a", {"database_password": 1})
-    assert sorted(changed) == ["ExternalSecret/openstack/mariadb-secrets"]  # the rest is manual
+def test_root_password_rabbitmq_and_key_jobs_with_external_secrets(example_repo: Path):
+    gens = {
+        "database_password": 2,
+        "rabbitmq_password": 1,
+        "keystone-credential-keys": 1,
+        "keystone-fernet-keys": 3,
+    }
+    before, after, changed = _diff(example_repo, "site-a", gens)
+    added = sorted(after.keys() - before.keys())
+    assert [k for k in added if not k.startswith("ConfigMap/")] == [
+        "Job/openstack/keystone-credential-rotate",
+        "Job/openstack/keystone-fernet-rotate-now",
+        "Job/openstack/mariadb-root-password",
+        "Job/openstack/rabbitmq-password",
+    ]
+    assert [k.rsplit("-", 1)[0] for k in added if k.startswith("ConfigMap/")] == [
+        "ConfigMap/openstack/keystone-credential-rotate-kolla",  # keystone.conf + drop-in
+        "ConfigMap/openstack/kkc-mariadb-root",  # the script
+    ]
+    # the root password: the ExternalSecret also fetches the previous value
+    es = after["ExternalSecret/openstack/mariadb-secrets"]
+    assert es["spec"]["data"][1] == {
+        "secretKey": "root-password-previous",
+        "remoteRef": {"key": "openstack/site-a/database_password_previous"},
+    }
+    root = after["Job/openstack/mariadb-root-password"]
+    assert _env(root)["PREVIOUS_ROOT_PASSWORD"] == {
+        "secretKeyRef": {
+            "name": "mariadb-secrets",
+            "key": "root-password-previous",
+            "optional": True,  # a re-run signs in with the new one
+        }
+    }
+    marker = "mariadb-secrets/kkc-rotation-database_password-2"
+    assert _waiting(root) == {"root-password": {"KKC_ROTATION_DATABASE_PASSWORD": marker}}
+    assert "StatefulSet/openstack/mariadb" not in changed  # no restart of the server
+    # the key sets: a Job per generation, which records it on the Secret it rotates
+    cred = after["Job/openstack/keystone-credential-rotate"]
+    assert cred["metadata"]["annotations"]["kkc.openstack.org/rotates"] == (
+        "keystone-credential-keys"
+    )
+    assert {k: v for k, v in _env(cred).items() if k.startswith("KKC_KEYS")} == {
+        "KKC_KEYS_ACTION": "rotate-credential",
+        "KKC_KEYS_GENERATION": "1",
+    }
+    assert cred["spec"]["template"]["spec"]["serviceAccountName"] == "keystone-keys"
+    fernet = after["Job/openstack/keystone-fernet-rotate-now"]
+    assert _env(fernet)["KKC_KEYS_GENERATION"] == "3"
+    volumes = {v["name"] for v in fernet["spec"]["template"]["spec"]["volumes"]}
+    assert "kolla-secrets" not in volumes  # fernet_rotate needs no database
+    # the pods read the key sets through their Secret volumes: no roll for them
+    assert "Deployment/openstack/keystone-api" not in changed
+    # the network policies admit the Jobs that talk to the servers, and only those
+    policies = {k: v for k, v in changed.items() if k.startswith("NetworkPolicy/")}
+    assert sorted(policies) == [
+        "NetworkPolicy/openstack/mariadb",
+        "NetworkPolicy/openstack/rabbitmq",
+    ]
+    rules = {k.rsplit("/", 1)[1]: v["spec"]["ingress"][-1] for k, v in policies.items()}
+    assert rules["rabbitmq"] == {
+        "from": [
+            {
+                "podSelector": {
+                    "matchLabels": {
+                        "app.kubernetes.io/name": "rabbitmq",
+                        "app.kubernetes.io/component": "password-rotation",
+                    }
+                }
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": 4369}, {"protocol": "TCP", "port": 25672}],
+    }
+    assert rules["mariadb"]["ports"] == [{"protocol": "TCP", "port": 3306}]
+
+
+def test_admin_password(example_repo: Path):
     changed = _changes(example_repo, "site-b", {"keystone_admin_password": 1})
     assert sorted(changed) == ["Job/openstack-lab/keystone-db-sync"]  # keystone-manage bootstrap
+
+
+POLICIES = {"NetworkPolicy/openstack/mariadb", "NetworkPolicy/openstack/rabbitmq"}
 
 
 def test_every_password_at_once_changes_exactly_what_the_plan_lists(example_repo: Path):
     site = load_site(example_repo, "site-a")
     names = rotation.rotatable(compute(site).all_secrets())
     gens = dict.fromkeys(names, 1)
-    changed = _changes(example_repo, "site-a", gens)
+    before, after_objects, changed = _diff(example_repo, "site-a", gens)
     after = load_site(example_repo, "site-a", site_text=_rotated_text(example_repo, "site-a", gens))
-    objects = list(_objects(example_repo, "site-a").values())
+    objects = list(after_objects.values())
     found = rotation.touches(after, compute(after).all_secrets(), objects, set(gens))
-    listed = {
-        f"{t.kind}/openstack/{t.name}" for t in found if t.action in ("refresh", "re-run", "roll")
-    }
-    assert set(changed) == listed
+    actions = ("refresh", "re-run", "roll", "retire")
+    listed = {f"{t.kind}/openstack/{t.name}" for t in found if t.action in actions}
+    added = {k for k in after_objects.keys() - before.keys() if not k.startswith("ConfigMap/")}
+    assert set(changed) - listed == POLICIES  # the rotation Jobs' access to the servers
+    assert listed == (set(changed) | added) - POLICIES
+    assert sorted(k for k in added if k.endswith("-ks-retire")) == [
+        "Job/openstack/cinder-ks-retire",
+        "Job/openstack/glance-ks-retire",
+        "Job/openstack/neutron-ks-retire",
+        "Job/openstack/nova-ks-retire",
+        "Job/openstack/placement-ks-retire",
+    ]  # not heat (one phase)
     assert [(t.label, t.passwords) for t in found if t.action == "no roll"] == [
-        ("StatefulSet/mariadb", ["database_password"])
+        ("StatefulSet/mariadb", ["database_password"]),
     ]
     # RabbitMQ rolls for its Erlang cookie, not for the user's password
     assert [t.passwords for t in found if t.label == "StatefulSet/rabbitmq"] == [
         ["rabbitmq_cluster_cookie"]
     ]
     # the value of an annotation is the generation, never anything of the password
-    values = {v for obj in changed.values() for k, v in _annotations(obj).items()}
-    assert values == {"1"}
+    rolled = [
+        after_objects[f"{t.kind}/openstack/{t.name}"]
+        for t in found
+        if t.action in ("re-run", "roll")
+    ]
+    assert {v for obj in rolled for v in _annotations(obj).values()} == {"1"}
 
 
 def test_plan_prints_the_stages_in_order_and_writes_nothing(small_site_repo: Path, kkc):
@@ -296,14 +402,63 @@ def test_plan_json_and_markdown(small_site_repo: Path, kkc):
     assert "| 1 | db | re-runs | `Job/keystone-db-sync` | keystone_admin_password |" in r.stdout
 
 
-def test_manual_steps_for_root_and_rabbitmq(small_site_repo: Path, kkc):
-    r = kkc(small_site_repo, "rotate", "site-k", "database_password", "rabbitmq_password", "--plan")
+def test_plan_of_root_rabbitmq_and_key_sets_prints_their_phases(small_site_repo: Path, kkc):
+    r = kkc(
+        small_site_repo,
+        "rotate",
+        "site-k",
+        "database_password",
+        "rabbitmq_password",
+        "keystone-credential-keys",
+        "--plan",
+    )
     assert r.exit_code == 0, r.output
     out = r.stdout
     assert "   no roll    StatefulSet/mariadb (database_password): " in out
     assert "   no roll    StatefulSet/rabbitmq (rabbitmq_password): " in out
-    assert "rabbitmqctl change_password openstack '<new>'" in out
-    assert "ALTER USER 'root'@'%' IDENTIFIED BY '<new>';" in out
+    assert (
+        "   re-runs    Job/mariadb-root-password (database_password): root-password: sets the "
+        "MariaDB root password, signed in with the previous one\n"
+    ) in out
+    assert "   re-runs    Job/rabbitmq-password (rabbitmq_password): " in out
+    assert "   re-runs    Job/keystone-credential-rotate (keystone-credential-keys): " in out
+    phases = out[out.index("phases:\n") : out.index("yours (kkc cannot render these):")]
+    assert phases.splitlines()[:4] == [
+        "phases:",
+        "  database_password:",
+        "    1. apply: Job/mariadb-root-password (stage db) sets the new root password for "
+        "every root account, signed in with the previous one (mariadb-secrets/"
+        "root-password-previous; a re-run finds the new one applied)",
+        "    2. nothing rolls: only the db-init containers sign in as root, on their next run",
+    ]
+    assert "  keystone-credential-keys:\n    1. apply: Job/keystone-credential-rotate" in phases
+    assert "  rabbitmq_password:\n    1. apply: Job/rabbitmq-password (stage db) runs" in phases
+    # where the Job finds the previous root password (site-k: External Secrets)
+    assert "which the store must hold under database_password_previous" in out
+    assert "rabbitmqctl change_password openstack '<new>'" not in out  # no manual step now
+
+
+def test_plan_of_a_service_user_prints_its_two_phases(example_repo: Path, kkc):
+    r = kkc(example_repo, "rotate", "site-b", "glance_keystone_password", "--plan", "-o", "json")
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    assert [(s["action"], s["name"]) for s in plan["steps"]] == [
+        ("re-run", "glance-ks-register"),
+        ("roll", "glance-api"),
+        ("retire", "glance-ks-retire"),
+    ]
+    assert plan["phases"] == {
+        "glance_keystone_password": [
+            "1. add: Job/glance-ks-register (stage register) creates the Keystone user "
+            "glance-g1 with the new password and the roles of glance; glance keeps the old "
+            "password, so old and new pods both get tokens",
+            "2. switch: 1 workloads roll to glance-g1 (stage services)",
+            "3. retire: Job/glance-ks-retire (stage finish, after every roll) deletes glance: "
+            "the old password stops working",
+        ]
+    }
+    # secrets.backend existing: the operator renders the drop-in again (new user name)
+    assert "glance-secrets/glance.conf" in plan["manual"][0]
 
 
 def test_rotate_edits_in_place_keeping_comments_and_builds(small_site_repo: Path, kkc):
@@ -355,7 +510,8 @@ def test_a_site_without_secrets_block_gets_one(small_site_repo: Path, kkc):
             "keystone_fernet_keys",
             "keystone_fernet_keys: the Secret keystone-fernet-keys is not a kolla password; "
             "it is created in the cluster by Job keystone-keys-setup; rotated by CronJob "
-            "keystone-fernet-rotate (docs/secrets.md#keys-kkc-creates)",
+            "keystone-fernet-rotate; rotate its keys now as keystone-fernet-keys "
+            "(docs/secrets.md#keys-kkc-creates)",
         ),
     ],
 )

@@ -26,6 +26,7 @@ from .errors import InputError, Problem, UsageError
 from .loader import check_site_name, load_site
 from .model import STAGES, Site
 from .outputs import compute
+from .services import SecretSpec
 from .services.common import FIXED_SERVICE_USERS, previous_service_users, service_user
 from .yamlio import load_stream
 
@@ -241,19 +242,33 @@ def _rerun_notes(name: str, t: rotation.Touch, rolls, retires) -> list[str]:
 
 
 def _backend_steps(
-    site: Site, secrets: dict[str, list[str]], gens: dict[str, int]
+    site: Site, specs: list[SecretSpec], gens: dict[str, int]
 ) -> tuple[list[str], list[str]]:
     """(manual steps, notes) of the secret back end: the Secrets of ``existing`` are
     yours to update; an ExternalSecret's refresh has a timing to know."""
+    secrets = rotation.rotatable(specs)
     held = sorted({e for n in gens for e in secrets.get(n, [])})
     if not held:  # key sets only: kkc's Jobs create and rotate them in the cluster
         return [], []
     if site.get("secrets.backend") != "external-secrets":
+        made = sorted(
+            f"{spec.name}/{k.key}"
+            for spec in specs
+            if not spec.created_by
+            for k in spec.keys
+            if k.template and rotation.key_sources(spec).get(k.key, set()) & set(gens)
+        )
+        again = (
+            f", and render again from their templates (`kkc secrets {site.name} -o json`) "
+            f"the keys made from it: {', '.join(made)}"
+            if made
+            else ""
+        )
         return [
             "secrets.backend existing: there is no ExternalSecret to refresh. Right before "
             f"the sync, put the new value into {', '.join(held)} in namespace "
-            f"{_namespace(site)} yourself: the Jobs re-run and the pods roll as soon as "
-            "the controller applies this commit."
+            f"{_namespace(site)} yourself{again}: the Jobs re-run and the pods roll as soon "
+            "as the controller applies this commit."
         ], []
     return [], [
         "Write the new value under the same remote key right before merging: the "
@@ -304,7 +319,7 @@ class Rotated:
 def _plan(site: Site, objects: list[dict[str, Any]], gens: dict[str, int]) -> rotation.Rotation:
     secrets = compute(site).all_secrets()
     found = rotation.touches(site, secrets, objects, set(gens))
-    manual, notes = _backend_steps(site, rotation.rotatable(secrets), gens)
+    manual, notes = _backend_steps(site, secrets, gens)
     for name in gens:
         m, n = _kind_notes(site, name, found)
         manual += m
