@@ -98,6 +98,7 @@ def rotate_phase(run) -> None:
         "; ".join(f"{a} {k}/{n}" for a, k, n in steps),
     )
     site.objects = objects
+    run.env.configmaps = site.configmaps()  # the retire Job's script is a new ConfigMap
     run.env.secrets = new_secrets(site, run.env.secrets, names)  # the operator's part
     by_key = {(o["kind"], o["metadata"]["name"]): o for o in objects}
     ks_password = names[1]
