@@ -5,6 +5,7 @@ nothing; the edit keeps comments; unknown names are refused with did-you-mean.""
 
 from __future__ import annotations
 
+import configparser
 import copy
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from conftest import snapshot
 from kkc import pipeline, rotate, rotation
+from kkc.kolla import SECRET_DIR
 from kkc.loader import load_site
 from kkc.outputs import compute
 from kkc.pipeline import object_key
@@ -560,3 +562,42 @@ def test_kkc_set_may_set_a_generation(small_site_repo: Path, kkc):
     )
     assert r.exit_code == 0, r.output
     assert "  changed  Job/openstack-k/keystone-db-sync" in r.stdout
+
+
+def test_every_container_that_names_a_service_user_gets_the_generations_name(
+    example_repo: Path,
+):
+    """Each INI section of a ConfigMap that sets ``username = <svc>`` and whose password
+    comes from the drop-in its container copies from <svc>-secrets gets the generation's
+    user name from that drop-in too, after a rotation of every service user (heat: one
+    phase, its name stays). Outputs only: no kustomize build."""
+    site = load_site(example_repo, "site-a")
+    users = sorted(o.name for o in compute(site).services if o.registration)
+    gens = {f"{svc}_keystone_password": 1 for svc in users}
+    after = load_site(example_repo, "site-a", site_text=_rotated_text(example_repo, "site-a", gens))
+    checked = 0
+    for out in compute(after).services:
+        secret = next((s for s in out.secrets if s.name == f"{out.name}-secrets"), None)
+        templates = {k.key: k.template for k in secret.keys if k.template} if secret else {}
+        for cfg in (c for configs in out.configs.values() for c in configs):
+            named = {
+                section
+                for ini in cfg.inis.values()
+                for section, opts in ini.ini.items()
+                if opts.get("username") == out.name
+            }
+            if not named:
+                continue
+            secret_dir = f"{SECRET_DIR}/"
+            copied = [c["source"].removeprefix(secret_dir) for c in cfg.copies]
+            [drop_in] = [templates[k] for k in copied if k in templates]
+            parser = configparser.ConfigParser(interpolation=None)
+            parser.read_string(drop_in)
+            # a section without the password signs in as nobody (the OVN metadata agent's
+            # neutron.conf): its user name does not matter
+            named = {s for s in named if parser.has_option(s, "password")}
+            want = out.name if out.name == "heat" else f"{out.name}-g1"
+            got = {s: parser.get(s, "username", fallback=out.name) for s in named}
+            assert got == dict.fromkeys(named, want), (cfg.name, got)
+            checked += 1
+    assert checked >= 15  # the APIs, workers and agents of the six services (17 today)
