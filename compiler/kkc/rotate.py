@@ -1,6 +1,7 @@
 """`kkc rotate SITE SECRET... [--plan]`: credential rotation as a reviewable change.
 
-Each SECRET is a kolla-ansible passwords.yml name as `kkc secrets` lists it. Its rotation
+Each SECRET is a kolla-ansible passwords.yml name as `kkc secrets` lists it (or a key set
+kkc's Jobs keep: keystone-credential-keys, keystone-fernet-keys). Its rotation
 generation in ``secrets.rotation`` of sites/SITE/site.yaml goes up by one (comments and
 layout kept: :mod:`kkc.siteedit`), and the site is built as `kkc build SITE` builds it;
 should the build fail, site.yaml gets its old bytes back. With ``--plan`` the edit is made
@@ -8,10 +9,11 @@ in memory only and the site rendered in a scratch directory: nothing is written.
 
 What the new generation does to the output is :mod:`kkc.rotation`'s: the ExternalSecrets
 that fetch the password refresh, the Jobs that apply it run again, the workloads that read
-it roll, in the controller's stage order. The plan adds what kkc cannot render: the steps
-that are yours (the MariaDB root password, the RabbitMQ user, Secrets of the ``existing``
-back end) and what a one-phase rotation costs (the window in which old pods hold the old
-value). No value is ever read: kkc knows names only.
+it roll, the retire Jobs of two-phase service users end it, in the controller's stage
+order. The plan adds the phases of the credentials that have more than one, the steps that
+are yours (the previous MariaDB root password, Secrets of the ``existing`` back end, the
+servers of providers kkc renders no Job for) and what a one-phase rotation costs (the
+window in which old pods hold the old value). No value is ever read: kkc knows names only.
 """
 
 from __future__ import annotations

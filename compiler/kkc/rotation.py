@@ -13,6 +13,13 @@ For each password with a generation, the output carries the annotation
 - on the pod template of every Deployment, StatefulSet and DaemonSet that reads it: they
   roll. The annotation holds the generation, never the value or a hash of it.
 
+Some Jobs exist for a rotation only, rendered by the services while a generation is set:
+the root password's and the RabbitMQ user's (they apply it, as above), the key sets' (a
+:data:`~kkc.services.common.ROTATES` annotation names what they rotate), and the retire
+Jobs of a two-phase service user (:data:`~kkc.services.common.RETIRES`, stage finish:
+generation g of ``<svc>_keystone_password`` is a new user, the earlier ones are deleted
+once every consumer has rolled; :func:`kkc.services.common.service_user`).
+
 With External Secrets, the new generation also waits for the refresh (the controller does
 not): the ExternalSecret's template adds the key ``kkc-rotation-<password>-<generation>``
 to its Secret (:func:`marker`), and each container of those Jobs and workloads that
