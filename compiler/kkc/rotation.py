@@ -45,8 +45,7 @@ from .errors import InputError, Problem, did_you_mean
 from .kolla import CONFIG_DIR, SECRET_DIR
 from .model import STAGES, Site
 from .services import SecretSpec
-from .services.common import KEY_SETS, RETIRES, ROTATES
-from .services.infra import PREVIOUS
+from .services.common import KEY_SETS, PREVIOUS, RETIRES, ROTATES
 
 ANNOTATION = "kkc.openstack.org/rotation-"
 STAGE_LABEL = "kkc.openstack.org/stage"

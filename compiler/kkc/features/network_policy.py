@@ -16,8 +16,13 @@ from typing import Any
 
 from ..model import Site, mariadb_operator
 from ..services import SPECS, Port, ServiceOutput
-from ..services.common import GALERA_AGENT_PORT, GALERA_BACKUP, GALERA_POD_LABELS, GALERA_PORTS
-from ..services.infra import rotation_clients
+from ..services.common import (
+    GALERA_AGENT_PORT,
+    GALERA_BACKUP,
+    GALERA_POD_LABELS,
+    GALERA_PORTS,
+    rotation_clients,
+)
 from .monitoring import scrape_targets
 
 NAME = "app.kubernetes.io/name"

@@ -311,6 +311,31 @@ ROTATES = "kkc.openstack.org/rotates"
 RETIRES = "kkc.openstack.org/retires"
 
 
+PREVIOUS = "_previous"  # a rotated password's previous value in the store: <name>_previous
+# The components of the rotation Jobs that talk to a server, and the ports they need
+# (kkc.features.network_policy admits them while they are rendered).
+ROOT_PASSWORD_JOB = "root-password"
+RABBITMQ_PASSWORD_JOB = "password-rotation"
+RABBITMQ_CLI_PORTS = (4369, 25672)  # epmd, Erlang distribution
+
+
+def rotation_clients(site: Site) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Server -> (component of the rotation Job that connects to it, ports), for the Jobs
+    the site renders now."""
+    out: dict[str, tuple[str, tuple[int, ...]]] = {}
+    if not mariadb_operator(site) and rotation_generation(site, "database_password"):
+        out["mariadb"] = (ROOT_PASSWORD_JOB, (3306,))
+    if kolla_rabbitmq(site) and rotation_generation(site, "rabbitmq_password"):
+        out["rabbitmq"] = (RABBITMQ_PASSWORD_JOB, RABBITMQ_CLI_PORTS)
+    return out
+
+
+def kolla_rabbitmq(site: Site) -> bool:
+    """Whether kkc's own RabbitMQ StatefulSet runs the site's RabbitMQ (the rotation Job
+    rabbitmqctl's it; another provider changes its users itself)."""
+    return site.get("services.rabbitmq.provider", "kolla") == "kolla"
+
+
 def rotation_generation(site: Site, name: str) -> int:
     """The rotation generation of ``name`` in secrets.rotation (0: never rotated)."""
     return int((site.get("secrets.rotation") or {}).get(name, 0))

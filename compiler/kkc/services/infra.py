@@ -11,6 +11,9 @@ from ..model import Site, mariadb_operator
 from ..releases import rhel_family
 from .common import (
     MARIADB_SERVER_OPTIONS,
+    PREVIOUS,
+    RABBITMQ_PASSWORD_JOB,
+    ROOT_PASSWORD_JOB,
     TOOLBOX_RESOURCES,
     TOOLBOX_SECURITY,
     ConfigFile,
@@ -24,6 +27,7 @@ from .common import (
     db_host,
     header,
     job_object,
+    kolla_rabbitmq,
     log_dir,
     permission,
     rotation_generation,
@@ -93,14 +97,6 @@ def mariadb(site: Site) -> ServiceOutput:
         )
     )
     return out
-
-
-PREVIOUS = "_previous"  # a rotated password's previous value in the store: <name>_previous
-# The components of the rotation Jobs that talk to a server, and the ports they need
-# (kkc.features.network_policy admits them while they are rendered).
-ROOT_PASSWORD_JOB = "root-password"
-RABBITMQ_PASSWORD_JOB = "password-rotation"
-RABBITMQ_CLI_PORTS = (4369, 25672)  # epmd, Erlang distribution
 
 
 def _secret_env(var: str, secret: str, key: str, optional: bool = False) -> dict[str, Any]:
@@ -224,17 +220,6 @@ def _rabbitmq_password_job(site: Site) -> dict[str, Any]:
 RABBITMQ_UID = 42439  # the rabbitmq user of the Kolla image (the StatefulSet's fsGroup)
 
 
-def rotation_clients(site: Site) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """Server -> (component of the rotation Job that connects to it, ports), for the Jobs
-    the site renders now."""
-    out: dict[str, tuple[str, tuple[int, ...]]] = {}
-    if not mariadb_operator(site) and rotation_generation(site, "database_password"):
-        out["mariadb"] = (ROOT_PASSWORD_JOB, (3306,))
-    if rotation_generation(site, "rabbitmq_password"):
-        out["rabbitmq"] = (RABBITMQ_PASSWORD_JOB, RABBITMQ_CLI_PORTS)
-    return out
-
-
 def rabbitmq(site: Site) -> ServiceOutput:
     conf = ConfigFile(
         "rabbitmq.conf",
@@ -277,7 +262,8 @@ def rabbitmq(site: Site) -> ServiceOutput:
         "default_permissions.read = .*\n"
         "default_permissions.write = .*\n"
     )
-    job = _rabbitmq_password_job(site) if rotation_generation(site, "rabbitmq_password") else None
+    rotated = kolla_rabbitmq(site) and rotation_generation(site, "rabbitmq_password")
+    job = _rabbitmq_password_job(site) if rotated else None
     return ServiceOutput(
         "rabbitmq",
         ["rabbitmq"],
