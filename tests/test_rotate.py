@@ -137,7 +137,7 @@ def _drop_in(es: dict[str, Any], key: str) -> str:
 
 
 def test_service_user_rotates_in_two_phases_through_a_new_user(example_repo: Path):
-    gens = {"glance_keystone_password": 2, "nova_keystone_password": 1}
+    gens = {"glance_keystone_password": 2, "nova_keystone_password": 1, "heat_keystone_password": 1}
     before = _objects(example_repo, "site-a")
     after = _objects(example_repo, "site-a", _rotated_text(example_repo, "site-a", gens))
     ns = "openstack"
@@ -145,6 +145,7 @@ def test_service_user_rotates_in_two_phases_through_a_new_user(example_repo: Pat
     # users of the earlier generations, and only once their successor exists
     added = sorted(after.keys() - before.keys())
     assert added[0].startswith(f"ConfigMap/{ns}/kkc-ks-retire-")  # the script
+    # (heat: one phase, no retire Job)
     assert added[1:] == [f"Job/{ns}/glance-ks-retire", f"Job/{ns}/nova-ks-retire"]
     assert before.keys() - after.keys() == set()
     retire = after[f"Job/{ns}/glance-ks-retire"]
@@ -179,22 +180,19 @@ def test_service_user_rotates_in_two_phases_through_a_new_user(example_repo: Pat
             f"DaemonSet/{ns}/nova-compute",  # [service_user] of nova-compute.conf
             f"Deployment/{ns}/glance-api",
             *NOVA_CONTROL,
+            *(f"Deployment/{ns}/{d}" for d in ("heat-api", "heat-api-cfn", "heat-engine")),
             f"ExternalSecret/{ns}/glance-secrets",
+            f"ExternalSecret/{ns}/heat-secrets",
             f"ExternalSecret/{ns}/nova-secrets",
             f"Job/{ns}/glance-ks-register",
+            f"Job/{ns}/heat-ks-register",
             f"Job/{ns}/nova-ks-register",
         ]
     )
-
-
-def test_heat_rotates_in_one_phase(example_repo: Path):
-    """Heat's trusts name its user's ID: the user stays, no retire Job."""
-    gens = {"heat_keystone_password": 1}
-    after = _objects(example_repo, "site-a", _rotated_text(example_repo, "site-a", gens))
-    assert "Job/openstack/heat-ks-retire" not in after
-    register = json.loads(_env(after["Job/openstack/heat-ks-register"])["KKC_REGISTRATION"])
+    # Heat's trusts name its user's ID: the user stays (one phase)
+    register = json.loads(_env(after[f"Job/{ns}/heat-ks-register"])["KKC_REGISTRATION"])
     assert register["user"] == "heat"
-    assert "username" not in _drop_in(after["ExternalSecret/openstack/heat-secrets"], "heat.conf")
+    assert "username" not in _drop_in(after[f"ExternalSecret/{ns}/heat-secrets"], "heat.conf")
 
 
 def _diff(
