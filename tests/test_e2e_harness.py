@@ -696,3 +696,49 @@ def test_a_container_is_stopped_when_no_process_of_its_session_runs(tmp_path):
     assert pods.session(10, tmp_path) == [11]
     assert pods.session(12, tmp_path) == [12]
     assert pods.session(99, tmp_path) == []
+
+
+def test_a_generation_rotates_once_and_credentials_are_migrated_around_it(
+    keys, monkeypatch, capsys
+):
+    """kkc rotate's key Jobs (KKC_KEYS_GENERATION): credential_migrate, credential_rotate,
+    credential_migrate; a retried pod of the same generation migrates but does not rotate
+    again; the fernet Job of a generation rotates once."""
+    module, kube, calls = keys
+    monkeypatch.setenv("KKC_KEYS_ACTION", "setup")
+    assert module.main() == 0
+    real = module.keystone_manage
+
+    def manage(action, *args):
+        if action == "credential_rotate":
+            cred = Path(module.CREDENTIAL[1])
+            (cred / "2").write_bytes((cred / "0").read_bytes())
+            (cred / "0").write_bytes(b"new-staged")
+            (cred / "1").unlink()  # the old primary stays only while max keys allow
+        if action in ("credential_rotate", "credential_migrate"):
+            calls.append(action)
+            return
+        real(action, *args)
+
+    monkeypatch.setattr(module, "keystone_manage", manage)
+    monkeypatch.setenv("KKC_KEYS_ACTION", "rotate-credential")
+    monkeypatch.setenv("KKC_KEYS_GENERATION", "1")
+    del calls[:]
+    assert module.main() == 0
+    assert calls == ["credential_migrate", "credential_rotate", "credential_migrate"]
+    cred = kube.store.get(NS, "keystone-credential-keys")
+    assert sorted(cred["data"]) == ["0", "2"]
+    assert cred["metadata"]["annotations"]["kkc.openstack.org/rotated-generation"] == "1"
+    assert module.main() == 0  # the pod retried: no second rotation
+    assert calls[3:] == ["credential_migrate", "credential_migrate"]
+    assert "keystone-credential-keys was rotated for generation 1 already" in (
+        capsys.readouterr().out
+    )
+    monkeypatch.setenv("KKC_KEYS_ACTION", "rotate")
+    monkeypatch.setenv("KKC_KEYS_GENERATION", "4")
+    assert module.main() == 0
+    assert module.main() == 0
+    assert sorted(kube.store.get(NS, "keystone-fernet-keys")["data"]) == ["0", "1", "2"]
+    assert "keystone-fernet-keys was rotated for generation 4 already; nothing to do" in (
+        capsys.readouterr().out
+    )

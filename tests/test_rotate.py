@@ -5,6 +5,7 @@ nothing; the edit keeps comments; unknown names are refused with did-you-mean.""
 
 from __future__ import annotations
 
+import configparser
 import copy
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from conftest import snapshot
 from kkc import pipeline, rotate, rotation
+from kkc.kolla import SECRET_DIR
 from kkc.loader import load_site
 from kkc.outputs import compute
 from kkc.pipeline import object_key
@@ -123,85 +125,241 @@ def test_database_password_reruns_db_sync_and_rolls_its_readers_only(example_rep
     }
     assert _waiting(changed["Job/openstack/nova-db-sync"]) == {"db-init": marker}
     assert _waiting(changed["Deployment/openstack/nova-api"]) == {"nova-api": marker}
-    # the root password only gets the ExternalSecret's marker (a template added for it)
-    es = _changes(example_repo, "site-a", {"database_password": 2})[
-        "ExternalSecret/openstack/mariadb-secrets"
-    ]
-    assert es["spec"]["target"]["template"] == {
-        "data": {"kkc-rotation-database_password-2": "2"},
-        "engineVersion": "v2",
-        "mergePolicy": "Merge",
-        "type": "Opaque",
+
+
+def _env(obj: dict[str, Any], container: int = 0) -> dict[str, Any]:
+    c = obj["spec"]["template"]["spec"]["containers"][container]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in c.get("env") or []}
+
+
+def _drop_in(es: dict[str, Any], key: str) -> str:
+    return es["spec"]["target"]["template"]["data"][key]
+
+
+def test_service_user_rotates_in_two_phases_through_a_new_user(example_repo: Path):
+    gens = {"glance_keystone_password": 2, "nova_keystone_password": 1, "heat_keystone_password": 1}
+    before = _objects(example_repo, "site-a")
+    after = _objects(example_repo, "site-a", _rotated_text(example_repo, "site-a", gens))
+    ns = "openstack"
+    # phase 2 is a Job of its own in stage finish (after every roll): it deletes the
+    # users of the earlier generations, and only once their successor exists
+    added = sorted(after.keys() - before.keys())
+    assert added[0].startswith(f"ConfigMap/{ns}/kkc-ks-retire-")  # the script
+    # (heat: one phase, no retire Job)
+    assert added[1:] == [f"Job/{ns}/glance-ks-retire", f"Job/{ns}/nova-ks-retire"]
+    assert before.keys() - after.keys() == set()
+    retire = after[f"Job/{ns}/glance-ks-retire"]
+    assert retire["metadata"]["labels"][rotation.STAGE_LABEL] == "finish"
+    assert retire["metadata"]["annotations"]["kkc.openstack.org/retires"] == (
+        "glance_keystone_password"
+    )
+    assert json.loads(_env(retire)["KKC_RETIRE"]) == {
+        "retire": ["glance", "glance-g1"],
+        "user": "glance-g2",
     }
-
-
-def test_service_user_password_reruns_ks_register(example_repo: Path):
-    changed = _changes(example_repo, "site-a", {"glance_keystone_password": 1})
-    assert sorted(changed) == [
-        "Deployment/openstack/glance-api",
-        "ExternalSecret/openstack/glance-secrets",
-        "Job/openstack/glance-ks-register",
-    ]
-    changed = _changes(example_repo, "site-a", {"nova_keystone_password": 1})
-    assert sorted(changed) == sorted(
+    assert "SERVICE_PASSWORD" not in _env(retire)  # it reads no service password
+    # phase 1: ks-register creates the generation's user (the old one keeps its password)
+    register = json.loads(_env(after[f"Job/{ns}/glance-ks-register"])["KKC_REGISTRATION"])
+    assert register["user"] == "glance-g2"
+    # the consumers switch through their drop-in: user and password from one Secret
+    glance = _drop_in(after[f"ExternalSecret/{ns}/glance-secrets"], "glance.conf")
+    assert '[keystone_authtoken]\npassword = {{ index . "keystone-password" }}\n' in glance
+    assert "username = glance-g2\n" in glance
+    nova = after[f"ExternalSecret/{ns}/nova-secrets"]
+    for key in ("nova.conf", "nova-compute.conf"):
+        text = _drop_in(nova, key)
+        sections = [s for s in ("service_user", "placement", "neutron") if f"[{s}]" in text]
+        assert sections == ["service_user", "placement", "neutron"]
+        assert text.count("username = nova-g1\n") == len(sections) + (key == "nova.conf")
+    # no ConfigMap changes (their hashes would re-run every Job that mounts them)
+    configmaps = {k for k in before if k.startswith("ConfigMap/")}
+    assert {k: after[k] for k in configmaps} == {k: before[k] for k in configmaps}
+    changed = sorted(k for k in before if after[k] != before[k])
+    assert changed == sorted(
         [
-            "DaemonSet/openstack/nova-compute",  # [service_user] of nova-compute.conf
-            "ExternalSecret/openstack/nova-secrets",
-            "Job/openstack/nova-ks-register",
+            f"DaemonSet/{ns}/nova-compute",  # [service_user] of nova-compute.conf
+            f"Deployment/{ns}/glance-api",
             *NOVA_CONTROL,
+            *(f"Deployment/{ns}/{d}" for d in ("heat-api", "heat-api-cfn", "heat-engine")),
+            f"ExternalSecret/{ns}/glance-secrets",
+            f"ExternalSecret/{ns}/heat-secrets",
+            f"ExternalSecret/{ns}/nova-secrets",
+            f"Job/{ns}/glance-ks-register",
+            f"Job/{ns}/heat-ks-register",
+            f"Job/{ns}/nova-ks-register",
         ]
     )
+    # Heat's trusts name its user's ID: the user stays (one phase)
+    register = json.loads(_env(after[f"Job/{ns}/heat-ks-register"])["KKC_REGISTRATION"])
+    assert register["user"] == "heat"
+    assert "username" not in _drop_in(after[f"ExternalSecret/{ns}/heat-secrets"], "heat.conf")
 
 
-def test_rabbitmq_password_rolls_every_transport_user_and_no_job(example_repo: Path):
+def _diff(
+    root: Path, name: str, gens: dict[str, Any]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(before, after, the objects rotating ``gens`` changes) of a site; nothing removed."""
+    before = _objects(root, name)
+    after = _objects(root, name, _rotated_text(root, name, gens))
+    assert before.keys() - after.keys() == set()
+    return before, after, {k: after[k] for k in before if after[k] != before[k]}
+
+
+TRANSPORT_USERS = [
+    "DaemonSet/openstack-lab/nova-compute",
+    "Deployment/openstack-lab/glance-api",
+    "Deployment/openstack-lab/neutron-ovn-maintenance-worker",
+    "Deployment/openstack-lab/neutron-periodic-workers",
+    "Deployment/openstack-lab/neutron-rpc-server",
+    "Deployment/openstack-lab/neutron-server",
+    "Deployment/openstack-lab/nova-api",
+    "Deployment/openstack-lab/nova-conductor",
+    "Deployment/openstack-lab/nova-metadata",
+    "Deployment/openstack-lab/nova-novncproxy",
+    "Deployment/openstack-lab/nova-scheduler",
+]
+
+
+def test_rabbitmq_password_job_then_every_transport_user_rolls(example_repo: Path):
     # site-b: secrets.backend existing, so no ExternalSecret
-    changed = _changes(example_repo, "site-b", {"rabbitmq_password": 1})
-    assert sorted(changed) == [
-        "DaemonSet/openstack-lab/nova-compute",
-        "Deployment/openstack-lab/glance-api",
-        "Deployment/openstack-lab/neutron-ovn-maintenance-worker",
-        "Deployment/openstack-lab/neutron-periodic-workers",
-        "Deployment/openstack-lab/neutron-rpc-server",
-        "Deployment/openstack-lab/neutron-server",
-        "Deployment/openstack-lab/nova-api",
-        "Deployment/openstack-lab/nova-conductor",
-        "Deployment/openstack-lab/nova-metadata",
-        "Deployment/openstack-lab/nova-novncproxy",
-        "Deployment/openstack-lab/nova-scheduler",
-    ]  # not RabbitMQ itself (default_pass counts on an empty database only), no Job
+    before, after, changed = _diff(example_repo, "site-b", {"rabbitmq_password": 1})
+    assert sorted(changed) == TRANSPORT_USERS  # not RabbitMQ itself (default_pass: empty db)
+    assert sorted(after.keys() - before.keys()) == ["Job/openstack-lab/rabbitmq-password"]
+    job = after["Job/openstack-lab/rabbitmq-password"]
+    assert job["metadata"]["labels"][rotation.STAGE_LABEL] == "db"  # before the rolls
+    pod = job["spec"]["template"]["spec"]
+    # rabbit@rabbitmq-0 resolves through the headless Service's domain
+    assert pod["dnsConfig"] == {"searches": ["rabbitmq-headless.openstack-lab.svc.cluster.local"]}
+    env = _env(job)
+    assert env["RABBITMQ_NODES"] == "rabbitmq-0"
+    assert env["RABBITMQ_PASSWORD"] == {
+        "secretKeyRef": {"name": "rabbitmq-secrets", "key": "password"}
+    }
+    script = pod["containers"][0]["command"][2]
+    assert "pw | $ctl change_password openstack && pw | $ctl authenticate_user openstack" in script
+    assert "$RABBITMQ_PASSWORD" not in script.split("pw()")[1].split("}", 1)[1]  # stdin only
+    assert _annotations(job) == {f"{PREFIX}rabbitmq_password": "1"}
     # no ExternalSecret, so nothing to wait for: the operator updates the Secret first
     assert all(_waiting(obj) == {} for obj in changed.values())
 
 
-def test_root_and_admin_passwords(example_repo: Path):
-    changed = _changes(example_repo, "site-a", {"database_password": 1})
-    assert sorted(changed) == ["ExternalSecret/openstack/mariadb-secrets"]  # the rest is manual
+def test_root_password_rabbitmq_and_key_jobs_with_external_secrets(example_repo: Path):
+    gens = {
+        "database_password": 2,
+        "rabbitmq_password": 1,
+        "keystone-credential-keys": 1,
+        "keystone-fernet-keys": 3,
+    }
+    before, after, changed = _diff(example_repo, "site-a", gens)
+    added = sorted(after.keys() - before.keys())
+    assert [k for k in added if not k.startswith("ConfigMap/")] == [
+        "Job/openstack/keystone-credential-rotate",
+        "Job/openstack/keystone-fernet-rotate-now",
+        "Job/openstack/mariadb-root-password",
+        "Job/openstack/rabbitmq-password",
+    ]
+    assert [k.rsplit("-", 1)[0] for k in added if k.startswith("ConfigMap/")] == [
+        "ConfigMap/openstack/keystone-credential-rotate-kolla",  # keystone.conf + drop-in
+        "ConfigMap/openstack/kkc-mariadb-root",  # the script
+    ]
+    # the root password: the ExternalSecret also fetches the previous value
+    es = after["ExternalSecret/openstack/mariadb-secrets"]
+    assert es["spec"]["data"][1] == {
+        "secretKey": "root-password-previous",
+        "remoteRef": {"key": "openstack/site-a/database_password_previous"},
+    }
+    root = after["Job/openstack/mariadb-root-password"]
+    assert _env(root)["PREVIOUS_ROOT_PASSWORD"] == {
+        "secretKeyRef": {
+            "name": "mariadb-secrets",
+            "key": "root-password-previous",
+            "optional": True,  # a re-run signs in with the new one
+        }
+    }
+    marker = "mariadb-secrets/kkc-rotation-database_password-2"
+    assert _waiting(root) == {"root-password": {"KKC_ROTATION_DATABASE_PASSWORD": marker}}
+    assert "StatefulSet/openstack/mariadb" not in changed  # no restart of the server
+    # the key sets: a Job per generation, which records it on the Secret it rotates
+    cred = after["Job/openstack/keystone-credential-rotate"]
+    assert cred["metadata"]["annotations"]["kkc.openstack.org/rotates"] == (
+        "keystone-credential-keys"
+    )
+    assert {k: v for k, v in _env(cred).items() if k.startswith("KKC_KEYS")} == {
+        "KKC_KEYS_ACTION": "rotate-credential",
+        "KKC_KEYS_GENERATION": "1",
+    }
+    assert cred["spec"]["template"]["spec"]["serviceAccountName"] == "keystone-keys"
+    fernet = after["Job/openstack/keystone-fernet-rotate-now"]
+    assert _env(fernet)["KKC_KEYS_GENERATION"] == "3"
+    volumes = {v["name"] for v in fernet["spec"]["template"]["spec"]["volumes"]}
+    assert "kolla-secrets" not in volumes  # fernet_rotate needs no database
+    # the pods read the key sets through their Secret volumes: no roll for them
+    assert "Deployment/openstack/keystone-api" not in changed
+    # the network policies admit the Jobs that talk to the servers, and only those
+    policies = {k: v for k, v in changed.items() if k.startswith("NetworkPolicy/")}
+    assert sorted(policies) == [
+        "NetworkPolicy/openstack/mariadb",
+        "NetworkPolicy/openstack/rabbitmq",
+    ]
+    rules = {k.rsplit("/", 1)[1]: v["spec"]["ingress"][-1] for k, v in policies.items()}
+    assert rules["rabbitmq"] == {
+        "from": [
+            {
+                "podSelector": {
+                    "matchLabels": {
+                        "app.kubernetes.io/name": "rabbitmq",
+                        "app.kubernetes.io/component": "password-rotation",
+                    }
+                }
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": 4369}, {"protocol": "TCP", "port": 25672}],
+    }
+    assert rules["mariadb"]["ports"] == [{"protocol": "TCP", "port": 3306}]
+
+
+def test_admin_password(example_repo: Path):
     changed = _changes(example_repo, "site-b", {"keystone_admin_password": 1})
     assert sorted(changed) == ["Job/openstack-lab/keystone-db-sync"]  # keystone-manage bootstrap
+
+
+POLICIES = {"NetworkPolicy/openstack/mariadb", "NetworkPolicy/openstack/rabbitmq"}
 
 
 def test_every_password_at_once_changes_exactly_what_the_plan_lists(example_repo: Path):
     site = load_site(example_repo, "site-a")
     names = rotation.rotatable(compute(site).all_secrets())
     gens = dict.fromkeys(names, 1)
-    changed = _changes(example_repo, "site-a", gens)
+    before, after_objects, changed = _diff(example_repo, "site-a", gens)
     after = load_site(example_repo, "site-a", site_text=_rotated_text(example_repo, "site-a", gens))
-    objects = list(_objects(example_repo, "site-a").values())
+    objects = list(after_objects.values())
     found = rotation.touches(after, compute(after).all_secrets(), objects, set(gens))
-    listed = {
-        f"{t.kind}/openstack/{t.name}" for t in found if t.action in ("refresh", "re-run", "roll")
-    }
-    assert set(changed) == listed
+    actions = ("refresh", "re-run", "roll", "retire")
+    listed = {f"{t.kind}/openstack/{t.name}" for t in found if t.action in actions}
+    added = {k for k in after_objects.keys() - before.keys() if not k.startswith("ConfigMap/")}
+    assert set(changed) - listed == POLICIES  # the rotation Jobs' access to the servers
+    assert listed == (set(changed) | added) - POLICIES
+    assert sorted(k for k in added if k.endswith("-ks-retire")) == [
+        "Job/openstack/cinder-ks-retire",
+        "Job/openstack/glance-ks-retire",
+        "Job/openstack/neutron-ks-retire",
+        "Job/openstack/nova-ks-retire",
+        "Job/openstack/placement-ks-retire",
+    ]  # not heat (one phase)
     assert [(t.label, t.passwords) for t in found if t.action == "no roll"] == [
-        ("StatefulSet/mariadb", ["database_password"])
+        ("StatefulSet/mariadb", ["database_password"]),
     ]
     # RabbitMQ rolls for its Erlang cookie, not for the user's password
     assert [t.passwords for t in found if t.label == "StatefulSet/rabbitmq"] == [
         ["rabbitmq_cluster_cookie"]
     ]
     # the value of an annotation is the generation, never anything of the password
-    values = {v for obj in changed.values() for k, v in _annotations(obj).items()}
-    assert values == {"1"}
+    rolled = [
+        after_objects[f"{t.kind}/openstack/{t.name}"]
+        for t in found
+        if t.action in ("re-run", "roll")
+    ]
+    assert {v for obj in rolled for v in _annotations(obj).values()} == {"1"}
 
 
 def test_plan_prints_the_stages_in_order_and_writes_nothing(small_site_repo: Path, kkc):
@@ -244,14 +402,63 @@ def test_plan_json_and_markdown(small_site_repo: Path, kkc):
     assert "| 1 | db | re-runs | `Job/keystone-db-sync` | keystone_admin_password |" in r.stdout
 
 
-def test_manual_steps_for_root_and_rabbitmq(small_site_repo: Path, kkc):
-    r = kkc(small_site_repo, "rotate", "site-k", "database_password", "rabbitmq_password", "--plan")
+def test_plan_of_root_rabbitmq_and_key_sets_prints_their_phases(small_site_repo: Path, kkc):
+    r = kkc(
+        small_site_repo,
+        "rotate",
+        "site-k",
+        "database_password",
+        "rabbitmq_password",
+        "keystone-credential-keys",
+        "--plan",
+    )
     assert r.exit_code == 0, r.output
     out = r.stdout
     assert "   no roll    StatefulSet/mariadb (database_password): " in out
     assert "   no roll    StatefulSet/rabbitmq (rabbitmq_password): " in out
-    assert "rabbitmqctl change_password openstack '<new>'" in out
-    assert "ALTER USER 'root'@'%' IDENTIFIED BY '<new>';" in out
+    assert (
+        "   re-runs    Job/mariadb-root-password (database_password): root-password: sets the "
+        "MariaDB root password, signed in with the previous one\n"
+    ) in out
+    assert "   re-runs    Job/rabbitmq-password (rabbitmq_password): " in out
+    assert "   re-runs    Job/keystone-credential-rotate (keystone-credential-keys): " in out
+    phases = out[out.index("phases:\n") : out.index("yours (kkc cannot render these):")]
+    assert phases.splitlines()[:4] == [
+        "phases:",
+        "  database_password:",
+        "    1. apply: Job/mariadb-root-password (stage db) sets the new root password for "
+        "every root account, signed in with the previous one (mariadb-secrets/"
+        "root-password-previous; a re-run finds the new one applied)",
+        "    2. nothing rolls: only the db-init containers sign in as root, on their next run",
+    ]
+    assert "  keystone-credential-keys:\n    1. apply: Job/keystone-credential-rotate" in phases
+    assert "  rabbitmq_password:\n    1. apply: Job/rabbitmq-password (stage db) runs" in phases
+    # where the Job finds the previous root password (site-k: External Secrets)
+    assert "which the store must hold under database_password_previous" in out
+    assert "rabbitmqctl change_password openstack '<new>'" not in out  # no manual step now
+
+
+def test_plan_of_a_service_user_prints_its_two_phases(example_repo: Path, kkc):
+    r = kkc(example_repo, "rotate", "site-b", "glance_keystone_password", "--plan", "-o", "json")
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    assert [(s["action"], s["name"]) for s in plan["steps"]] == [
+        ("re-run", "glance-ks-register"),
+        ("roll", "glance-api"),
+        ("retire", "glance-ks-retire"),
+    ]
+    assert plan["phases"] == {
+        "glance_keystone_password": [
+            "1. add: Job/glance-ks-register (stage register) creates the Keystone user "
+            "glance-g1 with the new password and the roles of glance; glance keeps the old "
+            "password, so old and new pods both get tokens",
+            "2. switch: 1 workloads roll to glance-g1 (stage services)",
+            "3. retire: Job/glance-ks-retire (stage finish, after every roll) deletes glance: "
+            "the old password stops working",
+        ]
+    }
+    # secrets.backend existing: the operator renders the drop-in again (new user name)
+    assert "glance-secrets/glance.conf" in plan["manual"][0]
 
 
 def test_rotate_edits_in_place_keeping_comments_and_builds(small_site_repo: Path, kkc):
@@ -303,7 +510,8 @@ def test_a_site_without_secrets_block_gets_one(small_site_repo: Path, kkc):
             "keystone_fernet_keys",
             "keystone_fernet_keys: the Secret keystone-fernet-keys is not a kolla password; "
             "it is created in the cluster by Job keystone-keys-setup; rotated by CronJob "
-            "keystone-fernet-rotate (docs/secrets.md#keys-kkc-creates)",
+            "keystone-fernet-rotate; rotate its keys now as keystone-fernet-keys "
+            "(docs/secrets.md#keys-kkc-creates)",
         ),
     ],
 )
@@ -352,3 +560,42 @@ def test_kkc_set_may_set_a_generation(small_site_repo: Path, kkc):
     )
     assert r.exit_code == 0, r.output
     assert "  changed  Job/openstack-k/keystone-db-sync" in r.stdout
+
+
+def test_every_container_that_names_a_service_user_gets_the_generations_name(
+    example_repo: Path,
+):
+    """Each INI section of a ConfigMap that sets ``username = <svc>`` and whose password
+    comes from the drop-in its container copies from <svc>-secrets gets the generation's
+    user name from that drop-in too, after a rotation of every service user (heat: one
+    phase, its name stays). Outputs only: no kustomize build."""
+    site = load_site(example_repo, "site-a")
+    users = sorted(o.name for o in compute(site).services if o.registration)
+    gens = {f"{svc}_keystone_password": 1 for svc in users}
+    after = load_site(example_repo, "site-a", site_text=_rotated_text(example_repo, "site-a", gens))
+    checked = 0
+    for out in compute(after).services:
+        secret = next((s for s in out.secrets if s.name == f"{out.name}-secrets"), None)
+        templates = {k.key: k.template for k in secret.keys if k.template} if secret else {}
+        for cfg in (c for configs in out.configs.values() for c in configs):
+            named = {
+                section
+                for ini in cfg.inis.values()
+                for section, opts in ini.ini.items()
+                if opts.get("username") == out.name
+            }
+            if not named:
+                continue
+            secret_dir = f"{SECRET_DIR}/"
+            copied = [c["source"].removeprefix(secret_dir) for c in cfg.copies]
+            [drop_in] = [templates[k] for k in copied if k in templates]
+            parser = configparser.ConfigParser(interpolation=None)
+            parser.read_string(drop_in)
+            # a section without the password signs in as nobody (the OVN metadata agent's
+            # neutron.conf): its user name does not matter
+            named = {s for s in named if parser.has_option(s, "password")}
+            want = out.name if out.name == "heat" else f"{out.name}-g1"
+            got = {s: parser.get(s, "username", fallback=out.name) for s in named}
+            assert got == dict.fromkeys(named, want), (cfg.name, got)
+            checked += 1
+    assert checked >= 15  # the APIs, workers and agents of the six services (17 today)

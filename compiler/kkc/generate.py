@@ -14,7 +14,13 @@ from typing import Any
 
 from . import __version__, gitops, rotation
 from .features import ha
-from .jobs import JOB_REPLACE, control_plane_placement, db_sync_job, registration_job
+from .jobs import (
+    JOB_REPLACE,
+    control_plane_placement,
+    db_sync_job,
+    registration_job,
+    retire_job,
+)
 from .model import Site
 from .outputs import Outputs, compute
 from .patches import SitePatch
@@ -293,6 +299,11 @@ def _stage_resources(
         jobs = [registration_job(site, o.registration) for o in outputs if o.registration]
         if jobs:
             resources.append(f"{BASE_REL}/base/common/register")
+    if stage == "finish":  # the second phase of service users' rotations
+        retire = [retire_job(site, o.registration) for o in outputs if o.registration]
+        if any(retire):
+            jobs += [j for j in retire if j]
+            resources.append(f"{BASE_REL}/base/common/retire")
     for o in outputs:
         if stage in o.stages():
             resources.append(f"{BASE_REL}/base/{o.name}/{stage}")

@@ -19,46 +19,32 @@ from typing import Any
 
 from .kolla import CONFIG_DIR, SECRET_DIR
 from .model import Site
-from .services.common import DbSync, Registration, Step, db_host, keystone_internal
+from .services.common import KOLLA_SECURITY as _KOLLA_SECURITY
+from .services.common import (
+    RETIRES,
+    DbSync,
+    Registration,
+    Step,
+    db_host,
+    keystone_internal,
+    previous_service_users,
+    service_user,
+)
+from .services.common import TOOLBOX_RESOURCES as _TOOLBOX_RESOURCES
+from .services.common import TOOLBOX_SECURITY as _TOOLBOX_SECURITY
+from .services.common import TOOLBOX_UID as TOOLBOX_UID
+from .services.common import control_plane_placement as control_plane_placement
+from .services.common import job_object as _job
 
-TOOLBOX_UID = 42401  # ansible user of kolla-toolbox
 # Argo CD deletes and re-creates a Job whose spec changed; so does Flux (force).
 JOB_REPLACE = {
     "argocd.argoproj.io/sync-options": "Force=true,Replace=true",
     "kustomize.toolkit.fluxcd.io/force": "enabled",
 }
-_KOLLA_SECURITY = {
-    # kolla_start: sudo kolla_set_configs (sudo audits: AUDIT_WRITE, as Docker grants)
-    "allowPrivilegeEscalation": True,
-    "readOnlyRootFilesystem": False,  # kolla_set_configs writes /etc and /run_command
-    "capabilities": {
-        "drop": ["ALL"],
-        "add": ["AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
-    },
-}
-_TOOLBOX_SECURITY = {
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True,
-    "runAsUser": TOOLBOX_UID,
-    "capabilities": {"drop": ["ALL"]},
-}
 _STEP_RESOURCES = {
     "requests": {"cpu": "100m", "memory": "256Mi"},
     "limits": {"cpu": "1", "memory": "1Gi"},
 }
-_TOOLBOX_RESOURCES = {
-    "requests": {"cpu": "50m", "memory": "64Mi"},
-    "limits": {"cpu": "500m", "memory": "256Mi"},
-}
-
-
-def _labels(service: str, component: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": service,
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": "openstack",
-    }
 
 
 def _secret_env(var: str, secret: str, key: str) -> dict[str, Any]:
@@ -67,52 +53,6 @@ def _secret_env(var: str, secret: str, key: str) -> dict[str, Any]:
 
 def _env(pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     return [{"name": k, "value": v} for k, v in pairs]
-
-
-def control_plane_placement(site: Site) -> dict[str, Any]:
-    """nodeSelector and tolerations of the site's control-plane pods."""
-    pod: dict[str, Any] = {}
-    placement = site.get("placement", {}) or {}
-    if placement.get("nodeSelector"):
-        pod["nodeSelector"] = dict(sorted(placement["nodeSelector"].items()))
-    if placement.get("tolerations"):
-        pod["tolerations"] = placement["tolerations"]
-    return pod
-
-
-def _job(
-    site: Site,
-    service: str,
-    component: str,
-    name: str,
-    containers: list[dict],
-    volumes: list[dict],
-    init: list[dict] | None = None,
-    doc: str = "",
-) -> dict[str, Any]:
-    pod: dict[str, Any] = {
-        "restartPolicy": "OnFailure",
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-        **control_plane_placement(site),
-    }
-    if init:
-        pod["initContainers"] = init
-    pod["containers"] = containers
-    pod["volumes"] = volumes
-    meta: dict[str, Any] = {"name": name, "labels": _labels(service, component)}
-    if doc:
-        meta["annotations"] = {"kkc.openstack.org/description": doc}
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": meta,
-        "spec": {
-            "backoffLimit": 10,
-            "template": {"metadata": {"labels": _labels(service, component)}, "spec": pod},
-        },
-    }
 
 
 def _toolbox(name: str, script: str, env: list[dict]) -> dict[str, Any]:
@@ -205,10 +145,24 @@ def db_sync_job(site: Site, spec: DbSync) -> dict[str, Any]:
     )
 
 
+def _admin_env(site: Site) -> list[dict[str, Any]]:
+    """The admin's credentials of a Job that calls Keystone (openstacksdk's OS_* names)."""
+    return [
+        {"name": "OS_AUTH_URL", "value": keystone_internal(site)},
+        {"name": "OS_USERNAME", "value": "admin"},
+        {"name": "OS_PROJECT_NAME", "value": "admin"},
+        {"name": "OS_USER_DOMAIN_NAME", "value": "Default"},
+        {"name": "OS_PROJECT_DOMAIN_NAME", "value": "Default"},
+        {"name": "OS_REGION_NAME", "value": site.get("region")},
+        {"name": "OS_INTERFACE", "value": "internal"},
+        _secret_env("OS_PASSWORD", "keystone-secrets", "admin-password"),
+    ]
+
+
 def registration_job(site: Site, spec: Registration) -> dict[str, Any]:
     doc = {
         "region": site.get("region"),
-        "user": spec.user or spec.service,
+        "user": spec.user or service_user(site, spec.service),
         "roles": list(spec.roles),
         "services": [
             {
@@ -222,14 +176,7 @@ def registration_job(site: Site, spec: Registration) -> dict[str, Any]:
         **dict(spec.extra),
     }
     env = [
-        {"name": "OS_AUTH_URL", "value": keystone_internal(site)},
-        {"name": "OS_USERNAME", "value": "admin"},
-        {"name": "OS_PROJECT_NAME", "value": "admin"},
-        {"name": "OS_USER_DOMAIN_NAME", "value": "Default"},
-        {"name": "OS_PROJECT_DOMAIN_NAME", "value": "Default"},
-        {"name": "OS_REGION_NAME", "value": site.get("region")},
-        {"name": "OS_INTERFACE", "value": "internal"},
-        _secret_env("OS_PASSWORD", "keystone-secrets", "admin-password"),
+        *_admin_env(site),
         _secret_env("SERVICE_PASSWORD", f"{spec.service}-secrets", "keystone-password"),
         {"name": "KKC_REGISTRATION", "value": json.dumps(doc, sort_keys=True)},
     ]
@@ -244,3 +191,27 @@ def registration_job(site: Site, spec: Registration) -> dict[str, Any]:
         doc=f"Keystone user {doc['user']}, roles {', '.join(spec.roles)}; services: "
         + (", ".join(e.type for e in spec.endpoints) or "none"),
     )
+
+
+def retire_job(site: Site, spec: Registration) -> dict[str, Any] | None:
+    """``<svc>-ks-retire`` (stage finish, once every consumer has rolled): the second phase
+    of a service user's rotation, which deletes the users of the earlier generations
+    (None: the service's user was never rotated, or rotates in one phase). The list of
+    users changes with each generation, so the Job is replaced and runs again."""
+    retired = previous_service_users(site, spec.service)
+    if not retired:
+        return None
+    user = service_user(site, spec.service)
+    doc = {"user": user, "retire": retired}
+    env = [*_admin_env(site), {"name": "KKC_RETIRE", "value": json.dumps(doc, sort_keys=True)}]
+    job = _job(
+        site,
+        spec.service,
+        "ks-retire",
+        f"{spec.service}-ks-retire",
+        [_toolbox("ks-retire", "ks-retire.py", env)],
+        _toolbox_volumes("kkc-ks-retire"),
+        doc=f"deletes the Keystone users {', '.join(retired)} once every consumer uses {user}",
+    )
+    job["metadata"]["annotations"][RETIRES] = f"{spec.service}_keystone_password"
+    return job

@@ -1,6 +1,7 @@
 """`kkc rotate SITE SECRET... [--plan]`: credential rotation as a reviewable change.
 
-Each SECRET is a kolla-ansible passwords.yml name as `kkc secrets` lists it. Its rotation
+Each SECRET is a kolla-ansible passwords.yml name as `kkc secrets` lists it (or a key set
+kkc's Jobs keep: keystone-credential-keys, keystone-fernet-keys). Its rotation
 generation in ``secrets.rotation`` of sites/SITE/site.yaml goes up by one (comments and
 layout kept: :mod:`kkc.siteedit`), and the site is built as `kkc build SITE` builds it;
 should the build fail, site.yaml gets its old bytes back. With ``--plan`` the edit is made
@@ -8,10 +9,11 @@ in memory only and the site rendered in a scratch directory: nothing is written.
 
 What the new generation does to the output is :mod:`kkc.rotation`'s: the ExternalSecrets
 that fetch the password refresh, the Jobs that apply it run again, the workloads that read
-it roll, in the controller's stage order. The plan adds what kkc cannot render: the steps
-that are yours (the MariaDB root password, the RabbitMQ user, Secrets of the ``existing``
-back end) and what a one-phase rotation costs (the window in which old pods hold the old
-value). No value is ever read: kkc knows names only.
+it roll, the retire Jobs of two-phase service users end it, in the controller's stage
+order. The plan adds the phases of the credentials that have more than one, the steps that
+are yours (the previous MariaDB root password, Secrets of the ``existing`` back end, the
+servers of providers kkc renders no Job for) and what a one-phase rotation costs (the
+window in which old pods hold the old value). No value is ever read: kkc knows names only.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from .errors import InputError, Problem, UsageError
 from .loader import check_site_name, load_site
 from .model import STAGES, Site
 from .outputs import compute
+from .services import SecretSpec
+from .services.common import FIXED_SERVICE_USERS, previous_service_users, service_user
 from .yamlio import load_stream
 
 CMDLINE = "<command line>"
@@ -35,6 +39,7 @@ _VERB = {
     "roll": "rolls",
     "next run": "next run",
     "no roll": "no roll",
+    "retire": "retires",
 }
 
 
@@ -68,56 +73,113 @@ def _namespace(site: Site) -> str:
     return str(site.get("namespace"))
 
 
+def _stages(touches: list[rotation.Touch]) -> str:
+    stages = list(dict.fromkeys(t.stage for t in touches))
+    return ("stage " if len(stages) == 1 else "stages ") + ", ".join(stages)
+
+
+def _labels(touches: list[rotation.Touch]) -> str:
+    return ", ".join(t.label for t in touches)
+
+
+def _service_user_phases(
+    site: Site, name: str, reruns: list[rotation.Touch], rolls, retires
+) -> list[str]:
+    """The phases of a two-phase service user rotation: the new generation's user, the
+    roll to it, the retirement of the earlier ones."""
+    svc = name.removesuffix("_keystone_password")
+    user, old = service_user(site, svc), previous_service_users(site, svc)
+    out = [
+        f"1. add: {_labels(reruns)} ({_stages(reruns)}) creates the Keystone user {user} "
+        f"with the new password and the roles of {svc}; {old[-1]} keeps the old password, "
+        "so old and new pods both get tokens",
+    ]
+    if rolls:
+        out.append(f"2. switch: {len(rolls)} workloads roll to {user} ({_stages(rolls)})")
+    out.append(
+        f"{len(out) + 1}. retire: {_labels(retires)} ({_stages(retires)}, after every roll) "
+        f"deletes {', '.join(old)}: the old password stops working"
+    )
+    return out
+
+
+def _phases(site: Site, name: str, found: list[rotation.Touch]) -> list[str]:
+    """The phases of rotating ``name``, for the credentials that have more than one (empty:
+    one phase, the stage order says it all)."""
+    mine = [t for t in found if name in t.passwords]
+    reruns = [t for t in mine if t.action == "re-run"]
+    rolls = [t for t in mine if t.action == "roll"]
+    retires = [t for t in mine if t.action == "retire"]
+    if retires:
+        return _service_user_phases(site, name, reruns, rolls, retires)
+    if not reruns or name not in TWO_STEP:
+        return []
+    apply, then = TWO_STEP[name]
+    out = [f"1. apply: {_labels(reruns)} ({_stages(reruns)}) {apply}"]
+    if rolls:
+        out.append(f"2. switch: {len(rolls)} workloads roll ({_stages(rolls)}); {then}")
+    else:
+        out.append(f"2. {then}")
+    return out
+
+
+# Credentials applied by a Job of their own, then read: what each phase does.
+TWO_STEP = {
+    "database_password": (
+        "sets the new root password for every root account, signed in with the previous "
+        "one (mariadb-secrets/root-password-previous; a re-run finds the new one applied)",
+        "nothing rolls: only the db-init containers sign in as root, on their next run",
+    ),
+    "rabbitmq_password": (
+        "runs rabbitmqctl change_password openstack against the running cluster (with the "
+        "Erlang cookie); open AMQP connections stay up",
+        "an old pod that reconnects before it has rolled is refused",
+    ),
+    "keystone-credential-keys": (
+        "credential_migrate, then credential_rotate (the staged key, which every API pod "
+        "already has, becomes primary; the old primary stays as secondary), the keys back "
+        "into the Secret",
+        "credential_migrate again: every credential encrypted with the new primary key. "
+        "Nothing restarts: the API pods read the keys from their Secret volume",
+    ),
+    "keystone-fernet-keys": (
+        "keystone-manage fernet_rotate now: the staged key becomes primary, a new staged "
+        "key is added and the oldest secondary key is dropped",
+        "nothing restarts: the API pods read the keys from their Secret volume",
+    ),
+}
+
+
 def _kind_notes(site: Site, name: str, found: list[rotation.Touch]) -> tuple[list[str], list[str]]:
     """(manual steps, notes) of rotating one password, by what it is."""
     ns = _namespace(site)
     reruns = [t for t in found if t.action == "re-run" and name in t.passwords]
     rolls = [t for t in found if t.action == "roll" and name in t.passwords]
+    retires = [t for t in found if t.action == "retire" and name in t.passwords]
     manual: list[str] = []
     notes: list[str] = []
-    if name == "database_password":
+    if name == "database_password" and not reruns:
         manual.append(
-            f"{name} (MariaDB root): MariaDB has no second root password to switch to, and "
-            "no Job can change it without the old one. Right after writing the new value "
+            f"{name} (MariaDB root): kkc renders no Job that changes it with "
+            "services.mariadb.provider mariadb-operator. Right after writing the new value "
             f"in the store, set it in the server: `kubectl exec -it -n {ns} mariadb-0 -c "
             "mariadb -- mariadb -u root -p` (old password), then `ALTER USER 'root'@'%' "
             "IDENTIFIED BY '<new>';` for every root account (`SELECT user, host FROM "
             "mysql.user WHERE user = 'root'`). Only the db-init containers use it; they run "
             "again when their Job's spec changes."
         )
-    elif name == "rabbitmq_password":
+    elif name == "database_password":
+        manual.append(_root_previous(site))
+    elif name == "rabbitmq_password" and not reruns:
         manual.append(
-            f"{name} (RabbitMQ user openstack): kkc renders no Job that changes a RabbitMQ "
-            "user's password (default_user/default_pass create it on the first start "
-            "only). Right after writing the new value in the store and before the sync, "
-            f"change it in the server: `kubectl exec -it -n {ns} rabbitmq-0 -c rabbitmq -- "
-            "rabbitmqctl change_password openstack '<new>'`. Open connections stay up; "
-            "an old pod that reconnects is refused until it has rolled."
+            f"{name} (RabbitMQ user openstack): kkc renders no Job that changes it with this "
+            "RabbitMQ provider. Right after writing the new value in the store and before "
+            f"the sync: `kubectl exec -it -n {ns} rabbitmq-0 -c rabbitmq -- rabbitmqctl "
+            "change_password openstack '<new>'`. Open connections stay up; an old pod that "
+            "reconnects is refused until it has rolled."
         )
     for t in reruns:
-        if name == "keystone_admin_password":
-            notes.append(
-                f"{name}: {t.label} resets it in stage {t.stage} (one phase: Keystone keeps "
-                "one password per user). The ks-register Jobs sign in with it and are not "
-                "re-run; their next run uses the new value. Give it to the admin's clients "
-                "(clouds.yaml, openrc) after the sync."
-            )
-        elif "ks-register" in t.why:
-            notes.append(
-                f"{name}: one phase only. Keystone keeps one password per user, so the old "
-                f"and the new one are never valid together: {t.label} sets the new one in "
-                f"stage {t.stage}, and until the pods that read it have rolled "
-                f"({len(rolls)} workloads) the old pods cannot get a token: expect "
-                "authentication failures (HTTP 401/503) for as long as the roll takes. "
-                "(A true two-phase rotation needs a second user to switch to; kkc renders "
-                "none.)"
-            )
-        elif "db-init" in t.why:
-            notes.append(
-                f"{name}: one phase only (MariaDB has no dual passwords): {t.label} sets the "
-                f"new one in stage {t.stage}; connections already open keep working, new "
-                "connections of the old pods fail until they have rolled."
-            )
+        notes += _rerun_notes(name, t, rolls, retires)
     if not reruns and name not in ("database_password", "rabbitmq_password"):
         where = ", ".join(sorted({t.label for t in rolls})) or "nothing kkc renders"
         notes.append(
@@ -127,18 +189,88 @@ def _kind_notes(site: Site, name: str, found: list[rotation.Touch]) -> tuple[lis
     return manual, notes
 
 
+def _root_previous(site: Site) -> str:
+    """Where the MariaDB root password Job finds the previous value, by back end."""
+    if site.get("secrets.backend") == "external-secrets":
+        return (
+            "database_password (MariaDB root): the Job signs in with the previous value, "
+            "which the store must hold under database_password_previous (fetched into "
+            "mariadb-secrets/root-password-previous while secrets.rotation.database_password "
+            "is set): copy the current value there before writing the new one."
+        )
+    return (
+        "database_password (MariaDB root): the Job signs in with the previous value: copy "
+        "the current mariadb-secrets/root-password into the key root-password-previous "
+        "before putting the new value into root-password."
+    )
+
+
+def _rerun_notes(name: str, t: rotation.Touch, rolls, retires) -> list[str]:
+    """What a re-run Job of ``name`` costs: its window, or none."""
+    if name == "keystone_admin_password":
+        return [
+            f"{name}: {t.label} resets it in stage {t.stage} (one phase: Keystone keeps "
+            "one password per user). The ks-register Jobs sign in with it and are not "
+            "re-run; their next run uses the new value. Give it to the admin's clients "
+            "(clouds.yaml, openrc) after the sync."
+        ]
+    if "ks-register" in t.why and retires:
+        return [
+            f"{name}: two phases, no window: a new Keystone user per generation, so the old "
+            "pods keep their working user and password until the retire Job in stage "
+            "finish, which runs after every roll. A site patch or anything outside kkc's "
+            "output that signs in as the old user stops working then."
+        ]
+    if "ks-register" in t.why:
+        svc = name.removesuffix("_keystone_password")
+        why = FIXED_SERVICE_USERS.get(svc) or (
+            "the stack domain admin is one user that heat.conf names, and kkc does not "
+            "render a second one for it yet"
+        )
+        return [
+            f"{name}: one phase only ({why}, so the user cannot be replaced). Keystone "
+            f"keeps one password per user: {t.label} sets the new one in stage {t.stage}, "
+            f"and until the pods that read it have rolled ({len(rolls)} workloads) the old "
+            "pods cannot get a token: expect authentication failures (HTTP 401/503) for as "
+            "long as the roll takes."
+        ]
+    if "db-init" in t.why:
+        return [
+            f"{name}: one phase only (MariaDB has no dual passwords): {t.label} sets the "
+            f"new one in stage {t.stage}; connections already open keep working, new "
+            "connections of the old pods fail until they have rolled."
+        ]
+    return []
+
+
 def _backend_steps(
-    site: Site, secrets: dict[str, list[str]], gens: dict[str, int]
+    site: Site, specs: list[SecretSpec], gens: dict[str, int]
 ) -> tuple[list[str], list[str]]:
     """(manual steps, notes) of the secret back end: the Secrets of ``existing`` are
     yours to update; an ExternalSecret's refresh has a timing to know."""
+    secrets = rotation.rotatable(specs)
     held = sorted({e for n in gens for e in secrets.get(n, [])})
+    if not held:  # key sets only: kkc's Jobs create and rotate them in the cluster
+        return [], []
     if site.get("secrets.backend") != "external-secrets":
+        made = sorted(
+            f"{spec.name}/{k.key}"
+            for spec in specs
+            if not spec.created_by
+            for k in spec.keys
+            if k.template and rotation.key_sources(spec).get(k.key, set()) & set(gens)
+        )
+        again = (
+            f", and render again from their templates (`kkc secrets {site.name} -o json`) "
+            f"the keys made from it: {', '.join(made)}"
+            if made
+            else ""
+        )
         return [
             "secrets.backend existing: there is no ExternalSecret to refresh. Right before "
             f"the sync, put the new value into {', '.join(held)} in namespace "
-            f"{_namespace(site)} yourself: the Jobs re-run and the pods roll as soon as "
-            "the controller applies this commit."
+            f"{_namespace(site)} yourself{again}: the Jobs re-run and the pods roll as soon "
+            "as the controller applies this commit."
         ], []
     return [], [
         "Write the new value under the same remote key right before merging: the "
@@ -189,13 +321,14 @@ class Rotated:
 def _plan(site: Site, objects: list[dict[str, Any]], gens: dict[str, int]) -> rotation.Rotation:
     secrets = compute(site).all_secrets()
     found = rotation.touches(site, secrets, objects, set(gens))
-    manual, notes = _backend_steps(site, rotation.rotatable(secrets), gens)
+    manual, notes = _backend_steps(site, secrets, gens)
     for name in gens:
         m, n = _kind_notes(site, name, found)
         manual += m
         notes += n
+    phases = {n: p for n in gens if (p := _phases(site, n, found))}
     return rotation.Rotation(
-        site.name, str(site.get("secrets.backend")), gens, found, manual, notes
+        site.name, str(site.get("secrets.backend")), gens, found, manual, notes, phases
     )
 
 
@@ -242,6 +375,11 @@ def text_lines(plan: rotation.Rotation) -> list[str]:
             out.append(f"   {_VERB[t.action]:10} {t.label} ({', '.join(t.passwords)}): {t.why}")
     if not plan.touches:
         out.append("   nothing in the output reads these passwords")
+    if plan.phases:
+        out.append("phases:")
+        for name, steps in plan.phases.items():
+            out.append(f"  {name}:")
+            out += [f"    {step}" for step in steps]
     if plan.manual:
         out.append("yours (kkc cannot render these):")
         out += [f"  - {m}" for m in plan.manual]
@@ -269,6 +407,10 @@ def markdown_report(done: Rotated) -> str:
                 f"| {number} | {stage} | {_VERB[t.action]} | `{t.label}` | "
                 f"{', '.join(t.passwords)} | {t.why} |"
             )
+    if plan.phases:
+        out += ["", "**Phases**", ""]
+        for name, steps in plan.phases.items():
+            out += [f"- `{name}`:"] + [f"  {step}" for step in steps]
     for title, items in (("Yours (kkc cannot render these)", plan.manual), ("Notes", plan.notes)):
         if items:
             out += ["", f"**{title}**", ""] + [f"- {i}" for i in items]

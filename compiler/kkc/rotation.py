@@ -13,6 +13,13 @@ For each password with a generation, the output carries the annotation
 - on the pod template of every Deployment, StatefulSet and DaemonSet that reads it: they
   roll. The annotation holds the generation, never the value or a hash of it.
 
+Some Jobs exist for a rotation only, rendered by the services while a generation is set:
+the root password's and the RabbitMQ user's (they apply it, as above), the key sets' (a
+:data:`~kkc.services.common.ROTATES` annotation names what they rotate), and the retire
+Jobs of a two-phase service user (:data:`~kkc.services.common.RETIRES`, stage finish:
+generation g of ``<svc>_keystone_password`` is a new user, the earlier ones are deleted
+once every consumer has rolled; :func:`kkc.services.common.service_user`).
+
 With External Secrets, the new generation also waits for the refresh (the controller does
 not): the ExternalSecret's template adds the key ``kkc-rotation-<password>-<generation>``
 to its Secret (:func:`marker`), and each container of those Jobs and workloads that
@@ -38,17 +45,21 @@ from .errors import InputError, Problem, did_you_mean
 from .kolla import CONFIG_DIR, SECRET_DIR
 from .model import STAGES, Site
 from .services import SecretSpec
+from .services.common import KEY_SETS, PREVIOUS, RETIRES, ROTATES
 
 ANNOTATION = "kkc.openstack.org/rotation-"
 STAGE_LABEL = "kkc.openstack.org/stage"
+DESCRIPTION = "kkc.openstack.org/description"
 ROLLING = ("Deployment", "StatefulSet", "DaemonSet")
-ACTIONS = ("refresh", "re-run", "roll", "next run", "no roll")
+ACTIONS = ("refresh", "re-run", "roll", "next run", "no roll", "retire")
 # The env variables through which a Job applies a credential where it lives.
 APPLIES = {
     "DB_PASSWORD": "sets the password of the MariaDB user (ALTER USER)",
     "SERVICE_PASSWORD": "sets the password of the Keystone service user",
     "OS_BOOTSTRAP_PASSWORD": "keystone-manage bootstrap resets the admin user's password",
     "HEAT_DOMAIN_ADMIN_PASSWORD": "sets the password of the Heat domain admin",
+    "NEW_ROOT_PASSWORD": "sets the MariaDB root password, signed in with the previous one",
+    "RABBITMQ_PASSWORD": "rabbitmqctl change_password of the RabbitMQ user openstack",
 }
 # Reads that only count when a server initialises an empty data directory: rolling the
 # (single) server would interrupt it and apply nothing.
@@ -90,7 +101,8 @@ def rotatable(secrets: list[SecretSpec]) -> dict[str, list[str]]:
         if spec.created_by:
             continue
         for k in spec.keys:
-            if k.source:
+            # a rotated password's previous value is the operator's copy, not rotated
+            if k.source and not k.source.endswith(PREVIOUS):
                 out.setdefault(k.source, []).append(f"{spec.name}/{k.key}")
     return dict(sorted(out.items()))
 
@@ -103,16 +115,17 @@ def created_in_cluster(secrets: list[SecretSpec]) -> dict[str, str]:
 def unknown_name(name: str, secrets: list[SecretSpec]) -> str | None:
     """Why ``name`` cannot be rotated (None: it can): not a password of the site (with
     did-you-mean), or a Secret that a kkc Job creates and rotates itself."""
-    if name in rotatable(secrets):
-        return None
     created = created_in_cluster(secrets)
+    if name in rotatable(secrets) or (name in KEY_SETS and name in created):
+        return None
     dashed = name.replace("_", "-")
     words = set(dashed.split("-"))
     near = [n for n in created if n in dashed or words & (set(n.split("-")) - {"keystone", "keys"})]
     if near:
+        how = f"; rotate its keys now as {near[0]}" if near[0] in KEY_SETS else ""
         return (
             f"{name}: the Secret {near[0]} is not a kolla password; it is created in the "
-            f"cluster by {created[near[0]]} (docs/secrets.md#keys-kkc-creates)"
+            f"cluster by {created[near[0]]}{how} (docs/secrets.md#keys-kkc-creates)"
         )
     hint = did_you_mean(name, rotatable(secrets))
     return f"{name}: not a password of this site{hint or ' (kkc secrets SITE lists them)'}"
@@ -231,7 +244,9 @@ class Rotation:
     generations: dict[str, int]  # the passwords rotated -> their (new) generation
     touches: list[Touch]
     manual: list[str] = field(default_factory=list)  # steps kkc cannot render
-    notes: list[str] = field(default_factory=list)  # phases, windows, costs
+    notes: list[str] = field(default_factory=list)  # windows, costs
+    # the credentials rotated in more than one phase -> their phases, in order
+    phases: dict[str, list[str]] = field(default_factory=dict)
 
     def of(self, action: str) -> list[Touch]:
         return [t for t in self.touches if t.action == action]
@@ -244,6 +259,7 @@ class Rotation:
             "steps": [t.as_json() for t in self.touches],
             "manual": self.manual,
             "notes": self.notes,
+            "phases": self.phases,
         }
 
 
@@ -325,19 +341,35 @@ def touches(
                     Touch(_stage(obj), kind, obj["metadata"]["name"], "refresh", hit, "re-fetches")
                 )
             continue
-        reads_of: list[tuple[Read, set[str]]] = []
-        for r in reads(obj, configmaps) if kind in (*ROLLING, "Job", "CronJob") else ():
-            keys = by_secret.get(r.secret, {})
-            ps = (
-                set().union(*keys.values())
-                if r.key is None and keys
-                else keys.get(r.key or "", set())
-            )
-            reads_of.append((r, set(ps)))
-        touch = _object_touch(obj, reads_of, wanted)
-        if touch:
-            found.append(touch)
+        notes = (obj.get("metadata") or {}).get("annotations") or {}
+        for action, key in (("retire", RETIRES), ("re-run", ROTATES)):
+            if kind == "Job" and notes.get(key) in wanted:  # a Job of the rotation itself
+                why = notes.get(DESCRIPTION, "")
+                name = obj["metadata"]["name"]
+                found.append(Touch(_stage(obj), kind, name, action, [notes[key]], why))
+                break
+        else:
+            _reads_touch(obj, wanted, by_secret, configmaps, found)
     return sorted(found, key=_order)
+
+
+def _reads_touch(
+    obj: dict[str, Any],
+    wanted: set[str],
+    by_secret: dict[str, dict[str, set[str]]],
+    configmaps: dict[str, dict],
+    found: list[Touch],
+) -> None:
+    """What rotating ``wanted`` does to ``obj`` through the Secret keys it reads."""
+    kind = obj.get("kind")
+    reads_of: list[tuple[Read, set[str]]] = []
+    for r in reads(obj, configmaps) if kind in (*ROLLING, "Job", "CronJob") else ():
+        keys = by_secret.get(r.secret, {})
+        ps = set().union(*keys.values()) if r.key is None and keys else keys.get(r.key or "", set())
+        reads_of.append((r, set(ps)))
+    touch = _object_touch(obj, reads_of, wanted)
+    if touch:
+        found.append(touch)
 
 
 def marker(password: str, generation: int) -> str:

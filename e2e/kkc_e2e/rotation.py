@@ -1,8 +1,11 @@
 """The rotation phase of a bring-up: after every wave has run, `kkc rotate` a database
 password and a Keystone service user's password of the site, as an operator with
-``secrets.backend: existing`` does it: new values into the Secrets, then what the new
-output re-runs and rolls, in the order of `kkc rotate -o json`. Then the services must
-still answer, the new passwords must work and the old ones must not."""
+``secrets.backend: existing`` does it: new values into the Secrets (the drop-ins rendered
+again from the templates `kkc secrets` lists after the rotation), then what the new output
+re-runs, rolls and retires, in the order of `kkc rotate -o json`. The service user rotates
+in two phases: between its ks-register Job and the retire Job both users work, and the
+services answer throughout; after the retire Job the old user is gone. Then the services
+must still answer, the new passwords must work and the old ones must not."""
 
 from __future__ import annotations
 
@@ -87,18 +90,26 @@ def rotate_phase(run) -> None:
         run.record(f"rotate {' '.join(names)}", False, str(exc))
         return
     steps = [(s["action"], s["kind"], s["name"]) for s in plan["steps"]]
+    # the drop-in templates name the new generation's service user
+    site.secret_list = json.loads(render.kkc(site.root, "secrets", site.name, "-o", "json"))
     run.record(
         f"rotate {' '.join(names)}: kkc rotate",
         True,
         "; ".join(f"{a} {k}/{n}" for a, k, n in steps),
     )
     site.objects = objects
+    run.env.configmaps = site.configmaps()  # the retire Job's script is a new ConfigMap
     run.env.secrets = new_secrets(site, run.env.secrets, names)  # the operator's part
     by_key = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    ks_password = names[1]
+    ks_old = ks_password.removesuffix("_keystone_password")
+    ks_new = _registered_user(by_key, f"{ks_old}-ks-register")
     started = []
     for action, kind, name in steps:
         obj = by_key[(kind, name)]
-        if action == "re-run":
+        if action in ("re-run", "retire"):
+            if action == "retire":
+                _both_users_work(run, ks_old, old[ks_password], ks_new, started)
             run.run_job(obj, "after rotation")
         elif action == "roll":
             tags = {f"{name}-{c['name']}" for c in obj["spec"]["template"]["spec"]["containers"]}
@@ -108,7 +119,6 @@ def rotate_phase(run) -> None:
             started += [(name, c) for c in run.start_workload(obj)]
     apis.check_wave(run, started)  # the services answer with the new values
     db_user = names[0].removesuffix("_database_password")
-    ks_user = names[1].removesuffix("_keystone_password")
     new = {n: _value(site, run.env.secrets, n) for n in names}
     run.record(
         f"rotation: MariaDB user {db_user} signs in with the new password",
@@ -119,10 +129,33 @@ def rotate_phase(run) -> None:
         not _mariadb_login(db_user, old[names[0]]),
     )
     run.record(
-        f"rotation: Keystone user {ks_user} gets a token with the new password",
-        _keystone_login(run, ks_user, new[names[1]]),
+        f"rotation: Keystone user {ks_new} gets a token with the new password",
+        _keystone_login(run, ks_new, new[ks_password]),
     )
     run.record(
-        f"rotation: Keystone user {ks_user} is refused the old password",
-        not _keystone_login(run, ks_user, old[names[1]]),
+        f"rotation: Keystone user {ks_old} is gone after the retire Job (old password refused)",
+        not _keystone_login(run, ks_old, old[ks_password]),
     )
+
+
+def _registered_user(by_key: dict, job: str) -> str:
+    """The user the ks-register Job ``job`` of the new output creates."""
+    container = by_key[("Job", job)]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    return json.loads(env["KKC_REGISTRATION"])["user"]
+
+
+def _both_users_work(run, old_user: str, old_password: str, new_user: str, started) -> None:
+    """Between the two phases: the old user still signs in with the old password (old pods
+    that have not rolled keep working), the new user with the new one, and the rolled
+    services answer (as the new user)."""
+    new_password = _value(run.site, run.env.secrets, f"{old_user}_keystone_password")
+    run.record(
+        f"rotation: between the phases Keystone user {old_user} still works (old password)",
+        _keystone_login(run, old_user, old_password),
+    )
+    run.record(
+        f"rotation: between the phases Keystone user {new_user} works (new password)",
+        _keystone_login(run, new_user, new_password),
+    )
+    apis.check_wave(run, started)

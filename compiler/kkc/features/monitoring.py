@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..jobs import _KOLLA_SECURITY, _labels, control_plane_placement
 from ..kolla import CONFIG_DIR, KollaConfig
 from ..model import Site
 from ..services import PUBLIC_PORTS, ServiceOutput
-from ..services.common import header, keystone_internal
+from ..services.common import KOLLA_SECURITY as _KOLLA_SECURITY
+from ..services.common import control_plane_placement, header, keystone_internal
+from ..services.common import part_labels as _labels
 from ..yamlio import dump
 
 MONITORING_API = "monitoring.coreos.com/v1"

@@ -16,7 +16,13 @@ from typing import Any
 
 from ..model import Site, mariadb_operator
 from ..services import SPECS, Port, ServiceOutput
-from ..services.common import GALERA_AGENT_PORT, GALERA_BACKUP, GALERA_POD_LABELS, GALERA_PORTS
+from ..services.common import (
+    GALERA_AGENT_PORT,
+    GALERA_BACKUP,
+    GALERA_POD_LABELS,
+    GALERA_PORTS,
+    rotation_clients,
+)
 from .monitoring import scrape_targets
 
 NAME = "app.kubernetes.io/name"
@@ -146,6 +152,7 @@ def network_policy(site: Site, services: list[ServiceOutput]) -> ServiceOutput:
     add = lambda stage, obj: out.manifests.setdefault(stage, []).append(obj)  # noqa: E731
 
     add("infra", _policy("default-deny-ingress", {}, []))
+    rotation = rotation_clients(site)
     # every Service the enabled services declare, in their order (SPEC.ports)
     for o in services:
         workloads = {w.name: w for w in o.workloads}
@@ -159,6 +166,10 @@ def network_policy(site: Site, services: list[ServiceOutput]) -> ServiceOutput:
             policy = _server(site, port.service, pods, peers, port.port)
             if workload.peer_port:  # the members of a RAFT cluster reach each other
                 policy["spec"]["ingress"].append(_rule([{"podSelector": pods}], workload.peer_port))
+            if port.service in rotation:  # a rotation Job that sets a password there
+                component, ports = rotation[port.service]
+                job = {"podSelector": _pods(o.name, component)}
+                policy["spec"]["ingress"].append(_rule([job], *ports))
             add(port.stage, policy)
 
     if site.get("monitoring.enabled"):

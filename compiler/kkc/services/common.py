@@ -288,6 +288,94 @@ def database_url(site: Site, user: str, database: str, key: str = "database-pass
 
 
 TRANSPORT_URL = 'rabbit://openstack:{{ index . "rabbitmq-password" | urlquery }}@rabbitmq:5672/'
+KEYSTONE_PASSWORD = '{{ index . "keystone-password" }}'  # a drop-in's service user password
+# Services whose Keystone user keeps its name when its password is rotated (one phase),
+# and why (docs/secrets.md): every other service user rotates in two phases, a new user
+# per generation (:func:`service_user`).
+FIXED_SERVICE_USERS = {
+    "heat": "the trusts that every stack's deferred operations (autoscaling, signals) use "
+    "delegate to the heat user by its ID, and Keystone deletes a deleted user's trusts",
+}
+
+
+# The key sets that kkc's Jobs create in the cluster and that `kkc rotate` may rotate
+# now (secrets.rotation.<Secret name>): the Secret -> the Job of each generation.
+KEY_SETS = {
+    "keystone-credential-keys": "keystone-credential-rotate",
+    "keystone-fernet-keys": "keystone-fernet-rotate-now",
+}
+# On a Job that rotates what a secrets.rotation entry names without reading it (a key
+# set, through the Kubernetes API): the entry (kkc.rotation lists the Job as re-run).
+ROTATES = "kkc.openstack.org/rotates"
+# On a Job that ends a two-phase rotation: the password whose earlier generations it retires
+RETIRES = "kkc.openstack.org/retires"
+
+
+PREVIOUS = "_previous"  # a rotated password's previous value in the store: <name>_previous
+# The components of the rotation Jobs that talk to a server, and the ports they need
+# (kkc.features.network_policy admits them while they are rendered).
+ROOT_PASSWORD_JOB = "root-password"
+RABBITMQ_PASSWORD_JOB = "password-rotation"
+RABBITMQ_CLI_PORTS = (4369, 25672)  # epmd, Erlang distribution
+
+
+def rotation_clients(site: Site) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Server -> (component of the rotation Job that connects to it, ports), for the Jobs
+    the site renders now."""
+    out: dict[str, tuple[str, tuple[int, ...]]] = {}
+    if not mariadb_operator(site) and rotation_generation(site, "database_password"):
+        out["mariadb"] = (ROOT_PASSWORD_JOB, (3306,))
+    if kolla_rabbitmq(site) and rotation_generation(site, "rabbitmq_password"):
+        out["rabbitmq"] = (RABBITMQ_PASSWORD_JOB, RABBITMQ_CLI_PORTS)
+    return out
+
+
+def kolla_rabbitmq(site: Site) -> bool:
+    """Whether kkc's own RabbitMQ StatefulSet runs the site's RabbitMQ (the rotation Job
+    rabbitmqctl's it; another provider changes its users itself)."""
+    return site.get("services.rabbitmq.provider", "kolla") == "kolla"
+
+
+def rotation_generation(site: Site, name: str) -> int:
+    """The rotation generation of ``name`` in secrets.rotation (0: never rotated)."""
+    return int((site.get("secrets.rotation") or {}).get(name, 0))
+
+
+def user_of_generation(svc: str, generation: int) -> str:
+    """The Keystone user of ``svc`` at a rotation generation of its password: generation 0
+    is the service's name (sites without rotation render as before), generation g > 0 a
+    new user ``<svc>-g<g>``, so that the old and the new password are valid together."""
+    return f"{svc}-g{generation}" if generation else svc
+
+
+def service_user(site: Site, svc: str) -> str:
+    """The name of the Keystone user of ``svc`` in the site's current generation."""
+    if svc in FIXED_SERVICE_USERS:
+        return svc
+    return user_of_generation(svc, rotation_generation(site, f"{svc}_keystone_password"))
+
+
+def previous_service_users(site: Site, svc: str) -> list[str]:
+    """The users of ``svc``'s earlier generations, which the retire Job deletes once every
+    consumer has rolled to the current one (empty: one phase, or never rotated)."""
+    if svc in FIXED_SERVICE_USERS:
+        return []
+    gen = rotation_generation(site, f"{svc}_keystone_password")
+    return [user_of_generation(svc, g) for g in range(gen)]
+
+
+def with_service_user(site: Site, svc: str, ini: Ini) -> Ini:
+    """``ini`` (a drop-in) with ``username`` next to every service user password of
+    ``svc``, when the generation's user is not the service's name: the drop-in overrides
+    the main file's ``username = <svc>``, so user and password always come together from
+    one Secret, and the ConfigMaps (and the Jobs that mount them) do not change."""
+    user = service_user(site, svc)
+    if user == svc:
+        return ini
+    return {
+        section: {**opts, "username": user} if opts.get("password") == KEYSTONE_PASSWORD else opts
+        for section, opts in ini.items()
+    }
 
 
 def service_secret(
@@ -343,13 +431,14 @@ def service_secret(
             )
         )
         ini["keystone_authtoken"] = {
-            "password": '{{ index . "keystone-password" }}',
+            "password": KEYSTONE_PASSWORD,
             "memcache_secret_key": '{{ index . "memcache-secret-key" }}',
         }
     names = {k.key for k in extra}
     keys = [k for k in keys if k.key not in names] + list(extra)
     for section, options in drop_in.items():
         ini.setdefault(section, {}).update(options)
+    ini = with_service_user(site, svc, ini)
     name = conf_name or f"{svc}.conf"
     keys.append(
         SecretKey(
@@ -512,3 +601,82 @@ class ServiceConfig:
         return self.config(
             f"{container}-kolla", f"uwsgi {dest}", ConfigFile(f"{container}-uwsgi.ini", ini, dest)
         )
+
+
+# The Jobs of kkc (kkc.jobs builds the standard ones; services build their own rotation
+# Jobs with the same pod defaults).
+TOOLBOX_UID = 42401  # ansible user of kolla-toolbox
+KOLLA_SECURITY = {
+    # kolla_start: sudo kolla_set_configs (sudo audits: AUDIT_WRITE, as Docker grants)
+    "allowPrivilegeEscalation": True,
+    "readOnlyRootFilesystem": False,  # kolla_set_configs writes /etc and /run_command
+    "capabilities": {
+        "drop": ["ALL"],
+        "add": ["AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
+    },
+}
+TOOLBOX_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "runAsUser": TOOLBOX_UID,
+    "capabilities": {"drop": ["ALL"]},
+}
+TOOLBOX_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi"},
+}
+
+
+def part_labels(service: str, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": service,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": "openstack",
+    }
+
+
+def control_plane_placement(site: Site) -> dict[str, Any]:
+    """nodeSelector and tolerations of the site's control-plane pods."""
+    pod: dict[str, Any] = {}
+    placement = site.get("placement", {}) or {}
+    if placement.get("nodeSelector"):
+        pod["nodeSelector"] = dict(sorted(placement["nodeSelector"].items()))
+    if placement.get("tolerations"):
+        pod["tolerations"] = placement["tolerations"]
+    return pod
+
+
+def job_object(
+    site: Site,
+    service: str,
+    component: str,
+    name: str,
+    containers: list[dict],
+    volumes: list[dict],
+    init: list[dict] | None = None,
+    doc: str = "",
+) -> dict[str, Any]:
+    pod: dict[str, Any] = {
+        "restartPolicy": "OnFailure",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        **control_plane_placement(site),
+    }
+    if init:
+        pod["initContainers"] = init
+    pod["containers"] = containers
+    pod["volumes"] = volumes
+    meta: dict[str, Any] = {"name": name, "labels": part_labels(service, component)}
+    if doc:
+        meta["annotations"] = {"kkc.openstack.org/description": doc}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": 10,
+            "template": {"metadata": {"labels": part_labels(service, component)}, "spec": pod},
+        },
+    }

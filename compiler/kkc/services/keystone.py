@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
-from ..kolla import IniFile, KollaConfig
+from ..kolla import CONFIG_DIR, SECRET_DIR, IniFile, KollaConfig
 from ..model import Site
 from ..releases import RELEASES
 from .common import (
+    KEY_SETS,
     KEYSTONE_PORT,
+    KOLLA_SECURITY,
+    ROTATES,
     ConfigFile,
     DbSync,
     Port,
@@ -22,16 +26,19 @@ from .common import (
     Workload,
     conf_file,
     db_finish,
+    job_object,
     keystone_internal,
     kolla_step,
     log_dir,
     memcache_servers,
     public_url,
+    rotation_generation,
     service_secret,
 )
 from .wsgi import apache, uwsgi_ini, wsgi_vhost
 
 EXPIRED_WINDOW = 172800  # [token] allow_expired_window default
+KEYS_COMMAND = "/var/lib/kolla/venv/bin/python3 /var/lib/kkc/scripts/keystone-keys.py"
 SPEC = ServiceSpec(
     requires=("mariadb", "memcached"),
     ports=(Port("keystone-api", KEYSTONE_PORT, "identity", public="keystone"),),
@@ -151,6 +158,90 @@ def _bootstrap(site: Site) -> str:
     )
 
 
+# What a rotation Job of each key set does (KKC_KEYS_ACTION of keystone-keys.py).
+_KEY_ROTATION = {
+    "keystone-credential-keys": (
+        "rotate-credential",
+        "credential-rotate",
+        "credential_migrate, credential_rotate (keys back into keystone-credential-keys), "
+        "credential_migrate: every credential re-encrypted with the new primary key",
+    ),
+    "keystone-fernet-keys": (
+        "rotate",
+        "fernet-rotate",
+        "fernet_rotate now (as the CronJob keystone-fernet-rotate does on its schedule)",
+    ),
+}
+
+
+def _key_rotation_job(site: Site, keys: str, config: str, generation: int) -> dict[str, Any]:
+    """The Job of a key set's rotation generation (secrets.rotation.<Secret>): the
+    CronJob's pod, with the generation, which keystone-keys.py records on the Secret so
+    that a retried pod does not rotate twice. The credential keys' Job reads the database
+    (credential_migrate): keystone.conf with the drop-in of keystone-secrets."""
+    action, component, doc = _KEY_ROTATION[keys]
+    mounts = [
+        {"name": "kolla-config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "scripts", "mountPath": "/var/lib/kkc/scripts", "readOnly": True},
+        {"name": "fernet-keys", "mountPath": "/etc/keystone/fernet-keys"},
+        {"name": "credential-keys", "mountPath": "/etc/keystone/credential-keys"},
+        {"name": "kolla-logs", "mountPath": "/var/log/kolla"},
+    ]
+    memory = {"emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}
+    volumes = [
+        {"name": "kolla-config", "configMap": {"name": config}},
+        {"name": "scripts", "configMap": {"name": "keystone-scripts"}},
+        {"name": "fernet-keys", **memory},
+        {"name": "credential-keys", **memory},
+        {"name": "kolla-logs", "emptyDir": {}},
+    ]
+    if action == "rotate-credential":
+        mounts.append({"name": "kolla-secrets", "mountPath": SECRET_DIR, "readOnly": True})
+        volumes.append(
+            {
+                "name": "kolla-secrets",
+                "secret": {"secretName": "keystone-secrets", "defaultMode": 0o440},
+            }
+        )
+    env = [("KOLLA_CONFIG_STRATEGY", "COPY_ALWAYS"), ("KOLLA_SKIP_EXTEND_START", "")]
+    env += [("KKC_KEYS_ACTION", action), ("KKC_KEYS_GENERATION", str(generation))]
+    container = {
+        "name": "keys",
+        "image": "kolla/keystone",
+        "imagePullPolicy": "IfNotPresent",
+        "env": [{"name": k, "value": v} for k, v in env],
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "128Mi"},
+            "limits": {"cpu": "500m", "memory": "512Mi"},
+        },
+        "securityContext": KOLLA_SECURITY,
+        "volumeMounts": mounts,
+    }
+    job = job_object(site, "keystone", component, KEY_SETS[keys], [container], volumes, doc=doc)
+    pod = job["spec"]["template"]["spec"]
+    pod["serviceAccountName"] = "keystone-keys"
+    pod["automountServiceAccountToken"] = True  # the Kubernetes API: the key Secrets
+    job["spec"]["backoffLimit"] = 6
+    job["metadata"]["annotations"][ROTATES] = keys
+    return job
+
+
+def _key_rotations(site: Site, kolla: ServiceConfig) -> tuple[list[KollaConfig], list[dict]]:
+    """(configs, Jobs) of the key sets with a rotation generation (stage db)."""
+    configs: list[KollaConfig] = []
+    jobs = []
+    for keys in sorted(KEY_SETS):
+        generation = rotation_generation(site, keys)
+        if not generation:
+            continue
+        config = "keystone-keys-kolla"
+        if keys == "keystone-credential-keys":  # credential_migrate reads the database
+            config = "keystone-credential-rotate-kolla"
+            configs.append(kolla.config(config, KEYS_COMMAND))
+        jobs.append(_key_rotation_job(site, keys, config, generation))
+    return configs, jobs
+
+
 def keystone(site: Site) -> ServiceOutput:
     kolla = ServiceConfig(
         "keystone", (ConfigFile("keystone.conf", _conf(site), "/etc/keystone/keystone.conf"),)
@@ -203,11 +294,8 @@ def keystone(site: Site) -> ServiceOutput:
             ("KOLLA_FINISH_UPGRADE", ""),
         ),
     )
-    keys = config(
-        "keystone-keys-kolla",
-        "/var/lib/kolla/venv/bin/python3 /var/lib/kkc/scripts/keystone-keys.py",
-        secrets=False,
-    )
+    keys = config("keystone-keys-kolla", KEYS_COMMAND, secrets=False)
+    rotation_configs, rotation_jobs = _key_rotations(site, kolla)
     return ServiceOutput(
         "keystone",
         ["keystone", "kolla-toolbox"],
@@ -218,8 +306,9 @@ def keystone(site: Site) -> ServiceOutput:
                 "Deployment", "keystone-api", "keystone-api", "identity", "api", scalable=True
             ),
         ],
-        {"db": [keys], "identity": [api]},
+        {"db": [keys, *rotation_configs], "identity": [api]},
         _secrets(site),
         db_sync=db_sync,
         db_finish=db_contract,
+        manifests={"db": rotation_jobs} if rotation_jobs else {},
     )

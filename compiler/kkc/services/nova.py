@@ -50,6 +50,7 @@ from .common import (
     public_url,
     service_secret,
     uses_iscsi,
+    with_service_user,
 )
 from .wsgi import uwsgi_ini
 
@@ -356,10 +357,9 @@ def _secret(site: Site) -> SecretSpec:
             ),
         ),
     )
-    compute: Ini = {
-        "DEFAULT": {"transport_url": TRANSPORT_URL},
-        **services,
-    }
+    compute: Ini = with_service_user(
+        site, "nova", {"DEFAULT": {"transport_url": TRANSPORT_URL}, **services}
+    )
     key = SecretKey(
         COMPUTE_CONF,
         "oslo.config drop-in of nova-compute: [DEFAULT] transport_url, [service_user], "

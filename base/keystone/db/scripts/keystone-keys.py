@@ -12,6 +12,20 @@ KKC_KEYS_ACTION selects what to do:
           `keystone-manage fernet_rotate`, and write the result back with the
           resourceVersion that was read (a concurrent change makes it fail
           instead of overwriting; the next run starts again from the Secret).
+  rotate-credential
+          Copy keystone-credential-keys into /etc/keystone/credential-keys, run
+          `keystone-manage credential_migrate` (every credential under the
+          current primary key, which credential_rotate requires), then
+          `credential_rotate` (the staged key 0, which every API pod already
+          has, becomes primary; the old primary stays as secondary), write the
+          keys back as `rotate` does, and run `credential_migrate` again: every
+          credential is then encrypted with the new primary key. Needs
+          keystone.conf with the database connection.
+
+KKC_KEYS_GENERATION (the rotation generation of a `kkc rotate` Job; unset for
+the CronJob) is recorded on the Secret (annotation kkc.openstack.org/
+rotated-generation) with the rotated keys: a retried pod of the same
+generation does not rotate again (the credential Job still migrates).
 
 The Kubernetes API is called with the standard library only (in-cluster
 token and CA). Key material is never printed: only names and counts.
@@ -32,6 +46,7 @@ FERNET = ("keystone-fernet-keys", "/etc/keystone/fernet-keys", "fernet_setup")
 CREDENTIAL = ("keystone-credential-keys", "/etc/keystone/credential-keys",
               "credential_setup")
 OWNER_ARGS = ["--keystone-user", "keystone", "--keystone-group", "keystone"]
+GENERATION = "kkc.openstack.org/rotated-generation"
 LABELS = {
     "app.kubernetes.io/name": "keystone",
     "app.kubernetes.io/component": "keys",
@@ -172,17 +187,36 @@ def setup(kube):
             log(f"filled empty secret {secret_name} with {len(data)} keys")
 
 
-def rotate(kube):
-    secret_name, directory, _ = FERNET
+def load(kube, key_set):
+    """The key set's Secret, its keys written into the repository directory."""
+    secret_name, directory, _ = key_set
     secret = kube.get(secret_name)
     if not secret or not secret.get("data"):
         raise KeysError(f"secret {secret_name} is missing or empty; "
                         "run the keystone-keys-setup Job first")
-    before = len(secret["data"])
     write_keys(directory, secret["data"])
-    keystone_manage("fernet_rotate")
+    return secret
+
+
+def rotated_already(secret):
+    """Whether this Job's generation has rotated the Secret already (a retried pod)."""
+    generation = os.environ.get("KKC_KEYS_GENERATION", "")
+    notes = secret.get("metadata", {}).get("annotations") or {}
+    return bool(generation) and notes.get(GENERATION) == generation
+
+
+def store(kube, key_set, secret, command):
+    """Run keystone-manage ``command`` on the repository and write the keys back with
+    the resourceVersion that was read (a concurrent change fails instead of being
+    overwritten; the next run starts again from the Secret)."""
+    secret_name, directory, _ = key_set
+    before = len(secret["data"])
+    keystone_manage(command)
     secret["data"] = read_keys(directory)
-    # metadata.resourceVersion from the GET makes this an optimistic update.
+    generation = os.environ.get("KKC_KEYS_GENERATION", "")
+    if generation:
+        meta = secret.setdefault("metadata", {})
+        meta.setdefault("annotations", {})[GENERATION] = generation
     code, obj = kube.request("PUT", secret_name, secret)
     if code == 409:
         raise KeysError(f"secret {secret_name} changed during rotation; "
@@ -192,9 +226,29 @@ def rotate(kube):
     log(f"rotated {secret_name}: {before} keys before, {len(secret['data'])} after")
 
 
+def rotate(kube):
+    secret = load(kube, FERNET)
+    if rotated_already(secret):
+        log(f"{FERNET[0]} was rotated for generation "
+            f"{os.environ['KKC_KEYS_GENERATION']} already; nothing to do")
+        return
+    store(kube, FERNET, secret, "fernet_rotate")
+
+
+def rotate_credential(kube):
+    secret = load(kube, CREDENTIAL)
+    keystone_manage("credential_migrate")
+    if rotated_already(secret):
+        log(f"{CREDENTIAL[0]} was rotated for generation "
+            f"{os.environ['KKC_KEYS_GENERATION']} already")
+    else:
+        store(kube, CREDENTIAL, secret, "credential_rotate")
+    keystone_manage("credential_migrate")
+
+
 def main():
     action = os.environ.get("KKC_KEYS_ACTION", "")
-    actions = {"setup": setup, "rotate": rotate}
+    actions = {"setup": setup, "rotate": rotate, "rotate-credential": rotate_credential}
     if action not in actions:
         log(f"KKC_KEYS_ACTION must be one of {sorted(actions)}, got {action!r}")
         return 2
