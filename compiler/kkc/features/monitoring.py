@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from ..jobs import _KOLLA_SECURITY, _labels, control_plane_placement
 from ..kolla import CONFIG_DIR, KollaConfig
-from ..model import Site
+from ..model import Site, rabbitmq_operator
 from ..services import PUBLIC_PORTS, ServiceOutput
 from ..services.common import header, keystone_internal
 from ..yamlio import dump
@@ -70,8 +70,10 @@ def scrape_targets(site: Site) -> list[ScrapeTarget]:
             ScrapeTarget("memcached", "infra", "memcached", "server", MEMCACHED_EXPORTER_PORT)
         )
     if site.enabled("rabbitmq"):
+        # the cluster operator's pods carry component rabbitmq (kolla's: server)
+        component = "rabbitmq" if rabbitmq_operator(site) else "server"
         targets.append(
-            ScrapeTarget("rabbitmq", "infra", "rabbitmq", "server", RABBITMQ_PROMETHEUS_PORT)
+            ScrapeTarget("rabbitmq", "infra", "rabbitmq", component, RABBITMQ_PROMETHEUS_PORT)
         )
     targets.append(ScrapeTarget(BLACKBOX, "services", BLACKBOX, "exporter", BLACKBOX_PORT))
     return targets
@@ -176,6 +178,11 @@ def _memcached(site: Site, out: ServiceOutput) -> None:
 
 
 def _rabbitmq(site: Site, out: ServiceOutput) -> None:
+    """PodMonitor rabbitmq; the kolla StatefulSet gets the port of rabbitmq_prometheus (the
+    cluster operator's pods have it already, named prometheus too)."""
+    if rabbitmq_operator(site):
+        out.manifests.setdefault("infra", []).append(_pod_monitor(site, "rabbitmq", "prometheus"))
+        return
     port = {"name": "prometheus", "containerPort": RABBITMQ_PROMETHEUS_PORT, "protocol": "TCP"}
     out.patches.setdefault("infra", []).append(
         {

@@ -18,6 +18,7 @@ from . import keystone as _keystone
 from . import neutron as _neutron
 from . import nova as _nova
 from . import placement as _placement
+from . import rabbitmq_cluster
 from .cinder import cinder
 from .common import (
     HEADER,
@@ -94,6 +95,7 @@ __all__ = [
     "Workload",
     "enabled_services",
     "galera",
+    "rabbitmq_cluster",
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..kolla import render_ini
-from ..model import Site, mariadb_operator
+from ..model import Site, mariadb_operator, rabbitmq_operator
 from ..releases import rhel_family
 from .common import (
     MARIADB_SERVER_OPTIONS,
@@ -20,6 +20,7 @@ from .common import (
     permission,
 )
 from .galera import galera
+from .rabbitmq_cluster import rabbitmq_cluster
 
 # Their clients are the services that use them (see kkc.features.network_policy).
 MARIADB = ServiceSpec(ports=(Port("mariadb", 3306, "infra", reach="clients"),))
@@ -73,6 +74,10 @@ def mariadb(site: Site) -> ServiceOutput:
 
 
 def rabbitmq(site: Site) -> ServiceOutput:
+    """RabbitMQ: one Kolla rabbitmq (provider kolla), or the cluster of RabbitMQ's cluster
+    operator (:func:`kkc.services.rabbitmq_cluster.rabbitmq_cluster`)."""
+    if rabbitmq_operator(site):
+        return rabbitmq_cluster(site)
     conf = ConfigFile(
         "rabbitmq.conf",
         "\n".join(
