@@ -14,11 +14,13 @@ finds those sites before rendering (:attr:`kkc.model.Site.project_peers`).
 - Flux: a GitRepository and one Kustomization per stage, each depending on the stage
   before it, with `wait: true`: a stage is applied once the previous one is ready. A stage
   with a custom resource whose readiness kstatus cannot see (mariadb-operator's MariaDB,
-  which reports a Ready condition only) gets `healthCheckExprs` for it; `healthChecks` would
-  be ignored next to `wait: true`.
-- Operators the output needs (mariadb-operator, for provider mariadb-operator) are named
-  in the stream's header with the release whose CRDs kkc validates against, and, for Argo
-  CD, with the argocd-cm health check of their resources (:func:`prerequisites`).
+  which reports a Ready condition only; the RabbitmqCluster's AllReplicasReady and
+  ClusterAvailable; the topology operator's Ready) gets `healthCheckExprs` for it;
+  `healthChecks` would be ignored next to `wait: true`.
+- Operators the output needs (mariadb-operator; RabbitMQ's cluster and messaging topology
+  operators) are named in the stream's header with the release whose CRDs kkc validates
+  against, and, for Argo CD, with the argocd-cm health checks of their resources
+  (:func:`prerequisites`, :func:`argo_health_checks`).
 - The fleet form (`kkc bootstrap --applicationset`): one ApplicationSet whose list generator
   has one element per Argo CD site, carrying that site's values, so that every Application
   it generates equals the site's own Application; plus the sites' AppProjects (each the
@@ -33,8 +35,8 @@ from collections import Counter
 from typing import Any
 
 from .errors import WARNING, InputError, Problem
-from .model import ProjectPeer, Site, locate, mariadb_operator
-from .services import HEADER, galera
+from .model import ProjectPeer, Site, locate, mariadb_operator, rabbitmq_operator
+from .services import HEADER, galera, rabbitmq_cluster
 from .yamlio import dump_all
 
 BOOTSTRAP = "bootstrap.yaml"  # in deploy/<site>/, never listed in its kustomization.yaml
@@ -191,16 +193,91 @@ return hs
 """
 
 
+# Flux: the RabbitmqCluster is ready when every member is ready and its Service has
+# endpoints (AllReplicasReady and ClusterAvailable True; ReconcileSuccess False is a failure);
+# the topology operator's User, Vhost and Permission when their Ready condition is True.
+_COND = "has(status.conditions) && status.conditions.exists(e, e.type == '{}' && e.status == '{}')"
+FLUX_RABBITMQ_HEALTH = [
+    {
+        "apiVersion": rabbitmq_cluster.API,
+        "kind": "RabbitmqCluster",
+        "current": _COND.format("AllReplicasReady", "True")
+        + " && "
+        + _COND.format("ClusterAvailable", "True"),
+        "failed": _COND.format("ReconcileSuccess", "False"),
+    },
+    *(
+        {
+            "apiVersion": rabbitmq_cluster.API,
+            "kind": kind,
+            "current": _COND.format("Ready", "True"),
+            "failed": _COND.format("Ready", "False"),
+        }
+        for kind in ("User", "Vhost", "Permission")
+    ),
+]
+# Argo CD: the same rules as resource health checks in argocd-cm.
+ARGO_RABBITMQ_HEALTH_KEY = "resource.customizations.health.rabbitmq.com_RabbitmqCluster"
+ARGO_RABBITMQ_HEALTH = """hs = {status = "Progressing", message = "waiting for the cluster"}
+local ready = {}
+if obj.status ~= nil and obj.status.conditions ~= nil then
+  for _, c in ipairs(obj.status.conditions) do
+    ready[c.type] = c.status
+    if c.type == "ReconcileSuccess" and c.status == "False" then
+      return {status = "Degraded", message = c.message}
+    end
+  end
+end
+if ready["AllReplicasReady"] == "True" and ready["ClusterAvailable"] == "True" then
+  hs.status = "Healthy"
+  hs.message = "all replicas ready, cluster available"
+end
+return hs
+"""
+ARGO_TOPOLOGY_HEALTH_KEYS = tuple(
+    f"resource.customizations.health.rabbitmq.com_{kind}" for kind in ("User", "Vhost", "Permission")
+)
+# The Ready condition of the topology operator's resources, as ARGO_MARIADB_HEALTH reads
+# the MariaDB's (Degraded on Ready False: the operator failed to apply it)
+ARGO_TOPOLOGY_HEALTH = ARGO_MARIADB_HEALTH.replace(
+    'elseif c.reason == "Failed" then', 'elseif c.status == "False" then'
+)
+
+
 def prerequisites(site: Site) -> list[str]:
     """The operators the site's output needs running in the cluster before its first
     sync, each with the release whose CRD schemas kkc validates its resources against."""
-    if not (site.enabled("mariadb") and mariadb_operator(site)):
-        return []
-    return [
-        f"{galera.OPERATOR} {galera.OPERATOR_RELEASE} (services.mariadb.provider): CRDs "
-        f"{galera.API} MariaDB and Backup, validated against {galera.OPERATOR}'s "
-        f"{galera.OPERATOR_RELEASE} CRDs; it must watch namespace {site.get('namespace')}"
-    ]
+    out = []
+    ns = site.get("namespace")
+    if site.enabled("mariadb") and mariadb_operator(site):
+        out.append(
+            f"{galera.OPERATOR} {galera.OPERATOR_RELEASE} (services.mariadb.provider): CRDs "
+            f"{galera.API} MariaDB and Backup, validated against {galera.OPERATOR}'s "
+            f"{galera.OPERATOR_RELEASE} CRDs; it must watch namespace {ns}"
+        )
+    if site.enabled("rabbitmq") and rabbitmq_operator(site):
+        rmq = rabbitmq_cluster
+        out += [
+            f"{rmq.OPERATOR} {rmq.OPERATOR_RELEASE} (services.rabbitmq.provider): CRD "
+            f"{rmq.API} RabbitmqCluster, validated against {rmq.OPERATOR}'s "
+            f"{rmq.OPERATOR_RELEASE} CRDs; it must watch namespace {ns}",
+            f"{rmq.TOPOLOGY_OPERATOR} {rmq.TOPOLOGY_OPERATOR_RELEASE} (services.rabbitmq."
+            f"provider): CRDs {rmq.API} User, Vhost and Permission, validated against "
+            f"{rmq.TOPOLOGY_OPERATOR}'s {rmq.TOPOLOGY_OPERATOR_RELEASE} CRDs; in namespace "
+            f"{site.get('services.rabbitmq.operatorNamespace')} (network-policy admits it)",
+        ]
+    return out
+
+
+def argo_health_checks(site: Site) -> list[tuple[str, str]]:
+    """(argocd-cm data key, Lua) of each health check the site's custom resources need."""
+    out = []
+    if site.enabled("mariadb") and mariadb_operator(site):
+        out.append((ARGO_MARIADB_HEALTH_KEY, ARGO_MARIADB_HEALTH))
+    if site.enabled("rabbitmq") and rabbitmq_operator(site):
+        out.append((ARGO_RABBITMQ_HEALTH_KEY, ARGO_RABBITMQ_HEALTH))
+        out += [(key, ARGO_TOPOLOGY_HEALTH) for key in ARGO_TOPOLOGY_HEALTH_KEYS]
+    return out
 
 
 def _prerequisite_lines(site: Site) -> list[str]:
@@ -212,11 +289,11 @@ def _prerequisite_lines(site: Site) -> list[str]:
     lines += [f"- {n}" for n in needs]
     if site.get("gitops.engine") == "argocd":
         lines += [
-            "Argo CD: the stage waits for the MariaDB's Ready condition with this health",
-            "check in argocd-cm (namespace " + namespace(site) + "), under data:",
-            f"  {ARGO_MARIADB_HEALTH_KEY}: |",
-            *(f"    {line}" for line in ARGO_MARIADB_HEALTH.splitlines()),
+            "Argo CD: stage infra waits for the operators' resources to be ready with these",
+            "health checks in argocd-cm (namespace " + namespace(site) + "), under data:",
         ]
+        for key, lua in argo_health_checks(site):
+            lines += [f"  {key}: |", *(f"    {line}" for line in lua.splitlines())]
     return lines
 
 
@@ -226,6 +303,16 @@ def _flux_ref(revision: str) -> dict[str, str]:
     if revision.startswith("refs/"):
         return {"name": revision}
     return {"branch": revision}
+
+
+def _flux_health(site: Site) -> list[dict[str, Any]]:
+    """The healthCheckExprs of stage infra: the operators' resources it waits for."""
+    out = []
+    if site.enabled("mariadb") and mariadb_operator(site):
+        out.append(dict(FLUX_MARIADB_HEALTH))
+    if site.enabled("rabbitmq") and rabbitmq_operator(site):
+        out += [dict(e) for e in FLUX_RABBITMQ_HEALTH]
+    return out
 
 
 def _flux(site: Site, stages: list[str], path: str) -> list[dict[str, Any]]:
@@ -259,8 +346,9 @@ def _flux(site: Site, stages: list[str], path: str) -> list[dict[str, Any]]:
         }
         if needs:
             spec["dependsOn"] = [{"name": flux_name(site, n)} for n in needs]
-        if stage == "infra" and site.enabled("mariadb") and mariadb_operator(site):
-            spec["healthCheckExprs"] = [dict(FLUX_MARIADB_HEALTH)]
+        exprs = _flux_health(site) if stage == "infra" else []
+        if exprs:
+            spec["healthCheckExprs"] = exprs
         out.append(
             {
                 "apiVersion": FLUX_KUSTOMIZE_API,
