@@ -235,7 +235,8 @@ end
 return hs
 """
 ARGO_TOPOLOGY_HEALTH_KEYS = tuple(
-    f"resource.customizations.health.rabbitmq.com_{kind}" for kind in ("User", "Vhost", "Permission")
+    f"resource.customizations.health.rabbitmq.com_{kind}"
+    for kind in ("User", "Vhost", "Permission")
 )
 # The Ready condition of the topology operator's resources, as ARGO_MARIADB_HEALTH reads
 # the MariaDB's (Degraded on Ready False: the operator failed to apply it)

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from . import catalog, kollacheck, overrides
+from . import catalog, kollacheck, overrides, upgradepath
 from .errors import WARNING, Problem, warning
 from .model import Site
 from .outputs import Outputs
@@ -288,26 +288,13 @@ def _image_problem(image: str, prefix: str, tag: str, release: str, distro: str)
     return why
 
 
-# The official RabbitMQ image of RabbitMQ 4 (the cluster operator starts its entrypoint):
-# <registry>/rabbitmq:<4.minor[.patch]>[-variant]; Kolla's rabbitmq has release tags
-_RABBITMQ_IMAGE = re.compile(
-    r"^(?:[^@]*/)?rabbitmq:(4\.\d+(?:\.\d+)?)(?:-[a-z0-9.-]+)?(?:@sha256:[0-9a-f]{64})?$"
-)
-
-
-def rabbitmq_image_version(image: str) -> str | None:
-    """The RabbitMQ major.minor of an official RabbitMQ 4 image, or None if it is not one."""
-    m = _RABBITMQ_IMAGE.match(image)
-    return ".".join(m.group(1).split(".")[:2]) if m else None
-
-
 def rabbitmq_image_problem(image: str) -> str | None:
     """Why RabbitMQ's cluster operator would not run ``image`` in a RabbitmqCluster (for
     KKC308): it starts the image's own entrypoint with its configuration in
     /etc/rabbitmq/conf.d, which only the official RabbitMQ images have (not Kolla's
     rabbitmq, whose entrypoint is kolla_start); kkc requires RabbitMQ 4 (the quorum queue
     settings it renders, the upgrade ladder of kkc upgrade)."""
-    if rabbitmq_image_version(image):
+    if upgradepath.rabbitmq_image_version(image):
         return None
     return (
         f'image "{image}" is not an official RabbitMQ 4 image with a version tag '

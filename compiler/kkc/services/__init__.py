@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from ..model import Site
 from . import cinder as _cinder
-from . import galera
+from . import galera, rabbitmq_cluster
 from . import glance as _glance
 from . import heat as _heat
 from . import horizon as _horizon
@@ -18,7 +18,6 @@ from . import keystone as _keystone
 from . import neutron as _neutron
 from . import nova as _nova
 from . import placement as _placement
-from . import rabbitmq_cluster
 from .cinder import cinder
 from .common import (
     HEADER,
