@@ -311,10 +311,11 @@ def test_overlay_ha_on_a_built_site_b_changes_the_glance_claim_access_modes(
 ) -> None:
     """Issue 14's example: two glance-api replicas need a ReadWriteMany image claim, which
     a bound claim cannot become; located at the replicas the ha overlay sets. (The site
-    keeps its kolla MariaDB: the overlay's Galera would be KKC159, test_mariadb_operator.)"""
+    keeps its kolla MariaDB and RabbitMQ: the overlay's operators would be KKC159.)"""
     _build_commit(kkc, site_repo, "site-b")
     path = site_repo / "sites/site-b/site.yaml"
-    text = path.read_text().replace("services:\n", "services:\n  mariadb: {provider: kolla}\n", 1)
+    kolla = "  mariadb: {provider: kolla}\n  rabbitmq: {provider: kolla}\n"
+    text = path.read_text().replace("services:\n", "services:\n" + kolla, 1)
     path.write_text(text + "overlays: [ha]\n")
     line = (site_repo / "overlays/ha/defaults.yaml").read_text().splitlines().index("  glance:") + 2
     result = kkc(site_repo, "diff", "site-b")
