@@ -8,8 +8,10 @@ written or merged:
 - **immutable fields** (KKC156): a change the API server refuses to make in place, so the
   sync fails and, under Flux, blocks every later stage: a PersistentVolumeClaim's spec other
   than a storage increase; a StatefulSet's selector, serviceName, volumeClaimTemplates or
-  podManagementPolicy; a Deployment's, DaemonSet's or ReplicaSet's selector; a Service's
-  clusterIP, or a change of its type to ExternalName. Jobs are exempt: kkc has the
+  podManagementPolicy (a storage class change of a claim template gets its own way out);
+  the storage class of a mariadb-operator MariaDB's or a RabbitmqCluster's volumes; a
+  Deployment's, DaemonSet's or ReplicaSet's selector; a Service's clusterIP, or a change of
+  its type to ExternalName. Jobs are exempt: kkc has the
   controller replace every changed Job (:data:`kkc.jobs.JOB_REPLACE`).
 - **destructive changes**: an ExternalSecret with ``creationPolicy: Owner`` removed (its
   Secret is deleted with it by the controller's prune, KKC157), a switch of the secret
@@ -83,6 +85,8 @@ _SOURCES: dict[tuple[str, str], tuple[tuple[str, tuple[str, ...]], ...]] = {
     ("StatefulSet", "ovn-sb-db"): (
         ("spec.volumeClaimTemplates", ("services.neutron.ovnSbDb.storage",)),
     ),
+    ("MariaDB", "mariadb"): (("spec.storage", ("services.mariadb.server.storage",)),),
+    ("RabbitmqCluster", "rabbitmq"): (("spec.persistence", ("services.rabbitmq.server.storage",)),),
     ("PersistentVolumeClaim", "glance-images"): (
         ("spec.accessModes", ("services.glance.api.replicas", "overlays")),
         ("spec", ("services.glance.storage",)),
@@ -200,9 +204,61 @@ def _workload(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[tuple
     return found
 
 
+# The storage class of an operator's volumes: the operator cannot move a claim to another
+# class (a claim's storageClassName is immutable), so it refuses the change or never makes it.
+_OPERATOR_STORAGE_CLASS = {
+    "MariaDB": "spec.storage.storageClassName",
+    "RabbitmqCluster": "spec.persistence.storageClassName",
+}
+
+
+def _storage_class(
+    kind: str, old: dict[str, Any], new: dict[str, Any]
+) -> list[tuple[str, Any, Any]]:
+    """A change of the storage class of an operator-managed cluster's volumes."""
+    path = _OPERATOR_STORAGE_CLASS[kind]
+    a: Any = old
+    b: Any = new
+    for key in path.split("."):
+        a = a.get(key, _ABSENT) if isinstance(a, dict) else _ABSENT
+        b = b.get(key, _ABSENT) if isinstance(b, dict) else _ABSENT
+    return [] if a == b else [(path, a, b)]
+
+
+def _storage_class_way_out(i: Identity, fields: list[str]) -> str | None:
+    """The way out of a storage class change (a StatefulSet's claim templates, an
+    operator's storage): the data moves only by a copy onto new claims."""
+    if not any(f.endswith(".storageClassName") for f in fields):
+        return None
+    kind, name = i[1], i[3]
+    if kind == "MariaDB":
+        move = (
+            "take a backup, and restore it into the MariaDB on new claims of the new class "
+            "(docs/backup-restore.md#restoring-a-backup-into-the-site)"
+        )
+    elif kind == "RabbitmqCluster":
+        move = (
+            f"stop the OpenStack services, and before the sync delete RabbitmqCluster {name} "
+            f"and its claims (persistence-{name}-server-<ordinal>), so that the operator builds "
+            "the cluster anew on the new class (queued messages are lost)"
+        )
+    else:
+        move = (
+            f"dump the data, delete StatefulSet {name} and its claims before the sync, and "
+            "restore the dump once the new claims exist"
+        )
+    return (
+        "a bound claim never changes its storage class, so the data does not move with it: "
+        f"keep the old storage class, or {move}"
+    )
+
+
 def _way_out(i: Identity, fields: list[str]) -> str:
     kind, ns, name = i[1], i[2] or "default", i[3]
     resource = kind.lower()
+    storage_class = _storage_class_way_out(i, fields)
+    if storage_class:
+        return storage_class
     if kind == "PersistentVolumeClaim":
         return (
             "a claim's spec cannot change except for a larger spec.resources.requests.storage "
@@ -260,6 +316,8 @@ def immutable(
             found = _service(old, new)
         elif kind in _WORKLOAD_FIELDS:
             found = _workload(kind, old, new)
+        elif kind in _OPERATOR_STORAGE_CLASS:
+            found = _storage_class(kind, old, new)
         else:
             continue
         if not found:
