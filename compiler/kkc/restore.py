@@ -22,9 +22,9 @@ from typing import Any
 
 from . import gitops, pipeline, validate
 from .errors import InputError, OutputInvalid, Problem, command_line_error, did_you_mean
+from .loader import load_site
 from .model import STAGES, Site, mariadb_operator
 from .services import galera
-from .site import load_site
 from .yamlio import dump, load_stream
 
 REFUSED = "KKC189"
