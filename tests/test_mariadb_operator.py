@@ -363,7 +363,8 @@ def test_flux_waits_for_the_ready_condition(site_repo: Path, kkc) -> None:
     }
     infra = kustomizations.pop(f"{HA}-infra")
     assert infra["wait"] is True
-    assert infra["healthCheckExprs"][0] == gitops.FLUX_MARIADB_HEALTH
+    # the MariaDB, then the RabbitMQ operators' resources (test_rabbitmq_operator)
+    assert infra["healthCheckExprs"] == [gitops.FLUX_MARIADB_HEALTH, *gitops.FLUX_RABBITMQ_HEALTH]
     assert gitops.FLUX_MARIADB_HEALTH["apiVersion"] == "k8s.mariadb.com/v1alpha1"
     assert (
         "status.conditions.exists(e, e.type == 'Ready' && e.status == 'True')"

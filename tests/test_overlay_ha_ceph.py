@@ -194,13 +194,15 @@ services:
     assert mdb["affinity"] == {"antiAffinityEnabled": True}
 
 
-def test_ha_overlay_clusters_mariadb_only_through_its_provider(repo: Path) -> None:
+def test_ha_overlay_clusters_mariadb_and_rabbitmq_only_through_their_providers(
+    repo: Path,
+) -> None:
     """Of the stateful tier the overlay changes MariaDB's provider (a Galera cluster of
-    mariadb-operator, 3 replicas by the provider's default), nothing of RabbitMQ (not
-    clusterable yet: KKC126) and nothing of the OVN databases."""
+    mariadb-operator) and RabbitMQ's (a cluster of RabbitMQ's cluster operator), 3 replicas
+    each by the providers' defaults, and nothing of the OVN databases."""
     defaults = yaml.safe_load((repo / "overlays" / "ha" / "defaults.yaml").read_text())
     assert defaults["services"]["mariadb"] == {"provider": "mariadb-operator"}
-    assert "rabbitmq" not in defaults["services"]
+    assert defaults["services"]["rabbitmq"] == {"provider": "rabbitmq-operator"}
     assert not {"ovnNbDb", "ovnSbDb"} & set(defaults["services"]["neutron"])
 
 

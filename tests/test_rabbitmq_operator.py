@@ -15,7 +15,7 @@ import pytest
 
 from conftest import snapshot
 from helpers import add_site, minimal
-from kkc import catalog, lint, safety, upgradepath, validate
+from kkc import catalog, gitops, lint, safety, upgradepath, validate
 from kkc.outputs import compute
 from kkc.services import common, rabbitmq_cluster
 from kkc.site import load_site
@@ -268,6 +268,34 @@ def test_network_policy_and_pod_monitor_select_the_operators_pods(built_sites) -
     assert _by_kind(objects, "NetworkPolicy")["rabbitmq-metrics"]["spec"]["podSelector"] == {
         "matchLabels": labels
     }
+
+
+# ---- the controllers -----------------------------------------------------------------
+
+
+def test_the_controllers_wait_for_the_cluster_and_the_topology(example_repo: Path) -> None:
+    """Flux: every rabbitmq.com kind of the output has a healthCheckExpr (the Kustomization
+    validates against its CRD, test_mariadb_operator), current on the operators' own
+    conditions and never failed on a transient False; Argo CD: a health check each."""
+    flux = {e["kind"]: e for e in gitops.FLUX_RABBITMQ_HEALTH}
+    assert sorted(flux) == ["Permission", "RabbitmqCluster", "User", "Vhost"]
+    assert not [e for e in flux.values() if "failed" in e]
+    cluster = flux["RabbitmqCluster"]["current"]
+    assert "e.type == 'AllReplicasReady' && e.status == 'True'" in cluster
+    assert "e.type == 'ClusterAvailable' && e.status == 'True'" in cluster
+    checks = dict(gitops.argo_health_checks(load_site(example_repo, HA)))
+    assert sorted(k.rsplit(".", 1)[1] for k in checks) == [
+        "com_MariaDB",
+        "com_Permission",
+        "com_RabbitmqCluster",
+        "com_User",
+        "com_Vhost",
+    ]
+    assert (
+        'ready["AllReplicasReady"] == "True" and ready["ClusterAvailable"] == "True"'
+        in (checks[gitops.ARGO_RABBITMQ_HEALTH_KEY])
+    )
+    assert gitops.argo_health_checks(load_site(example_repo, "site-a")) == []
 
 
 # ---- day two -------------------------------------------------------------------------

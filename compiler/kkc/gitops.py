@@ -194,8 +194,11 @@ return hs
 
 
 # Flux: the RabbitmqCluster is ready when every member is ready and its Service has
-# endpoints (AllReplicasReady and ClusterAvailable True; ReconcileSuccess False is a failure);
-# the topology operator's User, Vhost and Permission when their Ready condition is True.
+# endpoints (AllReplicasReady and ClusterAvailable True); the topology operator's User, Vhost
+# and Permission when their Ready condition is True. No `failed`: the operators report
+# ReconcileSuccess or Ready False on transient errors too (a User before its cluster
+# answers), and a failed health check would stop the stage until the next interval; a real
+# failure runs into the stage's timeout.
 _COND = "has(status.conditions) && status.conditions.exists(e, e.type == '{}' && e.status == '{}')"
 FLUX_RABBITMQ_HEALTH = [
     {
@@ -204,19 +207,18 @@ FLUX_RABBITMQ_HEALTH = [
         "current": _COND.format("AllReplicasReady", "True")
         + " && "
         + _COND.format("ClusterAvailable", "True"),
-        "failed": _COND.format("ReconcileSuccess", "False"),
     },
     *(
         {
             "apiVersion": rabbitmq_cluster.API,
             "kind": kind,
             "current": _COND.format("Ready", "True"),
-            "failed": _COND.format("Ready", "False"),
         }
         for kind in ("User", "Vhost", "Permission")
     ),
 ]
-# Argo CD: the same rules as resource health checks in argocd-cm.
+# Argo CD: the same rules as resource health checks in argocd-cm (Degraded, which Argo CD
+# re-evaluates, shows the cluster operator's reconcile error).
 ARGO_RABBITMQ_HEALTH_KEY = "resource.customizations.health.rabbitmq.com_RabbitmqCluster"
 ARGO_RABBITMQ_HEALTH = """hs = {status = "Progressing", message = "waiting for the cluster"}
 local ready = {}
@@ -238,11 +240,21 @@ ARGO_TOPOLOGY_HEALTH_KEYS = tuple(
     f"resource.customizations.health.rabbitmq.com_{kind}"
     for kind in ("User", "Vhost", "Permission")
 )
-# The Ready condition of the topology operator's resources, as ARGO_MARIADB_HEALTH reads
-# the MariaDB's (Degraded on Ready False: the operator failed to apply it)
-ARGO_TOPOLOGY_HEALTH = ARGO_MARIADB_HEALTH.replace(
-    'elseif c.reason == "Failed" then', 'elseif c.status == "False" then'
-)
+# The Ready condition of the topology operator's resources: Healthy once True, Progressing
+# with the operator's message until then (False while the cluster does not answer yet)
+ARGO_TOPOLOGY_HEALTH = """hs = {status = "Progressing", message = "waiting for the Ready condition"}
+if obj.status ~= nil and obj.status.conditions ~= nil then
+  for _, c in ipairs(obj.status.conditions) do
+    if c.type == "Ready" then
+      hs.message = c.message
+      if c.status == "True" then
+        hs.status = "Healthy"
+      end
+    end
+  end
+end
+return hs
+"""
 
 
 def prerequisites(site: Site) -> list[str]:
