@@ -378,8 +378,10 @@ def test_commit_then_ordinary_commit_keeps_the_tree(small_repo: Path, kkc) -> No
     build(kkc, repo, "site-k", "--commit")
     site_yaml.write_text(site_yaml.read_text() + "# lab\n")
     git(repo, "commit", "-q", "-am", "site-k: comment")
-    # the overlay, but the kolla MariaDB kept (its Galera would be a destructive change)
-    text = site_yaml.read_text().replace("services:\n", "services:\n  mariadb: {provider: kolla}\n")
+    # the overlay, but the kolla MariaDB and RabbitMQ kept (the operators' would be a
+    # destructive change)
+    kolla = "  mariadb: {provider: kolla}\n  rabbitmq: {provider: kolla}\n"
+    text = site_yaml.read_text().replace("services:\n", "services:\n" + kolla)
     site_yaml.write_text(text + "overlays: [ha]\n")
     build(kkc, repo, "site-k", "--commit")
     git(repo, "add", "sites/site-k")

@@ -57,7 +57,8 @@ CASES = [
     pytest.param(
         OPERATOR + NO_BACKUP + "  rabbitmq:\n    server:\n      replicas: 3\n",
         "13:17: KKC126 services.rabbitmq.server.replicas: must be 1: RabbitMQ clustering is "
-        "not supported by kkc yet",
+        "not supported by kkc with provider kolla (services.rabbitmq.provider: "
+        "rabbitmq-operator runs a RabbitMQ cluster)",
         id="KKC126-rabbitmq-stays",
     ),
     pytest.param(
@@ -326,20 +327,24 @@ def test_network_policy_admits_the_galera_members_and_the_operator(built_sites) 
 def test_argo_cd_bootstrap_names_the_operator_and_its_health_check(built_sites, kkc) -> None:
     result = kkc(built_sites.root, "bootstrap", HA)
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines() == [
+    notes = result.stderr.splitlines()
+    assert notes[0] == (
         "note: install first: mariadb-operator 26.6.0 (services.mariadb.provider): CRDs "
         "k8s.mariadb.com/v1alpha1 MariaDB and Backup, validated against mariadb-operator's "
-        "26.6.0 CRDs; it must watch namespace openstack",
-        "note: Argo CD waits for a MariaDB's Ready condition with the health check in the "
-        "header of this stream (argocd-cm data key "
-        "resource.customizations.health.k8s.mariadb.com_MariaDB)",
-    ]
+        "26.6.0 CRDs; it must watch namespace openstack"
+    )
+    assert notes[-1].startswith(
+        "note: Argo CD waits for the operators' resources with the health checks in the "
+        "header of this stream (argocd-cm data keys "
+        "resource.customizations.health.k8s.mariadb.com_MariaDB, "
+    )
     head = [line[2:] for line in result.stdout.splitlines() if line.startswith("# ")]
     start = head.index(
-        "Argo CD: the stage waits for the MariaDB's Ready condition with this health"
+        "Argo CD: stage infra waits for the operators' resources to be ready with these"
     )
     snippet = yaml.safe_load("\n".join(head[start + 2 :]) + "\n")
-    assert snippet == {gitops.ARGO_MARIADB_HEALTH_KEY: gitops.ARGO_MARIADB_HEALTH}
+    assert snippet[gitops.ARGO_MARIADB_HEALTH_KEY] == gitops.ARGO_MARIADB_HEALTH
+    assert snippet == dict(gitops.argo_health_checks(load_site(built_sites.root, HA)))
     assert (built_sites.root / f"deploy/{HA}/bootstrap.yaml").read_text() == result.stdout
     plain = kkc(built_sites.root, "bootstrap", "site-a")
     assert plain.stderr == "" and "install first" not in plain.stdout
@@ -358,7 +363,8 @@ def test_flux_waits_for_the_ready_condition(site_repo: Path, kkc) -> None:
     }
     infra = kustomizations.pop(f"{HA}-infra")
     assert infra["wait"] is True
-    assert infra["healthCheckExprs"] == [gitops.FLUX_MARIADB_HEALTH]
+    # the MariaDB, then the RabbitMQ operators' resources (test_rabbitmq_operator)
+    assert infra["healthCheckExprs"] == [gitops.FLUX_MARIADB_HEALTH, *gitops.FLUX_RABBITMQ_HEALTH]
     assert gitops.FLUX_MARIADB_HEALTH["apiVersion"] == "k8s.mariadb.com/v1alpha1"
     assert (
         "status.conditions.exists(e, e.type == 'Ready' && e.status == 'True')"
@@ -373,7 +379,7 @@ def test_flux_waits_for_the_ready_condition(site_repo: Path, kkc) -> None:
 def test_doctor_lists_the_operator(kkc, tmp_path: Path) -> None:
     result = kkc(tmp_path, "doctor", "-o", "json")
     assert result.exit_code == 0, result.output
-    [operator] = json.loads(result.stdout)["operators"]
+    operator = json.loads(result.stdout)["operators"][0]
     commit = validate.embedded_index()["controllers"]["mariadb-operator_mariadb-operator"]["commit"]
     assert operator["name"] == "mariadb-operator"
     assert operator["release"] == "26.6.0"

@@ -201,16 +201,16 @@ services:
     assert mdb["affinity"] == {"antiAffinityEnabled": True}
 
 
-def test_ha_overlay_clusters_mariadb_through_its_provider_and_the_ovn_databases(
+def test_ha_overlay_clusters_mariadb_and_rabbitmq_through_their_providers_and_the_ovn_databases(
     repo: Path,
 ) -> None:
     """Of the stateful tier the overlay changes MariaDB's provider (a Galera cluster of
-    mariadb-operator, 3 replicas by the provider's default), nothing of RabbitMQ (not
-    clusterable yet: KKC126), and makes the OVN databases RAFT clusters of 3 (issue 17:
-    the ha overlay selects the clustered providers)."""
+    mariadb-operator) and RabbitMQ's (a cluster of RabbitMQ's cluster operator), 3 replicas
+    each by the providers' defaults, and makes the OVN databases RAFT clusters of 3 (issue
+    17: the ha overlay selects the clustered providers)."""
     defaults = yaml.safe_load((repo / "overlays" / "ha" / "defaults.yaml").read_text())
     assert defaults["services"]["mariadb"] == {"provider": "mariadb-operator"}
-    assert "rabbitmq" not in defaults["services"]
+    assert defaults["services"]["rabbitmq"] == {"provider": "rabbitmq-operator"}
     neutron = defaults["services"]["neutron"]
     assert (neutron["ovnNbDb"], neutron["ovnSbDb"]) == ({"replicas": 3}, {"replicas": 3})
 

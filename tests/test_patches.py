@@ -436,7 +436,8 @@ def test_a_patch_cannot_do_what_the_site_definition_refuses(small_site_repo: Pat
         "cluster) (a site patch cannot do what the site definition refuses)",
         "sites/site-k/patches/rabbitmq.yaml:6:5: KKC126 StatefulSet/rabbitmq gets 2 replicas: "
         "services.rabbitmq.server.replicas must be 1: RabbitMQ clustering is not supported by "
-        "kkc yet (a site patch cannot do what the site definition refuses)",
+        "kkc with provider kolla (services.rabbitmq.provider: rabbitmq-operator runs a "
+        "RabbitMQ cluster) (a site patch cannot do what the site definition refuses)",
     ]
     assert not (small_site_repo / "deploy").exists()
     assert kkc(small_site_repo, "check", "site-k").exit_code == 2

@@ -311,10 +311,11 @@ def test_overlay_ha_on_a_built_site_b_changes_the_glance_claim_access_modes(
 ) -> None:
     """Issue 14's example: two glance-api replicas need a ReadWriteMany image claim, which
     a bound claim cannot become; located at the replicas the ha overlay sets. (The site
-    keeps its kolla MariaDB: the overlay's Galera would be KKC159, test_mariadb_operator.)"""
+    keeps its kolla MariaDB and RabbitMQ: the overlay's operators would be KKC159.)"""
     _build_commit(kkc, site_repo, "site-b")
     path = site_repo / "sites/site-b/site.yaml"
-    text = path.read_text().replace("services:\n", "services:\n  mariadb: {provider: kolla}\n", 1)
+    kolla = "  mariadb: {provider: kolla}\n  rabbitmq: {provider: kolla}\n"
+    text = path.read_text().replace("services:\n", "services:\n" + kolla, 1)
     path.write_text(text + "overlays: [ha]\n")
     line = (site_repo / "overlays/ha/defaults.yaml").read_text().splitlines().index("  glance:") + 2
     result = kkc(site_repo, "diff", "site-b")
@@ -332,3 +333,78 @@ def test_overlay_ha_on_a_built_site_b_changes_the_glance_claim_access_modes(
     before = snapshot(site_repo / "deploy")
     assert kkc(site_repo, "build", "site-b").exit_code == 2
     assert snapshot(site_repo / "deploy") == before
+
+
+# ---- the storage class of the database volumes (issue 17) --------------------------------
+
+
+def _mariadb_statefulset(storage_class: str) -> dict:
+    template = {
+        "metadata": {"name": "mariadb-data"},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": storage_class,
+            "resources": {"requests": {"storage": "10Gi"}},
+        },
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "mariadb", "namespace": "openstack"},
+        "spec": {"serviceName": "mariadb", "volumeClaimTemplates": [template]},
+    }
+
+
+def _operator_cluster(kind: str, storage_class: str, size: str = "10Gi") -> dict:
+    api, field = {
+        "MariaDB": ("k8s.mariadb.com/v1alpha1", "storage"),
+        "RabbitmqCluster": ("rabbitmq.com/v1beta1", "persistence"),
+    }[kind]
+    name = "mariadb" if kind == "MariaDB" else "rabbitmq"
+    volumes = {"storageClassName": storage_class, "size" if kind == "MariaDB" else "storage": size}
+    return {
+        "apiVersion": api,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": "openstack"},
+        "spec": {field: volumes},
+    }
+
+
+def test_a_storage_class_change_is_refused_with_its_way_out() -> None:
+    """Of the kolla StatefulSet's claim template, of the MariaDB's storage and of the
+    RabbitmqCluster's persistence: KKC156 naming the object, the field and the way out."""
+    [sts] = safety.compare(
+        [_mariadb_statefulset("fast-ssd")], [_mariadb_statefulset("slow-hdd")], None, "w"
+    )
+    assert (sts.path, sts.code) == ("w", "KKC156")
+    assert sts.message.startswith(
+        "StatefulSet/openstack/mariadb: spec.volumeClaimTemplates[mariadb-data].spec."
+        "storageClassName fast-ssd -> slow-hdd: the API server refuses to change this field in "
+        "place, so the sync would fail; a bound claim never changes its storage class, so the "
+        "data does not move with it: keep the old storage class, or dump the data, delete "
+        "StatefulSet mariadb and its claims before the sync"
+    )
+    [mdb] = safety.compare(
+        [_operator_cluster("MariaDB", "fast-ssd")],
+        [_operator_cluster("MariaDB", "slow")],
+        None,
+        "w",
+    )
+    assert mdb.code == "KKC156"
+    assert mdb.message.startswith(
+        "MariaDB/openstack/mariadb: spec.storage.storageClassName fast-ssd -> slow: "
+    )
+    assert "take a backup, and restore it into the MariaDB on new claims" in mdb.message
+    [rmq] = safety.compare(
+        [_operator_cluster("RabbitmqCluster", "fast-ssd")],
+        [_operator_cluster("RabbitmqCluster", "slow")],
+        None,
+        "w",
+    )
+    assert rmq.message.startswith(
+        "RabbitmqCluster/openstack/rabbitmq: spec.persistence.storageClassName fast-ssd -> slow: "
+    )
+    # a larger MariaDB or RabbitMQ volume is the operators' business (resized in use)
+    for kind in ("MariaDB", "RabbitmqCluster"):
+        grown = _operator_cluster(kind, "fast-ssd", "50Gi")
+        assert safety.compare([_operator_cluster(kind, "fast-ssd")], [grown], None, "w") == []

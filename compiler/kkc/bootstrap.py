@@ -119,9 +119,10 @@ def run(
     loaded = load_site(root, names[0])
     text, objects, warnings = bootstrap(loaded, crd_dir)
     notes = [f"note: install first: {need}" for need in gitops.prerequisites(loaded)]
-    if notes and loaded.get("gitops.engine") == "argocd":
+    checks = [key for key, _lua in gitops.argo_health_checks(loaded)]
+    if notes and checks and loaded.get("gitops.engine") == "argocd":
         notes.append(
-            f"note: Argo CD waits for a MariaDB's Ready condition with the health check in "
-            f"the header of this stream (argocd-cm data key {gitops.ARGO_MARIADB_HEALTH_KEY})"
+            "note: Argo CD waits for the operators' resources with the health checks in "
+            f"the header of this stream (argocd-cm data keys {', '.join(checks)})"
         )
     return BootstrapRun(text, objects, warnings, notes, root, loaded, crd_dir)

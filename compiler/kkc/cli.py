@@ -32,6 +32,7 @@ from . import (
     pool,
     progress,
     report,
+    restore,
     rotate,
     scaffold,
     secretreqs,
@@ -581,6 +582,53 @@ def rotate_cmd(
     if done.result is not None:
         _warn(done.result.warnings)
     sys.stdout.write(rotate.REPORTS[output.value](done))
+
+
+@app.command("restore")
+def restore_cmd(
+    site: SiteArg,
+    backup: Annotated[
+        str,
+        typer.Option(
+            "--from", metavar="BACKUP", help="A Backup of the site's output (mariadb-backup)."
+        ),
+    ],
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Print the Restore resource and the ordered steps around it; write nothing "
+            "(required: kkc applies nothing).",
+        ),
+    ] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at", metavar="TIME", help="Restore the newest backup at or before TIME (RFC 3339)."
+        ),
+    ] = None,
+    database: Annotated[
+        str | None, typer.Option("--database", help="Restore this one database only.")
+    ] = None,
+    crd_dir: CrdOpt = None,
+    output: Annotated[
+        Format, typer.Option("--output", "-o", help="text, markdown or json.")
+    ] = Format.text,
+    root: RootOpt = None,
+) -> None:
+    """Plan the restore of a mariadb-operator backup into a site: the Restore resource
+    (validated against its CRD) and what stops first, in which order, and how the site
+    resumes. Writes nothing; provider kolla is refused (KKC189) with the documented steps.
+
+    Examples: kkc restore site-a-ha --from mariadb-backup --plan ;
+    kkc restore site-a-ha --from mariadb-backup --at 2026-12-08T02:15:00Z --plan -o markdown"""
+    if not plan:
+        raise UsageError(
+            "kkc restore only plans: pass --plan (the Restore is a one-off action you apply "
+            "yourself, not part of the site's output; docs/backup-restore.md)"
+        )
+    found = restore.plan(_root(root), site, backup, at=at, database=database, crd_dir=crd_dir)
+    sys.stdout.write(restore.REPORTS[output.value](found))
 
 
 @app.command("render")

@@ -89,6 +89,10 @@ CODES: dict[str, str] = {
     "KKC186": "OVN database replicas not 1, 3 or 5 (a RAFT cluster needs an odd number of members)",
     "KKC187": "MariaDB replicas not odd and at least 3 with provider mariadb-operator (a "
     "Galera cluster needs a majority of an odd number of members)",
+    "KKC188": "RabbitMQ replicas not odd with provider rabbitmq-operator (quorum queues "
+    "need a majority of an odd number of members)",
+    "KKC189": "kkc restore --plan refused: provider kolla (no Restore resource; the documented "
+    "steps instead), a --from Backup the site's output has not, or an --at that is not RFC 3339",
     # kkc upgrade (exit 2)
     "KKC190": "upgrade path refused (kkc upgrade, or a build or check whose committed output "
     "is on another release): unsupported target release, the same release, a downgrade, or "

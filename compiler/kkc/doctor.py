@@ -12,7 +12,7 @@ import kubernetes_validate
 
 from . import __version__, cache, kustomize, validate
 from .gitrepo import git_version
-from .services import galera
+from .services import galera, rabbitmq_cluster
 
 # Operators that sites may need in their cluster, by the site setting that needs them:
 # (name, release, the site setting, the embedded controller whose CRDs kkc validates with).
@@ -22,6 +22,18 @@ OPERATORS = (
         galera.OPERATOR_RELEASE,
         "services.mariadb.provider: mariadb-operator",
         "mariadb-operator/mariadb-operator",
+    ),
+    (
+        rabbitmq_cluster.OPERATOR,
+        rabbitmq_cluster.OPERATOR_RELEASE,
+        "services.rabbitmq.provider: rabbitmq-operator",
+        "rabbitmq/cluster-operator",
+    ),
+    (
+        rabbitmq_cluster.TOPOLOGY_OPERATOR,
+        rabbitmq_cluster.TOPOLOGY_OPERATOR_RELEASE,
+        "services.rabbitmq.provider: rabbitmq-operator",
+        "rabbitmq/messaging-topology-operator",
     ),
 )
 

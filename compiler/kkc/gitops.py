@@ -14,11 +14,13 @@ finds those sites before rendering (:attr:`kkc.model.Site.project_peers`).
 - Flux: a GitRepository and one Kustomization per stage, each depending on the stage
   before it, with `wait: true`: a stage is applied once the previous one is ready. A stage
   with a custom resource whose readiness kstatus cannot see (mariadb-operator's MariaDB,
-  which reports a Ready condition only) gets `healthCheckExprs` for it; `healthChecks` would
-  be ignored next to `wait: true`.
-- Operators the output needs (mariadb-operator, for provider mariadb-operator) are named
-  in the stream's header with the release whose CRDs kkc validates against, and, for Argo
-  CD, with the argocd-cm health check of their resources (:func:`prerequisites`).
+  which reports a Ready condition only; the RabbitmqCluster's AllReplicasReady and
+  ClusterAvailable; the topology operator's Ready) gets `healthCheckExprs` for it;
+  `healthChecks` would be ignored next to `wait: true`.
+- Operators the output needs (mariadb-operator; RabbitMQ's cluster and messaging topology
+  operators) are named in the stream's header with the release whose CRDs kkc validates
+  against, and, for Argo CD, with the argocd-cm health checks of their resources
+  (:func:`prerequisites`, :func:`argo_health_checks`).
 - The fleet form (`kkc bootstrap --applicationset`): one ApplicationSet whose list generator
   has one element per Argo CD site, carrying that site's values, so that every Application
   it generates equals the site's own Application; plus the sites' AppProjects (each the
@@ -33,8 +35,8 @@ from collections import Counter
 from typing import Any
 
 from .errors import WARNING, InputError, Problem
-from .model import ProjectPeer, Site, locate, mariadb_operator
-from .services import HEADER, galera
+from .model import ProjectPeer, Site, locate, mariadb_operator, rabbitmq_operator
+from .services import HEADER, galera, rabbitmq_cluster
 from .yamlio import dump_all
 
 BOOTSTRAP = "bootstrap.yaml"  # in deploy/<site>/, never listed in its kustomization.yaml
@@ -191,16 +193,104 @@ return hs
 """
 
 
+# Flux: the RabbitmqCluster is ready when every member is ready and its Service has
+# endpoints (AllReplicasReady and ClusterAvailable True); the topology operator's User, Vhost
+# and Permission when their Ready condition is True. No `failed`: the operators report
+# ReconcileSuccess or Ready False on transient errors too (a User before its cluster
+# answers), and a failed health check would stop the stage until the next interval; a real
+# failure runs into the stage's timeout.
+_COND = "has(status.conditions) && status.conditions.exists(e, e.type == '{}' && e.status == '{}')"
+FLUX_RABBITMQ_HEALTH = [
+    {
+        "apiVersion": rabbitmq_cluster.API,
+        "kind": "RabbitmqCluster",
+        "current": _COND.format("AllReplicasReady", "True")
+        + " && "
+        + _COND.format("ClusterAvailable", "True"),
+    },
+    *(
+        {
+            "apiVersion": rabbitmq_cluster.API,
+            "kind": kind,
+            "current": _COND.format("Ready", "True"),
+        }
+        for kind in ("User", "Vhost", "Permission")
+    ),
+]
+# Argo CD: the same rules as resource health checks in argocd-cm (Degraded, which Argo CD
+# re-evaluates, shows the cluster operator's reconcile error).
+ARGO_RABBITMQ_HEALTH_KEY = "resource.customizations.health.rabbitmq.com_RabbitmqCluster"
+ARGO_RABBITMQ_HEALTH = """hs = {status = "Progressing", message = "waiting for the cluster"}
+local ready = {}
+if obj.status ~= nil and obj.status.conditions ~= nil then
+  for _, c in ipairs(obj.status.conditions) do
+    ready[c.type] = c.status
+    if c.type == "ReconcileSuccess" and c.status == "False" then
+      return {status = "Degraded", message = c.message}
+    end
+  end
+end
+if ready["AllReplicasReady"] == "True" and ready["ClusterAvailable"] == "True" then
+  hs.status = "Healthy"
+  hs.message = "all replicas ready, cluster available"
+end
+return hs
+"""
+ARGO_TOPOLOGY_HEALTH_KEYS = tuple(
+    f"resource.customizations.health.rabbitmq.com_{kind}"
+    for kind in ("User", "Vhost", "Permission")
+)
+# The Ready condition of the topology operator's resources: Healthy once True, Progressing
+# with the operator's message until then (False while the cluster does not answer yet)
+ARGO_TOPOLOGY_HEALTH = """hs = {status = "Progressing", message = "waiting for the Ready condition"}
+if obj.status ~= nil and obj.status.conditions ~= nil then
+  for _, c in ipairs(obj.status.conditions) do
+    if c.type == "Ready" then
+      hs.message = c.message
+      if c.status == "True" then
+        hs.status = "Healthy"
+      end
+    end
+  end
+end
+return hs
+"""
+
+
 def prerequisites(site: Site) -> list[str]:
     """The operators the site's output needs running in the cluster before its first
     sync, each with the release whose CRD schemas kkc validates its resources against."""
-    if not (site.enabled("mariadb") and mariadb_operator(site)):
-        return []
-    return [
-        f"{galera.OPERATOR} {galera.OPERATOR_RELEASE} (services.mariadb.provider): CRDs "
-        f"{galera.API} MariaDB and Backup, validated against {galera.OPERATOR}'s "
-        f"{galera.OPERATOR_RELEASE} CRDs; it must watch namespace {site.get('namespace')}"
-    ]
+    out = []
+    ns = site.get("namespace")
+    if site.enabled("mariadb") and mariadb_operator(site):
+        out.append(
+            f"{galera.OPERATOR} {galera.OPERATOR_RELEASE} (services.mariadb.provider): CRDs "
+            f"{galera.API} MariaDB and Backup, validated against {galera.OPERATOR}'s "
+            f"{galera.OPERATOR_RELEASE} CRDs; it must watch namespace {ns}"
+        )
+    if site.enabled("rabbitmq") and rabbitmq_operator(site):
+        rmq = rabbitmq_cluster
+        out += [
+            f"{rmq.OPERATOR} {rmq.OPERATOR_RELEASE} (services.rabbitmq.provider): CRD "
+            f"{rmq.API} RabbitmqCluster, validated against {rmq.OPERATOR}'s "
+            f"{rmq.OPERATOR_RELEASE} CRDs; it must watch namespace {ns}",
+            f"{rmq.TOPOLOGY_OPERATOR} {rmq.TOPOLOGY_OPERATOR_RELEASE} (services.rabbitmq."
+            f"provider): CRDs {rmq.API} User, Vhost and Permission, validated against "
+            f"{rmq.TOPOLOGY_OPERATOR}'s {rmq.TOPOLOGY_OPERATOR_RELEASE} CRDs; in namespace "
+            f"{site.get('services.rabbitmq.operatorNamespace')} (network-policy admits it)",
+        ]
+    return out
+
+
+def argo_health_checks(site: Site) -> list[tuple[str, str]]:
+    """(argocd-cm data key, Lua) of each health check the site's custom resources need."""
+    out = []
+    if site.enabled("mariadb") and mariadb_operator(site):
+        out.append((ARGO_MARIADB_HEALTH_KEY, ARGO_MARIADB_HEALTH))
+    if site.enabled("rabbitmq") and rabbitmq_operator(site):
+        out.append((ARGO_RABBITMQ_HEALTH_KEY, ARGO_RABBITMQ_HEALTH))
+        out += [(key, ARGO_TOPOLOGY_HEALTH) for key in ARGO_TOPOLOGY_HEALTH_KEYS]
+    return out
 
 
 def _prerequisite_lines(site: Site) -> list[str]:
@@ -212,11 +302,11 @@ def _prerequisite_lines(site: Site) -> list[str]:
     lines += [f"- {n}" for n in needs]
     if site.get("gitops.engine") == "argocd":
         lines += [
-            "Argo CD: the stage waits for the MariaDB's Ready condition with this health",
-            "check in argocd-cm (namespace " + namespace(site) + "), under data:",
-            f"  {ARGO_MARIADB_HEALTH_KEY}: |",
-            *(f"    {line}" for line in ARGO_MARIADB_HEALTH.splitlines()),
+            "Argo CD: stage infra waits for the operators' resources to be ready with these",
+            "health checks in argocd-cm (namespace " + namespace(site) + "), under data:",
         ]
+        for key, lua in argo_health_checks(site):
+            lines += [f"  {key}: |", *(f"    {line}" for line in lua.splitlines())]
     return lines
 
 
@@ -226,6 +316,16 @@ def _flux_ref(revision: str) -> dict[str, str]:
     if revision.startswith("refs/"):
         return {"name": revision}
     return {"branch": revision}
+
+
+def _flux_health(site: Site) -> list[dict[str, Any]]:
+    """The healthCheckExprs of stage infra: the operators' resources it waits for."""
+    out = []
+    if site.enabled("mariadb") and mariadb_operator(site):
+        out.append(dict(FLUX_MARIADB_HEALTH))
+    if site.enabled("rabbitmq") and rabbitmq_operator(site):
+        out += [dict(e) for e in FLUX_RABBITMQ_HEALTH]
+    return out
 
 
 def _flux(site: Site, stages: list[str], path: str) -> list[dict[str, Any]]:
@@ -259,8 +359,9 @@ def _flux(site: Site, stages: list[str], path: str) -> list[dict[str, Any]]:
         }
         if needs:
             spec["dependsOn"] = [{"name": flux_name(site, n)} for n in needs]
-        if stage == "infra" and site.enabled("mariadb") and mariadb_operator(site):
-            spec["healthCheckExprs"] = [dict(FLUX_MARIADB_HEALTH)]
+        exprs = _flux_health(site) if stage == "infra" else []
+        if exprs:
+            spec["healthCheckExprs"] = exprs
         out.append(
             {
                 "apiVersion": FLUX_KUSTOMIZE_API,

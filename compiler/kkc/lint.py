@@ -5,10 +5,12 @@
   Secret that kkc expects in the cluster or that a kkc Job creates: `kkc secrets SITE`),
   and so does every key a pod reads from them and every Service port an Ingress names;
   mariadb-operator's resources count as pods here (their ``*SecretKeyRef`` keys, and the
-  MariaDB a Backup names).
+  MariaDB a Backup names), and so do the RabbitMQ topology operator's (the RabbitmqCluster
+  they name, a User's credentials Secret and its keys, a Permission's User and vhost).
 - KKC308: every image is a Kolla image of the site's release, from the site's registry and
   with the release's tag (a digest alone is accepted in place of the tag); the image of a
-  mariadb-operator MariaDB is an official MariaDB image with a version tag.
+  mariadb-operator MariaDB is an official MariaDB image with a version tag, that of a
+  RabbitmqCluster an official RabbitMQ 4 image with a version tag.
 - KKC309: every config.json (in a ConfigMap) is accepted by that release's set_configs.py.
 - KKC310: every OpenStack INI file kkc renders uses only sections and options that exist
   in the option catalog of the site's release (deprecated options are warnings).
@@ -20,7 +22,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from . import catalog, kollacheck, overrides
+from . import catalog, kollacheck, overrides, upgradepath
 from .errors import WARNING, Problem, warning
 from .model import Site
 from .outputs import Outputs
@@ -31,6 +33,8 @@ from .validate import pod_images, pod_spec
 _GO_TEMPLATE = re.compile(r"\{\{.*?\}\}")  # an ExternalSecret template's placeholder
 PROVIDED_BY_KUBERNETES = {("ServiceAccount", "default")}
 MARIADB_GROUP = "k8s.mariadb.com"  # mariadb-operator's resources (kkc.services.galera)
+# the RabbitMQ operators' resources (kkc.services.rabbitmq_cluster)
+RABBITMQ_GROUP = "rabbitmq.com"
 _WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 
 
@@ -87,6 +91,43 @@ def _workload_refs(obj: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]
         ref = (obj.get("spec") or {}).get("mariaDbRef")
         if ref and not ref.get("namespace"):
             yield "MariaDB", ref.get("name", ""), None
+    if str(obj.get("apiVersion", "")).startswith(f"{RABBITMQ_GROUP}/"):
+        yield from _rabbitmq_refs(obj.get("spec") or {})
+
+
+def _rabbitmq_refs(spec: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    """What a topology operator resource needs: its RabbitmqCluster (in the namespace), a
+    User's credentials Secret (keys username and password), a Permission's User."""
+    cluster = spec.get("rabbitmqClusterReference") or {}
+    if cluster.get("name") and not cluster.get("namespace"):
+        yield "RabbitmqCluster", cluster["name"], None
+    if cluster.get("connectionSecret"):
+        yield "Secret", cluster["connectionSecret"].get("name", ""), None
+    imported = (spec.get("importCredentialsSecret") or {}).get("name")
+    if imported:
+        yield "Secret", imported, None
+        yield "Secret", imported, "username"
+        yield "Secret", imported, "password"
+    user = (spec.get("userReference") or {}).get("name")
+    if user:
+        yield "User", user, None
+
+
+def vhost_references(objects: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], str]]:
+    """(Permission, vhost) of every topology operator Permission whose vhost no Vhost of
+    ``objects`` creates on the same cluster."""
+    rabbitmq = [o for o in objects if str(o.get("apiVersion", "")).startswith(RABBITMQ_GROUP)]
+
+    def cluster(o: dict[str, Any]) -> str:
+        return ((o.get("spec") or {}).get("rabbitmqClusterReference") or {}).get("name", "")
+
+    vhosts = {
+        (cluster(o), (o.get("spec") or {}).get("name")) for o in rabbitmq if o["kind"] == "Vhost"
+    }
+    for o in rabbitmq:
+        vhost = (o.get("spec") or {}).get("vhost")
+        if o["kind"] == "Permission" and (cluster(o), vhost) not in vhosts:
+            yield o, str(vhost)
 
 
 def _ingress_backends(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -220,6 +261,8 @@ def check_references(
         for name, port in sorted(set(port_references(obj)), key=str):
             if name in ports and port not in ports[name]:
                 dangling(obj, f"port {port!r} of Service {name!r}, which has no such port")
+    for obj, vhost in vhost_references(objects):
+        dangling(obj, f"vhost {vhost!r}, which no Vhost of the output creates on its cluster")
     return problems
 
 
@@ -245,6 +288,22 @@ def _image_problem(image: str, prefix: str, tag: str, release: str, distro: str)
     return why
 
 
+def rabbitmq_image_problem(image: str) -> str | None:
+    """Why RabbitMQ's cluster operator would not run ``image`` in a RabbitmqCluster (for
+    KKC308): it starts the image's own entrypoint with its configuration in
+    /etc/rabbitmq/conf.d, which only the official RabbitMQ images have (not Kolla's
+    rabbitmq, whose entrypoint is kolla_start); kkc requires RabbitMQ 4 (the quorum queue
+    settings it renders, the upgrade ladder of kkc upgrade)."""
+    if upgradepath.rabbitmq_image_version(image):
+        return None
+    return (
+        f'image "{image}" is not an official RabbitMQ 4 image with a version tag '
+        '("<registry>/rabbitmq:<4.minor[.patch]>[-management]", e.g. '
+        "docker.io/library/rabbitmq:4.3.4-management): the cluster operator runs the image's "
+        "own entrypoint, which only those have (services.rabbitmq.image)"
+    )
+
+
 _OPERATOR_IMAGE = re.compile(
     r"^(?:[^@]*/)?mariadb:(\d+\.\d+[0-9A-Za-z.-]*)(?:@sha256:[0-9a-f]{64})?$"
 )
@@ -268,8 +327,8 @@ def check_kolla(
     site: Site, objects: list[dict[str, Any]], display: str
 ) -> tuple[list[Problem], list[Problem]]:
     """Images and config.json documents against the Kolla release: (problems, warnings).
-    A MariaDB of mariadb-operator is judged by the operator's rules instead (its pods,
-    created by the operator, are not in the output)."""
+    A MariaDB of mariadb-operator and a RabbitmqCluster are judged by their operators'
+    rules instead (their pods, created by the operators, are not in the output)."""
     release, distro = site.get("openstack.release"), site.get("openstack.distro")
     prefix = f"{site.get('openstack.registry')}/{site.get('openstack.namespace')}/"
     tag = image_tag(release, distro, site.get("openstack.tagSuffix") or "")
@@ -279,6 +338,12 @@ def check_kolla(
             f"{MARIADB_GROUP}/"
         ):
             why = operator_image_problem(str((obj.get("spec") or {}).get("image", "")))
+            if why:
+                problems.append(Problem(display, 1, 1, "KKC308", f"{_what(obj)}: {why}"))
+        if obj.get("kind") == "RabbitmqCluster" and str(obj.get("apiVersion", "")).startswith(
+            f"{RABBITMQ_GROUP}/"
+        ):
+            why = rabbitmq_image_problem(str((obj.get("spec") or {}).get("image", "")))
             if why:
                 problems.append(Problem(display, 1, 1, "KKC308", f"{_what(obj)}: {why}"))
         for image in sorted(set(pod_images(obj))):

@@ -45,6 +45,8 @@ from .model import (
     locate,
     mariadb_operator,
     mariadb_replicas,
+    rabbitmq_operator,
+    rabbitmq_replicas,
     single_replica,
 )
 from .releases import RELEASES
@@ -737,6 +739,20 @@ def _galera_replicas(site: Site, add: Add) -> None:
         )
 
 
+def _rabbitmq_replicas(site: Site, add: Add) -> None:
+    """A RabbitMQ cluster (provider rabbitmq-operator) has an odd number of members: quorum
+    queues and pause_minority keep working only on a majority, which a partition of an even
+    cluster in halves leaves to neither side (the operator tests 1, 3 and 5 only)."""
+    replicas = rabbitmq_replicas(site)
+    if site.enabled("rabbitmq") and rabbitmq_operator(site) and replicas % 2 == 0:
+        add(
+            ("services", "rabbitmq", "server", "replicas"),
+            "KKC188",
+            f"must be odd with provider rabbitmq-operator: quorum queues keep a majority "
+            f"of an odd number of members only (got {replicas}; 3 is the default)",
+        )
+
+
 def _mariadb_backup(site: Site, add: Add) -> None:
     """mariadb-operator's scheduled backups go to exactly one place the site names."""
     backup = site.get("services.mariadb.backup") or {}
@@ -902,6 +918,7 @@ SEMANTIC_CHECKS: tuple[Callable[[Site, Add], None], ...] = (
     _requirements,
     _single_replicas,
     _galera_replicas,
+    _rabbitmq_replicas,
     _mariadb_backup,
     _raft_replicas,
     _public_hosts,

@@ -70,7 +70,8 @@ REQUIRES: dict[str, tuple[str, ...]] = {
 SINGLE_REPLICA = {
     ("mariadb", "server"): "Galera clustering is not supported by kkc with provider kolla "
     "(services.mariadb.provider: mariadb-operator runs a Galera cluster)",
-    ("rabbitmq", "server"): "RabbitMQ clustering is not supported by kkc yet",
+    ("rabbitmq", "server"): "RabbitMQ clustering is not supported by kkc with provider kolla "
+    "(services.rabbitmq.provider: rabbitmq-operator runs a RabbitMQ cluster)",
 }
 # services.mariadb.provider: who runs MariaDB. kolla: one server of the Kolla mariadb-server
 # image (a StatefulSet of base/mariadb/); mariadb-operator: a Galera cluster that
@@ -79,6 +80,13 @@ MARIADB_PROVIDERS = ("kolla", "mariadb-operator")
 MARIADB_OPERATOR = "mariadb-operator"
 # The replicas of a MariaDB that the site does not size: one Kolla server, three Galera members.
 MARIADB_DEFAULT_REPLICAS = {"kolla": 1, MARIADB_OPERATOR: 3}
+# services.rabbitmq.provider: who runs RabbitMQ. kolla: one server of the Kolla rabbitmq image
+# (base/rabbitmq/); rabbitmq-operator: a cluster that RabbitMQ's cluster operator runs from a
+# RabbitmqCluster kkc renders, with a user and vhost per service (messaging topology
+# operator; kkc.services.rabbitmq_cluster).
+RABBITMQ_PROVIDERS = ("kolla", "rabbitmq-operator")
+RABBITMQ_OPERATOR = "rabbitmq-operator"
+RABBITMQ_DEFAULT_REPLICAS = {"kolla": 1, RABBITMQ_OPERATOR: 3}
 # Services whose RBD user needs a libvirt secret on the computes.
 RBD_USERS = ("nova", "cinder")
 # Components that run 1 replica or a RAFT cluster of an odd size (KKC186).
@@ -107,11 +115,25 @@ def mariadb_replicas(site: Site) -> int:
     return site.get("services.mariadb.server.replicas", default)
 
 
+def rabbitmq_operator(site: Site) -> bool:
+    """Whether RabbitMQ's cluster operator runs the site's RabbitMQ (a cluster)."""
+    return site.get("services.rabbitmq.provider") == RABBITMQ_OPERATOR
+
+
+def rabbitmq_replicas(site: Site) -> int:
+    """services.rabbitmq.server.replicas, or its provider's default (1 kolla, 3 cluster)."""
+    default = RABBITMQ_DEFAULT_REPLICAS.get(site.get("services.rabbitmq.provider"), 1)
+    return site.get("services.rabbitmq.server.replicas", default)
+
+
 def single_replica(site: Site) -> dict[tuple[str, str], str]:
     """The components of :data:`SINGLE_REPLICA` that this site cannot cluster."""
-    if not mariadb_operator(site):
-        return SINGLE_REPLICA
-    return {k: v for k, v in SINGLE_REPLICA.items() if k != ("mariadb", "server")}
+    clustered = set()
+    if mariadb_operator(site):
+        clustered.add(("mariadb", "server"))
+    if rabbitmq_operator(site):
+        clustered.add(("rabbitmq", "server"))
+    return {k: v for k, v in SINGLE_REPLICA.items() if k not in clustered}
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,17 @@ written or merged:
 - **immutable fields** (KKC156): a change the API server refuses to make in place, so the
   sync fails and, under Flux, blocks every later stage: a PersistentVolumeClaim's spec other
   than a storage increase; a StatefulSet's selector, serviceName, volumeClaimTemplates or
-  podManagementPolicy; a Deployment's, DaemonSet's or ReplicaSet's selector; a Service's
-  clusterIP, or a change of its type to ExternalName. Jobs are exempt: kkc has the
+  podManagementPolicy (a storage class change of a claim template gets its own way out);
+  the storage class of a mariadb-operator MariaDB's or a RabbitmqCluster's volumes; a
+  Deployment's, DaemonSet's or ReplicaSet's selector; a Service's clusterIP, or a change of
+  its type to ExternalName. Jobs are exempt: kkc has the
   controller replace every changed Job (:data:`kkc.jobs.JOB_REPLACE`).
 - **destructive changes**: an ExternalSecret with ``creationPolicy: Owner`` removed (its
   Secret is deleted with it by the controller's prune, KKC157), a switch of the secret
-  back end of a built site (KKC158), and a switch of its MariaDB provider (KKC159: the new
-  MariaDB starts on new, empty volumes).
+  back end of a built site (KKC158), and a switch of its MariaDB or RabbitMQ provider
+  (KKC159: the new MariaDB starts on new, empty volumes; the new RabbitMQ with no queues).
+- **the RabbitMQ ladder** (KKC195): a RabbitmqCluster's image that moves RabbitMQ more than
+  kolla-ansible's ladder allows, or back.
 
 Each finding names the object, the field and the way out, and is located at the site
 definition key that caused it where one is known, else at the site's deploy file.
@@ -31,7 +35,7 @@ from typing import Any
 
 from . import generate, gitrepo, kustomize, upgradepath, writer
 from .errors import WARNING, EnvironmentProblem, Problem
-from .model import Site
+from .model import Site, rabbitmq_operator
 from .yamlio import load_stream
 
 IMMUTABLE = "KKC156"
@@ -40,6 +44,7 @@ BACKEND_SWITCH = "KKC158"
 PROVIDER_SWITCH = "KKC159"
 DESTRUCTIVE = (SECRET_REMOVED, BACKEND_SWITCH, PROVIDER_SWITCH)
 MIGRATION_DOCS = "docs/backup-restore.md#moving-a-built-site-from-kolla-to-mariadb-operator"
+RABBITMQ_MIGRATION_DOCS = "docs/bases.md#moving-a-built-site-to-rabbitmq-operator"
 RELEASE_REFUSED = (upgradepath.PATH_REFUSED, upgradepath.RABBITMQ_REFUSED)
 CODES = (IMMUTABLE, *DESTRUCTIVE, *RELEASE_REFUSED)
 DOCS = "docs/review.md#day-two-safety"
@@ -55,6 +60,7 @@ KINDS = frozenset(
         "Service",
         "ExternalSecret",
         "MariaDB",
+        "RabbitmqCluster",
     }
 )
 _WORKLOAD_FIELDS = {
@@ -79,6 +85,8 @@ _SOURCES: dict[tuple[str, str], tuple[tuple[str, tuple[str, ...]], ...]] = {
     ("StatefulSet", "ovn-sb-db"): (
         ("spec.volumeClaimTemplates", ("services.neutron.ovnSbDb.storage",)),
     ),
+    ("MariaDB", "mariadb"): (("spec.storage", ("services.mariadb.server.storage",)),),
+    ("RabbitmqCluster", "rabbitmq"): (("spec.persistence", ("services.rabbitmq.server.storage",)),),
     ("PersistentVolumeClaim", "glance-images"): (
         ("spec.accessModes", ("services.glance.api.replicas", "overlays")),
         ("spec", ("services.glance.storage",)),
@@ -196,9 +204,61 @@ def _workload(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[tuple
     return found
 
 
+# The storage class of an operator's volumes: the operator cannot move a claim to another
+# class (a claim's storageClassName is immutable), so it refuses the change or never makes it.
+_OPERATOR_STORAGE_CLASS = {
+    "MariaDB": "spec.storage.storageClassName",
+    "RabbitmqCluster": "spec.persistence.storageClassName",
+}
+
+
+def _storage_class(
+    kind: str, old: dict[str, Any], new: dict[str, Any]
+) -> list[tuple[str, Any, Any]]:
+    """A change of the storage class of an operator-managed cluster's volumes."""
+    path = _OPERATOR_STORAGE_CLASS[kind]
+    a: Any = old
+    b: Any = new
+    for key in path.split("."):
+        a = a.get(key, _ABSENT) if isinstance(a, dict) else _ABSENT
+        b = b.get(key, _ABSENT) if isinstance(b, dict) else _ABSENT
+    return [] if a == b else [(path, a, b)]
+
+
+def _storage_class_way_out(i: Identity, fields: list[str]) -> str | None:
+    """The way out of a storage class change (a StatefulSet's claim templates, an
+    operator's storage): the data moves only by a copy onto new claims."""
+    if not any(f.endswith(".storageClassName") for f in fields):
+        return None
+    kind, name = i[1], i[3]
+    if kind == "MariaDB":
+        move = (
+            "take a backup, and restore it into the MariaDB on new claims of the new class "
+            "(docs/backup-restore.md#restoring-a-backup-into-the-site)"
+        )
+    elif kind == "RabbitmqCluster":
+        move = (
+            f"stop the OpenStack services, and before the sync delete RabbitmqCluster {name} "
+            f"and its claims (persistence-{name}-server-<ordinal>), so that the operator builds "
+            "the cluster anew on the new class (queued messages are lost)"
+        )
+    else:
+        move = (
+            f"dump the data, delete StatefulSet {name} and its claims before the sync, and "
+            "restore the dump once the new claims exist"
+        )
+    return (
+        "a bound claim never changes its storage class, so the data does not move with it: "
+        f"keep the old storage class, or {move}"
+    )
+
+
 def _way_out(i: Identity, fields: list[str]) -> str:
     kind, ns, name = i[1], i[2] or "default", i[3]
     resource = kind.lower()
+    storage_class = _storage_class_way_out(i, fields)
+    if storage_class:
+        return storage_class
     if kind == "PersistentVolumeClaim":
         return (
             "a claim's spec cannot change except for a larger spec.resources.requests.storage "
@@ -256,6 +316,8 @@ def immutable(
             found = _service(old, new)
         elif kind in _WORKLOAD_FIELDS:
             found = _workload(kind, old, new)
+        elif kind in _OPERATOR_STORAGE_CLASS:
+            found = _storage_class(kind, old, new)
         else:
             continue
         if not found:
@@ -369,6 +431,70 @@ def provider_switch(
     ]
 
 
+def rabbitmq_provider(objects: dict[Identity, dict[str, Any]]) -> str | None:
+    """Who runs the RabbitMQ of a built output: ``rabbitmq-operator`` (a RabbitmqCluster),
+    ``kolla`` (the StatefulSet rabbitmq of base/rabbitmq/), or None (no RabbitMQ)."""
+    if any(i[0] == "rabbitmq.com" and i[1] == "RabbitmqCluster" for i in objects):
+        return "rabbitmq-operator"
+    if any(i[:2] == ("apps", "StatefulSet") and i[3] == "rabbitmq" for i in objects):
+        return "kolla"
+    return None
+
+
+def rabbitmq_provider_switch(
+    before: dict[Identity, dict[str, Any]],
+    after: dict[Identity, dict[str, Any]],
+    site: Site | None,
+    where: str,
+) -> list[Problem]:
+    """KKC159 when the RabbitMQ of a built site changes provider: the new cluster starts
+    with no queues, and both want the Service rabbitmq until the old one is pruned."""
+    was, now = rabbitmq_provider(before), rabbitmq_provider(after)
+    if site is None or was is None or now is None or was == now:
+        return []
+    at = _origin(site, ("services.rabbitmq.provider", "overlays"), where)
+    return [
+        Problem(
+            *at,
+            PROVIDER_SWITCH,
+            f"services.rabbitmq.provider of a built site changes from {was} to {now}: the "
+            f"{now} RabbitMQ starts with no queues and the {was} one is pruned, so every "
+            "message still queued is lost and every service reconnects as another user; stop "
+            f"the OpenStack services first ({RABBITMQ_MIGRATION_DOCS}), then run `kkc build` "
+            f"with --allow-destructive (see {DOCS})",
+        )
+    ]
+
+
+def rabbitmq_image_change(
+    before: dict[Identity, dict[str, Any]],
+    after: dict[Identity, dict[str, Any]],
+    site: Site | None,
+    where: str,
+) -> list[Problem]:
+    """KKC195 when a RabbitmqCluster's image moves RabbitMQ outside the ladder kolla-ansible
+    allows (one minor version at a time, or a listed jump; no downgrade): the operator rolls
+    the members onto the new image, and a node refuses data of a version it cannot upgrade."""
+    out = []
+    for i in sorted(set(before) & set(after)):
+        if i[:2] != ("rabbitmq.com", "RabbitmqCluster"):
+            continue
+        images = [str((o.get("spec") or {}).get("image", "")) for o in (before[i], after[i])]
+        old, new = (upgradepath.rabbitmq_image_version(image) for image in images)
+        why = upgradepath.version_problem(old, new) if old and new else None
+        if why is None:
+            continue
+        at = _origin(site, ("services.rabbitmq.image",), where)
+        out.append(
+            Problem(
+                *at,
+                upgradepath.RABBITMQ_REFUSED,
+                f"{_label(i)}: spec.image {images[0]} -> {images[1]} {why} (see {DOCS})",
+            )
+        )
+    return out
+
+
 def compare(
     before: str | list[Any], after: str | list[Any], site: Site | None, where: str
 ) -> list[Problem]:
@@ -379,6 +505,8 @@ def compare(
         immutable(old, new, site, where)
         + destructive(old, new, site, where)
         + provider_switch(old, new, site, where)
+        + rabbitmq_provider_switch(old, new, site, where)
+        + rabbitmq_image_change(old, new, site, where)
     )
 
 
@@ -460,7 +588,7 @@ def release_change(site: Site, committed: str | None) -> list[Problem]:
     current = site.get("openstack.release")
     if committed is None or committed == current:
         return []
-    refused = upgradepath.refusal(committed, current)
+    refused = upgradepath.refusal(committed, current, kolla_rabbitmq=not rabbitmq_operator(site))
     if refused is None:
         return []
     code, why = refused

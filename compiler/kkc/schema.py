@@ -253,7 +253,14 @@ SCHEMA: dict[str, Any] = {
                 server=_component(storage=_STORAGE),
                 backup=_MARIADB_BACKUP,
             ),
-            "rabbitmq": _service(server=_component(storage=_STORAGE)),
+            # provider kolla: one Kolla rabbitmq; rabbitmq-operator: a RabbitmqCluster of the
+            # official RabbitMQ image (image), a user and vhost per service
+            "rabbitmq": _service(
+                provider={"type": "string", "allowed": ["kolla", "rabbitmq-operator"]},
+                image={"type": "string", "regex": IMAGE_REF},
+                operatorNamespace={"type": "string", "regex": DNS1123_LABEL, "maxlength": 63},
+                server=_component(storage=_STORAGE),
+            ),
             "memcached": _service(
                 server=_component(memoryMB={"type": "integer", "min": 64, "max": 65536})
             ),

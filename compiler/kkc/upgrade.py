@@ -23,7 +23,7 @@ from typing import Any
 from . import build, catalog, siteedit
 from .errors import InputError, Problem
 from .loader import load_site
-from .model import GLOBAL, Origin, Setting, Site, parse_target
+from .model import GLOBAL, Origin, Setting, Site, parse_target, rabbitmq_operator
 from .upgradepath import PATH_REFUSED, refusal
 
 SITE_LAYER = "site"
@@ -40,7 +40,7 @@ def check(site: Site, target: str) -> list[Problem]:
     (KKC192) or deprecated for removal (KKC193)."""
     current = site.get("openstack.release")
     origin = release_origin(site)
-    refused = refusal(current, target)
+    refused = refusal(current, target, kolla_rabbitmq=not rabbitmq_operator(site))
     if refused:
         raise InputError(Problem(origin.path, origin.line, origin.col, *refused))
     found = override_findings(site, current, target)

@@ -6,6 +6,7 @@ release of the committed output (:mod:`kkc.safety`)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -85,16 +86,30 @@ def rabbitmq_problem(current: str, target: str) -> str | None:
     """Why the RabbitMQ version jump of ``current`` -> ``target`` is refused, or None: one
     minor version up within a major version, or a jump kolla-ansible lists."""
     f = facts()
-    old, new = f.rabbitmq[current], f.rabbitmq[target]
+    why = version_problem(f.rabbitmq[current], f.rabbitmq[target])
+    return None if why is None else f"{current} -> {target} {why}"
+
+
+def version_problem(old: str, new: str) -> str | None:
+    """Why RabbitMQ ``old`` -> ``new`` (major.minor) is refused, or None: the same version,
+    one minor version up within a major version, or a jump kolla-ansible lists. Also the
+    rule of an operator-managed cluster's image (:mod:`kkc.safety`), where a downgrade is
+    refused too (enabled feature flags cannot be disabled)."""
     if old == new:
         return None
     (old_major, old_minor), (new_major, new_minor) = (map(int, v.split(".")) for v in (old, new))
+    if (new_major, new_minor) < (old_major, old_minor):
+        return (
+            f"moves RabbitMQ {old} -> {new}, a downgrade: RabbitMQ does not start on the "
+            "data of a newer version whose feature flags are enabled; restore a definitions "
+            "export into a new cluster instead"
+        )
     if old_major == new_major and new_minor == old_minor + 1:
         return None
-    if new in f.rabbitmq_allowed.get(old, ()):
+    if new in facts().rabbitmq_allowed.get(old, ()):
         return None
     return (
-        f"{current} -> {target} moves RabbitMQ {old} -> {new}, outside the allowed ladder "
+        f"moves RabbitMQ {old} -> {new}, outside the allowed ladder "
         f"(one minor version at a time, or {_ladder(old)}); upgrade RabbitMQ to "
         f"{old_major}.{old_minor + 1} first"
     )
@@ -105,15 +120,32 @@ def _ladder(old: str) -> str:
     return f"from {old} to {', '.join(jumps)}" if jumps else f"no listed jump from {old}"
 
 
+# The official RabbitMQ image of RabbitMQ 4, which RabbitMQ's cluster operator runs:
+# <registry>/rabbitmq:<4.minor[.patch]>[-variant] (Kolla's rabbitmq has release tags)
+_RABBITMQ_IMAGE = re.compile(
+    r"^(?:[^@]*/)?rabbitmq:(4\.\d+(?:\.\d+)?)(?:-[a-z0-9.-]+)?(?:@sha256:[0-9a-f]{64})?$"
+)
+
+
+def rabbitmq_image_version(image: str) -> str | None:
+    """The RabbitMQ major.minor of an official RabbitMQ 4 image, or None if it is not one."""
+    m = _RABBITMQ_IMAGE.match(image)
+    return ".".join(m.group(1).split(".")[:2]) if m else None
+
+
 PATH_REFUSED = "KKC190"
 RABBITMQ_REFUSED = "KKC195"
 
 
-def refusal(current: str, target: str) -> tuple[str, str] | None:
+def refusal(current: str, target: str, *, kolla_rabbitmq: bool = True) -> tuple[str, str] | None:
     """(code, why) when ``current`` -> ``target`` is refused: the path (KKC190), else the
-    RabbitMQ ladder (KKC195); None when the upgrade is allowed."""
+    RabbitMQ ladder of the Kolla images (KKC195; ``kolla_rabbitmq=False``: the site runs no
+    Kolla RabbitMQ, its operator-managed cluster's image is checked on its own); None when
+    the upgrade is allowed."""
     why = path_problem(current, target)
     if why is not None:
         return PATH_REFUSED, why
+    if not kolla_rabbitmq:
+        return None
     why = rabbitmq_problem(current, target)
     return None if why is None else (RABBITMQ_REFUSED, why)

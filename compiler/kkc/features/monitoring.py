@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..kolla import CONFIG_DIR, KollaConfig
-from ..model import Site
+from ..model import Site, rabbitmq_operator
 from ..services import PUBLIC_PORTS, ServiceOutput
 from ..services.common import KOLLA_SECURITY as _KOLLA_SECURITY
 from ..services.common import control_plane_placement, header, keystone_internal
@@ -71,8 +71,10 @@ def scrape_targets(site: Site) -> list[ScrapeTarget]:
             ScrapeTarget("memcached", "infra", "memcached", "server", MEMCACHED_EXPORTER_PORT)
         )
     if site.enabled("rabbitmq"):
+        # the cluster operator's pods carry component rabbitmq (kolla's: server)
+        component = "rabbitmq" if rabbitmq_operator(site) else "server"
         targets.append(
-            ScrapeTarget("rabbitmq", "infra", "rabbitmq", "server", RABBITMQ_PROMETHEUS_PORT)
+            ScrapeTarget("rabbitmq", "infra", "rabbitmq", component, RABBITMQ_PROMETHEUS_PORT)
         )
     targets.append(ScrapeTarget(BLACKBOX, "services", BLACKBOX, "exporter", BLACKBOX_PORT))
     return targets
@@ -177,6 +179,11 @@ def _memcached(site: Site, out: ServiceOutput) -> None:
 
 
 def _rabbitmq(site: Site, out: ServiceOutput) -> None:
+    """PodMonitor rabbitmq; the kolla StatefulSet gets the port of rabbitmq_prometheus (the
+    cluster operator's pods have it already, named prometheus too)."""
+    if rabbitmq_operator(site):
+        out.manifests.setdefault("infra", []).append(_pod_monitor(site, "rabbitmq", "prometheus"))
+        return
     port = {"name": "prometheus", "containerPort": RABBITMQ_PROMETHEUS_PORT, "protocol": "TCP"}
     out.patches.setdefault("infra", []).append(
         {

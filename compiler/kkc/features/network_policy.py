@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Site, mariadb_operator
+from ..model import Site, mariadb_operator, rabbitmq_operator
 from ..services import SPECS, Port, ServiceOutput
 from ..services.common import (
     GALERA_AGENT_PORT,
     GALERA_BACKUP,
     GALERA_POD_LABELS,
     GALERA_PORTS,
+    RABBITMQ_CLUSTER_PEER_PORTS,
+    RABBITMQ_CLUSTER_POD_LABELS,
+    RABBITMQ_MANAGEMENT_PORT,
     rotation_clients,
 )
 from .monitoring import scrape_targets
@@ -147,6 +150,24 @@ def _galera(site: Site, services: list[ServiceOutput], port: Port) -> dict[str, 
     return _policy(port.service, _pods("mariadb", "server"), rules)
 
 
+def _rabbitmq_cluster(site: Site, services: list[ServiceOutput], port: Port) -> dict[str, Any]:
+    """The RabbitMQ cluster operator's members: its clients on AMQP, the members among
+    themselves (epmd, distribution, CLI tools), and the messaging topology operator (in
+    ``services.rabbitmq.operatorNamespace``) on the management API. The cluster operator
+    itself execs into the pods (through the API server, not the pod network)."""
+    members = {"matchLabels": dict(RABBITMQ_CLUSTER_POD_LABELS)}
+    peers: list[dict[str, Any]] = [{"podSelector": _names(_clients(services, port.service))}]
+    if _from_nodes(site, port.service):
+        peers += [{"ipBlock": {"cidr": c}} for c in site.get("networkPolicy.nodeCIDRs")]
+    operator = _namespace(site.get("services.rabbitmq.operatorNamespace"))
+    rules = [
+        _rule(peers, port.port),
+        _rule([{"podSelector": members}], *RABBITMQ_CLUSTER_PEER_PORTS),
+        _rule([operator], RABBITMQ_MANAGEMENT_PORT),
+    ]
+    return _policy(port.service, members, rules)
+
+
 def network_policy(site: Site, services: list[ServiceOutput]) -> ServiceOutput:
     out = ServiceOutput("network-policy", [], [])
     add = lambda stage, obj: out.manifests.setdefault(stage, []).append(obj)  # noqa: E731
@@ -159,6 +180,9 @@ def network_policy(site: Site, services: list[ServiceOutput]) -> ServiceOutput:
         for port in SPECS[o.name].ports:
             if o.name == "mariadb" and mariadb_operator(site):  # no workload of kkc's
                 add(port.stage, _galera(site, services, port))
+                continue
+            if o.name == "rabbitmq" and rabbitmq_operator(site):  # the operator's pods
+                add(port.stage, _rabbitmq_cluster(site, services, port))
                 continue
             workload = workloads[port.service]
             pods = _pods(o.name, workload.component)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from ..model import Site
 from . import cinder as _cinder
-from . import galera
+from . import galera, rabbitmq_cluster
 from . import glance as _glance
 from . import heat as _heat
 from . import horizon as _horizon
@@ -94,6 +94,7 @@ __all__ = [
     "Workload",
     "enabled_services",
     "galera",
+    "rabbitmq_cluster",
 ]
 
 

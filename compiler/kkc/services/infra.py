@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..kolla import render_ini
-from ..model import Site, mariadb_operator
+from ..model import Site, mariadb_operator, rabbitmq_operator
 from ..releases import rhel_family
 from .common import (
     MARIADB_SERVER_OPTIONS,
@@ -34,6 +34,7 @@ from .common import (
 )
 from .galera import galera
 from .ovn import CLUSTER_DOMAIN
+from .rabbitmq_cluster import rabbitmq_cluster
 
 # Their clients are the services that use them (see kkc.features.network_policy).
 MARIADB = ServiceSpec(ports=(Port("mariadb", 3306, "infra", reach="clients"),))
@@ -221,6 +222,10 @@ RABBITMQ_UID = 42439  # the rabbitmq user of the Kolla image (the StatefulSet's 
 
 
 def rabbitmq(site: Site) -> ServiceOutput:
+    """RabbitMQ: one Kolla rabbitmq (provider kolla), or the cluster of RabbitMQ's cluster
+    operator (:func:`kkc.services.rabbitmq_cluster.rabbitmq_cluster`)."""
+    if rabbitmq_operator(site):
+        return rabbitmq_cluster(site)
     conf = ConfigFile(
         "rabbitmq.conf",
         "\n".join(

@@ -23,7 +23,6 @@ from ..kolla import Ini, KollaConfig, render_ini
 from ..model import Site
 from ..releases import RELEASES
 from .common import (
-    TRANSPORT_URL,
     ConfigFile,
     DbSync,
     Endpoint,
@@ -49,6 +48,7 @@ from .common import (
     permission,
     public_url,
     service_secret,
+    transport_url,
     uses_iscsi,
     with_service_user,
 )
@@ -358,7 +358,7 @@ def _secret(site: Site) -> SecretSpec:
         ),
     )
     compute: Ini = with_service_user(
-        site, "nova", {"DEFAULT": {"transport_url": TRANSPORT_URL}, **services}
+        site, "nova", {"DEFAULT": {"transport_url": transport_url(site, "nova")}, **services}
     )
     key = SecretKey(
         COMPUTE_CONF,
