@@ -591,11 +591,14 @@ def test_e2e_choice_of_sites_and_the_upgrade_scenario():
     from kkc_e2e import __main__ as e2e
 
     every = list(e2e.SITES)
-    assert e2e.choose(None, False, False) == (every, False)
+    assert e2e.choose(None, False, False) == (every, True)  # the default run: CI's
     assert e2e.choose(None, False, True) == (every, False)
     assert e2e.choose(None, True, False) == ([], True)
+    assert e2e.choose(None, True, True) == ([], False)
     assert e2e.choose(["site-a"], False, False) == (["site-a"], False)
     assert e2e.choose(["site-a"], True, False) == (["site-a"], True)
+    # the scenario's releases are the default sites' own: it adds no venv to CI's run
+    assert e2e.venv_releases(every, True) == e2e.venv_releases(every, False)
     assert e2e.venv_releases([], True) == {"2025.1": False, "2026.1": False, "2026.2": False}
     # site-a (2025.1) runs horizon: its venv gets it, whatever the scenario needs
     assert e2e.venv_releases(["site-a"], True)["2025.1"] is True
@@ -742,3 +745,185 @@ def test_a_generation_rotates_once_and_credentials_are_migrated_around_it(
     assert "keystone-fernet-keys was rotated for generation 4 already; nothing to do" in (
         capsys.readouterr().out
     )
+
+
+# -- the kubelet's restarts and the Job controller's retries (kkc_e2e.restart) ---------
+def test_restart_back_off_doubles_from_10_s_to_its_cap_and_resets_after_a_long_run():
+    from kkc_e2e.restart import CAP, RESET, BackOff
+
+    b = BackOff()
+    assert [b.next(1.0) for _ in range(5)] == [10.0, 20.0, 40.0, CAP, CAP] and CAP == 40.0
+    assert b.next(RESET - 1) == CAP  # a run shorter than the reset keeps the back-off
+    assert b.next(RESET) == 10.0  # ran 2 x the cap without exiting: forgotten
+    assert b.next(0.0) == 20.0
+
+
+class _Proc:
+    def __init__(self, code=None):
+        self.returncode = code
+
+    def poll(self):
+        return self.returncode
+
+
+class _Supervised:
+    """What restart.Supervisor reads and calls of a pods.Container."""
+
+    def __init__(self, tag):
+        import threading
+
+        from kkc_e2e.restart import BackOff
+
+        self.tag, self.lock, self.stopping = tag, threading.RLock(), False
+        self.proc, self.restart_at, self.started_at = _Proc(), None, 0.0
+        self.backoff, self.exits, self.restarts = BackOff(), [], 0
+        self.calls = []
+
+    def reap(self):
+        self.calls.append("reap")
+
+    def start(self):
+        self.calls.append("start")
+        self.proc = _Proc()
+
+    def post_start(self):
+        self.calls.append("postStart")
+
+
+def test_the_supervisor_restarts_an_exited_container_after_its_back_off():
+    from kkc_e2e.restart import Supervisor
+
+    now, lines = [0.0], []
+    sup = Supervisor(lines.append, clock=lambda: now[0])
+    conductor, stopped = _Supervised("nova-conductor"), _Supervised("placement-api")
+    sup.watch(conductor)
+    sup.watch(stopped)
+    sup.tick()
+    assert conductor.calls == [] and lines == []  # both run
+    now[0] = 5.0
+    conductor.proc.returncode = 1  # exits 5 s after its start
+    stopped.stopping, stopped.proc.returncode = True, 0  # the harness stops this one
+    sup.tick()
+    assert conductor.calls == ["reap"] and conductor.restart_at == 15.0
+    assert lines == ["nova-conductor exited with 1 after 5 s: restart in 10 s"]
+    now[0] = 14.9
+    sup.tick()
+    assert conductor.calls == ["reap"]  # still in its back-off
+    now[0] = 15.0
+    sup.tick()
+    assert conductor.calls == ["reap", "start", "postStart"]
+    assert (conductor.restarts, conductor.exits, conductor.started_at) == (1, [1], 15.0)
+    assert lines[-1] == "nova-conductor restarted (1 restarts)"
+    now[0] = 16.0
+    conductor.proc.returncode = 1  # again at once: the delay doubles
+    sup.tick()
+    assert conductor.restart_at == 36.0
+    sup.forget(conductor)
+    now[0] = 40.0
+    sup.tick()
+    assert conductor.restarts == 1 and stopped.calls == []  # forgotten, and stopped: no restart
+
+
+def test_a_job_is_retried_with_back_off_until_its_backoff_limit():
+    from kkc_e2e.restart import retry_job
+
+    waits = []
+    codes = iter([1, 2, 0])
+    done = retry_job(lambda: (next(codes), "log"), 6, waits.append)
+    assert (done.ok, done.failures, waits) == (True, [1, 2], [10.0, 20.0])
+    waits.clear()
+    done = retry_job(lambda: (1, "the log"), 2, waits.append)
+    assert (done.ok, done.failures, done.last, waits) == (False, [1, 1, 1], "the log", [10.0, 20.0])
+    done = retry_job(lambda: (0, ""), 0, waits.append)
+    assert (done.ok, done.failures) == (True, [])
+
+
+def test_a_jobs_failed_container_restarts_in_its_pod_on_failure_and_in_a_new_pod_on_never(
+    tmp_path, monkeypatch
+):
+    """restartPolicy OnFailure: the kubelet restarts the failed container in the same pod
+    (the init container that completed is not run again); Never: the Job controller
+    makes a new pod, which runs every container again."""
+    from kkc_e2e import bringup
+
+    ran, results = [], {}
+
+    class Ctr:
+        def __init__(self, env, spec, c, tag, poddir):
+            self.tag, self.poddir, self.log = tag, poddir, tmp_path / "log"
+
+        def run(self, timeout):
+            ran.append((self.tag, self.poddir.name))
+            return results[self.tag].pop(0)
+
+        def tail(self):
+            return "tail"
+
+    monkeypatch.setattr(bringup, "Container", Ctr)
+    monkeypatch.setattr(bringup.time, "sleep", lambda s: None)
+    for policy in ("OnFailure", "Never"):
+        job = {
+            "metadata": {"name": "db-sync"},
+            "spec": {
+                "backoffLimit": 3,
+                "template": {
+                    "spec": {
+                        "restartPolicy": policy,
+                        "initContainers": [{"name": "init"}],
+                        "containers": [{"name": "sync"}],
+                    }
+                },
+            },
+        }
+        run = _run(tmp_path / policy, [])
+        ran.clear()
+        results.update({"db-sync-init": [0, 0, 0], "db-sync-sync": [1, 0]})
+        assert run.run_job(job, 1) is True
+        tags = [t for t, _ in ran]
+        pods = [p for _, p in ran]
+        if policy == "OnFailure":
+            assert tags == ["db-sync-init", "db-sync-sync", "db-sync-sync"]
+            assert len(set(pods)) == 1
+        else:
+            assert tags == ["db-sync-init", "db-sync-sync", "db-sync-init", "db-sync-sync"]
+            assert pods[0] == pods[1] != pods[2] == pods[3]
+        assert run.results[-1].detail == "completed after 1 failed attempts (exit 1)"
+        assert run.restarts() == ["retried job db-sync run 1: 1 failed attempts (exit codes 1)"]
+    results.update({"db-sync-init": [0] * 9, "db-sync-sync": [3] * 9})
+    run = _run(tmp_path / "fails", [])
+    assert run.run_job(job, 2) is False
+    assert run.results[-1].detail.startswith("failed 4 times (exit 3, 3, 3, 3; backoffLimit 3)")
+
+
+class _Up:
+    def __init__(self, runs, gone=False):
+        self.runs, self.exits, self.restarts, self._gone = list(runs), [], 0, gone
+
+    def up_for(self):
+        return self.runs.pop(0) if self.runs else self.runs_last
+
+    def gone(self):
+        return self._gone
+
+
+def test_a_restarted_container_must_stay_up_from_its_new_start():
+    from kkc_e2e import apis
+
+    now = [0.0]
+
+    def sleep(s):
+        now[0] += s
+
+    clock = lambda: now[0]  # noqa: E731
+    # ran 30 s: up
+    assert apis.stays_up(_Up([30.0]), 30, clock, sleep) is True
+    # restarted: 0 s (in its back-off), then 10 s, ... until 30 s of its new run
+    ctr = _Up([0.0, 0.0, 10.0, 30.0])
+    assert apis.stays_up(ctr, 30, clock, sleep) is True and now[0] == 3.0
+    # a crash loop never gets to 30 s
+    loop = _Up([])
+    loop.runs_last = 5.0
+    assert apis.stays_up(loop, 30, clock, sleep) is False
+    # a container that exited for good fails at once
+    now[0] = 0.0
+    assert apis.stays_up(_Up([0.0], gone=True), 30, clock, sleep) is False and now[0] == 0.0

@@ -77,8 +77,109 @@ def test_rabbitmq_ladder():
     assert upgradepath.rabbitmq_problem("2026.1", "2026.2") is None  # 4.2 -> 4.3: one minor
     assert upgradepath.rabbitmq_problem("2025.1", "2026.2") == (
         "2025.1 -> 2026.2 moves RabbitMQ 4.0 -> 4.3, outside the allowed ladder (one minor "
-        "version at a time, or from 4.0 to 4.1, 4.2); upgrade RabbitMQ to 4.1 first"
+        "version at a time, or from 4.0 to 4.1, 4.2); upgrade RabbitMQ to 4.2 first"
     )
+
+
+def test_rabbitmq_version_of_an_image_and_the_ladder_of_versions():
+    from kkc import safety
+
+    assert safety.rabbitmq_version("quay.io/openstack.kolla/rabbitmq:2025.1-rocky-9") == "4.0"
+    assert safety.rabbitmq_version("r:5000/kolla/rabbitmq-4-1:2025.1-rocky-9") == "4.1"
+    assert safety.rabbitmq_version("docker.io/library/rabbitmq:3.13") is None  # not Kolla's
+    assert safety.rabbitmq_version("quay.io/openstack.kolla/rabbitmq:master-rocky-9") is None
+    assert upgradepath.ladder_problem("4.0", "4.2") is None  # listed
+    assert upgradepath.ladder_problem("4.1", "4.2") is None  # one minor
+    assert upgradepath.ladder_problem("4.1", "4.3") == (
+        "moves RabbitMQ 4.1 -> 4.3, outside the allowed ladder (one minor version at a time, "
+        "or no listed jump from 4.1); upgrade RabbitMQ to 4.2 first"
+    )
+    assert upgradepath.ladder_problem("4.2", "4.0").startswith(
+        "moves RabbitMQ 4.2 -> 4.0, a downgrade"
+    )
+
+
+PIN = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: rabbitmq
+spec:
+  template:
+    spec:
+      containers:
+        - name: rabbitmq
+          image: registry.example.com/kolla/rabbitmq-4-1:2025.1-rocky-9
+"""
+
+
+def test_no_supported_upgrade_needs_an_intermediate_rabbitmq():
+    """docs/upgrades.md's argument that every accepted upgrade is one desired state: for
+    every path kkc allows, from every RabbitMQ image Kolla of the source release builds
+    (its `rabbitmq`, and `rabbitmq-X-Y`, which a site patch may pin: KKC308 accepts no
+    other) to the target's `rabbitmq`, the jump is on kolla-ansible's ladder."""
+    from kkc import kollacheck, safety
+
+    f = upgradepath.facts()
+    jumps = []
+    for current in f.supported:
+        for target in f.supported:
+            if upgradepath.refusal(current, target) is not None:
+                continue
+            for image in sorted(kollacheck.images(current)):
+                if image == "rabbitmq" or image.startswith("rabbitmq-"):
+                    was = safety.rabbitmq_version(f"r/{image}:{current}-rocky-9")
+                    now = safety.rabbitmq_version(f"r/rabbitmq:{target}-rocky-9")
+                    assert upgradepath.allowed_jump(was, now), (current, image, target)
+                    jumps.append((current, was, target, now))
+    assert jumps == [
+        ("2025.1", "4.0", "2026.1", "4.2"),
+        ("2025.1", "4.1", "2026.1", "4.2"),
+        ("2026.1", "4.2", "2026.2", "4.3"),
+    ]
+
+
+@pytest.mark.slow
+def test_the_rabbitmq_ladder_is_checked_on_the_image_the_output_runs(small_site_repo: Path, kkc):
+    """A site patch may pin RabbitMQ to Kolla's extra image of its release (site-l on
+    2025.1: rabbitmq-4-1, RabbitMQ 4.1 instead of 4.0), so the version no longer follows
+    the release: dropping the pin on 2025.1 is a RabbitMQ downgrade (KKC195, from the
+    images), and the upgrade to 2026.1 with the pin dropped is 4.1 -> 4.2 (allowed)."""
+    path = small_site_repo / SITE_L
+    path.write_text(
+        path.read_text()
+        .replace(
+            "    keystone: keystone.l.example.com\n",
+            "    keystone: keystone.l.example.com\n    heat: heat.l.example.com\n"
+            "    heat-cfn: cfn.l.example.com\n",
+        )
+        .replace(
+            "    tokenExpiration: 7200\n", "    tokenExpiration: 7200\n  heat:\n    enabled: true\n"
+        )
+    )
+    pin = small_site_repo / "sites/site-l/patches/rabbitmq-pin.yaml"
+    pin.parent.mkdir()
+    pin.write_text(PIN)
+    result = kkc(small_site_repo, "build", "site-l", "--commit")
+    assert result.exit_code == 0, result.output
+    pin.unlink()
+    before = snapshot(small_site_repo / "deploy")
+    result = kkc(small_site_repo, "build", "site-l")
+    refused = (
+        f"{SITE_L}:7:3: KKC195 StatefulSet/rabbitmq moves RabbitMQ 4.1 -> 4.0, a downgrade: "
+        "an older RabbitMQ refuses to start on the feature flags the newer one enabled; keep "
+        "RabbitMQ 4.1 until a release whose RabbitMQ is newer (image "
+        "registry.example.com/kolla/rabbitmq-4-1:2025.1-rocky-9 -> "
+        "registry.example.com/kolla/rabbitmq:2025.1-rocky-9)\n"
+    )
+    assert result.exit_code == 2 and result.stderr.startswith(refused), result.stderr
+    assert snapshot(small_site_repo / "deploy") == before
+    result = kkc(small_site_repo, "diff", "site-l", "--output", "json")
+    found = json.loads(result.stdout)[0]["refusedReleaseChanges"]
+    assert (result.exit_code, [p["code"] for p in found]) == (2, ["KKC195"])
+    # the upgrade drops the pin (2026.1 builds no rabbitmq-4-1): RabbitMQ 4.1 -> 4.2
+    result = kkc(small_site_repo, "upgrade", "site-l", "--to", "2026.1")
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize(
@@ -245,7 +346,8 @@ def test_a_setting_the_target_does_not_support_restores_the_site(small_site_repo
 def test_a_hand_edited_release_gets_the_path_checks_of_upgrade(small_site_repo: Path, kkc):
     """A site whose committed output is on another release: `kkc build` and `kkc check`
     refuse what `kkc upgrade` refuses, at the key that sets the release."""
-    assert kkc(small_site_repo, "build", "site-l", "--commit").exit_code == 0
+    result = kkc(small_site_repo, "build", "site-l", "--commit")
+    assert result.exit_code == 0, result.output
     path = small_site_repo / SITE_L
     text = path.read_text()
     path.write_text(text.replace('release: "2025.1"', 'release: "2026.2"'))

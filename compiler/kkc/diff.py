@@ -356,7 +356,8 @@ def diff_sites(
         objects = compare(before, rendered)
         unsafe = safety.compare(before, rendered, site, safety.display(name)) if before else []
         if site is not None and commit is not None:
-            unsafe = safety.committed_release_change(commit, deploy_rel, site) + unsafe
+            release = safety.committed_release_change(commit, deploy_rel, site)
+            unsafe = safety.without_repeats(release, unsafe)
         sha = commit.hexsha if commit else None
         results.append(SiteDiff(name, against, sha, objects, unsafe))
     return results

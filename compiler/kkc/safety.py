@@ -466,6 +466,68 @@ def rabbitmq_provider_switch(
     ]
 
 
+def rabbitmq_image(objects: dict[Identity, dict[str, Any]]) -> str | None:
+    """The image of the ``rabbitmq`` container of StatefulSet ``rabbitmq`` (None: none)."""
+    for i, obj in objects.items():
+        if i[:2] == ("apps", "StatefulSet") and i[3] == "rabbitmq":
+            spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+            for c in spec.get("containers") or []:
+                if c.get("name") == "rabbitmq":
+                    return c.get("image")
+    return None
+
+
+def rabbitmq_version(image: str) -> str | None:
+    """The RabbitMQ version (major.minor) a Kolla RabbitMQ image runs: ``.../rabbitmq:<tag>``
+    the version of the release its tag names (``upgrades.yaml``), ``.../rabbitmq-X-Y:<tag>``
+    X.Y (Kolla's extra images, which kolla-ansible's ``rabbitmq_version_suffix`` selects);
+    None for any other image (its version cannot be known offline)."""
+    name, _, tag = image.rsplit("/", 1)[-1].partition(":")
+    extra = re.fullmatch(r"rabbitmq-(\d+)-(\d+)", name)
+    if extra:
+        return f"{extra.group(1)}.{extra.group(2)}"
+    if name == "rabbitmq":
+        return upgradepath.facts().rabbitmq.get(tag.split("-", 1)[0])
+    return None
+
+
+def rabbitmq_jump(
+    before: dict[Identity, dict[str, Any]],
+    after: dict[Identity, dict[str, Any]],
+    site: Site | None,
+    where: str,
+) -> list[Problem]:
+    """KKC195 when the RabbitMQ image the output runs moves off kolla-ansible's ladder
+    because a site patch pins it (or stopped pinning it). Without a pin the version
+    follows the release and the path checks of the release change say it
+    (:func:`release_change`; :func:`without_repeats` drops this finding when that one
+    refuses); with one, only the images tell."""
+    old, new = rabbitmq_image(before), rabbitmq_image(after)
+    if site is None or old is None or new is None or old == new:
+        return []
+    was, now = rabbitmq_version(old), rabbitmq_version(new)
+    why = upgradepath.ladder_problem(was, now) if was and now else None
+    if why is None:
+        return []
+    pin = next(
+        (
+            (p.display, *p.where)
+            for p in site.patches
+            if p.target.get("kind") == "StatefulSet"
+            and re.fullmatch(p.target.get("name", ".*"), "rabbitmq")
+        ),
+        None,
+    )
+    at = pin or _origin(site, ("openstack.release",), where)
+    return [
+        Problem(
+            *at,
+            upgradepath.RABBITMQ_REFUSED,
+            f"StatefulSet/rabbitmq {why} (image {old} -> {new})",
+        )
+    ]
+
+
 def rabbitmq_image_change(
     before: dict[Identity, dict[str, Any]],
     after: dict[Identity, dict[str, Any]],
@@ -481,7 +543,7 @@ def rabbitmq_image_change(
             continue
         images = [str((o.get("spec") or {}).get("image", "")) for o in (before[i], after[i])]
         old, new = (upgradepath.rabbitmq_image_version(image) for image in images)
-        why = upgradepath.version_problem(old, new) if old and new else None
+        why = upgradepath.ladder_problem(old, new) if old and new else None
         if why is None:
             continue
         at = _origin(site, ("services.rabbitmq.image",), where)
@@ -507,6 +569,7 @@ def compare(
         + provider_switch(old, new, site, where)
         + rabbitmq_provider_switch(old, new, site, where)
         + rabbitmq_image_change(old, new, site, where)
+        + rabbitmq_jump(old, new, site, where)
     )
 
 
@@ -566,10 +629,20 @@ def check_against(
     before = committed_outputs(git_repo, commit, root, changed, against) if changed else {}
     for site, objects, _digests in rendered:
         if site.name in before:
-            found[site.name] = found.get(site.name, []) + compare(
-                before[site.name], objects, site, display(site.name)
+            found[site.name] = without_repeats(
+                found.get(site.name, []),
+                compare(before[site.name], objects, site, display(site.name)),
             )
     return {name: problems for name, problems in found.items() if problems}
+
+
+def without_repeats(release: list[Problem], found: list[Problem]) -> list[Problem]:
+    """The findings of a release change (:func:`release_change`) and of the outputs'
+    comparison (:func:`compare`) together, without the comparison's RabbitMQ finding when
+    the release change is refused already (the same jump, or a path that is refused)."""
+    if release:
+        found = [p for p in found if p.code != upgradepath.RABBITMQ_REFUSED]
+    return release + found
 
 
 def committed_release_change(commit: Any, deploy: str, site: Site) -> list[Problem]:

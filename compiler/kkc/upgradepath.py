@@ -86,32 +86,46 @@ def rabbitmq_problem(current: str, target: str) -> str | None:
     """Why the RabbitMQ version jump of ``current`` -> ``target`` is refused, or None: one
     minor version up within a major version, or a jump kolla-ansible lists."""
     f = facts()
-    why = version_problem(f.rabbitmq[current], f.rabbitmq[target])
+    old, new = f.rabbitmq[current], f.rabbitmq[target]
+    why = ladder_problem(old, new)
     return None if why is None else f"{current} -> {target} {why}"
 
 
-def version_problem(old: str, new: str) -> str | None:
-    """Why RabbitMQ ``old`` -> ``new`` (major.minor) is refused, or None: the same version,
-    one minor version up within a major version, or a jump kolla-ansible lists. Also the
-    rule of an operator-managed cluster's image (:mod:`kkc.safety`), where a downgrade is
-    refused too (enabled feature flags cannot be disabled)."""
-    if old == new:
-        return None
-    (old_major, old_minor), (new_major, new_minor) = (map(int, v.split(".")) for v in (old, new))
-    if (new_major, new_minor) < (old_major, old_minor):
-        return (
-            f"moves RabbitMQ {old} -> {new}, a downgrade: RabbitMQ does not start on the "
-            "data of a newer version whose feature flags are enabled; restore a definitions "
-            "export into a new cluster instead"
-        )
+def _version(v: str) -> tuple[int, int]:
+    major, minor = v.split(".")[:2]
+    return int(major), int(minor)
+
+
+def allowed_jump(old: str, new: str) -> bool:
+    """Whether RabbitMQ may go from ``old`` to ``new`` (major.minor) in one image change,
+    as kolla-ansible's version-check.yml allows it: the same version, one minor version up
+    within a major, or a jump ``rabbitmqAllowedUpgrades`` lists."""
+    (old_major, old_minor), (new_major, new_minor) = _version(old), _version(new)
+    if (old_major, old_minor) == (new_major, new_minor):
+        return True
     if old_major == new_major and new_minor == old_minor + 1:
+        return True
+    return new in facts().rabbitmq_allowed.get(old, ())
+
+
+def ladder_problem(old: str, new: str) -> str | None:
+    """Why RabbitMQ cannot go from ``old`` to ``new`` in one image change (a phrase that
+    names the version to go through), or None when it can."""
+    if _version(new) < _version(old):
+        return (
+            f"moves RabbitMQ {old} -> {new}, a downgrade: an older RabbitMQ refuses to start "
+            f"on the feature flags the newer one enabled; keep RabbitMQ {old} until a release "
+            "whose RabbitMQ is newer"
+        )
+    if allowed_jump(old, new):
         return None
-    if new in facts().rabbitmq_allowed.get(old, ()):
-        return None
+    major, minor = _version(old)
+    steps = [f"{major}.{minor + 1}", *facts().rabbitmq_allowed.get(old, ())]
+    ahead = [v for v in steps if _version(v) < _version(new)]
+    through = max(ahead, key=_version) if ahead else f"{major}.{minor + 1}"
     return (
-        f"moves RabbitMQ {old} -> {new}, outside the allowed ladder "
-        f"(one minor version at a time, or {_ladder(old)}); upgrade RabbitMQ to "
-        f"{old_major}.{old_minor + 1} first"
+        f"moves RabbitMQ {old} -> {new}, outside the allowed ladder (one minor version at "
+        f"a time, or {_ladder(old)}); upgrade RabbitMQ to {through} first"
     )
 
 

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         "--upgrade",
         action="store_true",
         help="run the upgrade scenario (site-b from 2025.1 to 2026.1 and 2026.2, with "
-        "data); alone unless --site is given too",
+        "data; part of the default run): alone unless --site is given too",
     )
     parser.add_argument(
         "--no-upgrade", action="store_true", help="leave the upgrade scenario out of the run"
@@ -234,11 +234,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def choose(sites: list[str] | None, upgrade: bool, no_upgrade: bool) -> tuple[list[str], bool]:
-    """The sites to bring up and whether the upgrade scenario runs: every site by default,
-    without the scenario (docs/e2e.md says why); --site names sites, --upgrade runs the
-    scenario (alone unless --site is given); --no-upgrade leaves it out."""
+    """The sites to bring up and whether the upgrade scenario runs: every site and the
+    scenario by default (what CI runs); --site names sites (without the scenario unless
+    --upgrade is given too); --upgrade alone runs only the scenario; --no-upgrade leaves
+    it out."""
     chosen = sites or ([] if upgrade else list(SITES))
-    return chosen, upgrade and not no_upgrade
+    return chosen, (upgrade or not sites) and not no_upgrade
 
 
 def venv_releases(chosen: list[str], upgrade: bool) -> dict[str, bool]:
@@ -268,6 +269,7 @@ def report(lines: list[str], title: str, run, seconds: float, passed: int, faile
         detail = r.detail.splitlines()[0][:160] if r.detail else ""
         mark = "pass" if r.ok else "FAIL"
         lines.append(f"  {mark} {r.name}" + (f": {detail}" if detail else ""))
+    lines += [f"  {line}" for line in run.restarts()]  # the kubelet's and Jobs' retries
     for name, why in sorted(set(run.not_run)):
         lines.append(f"  not run here: {name}: {why}")
     lines += [f"  FAILED {r.name}" for r in run.results if not r.ok]

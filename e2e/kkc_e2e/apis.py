@@ -11,6 +11,7 @@ from pathlib import Path
 from . import apache, checks
 from .pods import Container, wait_port
 from .render import wave
+from .restart import CAP
 
 STAY_UP = 30.0
 
@@ -165,7 +166,7 @@ def check_wave(run, started: list[tuple[str, Container]]) -> None:
                     )
                     break
                 except checks.CheckError:
-                    if time.monotonic() > deadline or not ctr.alive():
+                    if time.monotonic() > deadline or ctr.gone():
                         raise
                     time.sleep(2)
             detail = REQUESTS[name](run, ctr) if name in REQUESTS else f"GET {port[1]}"
@@ -176,20 +177,42 @@ def check_wave(run, started: list[tuple[str, Container]]) -> None:
     if background:
         time.sleep(STAY_UP)
         for name, ctr in background:
-            if not ctr.alive():
-                run.record(f"up {name} for {STAY_UP:.0f}s", False, f"exited; log {ctr.log}")
+            if not stays_up(ctr, STAY_UP):
+                run.record(
+                    f"up {name} for {STAY_UP:.0f}s", False, f"{_restarted(ctr)}log {ctr.log}"
+                )
                 continue
             if name in NO_RPC or not uses_amqp(run, ctr):
-                run.record(f"up {name} for {STAY_UP:.0f}s", True, NO_RPC.get(name, ""))
+                run.record(
+                    f"up {name} for {STAY_UP:.0f}s", True, _restarted(ctr) + NO_RPC.get(name, "")
+                )
                 continue
             amqp = established(process_tree(ctr.proc.pid), AMQP_PORT)
             run.record(
                 f"up {name} for {STAY_UP:.0f}s, connected to RabbitMQ",
                 amqp > 0,
-                f"{amqp} AMQP connections"
+                f"{_restarted(ctr)}{amqp} AMQP connections"
                 if amqp
                 else f"no AMQP connection; log {ctr.log}:\n{ctr.tail()}",
             )
+
+
+def stays_up(ctr: Container, seconds: float, clock=time.monotonic, sleep=time.sleep) -> bool:
+    """Whether CTR's current run has lasted SECONDS: a container that exited and was
+    restarted (restart.Supervisor) gets its back-off's cap and SECONDS more to get
+    there; a crash loop does not."""
+    deadline = clock() + CAP + seconds + 5
+    while ctr.up_for() < seconds:
+        if ctr.gone() or clock() > deadline:
+            return False
+        sleep(1)
+    return True
+
+
+def _restarted(ctr: Container) -> str:
+    if not ctr.exits:
+        return ""
+    return f"restarted {ctr.restarts} times (exit {', '.join(map(str, ctr.exits))}); "
 
 
 AMQP_PORT = 5672

@@ -17,6 +17,7 @@ from . import apis, optcheck, raft, schema
 from .kube import KubeStandIn
 from .pods import Container, Env, PodError, image_name, wait_port
 from .render import Site, generated_secrets, hostnames, wave
+from .restart import Supervisor, retry_job
 from .venvs import image_users
 
 JOB_TIMEOUT = 900.0
@@ -60,6 +61,10 @@ class Run:
     hop: str = ""  # the release an upgrade moved to: prefixes every check's name
     # workload name -> (its pod template, the containers it runs)
     workloads: dict[str, tuple[dict, list[Container]]] = field(default_factory=dict)
+    kubelet: Supervisor | None = None  # restarts the workloads' containers that exit
+    supervised: list[Container] = field(default_factory=list)  # every one it watched
+    # Job name and run -> the exit codes of the attempts that failed before it completed
+    job_retries: dict[str, list[int]] = field(default_factory=dict)
 
     def record(self, name: str, ok: bool, detail: str = "") -> bool:
         name = f"{self.hop}: {name}" if self.hop else name
@@ -67,6 +72,17 @@ class Run:
         mark = "PASS" if ok else "FAIL"
         print(f"[{self.site.name}] {mark} {name}" + (f": {detail}" if detail else ""), flush=True)
         return ok
+
+    def supervise(self, ctr: Container) -> None:
+        """Restart CTR when it exits, as the kubelet does (restartPolicy Always)."""
+        if self.kubelet is None:
+            self.kubelet = Supervisor(
+                lambda line: print(f"[{self.site.name}] kubelet: {line}", flush=True)
+            )
+            self.kubelet.start()
+        ctr.supervised = True
+        self.supervised.append(ctr)
+        self.kubelet.watch(ctr)
 
     # -- pods ------------------------------------------------------------------
     def pod(self, obj: dict, ordinal: int = 0) -> tuple[dict, Path]:
@@ -82,28 +98,66 @@ class Run:
             spec.setdefault("volumes", []).append(
                 {"name": tmpl["metadata"]["name"], "emptyDir": {}, "claimDir": str(claims / claim)}
             )
-        self.env.counter += 1
         pod = obj["metadata"]["name"] + (f"-{ordinal}" if ordinal else "")
-        poddir = self.env.workdir / "pods" / f"{self.env.counter:03d}-{pod}"
+        poddir = self.env.workdir / "pods" / f"{self.env.number():03d}-{pod}"
         poddir.mkdir(parents=True)
         return spec, poddir
 
-    def run_job(self, job: dict, attempt: int) -> bool:
+    def run_job(self, job: dict, attempt: int | str) -> bool:
+        """Run JOB's pod to completion (ATTEMPT names the run), as the Job controller
+        does: a failed attempt is retried after its back-off until more than
+        ``backoffLimit`` (default 6) have failed; in the same pod for restartPolicy
+        OnFailure (the containers that completed stay done), in a new pod for Never."""
         name = job["metadata"]["name"]
-        spec, poddir = self.pod(job)
-        for c in spec.get("initContainers", []) + spec["containers"]:
-            ctr = Container(self.env, spec, c, f"{name}-{c['name']}", poddir)
-            try:
-                code = ctr.run(JOB_TIMEOUT)
-            except PodError as exc:
-                return self.record(f"job {name} run {attempt}", False, str(exc))
-            if code != 0:
-                return self.record(
-                    f"job {name} run {attempt}",
-                    False,
-                    f"container {c['name']} exited with {code}; log {ctr.log}:\n{ctr.tail()}",
-                )
-        return self.record(f"job {name} run {attempt}", True)
+        label = f"job {name} run {attempt}"
+        limit = int(job["spec"].get("backoffLimit", 6))
+        on_failure = job["spec"]["template"]["spec"].get("restartPolicy") == "OnFailure"
+        pod: dict = {"done": None}  # the pod of the attempts (a new one after a Never)
+
+        def try_pod() -> tuple[int, str]:
+            if pod["done"] is None:
+                pod["spec"], pod["dir"] = self.pod(job)
+                pod["done"] = 0
+            spec = pod["spec"]
+            containers = spec.get("initContainers", []) + spec["containers"]
+            for i in range(pod["done"], len(containers)):
+                c = containers[i]
+                ctr = Container(self.env, spec, c, f"{name}-{c['name']}", pod["dir"])
+                code = ctr.run(JOB_TIMEOUT)  # PodError (the harness's deadline): no retry
+                if code != 0:
+                    pod["done"] = i if on_failure else None
+                    return (
+                        code,
+                        f"container {c['name']} exited with {code}; log {ctr.log}:\n{ctr.tail()}",
+                    )
+                pod["done"] = i + 1
+            return 0, ""
+
+        def wait(delay: float) -> None:
+            print(f"[{self.site.name}] {label} failed: retry in {delay:.0f} s", flush=True)
+            time.sleep(delay)
+
+        try:
+            done = retry_job(try_pod, limit, wait)
+        except PodError as exc:
+            return self.record(label, False, str(exc))
+        codes = ", ".join(map(str, done.failures))
+        if done.failures:
+            self.job_retries[f"{name} run {attempt}"] = done.failures
+        if not done.ok:
+            return self.record(
+                label,
+                False,
+                f"failed {len(done.failures)} times (exit {codes}; backoffLimit "
+                f"{limit}): {done.last}",
+            )
+        return self.record(
+            label,
+            True,
+            f"completed after {len(done.failures)} failed attempts (exit {codes})"
+            if done.failures
+            else "",
+        )
 
     def roll(self, obj: dict) -> bool:
         """Stop what runs of the workload OBJ when its pod template changed (as its
@@ -142,6 +196,7 @@ class Run:
             ctr.start()
             self.running.append(ctr)
             started.append(ctr)
+            self.supervise(ctr)
             if ctr.post_start() not in (None, 0):
                 raise PodError(f"postStart hook of {c['name']} failed")
         return started
@@ -196,6 +251,7 @@ class Run:
             port = 6641 if name == "ovn-nb-db" else 6642
         ctr.start()
         self.running.append(ctr)
+        self.supervise(ctr)
         hook = ctr.post_start()
         if hook not in (None, 0):
             self.record(f"infra {name} postStart hook", False, f"exited with {hook}")
@@ -283,12 +339,32 @@ class Run:
                 detail = "" if code == 0 else f"exited with {code}"
                 self.record(f"preStop hook of {ctr.tag} ({command})", code == 0, detail)
             ctr.stop()
+            if self.kubelet is not None:
+                self.kubelet.forget(ctr)
             if ctr in self.running:
                 self.running.remove(ctr)
 
     def stop_all(self) -> None:
         self.stop(list(self.running))
         self.workloads.clear()
+        if self.kubelet is not None:
+            self.kubelet.close()
+            self.kubelet = None
+
+    def restarts(self) -> list[str]:
+        """The summary's lines of what restarted: workloads' containers (with their
+        exit codes) and Jobs that completed only after failed attempts."""
+        lines = [
+            f"restarted {c.tag}: {c.restarts} times (exit codes {', '.join(map(str, c.exits))})"
+            for c in self.supervised
+            if c.exits
+        ]
+        lines += [
+            f"retried job {name}: {len(codes)} failed attempts (exit codes "
+            f"{', '.join(map(str, codes))})"
+            for name, codes in self.job_retries.items()
+        ]
+        return lines
 
 
 def cannot_run_image(container: dict) -> str:

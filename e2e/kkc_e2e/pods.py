@@ -12,12 +12,14 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .image import START, START_ENV, WRITABLE, ImageError
 from .image import stage as image_stage
+from .restart import BackOff
 
 # Kolla's users (kolla/common/users.py) for the images kkc uses; the container's user
 # where the image sets one (USER in the Dockerfile), else root.
@@ -109,9 +111,17 @@ class Env:
         docker = self.set_configs.parent.parent
         debs = self.debs or self.venv.parent / "e2e-debs"
         try:
-            return image_stage(image, docker, self.venv, debs, self.workdir / "images")
+            with _NUMBERS:  # a restart (restart.Supervisor's thread) stages it too
+                return image_stage(image, docker, self.venv, debs, self.workdir / "images")
         except (ImageError, OSError, subprocess.CalledProcessError) as exc:
             raise PodError(f"image {image}: {exc}") from exc
+
+    def number(self) -> int:
+        """The next number of a pod's or container's directory (the supervisor's
+        thread starts containers too)."""
+        with _NUMBERS:
+            self.counter += 1
+            return self.counter
 
     def secret(self, name: str) -> dict[str, str] | None:
         if name in self.secrets:
@@ -120,6 +130,9 @@ class Env:
         if obj is None:
             return None
         return {k: base64.b64decode(v).decode("latin-1") for k, v in obj.get("data", {}).items()}
+
+
+_NUMBERS = threading.RLock()
 
 
 class PodError(Exception):
@@ -152,12 +165,21 @@ class Container:
         self, env: Env, pod: dict, spec: dict, tag: str, poddir: Path, net: PodNet | None = None
     ):
         self.env, self.pod, self.spec, self.tag, self.net = env, pod, spec, tag, net
-        env.counter += 1
-        self.dir = env.workdir / "containers" / f"{env.counter:03d}-{tag}"
+        self.dir = env.workdir / "containers" / f"{env.number():03d}-{tag}"
         self.dir.mkdir(parents=True)
         self.poddir = poddir
         self.log = self.dir / "output.log"
         self.proc: subprocess.Popen | None = None
+        # the kubelet's side (restart.Supervisor): a container that exits starts again
+        # after its back-off unless the harness is stopping it
+        self.lock = threading.RLock()
+        self.stopping = False
+        self.supervised = False  # restartPolicy Always: a workload's container
+        self.started_at = 0.0
+        self.restart_at: float | None = None  # when it starts again (None: not waiting)
+        self.restarts = 0
+        self.exits: list[int] = []  # the exit codes of its runs that ended on their own
+        self.backoff = BackOff()
 
     # -- volumes ---------------------------------------------------------------
     def _volume(self, vol: dict) -> Path:
@@ -333,6 +355,7 @@ class Container:
         # a pod of its own network: in its network namespace, with its own host name
         net = [] if self.net is None else ["nsenter", f"--net={self.net.netns}"]
         uts = [] if self.net is None else ["-u"]
+        self.started_at = time.monotonic()
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [
@@ -387,12 +410,35 @@ class Container:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def gone(self) -> bool:
+        """Exited for good: not running, and nothing will start it again (a Job's
+        container, or one the harness stops); a workload's container in its restart
+        back-off is not gone."""
+        return not self.alive() and (not self.supervised or self.stopping)
+
+    def up_for(self) -> float:
+        """How long its current run has lasted (0 while it does not run)."""
+        return time.monotonic() - self.started_at if self.alive() else 0.0
+
+    def reap(self) -> None:
+        """SIGKILL what is left of the session of a container whose first process
+        exited (the runtime ends the container's other processes with it)."""
+        if self.proc is None:
+            return
+        _signal(self.proc.pid, 9)
+        for _ in range(50):
+            if not session(self.proc.pid):
+                break
+            time.sleep(0.2)
+
     def stop(self) -> None:
         """SIGTERM to every process of the container, and SIGKILL to what is left after the
         pod's terminationGracePeriodSeconds; done when none is left, as the kubelet waits
         for the container (its first process may exit before the rest: RabbitMQ's start
         script before the Erlang VM, which still held its distribution port when the next
         RabbitMQ started on an upgrade)."""
+        with self.lock:  # the supervisor does not start it again from now on
+            self.stopping = True
         if self.proc is None:
             return
         sid = self.proc.pid  # each container starts in a session of its own
@@ -455,7 +501,7 @@ def wait_port(
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc is not None and not proc.alive():
+        if proc is not None and proc.gone():
             return False
         try:
             with socket.create_connection((host, port), timeout=1):

@@ -113,9 +113,7 @@ def rotate_phase(run) -> None:
             run.run_job(obj, "after rotation")
         elif action == "roll":
             tags = {f"{name}-{c['name']}" for c in obj["spec"]["template"]["spec"]["containers"]}
-            for ctr in [c for c in run.running if c.tag in tags]:
-                ctr.stop()
-                run.running.remove(ctr)
+            run.stop([c for c in run.running if c.tag in tags])
             started += [(name, c) for c in run.start_workload(obj)]
     apis.check_wave(run, started)  # the services answer with the new values
     db_user = names[0].removesuffix("_database_password")
