@@ -72,15 +72,17 @@ class Reporter:
         self.failed = self.failed_to_load
         self._show_begin()
 
-    def done(self, index: int, ok: bool, cached: bool = False) -> None:
+    def done(self, index: int, ok: bool, cached: bool = False, loaded: bool = True) -> None:
         """Site ``index`` of :meth:`begin` is done (in order); ``cached``: without running
-        kustomize (kkc's cache had every build)."""
+        kustomize (kkc's cache had every build); not ``loaded``: it failed to load, found
+        only as its turn came (a fleet streamed through the pool: :mod:`kkc.pool`)."""
         if ok:
             self.ok += 1
             self.cached += cached
         else:
             self.failed += 1
-        self._show_done(index, "ok, cached" if ok and cached else "ok" if ok else "failed")
+        state = "ok, cached" if ok and cached else "ok" if ok else "failed"
+        self._show_done(index, state if loaded else "does not load")
 
     def finish(self) -> str | None:
         """The summary line, when there were several sites; stops the display."""
