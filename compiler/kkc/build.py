@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pickle
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from functools import partial
@@ -223,7 +224,7 @@ def _write_sites(
                 objs = object_changes(writer.read_objects(site_dir), objects)
                 warnings = b.warnings + not_owned_warnings(site_dir, b.name, tree)
                 warnings += unsafe.get(b.name, [])
-                results.append(BuildResult(b.name, files, objs, warnings=warnings))
+                results.append(BuildResult(b.name, _shared(files), _shared(objs), warnings))
             for b, tmp in zip(built, staged, strict=True):
                 if tmp is not None:
                     writer.swap(deploy, b.name, tmp)
@@ -236,6 +237,12 @@ def _write_sites(
         if created and deploy.exists() and not any(deploy.iterdir()):
             deploy.rmdir()
     return results
+
+
+def _shared(changes: writer.Changes) -> writer.Changes:
+    """``changes`` with each path or object name interned: the sites of a fleet have mostly
+    the same ones, and a result kept for each site must not hold its own copies."""
+    return writer.Changes(*([sys.intern(p) for p in part] for part in vars(changes).values()))
 
 
 def _render_one(root: Path, crd_dir: str | None, prov: Provenance, site: Site) -> Any:
