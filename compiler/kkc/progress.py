@@ -129,7 +129,9 @@ class Lines(Reporter):
 
     def _line(self, position: int, name: str, state: str) -> None:
         """``kkc VERB: [position/total] SITE state (elapsed)``: the sites that do not load
-        come first (they are found first), then the others in site order."""
+        come first where every site is loaded before any renders (they are found first),
+        then the others in site order; `kkc build` in the site repository loads each site
+        as its turn comes, so there every site is in site order."""
         if self.fleet:
             print(
                 f"kkc {self.verb}: [{position}/{self.total}] {name} {state} ({self._elapsed()})",
