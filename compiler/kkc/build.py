@@ -224,7 +224,9 @@ def _write_sites(
                 objs = object_changes(writer.read_objects(site_dir), objects)
                 warnings = b.warnings + not_owned_warnings(site_dir, b.name, tree)
                 warnings += unsafe.get(b.name, [])
-                results.append(BuildResult(b.name, _shared(files), _shared(objs), warnings))
+                results.append(
+                    BuildResult(b.name, _shared(files), _shared(objs), warnings=warnings)
+                )
             for b, tmp in zip(built, staged, strict=True):
                 if tmp is not None:
                     writer.swap(deploy, b.name, tmp)
