@@ -39,7 +39,7 @@ goldens: venv  ## regenerate tests/golden/ from the example sites; review with `
 	KKC_UPDATE_GOLDENS=1 $(BIN)/python -m pytest -q tests/test_golden.py tests/test_upgrade_plan.py -k "golden"
 	@echo "Goldens regenerated. Review the change with: git diff -- tests/golden"
 
-bench: venv  ## time `kkc build site-a` against the bare kustomize build of its output
+bench: venv  ## kkc against bare kustomize: site-a, and generated fleets (BENCH_SITES=10,100; docs/performance.md)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/bench.py
 
 crd-schemas: venv  ## regenerate compiler/kkc/data/crds/ (CRDS=DIR for another CRD directory; docs/crd-schemas.md)

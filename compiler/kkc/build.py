@@ -5,13 +5,16 @@ commit it. Each site is first rendered and validated outside deploy/ (:mod:`kkc.
 
 from __future__ import annotations
 
+import pickle
 import shutil
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import deployrepo, fleet, gitops, gitrepo, kustomize, pool, report, safety, writer
+from . import deployrepo, fleet, gitops, gitrepo, kustomize, pool, progress, report, safety, writer
 from .commits import (
     DEPLOY_REPO_SOURCES,
     Source,
@@ -24,7 +27,7 @@ from .commits import (
 from .errors import WARNING, EnvironmentProblem, InputError, Problem, UnsafeChange, UsageError
 from .fleet import Fleet, Shard
 from .generate import Provenance
-from .loader import list_sites
+from .loader import FleetIndex, list_sites, load_site
 from .model import Site
 from .outputs import Outputs, compute
 from .pipeline import local_provenance, object_key, render, render_for_repo
@@ -96,7 +99,7 @@ def load_fleet(
 
 def build_sites(
     root: Path,
-    sites: list[Site],
+    sites: list[Site] | list[str],
     *,
     crd_dir: str | None,
     commit: bool,
@@ -114,50 +117,134 @@ def build_sites(
     ``prune`` (a build of every site), the kkc-owned output of sites that no longer exist is
     removed too (with a shard, of those in the shard). ``loaded``: the fleet ``sites`` were
     loaded from; the sites that failed to load there are reported with those that fail
-    here, in site order, and nothing is written."""
+    here, in site order, and nothing is written.
+
+    ``sites`` may be site names instead: each is loaded only as the pool is about to
+    render it, and a site that does not load is reported with the others that fail. With
+    them, a fleet streams through the pool: each site's definition, tree and manifests are
+    in memory only while it is worked on (its tree then waits in a file), so that a
+    fleet's build holds no more than a few sites at once, however many it builds."""
     deploy = root / "deploy"
     repo = gitrepo.open_repo(root) if commit else None
     if repo is not None:
         gitrepo.ready_to_commit(repo)
     prov = local_provenance()
     work = partial(_render_one, root, crd_dir, prov)
-    outcomes = pool.run_all(work, sites, jobs, [s.name for s in sites])
-    loaded = loaded or Fleet(root, [s.name for s in sites], sites)
-    loaded.raise_failures(pool.failures(outcomes, [s.name for s in sites]))
-    rendered = [o.value for o in outcomes]
-    unsafe = _refuse_unsafe(root, sites, rendered, allow_destructive)
+    names = [s if isinstance(s, str) else s.name for s in sites]
+    loaded = loaded or Fleet(root, names, [s for s in sites if not isinstance(s, str)])
+    index = FleetIndex(root)
+
+    def prepare(item: Site | str) -> Site:
+        return load_site(root, item, fleet=index) if isinstance(item, str) else item
+
+    with tempfile.TemporaryDirectory(prefix="kkc-built-") as spill:
+        held = _Held(root, Path(spill))
+        outcomes = pool.run_all(work, sites, jobs, names, keep=held.keep, prepare=prepare)
+        loaded.raise_failures(pool.failures(outcomes, names))
+        built: list[_Built] = [o.value for o in outcomes]
+        unsafe = held.verdict(built, allow_destructive)
+        results = _write_sites(deploy, built, unsafe, loaded if prune else None)
+        if repo is not None:
+            for b, result in zip(built, results, strict=False):
+                source = source_of(root, site_sources(b.name))
+                result.commit = commit_site(repo, b.name, b.digest, b.tree(), source)
+            for result in results[len(built) :]:
+                source = source_of(root, site_sources(result.site))
+                result.commit = commit_site(repo, result.site, None, {}, source)
+    return results
+
+
+@dataclass
+class _Built:
+    """What writing and committing a rendered site need of it, once its result arrived
+    from the pool: its tree waits in a file (``spilled``), and its Site is let go, so that a
+    fleet's build holds no site's definition, tree or manifests in memory but the one it
+    works on."""
+
+    name: str
+    digest: str
+    spilled: Path
+    warnings: list[Problem]
+    unsafe: list[Problem]  # the day-two findings against HEAD (kkc.safety)
+
+    def tree(self) -> dict[str, bytes]:
+        return pickle.loads(self.spilled.read_bytes())
+
+
+class _Held:
+    """The :func:`kkc.pool.run_all` ``keep`` of `kkc build`: each site rendered is checked
+    against its output committed at HEAD (:mod:`kkc.safety`) and reduced to a
+    :class:`_Built`, its tree written to a file in ``spill``."""
+
+    def __init__(self, root: Path, spill: Path) -> None:
+        self.root = root
+        self.spill = spill
+
+    def keep(self, index: int, outcome: pool.Outcome[Any]) -> pool.Outcome[Any]:
+        if outcome.error is not None:
+            return outcome
+        r = outcome.value
+        found = safety.check_against(self.root, [(r.site, r.manifests, r.objects)])
+        path = self.spill / f"{index}.tree"
+        path.write_bytes(pickle.dumps(r.tree, protocol=pickle.HIGHEST_PROTOCOL))
+        value = _Built(r.site.name, r.site.digest, path, r.warnings, found.get(r.site.name, []))
+        return pool.Outcome(value=value, cached=outcome.cached)
+
+    def verdict(self, built: list[_Built], allow: bool) -> dict[str, list[Problem]]:
+        """The findings of each site as warnings with ``allow``; else, if there is any,
+        UnsafeChange (exit 2) before anything is written."""
+        if allow:
+            return {b.name: safety.as_warnings(b.unsafe) for b in built if b.unsafe}
+        problems = [p for b in built for p in b.unsafe]
+        if problems:
+            exc = UnsafeChange(problems)
+            exc.warnings = [w for b in built for w in b.warnings]
+            raise exc
+        return {}
+
+
+def _write_sites(
+    deploy: Path, built: list[_Built], unsafe: dict[str, list[Problem]], prune: Fleet | None
+) -> list[BuildResult]:
+    """Under the deploy/ lock, stage every changed tree, then swap them all in; with
+    ``prune`` (the fleet built), remove the output of the sites that are gone."""
     created = not deploy.exists()
     results: list[BuildResult] = []
-    staged: list[Path] = []
+    staged: list[Path | None] = []  # None: the site's kkc-owned files are unchanged
     try:
         with writer.locked(deploy):
-            for site, r in zip(sites, rendered, strict=True):
-                staged.append(writer.stage(deploy, site.name, r.tree))
-                site_dir = deploy / site.name
-                files = writer.diff_against_disk(site_dir, r.tree)
-                objs = object_changes(writer.read_objects(site_dir), r.objects)
-                warnings = r.warnings + not_owned_warnings(site_dir, site.name, r.tree)
-                warnings += unsafe.get(site.name, [])
-                results.append(BuildResult(site.name, files, objs, warnings=warnings))
-            for site, result, tmp in zip(sites, results, staged, strict=True):
-                if result.files:
-                    writer.swap(deploy, site.name, tmp)
-            if prune:
-                results += _prune(deploy, loaded)
+            for b in built:
+                tree = b.tree()
+                site_dir = deploy / b.name
+                files = writer.diff_against_disk(site_dir, tree)
+                # an unchanged tree is not swapped, so not staged (a warm fleet build spent
+                # a third of its time writing and removing those copies)
+                staged.append(writer.stage(deploy, b.name, tree) if files else None)
+                objects = writer.parse_objects(tree[writer.MANIFEST])
+                objs = object_changes(writer.read_objects(site_dir), objects)
+                warnings = b.warnings + not_owned_warnings(site_dir, b.name, tree)
+                warnings += unsafe.get(b.name, [])
+                results.append(
+                    BuildResult(b.name, _shared(files), _shared(objs), warnings=warnings)
+                )
+            for b, tmp in zip(built, staged, strict=True):
+                if tmp is not None:
+                    writer.swap(deploy, b.name, tmp)
+            if prune is not None:
+                results += _prune(deploy, prune)
     finally:
         for tmp in staged:
-            if tmp.exists():
+            if tmp is not None and tmp.exists():
                 shutil.rmtree(tmp)
         if created and deploy.exists() and not any(deploy.iterdir()):
             deploy.rmdir()
-    if repo is not None:
-        for site, result, r in zip(sites, results, rendered, strict=False):
-            source = source_of(root, site_sources(site.name))
-            result.commit = commit_site(repo, site.name, site.digest, r.tree, source)
-        for result in results[len(sites) :]:
-            source = source_of(root, site_sources(result.site))
-            result.commit = commit_site(repo, result.site, None, {}, source)
     return results
+
+
+def _shared(changes: writer.Changes) -> writer.Changes:
+    """``changes`` with each path or object name interned: the sites of a fleet have mostly
+    the same ones, and a result kept for each site must not hold its own copies."""
+    return writer.Changes(*([sys.intern(p) for p in part] for part in vars(changes).values()))
 
 
 def _render_one(root: Path, crd_dir: str | None, prov: Provenance, site: Site) -> Any:
@@ -545,20 +632,22 @@ def run(
         raise UsageError("--push needs --commit")
     if branch and repo is None:
         raise UsageError("--branch needs --repo (kkc never switches the site repository)")
-    loaded = fleet.load(root, names, all_sites, shard)
-    chosen = loaded.sites
-    if repo is None:
+    if repo is None:  # each site loaded as its turn comes (build_sites)
+        chosen = fleet.choose(root, names, all_sites, shard)
+        progress.current().plan(chosen)
         results = build_sites(
             root,
-            chosen,
+            list(chosen),
             crd_dir=crd_dir,
             commit=commit,
             prune=all_sites,
             allow_destructive=allow_destructive,
             jobs=jobs,
-            loaded=loaded,
+            loaded=Fleet(root, chosen, [], shard=shard),
         )
         return BuildRun(results, None, root, commit, push)
+    loaded = fleet.load(root, names, all_sites, shard)
+    chosen = loaded.sites
     deployed = build_into_repo(
         root,
         chosen,

@@ -89,11 +89,17 @@ class Fleet:
         return set(list_sites(self.root)) | set(self.names)
 
 
+def choose(root: Path, names: list[str], all_sites: bool, shard: Shard | None = None) -> list[str]:
+    """The names of the sites of a command: those named (each once, in order), or every
+    site with ``all_sites``; of ``shard`` only."""
+    return in_shard(list(dict.fromkeys(list_sites(root) if all_sites else names)), shard)
+
+
 def load(root: Path, names: list[str], all_sites: bool, shard: Shard | None = None) -> Fleet:
     """The named sites (or every site with ``all_sites``), those of ``shard`` only, each
     loaded and validated on its own; the other sites are read once for all of them
     (:class:`kkc.loader.FleetIndex`)."""
-    chosen = in_shard(list(dict.fromkeys(list_sites(root) if all_sites else names)), shard)
+    chosen = choose(root, names, all_sites, shard)
     index = FleetIndex(root)
     fleet = Fleet(root, chosen, [], shard=shard)
     shown = progress.current()

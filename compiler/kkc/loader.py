@@ -394,7 +394,16 @@ class FleetIndex:
         if name not in self._keys:
             for layer in known:
                 self._parsed.setdefault(layer.display, layer.doc)
-            self._keys[name] = gitops.project_key(_peek(self.root, name, self._parsed), name)
+            own = [d for d in self._parsed if d.startswith("sites/") and d.count("/") > 1]
+            # the site of ``known`` too, while its files are at hand; then only the files
+            # several sites share stay parsed (the fleet's defaults, the overlays'): one
+            # kept per site would grow with the fleet
+            for other in sorted({d.split("/")[1] for d in own} | {name}):
+                if other not in self._keys:
+                    peeked = _peek(self.root, other, self._parsed)
+                    self._keys[other] = gitops.project_key(peeked, other)
+            for display in [d for d in self._parsed if d.startswith("sites/") and d.count("/") > 1]:
+                del self._parsed[display]
         return self._keys[name]
 
     def loaded(self, name: str) -> tuple[tuple[str, str] | None, ProjectPeer]:

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -52,11 +53,13 @@ def default_jobs() -> int:
 @dataclass
 class Outcome(Generic[R]):
     """One site's result, or the kkc error its work raised; ``cached``: its work ran no
-    kustomize build (every one was read from kkc's cache)."""
+    kustomize build (every one was read from kkc's cache); ``loaded``: False when the
+    error is that of preparing it (the site does not load)."""
 
     value: R | None = None
     error: KkcError | None = None
     cached: bool = False
+    loaded: bool = True
 
     def get(self) -> R:
         if self.error is not None:
@@ -88,22 +91,40 @@ def workers(jobs: int, items: int) -> int:
 
 
 def run_all(
-    fn: Callable[[T], R], items: Iterable[T], jobs: int, names: list[str] | None = None
-) -> list[Outcome[R]]:
+    fn: Callable[[T], R],
+    items: Iterable[Any],
+    jobs: int,
+    names: list[str] | None = None,
+    keep: Callable[[int, Outcome[R]], Outcome[Any]] | None = None,
+    prepare: Callable[[Any], T] | None = None,
+) -> list[Outcome[Any]]:
     """``fn`` applied to every item, in the items' order; a kkc error of one item does not
     stop the others. ``fn`` must be picklable (a module-level function or a partial of one)
     when ``jobs > 1``. Other exceptions propagate, as they would in-process. ``names``: the
     items' site names, for the command's progress (:mod:`kkc.progress`), which hears of
-    each item in order as its result arrives."""
-    todo = list(items)
+    each item in order as its result arrives.
+
+    A fleet can stream through the pool, each site in memory only while it is worked on:
+    ``prepare`` makes each item what ``fn`` takes (a site name into its loaded Site), in
+    this process, only as a worker is about to need it (at most two per worker ahead); a
+    kkc error there is the item's outcome (``loaded`` False). ``keep``: what is kept of
+    each outcome, called in this process as each arrives, in order, so that each result
+    can be reduced to its summary before the next arrives."""
+    todo: list[Any] = list(items)
     shown = progress.current()
     shown.begin(names if names is not None else [str(i + 1) for i in range(len(todo))])
-    out: list[Outcome[R]] = []
+    out: list[Outcome[Any]] = []
+
+    def arrived(outcome: Outcome[R]) -> None:
+        index = len(out)
+        out.append(keep(index, outcome) if keep is not None else outcome)
+        shown.done(index, outcome.error is None, outcome.cached, outcome.loaded)
+
     count = workers(jobs, len(todo))
     if count <= 1:
         for item in todo:
-            out.append(_attempt(fn, item))
-            shown.done(len(out) - 1, out[-1].error is None, out[-1].cached)
+            ready = _prepared(prepare, item)
+            arrived(ready if isinstance(ready, Outcome) else _attempt(fn, ready))
         return out
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_PRELOAD)
@@ -113,10 +134,36 @@ def run_all(
         initializer=_start_worker,
         initargs=(cache.enabled(), dict(os.environ), os.getcwd()),
     ) as ex:
-        for outcome in ex.map(_attempt, [fn] * len(todo), todo):
-            out.append(outcome)
-            shown.done(len(out) - 1, outcome.error is None, outcome.cached)
+        queue: deque[Future[Outcome[R]] | Outcome[R]] = deque()
+        ahead = 2 * count if prepare is not None else len(todo)
+        waiting = iter(todo)
+        while True:
+            while sum(isinstance(q, Future) for q in queue) < ahead:
+                item = next(waiting, _END)
+                if item is _END:
+                    break
+                ready = _prepared(prepare, item)
+                queue.append(
+                    ready if isinstance(ready, Outcome) else ex.submit(_attempt, fn, ready)
+                )
+            if not queue:
+                break
+            head = queue.popleft()
+            arrived(head.result() if isinstance(head, Future) else head)
     return out
+
+
+_END = object()
+
+
+def _prepared(prepare: Callable[[Any], Any] | None, item: Any) -> Any:
+    """``item`` prepared (as is without ``prepare``), or the Outcome of its kkc error."""
+    if prepare is None:
+        return item
+    try:
+        return prepare(item)
+    except KkcError as exc:
+        return Outcome(error=exc, loaded=False)
 
 
 def failures(outcomes: list[Outcome[Any]], keys: list[str]) -> dict[str, KkcError]:

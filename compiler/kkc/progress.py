@@ -72,15 +72,17 @@ class Reporter:
         self.failed = self.failed_to_load
         self._show_begin()
 
-    def done(self, index: int, ok: bool, cached: bool = False) -> None:
+    def done(self, index: int, ok: bool, cached: bool = False, loaded: bool = True) -> None:
         """Site ``index`` of :meth:`begin` is done (in order); ``cached``: without running
-        kustomize (kkc's cache had every build)."""
+        kustomize (kkc's cache had every build); not ``loaded``: it failed to load, found
+        only as its turn came (a fleet streamed through the pool: :mod:`kkc.pool`)."""
         if ok:
             self.ok += 1
             self.cached += cached
         else:
             self.failed += 1
-        self._show_done(index, "ok, cached" if ok and cached else "ok" if ok else "failed")
+        state = "ok, cached" if ok and cached else "ok" if ok else "failed"
+        self._show_done(index, state if loaded else "does not load")
 
     def finish(self) -> str | None:
         """The summary line, when there were several sites; stops the display."""
@@ -127,7 +129,9 @@ class Lines(Reporter):
 
     def _line(self, position: int, name: str, state: str) -> None:
         """``kkc VERB: [position/total] SITE state (elapsed)``: the sites that do not load
-        come first (they are found first), then the others in site order."""
+        come first where every site is loaded before any renders (they are found first),
+        then the others in site order; `kkc build` in the site repository loads each site
+        as its turn comes, so there every site is in site order."""
         if self.fleet:
             print(
                 f"kkc {self.verb}: [{position}/{self.total}] {name} {state} ({self._elapsed()})",

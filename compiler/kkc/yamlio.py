@@ -147,7 +147,10 @@ def parse_mapping(text: str, display: str) -> Any:
     return copy.deepcopy(_parse_mapping(text, display))
 
 
-@functools.lru_cache(maxsize=256)
+# Enough for the files every site load reads (kkc's defaults, the fleet's, the overlays'),
+# which stay the most recently used: each site's own files take a place only for a while
+# (about 100 KB each), so that a fleet's command does not grow with the fleet.
+@functools.lru_cache(maxsize=32)
 def _parse_mapping(text: str, display: str) -> Any:
     if not text.strip() or all(
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
