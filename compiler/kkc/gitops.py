@@ -172,25 +172,39 @@ FLUX_MARIADB_HEALTH = {
     "status.conditions.exists(e, e.type == 'Ready' && e.status == 'False' && "
     "e.reason == 'Failed')",
 }
+
+
+def _argo_ready_health(degraded_reason: str | None) -> str:
+    """An Argo CD health check (Lua) on a resource's Ready condition: Healthy once True,
+    Progressing with its message until then, Degraded when its reason is
+    ``degraded_reason`` (None: never Degraded)."""
+    degraded = (
+        f'      elseif c.reason == "{degraded_reason}" then\n        hs.status = "Degraded"\n'
+        if degraded_reason
+        else ""
+    )
+    return (
+        'hs = {status = "Progressing", message = "waiting for the Ready condition"}\n'
+        "if obj.status ~= nil and obj.status.conditions ~= nil then\n"
+        "  for _, c in ipairs(obj.status.conditions) do\n"
+        '    if c.type == "Ready" then\n'
+        "      hs.message = c.message\n"
+        '      if c.status == "True" then\n'
+        '        hs.status = "Healthy"\n'
+        f"{degraded}"
+        "      end\n"
+        "    end\n"
+        "  end\n"
+        "end\n"
+        "return hs\n"
+    )
+
+
 # Argo CD: the same rule as a resource health check (argocd-cm). Argo CD finds health
 # checks only there (not in an AppProject or Application); recent releases ship one for
 # k8s.mariadb.com MariaDB, which this one pins: Healthy only once Ready is True.
 ARGO_MARIADB_HEALTH_KEY = "resource.customizations.health.k8s.mariadb.com_MariaDB"
-ARGO_MARIADB_HEALTH = """hs = {status = "Progressing", message = "waiting for the Ready condition"}
-if obj.status ~= nil and obj.status.conditions ~= nil then
-  for _, c in ipairs(obj.status.conditions) do
-    if c.type == "Ready" then
-      hs.message = c.message
-      if c.status == "True" then
-        hs.status = "Healthy"
-      elseif c.reason == "Failed" then
-        hs.status = "Degraded"
-      end
-    end
-  end
-end
-return hs
-"""
+ARGO_MARIADB_HEALTH = _argo_ready_health("Failed")
 
 
 # Flux: the RabbitmqCluster is ready when every member is ready and its Service has
@@ -242,19 +256,7 @@ ARGO_TOPOLOGY_HEALTH_KEYS = tuple(
 )
 # The Ready condition of the topology operator's resources: Healthy once True, Progressing
 # with the operator's message until then (False while the cluster does not answer yet)
-ARGO_TOPOLOGY_HEALTH = """hs = {status = "Progressing", message = "waiting for the Ready condition"}
-if obj.status ~= nil and obj.status.conditions ~= nil then
-  for _, c in ipairs(obj.status.conditions) do
-    if c.type == "Ready" then
-      hs.message = c.message
-      if c.status == "True" then
-        hs.status = "Healthy"
-      end
-    end
-  end
-end
-return hs
-"""
+ARGO_TOPOLOGY_HEALTH = _argo_ready_health(None)
 
 
 def prerequisites(site: Site) -> list[str]:
