@@ -599,3 +599,21 @@ def test_every_container_that_names_a_service_user_gets_the_generations_name(
             assert got == dict.fromkeys(named, want), (cfg.name, got)
             checked += 1
     assert checked >= 15  # the APIs, workers and agents of the six services (17 today)
+
+
+def test_a_service_rabbitmq_password_of_the_operator_says_who_applies_it(example_repo: Path):
+    """With rabbitmq-operator (site-a-ha) each service's RabbitMQ password is applied by the
+    messaging topology operator, from the Secret its User reads; no Job of kkc's."""
+    site = load_site(example_repo, "site-a-ha")
+    manual, notes = rotate._kind_notes(site, "nova_rabbitmq_password", [])
+    assert manual == []
+    assert notes == [
+        "nova_rabbitmq_password: no Job applies it: RabbitMQ's messaging topology operator "
+        "sets it on the RabbitMQ user nova from Secret rabbitmq-user-nova, which its "
+        "ExternalSecret refreshes first; then its readers roll (nothing kkc renders)."
+    ]
+    # the kolla RabbitMQ of site-a: one user openstack, rabbitmq_password, no such note
+    _manual, notes = rotate._kind_notes(
+        load_site(example_repo, "site-a"), "glance_keystone_password", []
+    )
+    assert not any("topology operator" in n for n in notes)

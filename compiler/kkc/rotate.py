@@ -26,7 +26,7 @@ from typing import Any
 from . import build, pipeline, rotation, siteedit
 from .errors import InputError, Problem, UsageError
 from .loader import check_site_name, load_site
-from .model import STAGES, Site
+from .model import STAGES, Site, rabbitmq_operator
 from .outputs import compute
 from .services import SecretSpec
 from .services.common import FIXED_SERVICE_USERS, previous_service_users, service_user
@@ -150,6 +150,9 @@ TWO_STEP = {
 }
 
 
+OPERATOR_RABBITMQ_PASSWORD = "_rabbitmq_password"  # <svc>_rabbitmq_password: rabbitmq-operator
+
+
 def _kind_notes(site: Site, name: str, found: list[rotation.Touch]) -> tuple[list[str], list[str]]:
     """(manual steps, notes) of rotating one password, by what it is."""
     ns = _namespace(site)
@@ -180,7 +183,15 @@ def _kind_notes(site: Site, name: str, found: list[rotation.Touch]) -> tuple[lis
         )
     for t in reruns:
         notes += _rerun_notes(name, t, rolls, retires)
-    if not reruns and name not in ("database_password", "rabbitmq_password"):
+    if not reruns and rabbitmq_operator(site) and name.endswith(OPERATOR_RABBITMQ_PASSWORD):
+        operator_user = name.removesuffix(OPERATOR_RABBITMQ_PASSWORD)
+        where = ", ".join(sorted({t.label for t in rolls})) or "nothing kkc renders"
+        notes.append(
+            f"{name}: no Job applies it: RabbitMQ's messaging topology operator sets it on "
+            f"the RabbitMQ user {operator_user} from Secret rabbitmq-user-{operator_user}, "
+            f"which its ExternalSecret refreshes first; then its readers roll ({where})."
+        )
+    elif not reruns and name not in ("database_password", "rabbitmq_password"):
         where = ", ".join(sorted({t.label for t in rolls})) or "nothing kkc renders"
         notes.append(
             f"{name}: no Job applies it; it is only read ({where}). Where it is also set "
