@@ -16,7 +16,6 @@ from . import __version__, gitops, rotation
 from .features import ha
 from .jobs import (
     JOB_REPLACE,
-    control_plane_placement,
     db_sync_job,
     registration_job,
     retire_job,
@@ -26,6 +25,7 @@ from .outputs import Outputs, compute
 from .patches import SitePatch
 from .releases import image_tag
 from .services import HEADER, KEEP, STAGES, SecretSpec, ServiceOutput, Workload
+from .services.common import control_plane_placement
 from .yamlio import dump
 
 KKC_LABEL = "kkc.openstack.org/site"

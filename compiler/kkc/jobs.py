@@ -19,22 +19,20 @@ from typing import Any
 
 from .kolla import CONFIG_DIR, SECRET_DIR
 from .model import Site
-from .services.common import KOLLA_SECURITY as _KOLLA_SECURITY
 from .services.common import (
+    KOLLA_SECURITY,
     RETIRES,
+    TOOLBOX_RESOURCES,
+    TOOLBOX_SECURITY,
     DbSync,
     Registration,
     Step,
     db_host,
+    job_object,
     keystone_internal,
     previous_service_users,
     service_user,
 )
-from .services.common import TOOLBOX_RESOURCES as _TOOLBOX_RESOURCES
-from .services.common import TOOLBOX_SECURITY as _TOOLBOX_SECURITY
-from .services.common import TOOLBOX_UID as TOOLBOX_UID
-from .services.common import control_plane_placement as control_plane_placement
-from .services.common import job_object as _job
 
 # Argo CD deletes and re-creates a Job whose spec changed; so does Flux (force).
 JOB_REPLACE = {
@@ -62,8 +60,8 @@ def _toolbox(name: str, script: str, env: list[dict]) -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         "command": ["/var/lib/kolla/venv/bin/python3", f"/scripts/{script}"],
         "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}, *env],
-        "resources": _TOOLBOX_RESOURCES,
-        "securityContext": _TOOLBOX_SECURITY,
+        "resources": TOOLBOX_RESOURCES,
+        "securityContext": TOOLBOX_SECURITY,
         "volumeMounts": [
             {"name": "scripts", "mountPath": "/scripts", "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
@@ -87,7 +85,7 @@ def _step(step: Step) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "env": _env([("KOLLA_CONFIG_STRATEGY", "COPY_ALWAYS"), *step.env])
         + [_secret_env(*e) for e in step.secret_env],
         "resources": _STEP_RESOURCES,
-        "securityContext": _KOLLA_SECURITY,
+        "securityContext": KOLLA_SECURITY,
         "volumeMounts": [
             {"name": config_vol, "mountPath": CONFIG_DIR, "readOnly": True},
             {"name": "kolla-secrets", "mountPath": SECRET_DIR, "readOnly": True},
@@ -131,7 +129,7 @@ def db_sync_job(site: Site, spec: DbSync) -> dict[str, Any]:
         {"name": "kolla-logs", "emptyDir": {}},
     ]
     steps = ", ".join(s.name for s in spec.steps)
-    return _job(
+    return job_object(
         site,
         spec.service,
         spec.job,
@@ -181,7 +179,7 @@ def registration_job(site: Site, spec: Registration) -> dict[str, Any]:
         {"name": "KKC_REGISTRATION", "value": json.dumps(doc, sort_keys=True)},
     ]
     env += [_secret_env(*e) for e in spec.secret_env]
-    return _job(
+    return job_object(
         site,
         spec.service,
         "ks-register",
@@ -204,7 +202,7 @@ def retire_job(site: Site, spec: Registration) -> dict[str, Any] | None:
     user = service_user(site, spec.service)
     doc = {"user": user, "retire": retired}
     env = [*_admin_env(site), {"name": "KKC_RETIRE", "value": json.dumps(doc, sort_keys=True)}]
-    job = _job(
+    job = job_object(
         site,
         spec.service,
         "ks-retire",
