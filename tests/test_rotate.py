@@ -617,3 +617,14 @@ def test_a_service_rabbitmq_password_of_the_operator_says_who_applies_it(example
         load_site(example_repo, "site-a"), "glance_keystone_password", []
     )
     assert not any("topology operator" in n for n in notes)
+
+
+def test_the_root_password_of_the_galera_site_is_a_manual_step(example_repo: Path):
+    """With mariadb-operator kkc renders no root-password Job: the plan's manual step says
+    how to set the new value in the server."""
+    manual, _notes = rotate._kind_notes(
+        load_site(example_repo, "site-a-ha"), "database_password", []
+    )
+    [step] = manual
+    assert step.startswith("database_password (MariaDB root): kkc renders no Job that changes it")
+    assert "ALTER USER 'root'@'%' IDENTIFIED BY '<new>';" in step
