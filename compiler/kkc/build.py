@@ -193,14 +193,8 @@ class _Held:
     def verdict(self, built: list[_Built], allow: bool) -> dict[str, list[Problem]]:
         """The findings of each site as warnings with ``allow``; else, if there is any,
         UnsafeChange (exit 2) before anything is written."""
-        if allow:
-            return {b.name: safety.as_warnings(b.unsafe) for b in built if b.unsafe}
-        problems = [p for b in built for p in b.unsafe]
-        if problems:
-            exc = UnsafeChange(problems)
-            exc.warnings = [w for b in built for w in b.warnings]
-            raise exc
-        return {}
+        found = {b.name: b.unsafe for b in built}
+        return _verdict(found, [w for b in built for w in b.warnings], allow)
 
 
 def _write_sites(
@@ -260,12 +254,20 @@ def _refuse_unsafe(
     found = safety.check_against(
         root, [(s, r.manifests, r.objects) for s, r in zip(sites, rendered, strict=True)], against
     )
+    return _verdict(found, [w for r in rendered for w in r.warnings], allow)
+
+
+def _verdict(
+    found: dict[str, list[Problem]], warnings: list[Problem], allow: bool
+) -> dict[str, list[Problem]]:
+    """The day-two findings of each site (``found``) as warnings with ``allow``; else, if
+    there is any, UnsafeChange (exit 2, carrying the build's ``warnings``)."""
     if allow:
-        return {name: safety.as_warnings(f) for name, f in found.items()}
+        return {name: safety.as_warnings(f) for name, f in found.items() if f}
     problems = [p for f in found.values() for p in f]
     if problems:
         exc = UnsafeChange(problems)
-        exc.warnings = [w for r in rendered for w in r.warnings]
+        exc.warnings = warnings
         raise exc
     return {}
 
