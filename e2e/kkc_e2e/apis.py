@@ -247,10 +247,9 @@ def process_tree(sid: int) -> list[int]:
     return pids
 
 
-def established(pids: list[int], port: int, proc: Path = Path("/proc")) -> int:
-    """How many established TCP connections to ``port`` the processes ``pids`` hold
-    (their socket inodes in /proc/net/tcp{,6}): an AMQP login that RabbitMQ refused
-    leaves none."""
+def socket_inodes(pids: list[int], proc: Path = Path("/proc")) -> set[str]:
+    """The inodes of the sockets that the processes ``pids`` hold open (their fds), as
+    /proc/net/tcp{,6} names them; a process gone or not readable holds none."""
     inodes = set()
     for pid in pids:
         try:
@@ -264,6 +263,14 @@ def established(pids: list[int], port: int, proc: Path = Path("/proc")) -> int:
                 continue
             if link.startswith("socket:["):
                 inodes.add(link[8:-1])
+    return inodes
+
+
+def established(pids: list[int], port: int, proc: Path = Path("/proc")) -> int:
+    """How many established TCP connections to ``port`` the processes ``pids`` hold
+    (their socket inodes in /proc/net/tcp{,6}): an AMQP login that RabbitMQ refused
+    leaves none."""
+    inodes = socket_inodes(pids, proc)
     count = 0
     for table in ("tcp", "tcp6"):
         try:

@@ -313,19 +313,7 @@ def formed(run, name: str, members: list[Container]) -> None:
 def peers(pids: list[int], proc: Path = Path("/proc")) -> set[tuple[str, int]]:
     """The (address, port) of every established IPv4 TCP connection that the processes
     PIDS hold (their socket inodes in /proc/net/tcp)."""
-    inodes = set()
-    for pid in pids:
-        try:
-            fds = list((proc / str(pid) / "fd").iterdir())
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                link = fd.readlink()
-            except OSError:
-                continue
-            if str(link).startswith("socket:["):
-                inodes.add(str(link)[8:-1])
+    inodes = apis.socket_inodes(pids, proc)
     out = set()
     try:
         lines = (proc / "net" / "tcp").read_text().splitlines()[1:]
