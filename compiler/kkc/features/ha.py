@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Site
+from ..services.common import zone_spread as common_zone_spread
 
 
 def selector(svc: str, component: str | None) -> dict[str, Any]:
@@ -38,17 +39,7 @@ def selector(svc: str, component: str | None) -> dict[str, Any]:
 def zone_spread(site: Site, svc: str, component: str | None, replicas: int) -> list[dict]:
     """The zone constraint of a workload with ``replicas`` pods, or [] (ha off, one pod).
     Merged by topologyKey with the base's hostname constraint (strategic merge)."""
-    if not site.get("ha.enabled") or replicas < 2:
-        return []
-    spread = site.get("ha.spread")
-    return [
-        {
-            "maxSkew": spread["maxSkew"],
-            "topologyKey": spread["topologyKey"],
-            "whenUnsatisfiable": spread["whenUnsatisfiable"],
-            "labelSelector": selector(svc, component),
-        }
-    ]
+    return [] if replicas < 2 else common_zone_spread(site, selector(svc, component))
 
 
 def anti_affinity(site: Site, svc: str, component: str | None, replicas: int) -> dict | None:

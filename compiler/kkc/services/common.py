@@ -701,6 +701,22 @@ def part_labels(service: str, component: str) -> dict[str, str]:
     }
 
 
+def zone_spread(site: Site, label_selector: dict[str, Any]) -> list[dict[str, Any]]:
+    """With ``ha.enabled``, the topology spread constraint (``ha.spread``) of the pods that
+    ``label_selector`` selects; [] without."""
+    if not site.get("ha.enabled"):
+        return []
+    spread = site.get("ha.spread")
+    return [
+        {
+            "maxSkew": spread["maxSkew"],
+            "topologyKey": spread["topologyKey"],
+            "whenUnsatisfiable": spread["whenUnsatisfiable"],
+            "labelSelector": label_selector,
+        }
+    ]
+
+
 def control_plane_placement(site: Site) -> dict[str, Any]:
     """nodeSelector and tolerations of the site's control-plane pods."""
     pod: dict[str, Any] = {}

@@ -30,6 +30,7 @@ from .common import (
     SecretSpec,
     ServiceOutput,
     header,
+    zone_spread,
 )
 
 API = "k8s.mariadb.com/v1alpha1"
@@ -79,16 +80,9 @@ def _placement(site: Site) -> dict[str, Any]:
         out["nodeSelector"] = dict(sorted(placement["nodeSelector"].items()))
     if placement.get("tolerations"):
         out["tolerations"] = placement["tolerations"]
-    if site.get("ha.enabled"):
-        spread = site.get("ha.spread")
-        out["topologySpreadConstraints"] = [
-            {
-                "maxSkew": spread["maxSkew"],
-                "topologyKey": spread["topologyKey"],
-                "whenUnsatisfiable": spread["whenUnsatisfiable"],
-                "labelSelector": {"matchLabels": dict(POD_LABELS)},
-            }
-        ]
+    spread = zone_spread(site, {"matchLabels": dict(POD_LABELS)})
+    if spread:
+        out["topologySpreadConstraints"] = spread
     return out
 
 

@@ -32,6 +32,7 @@ from .common import (
     SecretSpec,
     ServiceOutput,
     header,
+    zone_spread,
 )
 
 API = "rabbitmq.com/v1beta1"
@@ -65,16 +66,9 @@ def _override(site: Site) -> dict[str, Any]:
     placement = site.get("placement", {}) or {}
     if placement.get("nodeSelector"):
         pod["nodeSelector"] = dict(sorted(placement["nodeSelector"].items()))
-    if site.get("ha.enabled"):
-        spread = site.get("ha.spread")
-        pod["topologySpreadConstraints"] = [
-            {
-                "maxSkew": spread["maxSkew"],
-                "topologyKey": spread["topologyKey"],
-                "whenUnsatisfiable": spread["whenUnsatisfiable"],
-                "labelSelector": {"matchLabels": dict(SELECTOR)},
-            }
-        ]
+    spread = zone_spread(site, {"matchLabels": dict(SELECTOR)})
+    if spread:
+        pod["topologySpreadConstraints"] = spread
     return {"statefulSet": {"spec": {"template": {"spec": pod}}}}
 
 
